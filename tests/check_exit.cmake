@@ -1,0 +1,11 @@
+# Runs CMD with ARGS and checks its exit code (EXPECT_RC) and that stderr contains EXPECT_ERR.
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+execute_process(COMMAND ${CMD} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL EXPECT_RC)
+    message(FATAL_ERROR "${CMD} ${ARGS}: exit code ${rc}, expected ${EXPECT_RC}\nstdout: ${out}\nstderr: ${err}")
+endif()
+string(FIND "${err}" "${EXPECT_ERR}" pos)
+if(pos EQUAL -1)
+    message(FATAL_ERROR "${CMD} ${ARGS}: stderr lacks '${EXPECT_ERR}':\n${err}")
+endif()
+message(STATUS "exit code ${rc} as expected")

@@ -1,0 +1,15 @@
+// Compiled with -std=c++17 and -std=c++98, -Wall -Wextra -Werror -pedantic: the header must be
+// clean C++ too, with C linkage for every function.
+#include <aphelion.h>
+
+extern "C" typedef aph_status create_fn(uint64_t, aph_tracker**);
+
+int header_cxx_check();
+int header_cxx_check() {
+    create_fn* f = &aph_tracker_create;
+    aph_cuda_info info;
+    info.struct_size = sizeof info;
+    aph_dtype d = APH_DTYPE_F8E5M2;
+    return static_cast<int>(d) + (f != 0 ? 1 : 0) + static_cast<int>(info.struct_size > 0) +
+           static_cast<int>(APH_DEFAULT_OVERHEAD_FACTOR > 1.0);
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The two quick-start commands of the README, usable on a fresh Debian 12 machine:
+#   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion info)
+#   tools/dev.sh test                     build, then run the whole test suite (ctest)
+# Environment: BUILD_DIR (default build), APHELION_CUDA (AUTO|ON|OFF, default AUTO),
+#              CMAKE_ARGS (extra configure arguments), JOBS (default: nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${BUILD_DIR:-build}
+jobs=${JOBS:-$(nproc)}
+
+# Debian packages the build and the tests need. Installed only when missing (needs root).
+ensure_packages() {
+    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "dev.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+    ensure_packages
+    # shellcheck disable=SC2086
+    cmake -S . -B "$build_dir" -G Ninja -DAPHELION_CUDA="${APHELION_CUDA:-AUTO}" ${CMAKE_ARGS:-} >/dev/null
+    cmake --build "$build_dir" -j "$jobs"
+}
+
+case "${1:-}" in
+run)
+    shift
+    build
+    [ $# -eq 0 ] && set -- info
+    exec "$build_dir/bin/aphelion" "$@"
+    ;;
+test)
+    build
+    cd "$build_dir"
+    exec ctest --output-on-failure -j "$jobs"
+    ;;
+*)
+    echo "usage: tools/dev.sh run [aphelion args...] | tools/dev.sh test" >&2
+    exit 2
+    ;;
+esac
