@@ -52,6 +52,10 @@ uint64_t checked_add(uint64_t a, uint64_t b, const char* what) {
 }
 
 uint64_t numel(const int64_t* shape, size_t ndim) {
+    // A zero anywhere makes the tensor empty, however large the other dimensions are.
+    for (size_t i = 0; i < ndim; ++i) {
+        if (shape[i] == 0) return 0;
+    }
     uint64_t n = 1;
     for (size_t i = 0; i < ndim; ++i) {
         uint64_t r;
