@@ -53,6 +53,15 @@
 #  define APH_API
 #endif
 
+/* Enums are declared through APH_ENUM. In C++11 and later they get the fixed underlying type int,
+ * which is how C passes them, so that any value a C caller or a binding passes (valid or not) is
+ * well-defined on the C++ side, where the library rejects it with APH_ERR_INVALID_ARGUMENT. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#  define APH_ENUM(name) enum name : int
+#else
+#  define APH_ENUM(name) enum name
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -76,7 +85,7 @@ APH_API void aph_version(int* major, int* minor, int* patch);
  * numeric values are part of the ABI and never change; new codes are only ever appended.
  * ========================================================================================== */
 
-typedef enum aph_status {
+typedef APH_ENUM(aph_status) {
     APH_OK = 0,
     APH_ERR_INVALID_ARGUMENT = 1,   /* "invalid argument: {msg}" (a caller error: NULL, range, ...) */
     APH_ERR_INVALID_CONFIG = 2,     /* "invalid configuration: {msg}" */
@@ -124,7 +133,7 @@ APH_API const char* aph_last_error(void);
  * calls made from the callback go to stderr rather than recursing into the callback.
  * ========================================================================================== */
 
-typedef enum aph_log_level {
+typedef APH_ENUM(aph_log_level) {
     APH_LOG_ERROR = 0,
     APH_LOG_WARN = 1,
     APH_LOG_INFO = 2,
@@ -158,7 +167,7 @@ APH_API aph_status aph_log_write(aph_log_level level, const char* target, const 
  *  and prints timestamps but no targets; TESTING sets level warn and prints neither. Without a
  *  preset the default sink prints timestamps and targets. (rust-ai-core's development preset also
  *  prints source file and line; C callers have none to give, so libaphelion does not.) */
-typedef enum aph_log_preset {
+typedef APH_ENUM(aph_log_preset) {
     APH_LOG_PRESET_DEVELOPMENT = 0,
     APH_LOG_PRESET_PRODUCTION = 1,
     APH_LOG_PRESET_TESTING = 2
@@ -186,7 +195,7 @@ APH_API aph_status aph_log_memory_usage(uint64_t allocated_bytes, uint64_t peak_
  * IEEE-754 conventions. BOOL is one byte, 0 or 1.
  * ========================================================================================== */
 
-typedef enum aph_dtype {
+typedef APH_ENUM(aph_dtype) {
     APH_DTYPE_INVALID = -1, /* returned where no dtype applies; never a valid argument */
     APH_DTYPE_F32 = 0,
     APH_DTYPE_F16 = 1,
@@ -234,7 +243,7 @@ APH_API const char* aph_dtype_name(aph_dtype dtype);
 APH_API aph_status aph_dtype_from_name(const char* name, aph_dtype* out);
 
 /** Mixed-precision training modes, as rust-ai-core's PrecisionMode. */
-typedef enum aph_precision_mode {
+typedef APH_ENUM(aph_precision_mode) {
     APH_PRECISION_FULL = 0, /* compute in f32 (the default) */
     APH_PRECISION_BF16 = 1, /* compute in bf16, f32 master weights */
     APH_PRECISION_FP16 = 2  /* compute in f16, f32 master weights, loss scaling */
@@ -370,7 +379,7 @@ APH_API void aph_device_config_release(aph_device_config* config);
  * Forcing the CPU (config or environment) selects it without the warning (logged at info).
  * ========================================================================================== */
 
-typedef enum aph_device_kind {
+typedef APH_ENUM(aph_device_kind) {
     APH_DEVICE_CPU = 0,
     APH_DEVICE_CUDA = 1
 } aph_device_kind;
