@@ -129,8 +129,9 @@ APH_API const char* aph_last_error(void);
  * thread is calling into the library, possibly on several threads at once, so it must be
  * thread-safe itself. When aph_log_set_callback() returns, no call to the previous callback is
  * in progress or will start, so its user_data may be freed. Inside the callback, calling
- * aph_log_set_callback() fails with APH_ERR_INVALID_ARGUMENT, and messages logged by library
- * calls made from the callback go to stderr rather than recursing into the callback.
+ * aph_log_set_callback() or aph_log_apply_preset() fails with APH_ERR_INVALID_ARGUMENT, and
+ * messages logged by library calls made from the callback go to stderr (in the default layout,
+ * with timestamp and target) rather than recursing into the callback.
  * ========================================================================================== */
 
 typedef APH_ENUM(aph_log_level) {
@@ -324,7 +325,8 @@ APH_API uint64_t aph_tracker_limit_bytes(const aph_tracker* tracker);
 APH_API void aph_tracker_reset(aph_tracker* tracker);
 
 /** trunc(aph_estimate_tensor_bytes(shape, dtype) × overhead factor), e.g. 4000 → 4400 with the
- *  default factor. The product is computed in double precision, as rust-ai-core does. */
+ *  default factor. The product is computed in double precision, as rust-ai-core does; a result
+ *  that reaches 2^64 after that rounding is APH_ERR_INVALID_ARGUMENT (Rust would saturate). */
 APH_API aph_status aph_tracker_estimate_with_overhead(const aph_tracker* tracker,
                                                       const int64_t* shape, size_t ndim,
                                                       aph_dtype dtype, uint64_t* out_bytes);

@@ -49,7 +49,9 @@ APH_API aph_status aph_log_apply_preset(aph_log_preset preset) {
             throw aph::invalid_argument(aph::strprintf("preset is %d, not a valid aph_log_preset",
                                                        static_cast<int>(preset)));
         }
-        aph::log::apply_preset(preset);
+        if (!aph::log::apply_preset(preset)) {
+            throw aph::invalid_argument("aph_log_apply_preset cannot be called from inside the log callback");
+        }
     });
 }
 

@@ -11,6 +11,8 @@
 #include <ctime>
 #include <mutex>
 #include <shared_mutex>
+
+#include <pthread.h>
 #include <string>
 
 namespace aph::log {
@@ -23,11 +25,35 @@ struct Sink {
     bool targets = true;     // default stderr sink: print the target
 };
 
+// A reader-writer lock that prefers writers: with glibc's default (reader preference),
+// threads logging without pause could starve aph_log_set_callback forever. Readers never
+// nest on one thread (t_in_callback routes nested messages around the lock), so writer
+// preference cannot deadlock.
+class RwLock {
+public:
+    RwLock() noexcept {
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&lock_, &attr);
+        pthread_rwlockattr_destroy(&attr);
+    }
+    RwLock(const RwLock&) = delete;
+    RwLock& operator=(const RwLock&) = delete;
+    void lock() noexcept { pthread_rwlock_wrlock(&lock_); }
+    void unlock() noexcept { pthread_rwlock_unlock(&lock_); }
+    void lock_shared() noexcept { pthread_rwlock_rdlock(&lock_); }
+    void unlock_shared() noexcept { pthread_rwlock_unlock(&lock_); }
+
+private:
+    pthread_rwlock_t lock_;
+};
+
 // The logger's state. Leaked on purpose: messages may be logged from static destructors of
 // other libraries or from threads still running at exit, so it must never be destroyed.
 struct Logger {
     std::atomic<int> level{APH_LOG_WARN};
-    std::shared_mutex mutex;  // shared while a message is delivered, exclusive to change the sink
+    RwLock mutex;  // shared while a message is delivered, exclusive to change the sink
     Sink sink;
 };
 
@@ -194,7 +220,8 @@ bool set_callback(aph_log_callback cb, void* user_data) noexcept {
     return true;
 }
 
-void apply_preset(aph_log_preset preset) noexcept {
+bool apply_preset(aph_log_preset preset) noexcept {
+    if (t_in_callback) return false;
     Logger& lg = logger();
     aph_log_level lvl = APH_LOG_WARN;
     bool timestamps = false, targets = false;
@@ -203,12 +230,13 @@ void apply_preset(aph_log_preset preset) noexcept {
         case APH_LOG_PRESET_PRODUCTION: lvl = APH_LOG_INFO; timestamps = true; targets = false; break;
         case APH_LOG_PRESET_TESTING: lvl = APH_LOG_WARN; timestamps = false; targets = false; break;
     }
-    if (!t_in_callback) {
+    {
         std::unique_lock lock(lg.mutex);
         lg.sink.timestamps = timestamps;
         lg.sink.targets = targets;
     }
     set_level(lvl);
+    return true;
 }
 
 std::string rust_fixed(double v, int precision) {

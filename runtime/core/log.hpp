@@ -24,7 +24,8 @@ void set_level(aph_log_level level) noexcept;
 // Replaces the sink; returns false (and changes nothing) when called from inside the callback.
 bool set_callback(aph_log_callback cb, void* user_data) noexcept;
 
-void apply_preset(aph_log_preset preset) noexcept;
+// Returns false (and changes nothing) when called from inside the callback.
+bool apply_preset(aph_log_preset preset) noexcept;
 
 const char* level_name(aph_log_level level) noexcept;
 
