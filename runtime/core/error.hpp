@@ -54,9 +54,6 @@ inline Error out_of_memory(std::string_view detail) {
 inline Error device_not_available(std::string_view device) {
     return Error::kind(APH_ERR_DEVICE_NOT_AVAILABLE, device);
 }
-inline Error internal_error(std::string_view detail) {
-    return Error::kind(APH_ERR_INTERNAL, detail);
-}
 
 // Throws "invalid argument: {name} must not be NULL" when p is NULL.
 template <class T>

@@ -19,8 +19,6 @@ public:
         }
         return false;
     }
-    uint32_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
-
 private:
     std::atomic<uint32_t> count_{1};
 };
