@@ -123,10 +123,7 @@ APH_API aph_status aph_device_memory_info(const aph_device* device, uint64_t* fr
                                           uint64_t* total_bytes) {
     return aph::guard([&] {
         aph::require_arg(device, "device");
-        uint64_t f = 0, t = 0;
-        aph::device::memory_info(*device, &f, &t);
-        if (free_bytes) *free_bytes = f;
-        if (total_bytes) *total_bytes = t;
+        aph::device::memory_info(*device, free_bytes, total_bytes);  // writes only on success
     });
 }
 

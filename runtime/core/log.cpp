@@ -11,9 +11,9 @@
 #include <ctime>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 
 #include <pthread.h>
-#include <string>
 
 namespace aph::log {
 namespace {
