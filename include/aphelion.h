@@ -29,7 +29,9 @@
  *    struct_size, so programs built against an older header keep working with a newer library.
  *
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
- * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support.
+ * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
+ * 10 streams and events · 11 device memory (allocators, statistics, budgets) · 12 tensors ·
+ * 13 DLPack.
  */
 #ifndef APHELION_H
 #define APHELION_H
@@ -465,6 +467,359 @@ typedef struct aph_cuda_info {
 /** Fills info (strings are static, valid for the life of the process). Loads the module on
  *  first use. info->struct_size must be set and at least large enough for module_built. */
 APH_API aph_status aph_cuda_get_info(aph_cuda_info* info);
+
+/* ============================================================================================
+ * 10. Streams and events
+ *
+ * A stream is an in-order queue of work on one device. On a CUDA device it is a cudaStream_t;
+ * on the CPU, work is executed inline by the calling thread, so a CPU stream is always idle
+ * and its events are always complete.
+ *
+ * Every device has a default stream, borrowed from the device (aph_device_default_stream).
+ * On CUDA it is the legacy default stream (cudaStreamLegacy, handle 0), the one PyTorch and
+ * CuPy use by default, so work handed over without explicit streams is ordered correctly.
+ * Streams created by aph_stream_create are non-blocking CUDA streams. Wherever a function takes
+ * an aph_stream*, NULL means the default stream of the device concerned.
+ *
+ * Nothing in this library synchronises a whole device unless its name says so
+ * (aph_device_synchronize); functions documented as synchronous wait only for the stream they
+ * use. Streams and events are reference counted and thread-safe.
+ * ========================================================================================== */
+
+typedef struct aph_stream aph_stream;
+typedef struct aph_event aph_event;
+
+/** The device's default stream, borrowed: valid as long as the device handle. NULL for NULL. */
+APH_API aph_stream* aph_device_default_stream(aph_device* device);
+
+/** Creates a new stream on device (a non-blocking cudaStream_t on CUDA; a CPU stream executes
+ *  inline). The stream keeps its device alive. */
+APH_API aph_status aph_stream_create(aph_device* device, aph_stream** out);
+
+/** Wraps a caller's cudaStream_t (passed as void*) for a CUDA device without taking ownership:
+ *  releasing the aph_stream never destroys cuda_stream, which must outlive it. NULL wraps the
+ *  legacy default stream. APH_ERR_INVALID_ARGUMENT for a CPU device. */
+APH_API aph_status aph_stream_wrap_cuda(aph_device* device, void* cuda_stream, aph_stream** out);
+
+APH_API void aph_stream_retain(aph_stream* stream);
+/** Drops a reference. When the last one goes, a stream made by aph_stream_create is destroyed
+ *  (CUDA finishes its queued work in the background; the call does not wait), and memory the
+ *  allocator cached for it is handed to the default stream once that work is done. */
+APH_API void aph_stream_release(aph_stream* stream);
+
+/** The stream's device, borrowed. NULL for NULL. */
+APH_API aph_device* aph_stream_device(const aph_stream* stream);
+/** The cudaStream_t behind a CUDA stream (NULL for the legacy default stream); NULL for a CPU
+ *  stream or NULL. */
+APH_API void* aph_stream_cuda_handle(const aph_stream* stream);
+
+/** Waits until all work queued on the stream is done. */
+APH_API aph_status aph_stream_synchronize(aph_stream* stream);
+/** Sets *out_idle to 1 when all queued work is done, 0 otherwise; does not wait. */
+APH_API aph_status aph_stream_query(aph_stream* stream, int* out_idle);
+/** Waits until all work on every stream of the device is done (cudaDeviceSynchronize). */
+APH_API aph_status aph_device_synchronize(aph_device* device);
+
+/** Creates an event on device (timing disabled). */
+APH_API aph_status aph_event_create(aph_device* device, aph_event** out);
+APH_API void aph_event_retain(aph_event* event);
+APH_API void aph_event_release(aph_event* event);
+/** Records the event at the current end of stream (NULL: the event's device's default stream).
+ *  The stream must belong to the event's device (else APH_ERR_DEVICE_MISMATCH). */
+APH_API aph_status aph_event_record(aph_event* event, aph_stream* stream);
+/** Makes future work on stream wait for the event's last record, without blocking the host. */
+APH_API aph_status aph_stream_wait_event(aph_stream* stream, aph_event* event);
+/** Blocks until the work before the event's last record is done (at once if never recorded). */
+APH_API aph_status aph_event_synchronize(aph_event* event);
+/** Sets *out_done to 1 when the work before the event's last record is done, 0 otherwise. */
+APH_API aph_status aph_event_query(aph_event* event, int* out_done);
+
+/* ============================================================================================
+ * 11. Device memory: caching allocators, statistics, budgets
+ *
+ * Each device has one allocator, shared by every handle to that device for the life of the
+ * process, and thread-safe. All tensor memory comes from it. It caches freed blocks the way
+ * PyTorch's CUDA caching allocator does:
+ *
+ *  - Requests are rounded up to a multiple of 512 bytes (a zero-byte request takes no memory).
+ *  - Requests up to 1 MiB come from a small pool, carved from 2 MiB segments; larger ones from a
+ *    large pool: requests under 10 MiB are carved from 20 MiB segments, bigger ones get a segment
+ *    of their size rounded up to 2 MiB. Cached blocks are split to fit a request (small pool:
+ *    when 512 bytes or more remain; large pool: when more than 1 MiB remains) and freed
+ *    neighbours in a segment are coalesced again.
+ *  - A freed block is reused only by allocations on the stream it was allocated on. Memory used
+ *    on another stream must be declared (aph_tensor_record_stream, aph_device_record_stream): the
+ *    block is then held back until an event recorded on each such stream at free time has
+ *    completed, so reuse never races with work still queued.
+ *  - When the device or operating system refuses a segment, the allocator returns every
+ *    completely free cached segment and retries once; only then is it APH_ERR_OUT_OF_MEMORY.
+ *  - aph_device_empty_cache returns the completely free segments to the driver / system.
+ *
+ * CUDA memory comes from cudaMalloc; CPU memory is 64-byte aligned (every block is), with the
+ * same caching and statistics. Host staging buffers for CPU<->CUDA copies are page-locked
+ * (cudaHostAlloc) and come from a third cache of the same kind.
+ *
+ * Budgets: attach an aph_tracker to a device and every allocation from that device is charged
+ * to it (the rounded size of the block handed out) and given back on free. An allocation that
+ * would exceed the tracker's limit fails with APH_ERR_OUT_OF_MEMORY and the tracker's message
+ * ("out of memory: allocation of N bytes would exceed limit of L bytes (current: C bytes)"),
+ * and changes nothing: no memory is taken, no statistic moves. Each block remembers the tracker
+ * it was charged to, so changing trackers while memory is live keeps every tracker balanced.
+ *
+ * Leak report: when the last handle to a device is released while raw allocations
+ * (aph_device_allocate) are still live, each is logged at warn level (target
+ * "aphelion::memory": address, size, stream, age) and counted in leaked_allocations. The memory
+ * stays valid; a later handle to the same device can still free it. (Tensors keep their device
+ * alive, so they cannot be leaked this way.)
+ * ========================================================================================== */
+
+/** Allocator statistics of one device. Byte counts have a current value and a peak (the
+ *  highest current value since the allocator started or since aph_device_reset_peak_stats). */
+typedef struct aph_memory_stats {
+    size_t struct_size;              /* set to sizeof(aph_memory_stats) before the call */
+    uint64_t allocated_bytes;        /* in blocks handed out and not yet freed */
+    uint64_t allocated_bytes_peak;
+    uint64_t reserved_bytes;         /* in segments held from the driver / system */
+    uint64_t reserved_bytes_peak;
+    uint64_t active_bytes;           /* allocated, plus freed blocks waiting on other streams */
+    uint64_t active_bytes_peak;
+    uint64_t requested_bytes;        /* what callers asked for, before rounding */
+    uint64_t requested_bytes_peak;
+    uint64_t allocations;            /* successful allocations (zero-byte ones excluded) */
+    uint64_t frees;
+    uint64_t segment_allocations;    /* segments taken from the driver / system */
+    uint64_t segment_frees;          /* segments given back */
+    uint64_t cache_misses;           /* allocations that needed a new segment */
+    uint64_t alloc_retries;          /* segment requests retried after emptying the cache */
+    uint64_t out_of_memory_events;   /* allocations refused by the driver / system (not budgets) */
+    uint64_t leaked_allocations;     /* live raw allocations at a device's final release */
+    uint64_t active_allocations;     /* blocks handed out now */
+    uint64_t segments;               /* segments held now */
+} aph_memory_stats;
+
+/** Fills the device allocator's statistics (fields that fit in out->struct_size). */
+APH_API aph_status aph_device_memory_stats(aph_device* device, aph_memory_stats* out);
+/** Sets each peak to its current value. */
+APH_API aph_status aph_device_reset_peak_stats(aph_device* device);
+/** Returns every completely free cached segment to the driver / system. Blocks still waiting on
+ *  another stream's event stay cached. Does not synchronise (cudaFree itself may wait for the
+ *  device on some drivers). */
+APH_API aph_status aph_device_empty_cache(aph_device* device);
+
+/** Attaches a budget to the device: every later allocation is charged to tracker (which the
+ *  device retains). NULL detaches. Allocations made before keep the tracker they were charged
+ *  to. */
+APH_API aph_status aph_device_set_tracker(aph_device* device, aph_tracker* tracker);
+/** The attached tracker, borrowed; NULL when none or for NULL. */
+APH_API aph_tracker* aph_device_tracker(const aph_device* device);
+
+/** Raw memory from the device's allocator, for callers that need buffers rather than tensors:
+ *  at least bytes bytes, 64-byte aligned (512 on CUDA), for use on stream (NULL: default).
+ *  bytes 0 gives *out = NULL. The memory does not keep the device handle alive (see the leak
+ *  report above); give it back with aph_device_free on a handle of the same device. */
+APH_API aph_status aph_device_allocate(aph_device* device, size_t bytes, aph_stream* stream,
+                                       void** out);
+/** Frees memory from aph_device_allocate. NULL is a no-op. A pointer this device did not hand
+ *  out (or already freed) is APH_ERR_INVALID_ARGUMENT and changes nothing. */
+APH_API aph_status aph_device_free(aph_device* device, void* ptr);
+/** Declares that raw memory from aph_device_allocate is used on another stream (see above). */
+APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_stream* stream);
+
+/* ============================================================================================
+ * 12. Tensors
+ *
+ * A tensor is a view of a storage: dtype, shape and strides (int64_t; strides count elements,
+ * not bytes, and may be zero for broadcast dimensions), a byte offset into the storage, and the
+ * device it lives on. Storages are reference counted and shared by views: reshape, permute,
+ * transpose, slice, narrow, select and expand return new tensor handles over the same memory,
+ * and the memory lives until the last tensor using it is released. Tensors keep their device
+ * alive.
+ *
+ * The memory model: tensors made by this library own memory from the device's caching allocator
+ * (section 11), allocated on a stream (the device's default stream unless said otherwise);
+ * aph_tensor_from_blob and the DLPack imports borrow memory and call the owner's deleter exactly
+ * once, from whichever thread drops the last reference (never while the library holds a lock).
+ *
+ * Work on CUDA tensors is queued on a stream. Functions named *_async take a stream and return
+ * once the work is queued; the others are synchronous: when they return the work is done and
+ * host buffers may be reused. Zero-size tensors (a 0 in the shape) have a NULL data pointer
+ * and work everywhere; 0-dimensional tensors hold one element.
+ *
+ * Handles: a tensor's metadata never changes, so a handle may be read from any number of
+ * threads; writing the same memory from several threads at once is the caller's business.
+ * Limits: at most APH_TENSOR_MAX_DIMS dimensions.
+ *
+ * Errors use the compat page's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
+ * ("shape mismatch: expected [2, 3], got [3, 2]"), tensors on different devices where one is
+ * required are APH_ERR_DEVICE_MISMATCH ("device mismatch: tensors must be on the same device"),
+ * invalid dimensions, indices and strides are APH_ERR_INVALID_ARGUMENT naming the argument.
+ * ========================================================================================== */
+
+#define APH_TENSOR_MAX_DIMS 16
+
+typedef struct aph_tensor aph_tensor;
+
+/** Called once when the last reference to borrowed memory goes: deleter(data, user_data). */
+typedef void (*aph_deleter)(void* data, void* user_data);
+
+/** A new contiguous tensor with uninitialised memory, on the device's default stream. */
+APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const int64_t* shape,
+                                     size_t ndim, aph_tensor** out);
+/** As aph_tensor_create, with the memory allocated for use on stream (NULL: default); the
+ *  stream is kept alive while the memory is. Work on other streams needs
+ *  aph_tensor_record_stream. */
+APH_API aph_status aph_tensor_create_on_stream(aph_stream* stream, aph_dtype dtype,
+                                               const int64_t* shape, size_t ndim,
+                                               aph_tensor** out);
+/** A new contiguous tensor filled with zeros (all bits zero). Synchronous. */
+APH_API aph_status aph_tensor_zeros(aph_device* device, aph_dtype dtype, const int64_t* shape,
+                                    size_t ndim, aph_tensor** out);
+/** A new contiguous tensor holding a copy of data: numel × dtype size bytes in row-major order.
+ *  nbytes must equal that size exactly (else APH_ERR_SHAPE_MISMATCH, "shape mismatch: ..."
+ *  with the expected and given byte counts as one-dimensional shapes). data may be NULL only
+ *  when nbytes is 0. Synchronous. */
+APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype,
+                                        const int64_t* shape, size_t ndim, const void* data,
+                                        size_t nbytes, aph_tensor** out);
+/** Wraps memory the caller owns (host memory for a CPU device, device memory for a CUDA one)
+ *  without copying. strides NULL means contiguous; the elements reached by shape and strides
+ *  must lie at or after data (negative strides are rejected). deleter (may be NULL) is called
+ *  with (data, user_data) exactly once when the last reference goes: on success only; on
+ *  failure the caller keeps ownership and the deleter is not called. */
+APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
+                                        const int64_t* shape, const int64_t* strides,
+                                        size_t ndim, void* data, aph_deleter deleter,
+                                        void* user_data, aph_tensor** out);
+
+APH_API void aph_tensor_retain(aph_tensor* tensor);
+APH_API void aph_tensor_release(aph_tensor* tensor);
+
+/** Getters. All accept NULL: dtype APH_DTYPE_INVALID, ndim 0, shape/strides/data/device NULL,
+ *  numel/nbytes 0, flags 0. shape and strides point to ndim values owned by the tensor (NULL
+ *  when ndim is 0). data is the address of the first element (storage base + byte offset), a
+ *  device pointer for CUDA tensors, NULL for zero-size tensors. nbytes = numel × dtype size.
+ *  The device is borrowed. */
+APH_API aph_dtype aph_tensor_dtype(const aph_tensor* tensor);
+APH_API size_t aph_tensor_ndim(const aph_tensor* tensor);
+APH_API const int64_t* aph_tensor_shape(const aph_tensor* tensor);
+APH_API const int64_t* aph_tensor_strides(const aph_tensor* tensor);
+APH_API int64_t aph_tensor_numel(const aph_tensor* tensor);
+APH_API uint64_t aph_tensor_nbytes(const aph_tensor* tensor);
+APH_API void* aph_tensor_data(const aph_tensor* tensor);
+/** Bytes from the storage's start to the first element. */
+APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor);
+APH_API aph_device* aph_tensor_device(const aph_tensor* tensor);
+/** 1 when the elements are laid out in row-major order without gaps (dimensions of size 1 may
+ *  have any stride; zero-size tensors are contiguous). */
+APH_API int aph_tensor_is_contiguous(const aph_tensor* tensor);
+/** 1 for tensors imported read-only (DLPack flag); writes into them are refused. */
+APH_API int aph_tensor_is_read_only(const aph_tensor* tensor);
+/** 1 when a and b share a storage (one is a view of the other, or both of a third). */
+APH_API int aph_tensor_shares_storage(const aph_tensor* a, const aph_tensor* b);
+
+/** Copies the logical elements, in row-major order, into host memory dst (any layout, any
+ *  device). nbytes must equal aph_tensor_nbytes (else APH_ERR_SHAPE_MISMATCH). Synchronous. */
+APH_API aph_status aph_tensor_to_host(const aph_tensor* tensor, void* dst, size_t nbytes);
+/** Overwrites the tensor's elements with row-major host data (any layout, any device; nbytes
+ *  must equal aph_tensor_nbytes). Synchronous. */
+APH_API aph_status aph_tensor_copy_from_host(aph_tensor* tensor, const void* src, size_t nbytes);
+/** Asynchronous variants on stream (NULL: the tensor's device's default stream). CPU tensors
+ *  copy inline. For CUDA tensors, copy_from_host_async stages src through page-locked memory,
+ *  so src may be reused as soon as the call returns. to_host_async on a contiguous CUDA tensor
+ *  queues the copy into dst, which must stay valid until the stream reaches it (page-locked
+ *  dst makes it truly asynchronous; pageable dst makes the CUDA driver wait); a non-contiguous
+ *  CUDA tensor is first made contiguous on the stream. */
+APH_API aph_status aph_tensor_to_host_async(const aph_tensor* tensor, void* dst, size_t nbytes,
+                                            aph_stream* stream);
+APH_API aph_status aph_tensor_copy_from_host_async(aph_tensor* tensor, const void* src,
+                                                   size_t nbytes, aph_stream* stream);
+
+/** A new contiguous copy of tensor on device (CPU<->CUDA, CUDA<->CUDA, or the same device).
+ *  Synchronous. */
+APH_API aph_status aph_tensor_to_device(const aph_tensor* tensor, aph_device* device,
+                                        aph_tensor** out);
+/** Copies src's elements into dst (same dtype and shape, any layouts, any devices; otherwise
+ *  APH_ERR_INVALID_ARGUMENT for dtypes and APH_ERR_SHAPE_MISMATCH for shapes). dst must not be
+ *  read-only and must not overlap src unless both are the same view. Synchronous. */
+APH_API aph_status aph_tensor_copy(aph_tensor* dst, const aph_tensor* src);
+/** As aph_tensor_copy, queued on stream (NULL: dst's device's default stream). Copies that
+ *  involve CPU memory on one side and CUDA memory on the other wait for the stream when the
+ *  CPU side is not contiguous or is the destination. Copies between two CUDA devices wait for
+ *  the source device's stream. */
+APH_API aph_status aph_tensor_copy_async(aph_tensor* dst, const aph_tensor* src,
+                                         aph_stream* stream);
+/** tensor itself (one more reference) when it is contiguous, else a new contiguous copy on the
+ *  same device. Synchronous. */
+APH_API aph_status aph_tensor_contiguous(aph_tensor* tensor, aph_tensor** out);
+
+/** Declares that tensor's memory is used on stream (see section 11), so it is not reused by
+ *  the allocator until that use is finished. No-op for memory the library did not allocate. */
+APH_API aph_status aph_tensor_record_stream(aph_tensor* tensor, aph_stream* stream);
+
+/** Views (no copy; the result shares the storage and keeps it alive):
+ *  - reshape: same numel; one dimension may be -1 (inferred). Possible when the new shape can
+ *    be expressed with strides over the existing layout (always for contiguous tensors);
+ *    otherwise APH_ERR_INVALID_ARGUMENT saying so (make it contiguous first). A numel that
+ *    differs is APH_ERR_SHAPE_MISMATCH.
+ *  - permute: dims is a permutation of 0..ndim-1 (ndim must equal the tensor's).
+ *  - transpose: swaps two dimensions.
+ *  - slice: elements start, start+step, ... before stop along dim; start and stop may be
+ *    negative (counted from the end) and are clamped to [0, size] as in Python; step >= 1.
+ *  - narrow: length elements from start along dim (start + length <= size).
+ *  - select: index along dim (negative counts from the end), removing the dimension.
+ *  - expand: broadcasts to shape (ndim >= the tensor's, aligned at the right); dimensions of
+ *    size 1 grow with stride 0, -1 keeps a dimension; otherwise APH_ERR_SHAPE_MISMATCH. */
+APH_API aph_status aph_tensor_reshape(aph_tensor* tensor, const int64_t* shape, size_t ndim,
+                                      aph_tensor** out);
+APH_API aph_status aph_tensor_permute(aph_tensor* tensor, const int64_t* dims, size_t ndim,
+                                      aph_tensor** out);
+APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t dim1,
+                                        aph_tensor** out);
+APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t start, int64_t stop,
+                                    int64_t step, aph_tensor** out);
+APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t start,
+                                     int64_t length, aph_tensor** out);
+APH_API aph_status aph_tensor_select(aph_tensor* tensor, size_t dim, int64_t index,
+                                     aph_tensor** out);
+APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, size_t ndim,
+                                     aph_tensor** out);
+
+/* ============================================================================================
+ * 13. DLPack: zero-copy exchange with numpy, PyTorch, CuPy, JAX
+ *
+ * The structs are DLPack's (dlpack.h, ABI version 1). This header only forward-declares them,
+ * so it compiles without dlpack.h; include dlpack.h (or aphelion_dlpack.h, installed beside this
+ * header, which declares the same structs) to look inside them.
+ *
+ * Export: aph_tensor_to_dlpack gives a DLManagedTensorVersioned (DLPack 1.x, version 1.1,
+ * flags 0, or READ_ONLY for read-only tensors) and aph_tensor_to_dlpack_unversioned the older
+ * DLManagedTensor that numpy 1.x understands. Both describe the tensor's own memory (data =
+ * storage base, byte_offset = the tensor's offset, strides always filled) and hold a reference
+ * to the tensor until the consumer calls the deleter, on any thread. CPU tensors are kDLCPU,
+ * CUDA tensors kDLCUDA with device_id = ordinal. Dtypes: f32/f16/f64 kDLFloat, bf16 kDLBfloat,
+ * integers kDLInt/kDLUInt, bool kDLBool, f8e4m3 kDLFloat8_e4m3fn, f8e5m2 kDLFloat8_e5m2.
+ *
+ * Import: aph_tensor_from_dlpack / _unversioned take ownership on success only: the new tensor
+ * views the producer's memory, and the producer's deleter is called exactly once, when the last
+ * libaphelion reference to that memory goes, from the thread that drops it. On failure the
+ * caller still owns src. Accepted: kDLCPU and kDLCUDAHost (as CPU tensors), kDLCUDA and
+ * kDLCUDAManaged (as CUDA tensors on device_id), lanes 1, the dtypes above; major version 1.
+ * Anything else is rejected with a message naming the field (APH_ERR_NOT_IMPLEMENTED for
+ * valid but unsupported dtypes and devices, APH_ERR_DEVICE_NOT_AVAILABLE when the CUDA device
+ * is not present, APH_ERR_INVALID_ARGUMENT for malformed structs).
+ * Streams: the consumer is responsible for ordering, as DLPack specifies; libaphelion's work on
+ * a tensor it exports is queued on the default stream unless the caller used another.
+ * ========================================================================================== */
+
+struct DLManagedTensorVersioned;
+struct DLManagedTensor;
+
+APH_API aph_status aph_tensor_to_dlpack(aph_tensor* tensor, struct DLManagedTensorVersioned** out);
+APH_API aph_status aph_tensor_to_dlpack_unversioned(aph_tensor* tensor,
+                                                    struct DLManagedTensor** out);
+APH_API aph_status aph_tensor_from_dlpack(struct DLManagedTensorVersioned* src, aph_tensor** out);
+APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* src,
+                                                      aph_tensor** out);
 
 #ifdef __cplusplus
 } /* extern "C" */
