@@ -117,6 +117,246 @@ int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, ch
     return 0;
 }
 
+// Makes `ordinal` the calling thread's device for one call and restores the previous one.
+class DeviceGuard {
+public:
+    DeviceGuard(int32_t ordinal, char* msg, size_t len) {
+        err_ = cudaGetDevice(&previous_);
+        if (err_ != cudaSuccess) {
+            put_cuda(msg, len, "cudaGetDevice", err_);
+            return;
+        }
+        if (previous_ != ordinal) {
+            err_ = cudaSetDevice(ordinal);
+            if (err_ != cudaSuccess) {
+                put_cuda(msg, len, "cudaSetDevice", err_);
+                return;
+            }
+            switched_ = true;
+        }
+    }
+    ~DeviceGuard() {
+        if (switched_) cudaSetDevice(previous_);
+    }
+    bool ok() const { return err_ == cudaSuccess; }
+
+private:
+    int previous_ = 0;
+    bool switched_ = false;
+    cudaError_t err_ = cudaSuccess;
+};
+
+#define APH_GUARD_DEVICE(ordinal)                   \
+    DeviceGuard device_guard_(ordinal, msg, msg_len); \
+    if (!device_guard_.ok()) return 1
+
+#define APH_CUDA_CHECK(call)                          \
+    do {                                              \
+        const cudaError_t err_ = (call);              \
+        if (err_ != cudaSuccess) {                    \
+            put_cuda(msg, msg_len, #call, err_);      \
+            return 1;                                 \
+        }                                             \
+    } while (0)
+
+cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+cudaEvent_t as_event(void* e) { return static_cast<cudaEvent_t>(e); }
+
+int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
+              size_t msg_len) {
+    if (out_of_memory) *out_of_memory = 0;
+    APH_GUARD_DEVICE(ordinal);
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess) {
+        if (err == cudaErrorMemoryAllocation) {
+            cudaGetLastError();  // clear the sticky-free error state for the next call
+            if (out_of_memory) *out_of_memory = 1;
+        }
+        put_cuda(msg, msg_len, "cudaMalloc", err);
+        return 1;
+    }
+    *out = p;
+    return 0;
+}
+
+int mem_free(int32_t ordinal, void* ptr, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaFree(ptr));
+    return 0;
+}
+
+int host_alloc(size_t bytes, void** out, int* out_of_memory, char* msg, size_t msg_len) {
+    if (out_of_memory) *out_of_memory = 0;
+    void* p = nullptr;
+    const cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+    if (err != cudaSuccess) {
+        if (err == cudaErrorMemoryAllocation) {
+            cudaGetLastError();
+            if (out_of_memory) *out_of_memory = 1;
+        }
+        put_cuda(msg, msg_len, "cudaHostAlloc", err);
+        return 1;
+    }
+    *out = p;
+    return 0;
+}
+
+int host_free(void* ptr, char* msg, size_t msg_len) {
+    APH_CUDA_CHECK(cudaFreeHost(ptr));
+    return 0;
+}
+
+int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
+                 char* msg, size_t msg_len) {
+    if (bytes == 0) return 0;
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, as_stream(stream)));
+    return 0;
+}
+
+int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
+                      size_t bytes, void* stream, char* msg, size_t msg_len) {
+    if (bytes == 0) return 0;
+    APH_GUARD_DEVICE(src_ordinal);
+    APH_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_ordinal, src, src_ordinal, bytes, as_stream(stream)));
+    return 0;
+}
+
+int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
+                 size_t msg_len) {
+    if (bytes == 0) return 0;
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaMemsetAsync(ptr, value, bytes, as_stream(stream)));
+    return 0;
+}
+
+// One thread per element of the index space (grid-stride loop). The linear index i is split
+// into coordinates, last dimension fastest; each coordinate times its stride gives the element
+// offsets on both sides. T is an unsigned type of the element's size.
+template <class T>
+__global__ void strided_copy_kernel(aph_cuda_strided_copy p, int64_t numel) {
+    T* dst = static_cast<T*>(p.dst);
+    const T* src = static_cast<const T*>(p.src);
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < numel;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        int64_t rest = i, d_off = 0, s_off = 0;
+        for (int d = p.ndim - 1; d >= 0; --d) {
+            const int64_t c = rest % p.shape[d];
+            rest /= p.shape[d];
+            d_off += c * p.dst_strides[d];
+            s_off += c * p.src_strides[d];
+        }
+        dst[d_off] = src[s_off];
+    }
+}
+
+int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream,
+                       char* msg, size_t msg_len) {
+    if (copy == nullptr || copy->ndim < 0 || copy->ndim > APH_CUDA_MAX_DIMS) {
+        put(msg, msg_len, "%s", "strided copy: invalid parameters");
+        return 1;
+    }
+    int64_t numel = 1;
+    for (int d = 0; d < copy->ndim; ++d) numel *= copy->shape[d];
+    if (numel == 0) return 0;
+    APH_GUARD_DEVICE(ordinal);
+    const int threads = 256;
+    const int64_t want = (numel + threads - 1) / threads;
+    const unsigned blocks = static_cast<unsigned>(want < 65535 * 8 ? want : 65535 * 8);
+    cudaStream_t s = as_stream(stream);
+    switch (copy->elem_size) {
+        case 1: strided_copy_kernel<uint8_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
+        case 2: strided_copy_kernel<uint16_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
+        case 4: strided_copy_kernel<uint32_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
+        case 8: strided_copy_kernel<uint64_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
+        default:
+            put(msg, msg_len, "strided copy: element size %d not supported", copy->elem_size);
+            return 1;
+    }
+    APH_CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+int stream_create(int32_t ordinal, void** out, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    cudaStream_t s = nullptr;
+    APH_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    *out = s;
+    return 0;
+}
+
+int stream_destroy(int32_t ordinal, void* stream, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaStreamDestroy(as_stream(stream)));
+    return 0;
+}
+
+int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream)));
+    return 0;
+}
+
+int stream_query(int32_t ordinal, void* stream, int* idle, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    const cudaError_t err = cudaStreamQuery(as_stream(stream));
+    if (err == cudaErrorNotReady) {
+        *idle = 0;
+        return 0;
+    }
+    APH_CUDA_CHECK(err);
+    *idle = 1;
+    return 0;
+}
+
+int event_create(int32_t ordinal, void** out, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    cudaEvent_t e = nullptr;
+    APH_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *out = e;
+    return 0;
+}
+
+int event_destroy(void* event, char* msg, size_t msg_len) {
+    APH_CUDA_CHECK(cudaEventDestroy(as_event(event)));
+    return 0;
+}
+
+int event_record(int32_t ordinal, void* event, void* stream, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaEventRecord(as_event(event), as_stream(stream)));
+    return 0;
+}
+
+int event_query(void* event, int* done, char* msg, size_t msg_len) {
+    const cudaError_t err = cudaEventQuery(as_event(event));
+    if (err == cudaErrorNotReady) {
+        *done = 0;
+        return 0;
+    }
+    APH_CUDA_CHECK(err);
+    *done = 1;
+    return 0;
+}
+
+int event_synchronize(void* event, char* msg, size_t msg_len) {
+    APH_CUDA_CHECK(cudaEventSynchronize(as_event(event)));
+    return 0;
+}
+
+int stream_wait_event(int32_t ordinal, void* stream, void* event, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaStreamWaitEvent(as_stream(stream), as_event(event), 0));
+    return 0;
+}
+
+int device_synchronize(int32_t ordinal, char* msg, size_t msg_len) {
+    APH_GUARD_DEVICE(ordinal);
+    APH_CUDA_CHECK(cudaDeviceSynchronize());
+    return 0;
+}
+
 const aph_cuda_module_api kApi = {
     APH_CUDA_MODULE_ABI_VERSION,
     APHELION_VERSION_STRING,
@@ -124,7 +364,27 @@ const aph_cuda_module_api kApi = {
     probe,
     device_properties,
     memory_info,
+    mem_alloc,
+    mem_free,
+    host_alloc,
+    host_free,
+    memcpy_async,
+    memcpy_peer_async,
+    memset_async,
+    strided_copy_async,
+    stream_create,
+    stream_destroy,
+    stream_synchronize,
+    stream_query,
+    event_create,
+    event_destroy,
+    event_record,
+    event_query,
+    event_synchronize,
+    stream_wait_event,
+    device_synchronize,
 };
+
 
 }  // namespace
 

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-#define APH_CUDA_MODULE_ABI_VERSION 1u
+#define APH_CUDA_MODULE_ABI_VERSION 2u
+#define APH_CUDA_MAX_DIMS 16
 #define APH_CUDA_MODULE_ENTRY_SYMBOL "aph_cuda_module_entry"
 
 typedef struct aph_cuda_module_device {
@@ -29,6 +30,21 @@ typedef struct aph_cuda_module_device {
     uint64_t total_memory;
 } aph_cuda_module_device;
 
+/* A strided element copy dst[i] = src[i] over an index space of shape; strides in elements,
+ * elem_size 1, 2, 4 or 8 bytes. */
+typedef struct aph_cuda_strided_copy {
+    void* dst;
+    const void* src;
+    int32_t elem_size;
+    int32_t ndim;
+    int64_t shape[APH_CUDA_MAX_DIMS];
+    int64_t dst_strides[APH_CUDA_MAX_DIMS];
+    int64_t src_strides[APH_CUDA_MAX_DIMS];
+} aph_cuda_strided_copy;
+
+/* Streams and events are passed as void* (cudaStream_t, cudaEvent_t); stream NULL is the
+ * legacy default stream. Functions that take an ordinal make that device current for the call
+ * and restore the calling thread's previous device afterwards. */
 typedef struct aph_cuda_module_api {
     uint32_t abi_version;        /* APH_CUDA_MODULE_ABI_VERSION */
     const char* library_version; /* the libaphelion version the module was built with */
@@ -43,6 +59,37 @@ typedef struct aph_cuda_module_api {
                              size_t msg_len);
     int (*memory_info)(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
                        size_t msg_len);
+
+    /* Memory. *out_of_memory is set to 1 when the failure was cudaErrorMemoryAllocation. */
+    int (*mem_alloc)(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
+                     size_t msg_len);
+    int (*mem_free)(int32_t ordinal, void* ptr, char* msg, size_t msg_len);
+    int (*host_alloc)(size_t bytes, void** out, int* out_of_memory, char* msg, size_t msg_len);
+    int (*host_free)(void* ptr, char* msg, size_t msg_len);
+
+    /* Copies and fills, queued on stream (cudaMemcpyDefault: any direction, unified addressing). */
+    int (*memcpy_async)(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
+                        char* msg, size_t msg_len);
+    int (*memcpy_peer_async)(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
+                             size_t bytes, void* stream, char* msg, size_t msg_len);
+    int (*memset_async)(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream,
+                        char* msg, size_t msg_len);
+    int (*strided_copy_async)(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream,
+                              char* msg, size_t msg_len);
+
+    /* Streams (created non-blocking) and events (timing disabled). */
+    int (*stream_create)(int32_t ordinal, void** out, char* msg, size_t msg_len);
+    int (*stream_destroy)(int32_t ordinal, void* stream, char* msg, size_t msg_len);
+    int (*stream_synchronize)(int32_t ordinal, void* stream, char* msg, size_t msg_len);
+    int (*stream_query)(int32_t ordinal, void* stream, int* idle, char* msg, size_t msg_len);
+    int (*event_create)(int32_t ordinal, void** out, char* msg, size_t msg_len);
+    int (*event_destroy)(void* event, char* msg, size_t msg_len);
+    int (*event_record)(int32_t ordinal, void* event, void* stream, char* msg, size_t msg_len);
+    int (*event_query)(void* event, int* done, char* msg, size_t msg_len);
+    int (*event_synchronize)(void* event, char* msg, size_t msg_len);
+    int (*stream_wait_event)(int32_t ordinal, void* stream, void* event, char* msg,
+                             size_t msg_len);
+    int (*device_synchronize)(int32_t ordinal, char* msg, size_t msg_len);
 } aph_cuda_module_api;
 
 typedef const aph_cuda_module_api* (*aph_cuda_module_entry_fn)(void);

@@ -1,6 +1,8 @@
 #include "device.hpp"
 
 #include "cuda_loader.hpp"
+#include "device_memory.hpp"
+#include "stream.hpp"
 #include "env.hpp"
 #include "error.hpp"
 #include "host_info.hpp"
@@ -45,6 +47,7 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
         d->name = host::cpu_model_name();
         d->logical_cores = host::logical_cores();
         d->total_memory = host::memory().total_bytes;
+        d->default_stream = stream::make_default(d);
         return d;
     }
     const cuda::State& cs = cuda::state();
@@ -72,6 +75,7 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
     d->cc_minor = props.cc_minor;
     d->multiprocessors = props.multiprocessors;
     d->total_memory = props.total_memory;
+    d->default_stream = stream::make_default(d);
     return d;
 }
 
@@ -109,6 +113,30 @@ aph_device* open(aph_device_kind kind, int32_t ordinal) {
     return d;
 }
 
+namespace {
+
+// The leak report: raw allocations still live when the last handle goes.
+void report_leaks(const aph_device& d) noexcept {
+    try {
+        const auto live = mem::of(d.kind, d.ordinal).allocator.live_blocks(true);
+        for (const auto& b : live) {
+            log::logf(APH_LOG_WARN, "aphelion::memory",
+                      "%s released with a live allocation: %p, %zu bytes (%zu requested), "
+                      "stream %llu, age %.3f s",
+                      d.label.c_str(), b.ptr, b.size, b.requested,
+                      static_cast<unsigned long long>(b.stream_id), b.age_seconds);
+        }
+    } catch (const std::exception& e) {
+        log::logf(APH_LOG_WARN, "aphelion::memory", "%s: leak report failed: %s", d.label.c_str(), e.what());
+    }
+}
+
+}  // namespace
+
+void retain(aph_device* d) noexcept {
+    if (d) d->refs.retain();
+}
+
 void release(aph_device* d) noexcept {
     if (d == nullptr || !d->refs.release()) return;
     {
@@ -117,6 +145,8 @@ void release(aph_device* d) noexcept {
         const auto key = std::make_pair(static_cast<int>(d->kind), d->ordinal);
         if (auto it = r.open.find(key); it != r.open.end() && it->second == d) r.open.erase(it);
     }
+    report_leaks(*d);
+    stream::destroy_default(d->default_stream);
     delete d;
 }
 

@@ -13,8 +13,11 @@ struct aph_device_config {
     std::string component = "aphelion";
 };
 
+struct aph_stream;
+
 struct aph_device {
     aph::RefCount refs;
+    aph_stream* default_stream = nullptr;  // owned
     aph_device_kind kind = APH_DEVICE_CPU;
     int32_t ordinal = 0;
     std::string label;  // "cpu", "cuda:0"
@@ -35,6 +38,9 @@ std::string label(aph_device_kind kind, int32_t ordinal);
 // One handle per physical device while any reference is alive. Throws
 // APH_ERR_DEVICE_NOT_AVAILABLE ("device not available: cuda:3") when it does not exist.
 aph_device* open(aph_device_kind kind, int32_t ordinal);
+void retain(aph_device* d) noexcept;
+// Drops a reference; the last one reports live raw allocations (the leak report) and frees the
+// handle.
 void release(aph_device* d) noexcept;
 
 aph_device* select(const aph_device_config& config);

@@ -1,0 +1,429 @@
+#include "caching_allocator.hpp"
+
+#include "error.hpp"
+#include "log.hpp"
+#include "tracker.hpp"
+
+#include <algorithm>
+
+namespace aph::alloc {
+
+struct Block {
+    char* ptr = nullptr;
+    size_t size = 0;             // bytes of this block
+    size_t requested = 0;        // what the caller asked for (while allocated)
+    StreamKey stream;            // the stream it was allocated on (free-list key)
+    bool small = false;          // which pool
+    bool allocated = false;
+    int event_count = 0;         // events still to complete before it is free
+    Block* prev = nullptr;       // neighbours in the same segment
+    Block* next = nullptr;
+    std::vector<StreamKey> uses; // other streams it was used on
+    aph_tracker* charged = nullptr;
+    std::chrono::steady_clock::time_point born;
+};
+
+namespace {
+
+constexpr const char* kTarget = "aphelion::memory";
+
+// Gives a tracker charge back; the amounts always balance, so a failure cannot happen short of
+// a tracker reset by the user, which is logged rather than thrown from a free.
+void uncharge(aph_tracker* t, size_t bytes) noexcept {
+    if (t == nullptr) return;
+    try {
+        t->deallocate(bytes);
+    } catch (const std::exception& e) {
+        log::logf(APH_LOG_WARN, kTarget, "tracker could not take back %zu bytes: %s", bytes, e.what());
+    }
+    if (t->refs.release()) delete t;
+}
+
+}  // namespace
+
+bool CachingAllocator::BlockLess::operator()(const Block* a, const Block* b) const noexcept {
+    if (a->stream.id != b->stream.id) return a->stream.id < b->stream.id;
+    if (a->size != b->size) return a->size < b->size;
+    return a->ptr < b->ptr;
+}
+
+CachingAllocator::CachingAllocator(std::unique_ptr<Backend> backend, std::string label)
+    : backend_(std::move(backend)), label_(std::move(label)) {}
+
+CachingAllocator::~CachingAllocator() {
+    std::lock_guard lock(mutex_);
+    for (auto& p : pending_) backend_->destroy_event(p.event);
+    for (auto& r : retired_) backend_->destroy_event(r.event);
+    // Free segments only; memory still handed out stays with its owner.
+    for (Pool* pool : {&small_, &large_}) {
+        for (Block* b : *pool) {
+            if (b->prev == nullptr && b->next == nullptr) backend_->raw_free(b->ptr, b->size);
+            delete b;
+        }
+        pool->clear();
+    }
+    if (tracker_ && tracker_->refs.release()) delete tracker_;
+}
+
+void* CachingAllocator::block_ptr(const Block* b) noexcept { return b ? b->ptr : nullptr; }
+size_t CachingAllocator::block_size(const Block* b) noexcept { return b ? b->size : 0; }
+
+size_t CachingAllocator::round_size(size_t bytes) noexcept {
+    if (bytes < kRound) return kRound;
+    return kRound * ((bytes + kRound - 1) / kRound);
+}
+
+size_t CachingAllocator::segment_size(size_t rounded) noexcept {
+    if (rounded <= kSmallSize) return kSmallSegment;
+    if (rounded < kMinLargeAlloc) return kLargeSegment;
+    return kRoundLarge * ((rounded + kRoundLarge - 1) / kRoundLarge);
+}
+
+bool CachingAllocator::should_split(const Block* b, size_t rounded) noexcept {
+    const size_t remaining = b->size - rounded;
+    return b->small ? remaining >= kRound : remaining > kSmallSize;
+}
+
+Block* CachingAllocator::find_free(Pool& pool, const StreamKey& stream, size_t rounded) {
+    Block key;
+    key.stream = stream;
+    key.size = rounded;
+    key.ptr = nullptr;
+    auto it = pool.lower_bound(&key);
+    if (it == pool.end() || (*it)->stream.id != stream.id) return nullptr;
+    return *it;
+}
+
+void CachingAllocator::insert_free(Block* b) {
+    // A block of a stream that has gone away (and whose work is done) joins the fallback.
+    if (!retired_done_.empty()) {
+        if (auto it = retired_done_.find(b->stream.id); it != retired_done_.end()) b->stream = it->second;
+    }
+    // Try to merge with free neighbours of the same stream; the merged block keeps the lower
+    // address.
+    Pool& pool = b->small ? small_ : large_;
+    for (Block* n : {b->prev, b->next}) {
+        if (n == nullptr || n->allocated || n->event_count > 0 || n->stream.id != b->stream.id) continue;
+        pool.erase(n);
+        if (n == b->prev) {
+            b->ptr = n->ptr;
+            b->prev = n->prev;
+            if (b->prev) b->prev->next = b;
+        } else {
+            b->next = n->next;
+            if (b->next) b->next->prev = b;
+        }
+        b->size += n->size;
+        delete n;
+    }
+    pool.insert(b);
+}
+
+void CachingAllocator::free_block_locked(Block* b) {
+    stats_.active.sub(b->size);
+    b->uses.clear();
+    insert_free(b);
+}
+
+void CachingAllocator::process_events_locked() {
+    while (!pending_.empty() || !retired_.empty()) {
+        bool progressed = false;
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (backend_->event_done(it->event)) {
+                backend_->destroy_event(it->event);
+                Block* b = it->block;
+                it = pending_.erase(it);
+                if (--b->event_count == 0) free_block_locked(b);
+                progressed = true;
+            } else {
+                ++it;
+            }
+        }
+        for (auto it = retired_.begin(); it != retired_.end();) {
+            if (it->event == nullptr || backend_->event_done(it->event)) {
+                if (it->event) backend_->destroy_event(it->event);
+                // Move the retired stream's free blocks to the fallback stream.
+                for (Pool* pool : {&small_, &large_}) {
+                    std::vector<Block*> moved;
+                    for (Block* b : *pool) if (b->stream.id == it->from.id) moved.push_back(b);
+                    for (Block* b : moved) {
+                        pool->erase(b);
+                        b->stream = it->to;
+                    }
+                    for (Block* b : moved) pool->insert(b);
+                }
+                retired_done_[it->from.id] = it->to;
+                it = retired_.erase(it);
+                progressed = true;
+            } else {
+                ++it;
+            }
+        }
+        if (!progressed) break;
+    }
+}
+
+void CachingAllocator::process_events() {
+    std::lock_guard lock(mutex_);
+    process_events_locked();
+}
+
+size_t CachingAllocator::release_free_segments_locked(const StreamKey* only_stream) {
+    size_t released = 0;
+    for (Pool* pool : {&small_, &large_}) {
+        for (auto it = pool->begin(); it != pool->end();) {
+            Block* b = *it;
+            const bool whole = b->prev == nullptr && b->next == nullptr;
+            if (whole && (only_stream == nullptr || b->stream.id == only_stream->id)) {
+                it = pool->erase(it);
+                backend_->raw_free(b->ptr, b->size);
+                stats_.reserved.sub(b->size);
+                stats_.segment_frees++;
+                stats_.segments--;
+                released += b->size;
+                delete b;
+            } else {
+                ++it;
+            }
+        }
+    }
+    return released;
+}
+
+void* CachingAllocator::raw_alloc_with_retry(size_t bytes, std::string& why) {
+    if (void* p = backend_->raw_alloc(bytes, why)) return p;
+    // Out of memory: hand back what the cache holds and try again.
+    process_events_locked();
+    if (release_free_segments_locked(nullptr) == 0) return nullptr;
+    stats_.alloc_retries++;
+    why.clear();
+    return backend_->raw_alloc(bytes, why);
+}
+
+void CachingAllocator::throw_oom(size_t requested, size_t rounded, const std::string& why) {
+    stats_.ooms++;
+    std::string note = backend_->capacity_note();
+    std::string msg = strprintf(
+        "%s: tried to allocate %zu bytes (%zu rounded); %llu bytes allocated, %llu reserved by "
+        "libaphelion",
+        label_.c_str(), requested, rounded,
+        static_cast<unsigned long long>(stats_.allocated.current),
+        static_cast<unsigned long long>(stats_.reserved.current));
+    if (!note.empty()) msg += "; " + note;
+    if (!why.empty()) msg += " (" + why + ")";
+    log::logf(APH_LOG_WARN, kTarget, "out of memory: %s", msg.c_str());
+    throw out_of_memory(msg);
+}
+
+Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream) {
+    if (bytes == 0) return nullptr;
+    if (bytes > (SIZE_MAX >> 2)) {
+        throw out_of_memory(strprintf("%s: tried to allocate %zu bytes, more than any device has",
+                                      label_.c_str(), bytes));
+    }
+    std::lock_guard lock(mutex_);
+    process_events_locked();
+    const size_t rounded = round_size(bytes);
+    const bool small = rounded <= kSmallSize;
+    Pool& pool = pool_for(rounded);
+
+    Block* block = find_free(pool, stream, rounded);
+    // The size handed out (and charged): the whole block unless it will be split.
+    size_t final_size;
+    size_t seg = 0;
+    if (block) {
+        final_size = should_split(block, rounded) ? rounded : block->size;
+    } else {
+        seg = segment_size(rounded);
+        Block probe;
+        probe.small = small;
+        probe.size = seg;
+        final_size = should_split(&probe, rounded) ? rounded : seg;
+    }
+
+    // The budget first: a refusal changes nothing.
+    aph_tracker* t = tracker_;
+    if (t) t->allocate(final_size);
+
+    if (!block) {
+        std::string why;
+        void* p = nullptr;
+        try {
+            p = raw_alloc_with_retry(seg, why);
+        } catch (...) {
+            if (t) t->deallocate(final_size);
+            throw;
+        }
+        if (p == nullptr) {
+            if (t) t->deallocate(final_size);
+            throw_oom(bytes, rounded, why);
+        }
+        block = new Block();
+        block->ptr = static_cast<char*>(p);
+        block->size = seg;
+        block->small = small;
+        block->stream = stream;
+        stats_.reserved.add(seg);
+        stats_.segment_allocations++;
+        stats_.segments++;
+        stats_.cache_misses++;
+    } else {
+        pool.erase(block);
+    }
+
+    if (should_split(block, rounded)) {
+        auto* rest = new Block();
+        rest->ptr = block->ptr + rounded;
+        rest->size = block->size - rounded;
+        rest->small = block->small;
+        rest->stream = block->stream;
+        rest->prev = block;
+        rest->next = block->next;
+        if (rest->next) rest->next->prev = rest;
+        block->next = rest;
+        block->size = rounded;
+        pool.insert(rest);
+    }
+
+    block->allocated = true;
+    block->requested = bytes;
+    block->charged = t;
+    if (t) t->refs.retain();
+    block->born = std::chrono::steady_clock::now();
+    live_.emplace(block->ptr, block);
+    stats_.allocated.add(block->size);
+    stats_.active.add(block->size);
+    stats_.requested.add(bytes);
+    stats_.allocations++;
+    stats_.active_allocations++;
+    return block;
+}
+
+void CachingAllocator::free(Block* b) noexcept {
+    if (b == nullptr) return;
+    std::lock_guard lock(mutex_);
+    free_locked(b);
+}
+
+bool CachingAllocator::free_ptr(void* ptr) noexcept {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return false;
+    free_locked(it->second);
+    return true;
+}
+
+bool CachingAllocator::record_stream_ptr(void* ptr, const StreamKey& stream) {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return false;
+    record_stream_locked(it->second, stream);
+    return true;
+}
+
+void CachingAllocator::free_locked(Block* b) noexcept {
+    live_.erase(b->ptr);
+    b->allocated = false;
+    stats_.allocated.sub(b->size);
+    stats_.requested.sub(b->requested);
+    stats_.frees++;
+    stats_.active_allocations--;
+    uncharge(b->charged, b->size);
+    b->charged = nullptr;
+    b->requested = 0;
+    // Uses on other streams: the block waits for an event on each.
+    for (const StreamKey& s : b->uses) {
+        void* ev = nullptr;
+        try {
+            ev = backend_->record_event(s);
+        } catch (const std::exception& e) {
+            // Cannot order the reuse safely: keep the block out of the cache for good.
+            log::logf(APH_LOG_WARN, kTarget,
+                      "%s: could not record an event for a freed block (%s); %zu bytes stay "
+                      "unavailable", label_.c_str(), e.what(), b->size);
+            b->event_count++;
+            continue;
+        }
+        if (ev) {
+            pending_.push_back({ev, b});
+            b->event_count++;
+        }
+    }
+    if (b->event_count == 0) free_block_locked(b);
+}
+
+void CachingAllocator::record_stream(Block* b, const StreamKey& stream) {
+    if (b == nullptr) return;
+    std::lock_guard lock(mutex_);
+    record_stream_locked(b, stream);
+}
+
+void CachingAllocator::record_stream_locked(Block* b, const StreamKey& stream) {
+    if (stream.id == b->stream.id) return;
+    for (const StreamKey& s : b->uses) if (s.id == stream.id) return;
+    b->uses.push_back(stream);
+}
+
+Block* CachingAllocator::find(void* ptr) {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(ptr);
+    return it == live_.end() ? nullptr : it->second;
+}
+
+void CachingAllocator::empty_cache() {
+    std::lock_guard lock(mutex_);
+    process_events_locked();
+    release_free_segments_locked(nullptr);
+}
+
+Stats CachingAllocator::stats() {
+    std::lock_guard lock(mutex_);
+    process_events_locked();
+    return stats_;
+}
+
+void CachingAllocator::reset_peak_stats() {
+    std::lock_guard lock(mutex_);
+    for (Stat* s : {&stats_.allocated, &stats_.reserved, &stats_.active, &stats_.requested}) {
+        s->peak = s->current;
+    }
+}
+
+void CachingAllocator::set_tracker(aph_tracker* tracker) {
+    if (tracker) tracker->refs.retain();
+    aph_tracker* old;
+    {
+        std::lock_guard lock(mutex_);
+        old = tracker_;
+        tracker_ = tracker;
+    }
+    if (old && old->refs.release()) delete old;
+}
+
+aph_tracker* CachingAllocator::tracker() {
+    std::lock_guard lock(mutex_);
+    return tracker_;
+}
+
+void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& fallback) {
+    std::lock_guard lock(mutex_);
+    void* ev = backend_->record_event(stream);
+    retired_.push_back({ev, stream, fallback});
+    process_events_locked();
+}
+
+std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked) {
+    std::lock_guard lock(mutex_);
+    std::vector<LiveBlock> out;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [ptr, b] : live_) {
+        out.push_back({ptr, b->size, b->requested, b->stream.id,
+                       std::chrono::duration<double>(now - b->born).count()});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const LiveBlock& a, const LiveBlock& b) { return a.ptr < b.ptr; });
+    if (count_as_leaked) stats_.leaked += out.size();
+    return out;
+}
+
+}  // namespace aph::alloc

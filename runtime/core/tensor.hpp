@@ -1,0 +1,98 @@
+// Tensors and storages (header section 12): the handles behind aph_tensor.
+#pragma once
+
+#include "aphelion.h"
+#include "caching_allocator.hpp"
+#include "refcount.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace aph::tensor {
+
+// Reference-counted memory shared by a tensor and its views.
+struct Storage {
+    aph::RefCount refs;
+    aph_device* device = nullptr;       // retained
+    char* base = nullptr;
+    uint64_t nbytes = 0;
+    alloc::Block* block = nullptr;      // memory from the device's allocator
+    aph_stream* stream = nullptr;       // retained allocation stream (NULL: the default)
+    aph_deleter deleter = nullptr;      // borrowed memory
+    void* user_data = nullptr;
+};
+
+void storage_release(Storage* s) noexcept;
+
+// Byte layout of a tensor: shape/strides (elements), offset (bytes) from the storage base.
+struct Layout {
+    std::vector<int64_t> shape;
+    std::vector<int64_t> strides;
+    uint64_t offset = 0;
+};
+
+}  // namespace aph::tensor
+
+struct aph_tensor {
+    aph::RefCount refs;
+    aph::tensor::Storage* storage = nullptr;  // one reference held
+    aph_dtype dtype = APH_DTYPE_F32;
+    size_t elem = 4;                          // bytes per element
+    std::vector<int64_t> shape;
+    std::vector<int64_t> strides;
+    uint64_t offset = 0;                      // bytes
+    int64_t numel = 1;
+    bool read_only = false;
+
+    aph_device* device() const { return storage->device; }
+    char* data() const { return numel == 0 ? nullptr : storage->base + offset; }
+    uint64_t nbytes() const { return static_cast<uint64_t>(numel) * elem; }
+};
+
+namespace aph::tensor {
+
+// Checks ndim (<= APH_TENSOR_MAX_DIMS), shape and dtype; throws naming the arguments.
+void check_new_shape(const int64_t* shape, size_t ndim, aph_dtype dtype);
+
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
+bool is_contiguous(const aph_tensor& t);
+
+// New tensors over fresh memory from the device's allocator (uninitialised).
+aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape,
+                   size_t ndim);
+// A tensor over a storage (takes over the caller's storage reference), validating that every
+// element it reaches lies inside [base, base + nbytes) when nbytes is known (!unbounded).
+aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape,
+                      std::vector<int64_t> strides, uint64_t offset, bool read_only);
+// Wraps borrowed memory.
+aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
+                      const int64_t* strides, size_t ndim, void* data, aph_deleter deleter,
+                      void* user_data, bool read_only);
+
+void retain(aph_tensor* t) noexcept;
+void release(aph_tensor* t) noexcept;
+
+// Views.
+aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim);
+aph_tensor* permute(aph_tensor* t, const int64_t* dims, size_t ndim);
+aph_tensor* transpose(aph_tensor* t, size_t d0, size_t d1);
+aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_t step);
+aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length);
+aph_tensor* select(aph_tensor* t, size_t dim, int64_t index);
+aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim);
+
+// Copies (copy.cpp). stream NULL: the default stream of the device doing the work.
+void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synchronous);
+void to_host(const aph_tensor* t, void* dst, size_t nbytes, aph_stream* stream, bool synchronous);
+void from_host(aph_tensor* t, const void* src, size_t nbytes, aph_stream* stream, bool synchronous);
+void fill_zero(aph_tensor* t, aph_stream* stream, bool synchronous);
+aph_tensor* to_device(const aph_tensor* t, aph_device* device);
+aph_tensor* contiguous(aph_tensor* t);
+void record_stream(aph_tensor* t, aph_stream* stream);
+
+// Host strided copy of elem-byte elements over shape (strides in elements).
+void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,
+                       const int64_t* src_strides, const int64_t* shape, size_t ndim,
+                       size_t elem);
+
+}  // namespace aph::tensor
