@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds and runs examples/device_tracker.c the ways a user would:
+# Builds and runs the examples (device_tracker.c, dlpack_exchange.c) the ways a user would:
 #   pkgconfig              cc $(pkg-config --cflags --libs aphelion) against the installed prefix
 #   find_package           a CMake project using find_package(aphelion) against the installed prefix
 #   find_package_versions  SameMajorVersion: which versions find_package accepts
@@ -16,10 +16,12 @@ pkgconfig)
     export PKG_CONFIG_PATH="$libdir/pkgconfig"
     export PKG_CONFIG_LIBDIR="$libdir/pkgconfig"
     echo "pkg-config --cflags --libs aphelion: $(pkg-config --cflags --libs aphelion)"
-    # shellcheck disable=SC2046
-    "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/device_tracker.c" \
-        $(pkg-config --cflags --libs aphelion) -o "$work/device_tracker"
-    LD_LIBRARY_PATH="$libdir" "$work/device_tracker"
+    for ex in device_tracker dlpack_exchange; do
+        # shellcheck disable=SC2046
+        "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" \
+            $(pkg-config --cflags --libs aphelion) -o "$work/$ex"
+        LD_LIBRARY_PATH="$libdir" "$work/$ex"
+    done
     ;;
 find_package)
     cmake -S "$src/examples" -B "$work" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
@@ -27,6 +29,7 @@ find_package)
     cmake --build "$work" >>"$work.log" 2>&1 || { cat "$work.log"; exit 1; }
     # The imported target carries the installed library's location (build RPATH).
     "$work/device_tracker"
+    "$work/dlpack_exchange"
     ;;
 find_package_versions)
     # Any MAJOR.x up to the installed version is accepted; the next major and a newer minor are not.
@@ -53,10 +56,11 @@ uninstalled)
     cflags=$(pkg-config --cflags aphelion-uninstalled)
     libs=$(pkg-config --libs aphelion-uninstalled)
     echo "aphelion-uninstalled: $cflags $libs"
-    # shellcheck disable=SC2086
-    "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/device_tracker.c" $cflags $libs \
-        -o "$work/device_tracker"
-    LD_LIBRARY_PATH="$build/lib" "$work/device_tracker"
+    for ex in device_tracker dlpack_exchange; do
+        # shellcheck disable=SC2086
+        "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" $cflags $libs -o "$work/$ex"
+        LD_LIBRARY_PATH="$build/lib" "$work/$ex"
+    done
     ;;
 *)
     echo "unknown mode $mode" >&2
