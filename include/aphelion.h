@@ -803,7 +803,8 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
  * views the producer's memory, and the producer's deleter is called exactly once, when the last
  * libaphelion reference to that memory goes, from the thread that drops it. On failure the
  * caller still owns src. Accepted: kDLCPU and kDLCUDAHost (as CPU tensors), kDLCUDA and
- * kDLCUDAManaged (as CUDA tensors on device_id), lanes 1, the dtypes above; major version 1.
+ * kDLCUDAManaged (as CUDA tensors on device_id), lanes 1, the dtypes above, non-negative
+ * strides (NULL strides: compact row-major); major version 1.
  * Anything else is rejected with a message naming the field (APH_ERR_NOT_IMPLEMENTED for
  * valid but unsupported dtypes and devices, APH_ERR_DEVICE_NOT_AVAILABLE when the CUDA device
  * is not present, APH_ERR_INVALID_ARGUMENT for malformed structs).
