@@ -11,7 +11,7 @@
 namespace {
 
 aph::alloc::CachingAllocator& allocator_of(const aph_device* d) {
-    return aph::mem::of(d->kind, d->ordinal).allocator;
+    return (*d->memory).allocator;
 }
 
 }  // namespace

@@ -360,7 +360,7 @@ aph_tensor* contiguous(aph_tensor* t) {
 void record_stream(aph_tensor* t, aph_stream* stream) {
     aph_stream* s = stream::resolve(t->device(), stream);
     if (t->storage->block) {
-        mem::of(t->device()->kind, t->device()->ordinal).allocator.record_stream(t->storage->block, s->key);
+        (*t->device()->memory).allocator.record_stream(t->storage->block, s->key);
     }
 }
 

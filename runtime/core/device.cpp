@@ -48,6 +48,7 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
         d->logical_cores = host::logical_cores();
         d->total_memory = host::memory().total_bytes;
         d->default_stream = stream::make_default(d);
+        d->memory = &mem::of(kind, 0);
         return d;
     }
     const cuda::State& cs = cuda::state();
@@ -76,6 +77,13 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
     d->multiprocessors = props.multiprocessors;
     d->total_memory = props.total_memory;
     d->default_stream = stream::make_default(d);
+    try {
+        d->memory = &mem::of(kind, ordinal);
+    } catch (...) {
+        stream::destroy_default(d->default_stream);
+        delete d;
+        throw;
+    }
     return d;
 }
 
@@ -118,7 +126,7 @@ namespace {
 // The leak report: raw allocations still live when the last handle goes.
 void report_leaks(const aph_device& d) noexcept {
     try {
-        const auto live = mem::of(d.kind, d.ordinal).allocator.live_blocks(true);
+        const auto live = d.memory->allocator.live_blocks(true);
         for (const auto& b : live) {
             log::logf(APH_LOG_WARN, "aphelion::memory",
                       "%s released with a live allocation: %p, %zu bytes (%zu requested), "

@@ -14,10 +14,14 @@ struct aph_device_config {
 };
 
 struct aph_stream;
+namespace aph::mem {
+struct DeviceMemory;
+}
 
 struct aph_device {
     aph::RefCount refs;
     aph_stream* default_stream = nullptr;  // owned
+    aph::mem::DeviceMemory* memory = nullptr;  // the device's allocator state (immortal)
     aph_device_kind kind = APH_DEVICE_CPU;
     int32_t ordinal = 0;
     std::string label;  // "cpu", "cuda:0"

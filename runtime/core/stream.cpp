@@ -75,7 +75,7 @@ void release(aph_stream* s) noexcept {
     aph_device* d = s->device;
     try {
         // Cached blocks of this stream go to the default stream once its queued work is done.
-        mem::DeviceMemory& dm = mem::of(d->kind, d->ordinal);
+        mem::DeviceMemory& dm = (*d->memory);
         dm.allocator.retire_stream(s->key, dm.default_stream);
     } catch (const std::exception& e) {
         log::logf(APH_LOG_WARN, "aphelion::memory", "%s: retiring a stream: %s", d->label.c_str(),

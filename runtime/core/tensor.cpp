@@ -49,7 +49,7 @@ aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64
 
 void storage_release(Storage* s) noexcept {
     if (s == nullptr || !s->refs.release()) return;
-    if (s->block) mem::of(s->device->kind, s->device->ordinal).allocator.free(s->block);
+    if (s->block) (*s->device->memory).allocator.free(s->block);
     if (s->deleter) s->deleter(s->base, s->user_data);
     stream::release(s->stream);
     device::release(s->device);
@@ -106,7 +106,7 @@ aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, cons
     std::vector<int64_t> sh(shape, shape + ndim);
     const uint64_t bytes = memory::tensor_bytes(shape, ndim, dtype);
     aph_stream* s = stream::resolve(device, stream);
-    mem::DeviceMemory& dm = mem::of(device->kind, device->ordinal);
+    mem::DeviceMemory& dm = (*device->memory);
     Storage* st = new_storage(device);
     try {
         st->block = dm.allocator.allocate(static_cast<size_t>(bytes), s->key);
