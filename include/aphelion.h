@@ -527,7 +527,8 @@ APH_API void aph_event_release(aph_event* event);
 /** Records the event at the current end of stream (NULL: the event's device's default stream).
  *  The stream must belong to the event's device (else APH_ERR_DEVICE_MISMATCH). */
 APH_API aph_status aph_event_record(aph_event* event, aph_stream* stream);
-/** Makes future work on stream wait for the event's last record, without blocking the host. */
+/** Makes future work on stream (NULL: the event's device's default stream) wait for the event's
+ *  last record, without blocking the host (a CPU stream, which runs inline, blocks instead). */
 APH_API aph_status aph_stream_wait_event(aph_stream* stream, aph_event* event);
 /** Blocks until the work before the event's last record is done (at once if never recorded). */
 APH_API aph_status aph_event_synchronize(aph_event* event);
@@ -806,7 +807,7 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
  * kDLCUDAManaged (as CUDA tensors on device_id), lanes 1, the dtypes above, non-negative
  * strides (NULL strides: compact row-major); major version 1.
  * Anything else is rejected with a message naming the field (APH_ERR_NOT_IMPLEMENTED for
- * valid but unsupported dtypes and devices, APH_ERR_DEVICE_NOT_AVAILABLE when the CUDA device
+ * valid but unsupported dtypes, devices, negative strides and major versions, APH_ERR_DEVICE_NOT_AVAILABLE when the CUDA device
  * is not present, APH_ERR_INVALID_ARGUMENT for malformed structs).
  * Streams: the consumer is responsible for ordering, as DLPack specifies; libaphelion's work on
  * a tensor it exports is queued on the default stream unless the caller used another.

@@ -203,10 +203,9 @@ static void test_events(void** state) {
     assert_done(e);
     APH_ASSERT_OK(aph_event_synchronize(e));
 
-    /* Waits: a created stream on the event, the default stream on the event, NULL stream. */
+    /* Waits: a created stream on the event, the default stream on the event. */
     APH_ASSERT_OK(aph_stream_wait_event(s, e));
     APH_ASSERT_OK(aph_stream_wait_event(aph_device_default_stream(d), e));
-    APH_ASSERT_OK(aph_stream_wait_event(NULL, e));
     assert_idle(s);
 
     /* A never-recorded event can be waited on too. */
@@ -235,6 +234,19 @@ static void test_events(void** state) {
 
     aph_stream_release(s);
     aph_device_release(d);
+}
+
+/* Section 10: "Wherever a function takes an aph_stream*, NULL means the default stream of the
+ * device concerned", here the event's device. */
+static void test_wait_event_null_stream_is_default(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    aph_event* e = make_event(d);
+    APH_ASSERT_OK(aph_event_record(e, NULL));
+    const aph_status wait_on_null_stream = aph_stream_wait_event(NULL, e);
+    aph_event_release(e);
+    aph_device_release(d);
+    APH_ASSERT_OK(wait_on_null_stream);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -485,6 +497,7 @@ int main(void) {
         cmocka_unit_test(test_stream_keeps_device_alive),
         cmocka_unit_test(test_synchronize),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_wait_event_null_stream_is_default),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_wrap_cuda_on_cpu),
         cmocka_unit_test(test_tensor_on_stream),

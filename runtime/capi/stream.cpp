@@ -81,9 +81,8 @@ APH_API aph_status aph_event_record(aph_event* event, aph_stream* stream) {
 
 APH_API aph_status aph_stream_wait_event(aph_stream* stream, aph_event* event) {
     return aph::guard([&] {
-        aph::require_arg(stream, "stream");
         aph::require_arg(event, "event");
-        aph::stream::wait_event(stream, event);
+        aph::stream::wait_event(stream ? stream : event->device->default_stream, event);
     });
 }
 

@@ -205,7 +205,8 @@ DLManagedTensor* to_unversioned(aph_tensor* t) {
 
 aph_tensor* from_versioned(DLManagedTensorVersioned* src) {
     if (src->version.major != DLPACK_MAJOR_VERSION) {
-        throw invalid_argument(strprintf("src->version is %u.%u; libaphelion reads DLPack major version %d",
+        throw Error::kind(APH_ERR_NOT_IMPLEMENTED,
+                          strprintf("src->version is %u.%u; libaphelion reads DLPack major version %d",
                                          src->version.major, src->version.minor, DLPACK_MAJOR_VERSION));
     }
     return import(src, (src->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0);
