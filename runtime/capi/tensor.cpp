@@ -48,6 +48,7 @@ APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype, con
     return aph::guard([&] {
         aph::require_arg(device, "device");
         aph::require_arg(out, "out");
+        if (data == nullptr && nbytes > 0) throw aph::invalid_argument("data must not be NULL when nbytes > 0");
         aph_tensor* r = t::create(device, nullptr, dtype, shape, ndim);
         try {
             t::from_host(r, data, nbytes, nullptr, true);

@@ -95,7 +95,7 @@ void sync(const aph_stream* s) { stream::synchronize(const_cast<aph_stream*>(s))
 void check_bytes(uint64_t want, size_t got) {
     if (want != got) {
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected [%llu], got [%zu] (bytes of the tensor and of the buffer)",
+                          strprintf("expected [%llu], got [%zu]",
                                     static_cast<unsigned long long>(want), got));
     }
 }

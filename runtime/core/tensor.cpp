@@ -70,7 +70,9 @@ std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
     int64_t acc = 1;
     for (size_t i = shape.size(); i-- > 0;) {
         st[i] = acc;
-        acc *= std::max<int64_t>(shape[i], 1);
+        // Saturates: only zero-size tensors can have dimensions this large, and their strides
+        // are never used to address memory.
+        if (__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc)) acc = INT64_MAX;
     }
     return st;
 }
@@ -221,9 +223,8 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
         // Compared as element counts, in the compat page's format.
         const int64_t want = t->numel, got = numel_of(ns);
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected [%lld], got [%lld] (element counts of %s and %s)",
-                                    static_cast<long long>(want), static_cast<long long>(got),
-                                    shape_str(t->shape).c_str(), shape_str(ns).c_str()));
+                          strprintf("expected [%lld], got [%lld]", static_cast<long long>(want),
+                                    static_cast<long long>(got)));
     }
     if (t->numel == 0) return view_of(t, ns, contiguous_strides(ns), t->offset);
 
@@ -308,10 +309,11 @@ aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_
     // Saturate before normalising so INT64_MIN/MAX behave like Python's unbounded slices.
     start = norm(std::clamp<int64_t>(start, -size - 1, size + 1));
     stop = norm(std::clamp<int64_t>(stop, -size - 1, size + 1));
-    const int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+    const int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;  // no overflow for any step
     std::vector<int64_t> sh = t->shape, st = t->strides;
     sh[dim] = len;
-    st[dim] = t->strides[dim] * step;
+    // With two or more elements, step < size, so the product stays inside the storage's extent.
+    st[dim] = len > 1 ? t->strides[dim] * step : t->strides[dim];
     const uint64_t off = len > 0 ? t->offset + static_cast<uint64_t>(start * t->strides[dim]) * t->elem : t->offset;
     return view_of(t, sh, st, off);
 }
@@ -354,9 +356,8 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
     if (shape == nullptr && ndim > 0) throw invalid_argument("shape must not be NULL when ndim > 0");
     std::vector<int64_t> req(shape, shape + ndim);
     auto mismatch = [&] {
-        return Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("expected %s, got %s (a tensor of shape %s expands only along dimensions of size 1)",
-                                                             shape_str(t->shape).c_str(), shape_str(req).c_str(),
-                                                             shape_str(t->shape).c_str()));
+        return Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("expected %s, got %s", shape_str(t->shape).c_str(),
+                                                             shape_str(req).c_str()));
     };
     if (ndim < old) {
         throw invalid_argument(strprintf("shape has %zu dimension(s); expand needs at least the tensor's %zu",
