@@ -553,7 +553,8 @@ APH_API aph_status aph_event_query(aph_event* event, int* out_done);
  *    block is then held back until an event recorded on each such stream at free time has
  *    completed, so reuse never races with work still queued.
  *  - When the device or operating system refuses a segment, the allocator returns every
- *    completely free cached segment and retries once; only then is it APH_ERR_OUT_OF_MEMORY.
+ *    completely free cached segment and, if it had any, retries once; only then is it
+ *    APH_ERR_OUT_OF_MEMORY (and out_of_memory_events counts it).
  *  - aph_device_empty_cache returns the completely free segments to the driver / system.
  *
  * CUDA memory comes from cudaMalloc; CPU memory is 64-byte aligned (every block is), with the
