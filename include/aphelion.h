@@ -694,6 +694,9 @@ APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
                                         void* user_data, aph_tensor** out);
 
 APH_API void aph_tensor_retain(aph_tensor* tensor);
+/** Drops a reference; the last one frees the handle (and the storage, when no other view uses
+ *  it). Releasing a handle twice is a bug in the caller; the library usually detects it, logs
+ *  it at error level (target "aphelion::tensor") and ignores the call, but cannot always. */
 APH_API void aph_tensor_release(aph_tensor* tensor);
 
 /** Getters. All accept NULL: dtype APH_DTYPE_INVALID, ndim 0, shape/strides/data/device NULL,

@@ -177,7 +177,8 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
     aph_device* D = dst->device();
     aph_device* S = src->device();
     if (stream && stream->device != D && stream->device != S) {
-        throw Error::kind(APH_ERR_DEVICE_MISMATCH, "tensors must be on the same device (the stream is on neither)");
+        throw device_mismatch(strprintf("copy from %s to %s on a stream of %s", S->label.c_str(), D->label.c_str(),
+                                        stream->device->label.c_str()));
     }
     if (dst->numel == 0) return;
     if (dst == src || (dst->storage == src->storage && dst->offset == src->offset && dst->strides == src->strides)) return;

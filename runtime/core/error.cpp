@@ -91,4 +91,10 @@ const char* status_name_of(aph_status status) noexcept {
     return "APH_ERR_UNKNOWN";
 }
 
+Error device_mismatch(std::string_view details) {
+    log::logf(APH_LOG_DEBUG, "aphelion::error", "device mismatch: %.*s", static_cast<int>(details.size()),
+              details.data());
+    return Error::kind(APH_ERR_DEVICE_MISMATCH, "tensors must be on the same device");
+}
+
 }  // namespace aph

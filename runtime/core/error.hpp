@@ -51,6 +51,10 @@ inline Error invalid_argument(std::string_view detail) {
 inline Error out_of_memory(std::string_view detail) {
     return Error::kind(APH_ERR_OUT_OF_MEMORY, detail);
 }
+// "device mismatch: tensors must be on the same device" (the compat page's exact text); the
+// details (which devices) go to the debug log, target aphelion::error.
+Error device_mismatch(std::string_view details);
+
 inline Error device_not_available(std::string_view device) {
     return Error::kind(APH_ERR_DEVICE_NOT_AVAILABLE, device);
 }

@@ -27,10 +27,8 @@ void destroy_default(aph_stream* s) noexcept { delete s; }
 aph_stream* resolve(aph_device* device, aph_stream* stream) {
     if (stream == nullptr) return device->default_stream;
     if (stream->device != device) {
-        throw Error::kind(APH_ERR_DEVICE_MISMATCH,
-                          strprintf("tensors must be on the same device (stream is on %s, "
-                                    "memory on %s)",
-                                    stream->device->label.c_str(), device->label.c_str()));
+        throw device_mismatch(strprintf("a stream of %s used for work on %s", stream->device->label.c_str(),
+                                        device->label.c_str()));
     }
     return stream;
 }

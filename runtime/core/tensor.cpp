@@ -4,6 +4,7 @@
 #include "device_memory.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
+#include "log.hpp"
 #include "memory.hpp"
 #include "stream.hpp"
 
@@ -173,13 +174,26 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
     }
 }
 
+namespace {
+
+bool live(const aph_tensor* t, const char* what) noexcept {
+    if (t->magic == aph_tensor::kLive) return true;
+    log::logf(APH_LOG_ERROR, "aphelion::tensor",
+              "%s(%p): not a live tensor (released twice, or not a tensor); ignored", what,
+              static_cast<const void*>(t));
+    return false;
+}
+
+}  // namespace
+
 void retain(aph_tensor* t) noexcept {
-    if (t) t->refs.retain();
+    if (t && live(t, "aph_tensor_retain")) t->refs.retain();
 }
 
 void release(aph_tensor* t) noexcept {
-    if (t == nullptr || !t->refs.release()) return;
+    if (t == nullptr || !live(t, "aph_tensor_release") || !t->refs.release()) return;
     Storage* s = t->storage;
+    *const_cast<volatile uint32_t*>(&t->magic) = aph_tensor::kDead;  // volatile: not a dead store
     delete t;
     storage_release(s);
 }

@@ -34,11 +34,17 @@ struct Layout {
 }  // namespace aph::tensor
 
 struct aph_tensor {
+    static constexpr uint32_t kLive = 0x54485041u;  // "APHT"
+    static constexpr uint32_t kDead = 0xDEADDEADu;
     aph::RefCount refs;
     aph::tensor::Storage* storage = nullptr;  // one reference held
     aph_dtype dtype = APH_DTYPE_F32;
     size_t elem = 4;                          // bytes per element
     std::vector<int64_t> shape;
+    // kLive while the handle exists; overwritten when it is destroyed, so that a second release
+    // of the same handle is usually caught and reported instead of corrupting memory. (Placed
+    // past the first 16 bytes, which the C library's allocator reuses once the memory is freed.)
+    uint32_t magic = kLive;
     std::vector<int64_t> strides;
     uint64_t offset = 0;                      // bytes
     int64_t numel = 1;
