@@ -705,7 +705,7 @@ static void test_record_stream(void**) {
     s = a->stats();
     assert_int_equal(s.active.current, 4096);  // only t
     assert_int_equal(be->events_destroyed(), 4);
-    Block* u = a->allocate(4096, S(1));
+    Block* u = a->allocate(4096, S(1), /*raw=*/true);
     assert_ptr_equal(P(u), p);
 
     // record_stream_ptr: the same through the pointer.
@@ -1155,7 +1155,13 @@ static void test_unknown_pointers(void**) {
     SimulatedBackend* be;
     auto a = make_allocator(&be);
 
-    Block* b = a->allocate(4096, S(1));
+    // A block handed out for a tensor (not raw) cannot be freed through its pointer.
+    Block* owned = a->allocate(4096, S(1));
+    assert_false(a->free_ptr(P(owned)));
+    assert_false(a->record_stream_ptr(P(owned), S(2)));
+    a->free(owned);
+
+    Block* b = a->allocate(4096, S(1), /*raw=*/true);
     char* p = P(b);
     assert_ptr_equal(a->find(p), b);
     assert_null(a->find(p + 512));
@@ -1178,7 +1184,7 @@ static void test_unknown_pointers(void**) {
     assert_false(a->record_stream_ptr(p, S(2)));
     assert_null(a->find(p));
     Stats s = a->stats();
-    assert_int_equal(s.frees, 1);
+    assert_int_equal(s.frees, 2);  // the tensor-style block above, then this one
     assert_int_equal(s.allocated.current, 0);
     assert_int_equal(s.active_allocations, 0);
     Block* c = a->allocate(4096, S(1));
@@ -1328,7 +1334,7 @@ static void test_random_stress(void**) {
             const uint64_t st = 1 + rng() % 3;
             const Stats before = a->stats();
             try {
-                Block* b = a->allocate(n, S(st));
+                Block* b = a->allocate(n, S(st), /*raw=*/(rng() % 2) == 0);
                 LiveRec r{b, P(b), N(b), n, st, next_tag++ * 0x9E3779B97F4A7C15ULL};
                 if (!size_ok(n, r.size)) {
                     fail_msg("seed %" PRIu64 " op %d: %zu bytes got a block of %zu", seed, op, n,
@@ -1350,7 +1356,7 @@ static void test_random_stress(void**) {
             const size_t i = rng() % live.size();
             LiveRec r = live[i];
             if (!tag_intact(r)) fail_msg("seed %" PRIu64 " op %d: block contents clobbered", seed, op);
-            if (rng() % 2) {
+            if (!CachingAllocator::block_raw(r.block)) {
                 a->free(r.block);
             } else if (!a->free_ptr(r.ptr)) {
                 fail_msg("seed %" PRIu64 " op %d: free_ptr of a live block returned false", seed, op);
@@ -1510,6 +1516,31 @@ static void guarded(void** state) {
 }
 #define TEST(f) {#f, guarded<f>, nullptr, nullptr, nullptr}
 
+// A stream that goes away while a live block has a declared use on it: the use becomes an event
+// recorded at retirement, nothing is recorded on the dead stream later, and the block is held
+// back until that event completes.
+static void test_retire_stream_with_live_uses(void**) {
+    SimulatedBackend* be;
+    auto a = make_allocator(&be);
+    Block* b = a->allocate(4096, S(1));
+    char* p = P(b);
+    a->record_stream(b, S(9));
+    const int before = be->events_recorded();
+    a->retire_stream(S(9), S(1));
+    const int at_retire = be->events_recorded();
+    assert_int_equal(at_retire, before + 2);  // one for the live use, one for the free blocks
+    a->free(b);
+    assert_int_equal(be->events_recorded(), at_retire);  // nothing recorded on the dead stream
+    Block* c = a->allocate(4096, S(1));
+    assert_ptr_not_equal(P(c), p);  // still held: stream 9's work may read it
+    be->complete_stream(9);
+    Block* d = a->allocate(4096, S(1));
+    assert_ptr_equal(P(d), p);
+    a->free(c);
+    a->free(d);
+    assert_int_equal(a->stats().active.current, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST(test_rounding),
@@ -1521,6 +1552,7 @@ int main(void) {
         TEST(test_record_stream),
         TEST(test_record_stream_inline_and_failing_events),
         TEST(test_retire_stream),
+        TEST(test_retire_stream_with_live_uses),
         TEST(test_oom_retry),
         TEST(test_tracker_budget),
         TEST(test_peak_stats_and_counts),

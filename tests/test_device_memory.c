@@ -588,7 +588,24 @@ static void test_free_errors_change_nothing(void** state) {
     void* live = alloc(d, 4096);
     void* gone = alloc(d, 2048);
     APH_ASSERT_OK(aph_device_free(d, gone));
+    /* A tensor's memory belongs to the tensor: it cannot be freed (or given stream uses)
+     * through its pointer. */
+    {
+        const int64_t shape[1] = {1000};
+        aph_tensor* t = NULL;
+        APH_ASSERT_OK(aph_tensor_create(d, APH_DTYPE_F32, shape, 1, &t));
+        const aph_memory_stats with_tensor = stats_of(d);
+        APH_ASSERT_ERR_CONTAINS(aph_device_free(d, aph_tensor_data(t)), APH_ERR_INVALID_ARGUMENT,
+                                "was not allocated by cpu's allocator");
+        APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(d, aph_tensor_data(t), NULL),
+                                APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
+        const aph_memory_stats after_try = stats_of(d);
+        assert_int_equal(after_try.frees, with_tensor.frees);
+        assert_int_equal(after_try.allocated_bytes, with_tensor.allocated_bytes);
+        aph_tensor_release(t);
+    }
     const aph_memory_stats before = stats_of(d);
+
 
     /* A pointer the device never handed out. */
     void* foreign = malloc(4096);

@@ -88,7 +88,7 @@ APH_API aph_status aph_device_allocate(aph_device* device, size_t bytes, aph_str
         aph::require_arg(device, "device");
         aph::require_arg(out, "out");
         aph_stream* s = aph::stream::resolve(device, stream);
-        aph::alloc::Block* b = allocator_of(device).allocate(bytes, s->key);
+        aph::alloc::Block* b = allocator_of(device).allocate(bytes, s->key, /*raw=*/true);
         *out = aph::alloc::CachingAllocator::block_ptr(b);
     });
 }

@@ -15,10 +15,12 @@ struct Block {
     StreamKey stream;            // the stream it was allocated on (free-list key)
     bool small = false;          // which pool
     bool allocated = false;
+    bool raw = false;            // handed out by pointer
     int event_count = 0;         // events still to complete before it is free
     Block* prev = nullptr;       // neighbours in the same segment
     Block* next = nullptr;
     std::vector<StreamKey> uses; // other streams it was used on
+    std::vector<void*> retired_uses;  // events recorded when a used stream went away
     aph_tracker* charged = nullptr;
     std::chrono::steady_clock::time_point born;
 };
@@ -54,6 +56,9 @@ CachingAllocator::~CachingAllocator() {
     std::lock_guard lock(mutex_);
     for (auto& p : pending_) backend_->destroy_event(p.event);
     for (auto& r : retired_) backend_->destroy_event(r.event);
+    for (auto& [ptr, b] : live_) {
+        for (void* ev : b->retired_uses) backend_->destroy_event(ev);
+    }
     // Free segments only; memory still handed out stays with its owner.
     for (Pool* pool : {&small_, &large_}) {
         for (Block* b : *pool) {
@@ -67,6 +72,7 @@ CachingAllocator::~CachingAllocator() {
 
 void* CachingAllocator::block_ptr(const Block* b) noexcept { return b ? b->ptr : nullptr; }
 size_t CachingAllocator::block_size(const Block* b) noexcept { return b ? b->size : 0; }
+bool CachingAllocator::block_raw(const Block* b) noexcept { return b && b->raw; }
 
 size_t CachingAllocator::round_size(size_t bytes) noexcept {
     if (bytes < kRound) return kRound;
@@ -215,7 +221,7 @@ void CachingAllocator::throw_oom(size_t requested, size_t rounded, const std::st
     throw out_of_memory(msg);
 }
 
-Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream) {
+Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool raw) {
     if (bytes == 0) return nullptr;
     if (bytes > (SIZE_MAX >> 2)) {
         throw out_of_memory(strprintf("%s: tried to allocate %zu bytes, more than any device has",
@@ -286,6 +292,7 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream) {
     }
 
     block->allocated = true;
+    block->raw = raw;
     block->requested = bytes;
     block->charged = t;
     if (t) t->refs.retain();
@@ -308,7 +315,7 @@ void CachingAllocator::free(Block* b) noexcept {
 bool CachingAllocator::free_ptr(void* ptr) noexcept {
     std::lock_guard lock(mutex_);
     auto it = live_.find(ptr);
-    if (it == live_.end()) return false;
+    if (it == live_.end() || !it->second->raw) return false;
     free_locked(it->second);
     return true;
 }
@@ -316,7 +323,7 @@ bool CachingAllocator::free_ptr(void* ptr) noexcept {
 bool CachingAllocator::record_stream_ptr(void* ptr, const StreamKey& stream) {
     std::lock_guard lock(mutex_);
     auto it = live_.find(ptr);
-    if (it == live_.end()) return false;
+    if (it == live_.end() || !it->second->raw) return false;
     record_stream_locked(it->second, stream);
     return true;
 }
@@ -331,6 +338,13 @@ void CachingAllocator::free_locked(Block* b) noexcept {
     uncharge(b->charged, b->size);
     b->charged = nullptr;
     b->requested = 0;
+    b->raw = false;
+    // Events recorded when streams it was used on went away.
+    for (void* ev : b->retired_uses) {
+        pending_.push_back({ev, b});
+        b->event_count++;
+    }
+    b->retired_uses.clear();
     // Uses on other streams: the block waits for an event on each.
     for (const StreamKey& s : b->uses) {
         void* ev = nullptr;
@@ -407,16 +421,25 @@ aph_tracker* CachingAllocator::tracker() {
 
 void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& fallback) {
     std::lock_guard lock(mutex_);
+    // Live blocks used on this stream: replace the use with an event recorded now.
+    for (auto& [ptr, b] : live_) {
+        auto it = std::find_if(b->uses.begin(), b->uses.end(),
+                               [&](const StreamKey& u) { return u.id == stream.id; });
+        if (it == b->uses.end()) continue;
+        b->uses.erase(it);
+        if (void* ev = backend_->record_event(stream)) b->retired_uses.push_back(ev);
+    }
     void* ev = backend_->record_event(stream);
     retired_.push_back({ev, stream, fallback});
     process_events_locked();
 }
 
-std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked) {
+std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked, bool raw_only) {
     std::lock_guard lock(mutex_);
     std::vector<LiveBlock> out;
     const auto now = std::chrono::steady_clock::now();
     for (const auto& [ptr, b] : live_) {
+        if (raw_only && !b->raw) continue;
         out.push_back({ptr, b->size, b->requested, b->stream.id,
                        std::chrono::duration<double>(now - b->born).count()});
     }

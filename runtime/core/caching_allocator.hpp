@@ -98,9 +98,11 @@ public:
 
     // A block of at least bytes bytes for use on stream; nullptr for 0 bytes. Charges the
     // attached tracker. Throws APH_ERR_OUT_OF_MEMORY (tracker's message or the device's).
-    Block* allocate(size_t bytes, const StreamKey& stream);
+    // raw: handed out by pointer (aph_device_allocate); only raw blocks can be freed or given
+    // stream uses through their pointer, and only they appear in the leak report.
+    Block* allocate(size_t bytes, const StreamKey& stream, bool raw = false);
     void free(Block* block) noexcept;
-    // Frees the live block starting at ptr; false (nothing changes) when there is none.
+    // Frees the live raw block starting at ptr; false (nothing changes) when there is none.
     bool free_ptr(void* ptr) noexcept;
     // record_stream for the live block starting at ptr; false when there is none.
     bool record_stream_ptr(void* ptr, const StreamKey& stream);
@@ -120,15 +122,17 @@ public:
     void set_tracker(aph_tracker* tracker);
     aph_tracker* tracker();
 
-    // The stream's cached free blocks move to fallback once an event recorded now on the
-    // stream completes (the stream is going away).
+    // The stream is going away: its cached free blocks move to fallback once an event recorded
+    // now on the stream completes, and live blocks that declared uses on it get that event in
+    // place of the use (so nothing is ever recorded on the dead stream).
     void retire_stream(const StreamKey& stream, const StreamKey& fallback);
 
-    // Live blocks; counts them as leaked when count_as_leaked.
-    std::vector<LiveBlock> live_blocks(bool count_as_leaked);
+    // Live blocks (raw ones only when raw_only); counts them as leaked when count_as_leaked.
+    std::vector<LiveBlock> live_blocks(bool count_as_leaked, bool raw_only = false);
 
     static void* block_ptr(const Block* b) noexcept;
     static size_t block_size(const Block* b) noexcept;
+    static bool block_raw(const Block* b) noexcept;
 
 private:
     struct BlockLess {

@@ -126,7 +126,7 @@ namespace {
 // The leak report: raw allocations still live when the last handle goes.
 void report_leaks(const aph_device& d) noexcept {
     try {
-        const auto live = d.memory->allocator.live_blocks(true);
+        const auto live = d.memory->allocator.live_blocks(true, /*raw_only=*/true);
         for (const auto& b : live) {
             log::logf(APH_LOG_WARN, "aphelion::memory",
                       "%s released with a live allocation: %p, %zu bytes (%zu requested), "
