@@ -478,7 +478,10 @@ APH_API aph_status aph_cuda_get_info(aph_cuda_info* info);
  * Every device has a default stream, borrowed from the device (aph_device_default_stream).
  * On CUDA it is the legacy default stream (cudaStreamLegacy, handle 0), the one PyTorch and
  * CuPy use by default, so work handed over without explicit streams is ordered correctly.
- * Streams created by aph_stream_create are non-blocking CUDA streams. Wherever a function takes
+ * Streams created by aph_stream_create are non-blocking CUDA streams: they do not wait for the
+ * default stream nor it for them, so order work across them with events (or synchronise the
+ * stream) before a function that uses the default stream (every synchronous one) touches
+ * memory written on them. Wherever a function takes
  * an aph_stream*, NULL means the default stream of the device concerned.
  *
  * Nothing in this library synchronises a whole device unless its name says so
@@ -603,9 +606,11 @@ typedef struct aph_memory_stats {
 APH_API aph_status aph_device_memory_stats(aph_device* device, aph_memory_stats* out);
 /** Sets each peak to its current value. */
 APH_API aph_status aph_device_reset_peak_stats(aph_device* device);
-/** Returns every completely free cached segment to the driver / system. Blocks still waiting on
- *  another stream's event stay cached. Does not synchronise (cudaFree itself may wait for the
- *  device on some drivers). */
+/** Returns every completely free cached segment to the driver / system (for a CUDA device, also
+ *  the free page-locked staging buffers). Blocks still waiting on another stream's event stay
+ *  cached. Does not synchronise (cudaFree itself may wait for the device on some drivers).
+ *  Synchronous copies stage at most 64 MiB at a time; an asynchronous host-to-device copy
+ *  stages its whole size until the stream has passed it. */
 APH_API aph_status aph_device_empty_cache(aph_device* device);
 
 /** Attaches a budget to the device: every later allocation is charged to tracker (which the

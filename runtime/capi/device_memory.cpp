@@ -64,6 +64,8 @@ APH_API aph_status aph_device_empty_cache(aph_device* device) {
     return aph::guard([&] {
         aph::require_arg(device, "device");
         allocator_of(device).empty_cache();
+        // The page-locked staging cache serves every CUDA device; emptying any of them empties it.
+        if (device->kind == APH_DEVICE_CUDA) aph::mem::pinned().empty_cache();
     });
 }
 

@@ -114,6 +114,41 @@ const char* contiguous_on_stream(const aph_tensor* t, aph_stream* s, TensorRef& 
     return keep.t->data();
 }
 
+// Host -> device of contiguous bytes through page-locked staging. Synchronous: in chunks of at
+// most kStagingChunk, each waited for, so staging stays bounded. Asynchronous: one staging block
+// for everything (the caller's buffer is free when this returns; the block is reused only once
+// the stream has passed the copy).
+void h2d(int32_t ordinal, char* dst, const char* src, size_t bytes, const aph_stream* s, bool synchronous) {
+    if (bytes == 0) return;
+    if (!synchronous) {
+        Staging stage(bytes, s->key);
+        std::memcpy(stage.ptr, src, bytes);
+        cuda_memcpy(ordinal, dst, stage.ptr, bytes, s);
+        return;
+    }
+    Staging stage(std::min(bytes, kStagingChunk), s->key);
+    for (size_t done = 0; done < bytes;) {
+        const size_t n = std::min(kStagingChunk, bytes - done);
+        std::memcpy(stage.ptr, src + done, n);
+        cuda_memcpy(ordinal, dst + done, stage.ptr, n, s);
+        sync(s);
+        done += n;
+    }
+}
+
+// Device -> host of contiguous bytes through page-locked staging, in bounded chunks; waits.
+void d2h(int32_t ordinal, char* dst, const char* src, size_t bytes, const aph_stream* s) {
+    if (bytes == 0) return;
+    Staging stage(std::min(bytes, kStagingChunk), s->key);
+    for (size_t done = 0; done < bytes;) {
+        const size_t n = std::min(kStagingChunk, bytes - done);
+        cuda_memcpy(ordinal, stage.ptr, src + done, n, s);
+        sync(s);
+        std::memcpy(dst + done, stage.ptr, n);
+        done += n;
+    }
+}
+
 }  // namespace
 
 void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,
@@ -202,7 +237,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
     }
     if (D->kind == APH_DEVICE_CUDA && S->kind == APH_DEVICE_CUDA) {
         // Between two GPUs: gather on the source, peer copy, scatter on the destination.
-        aph_stream* ss = S->default_stream;
+        aph_stream* ss = stream && stream->device == S ? stream : S->default_stream;
         aph_stream* ds = stream::resolve(D, stream && stream->device == D ? stream : nullptr);
         sync(ds);  // the destination's earlier work is done before the peer copy writes
         TensorRef src_tmp, dst_tmp;
@@ -224,34 +259,40 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
         return;
     }
     if (D->kind == APH_DEVICE_CUDA) {
-        // Host -> device: gather into page-locked staging, one DMA, scatter on the device if
-        // the destination is strided.
+        // Host -> device: a contiguous host source (made on the host if needed), staged DMA,
+        // and a scatter on the device if the destination is strided.
         aph_stream* s = stream::resolve(D, stream && stream->device == D ? stream : nullptr);
-        Staging stage(bytes, s->key);
-        const std::vector<int64_t> cs = contiguous_strides(src->shape);
-        host_strided_copy(stage.ptr, cs.data(), src->data(), src->strides.data(), src->shape.data(),
-                          src->shape.size(), elem);
+        TensorRef host_tmp;
+        const char* from = src->data();
+        if (!is_contiguous(*src)) {
+            host_tmp.t = to_device(src, S);
+            from = host_tmp.t->data();
+        }
         if (is_contiguous(*dst)) {
-            cuda_memcpy(D->ordinal, dst->data(), stage.ptr, bytes, s);
+            h2d(D->ordinal, dst->data(), from, bytes, s, synchronous);
         } else {
             TensorRef tmp;
             tmp.t = create(D, s, dst->dtype, dst->shape.data(), dst->shape.size());
-            cuda_memcpy(D->ordinal, tmp.t->data(), stage.ptr, bytes, s);
+            h2d(D->ordinal, tmp.t->data(), from, bytes, s, synchronous);
             cuda_strided(D->ordinal, dst->data(), dst->strides, tmp.t->data(), tmp.t->strides, dst->shape, elem, s);
+            if (synchronous) sync(s);
         }
-        if (synchronous) sync(s);
         return;
     }
-    // Device -> host: gather on the device, DMA into staging, wait, scatter on the host.
+    // Device -> host (always waits): gather on the device, staged DMA, scatter on the host if the
+    // destination is strided.
     aph_stream* s = stream::resolve(S, stream && stream->device == S ? stream : nullptr);
     TensorRef tmp;
     const char* from = contiguous_on_stream(src, s, tmp);
-    const std::vector<int64_t> cs = contiguous_strides(src->shape);
-    Staging stage(bytes, s->key);
-    cuda_memcpy(S->ordinal, stage.ptr, from, bytes, s);
-    sync(s);
-    host_strided_copy(dst->data(), dst->strides.data(), stage.ptr, cs.data(), dst->shape.data(), dst->shape.size(),
-                      elem);
+    if (is_contiguous(*dst)) {
+        d2h(S->ordinal, dst->data(), from, bytes, s);
+        return;
+    }
+    TensorRef host_tmp;
+    host_tmp.t = create(D, nullptr, dst->dtype, dst->shape.data(), dst->shape.size());
+    d2h(S->ordinal, host_tmp.t->data(), from, bytes, s);
+    host_strided_copy(dst->data(), dst->strides.data(), host_tmp.t->data(), host_tmp.t->strides.data(),
+                      dst->shape.data(), dst->shape.size(), elem);
 }
 
 void to_host(const aph_tensor* t, void* dst, size_t nbytes, aph_stream* stream, bool synchronous) {
@@ -272,15 +313,7 @@ void to_host(const aph_tensor* t, void* dst, size_t nbytes, aph_stream* stream, 
         cuda_memcpy(d->ordinal, dst, from, nbytes, s);  // dst must stay valid until the stream gets there
         return;
     }
-    // Synchronous: through staging, in chunks.
-    Staging stage(std::min(nbytes, kStagingChunk), s->key);
-    for (size_t done = 0; done < nbytes;) {
-        const size_t n = std::min(kStagingChunk, nbytes - done);
-        cuda_memcpy(d->ordinal, stage.ptr, from + done, n, s);
-        sync(s);
-        std::memcpy(static_cast<char*>(dst) + done, stage.ptr, n);
-        done += n;
-    }
+    d2h(d->ordinal, static_cast<char*>(dst), from, nbytes, s);
 }
 
 void from_host(aph_tensor* t, const void* src, size_t nbytes, aph_stream* stream, bool synchronous) {
@@ -303,20 +336,7 @@ void from_host(aph_tensor* t, const void* src, size_t nbytes, aph_stream* stream
         tmp.t = create(d, s, t->dtype, t->shape.data(), t->shape.size());
         to = tmp.t->data();
     }
-    if (synchronous) {
-        Staging stage(std::min(nbytes, kStagingChunk), s->key);
-        for (size_t done = 0; done < nbytes;) {
-            const size_t n = std::min(kStagingChunk, nbytes - done);
-            std::memcpy(stage.ptr, static_cast<const char*>(src) + done, n);
-            cuda_memcpy(d->ordinal, to + done, stage.ptr, n, s);
-            sync(s);
-            done += n;
-        }
-    } else {
-        Staging stage(nbytes, s->key);  // the caller's src is free as soon as this returns
-        std::memcpy(stage.ptr, src, nbytes);
-        cuda_memcpy(d->ordinal, to, stage.ptr, nbytes, s);
-    }
+    h2d(d->ordinal, to, static_cast<const char*>(src), nbytes, s, synchronous);
     if (!contig) {
         cuda_strided(d->ordinal, t->data(), t->strides, to, tmp.t->strides, t->shape, t->elem, s);
         if (synchronous) sync(s);

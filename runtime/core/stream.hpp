@@ -5,6 +5,8 @@
 #include "caching_allocator.hpp"
 #include "refcount.hpp"
 
+#include <atomic>
+
 struct aph_stream {
     aph::RefCount refs;
     aph_device* device = nullptr;  // retained, except by a device's own default stream
@@ -17,7 +19,7 @@ struct aph_event {
     aph::RefCount refs;
     aph_device* device = nullptr;  // retained
     void* native = nullptr;        // cudaEvent_t; NULL on the CPU
-    bool recorded = false;
+    std::atomic<bool> recorded{false};
 };
 
 namespace aph::stream {

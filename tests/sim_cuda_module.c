@@ -1,0 +1,355 @@
+/*
+ * A simulated CUDA module for the test suite: it implements libaphelion's private module ABI
+ * (cuda/module_abi.h) with host memory, so the core's CUDA code paths (the CUDA caching
+ * allocator, page-locked staging and its chunking, strided gathers and scatters, streams,
+ * events, DLPack with device memory) run in CI on machines without a GPU. Loaded through
+ * APHELION_CUDA_MODULE by the `sim`-labelled tests; never installed.
+ *
+ * Every operation runs immediately, but streams keep the bookkeeping of a real device: each
+ * queued operation increments the stream's "enqueued" count, and work only counts as done
+ * (stream_query, event_query) after a synchronisation that reaches it. So a block freed with a
+ * pending cross-stream use really is held back until the test synchronises that stream.
+ * Devices: SIM_CUDA_DEVICES (default 1), each with SIM_CUDA_MEMORY_MIB of memory (default
+ * 16384); allocations beyond it fail as cudaMalloc does (cudaErrorMemoryAllocation).
+ * What it cannot check: real asynchrony, the CUDA kernels themselves, the real driver.
+ */
+#include "module_abi.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_MAX_DEVICES 8
+
+typedef struct sim_stream {
+    unsigned long long enqueued;
+    unsigned long long done;
+} sim_stream;
+
+typedef struct sim_event {
+    sim_stream* stream; /* NULL: never recorded */
+    unsigned long long seq;
+} sim_event;
+
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int g_devices = 1;
+static unsigned long long g_capacity = 16384ULL << 20;
+static unsigned long long g_used[SIM_MAX_DEVICES];
+static sim_stream g_legacy[SIM_MAX_DEVICES]; /* each device's legacy default stream */
+static sim_stream* g_streams[4096];           /* created streams (kept: handles stay valid) */
+static int g_nstreams;
+
+static void put(char* msg, size_t len, const char* fmt, ...) {
+    if (msg == NULL || len == 0) return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(msg, len, fmt, args);
+    va_end(args);
+}
+
+static int bad_ordinal(int32_t ordinal, char* msg, size_t len) {
+    if (ordinal >= 0 && ordinal < g_devices) return 0;
+    put(msg, len, "cudaSetDevice failed: invalid device ordinal (cudaErrorInvalidDevice)");
+    return 1;
+}
+
+static sim_stream* stream_of(int32_t ordinal, void* s) {
+    return s ? (sim_stream*)s : &g_legacy[ordinal < 0 ? 0 : ordinal];
+}
+
+static void enqueue(int32_t ordinal, void* s) {
+    pthread_mutex_lock(&g_mutex);
+    stream_of(ordinal, s)->enqueued++;
+    pthread_mutex_unlock(&g_mutex);
+}
+
+static int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason,
+                 size_t reason_len) {
+    if (!driver_present || !driver_version || !device_count) return 1;
+    const char* n = getenv("SIM_CUDA_DEVICES");
+    const char* m = getenv("SIM_CUDA_MEMORY_MIB");
+    if (n) g_devices = atoi(n) < 1 ? 1 : (atoi(n) > SIM_MAX_DEVICES ? SIM_MAX_DEVICES : atoi(n));
+    if (m && atoll(m) > 0) g_capacity = (unsigned long long)atoll(m) << 20;
+    *driver_present = 1;
+    *driver_version = 13000;
+    *device_count = g_devices;
+    put(reason, reason_len, "%s", "");
+    return 0;
+}
+
+static int device_properties(int32_t ordinal, aph_cuda_module_device* out, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    snprintf(out->name, sizeof out->name, "Simulated CUDA device %d", ordinal);
+    out->cc_major = 9;
+    out->cc_minor = 0;
+    out->multiprocessors = 132;
+    out->total_memory = g_capacity;
+    return 0;
+}
+
+static int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
+                       size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    if (free_bytes) *free_bytes = g_capacity - g_used[ordinal];
+    if (total_bytes) *total_bytes = g_capacity;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+/* Device memory: host memory with a header recording its size and device, poisoned on
+ * allocation so that reads of uninitialised memory show. */
+typedef struct sim_header {
+    unsigned long long bytes;
+    int32_t ordinal;
+    char pad[512 - sizeof(unsigned long long) - sizeof(int32_t)];
+} sim_header;
+
+static int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
+                     size_t len) {
+    if (out_of_memory) *out_of_memory = 0;
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    const int refuse = bytes > g_capacity - g_used[ordinal];
+    if (!refuse) g_used[ordinal] += bytes;
+    pthread_mutex_unlock(&g_mutex);
+    sim_header* h = refuse ? NULL : aligned_alloc(512, sizeof(sim_header) + (bytes + 511) / 512 * 512);
+    if (h == NULL) {
+        if (!refuse) {
+            pthread_mutex_lock(&g_mutex);
+            g_used[ordinal] -= bytes;
+            pthread_mutex_unlock(&g_mutex);
+        }
+        if (out_of_memory) *out_of_memory = 1;
+        put(msg, len, "cudaMalloc failed: out of memory (cudaErrorMemoryAllocation)");
+        return 1;
+    }
+    h->bytes = bytes;
+    h->ordinal = ordinal;
+    memset(h + 1, 0xAB, bytes);
+    *out = h + 1;
+    return 0;
+}
+
+static int mem_free(int32_t ordinal, void* ptr, char* msg, size_t len) {
+    if (ptr == NULL) return 0;
+    sim_header* h = (sim_header*)ptr - 1;
+    if (h->ordinal != ordinal) {
+        put(msg, len, "cudaFree failed: pointer of device %d freed on device %d", h->ordinal, ordinal);
+        return 1;
+    }
+    pthread_mutex_lock(&g_mutex);
+    g_used[ordinal] -= h->bytes;
+    pthread_mutex_unlock(&g_mutex);
+    free(h);
+    return 0;
+}
+
+static int host_alloc(size_t bytes, void** out, int* out_of_memory, char* msg, size_t len) {
+    if (out_of_memory) *out_of_memory = 0;
+    void* p = aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    if (p == NULL) {
+        if (out_of_memory) *out_of_memory = 1;
+        put(msg, len, "cudaHostAlloc failed: out of memory (cudaErrorMemoryAllocation)");
+        return 1;
+    }
+    *out = p;
+    return 0;
+}
+
+static int host_free(void* ptr, char* msg, size_t len) {
+    (void)msg;
+    (void)len;
+    free(ptr);
+    return 0;
+}
+
+static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
+                        char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    enqueue(ordinal, stream);
+    if (bytes) memmove(dst, src, bytes);
+    return 0;
+}
+
+static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
+                             size_t bytes, void* stream, char* msg, size_t len) {
+    if (bad_ordinal(dst_ordinal, msg, len) || bad_ordinal(src_ordinal, msg, len)) return 1;
+    enqueue(src_ordinal, stream);
+    if (bytes) memmove(dst, src, bytes);
+    return 0;
+}
+
+static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
+                        size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    enqueue(ordinal, stream);
+    if (bytes) memset(ptr, value, bytes);
+    return 0;
+}
+
+static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, void* stream,
+                              char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    if (c == NULL || c->ndim < 0 || c->ndim > APH_CUDA_MAX_DIMS) {
+        put(msg, len, "%s", "strided copy: invalid parameters");
+        return 1;
+    }
+    if (c->elem_size != 1 && c->elem_size != 2 && c->elem_size != 4 && c->elem_size != 8) {
+        put(msg, len, "strided copy: element size %d not supported", c->elem_size);
+        return 1;
+    }
+    enqueue(ordinal, stream);
+    int64_t n = 1;
+    for (int d = 0; d < c->ndim; ++d) n *= c->shape[d];
+    /* The same index arithmetic as the kernel: last dimension fastest. */
+    for (int64_t i = 0; i < n; ++i) {
+        int64_t rest = i, d_off = 0, s_off = 0;
+        for (int d = c->ndim - 1; d >= 0; --d) {
+            const int64_t k = rest % c->shape[d];
+            rest /= c->shape[d];
+            d_off += k * c->dst_strides[d];
+            s_off += k * c->src_strides[d];
+        }
+        memcpy((char*)c->dst + d_off * c->elem_size, (const char*)c->src + s_off * c->elem_size,
+               (size_t)c->elem_size);
+    }
+    return 0;
+}
+
+static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    sim_stream* s = calloc(1, sizeof *s);
+    pthread_mutex_lock(&g_mutex);
+    const int full = s == NULL || g_nstreams == (int)(sizeof g_streams / sizeof g_streams[0]);
+    if (!full) g_streams[g_nstreams++] = s;
+    pthread_mutex_unlock(&g_mutex);
+    if (full) {
+        free(s);
+        put(msg, len, "%s", "cudaStreamCreateWithFlags failed: out of resources");
+        return 1;
+    }
+    *out = s;
+    return 0;
+}
+
+static int stream_destroy(int32_t ordinal, void* stream, char* msg, size_t len) {
+    /* Kept allocated: events recorded on it stay queryable, as CUDA allows. */
+    (void)stream;
+    return bad_ordinal(ordinal, msg, len);
+}
+
+static int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    sim_stream* s = stream_of(ordinal, stream);
+    s->done = s->enqueued;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static int stream_query(int32_t ordinal, void* stream, int* idle, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    sim_stream* s = stream_of(ordinal, stream);
+    *idle = s->done == s->enqueued;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static int event_create(int32_t ordinal, void** out, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    sim_event* e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        put(msg, len, "%s", "cudaEventCreateWithFlags failed: out of memory");
+        return 1;
+    }
+    *out = e;
+    return 0;
+}
+
+static int event_destroy(void* event, char* msg, size_t len) {
+    (void)msg;
+    (void)len;
+    free(event);
+    return 0;
+}
+
+static int event_record(int32_t ordinal, void* event, void* stream, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    sim_event* e = event;
+    e->stream = stream_of(ordinal, stream);
+    e->seq = e->stream->enqueued;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static int event_query(void* event, int* done, char* msg, size_t len) {
+    (void)msg;
+    (void)len;
+    pthread_mutex_lock(&g_mutex);
+    const sim_event* e = event;
+    *done = e->stream == NULL || e->stream->done >= e->seq;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static int event_synchronize(void* event, char* msg, size_t len) {
+    (void)msg;
+    (void)len;
+    pthread_mutex_lock(&g_mutex);
+    sim_event* e = event;
+    if (e->stream && e->stream->done < e->seq) e->stream->done = e->seq;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static int stream_wait_event(int32_t ordinal, void* stream, void* event, char* msg, size_t len) {
+    (void)stream;
+    (void)event;
+    return bad_ordinal(ordinal, msg, len); /* operations run at once: nothing to wait for */
+}
+
+static int device_synchronize(int32_t ordinal, char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    pthread_mutex_lock(&g_mutex);
+    g_legacy[ordinal].done = g_legacy[ordinal].enqueued;
+    for (int i = 0; i < g_nstreams; ++i) g_streams[i]->done = g_streams[i]->enqueued;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
+}
+
+static const aph_cuda_module_api kApi = {
+    APH_CUDA_MODULE_ABI_VERSION,
+    APHELION_VERSION_STRING,
+    13000,
+    probe,
+    device_properties,
+    memory_info,
+    mem_alloc,
+    mem_free,
+    host_alloc,
+    host_free,
+    memcpy_async,
+    memcpy_peer_async,
+    memset_async,
+    strided_copy_async,
+    stream_create,
+    stream_destroy,
+    stream_synchronize,
+    stream_query,
+    event_create,
+    event_destroy,
+    event_record,
+    event_query,
+    event_synchronize,
+    stream_wait_event,
+    device_synchronize,
+};
+
+__attribute__((visibility("default"))) const aph_cuda_module_api* aph_cuda_module_entry(void) {
+    return &kApi;
+}
