@@ -5,6 +5,7 @@
 #include "tracker.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 namespace aph::alloc {
 
@@ -22,12 +23,22 @@ struct Block {
     std::vector<StreamKey> uses; // other streams it was used on
     std::vector<void*> retired_uses;  // events recorded when a used stream went away
     aph_tracker* charged = nullptr;
-    std::chrono::steady_clock::time_point born;
+    uint64_t born_ns = 0;        // CLOCK_MONOTONIC_COARSE at allocation (for the leak report)
+    Block* live_prev = nullptr;  // the allocator's list of live blocks (while allocated)
+    Block* live_next = nullptr;
 };
 
 namespace {
 
 constexpr const char* kTarget = "aphelion::memory";
+
+// A coarse clock (a few ns through the vDSO, millisecond resolution): ages in leak reports do
+// not need more, and the allocation hit path cannot afford a precise clock read.
+uint64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // Gives a tracker charge back; the amounts always balance, so a failure cannot happen short of
 // a tracker reset by the user, which is logged rather than thrown from a free.
@@ -56,7 +67,7 @@ CachingAllocator::~CachingAllocator() {
     std::lock_guard lock(mutex_);
     for (auto& p : pending_) backend_->destroy_event(p.event);
     for (auto& r : retired_) backend_->destroy_event(r.event);
-    for (auto& [ptr, b] : live_) {
+    for (Block* b = live_head_; b; b = b->live_next) {
         for (void* ev : b->retired_uses) backend_->destroy_event(ev);
     }
     // Free segments only; memory still handed out stays with its owner.
@@ -67,7 +78,38 @@ CachingAllocator::~CachingAllocator() {
         }
         pool->clear();
     }
+    for (Block* b : spare_) delete b;
     if (tracker_ && tracker_->refs.release()) delete tracker_;
+}
+
+Block* CachingAllocator::new_block() {
+    if (spare_.empty()) return new Block();
+    Block* b = spare_.back();
+    spare_.pop_back();
+    return b;
+}
+
+void CachingAllocator::recycle(Block* b) noexcept {
+    *b = Block();  // every field back to its default
+    try {
+        spare_.push_back(b);
+    } catch (...) {
+        delete b;
+    }
+}
+
+void CachingAllocator::link_live(Block* b) noexcept {
+    b->live_prev = nullptr;
+    b->live_next = live_head_;
+    if (live_head_) live_head_->live_prev = b;
+    live_head_ = b;
+}
+
+void CachingAllocator::unlink_live(Block* b) noexcept {
+    if (b->live_prev) b->live_prev->live_next = b->live_next;
+    else live_head_ = b->live_next;
+    if (b->live_next) b->live_next->live_prev = b->live_prev;
+    b->live_prev = b->live_next = nullptr;
 }
 
 void* CachingAllocator::block_ptr(const Block* b) noexcept { return b ? b->ptr : nullptr; }
@@ -108,9 +150,10 @@ void CachingAllocator::insert_free(Block* b) {
     // Try to merge with free neighbours of the same stream; the merged block keeps the lower
     // address.
     Pool& pool = b->small ? small_ : large_;
+    Pool::node_type node;  // a set node freed by a merge, reused for b (no allocation)
     for (Block* n : {b->prev, b->next}) {
         if (n == nullptr || n->allocated || n->event_count > 0 || n->stream.id != b->stream.id) continue;
-        pool.erase(n);
+        node = pool.extract(n);
         if (n == b->prev) {
             b->ptr = n->ptr;
             b->prev = n->prev;
@@ -120,9 +163,14 @@ void CachingAllocator::insert_free(Block* b) {
             if (b->next) b->next->prev = b;
         }
         b->size += n->size;
-        delete n;
+        recycle(n);
     }
-    pool.insert(b);
+    if (node) {
+        node.value() = b;
+        pool.insert(std::move(node));
+    } else {
+        pool.insert(b);
+    }
 }
 
 void CachingAllocator::free_block_locked(Block* b) {
@@ -187,7 +235,7 @@ size_t CachingAllocator::release_free_segments_locked(const StreamKey* only_stre
                 stats_.segment_frees++;
                 stats_.segments--;
                 released += b->size;
-                delete b;
+                recycle(b);
             } else {
                 ++it;
             }
@@ -234,6 +282,7 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
     Pool& pool = pool_for(rounded);
 
     Block* block = find_free(pool, stream, rounded);
+    const bool found = block != nullptr;
     // The size handed out (and charged): the whole block unless it will be split.
     size_t final_size;
     size_t seg = 0;
@@ -264,7 +313,7 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
             if (t) t->deallocate(final_size);
             throw_oom(bytes, rounded, why);
         }
-        block = new Block();
+        block = new_block();
         block->ptr = static_cast<char*>(p);
         block->size = seg;
         block->small = small;
@@ -273,12 +322,12 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
         stats_.segment_allocations++;
         stats_.segments++;
         stats_.cache_misses++;
-    } else {
-        pool.erase(block);
     }
+    Pool::node_type node;  // the found block's set node, reused for the split-off remainder
+    if (found) node = pool.extract(block);
 
     if (should_split(block, rounded)) {
-        auto* rest = new Block();
+        Block* rest = new_block();
         rest->ptr = block->ptr + rounded;
         rest->size = block->size - rounded;
         rest->small = block->small;
@@ -288,7 +337,12 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
         if (rest->next) rest->next->prev = rest;
         block->next = rest;
         block->size = rounded;
-        pool.insert(rest);
+        if (node) {
+            node.value() = rest;
+            pool.insert(std::move(node));
+        } else {
+            pool.insert(rest);
+        }
     }
 
     block->allocated = true;
@@ -296,8 +350,9 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
     block->requested = bytes;
     block->charged = t;
     if (t) t->refs.retain();
-    block->born = std::chrono::steady_clock::now();
-    live_.emplace(block->ptr, block);
+    block->born_ns = coarse_now_ns();
+    link_live(block);
+    if (raw) raw_.emplace(block->ptr, block);
     stats_.allocated.add(block->size);
     stats_.active.add(block->size);
     stats_.requested.add(bytes);
@@ -314,22 +369,23 @@ void CachingAllocator::free(Block* b) noexcept {
 
 bool CachingAllocator::free_ptr(void* ptr) noexcept {
     std::lock_guard lock(mutex_);
-    auto it = live_.find(ptr);
-    if (it == live_.end() || !it->second->raw) return false;
+    auto it = raw_.find(ptr);
+    if (it == raw_.end()) return false;
     free_locked(it->second);
     return true;
 }
 
 bool CachingAllocator::record_stream_ptr(void* ptr, const StreamKey& stream) {
     std::lock_guard lock(mutex_);
-    auto it = live_.find(ptr);
-    if (it == live_.end() || !it->second->raw) return false;
+    auto it = raw_.find(ptr);
+    if (it == raw_.end()) return false;
     record_stream_locked(it->second, stream);
     return true;
 }
 
 void CachingAllocator::free_locked(Block* b) noexcept {
-    live_.erase(b->ptr);
+    unlink_live(b);
+    if (b->raw) raw_.erase(b->ptr);
     b->allocated = false;
     stats_.allocated.sub(b->size);
     stats_.requested.sub(b->requested);
@@ -380,8 +436,8 @@ void CachingAllocator::record_stream_locked(Block* b, const StreamKey& stream) {
 
 Block* CachingAllocator::find(void* ptr) {
     std::lock_guard lock(mutex_);
-    auto it = live_.find(ptr);
-    return it == live_.end() ? nullptr : it->second;
+    auto it = raw_.find(ptr);
+    return it == raw_.end() ? nullptr : it->second;
 }
 
 void CachingAllocator::empty_cache() {
@@ -422,7 +478,7 @@ aph_tracker* CachingAllocator::tracker() {
 void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& fallback) {
     std::lock_guard lock(mutex_);
     // Live blocks used on this stream: replace the use with an event recorded now.
-    for (auto& [ptr, b] : live_) {
+    for (Block* b = live_head_; b; b = b->live_next) {
         auto it = std::find_if(b->uses.begin(), b->uses.end(),
                                [&](const StreamKey& u) { return u.id == stream.id; });
         if (it == b->uses.end()) continue;
@@ -437,11 +493,11 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
 std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked, bool raw_only) {
     std::lock_guard lock(mutex_);
     std::vector<LiveBlock> out;
-    const auto now = std::chrono::steady_clock::now();
-    for (const auto& [ptr, b] : live_) {
+    const uint64_t now = coarse_now_ns();
+    for (const Block* b = live_head_; b; b = b->live_next) {
         if (raw_only && !b->raw) continue;
-        out.push_back({ptr, b->size, b->requested, b->stream.id,
-                       std::chrono::duration<double>(now - b->born).count()});
+        out.push_back({b->ptr, b->size, b->requested, b->stream.id,
+                       static_cast<double>(now - std::min(now, b->born_ns)) * 1e-9});
     }
     std::sort(out.begin(), out.end(),
               [](const LiveBlock& a, const LiveBlock& b) { return a.ptr < b.ptr; });

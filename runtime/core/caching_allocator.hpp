@@ -109,7 +109,7 @@ public:
     // Declares a use of block on stream (ignored for its own stream).
     void record_stream(Block* block, const StreamKey& stream);
 
-    // The live block starting at ptr, or nullptr.
+    // The live raw block starting at ptr, or nullptr.
     Block* find(void* ptr);
 
     void empty_cache();
@@ -163,7 +163,14 @@ private:
     std::string label_;
     std::mutex mutex_;
     Pool small_, large_;
-    std::unordered_map<void*, Block*> live_;
+    Block* new_block();
+    void recycle(Block* b) noexcept;
+    void link_live(Block* b) noexcept;
+    void unlink_live(Block* b) noexcept;
+
+    Block* live_head_ = nullptr;               // every live block (intrusive list)
+    std::unordered_map<void*, Block*> raw_;    // live raw blocks by address
+    std::vector<Block*> spare_;                // recycled Block objects
     std::deque<Pending> pending_;
     // Free blocks of retired streams waiting for the stream's last event; moved to fallback.
     struct Retired { void* event; StreamKey from; StreamKey to; };
