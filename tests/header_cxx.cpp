@@ -1,6 +1,9 @@
 // Compiled with -std=c++17 and -std=c++98, -Wall -Wextra -Werror -pedantic: the header must be
 // clean C++ too, with C linkage for every function.
 #include <aphelion.h>
+#if __cplusplus >= 201103L
+#include <aphelion_dlpack.h> /* DLPack's C++ declarations need C++11 (a typed enum) */
+#endif
 
 extern "C" typedef aph_status create_fn(uint64_t, aph_tracker**);
 
@@ -10,6 +13,11 @@ int header_cxx_check() {
     aph_cuda_info info;
     info.struct_size = sizeof info;
     aph_dtype d = APH_DTYPE_F8E5M2;
+#if __cplusplus >= 201103L
+    DLManagedTensorVersioned m = {};
+    aph_status (*exp)(aph_tensor*, DLManagedTensorVersioned**) = &aph_tensor_to_dlpack;
+    if (exp == nullptr || m.dl_tensor.ndim != 0) return -1;
+#endif
     return static_cast<int>(d) + (f != 0 ? 1 : 0) + static_cast<int>(info.struct_size > 0) +
            static_cast<int>(APH_DEFAULT_OVERHEAD_FACTOR > 1.0);
 }

@@ -28,6 +28,17 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Test-only Python packages, from PyPI: numpy (>= 2.1, for DLPack 1.x) for the numpy interop test.
+# Without network access the test reports itself skipped instead.
+ensure_python_test_packages() {
+    command -v python3 >/dev/null || return 0
+    python3 -c 'import numpy, sys; sys.exit(tuple(map(int, numpy.__version__.split(".")[:2])) < (2, 1))' \
+        2>/dev/null && return 0
+    echo "dev.sh: installing numpy>=2.1 from PyPI for the DLPack interop test" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'numpy>=2.1' >&2 ||
+        echo "dev.sh: could not install numpy; tests/test_dlpack_numpy.py will be skipped" >&2
+}
+
 build() {
     ensure_packages
     # shellcheck disable=SC2086
@@ -44,6 +55,7 @@ run)
     ;;
 test)
     build
+    ensure_python_test_packages
     cd "$build_dir"
     exec ctest --output-on-failure -j "$jobs"
     ;;
