@@ -752,10 +752,11 @@ APH_API aph_status aph_tensor_to_device(const aph_tensor* tensor, aph_device* de
  *  APH_ERR_INVALID_ARGUMENT for dtypes and APH_ERR_SHAPE_MISMATCH for shapes). dst must not be
  *  read-only and must not overlap src unless both are the same view. Synchronous. */
 APH_API aph_status aph_tensor_copy(aph_tensor* dst, const aph_tensor* src);
-/** As aph_tensor_copy, queued on stream (NULL: dst's device's default stream). Copies that
- *  involve CPU memory on one side and CUDA memory on the other wait for the stream when the
- *  CPU side is not contiguous or is the destination. Copies between two CUDA devices wait for
- *  the source device's stream. */
+/** As aph_tensor_copy, queued on stream (NULL: the default stream of the CUDA device involved).
+ *  CPU->CUDA copies return once src is staged in page-locked memory (src may then change);
+ *  CUDA->CPU copies wait for the stream, since the CPU side is written by the host. Copies
+ *  between two CUDA devices run on the source device's stream (stream, if it is on that device)
+ *  and wait for it. CPU->CPU copies run inline. */
 APH_API aph_status aph_tensor_copy_async(aph_tensor* dst, const aph_tensor* src,
                                          aph_stream* stream);
 /** tensor itself (one more reference) when it is contiguous, else a new contiguous copy on the
