@@ -5,13 +5,34 @@
  * events, DLPack with device memory) run in CI on machines without a GPU. Loaded through
  * APHELION_CUDA_MODULE by the `sim`-labelled tests; never installed.
  *
- * Every operation runs immediately, but streams keep the bookkeeping of a real device: each
- * queued operation increments the stream's "enqueued" count, and work only counts as done
- * (stream_query, event_query) after a synchronisation that reaches it. So a block freed with a
- * pending cross-stream use really is held back until the test synchronises that stream.
+ * Two modes, chosen when the module is probed:
+ *
+ *  - Immediate (the default): every operation runs at once, but streams keep the bookkeeping of
+ *    a real device: each queued operation increments the stream's "enqueued" count, and work
+ *    only counts as done (stream_query, event_query) after a synchronisation that reaches it. So
+ *    a block freed with a pending cross-stream use really is held back until the test
+ *    synchronises that stream.
+ *  - Deferred (SIM_CUDA_DEFER=1): stream operations (memcpy_async, memcpy_peer_async,
+ *    memset_async, strided_copy_async) do not run when they are queued. Their parameters (a copy
+ *    of the strided-copy struct included) go to a per-stream FIFO and run, in order, only when
+ *    something flushes that stream: stream_synchronize flushes the stream; event_synchronize
+ *    flushes the event's stream up to the event's record; stream_wait_event(s, e) does the same
+ *    for e (conservative, and it orders s's later work after e's); device_synchronize, mem_free
+ *    and host_free flush every stream (cudaFree synchronises the device). stream_query and
+ *    event_query never flush: they report work as done only once a flush has run it, which
+ *    models a device that has not got there yet. mem_alloc, host_alloc and stream_destroy do not
+ *    flush (a destroyed stream's work stays queued until a flush reaches it). This shows a
+ *    library that reads a staging buffer or a destination before synchronising, or reuses a
+ *    staging buffer before the copy out of it ran. One mutex guards everything; queued
+ *    operations run under it (they never call back into the library).
+ *
+ * For tests, two counters with default visibility, found with dlsym on the module:
+ * sim_cuda_live_streams() (streams created minus destroyed) and sim_cuda_host_bytes() (bytes of
+ * live cudaHostAlloc memory).
  * Devices: SIM_CUDA_DEVICES (default 1), each with SIM_CUDA_MEMORY_MIB of memory (default
  * 16384); allocations beyond it fail as cudaMalloc does (cudaErrorMemoryAllocation).
- * What it cannot check: real asynchrony, the CUDA kernels themselves, the real driver.
+ * What it cannot check: real concurrency between streams, the CUDA kernels themselves, the real
+ * driver.
  */
 #include "module_abi.h"
 
@@ -22,10 +43,27 @@
 #include <string.h>
 
 #define SIM_MAX_DEVICES 8
+#define SIM_EXPORT __attribute__((visibility("default")))
+
+/* A queued stream operation (deferred mode). */
+typedef enum { OP_COPY, OP_SET, OP_STRIDED } sim_op_kind;
+
+typedef struct sim_op {
+    sim_op_kind kind;
+    void* dst;
+    const void* src;
+    size_t bytes;
+    int value;
+    aph_cuda_strided_copy strided; /* OP_STRIDED: a copy of the caller's struct */
+    unsigned long long seq;        /* the stream's enqueued count once this was queued */
+    struct sim_op* next;
+} sim_op;
 
 typedef struct sim_stream {
     unsigned long long enqueued;
     unsigned long long done;
+    sim_op* head; /* deferred operations, oldest first */
+    sim_op* tail;
 } sim_stream;
 
 typedef struct sim_event {
@@ -35,11 +73,28 @@ typedef struct sim_event {
 
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int g_devices = 1;
+static int g_defer;
 static unsigned long long g_capacity = 16384ULL << 20;
 static unsigned long long g_used[SIM_MAX_DEVICES];
 static sim_stream g_legacy[SIM_MAX_DEVICES]; /* each device's legacy default stream */
 static sim_stream* g_streams[4096];           /* created streams (kept: handles stay valid) */
 static int g_nstreams;
+static int g_live_streams;                    /* created minus destroyed */
+static unsigned long long g_host_bytes;       /* live cudaHostAlloc bytes */
+
+SIM_EXPORT int sim_cuda_live_streams(void) {
+    pthread_mutex_lock(&g_mutex);
+    const int n = g_live_streams;
+    pthread_mutex_unlock(&g_mutex);
+    return n;
+}
+
+SIM_EXPORT unsigned long long sim_cuda_host_bytes(void) {
+    pthread_mutex_lock(&g_mutex);
+    const unsigned long long n = g_host_bytes;
+    pthread_mutex_unlock(&g_mutex);
+    return n;
+}
 
 static void put(char* msg, size_t len, const char* fmt, ...) {
     if (msg == NULL || len == 0) return;
@@ -59,10 +114,87 @@ static sim_stream* stream_of(int32_t ordinal, void* s) {
     return s ? (sim_stream*)s : &g_legacy[ordinal < 0 ? 0 : ordinal];
 }
 
-static void enqueue(int32_t ordinal, void* s) {
+static void run_strided(const aph_cuda_strided_copy* c) {
+    int64_t n = 1;
+    for (int d = 0; d < c->ndim; ++d) n *= c->shape[d];
+    /* The same index arithmetic as the kernel: last dimension fastest. */
+    for (int64_t i = 0; i < n; ++i) {
+        int64_t rest = i, d_off = 0, s_off = 0;
+        for (int d = c->ndim - 1; d >= 0; --d) {
+            const int64_t k = rest % c->shape[d];
+            rest /= c->shape[d];
+            d_off += k * c->dst_strides[d];
+            s_off += k * c->src_strides[d];
+        }
+        memcpy((char*)c->dst + d_off * c->elem_size, (const char*)c->src + s_off * c->elem_size,
+               (size_t)c->elem_size);
+    }
+}
+
+static void run_op(const sim_op* op) {
+    switch (op->kind) {
+        case OP_COPY:
+            if (op->bytes) memmove(op->dst, op->src, op->bytes);
+            break;
+        case OP_SET:
+            if (op->bytes) memset(op->dst, op->value, op->bytes);
+            break;
+        case OP_STRIDED:
+            run_strided(&op->strided);
+            break;
+    }
+}
+
+/* Runs s's queued operations up to sequence number upto, in order, and marks the stream done
+ * that far. Called with g_mutex held. */
+static void flush_locked(sim_stream* s, unsigned long long upto) {
+    while (s->head && s->head->seq <= upto) {
+        sim_op* op = s->head;
+        s->head = op->next;
+        if (s->head == NULL) s->tail = NULL;
+        run_op(op);
+        free(op);
+    }
+    if (s->done < upto) s->done = upto;
+}
+
+static void flush_all_locked(void) {
+    for (int i = 0; i < g_devices; ++i) flush_locked(&g_legacy[i], g_legacy[i].enqueued);
+    for (int i = 0; i < g_nstreams; ++i) flush_locked(g_streams[i], g_streams[i]->enqueued);
+}
+
+static void flush_all(void) {
+    if (!g_defer) return;
     pthread_mutex_lock(&g_mutex);
-    stream_of(ordinal, s)->enqueued++;
+    flush_all_locked();
     pthread_mutex_unlock(&g_mutex);
+}
+
+/* Queues op on the stream: counted at once; run now (immediate mode) or at the next flush that
+ * reaches it (deferred mode). */
+static int submit(int32_t ordinal, void* stream, const sim_op* op, char* msg, size_t len) {
+    if (!g_defer) {
+        pthread_mutex_lock(&g_mutex);
+        stream_of(ordinal, stream)->enqueued++;
+        pthread_mutex_unlock(&g_mutex);
+        run_op(op);
+        return 0;
+    }
+    sim_op* q = malloc(sizeof *q);
+    if (q == NULL) {
+        put(msg, len, "%s", "cudaMemcpyAsync failed: out of memory (cudaErrorMemoryAllocation)");
+        return 1;
+    }
+    *q = *op;
+    q->next = NULL;
+    pthread_mutex_lock(&g_mutex);
+    sim_stream* s = stream_of(ordinal, stream);
+    q->seq = ++s->enqueued;
+    if (s->tail) s->tail->next = q;
+    else s->head = q;
+    s->tail = q;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
 }
 
 static int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason,
@@ -70,8 +202,10 @@ static int probe(int* driver_present, int32_t* driver_version, int32_t* device_c
     if (!driver_present || !driver_version || !device_count) return 1;
     const char* n = getenv("SIM_CUDA_DEVICES");
     const char* m = getenv("SIM_CUDA_MEMORY_MIB");
+    const char* defer = getenv("SIM_CUDA_DEFER");
     if (n) g_devices = atoi(n) < 1 ? 1 : (atoi(n) > SIM_MAX_DEVICES ? SIM_MAX_DEVICES : atoi(n));
     if (m && atoll(m) > 0) g_capacity = (unsigned long long)atoll(m) << 20;
+    g_defer = defer != NULL && strcmp(defer, "1") == 0;
     *driver_present = 1;
     *driver_version = 13000;
     *device_count = g_devices;
@@ -140,6 +274,7 @@ static int mem_free(int32_t ordinal, void* ptr, char* msg, size_t len) {
         put(msg, len, "cudaFree failed: pointer of device %d freed on device %d", h->ordinal, ordinal);
         return 1;
     }
+    flush_all(); /* cudaFree synchronises the device */
     pthread_mutex_lock(&g_mutex);
     g_used[ordinal] -= h->bytes;
     pthread_mutex_unlock(&g_mutex);
@@ -147,47 +282,74 @@ static int mem_free(int32_t ordinal, void* ptr, char* msg, size_t len) {
     return 0;
 }
 
+/* Page-locked memory: a 4096-byte header before the memory holds its size. */
+#define SIM_HOST_HEADER 4096
+
 static int host_alloc(size_t bytes, void** out, int* out_of_memory, char* msg, size_t len) {
     if (out_of_memory) *out_of_memory = 0;
-    void* p = aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    char* p = aligned_alloc(4096, SIM_HOST_HEADER + (bytes + 4095) / 4096 * 4096);
     if (p == NULL) {
         if (out_of_memory) *out_of_memory = 1;
         put(msg, len, "cudaHostAlloc failed: out of memory (cudaErrorMemoryAllocation)");
         return 1;
     }
-    *out = p;
+    memcpy(p, &bytes, sizeof bytes);
+    pthread_mutex_lock(&g_mutex);
+    g_host_bytes += bytes;
+    pthread_mutex_unlock(&g_mutex);
+    *out = p + SIM_HOST_HEADER;
     return 0;
 }
 
 static int host_free(void* ptr, char* msg, size_t len) {
     (void)msg;
     (void)len;
-    free(ptr);
+    if (ptr == NULL) return 0;
+    flush_all(); /* cudaFreeHost synchronises the device */
+    char* p = (char*)ptr - SIM_HOST_HEADER;
+    size_t bytes;
+    memcpy(&bytes, p, sizeof bytes);
+    pthread_mutex_lock(&g_mutex);
+    g_host_bytes -= bytes;
+    pthread_mutex_unlock(&g_mutex);
+    free(p);
     return 0;
 }
 
 static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
                         char* msg, size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
-    enqueue(ordinal, stream);
-    if (bytes) memmove(dst, src, bytes);
-    return 0;
+    sim_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_COPY;
+    op.dst = dst;
+    op.src = src;
+    op.bytes = bytes;
+    return submit(ordinal, stream, &op, msg, len);
 }
 
 static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
                              size_t bytes, void* stream, char* msg, size_t len) {
     if (bad_ordinal(dst_ordinal, msg, len) || bad_ordinal(src_ordinal, msg, len)) return 1;
-    enqueue(src_ordinal, stream);
-    if (bytes) memmove(dst, src, bytes);
-    return 0;
+    sim_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_COPY;
+    op.dst = dst;
+    op.src = src;
+    op.bytes = bytes;
+    return submit(src_ordinal, stream, &op, msg, len);
 }
 
 static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
                         size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
-    enqueue(ordinal, stream);
-    if (bytes) memset(ptr, value, bytes);
-    return 0;
+    sim_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_SET;
+    op.dst = ptr;
+    op.value = value;
+    op.bytes = bytes;
+    return submit(ordinal, stream, &op, msg, len);
 }
 
 static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, void* stream,
@@ -201,22 +363,11 @@ static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, v
         put(msg, len, "strided copy: element size %d not supported", c->elem_size);
         return 1;
     }
-    enqueue(ordinal, stream);
-    int64_t n = 1;
-    for (int d = 0; d < c->ndim; ++d) n *= c->shape[d];
-    /* The same index arithmetic as the kernel: last dimension fastest. */
-    for (int64_t i = 0; i < n; ++i) {
-        int64_t rest = i, d_off = 0, s_off = 0;
-        for (int d = c->ndim - 1; d >= 0; --d) {
-            const int64_t k = rest % c->shape[d];
-            rest /= c->shape[d];
-            d_off += k * c->dst_strides[d];
-            s_off += k * c->src_strides[d];
-        }
-        memcpy((char*)c->dst + d_off * c->elem_size, (const char*)c->src + s_off * c->elem_size,
-               (size_t)c->elem_size);
-    }
-    return 0;
+    sim_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_STRIDED;
+    op.strided = *c; /* the caller's struct may be gone by the time this runs */
+    return submit(ordinal, stream, &op, msg, len);
 }
 
 static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
@@ -224,7 +375,10 @@ static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
     sim_stream* s = calloc(1, sizeof *s);
     pthread_mutex_lock(&g_mutex);
     const int full = s == NULL || g_nstreams == (int)(sizeof g_streams / sizeof g_streams[0]);
-    if (!full) g_streams[g_nstreams++] = s;
+    if (!full) {
+        g_streams[g_nstreams++] = s;
+        g_live_streams++;
+    }
     pthread_mutex_unlock(&g_mutex);
     if (full) {
         free(s);
@@ -236,16 +390,24 @@ static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
 }
 
 static int stream_destroy(int32_t ordinal, void* stream, char* msg, size_t len) {
-    /* Kept allocated: events recorded on it stay queryable, as CUDA allows. */
-    (void)stream;
-    return bad_ordinal(ordinal, msg, len);
+    /* Kept allocated: events recorded on it stay queryable, as CUDA allows, and its queued work
+     * still runs at the next flush that reaches it. */
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    if (stream == NULL) {
+        put(msg, len, "%s", "cudaStreamDestroy failed: the legacy default stream (cudaErrorInvalidResourceHandle)");
+        return 1;
+    }
+    pthread_mutex_lock(&g_mutex);
+    g_live_streams--;
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
 }
 
 static int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
     pthread_mutex_lock(&g_mutex);
     sim_stream* s = stream_of(ordinal, stream);
-    s->done = s->enqueued;
+    flush_locked(s, s->enqueued);
     pthread_mutex_unlock(&g_mutex);
     return 0;
 }
@@ -302,22 +464,27 @@ static int event_synchronize(void* event, char* msg, size_t len) {
     (void)len;
     pthread_mutex_lock(&g_mutex);
     sim_event* e = event;
-    if (e->stream && e->stream->done < e->seq) e->stream->done = e->seq;
+    if (e->stream) flush_locked(e->stream, e->seq);
     pthread_mutex_unlock(&g_mutex);
     return 0;
 }
 
 static int stream_wait_event(int32_t ordinal, void* stream, void* event, char* msg, size_t len) {
     (void)stream;
-    (void)event;
-    return bad_ordinal(ordinal, msg, len); /* operations run at once: nothing to wait for */
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    if (!g_defer) return 0; /* operations ran at once: nothing to wait for */
+    /* Deferred: run the event's work now, so everything queued on stream later runs after it. */
+    pthread_mutex_lock(&g_mutex);
+    sim_event* e = event;
+    if (e->stream) flush_locked(e->stream, e->seq);
+    pthread_mutex_unlock(&g_mutex);
+    return 0;
 }
 
 static int device_synchronize(int32_t ordinal, char* msg, size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
     pthread_mutex_lock(&g_mutex);
-    g_legacy[ordinal].done = g_legacy[ordinal].enqueued;
-    for (int i = 0; i < g_nstreams; ++i) g_streams[i]->done = g_streams[i]->enqueued;
+    flush_all_locked();
     pthread_mutex_unlock(&g_mutex);
     return 0;
 }

@@ -450,6 +450,23 @@ static void test_zero_size(void** state) {
             aph_tensor_release(t);
         }
     }
+    /* Strides of a zero-size tensor count its zero dimensions as 1 (PyTorch's convention), so
+     * the other dimensions keep the strides they would have. */
+    {
+        const int64_t s203[] = {2, 0, 3}, want[] = {3, 3, 1};
+        aph_tensor* z = NULL;
+        APH_ASSERT_OK(aph_tensor_create(d, APH_DTYPE_F32, s203, 3, &z));
+        assert_memory_equal(aph_tensor_strides(z), want, sizeof want);
+        aph_tensor_release(z);
+        APH_ASSERT_OK(aph_tensor_zeros(d, APH_DTYPE_I16, s203, 3, &z));
+        assert_memory_equal(aph_tensor_strides(z), want, sizeof want);
+        aph_tensor_release(z);
+        const int64_t s0[] = {0, 4}, want0[] = {4, 1};
+        APH_ASSERT_OK(aph_tensor_create(d, APH_DTYPE_U8, s0, 2, &z));
+        assert_memory_equal(aph_tensor_strides(z), want0, sizeof want0);
+        aph_tensor_release(z);
+    }
+
     /* A zero dimension makes an empty tensor whatever the other sizes are. */
     const int64_t huge[] = {INT64_MAX, 0, INT64_MAX};
     aph_tensor* t = NULL;
@@ -803,6 +820,22 @@ static void test_from_blob_strided(void** state) {
     assert_int_equal(aph_tensor_is_contiguous(t), 1);
     assert_tensor_bytes(t, buf, 24, "contiguous strided blob");
     aph_tensor_release(t);
+
+    /* Even INT64_MAX: a size-1 dimension's stride never moves the address, so it cannot
+     * overflow the extent. */
+    deleter_log log;
+    deleter_log_init(&log);
+    const int64_t shape_1[] = {1}, strides_max[] = {INT64_MAX};
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_F32, shape_1, strides_max, 1, buf + 3, record_deleter, &log, &t));
+    assert_int_equal(aph_tensor_strides(t)[0], INT64_MAX);
+    assert_int_equal(aph_tensor_numel(t), 1);
+    assert_int_equal(aph_tensor_nbytes(t), 4);
+    assert_int_equal(aph_tensor_is_contiguous(t), 1);
+    assert_ptr_equal(aph_tensor_data(t), buf + 3);
+    assert_tensor_bytes(t, buf + 3, 4, "a one-element blob with stride INT64_MAX");
+    aph_tensor_release(t);
+    assert_int_equal(atomic_load(&log.calls), 1);
+    assert_ptr_equal(log.data, buf + 3);
     aph_device_release(d);
 }
 
@@ -824,6 +857,9 @@ static void test_from_blob_errors(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, NULL, 2, buf, record_deleter, &log, NULL), "out");
     const int64_t neg_shape[] = {2, -3};
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, neg_shape, NULL, 2, buf, record_deleter, &log, &out), "shape");
+    /* The last element's address overflows 64 bits only once scaled to bytes: (2^61 + 1) × 8. */
+    const int64_t two[] = {2}, huge_stride[] = {1LL << 61};
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, two, huge_stride, 1, buf, record_deleter, &log, &out), "strides");
     /* On failure the caller keeps ownership: the deleter is never called. */
     assert_int_equal(atomic_load(&log.calls), 0);
     assert_ptr_equal(out, SENTINEL);

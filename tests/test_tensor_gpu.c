@@ -15,7 +15,15 @@
  * blocks held back while another stream may still use them (record_stream), empty_cache,
  * budgets, and a real out-of-memory that the process survives. DLPack export and zero-copy
  * import (kDLCUDA and kDLCUDAManaged). Raw device memory. Copies between two GPUs when the
- * machine has them (skipped otherwise).
+ * machine has them (skipped otherwise). Staging: back-to-back asynchronous uploads never share
+ * a staging buffer before its copy ran; synchronous copies leave the stream idle; a CPU stream
+ * waiting for a CUDA event blocks until it completes.
+ *
+ * Against the simulated module (tests/sim_cuda_module.c, both its immediate and its deferred
+ * mode; found through dlsym on $APHELION_CUDA_MODULE, absent on a real GPU) the test also reads
+ * the module's counters: created streams are destroyed once released, and no page-locked memory
+ * is left after empty_cache. Asynchronous calls leave their stream busy there (on a real GPU
+ * that depends on timing and is not asserted).
  *
  * Inputs are fresh random values (seeded from the clock; APH_TEST_SEED=n replays a run); host
  * buffers are poisoned with 0xCD before anything is read into them; copies compare bytes. */
@@ -24,6 +32,7 @@
 
 #include <aphelion_dlpack.h>
 
+#include <dlfcn.h>
 #include <time.h>
 
 #define MiB ((uint64_t)1024 * 1024)
@@ -38,6 +47,11 @@ static aph_device* g_dev; /* cuda:0, held for the whole run */
 static aph_device* g_cpu;
 static uint64_t g_seed0;  /* this run's seed, printed at the start */
 static uint64_t g_rng;
+
+/* The simulated module's counters (NULL on a real GPU) and whether it defers stream work. */
+static int (*g_sim_live_streams)(void);
+static unsigned long long (*g_sim_host_bytes)(void);
+static int g_sim_defer;
 
 /* Asserts the status of expr by name (so a failure prints names, not numbers). */
 #define ASSERT_STATUS(expr, code)                                                               \
@@ -309,6 +323,29 @@ static aph_stream* new_stream(void) {
     APH_ASSERT_OK(aph_stream_create(g_dev, &s));
     assert_non_null(s);
     return s;
+}
+
+/* Looks up the simulated module's counters in the module the library loaded (it must have been
+ * loaded already: RTLD_NOLOAD). A real CUDA module has no such symbols. */
+static void find_sim_counters(void) {
+    const char* path = getenv("APHELION_CUDA_MODULE");
+    if (path == NULL || *path == '\0') return;
+    void* h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) return;
+    void* live = dlsym(h, "sim_cuda_live_streams");
+    void* host = dlsym(h, "sim_cuda_host_bytes");
+    memcpy(&g_sim_live_streams, &live, sizeof live);
+    memcpy(&g_sim_host_bytes, &host, sizeof host);
+    dlclose(h); /* the library keeps its own reference */
+    const char* defer = getenv("SIM_CUDA_DEFER");
+    g_sim_defer = g_sim_live_streams != NULL && defer != NULL && strcmp(defer, "1") == 0;
+}
+
+static int stream_idle(aph_stream* s) {
+    int idle = -1;
+    APH_ASSERT_OK(aph_stream_query(s, &idle));
+    assert_true(idle == 0 || idle == 1);
+    return idle;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1428,6 +1465,276 @@ static void test_stream_wrap(void** state) {
     free(h);
 }
 
+/* Two uploads of the same size queued back to back on one stream, their sources overwritten at
+ * once: each staging buffer stays with its copy until the stream has run it (a staging block
+ * handed out again before the first copy ran would leave the second's data in both tensors). */
+static void test_async_uploads_back_to_back(void** state) {
+    (void)state;
+    static const int64_t sizes[] = {1000, 300001}; /* the small and the large pool */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {
+        aph_stream* s = new_stream();
+        const int64_t n = sizes[k];
+        const int64_t shape[] = {n};
+        const size_t nbytes = (size_t)n * 4;
+        aph_tensor* a = NULL;
+        aph_tensor* b = NULL;
+        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &a));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &b));
+        void* ha = random_host(APH_DTYPE_F32, n);
+        void* hb = random_host(APH_DTYPE_F32, n);
+        void* want_a = dup_bytes(ha, nbytes);
+        void* want_b = dup_bytes(hb, nbytes);
+        APH_ASSERT_OK(aph_tensor_copy_from_host_async(a, ha, nbytes, s));
+        APH_ASSERT_OK(aph_tensor_copy_from_host_async(b, hb, nbytes, s));
+        fill_random(ha, n, APH_DTYPE_F32);
+        memset(hb, POISON, nbytes);
+        APH_ASSERT_OK(aph_stream_synchronize(s));
+        assert_tensor_bytes(a, want_a, nbytes, "first of two back-to-back async uploads");
+        assert_tensor_bytes(b, want_b, nbytes, "second of two back-to-back async uploads");
+
+        /* The same on the default stream (NULL). */
+        fill_random(ha, n, APH_DTYPE_F32);
+        fill_random(hb, n, APH_DTYPE_F32);
+        memcpy(want_a, ha, nbytes);
+        memcpy(want_b, hb, nbytes);
+        APH_ASSERT_OK(aph_stream_synchronize(s)); /* a and b were made on s */
+        APH_ASSERT_OK(aph_tensor_copy_from_host_async(a, ha, nbytes, NULL));
+        APH_ASSERT_OK(aph_tensor_copy_from_host_async(b, hb, nbytes, NULL));
+        memset(ha, POISON, nbytes);
+        fill_random(hb, n, APH_DTYPE_F32);
+        APH_ASSERT_OK(aph_stream_synchronize(aph_device_default_stream(g_dev)));
+        assert_tensor_bytes(a, want_a, nbytes, "first of two async uploads on the default stream");
+        assert_tensor_bytes(b, want_b, nbytes, "second of two async uploads on the default stream");
+
+        aph_tensor_release(b);
+        aph_tensor_release(a);
+        aph_stream_release(s);
+        free(want_b);
+        free(want_a);
+        free(hb);
+        free(ha);
+    }
+}
+
+/* Synchronous functions wait for the stream they use (the default stream): when they return,
+ * nothing they queued is pending. One exception on a real GPU: a contiguous host-to-device copy
+ * (and to_host) frees its page-locked staging block after the last wait, and that free records
+ * a CUDA event on the stream (the block's use there), which the GPU may not have passed yet
+ * when the stream is queried. The simulated module does not count event records as work, so
+ * those two are asserted there only. */
+static void test_sync_copies_leave_stream_idle(void** state) {
+    (void)state;
+    aph_stream* def = aph_device_default_stream(g_dev);
+    APH_ASSERT_OK(aph_stream_synchronize(def));
+    assert_int_equal(stream_idle(def), 1);
+
+    const int64_t shape[] = {300, 257};
+    const size_t n = 300 * 257, nbytes = n * 8;
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_create(g_dev, APH_DTYPE_F64, shape, 2, &t));
+    void* h = random_host(APH_DTYPE_F64, (int64_t)n);
+    APH_ASSERT_OK(aph_tensor_copy_from_host(t, h, nbytes));
+    if (g_sim_live_streams) assert_int_equal(stream_idle(def), 1); /* staged DMA, waited for */
+    assert_tensor_bytes(t, h, nbytes, "copy_from_host, then the stream was idle");
+
+    /* Through a transposed view: DMA into a temporary, then a scatter; both waited for. */
+    aph_tensor* tt = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &tt));
+    void* h2 = random_host(APH_DTYPE_F64, (int64_t)n);
+    APH_ASSERT_OK(aph_tensor_copy_from_host(tt, h2, nbytes));
+    assert_int_equal(stream_idle(def), 1);
+    void* want = xmalloc(nbytes);
+    {
+        const int64_t sh[] = {257, 300}, st[] = {1, 257};
+        memcpy(want, h, nbytes);
+        host_scatter(want, h2, 8, 2, sh, st, 0);
+    }
+    assert_tensor_bytes(t, want, nbytes, "copy_from_host through a transposed view");
+    if (g_sim_live_streams) assert_int_equal(stream_idle(def), 1); /* to_host: staged, waited for */
+
+    /* zeros and a same-device copy are synchronous too. */
+    aph_tensor* z = NULL;
+    APH_ASSERT_OK(aph_tensor_zeros(g_dev, APH_DTYPE_F64, shape, 2, &z));
+    assert_int_equal(stream_idle(def), 1);
+    APH_ASSERT_OK(aph_tensor_copy(z, t));
+    assert_int_equal(stream_idle(def), 1);
+    assert_tensor_bytes(z, want, nbytes, "aph_tensor_copy, then the stream was idle");
+
+    aph_tensor_release(z);
+    aph_tensor_release(tt);
+    aph_tensor_release(t);
+    free(want);
+    free(h2);
+    free(h);
+}
+
+/* Asynchronous calls return with their work queued (asserted with the simulated module, which
+ * runs nothing before a synchronisation in deferred mode and keeps the books in both modes; on a
+ * real GPU the work may have finished already). The results are right once the stream is done. */
+static void test_async_calls_leave_stream_busy(void** state) {
+    (void)state;
+    aph_stream* s = new_stream();
+    const int64_t n = 200003;
+    const int64_t shape[] = {n};
+    const size_t nbytes = (size_t)n * 4;
+    void* h = NULL;
+    aph_tensor* t = cuda_random(APH_DTYPE_I32, shape, 1, &h);
+    aph_tensor* u = NULL;
+    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, shape, 1, &u));
+    APH_ASSERT_OK(aph_stream_synchronize(s));
+    assert_int_equal(stream_idle(s), 1);
+
+    unsigned char* out = poisoned(nbytes);
+    APH_ASSERT_OK(aph_tensor_to_host_async(t, out, nbytes, s));
+    if (g_sim_live_streams) assert_int_equal(stream_idle(s), 0);
+    APH_ASSERT_OK(aph_stream_synchronize(s));
+    assert_int_equal(stream_idle(s), 1);
+    assert_bytes_equal(out, h, nbytes, "to_host_async on a created stream");
+
+    APH_ASSERT_OK(aph_tensor_copy_async(u, t, s));
+    if (g_sim_live_streams) assert_int_equal(stream_idle(s), 0);
+    APH_ASSERT_OK(aph_stream_synchronize(s));
+    assert_int_equal(stream_idle(s), 1);
+    assert_tensor_bytes(u, h, nbytes, "same-device copy_async on a created stream");
+
+    /* A strided same-device copy_async (a transposed view of t's first 200000 elements) is
+     * queued too. */
+    aph_tensor* ut = NULL;
+    aph_tensor* v = NULL;
+    aph_tensor* t2 = NULL;
+    const int64_t sq[] = {400, 500};
+    APH_ASSERT_OK(aph_tensor_narrow(t, 0, 0, 200000, &t2));
+    aph_tensor* t2r = NULL;
+    APH_ASSERT_OK(aph_tensor_reshape(t2, sq, 2, &t2r));
+    APH_ASSERT_OK(aph_tensor_transpose(t2r, 0, 1, &ut)); /* [500, 400], strides [1, 500] */
+    const int64_t sq_t[] = {500, 400};
+    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, sq_t, 2, &v));
+    APH_ASSERT_OK(aph_tensor_copy_async(v, ut, s));
+    if (g_sim_live_streams) assert_int_equal(stream_idle(s), 0);
+    APH_ASSERT_OK(aph_stream_synchronize(s));
+    void* want = xmalloc(200000 * 4);
+    {
+        const int64_t st[] = {1, 500};
+        host_gather(want, h, 4, 2, sq_t, st, 0);
+    }
+    assert_tensor_bytes(v, want, 200000 * 4, "strided same-device copy_async");
+
+    aph_tensor_release(v);
+    aph_tensor_release(ut);
+    aph_tensor_release(t2r);
+    aph_tensor_release(t2);
+    aph_tensor_release(u);
+    aph_tensor_release(t);
+    aph_stream_release(s);
+    free(want);
+    free(out);
+    free(h);
+}
+
+/* A CPU stream runs inline, so waiting on a CUDA event from it blocks until the event is done. */
+static void test_cpu_stream_waits_for_cuda_event(void** state) {
+    (void)state;
+    aph_stream* s = new_stream();
+    aph_event* e = NULL;
+    APH_ASSERT_OK(aph_event_create(g_dev, &e));
+    const size_t n = (size_t)(16 * MiB);
+    const int64_t shape[] = {(int64_t)n};
+    unsigned char* src = (unsigned char*)xmalloc(n);
+    fill_bytes(src, n);
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_U8, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, src, n, s));
+    APH_ASSERT_OK(aph_event_record(e, s));
+    int done = -1;
+    if (g_sim_defer) {
+        APH_ASSERT_OK(aph_event_query(e, &done));
+        assert_int_equal(done, 0); /* the upload has not run yet */
+    }
+    APH_ASSERT_OK(aph_stream_wait_event(aph_device_default_stream(g_cpu), e));
+    done = -1;
+    APH_ASSERT_OK(aph_event_query(e, &done));
+    assert_int_equal(done, 1);
+    /* A created CPU stream blocks the same way. */
+    aph_stream* cs = NULL;
+    APH_ASSERT_OK(aph_stream_create(g_cpu, &cs));
+    APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, src, n, s));
+    APH_ASSERT_OK(aph_event_record(e, s));
+    APH_ASSERT_OK(aph_stream_wait_event(cs, e));
+    done = -1;
+    APH_ASSERT_OK(aph_event_query(e, &done));
+    assert_int_equal(done, 1);
+    APH_ASSERT_OK(aph_stream_synchronize(s));
+    assert_tensor_bytes(t, src, n, "the upload the CPU stream waited for");
+
+    aph_stream_release(cs);
+    aph_tensor_release(t);
+    aph_event_release(e);
+    aph_stream_release(s);
+    free(src);
+}
+
+/* copy_async between two CPU tensors on a CUDA stream: the stream belongs to neither tensor's
+ * device. Nothing is copied. */
+static void test_copy_async_cpu_tensors_on_cuda_stream(void** state) {
+    (void)state;
+    aph_stream* s = new_stream();
+    const int64_t shape[] = {5, 7};
+    void* hs = NULL;
+    aph_tensor* src = random_tensor_on(g_cpu, APH_DTYPE_F32, shape, 2, &hs);
+    void* hd = NULL;
+    aph_tensor* dst = random_tensor_on(g_cpu, APH_DTYPE_F32, shape, 2, &hd);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, s), APH_ERR_DEVICE_MISMATCH,
+                            "device mismatch: ");
+    assert_tensor_bytes(dst, hd, 35 * 4, "a CPU tensor after a refused copy_async");
+    /* The default stream of cuda:0 is refused the same way. */
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, aph_device_default_stream(g_dev)),
+                            APH_ERR_DEVICE_MISMATCH, "device mismatch: ");
+    assert_tensor_bytes(dst, hd, 35 * 4, "a CPU tensor after a refused copy_async");
+    /* ... while a CPU stream copies inline. */
+    APH_ASSERT_OK(aph_tensor_copy_async(dst, src, aph_device_default_stream(g_cpu)));
+    assert_tensor_bytes(dst, hs, 35 * 4, "copy_async between CPU tensors on a CPU stream");
+    aph_tensor_release(dst);
+    aph_tensor_release(src);
+    aph_stream_release(s);
+    free(hd);
+    free(hs);
+}
+
+/* Created streams are destroyed once their last reference goes (the simulated module counts
+ * them; skipped on a real GPU). A tensor allocated on a stream keeps it alive. */
+static void test_streams_destroyed(void** state) {
+    (void)state;
+    if (g_sim_live_streams == NULL) {
+        print_message("skipped: the CUDA module does not count streams (not the simulated one)\n");
+        skip();
+    }
+    const int before = g_sim_live_streams();
+    aph_stream* a = new_stream();
+    aph_stream* b = new_stream();
+    assert_int_equal(g_sim_live_streams(), before + 2);
+    aph_stream_retain(a);
+    aph_stream_release(a);
+    assert_int_equal(g_sim_live_streams(), before + 2);
+    aph_stream_release(a);
+    assert_int_equal(g_sim_live_streams(), before + 1);
+    const int64_t shape[] = {1000};
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_create_on_stream(b, APH_DTYPE_F32, shape, 1, &t));
+    aph_stream_release(b);
+    assert_int_equal(g_sim_live_streams(), before + 1); /* t's memory holds b */
+    aph_tensor_release(t);
+    assert_int_equal(g_sim_live_streams(), before);
+    /* Wrapping a stream creates none, and releasing the wrapper destroys none. */
+    aph_stream* c = new_stream();
+    aph_stream* w = NULL;
+    APH_ASSERT_OK(aph_stream_wrap_cuda(g_dev, aph_stream_cuda_handle(c), &w));
+    assert_int_equal(g_sim_live_streams(), before + 1);
+    aph_stream_release(w);
+    assert_int_equal(g_sim_live_streams(), before + 1);
+    aph_stream_release(c);
+    assert_int_equal(g_sim_live_streams(), before);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The caching allocator on CUDA
  * ------------------------------------------------------------------------------------------- */
@@ -2258,6 +2565,7 @@ static void test_cross_device(void** state) {
     static const aph_dtype dts[] = {APH_DTYPE_F32, APH_DTYPE_I8, APH_DTYPE_F64};
     aph_stream* s1 = NULL;
     APH_ASSERT_OK(aph_stream_create(d1, &s1));
+    aph_stream* s0 = new_stream();
     for (size_t k = 0; k < sizeof dts / sizeof dts[0]; ++k) {
         const aph_dtype dt = dts[k];
         const size_t es = aph_dtype_size(dt);
@@ -2311,6 +2619,34 @@ static void test_cross_device(void** state) {
         APH_ASSERT_OK(aph_stream_synchronize(s1));
         assert_tensor_bytes(e, host, nbytes, "copy_async cuda:0 -> cuda:1");
 
+        /* copy_async on a stream of the source device, queued right behind an upload of new
+         * data into the source on that stream: the peer copy runs there, after the upload. */
+        unsigned char* fresh = (unsigned char*)random_host(dt, R * C);
+        unsigned char* fresh_t = (unsigned char*)xmalloc(nbytes);
+        {
+            const int64_t st[] = {1, C};
+            host_gather(fresh_t, fresh, es, 2, shape_t, st, 0);
+        }
+        APH_ASSERT_OK(aph_tensor_copy_from_host_async(a, fresh, nbytes, s0));
+        aph_tensor* f = NULL;
+        APH_ASSERT_OK(aph_tensor_create(d1, dt, shape, 2, &f));
+        APH_ASSERT_OK(aph_tensor_copy_async(f, a, s0));
+        APH_ASSERT_OK(aph_stream_synchronize(s0));
+        assert_tensor_bytes(f, fresh, nbytes, "copy_async cuda:0 -> cuda:1 on a stream of cuda:0");
+        /* ... and into a transposed view on cuda:1 (scattered there). */
+        aph_tensor* g = NULL;
+        aph_tensor* gt = NULL;
+        APH_ASSERT_OK(aph_tensor_zeros(d1, dt, shape_t, 2, &g));
+        APH_ASSERT_OK(aph_tensor_transpose(g, 0, 1, &gt));
+        APH_ASSERT_OK(aph_tensor_copy_async(gt, a, s0));
+        APH_ASSERT_OK(aph_stream_synchronize(s0));
+        assert_tensor_bytes(g, fresh_t, nbytes, "copy_async cuda:0 -> transposed cuda:1 on a stream of cuda:0");
+        aph_tensor_release(gt);
+        aph_tensor_release(g);
+        aph_tensor_release(f);
+        free(fresh_t);
+        free(fresh);
+
         aph_tensor_release(e);
         aph_tensor_release(z0t);
         aph_tensor_release(z0);
@@ -2329,6 +2665,7 @@ static void test_cross_device(void** state) {
     APH_ASSERT_OK(aph_event_create(g_dev, &ev));
     APH_ASSERT_ERR_CONTAINS(aph_event_record(ev, s1), APH_ERR_DEVICE_MISMATCH, "device mismatch: ");
     aph_event_release(ev);
+    aph_stream_release(s0);
     aph_stream_release(s1);
     aph_device_release(d1);
 }
@@ -2348,6 +2685,14 @@ static void test_nothing_leaked(void** state) {
     assert_int_equal(s.allocations, s.frees);
     assert_int_equal(s.segment_allocations, s.segment_frees);
     assert_int_equal(s.leaked_allocations, 0);
+    /* With the simulated module: every created stream was destroyed, and empty_cache gave back
+     * every page-locked staging buffer. */
+    if (g_sim_live_streams != NULL) assert_int_equal(g_sim_live_streams(), 0);
+    if (g_sim_host_bytes != NULL) {
+        const unsigned long long pinned = g_sim_host_bytes();
+        if (pinned != 0) print_error("%llu bytes of page-locked memory left\n", pinned);
+        assert_int_equal(pinned, 0);
+    }
 }
 
 static int group_setup(void** state) {
@@ -2383,6 +2728,11 @@ int main(void) {
     g_rng = g_seed0;
     fprintf(stderr, "test_tensor_gpu: seed %llu (APH_TEST_SEED=%llu replays it)\n",
             (unsigned long long)g_seed0, (unsigned long long)g_seed0);
+    find_sim_counters();
+    if (g_sim_live_streams != NULL) {
+        fprintf(stderr, "test_tensor_gpu: simulated CUDA module, %s mode\n",
+                g_sim_defer ? "deferred" : "immediate");
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_zero_size),
@@ -2396,6 +2746,12 @@ int main(void) {
         cmocka_unit_test(test_streams_async),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_stream_wrap),
+        cmocka_unit_test(test_async_uploads_back_to_back),
+        cmocka_unit_test(test_sync_copies_leave_stream_idle),
+        cmocka_unit_test(test_async_calls_leave_stream_busy),
+        cmocka_unit_test(test_cpu_stream_waits_for_cuda_event),
+        cmocka_unit_test(test_copy_async_cpu_tensors_on_cuda_stream),
+        cmocka_unit_test(test_streams_destroyed),
         cmocka_unit_test(test_allocator_stats),
         cmocka_unit_test(test_record_stream_pending),
         cmocka_unit_test(test_raw_device_memory),

@@ -460,6 +460,36 @@ static void test_reshape_contiguous(void** state) {
     aph_tensor_release(r);
     aph_tensor_release(rows);
 
+    /* Size-1 dimensions may have any stride, and must not split the contiguous chunks around
+     * them: [2, 1, 3] with strides [3, 99, 1] is contiguous and flattens to [6] / [1]. */
+    {
+        float blob[6];
+        fill_random(blob, 6, APH_DTYPE_F32);
+        const int64_t bshape[] = {2, 1, 3}, bstrides[] = {3, 99, 1};
+        aph_tensor* b = NULL;
+        APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_F32, bshape, bstrides, 3, blob, NULL, NULL, &b));
+        assert_int_equal(aph_tensor_is_contiguous(b), 1);
+        static const int64_t bs[][3] = {{6}, {3, 2}, {6, 1}, {1, 6}, {2, 3}};
+        static const size_t bn[] = {1, 2, 2, 2, 2};
+        static const int64_t bst[][3] = {{1}, {2, 1}, {1, 1}, {6, 1}, {3, 1}};
+        for (size_t i = 0; i < sizeof bn / sizeof bn[0]; ++i) {
+            aph_tensor* r = NULL;
+            APH_ASSERT_OK(aph_tensor_reshape(b, bs[i], bn[i], &r));
+            assert_memory_equal(aph_tensor_shape(r), bs[i], bn[i] * sizeof(int64_t));
+            for (size_t k = 0; k < bn[i]; ++k) {
+                if (bs[i][k] == 1) continue; /* a size-1 dimension's stride is free */
+                assert_int_equal(aph_tensor_strides(r)[k], bst[i][k]);
+            }
+            assert_int_equal(aph_tensor_is_contiguous(r), 1);
+            assert_ptr_equal(aph_tensor_data(r), blob);
+            float got[6];
+            APH_ASSERT_OK(aph_tensor_to_host(r, got, sizeof got));
+            assert_bytes_equal(got, blob, sizeof got, "reshape of [2, 1, 3] with strides [3, 99, 1]");
+            aph_tensor_release(r);
+        }
+        aph_tensor_release(b);
+    }
+
     /* The shape array was copied. */
     int64_t mutable_shape[] = {8, 3};
     APH_ASSERT_OK(aph_tensor_reshape(f.t, mutable_shape, 2, &r));
@@ -766,10 +796,13 @@ static void test_slice_python_semantics(void** state) {
         if (n > 0) {
             assert_ptr_equal(aph_tensor_data(s), f.data + cases[i].first * 4);
             assert_int_equal(aph_tensor_byte_offset(s), cases[i].first * 4);
-            if (n > 1) assert_int_equal(aph_tensor_strides(s)[0], cases[i].step);
+            /* One element: the step never applies, the stride stays the parent's. */
+            assert_int_equal(aph_tensor_strides(s)[0], n > 1 ? cases[i].step : 1);
             assert_int_equal(aph_tensor_shares_storage(s, f.t), 1);
         } else {
             assert_null(aph_tensor_data(s));
+            /* Empty: no first element to point at; the offset stays the parent's. */
+            assert_int_equal(aph_tensor_byte_offset(s), aph_tensor_byte_offset(f.t));
         }
         assert_int_equal(aph_tensor_is_contiguous(s), n <= 1 || cases[i].step == 1);
         /* The model agrees with the table. */
@@ -802,12 +835,40 @@ static void test_slice_python_semantics(void** state) {
     APH_ASSERT_OK(aph_tensor_slice(g.t, 0, 1, 4, INT64_MAX / 2, &s2));
     const int64_t row_shape[] = {1, 6};
     assert_memory_equal(aph_tensor_shape(s2), row_shape, sizeof row_shape);
+    const int64_t row_strides[] = {6, 1}; /* the parent's: 6 × step is never formed */
+    assert_memory_equal(aph_tensor_strides(s2), row_strides, sizeof row_strides);
     assert_ptr_equal(aph_tensor_data(s2), g.data + 6 * 2);
     assert_int_equal(aph_tensor_is_contiguous(s2), 1);
     uint16_t row[6];
     APH_ASSERT_OK(aph_tensor_to_host(s2, row, sizeof row));
     assert_bytes_equal(row, (const char*)g.host + 6 * 2, sizeof row, "slice with a huge step");
     aph_tensor_release(s2);
+
+    /* The same along the columns (stride 1), with a huge step from an offset. */
+    APH_ASSERT_OK(aph_tensor_slice(g.t, 1, 4, 6, INT64_MAX, &s2));
+    const int64_t col_shape[] = {4, 1}, col_strides[] = {6, 1};
+    assert_memory_equal(aph_tensor_shape(s2), col_shape, sizeof col_shape);
+    assert_memory_equal(aph_tensor_strides(s2), col_strides, sizeof col_strides);
+    assert_int_equal(aph_tensor_byte_offset(s2), 4 * 2);
+    aph_tensor_release(s2);
+
+    /* Empty slices of a view with an offset keep the parent's offset, wherever the clamped
+     * start lands. */
+    aph_tensor* rows = NULL;
+    APH_ASSERT_OK(aph_tensor_narrow(g.t, 0, 1, 3, &rows)); /* [3, 6] at element 6 */
+    assert_int_equal(aph_tensor_byte_offset(rows), 6 * 2);
+    static const int64_t empty_cases[][3] = {{2, 1, 1}, {6, 10, 1}, {100, 200, 5}, {-1, -2, 1}, {1, 1, 3}};
+    for (size_t i = 0; i < sizeof empty_cases / sizeof empty_cases[0]; ++i) {
+        for (size_t dim = 0; dim < 2; ++dim) {
+            APH_ASSERT_OK(aph_tensor_slice(rows, dim, empty_cases[i][0], empty_cases[i][1], empty_cases[i][2], &s2));
+            assert_int_equal(aph_tensor_numel(s2), 0);
+            assert_int_equal(aph_tensor_shape(s2)[dim], 0);
+            assert_null(aph_tensor_data(s2));
+            assert_int_equal(aph_tensor_byte_offset(s2), aph_tensor_byte_offset(rows));
+            aph_tensor_release(s2);
+        }
+    }
+    aph_tensor_release(rows);
 
     /* Errors. */
     aph_tensor* out = SENTINEL;
@@ -1024,7 +1085,8 @@ static void test_expand(void** state) {
     ASSERT_SHAPE_MISMATCH(aph_tensor_expand(f.t, s24, 2, &out));
     ASSERT_SHAPE_MISMATCH(aph_tensor_expand(f.t, s234x, 3, &out));
     ASSERT_FAILS(aph_tensor_expand(f.t, s3, 1, &out));          /* fewer dimensions */
-    ASSERT_FAILS(aph_tensor_expand(f.t, lead_infer, 3, &out));  /* -1 for a new dimension */
+    /* -1 for a new dimension: there is nothing to keep. */
+    ASSERT_INVALID_ARG(aph_tensor_expand(f.t, lead_infer, 3, &out), "shape[0]");
     ASSERT_FAILS(aph_tensor_expand(f.t, neg, 2, &out));
     ASSERT_INVALID_ARG(aph_tensor_expand(f.t, NULL, 2, &out), "shape");
     ASSERT_INVALID_ARG(aph_tensor_expand(NULL, s34, 2, &out), "tensor");
