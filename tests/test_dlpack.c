@@ -993,6 +993,11 @@ static void test_import_rejections(void** state) {
     const int64_t minus_one[] = {-1};
     producer_init(&p, buf + 4, kDLFloat, 32, five, 1, minus_one, 0);
     expect_rejected(&p, 1, APH_ERR_NOT_IMPLEMENTED, NI, "strides");
+    /* Strides whose span does not fit a signed 64-bit byte offset are malformed. */
+    const int64_t three[] = {3};
+    const int64_t too_far[] = {INT64_MAX};
+    producer_init(&p, buf, kDLUInt, 8, three, 1, too_far, 0);
+    expect_rejected(&p, 1, APH_ERR_INVALID_ARGUMENT, IA, "strides");
     aph_tensor* out = SENTINEL_TENSOR;
 
     /* NULL arguments. */

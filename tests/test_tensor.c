@@ -836,6 +836,13 @@ static void test_from_blob_strided(void** state) {
     aph_tensor_release(t);
     assert_int_equal(atomic_load(&log.calls), 1);
     assert_ptr_equal(log.data, buf + 3);
+
+    /* The largest span allowed: exactly INT64_MAX bytes (never read here, only described). */
+    const int64_t two[] = {2}, edge[] = {INT64_MAX - 1};
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_U8, two, edge, 1, buf, record_deleter, &log, &t));
+    assert_int_equal(aph_tensor_strides(t)[0], INT64_MAX - 1);
+    aph_tensor_release(t);
+    assert_int_equal(atomic_load(&log.calls), 2);
     aph_device_release(d);
 }
 
@@ -860,6 +867,11 @@ static void test_from_blob_errors(void** state) {
     /* The last element's address overflows 64 bits only once scaled to bytes: (2^61 + 1) × 8. */
     const int64_t two[] = {2}, huge_stride[] = {1LL << 61};
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, two, huge_stride, 1, buf, record_deleter, &log, &out), "strides");
+    /* Fits 64 unsigned bits but not a signed byte offset: 2 × INT64_MAX + 1 bytes. */
+    const int64_t three[] = {3}, max_stride[] = {INT64_MAX};
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, three, max_stride, 1, buf, record_deleter, &log, &out), "strides");
+    const int64_t two_d[] = {3, 2}, big_strides[] = {1LL << 62, 1}; /* 2^63 + 2 bytes */
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, two_d, big_strides, 2, buf, record_deleter, &log, &out), "strides");
     /* On failure the caller keeps ownership: the deleter is never called. */
     assert_int_equal(atomic_load(&log.calls), 0);
     assert_ptr_equal(out, SENTINEL);

@@ -9,6 +9,7 @@
 #include "stream.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 namespace aph::tensor {
@@ -158,7 +159,17 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
                                                                      static_cast<uint64_t>(st[i]), "strides"),
                                          "strides");
         }
-        memory::checked_mul(extent + 1, dtype::size(dtype), "strides");
+        const uint64_t bytes = memory::checked_mul(extent + 1, dtype::size(dtype), "strides");
+        // Byte offsets are int64_t everywhere (DLPack, views, kernels): the span must fit one,
+        // and must not wrap the address space above data.
+        if (bytes > static_cast<uint64_t>(INT64_MAX) ||
+            reinterpret_cast<uintptr_t>(data) > UINTPTR_MAX - bytes) {
+            throw invalid_argument(strprintf(
+                "strides %s with shape %s span %llu elements of %zu bytes from %p, past the "
+                "addressable range",
+                shape_str(st).c_str(), shape_str(sh).c_str(),
+                static_cast<unsigned long long>(extent + 1), dtype::size(dtype), data));
+        }
     }
     Storage* s = new_storage(device);
     s->base = static_cast<char*>(data);
