@@ -690,7 +690,9 @@ APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype,
                                         size_t nbytes, aph_tensor** out);
 /** Wraps memory the caller owns (host memory for a CPU device, device memory for a CUDA one)
  *  without copying. strides NULL means contiguous; the elements reached by shape and strides
- *  must lie at or after data (negative strides are rejected). deleter (may be NULL) is called
+ *  must lie at or after data (negative strides are rejected), and the span they cover, from
+ *  data to the end of the furthest element, must fit in INT64_MAX bytes without wrapping the
+ *  address space (else APH_ERR_INVALID_ARGUMENT naming the strides). deleter (may be NULL) is called
  *  with (data, user_data) exactly once when the last reference goes: on success only; on
  *  failure the caller keeps ownership and the deleter is not called. */
 APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
