@@ -42,6 +42,27 @@ extern "C" {
 #include <cmocka.h>
 }
 
+
+// Host allocation failure injection: when armed, the Nth operator new from now on throws
+// std::bad_alloc (for the exception-safety test of allocate).
+namespace {
+std::atomic<long> g_new_countdown{-1};
+void* counted_new(size_t n) {
+    long c = g_new_countdown.load(std::memory_order_relaxed);
+    if (c >= 0 && g_new_countdown.fetch_sub(1, std::memory_order_relaxed) == 0) {
+        throw std::bad_alloc();
+    }
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+}  // namespace
+void* operator new(size_t n) { return counted_new(n); }
+void* operator new[](size_t n) { return counted_new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+
 using aph::alloc::Backend;
 using aph::alloc::Block;
 using aph::alloc::CachingAllocator;
@@ -110,7 +131,12 @@ public:
         }
         void* p = std::aligned_alloc(512, (bytes + 511) / 512 * 512);
         if (p == nullptr) throw std::bad_alloc();
-        regions_.emplace(p, bytes);
+        try {
+            regions_.emplace(p, bytes);
+        } catch (...) {  // an injected host allocation failure
+            std::free(p);
+            throw;
+        }
         live_bytes_ += bytes;
         return p;
     }
@@ -1541,6 +1567,119 @@ static void test_retire_stream_with_live_uses(void**) {
     assert_int_equal(a->stats().active.current, 0);
 }
 
+
+// A stream goes away while a live block has a declared use on it, and the event that should
+// stand in for that use cannot be recorded: the block must not come back to the cache when it
+// is freed (as in free(), a use that cannot be ordered keeps the block out for good), and
+// nothing is recorded on the dead stream later.
+static void test_retire_stream_failing_event_keeps_live_use(void**) {
+    SimulatedBackend* be;
+    auto a = make_allocator(&be);
+    LogCapture log;
+    Block* b = a->allocate(4096, S(1));
+    char* p = P(b);
+    a->record_stream(b, S(9));
+    be->make_throwing(9);
+    try {
+        a->retire_stream(S(9), S(1));
+    } catch (const aph::Error&) {
+        // The stream's own retirement event failed too: the caller logs it.
+    }
+    const uint64_t recorded = be->events_recorded();
+    a->free(b);
+    assert_int_equal(be->events_recorded(), recorded);  // nothing recorded on the dead stream
+    // Stream 9's work may still read the block: it must not be handed out again.
+    Block* c = a->allocate(4096, S(1));
+    assert_ptr_not_equal(P(c), p);
+    assert_int_equal(a->stats().active.current, 8192);
+    ignore_leak(b);
+    a->free(c);
+}
+
+
+// A host allocation failure (std::bad_alloc) anywhere inside allocate() must leave everything
+// as it was: no budget charge kept, no segment lost, the statistics unchanged, and the device
+// empty once the rest is freed. Sweeps the failure over every operator new the call makes, on
+// a fresh segment (split) and on a cached block (split).
+static void test_allocate_bad_alloc_changes_nothing(void**) {
+    for (int mode = 0; mode < 2; mode++) {
+        for (long n = 0; n < 40; n++) {
+            SimulatedBackend* be;
+            auto a = make_allocator(&be);
+            aph_tracker* t = new aph_tracker(0);
+            a->set_tracker(t);
+            if (mode == 1) {  // a cached 2 MiB segment to carve from
+                Block* w = a->allocate(8192, S(1));
+                a->free(w);
+            }
+            const Stats before = a->stats();
+            const size_t live_before = be->live_bytes();
+            bool threw = false;
+            Block* b = nullptr;
+            g_new_countdown.store(n);
+            try {
+                b = a->allocate(4096, S(1), /*raw=*/true);
+            } catch (const std::bad_alloc&) {
+                threw = true;
+            }
+            g_new_countdown.store(-1);
+            if (!threw) {
+                a->free(b);
+            } else {
+                const Stats after = a->stats();
+                if (t->allocated() != 0) fail_msg("mode %d, new #%ld: budget charge kept", mode, n);
+                if (after.allocations != before.allocations ||
+                    after.allocated.current != before.allocated.current)
+                    fail_msg("mode %d, new #%ld: statistics moved", mode, n);
+                if (after.reserved.current != be->live_bytes() || be->live_bytes() != live_before)
+                    fail_msg("mode %d, new #%ld: reserved %llu, backend holds %zu (before %zu)",
+                             mode, n, (unsigned long long)after.reserved.current,
+                             be->live_bytes(), live_before);
+                if (!a->live_blocks(false).empty())
+                    fail_msg("mode %d, new #%ld: a block left live", mode, n);
+            }
+            a->set_tracker(nullptr);
+            if (t->refs.release()) delete t;
+            a->empty_cache();
+            if (be->live_bytes() != 0)
+                fail_msg("mode %d, new #%ld: %zu bytes never come back", mode, n, be->live_bytes());
+            if (!threw) break;
+        }
+    }
+}
+
+
+// A host allocation failure while a completed stream retirement is processed must not destroy
+// the retirement's event and keep using it, nor lose the stream's cached blocks: once memory
+// is back, the blocks move to the fallback as usual.
+static void test_retire_processing_bad_alloc(void**) {
+    for (long n = 0; n < 20; n++) {
+        SimulatedBackend* be;
+        auto a = make_allocator(&be);
+        Block* b = a->allocate(4096, S(5));
+        char* p = P(b);
+        a->free(b);
+        a->retire_stream(S(5), S(1));
+        be->complete_stream(5);
+        bool threw = false;
+        g_new_countdown.store(n);
+        try {
+            (void)a->stats();
+        } catch (const std::bad_alloc&) {
+            threw = true;
+        }
+        g_new_countdown.store(-1);
+        (void)a->stats();
+        if (be->bad_events() != 0) fail_msg("new #%ld: a destroyed event was used again", n);
+        Block* c = a->allocate(4096, S(1));
+        if (P(c) != p) fail_msg("new #%ld: stream 5's cached block was lost", n);
+        a->free(c);
+        a->empty_cache();
+        if (be->live_bytes() != 0) fail_msg("new #%ld: %zu bytes never come back", n, be->live_bytes());
+        if (!threw) break;
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST(test_rounding),
@@ -1553,6 +1692,9 @@ int main(void) {
         TEST(test_record_stream_inline_and_failing_events),
         TEST(test_retire_stream),
         TEST(test_retire_stream_with_live_uses),
+        TEST(test_retire_stream_failing_event_keeps_live_use),
+        TEST(test_allocate_bad_alloc_changes_nothing),
+        TEST(test_retire_processing_bad_alloc),
         TEST(test_oom_retry),
         TEST(test_tracker_budget),
         TEST(test_peak_stats_and_counts),

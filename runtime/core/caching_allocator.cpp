@@ -195,18 +195,21 @@ void CachingAllocator::process_events_locked() {
         }
         for (auto it = retired_.begin(); it != retired_.end();) {
             if (it->event == nullptr || backend_->event_done(it->event)) {
-                if (it->event) backend_->destroy_event(it->event);
-                // Move the retired stream's free blocks to the fallback stream.
+                // What can throw first (nothing has changed yet), then the changes, which cannot.
+                std::vector<Block*> moved;
                 for (Pool* pool : {&small_, &large_}) {
-                    std::vector<Block*> moved;
                     for (Block* b : *pool) if (b->stream.id == it->from.id) moved.push_back(b);
-                    for (Block* b : moved) {
-                        pool->erase(b);
-                        b->stream = it->to;
-                    }
-                    for (Block* b : moved) pool->insert(b);
                 }
                 retired_done_[it->from.id] = it->to;
+                if (it->event) backend_->destroy_event(it->event);
+                // Move the retired stream's free blocks to the fallback stream (re-keyed through
+                // their own set nodes: no allocation).
+                for (Block* b : moved) {
+                    Pool& pool = b->small ? small_ : large_;
+                    auto node = pool.extract(b);
+                    b->stream = it->to;
+                    pool.insert(std::move(node));
+                }
                 it = retired_.erase(it);
                 progressed = true;
             } else {
@@ -283,37 +286,72 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
 
     Block* block = find_free(pool, stream, rounded);
     const bool found = block != nullptr;
-    // The size handed out (and charged): the whole block unless it will be split.
-    size_t final_size;
+    // Whether the block handed out is split off a larger one, and the size handed out (and
+    // charged): the whole block unless it is split.
     size_t seg = 0;
-    if (block) {
-        final_size = should_split(block, rounded) ? rounded : block->size;
+    bool split;
+    if (found) {
+        split = should_split(block, rounded);
     } else {
         seg = segment_size(rounded);
         Block probe;
         probe.small = small;
         probe.size = seg;
-        final_size = should_split(&probe, rounded) ? rounded : seg;
+        split = should_split(&probe, rounded);
     }
+    const size_t final_size = split ? rounded : (found ? block->size : seg);
 
     // The budget first: a refusal changes nothing.
     aph_tracker* t = tracker_;
     if (t) t->allocate(final_size);
 
-    if (!block) {
-        std::string why;
-        void* p = nullptr;
-        try {
+    // Everything that can fail (the segment, Block objects, set and map nodes) happens before
+    // the first change to the cache, and is undone if any of it fails.
+    void* p = nullptr;       // a new segment
+    Block* fresh = nullptr;  // its Block
+    Block* rest = nullptr;   // the split-off remainder
+    char* base = nullptr;    // the address handed out
+    bool mapped = false;     // raw_ holds base
+    try {
+        if (!found) {
+            fresh = new_block();
+            std::string why;
             p = raw_alloc_with_retry(seg, why);
-        } catch (...) {
-            if (t) t->deallocate(final_size);
-            throw;
+            if (p == nullptr) throw_oom(bytes, rounded, why);
         }
-        if (p == nullptr) {
-            if (t) t->deallocate(final_size);
-            throw_oom(bytes, rounded, why);
+        if (split) rest = new_block();
+        base = found ? block->ptr : static_cast<char*>(p);
+        if (raw) {
+            raw_.emplace(base, found ? block : fresh);
+            mapped = true;
         }
-        block = new_block();
+        if (!found && split) {
+            // Keyed fields only; linked below. (A found block's set node is reused instead.)
+            rest->ptr = base + rounded;
+            rest->size = seg - rounded;
+            rest->small = small;
+            rest->stream = stream;
+            pool.insert(rest);
+        }
+    } catch (...) {
+        if (mapped) raw_.erase(base);
+        if (p) backend_->raw_free(p, seg);
+        if (fresh) recycle(fresh);
+        if (rest) recycle(rest);
+        if (t) {
+            try {
+                t->deallocate(final_size);
+            } catch (const std::exception& e) {
+                log::logf(APH_LOG_WARN, kTarget, "tracker could not take back %zu bytes: %s",
+                          final_size, e.what());
+            }
+        }
+        throw;
+    }
+
+    // From here on nothing can fail.
+    if (!found) {
+        block = fresh;
         block->ptr = static_cast<char*>(p);
         block->size = seg;
         block->small = small;
@@ -323,26 +361,26 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
         stats_.segments++;
         stats_.cache_misses++;
     }
-    Pool::node_type node;  // the found block's set node, reused for the split-off remainder
-    if (found) node = pool.extract(block);
-
-    if (should_split(block, rounded)) {
-        Block* rest = new_block();
-        rest->ptr = block->ptr + rounded;
-        rest->size = block->size - rounded;
-        rest->small = block->small;
-        rest->stream = block->stream;
+    if (split) {
+        Pool::node_type node;  // the found block's set node, reused for the remainder
+        if (found) {
+            node = pool.extract(block);
+            rest->ptr = block->ptr + rounded;
+            rest->size = block->size - rounded;
+            rest->small = block->small;
+            rest->stream = block->stream;
+        }
         rest->prev = block;
         rest->next = block->next;
         if (rest->next) rest->next->prev = rest;
         block->next = rest;
         block->size = rounded;
-        if (node) {
+        if (found) {
             node.value() = rest;
             pool.insert(std::move(node));
-        } else {
-            pool.insert(rest);
         }
+    } else if (found) {
+        pool.erase(block);
     }
 
     block->allocated = true;
@@ -352,7 +390,6 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
     if (t) t->refs.retain();
     block->born_ns = coarse_now_ns();
     link_live(block);
-    if (raw) raw_.emplace(block->ptr, block);
     stats_.allocated.add(block->size);
     stats_.active.add(block->size);
     stats_.requested.add(bytes);
@@ -482,8 +519,20 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
         auto it = std::find_if(b->uses.begin(), b->uses.end(),
                                [&](const StreamKey& u) { return u.id == stream.id; });
         if (it == b->uses.end()) continue;
+        b->retired_uses.reserve(b->retired_uses.size() + 1);  // so the push below cannot throw
+        void* ev = nullptr;
+        try {
+            ev = backend_->record_event(stream);
+        } catch (const std::exception& e) {
+            // Cannot order the reuse after this stream's work: keep the block out of the cache
+            // for good once it is freed (as free() does), and go on with the other blocks.
+            log::logf(APH_LOG_WARN, kTarget,
+                      "%s: could not record an event for a block used on a retired stream (%s); "
+                      "%zu bytes stay unavailable once freed", label_.c_str(), e.what(), b->size);
+            b->event_count++;
+        }
         b->uses.erase(it);
-        if (void* ev = backend_->record_event(stream)) b->retired_uses.push_back(ev);
+        if (ev) b->retired_uses.push_back(ev);
     }
     void* ev = backend_->record_event(stream);
     retired_.push_back({ev, stream, fallback});
