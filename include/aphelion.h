@@ -654,7 +654,8 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  *
  * Handles: a tensor's metadata never changes, so a handle may be read from any number of
  * threads; writing the same memory from several threads at once is the caller's business.
- * Limits: at most APH_TENSOR_MAX_DIMS dimensions.
+ * Limits: at most APH_TENSOR_MAX_DIMS dimensions, and numel × dtype size at most INT64_MAX
+ * bytes (broadcast views included; else APH_ERR_INVALID_ARGUMENT naming the shape).
  *
  * Errors use the compat page's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
  * ("shape mismatch: expected [2, 3], got [3, 2]"), tensors on different devices where one is
@@ -752,7 +753,9 @@ APH_API aph_status aph_tensor_to_device(const aph_tensor* tensor, aph_device* de
                                         aph_tensor** out);
 /** Copies src's elements into dst (same dtype and shape, any layouts, any devices; otherwise
  *  APH_ERR_INVALID_ARGUMENT for dtypes and APH_ERR_SHAPE_MISMATCH for shapes). dst must not be
- *  read-only and must not overlap src unless both are the same view. Synchronous. */
+ *  read-only and must not have broadcast (stride-0) dimensions of size > 1 (else
+ *  APH_ERR_INVALID_ARGUMENT; the same holds for every call that writes into a tensor). Views of
+ *  one storage whose memory overlaps are copied as if src were read in full first. Synchronous. */
 APH_API aph_status aph_tensor_copy(aph_tensor* dst, const aph_tensor* src);
 /** As aph_tensor_copy, queued on stream (NULL: the default stream of the CUDA device involved).
  *  CPU->CUDA copies return once src is staged in page-locked memory (src may then change);
@@ -806,7 +809,8 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
  *
  * Export: aph_tensor_to_dlpack gives a DLManagedTensorVersioned (DLPack 1.x, version 1.1,
  * flags 0, or READ_ONLY for read-only tensors) and aph_tensor_to_dlpack_unversioned the older
- * DLManagedTensor that numpy 1.x understands. Both describe the tensor's own memory (data =
+ * DLManagedTensor that numpy 1.x understands (it cannot say read-only, so read-only tensors are
+ * refused with APH_ERR_INVALID_ARGUMENT, as numpy refuses them). Both describe the tensor's own memory (data =
  * storage base, byte_offset = the tensor's offset, strides always filled) and hold a reference
  * to the tensor until the consumer calls the deleter, on any thread. CPU tensors are kDLCPU,
  * CUDA tensors kDLCUDA with device_id = ordinal. Dtypes: f32/f16/f64 kDLFloat, bf16 kDLBfloat,

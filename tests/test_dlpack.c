@@ -1249,6 +1249,104 @@ static void test_round_trip_import_export(void** state) {
     assert_ptr_equal(p.last_self, &p.m);
 }
 
+/* The unversioned struct has no flags, so it cannot say read-only: exporting a read-only tensor
+ * through it handed out writable memory (any consumer, libaphelion itself included, imports a
+ * DLManagedTensor as writable). It is refused, as numpy refuses; the versioned export works. */
+static void test_export_read_only_unversioned(void** state) {
+    (void)state;
+    float buf[6];
+    fill_buf(buf, 6);
+    float orig[6];
+    memcpy(orig, buf, sizeof buf);
+    const int64_t shape[] = {2, 3};
+    producer p;
+    producer_f32(&p, buf, shape, 2);
+    p.m.flags = DLPACK_FLAG_BITMASK_READ_ONLY;
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_from_dlpack(&p.m, &t));
+    assert_int_equal(aph_tensor_is_read_only(t), 1);
+    aph_tensor* v = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &v));
+
+    const float w[6] = {9, 9, 9, 9, 9, 9};
+    aph_tensor* handles[] = {t, v};
+    for (size_t h = 0; h < 2; ++h) {
+        struct DLManagedTensor* u = (struct DLManagedTensor*)SENTINEL_TENSOR;
+        aph_status st = aph_tensor_to_dlpack_unversioned(handles[h], &u);
+        if (st == APH_OK) {
+            /* Show what the consumer can do with it. */
+            aph_tensor* back = NULL;
+            APH_ASSERT_OK(aph_tensor_from_dlpack_unversioned(u, &back));
+            const int ro = aph_tensor_is_read_only(back);
+            const aph_status wst = aph_tensor_copy_from_host(back, w, sizeof w);
+            aph_tensor_release(back);
+            print_error("read-only tensor exported unversioned: re-imported read_only=%d, "
+                        "write %s, memory %s\n", ro, aph_status_name(wst),
+                        memcmp(buf, orig, sizeof orig) == 0 ? "intact" : "OVERWRITTEN");
+            memcpy(buf, orig, sizeof orig);
+            fail();
+        }
+        APH_ASSERT_ERR_CONTAINS(st, APH_ERR_INVALID_ARGUMENT, "read-only");
+        assert_ptr_equal(u, (struct DLManagedTensor*)SENTINEL_TENSOR);
+    }
+    /* The versioned export says READ_ONLY. */
+    struct DLManagedTensorVersioned* m = NULL;
+    APH_ASSERT_OK(aph_tensor_to_dlpack(v, &m));
+    assert_true((m->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0);
+    m->deleter(m);
+    aph_tensor_release(v);
+    aph_tensor_release(t);
+    assert_int_equal(atomic_load(&p.deleted), 1);
+    assert_memory_equal(buf, orig, sizeof orig);
+}
+
+/* Broadcast (stride 0) imports whose element or byte count does not fit 64 bits are refused
+ * (never wrapped into a small nbytes), as are byte offsets that wrap; the caller keeps
+ * ownership. */
+static void test_import_size_and_offset_overflow(void** state) {
+    (void)state;
+    double buf[2] = {1.5, 2.5};
+    producer p;
+    const int64_t shape[] = {((int64_t)1 << 61) + 1};
+    const int64_t strides[] = {0};
+    producer_init(&p, buf, kDLFloat, 64, shape, 1, strides, 0);
+    aph_tensor* out = SENTINEL_TENSOR;
+    aph_status st = aph_tensor_from_dlpack(&p.m, &out);
+    if (st == APH_OK) {
+        print_error("imported [2^61 + 1] f64 stride 0: numel %lld, nbytes %llu\n",
+                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
+        aph_tensor_release(out);
+        fail();
+    }
+    assert_int_equal(st, APH_ERR_INVALID_ARGUMENT);
+    assert_ptr_equal(out, SENTINEL_TENSOR);
+    /* Shapes whose product overflows int64_t (numel is computed before anything else). */
+    const int64_t big[] = {(int64_t)1 << 62, (int64_t)1 << 62};
+    const int64_t zeros[] = {0, 0};
+    producer_init(&p, buf, kDLFloat, 64, big, 2, zeros, 0);
+    assert_int_equal(aph_tensor_from_dlpack(&p.m, &out), APH_ERR_INVALID_ARGUMENT);
+    assert_int_equal(aph_tensor_from_dlpack_unversioned(&p.u, &out), APH_ERR_INVALID_ARGUMENT);
+    assert_ptr_equal(out, SENTINEL_TENSOR);
+    assert_int_equal(atomic_load(&p.deleted), 0);
+
+    /* A byte_offset that wraps the address space (here back to 8 bytes before data) is a
+     * malformed struct, not a tensor in front of the producer's memory. */
+    float fbuf[8] = {0};
+    const int64_t two[] = {2};
+    producer_init(&p, fbuf + 4, kDLFloat, 32, two, 1, NULL, (uint64_t)0 - 8);
+    st = aph_tensor_from_dlpack(&p.m, &out);
+    if (st == APH_OK) {
+        print_error("imported with byte_offset 2^64 - 8: data %p, producer's data %p\n",
+                    aph_tensor_data(out), (void*)(fbuf + 4));
+        aph_tensor_release(out);
+        fail();
+    }
+    APH_ASSERT_ERR_CONTAINS(st, APH_ERR_INVALID_ARGUMENT, "byte_offset");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_from_dlpack_unversioned(&p.u, &out), APH_ERR_INVALID_ARGUMENT, "byte_offset");
+    assert_ptr_equal(out, SENTINEL_TENSOR);
+    assert_int_equal(atomic_load(&p.deleted), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_versioned_basic),
@@ -1271,6 +1369,8 @@ int main(void) {
         cmocka_unit_test(test_import_versioned_null_deleter),
         cmocka_unit_test(test_round_trip_export_import),
         cmocka_unit_test(test_round_trip_import_export),
+        cmocka_unit_test(test_export_read_only_unversioned),
+        cmocka_unit_test(test_import_size_and_offset_overflow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -872,6 +872,22 @@ static void test_from_blob_errors(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, three, max_stride, 1, buf, record_deleter, &log, &out), "strides");
     const int64_t two_d[] = {3, 2}, big_strides[] = {1LL << 62, 1}; /* 2^63 + 2 bytes */
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, two_d, big_strides, 2, buf, record_deleter, &log, &out), "strides");
+    /* Broadcast (stride 0) dimensions span one element, but numel × size must still fit:
+     * (2^61 + 1) f64 elements would claim nbytes 8 (to_host into 8 bytes then wrote 2^61 + 1
+     * elements), and [2^62, 3] u8 elements a negative numel. */
+    const int64_t wrap_bytes[] = {(1LL << 61) + 1}, zero1[] = {0};
+    aph_status st = aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out);
+    if (st == APH_OK) {
+        print_error("from_blob [2^61 + 1] f64 stride 0: numel %lld, nbytes %llu\n",
+                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
+        aph_tensor_release(out);
+        out = SENTINEL;
+        atomic_store(&log.calls, 0);
+        fail();
+    }
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out), "shape");
+    const int64_t wrap_numel[] = {1LL << 62, 3}, zero2[] = {0, 0};
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, wrap_numel, zero2, 2, buf, record_deleter, &log, &out), "shape");
     /* On failure the caller keeps ownership: the deleter is never called. */
     assert_int_equal(atomic_load(&log.calls), 0);
     assert_ptr_equal(out, SENTINEL);
@@ -1092,6 +1108,88 @@ static void test_copy_layouts(void** state) {
         free(want_t);
         free(host);
     }
+    aph_device_release(d);
+}
+
+/* Overlapping views of one storage on the CPU: the result is the copy of src as it was before
+ * the call (element-by-element in row-major order, src's later rows were read after dst's
+ * earlier rows had overwritten them: [1:, 1:] = [:3, :3] of a 4 × 4 tensor propagated the
+ * first row down the diagonal). */
+static void test_copy_overlapping_views(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    float v[16];
+    for (int i = 0; i < 16; ++i) v[i] = (float)(i + 1) * 1.5f;
+    const int64_t s[] = {4, 4};
+    aph_tensor *t = NULL, *a = NULL, *b = NULL, *src = NULL, *dst = NULL;
+    APH_ASSERT_OK(aph_tensor_from_host(d, APH_DTYPE_F32, s, 2, v, sizeof v, &t));
+    APH_ASSERT_OK(aph_tensor_slice(t, 0, 1, 4, 1, &a));
+    APH_ASSERT_OK(aph_tensor_slice(a, 1, 1, 4, 1, &dst));
+    APH_ASSERT_OK(aph_tensor_slice(t, 0, 0, 3, 1, &b));
+    APH_ASSERT_OK(aph_tensor_slice(b, 1, 0, 3, 1, &src));
+    APH_ASSERT_OK(aph_tensor_copy(dst, src));
+    float want[16], got[16];
+    memcpy(want, v, sizeof v);
+    for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 3; ++j) want[(i + 1) * 4 + j + 1] = v[i * 4 + j];
+    }
+    APH_ASSERT_OK(aph_tensor_to_host(t, got, sizeof got));
+    assert_memory_equal(got, want, sizeof want);
+    /* And the other direction, [:3, :3] = [1:, 1:]. */
+    APH_ASSERT_OK(aph_tensor_copy_from_host(t, v, sizeof v));
+    APH_ASSERT_OK(aph_tensor_copy(src, dst));
+    memcpy(want, v, sizeof v);
+    for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 3; ++j) want[i * 4 + j] = v[(i + 1) * 4 + j + 1];
+    }
+    APH_ASSERT_OK(aph_tensor_to_host(t, got, sizeof got));
+    assert_memory_equal(got, want, sizeof want);
+    /* A transpose into itself: t = t^T. */
+    aph_tensor* tt = NULL;
+    APH_ASSERT_OK(aph_tensor_copy_from_host(t, v, sizeof v));
+    APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &tt));
+    APH_ASSERT_OK(aph_tensor_copy(t, tt));
+    for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 4; ++j) want[i * 4 + j] = v[j * 4 + i];
+    }
+    APH_ASSERT_OK(aph_tensor_to_host(t, got, sizeof got));
+    assert_memory_equal(got, want, sizeof want);
+    aph_tensor_release(tt);
+    aph_tensor_release(src);
+    aph_tensor_release(b);
+    aph_tensor_release(dst);
+    aph_tensor_release(a);
+    aph_tensor_release(t);
+    aph_device_release(d);
+}
+
+/* A broadcast destination (stride 0, size > 1) makes several elements one location: every
+ * write into one is refused and nothing changes. A size-1 dimension with stride 0 is fine. */
+static void test_broadcast_destination_refused(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    const int64_t s31[] = {3, 1}, s35[] = {3, 5}, s15[] = {1, 5};
+    void* host = NULL;
+    aph_tensor* col = random_tensor(d, APH_DTYPE_F32, s31, 2, &host);
+    aph_tensor *wide = NULL, *src = random_tensor(d, APH_DTYPE_F32, s35, 2, NULL);
+    APH_ASSERT_OK(aph_tensor_expand(col, s35, 2, &wide));
+    float buf[15];
+    fill_random(buf, 15, APH_DTYPE_F32);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy(wide, src), APH_ERR_INVALID_ARGUMENT, "broadcast");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(wide, buf, sizeof buf), APH_ERR_INVALID_ARGUMENT, "dim 1");
+    assert_tensor_bytes(col, host, 3 * sizeof(float), "broadcast destination untouched");
+    /* Stride 0 on a size-1 dimension addresses one element: writable. */
+    const int64_t st0[] = {0, 1};
+    float blob[5] = {0};
+    aph_tensor* one = NULL;
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_F32, s15, st0, 2, blob, NULL, NULL, &one));
+    APH_ASSERT_OK(aph_tensor_copy_from_host(one, buf, 5 * sizeof(float)));
+    assert_memory_equal(blob, buf, 5 * sizeof(float));
+    aph_tensor_release(one);
+    aph_tensor_release(src);
+    aph_tensor_release(wide);
+    aph_tensor_release(col);
+    free(host);
     aph_device_release(d);
 }
 
@@ -1618,6 +1716,8 @@ int main(void) {
         cmocka_unit_test(test_from_blob_deleter_reentrant),
         cmocka_unit_test(test_copy_layouts),
         cmocka_unit_test(test_copy_errors),
+        cmocka_unit_test(test_copy_overlapping_views),
+        cmocka_unit_test(test_broadcast_destination_refused),
         cmocka_unit_test(test_copy_from_host_into_view),
         cmocka_unit_test(test_to_device_cpu),
         cmocka_unit_test(test_contiguous),

@@ -1020,6 +1020,99 @@ static void test_copy_cuda_layouts(void** state) {
 }
 
 /* aph_tensor_copy between CPU and CUDA tensors with non-contiguous sides, both directions. */
+/* Overlapping views of one CUDA storage: copied as if the source were read in full first
+ * (contiguous ranges, strided windows, a transpose into itself), synchronously and on a stream.
+ * Expected values come from the same moves done on the host. */
+static void test_copy_overlapping_cuda(void** state) {
+    (void)state;
+    enum { N = 16 };
+    float* v = (float*)random_host(APH_DTYPE_F32, N);
+    const int64_t s16[] = {N}, s44[] = {4, 4};
+    float want[N];
+    aph_stream* st = new_stream();
+    for (int pass = 0; pass < 2; ++pass) {
+        aph_stream* use = pass ? st : NULL;
+        /* Contiguous ranges shifted by 4 both ways: t[0:12] = t[4:16], t[4:16] = t[0:12]. */
+        for (int dir = 0; dir < 2; ++dir) {
+            aph_tensor *t = NULL, *lo = NULL, *hi = NULL;
+            APH_ASSERT_OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, s16, 1, v, sizeof want, &t));
+            APH_ASSERT_OK(aph_tensor_slice(t, 0, 0, 12, 1, &lo));
+            APH_ASSERT_OK(aph_tensor_slice(t, 0, 4, 16, 1, &hi));
+            memcpy(want, v, sizeof want);
+            if (dir == 0) memmove(want, want + 4, 12 * sizeof(float));
+            else memmove(want + 4, want, 12 * sizeof(float));
+            if (use) {
+                APH_ASSERT_OK(aph_tensor_copy_async(dir ? hi : lo, dir ? lo : hi, use));
+                APH_ASSERT_OK(aph_stream_synchronize(use));
+            } else {
+                APH_ASSERT_OK(aph_tensor_copy(dir ? hi : lo, dir ? lo : hi));
+            }
+            assert_tensor_bytes(t, want, sizeof want, dir ? "cuda t[4:16] = t[0:12]" : "cuda t[0:12] = t[4:16]");
+            aph_tensor_release(hi);
+            aph_tensor_release(lo);
+            aph_tensor_release(t);
+        }
+        /* Strided windows of a 4x4: t[1:, 1:] = t[:3, :3]. */
+        aph_tensor *t = NULL, *a = NULL, *dst = NULL, *b = NULL, *src = NULL, *tt = NULL;
+        APH_ASSERT_OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, s44, 2, v, sizeof want, &t));
+        APH_ASSERT_OK(aph_tensor_slice(t, 0, 1, 4, 1, &a));
+        APH_ASSERT_OK(aph_tensor_slice(a, 1, 1, 4, 1, &dst));
+        APH_ASSERT_OK(aph_tensor_slice(t, 0, 0, 3, 1, &b));
+        APH_ASSERT_OK(aph_tensor_slice(b, 1, 0, 3, 1, &src));
+        if (use) {
+            APH_ASSERT_OK(aph_tensor_copy_async(dst, src, use));
+            APH_ASSERT_OK(aph_stream_synchronize(use));
+        } else {
+            APH_ASSERT_OK(aph_tensor_copy(dst, src));
+        }
+        memcpy(want, v, sizeof want);
+        for (int i = 0; i < 3; ++i) {
+            for (int j = 0; j < 3; ++j) want[(i + 1) * 4 + j + 1] = v[i * 4 + j];
+        }
+        assert_tensor_bytes(t, want, sizeof want, "cuda t[1:, 1:] = t[:3, :3]");
+        /* t = t^T. */
+        APH_ASSERT_OK(aph_tensor_copy_from_host(t, v, sizeof want));
+        APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &tt));
+        APH_ASSERT_OK(aph_tensor_copy(t, tt));
+        for (int i = 0; i < 4; ++i) {
+            for (int j = 0; j < 4; ++j) want[i * 4 + j] = v[j * 4 + i];
+        }
+        assert_tensor_bytes(t, want, sizeof want, "cuda t = t^T");
+        aph_tensor_release(tt);
+        aph_tensor_release(src);
+        aph_tensor_release(b);
+        aph_tensor_release(dst);
+        aph_tensor_release(a);
+        aph_tensor_release(t);
+    }
+    aph_stream_release(st);
+    free(v);
+}
+
+/* A broadcast destination (stride 0, size > 1) is refused by every call that writes, and
+ * nothing is written. */
+static void test_broadcast_destination_refused_cuda(void** state) {
+    (void)state;
+    const int64_t s1[] = {1, 5}, s45[] = {4, 5};
+    void* h = NULL;
+    aph_tensor* row = cuda_random(APH_DTYPE_F32, s1, 2, &h);
+    aph_tensor* wide = NULL;
+    APH_ASSERT_OK(aph_tensor_expand(row, s45, 2, &wide));
+    aph_tensor* src = cuda_random(APH_DTYPE_F32, s45, 2, NULL);
+    float host[20];
+    fill_random(host, 20, APH_DTYPE_F32);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy(wide, src), APH_ERR_INVALID_ARGUMENT, "broadcast");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(wide, host, sizeof host), APH_ERR_INVALID_ARGUMENT, "broadcast");
+    aph_tensor* cpu_src = random_tensor_on(g_cpu, APH_DTYPE_F32, s45, 2, NULL);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy(wide, cpu_src), APH_ERR_INVALID_ARGUMENT, "broadcast");
+    assert_tensor_bytes(row, h, 5 * sizeof(float), "the broadcast destination's memory is untouched");
+    aph_tensor_release(cpu_src);
+    aph_tensor_release(src);
+    aph_tensor_release(wide);
+    aph_tensor_release(row);
+    free(h);
+}
+
 static void test_copy_cpu_cuda(void** state) {
     (void)state;
     enum { R = 33, C = 65 };
@@ -2741,6 +2834,8 @@ int main(void) {
         cmocka_unit_test(test_strided_reads),
         cmocka_unit_test(test_strided_writes),
         cmocka_unit_test(test_copy_cuda_layouts),
+        cmocka_unit_test(test_copy_overlapping_cuda),
+        cmocka_unit_test(test_broadcast_destination_refused_cuda),
         cmocka_unit_test(test_copy_cpu_cuda),
         cmocka_unit_test(test_contiguous_and_to_device),
         cmocka_unit_test(test_streams_async),

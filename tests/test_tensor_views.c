@@ -1612,6 +1612,136 @@ static void test_random_compositions(void** state) {
  * NULL arguments and out parameters
  * ------------------------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------------------------
+ * Sizes at the edges of 64 bits
+ * ------------------------------------------------------------------------------------------- */
+
+/* A view's element count is an int64_t and its byte count numel × dtype size: an expand whose
+ * count (or byte count) does not fit is refused, never wrapped. Wrapped, (2^61 + 1) f64
+ * elements claimed aph_tensor_nbytes 8, and aph_tensor_to_host into an 8-byte buffer then wrote
+ * 2^61 + 1 elements into it; [2^62, 3] u8 elements gave a negative aph_tensor_numel. */
+static void test_expand_size_overflow(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    const int64_t one[] = {1};
+    const double v = 2.5;
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_from_host(d, APH_DTYPE_F64, one, 1, &v, sizeof v, &t));
+    aph_tensor* out = SENTINEL;
+    const int64_t wrap_bytes[] = {((int64_t)1 << 61) + 1};
+    aph_status st = aph_tensor_expand(t, wrap_bytes, 1, &out);
+    if (st == APH_OK) {
+        print_error("expand to [2^61 + 1] f64 succeeded: numel %lld, nbytes %llu\n",
+                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
+        aph_tensor_release(out);
+        fail();
+    }
+    ASSERT_INVALID_ARG(aph_tensor_expand(t, wrap_bytes, 1, &out), "shape");
+    const int64_t two_d[] = {1, 1};
+    aph_tensor* u8 = NULL;
+    const unsigned char b = 7;
+    APH_ASSERT_OK(aph_tensor_from_host(d, APH_DTYPE_U8, two_d, 2, &b, 1, &u8));
+    const int64_t wrap_numel[] = {(int64_t)1 << 62, 3}; /* 3 × 2^62 > INT64_MAX */
+    st = aph_tensor_expand(u8, wrap_numel, 2, &out);
+    if (st == APH_OK) {
+        print_error("expand to [2^62, 3] u8 succeeded: numel %lld, nbytes %llu\n",
+                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
+        aph_tensor_release(out);
+        fail();
+    }
+    ASSERT_INVALID_ARG(aph_tensor_expand(u8, wrap_numel, 2, &out), "shape");
+    assert_ptr_equal(out, SENTINEL);
+    /* Large but representable broadcasts still work, with numel × size == nbytes. */
+    const int64_t big[] = {(int64_t)1 << 40, (int64_t)1 << 19};
+    APH_ASSERT_OK(aph_tensor_expand(t, big, 2, &out));
+    assert_int_equal(aph_tensor_numel(out), (int64_t)1 << 59);
+    assert_int_equal(aph_tensor_nbytes(out), (uint64_t)1 << 62);
+    aph_tensor_release(out);
+    aph_tensor_release(u8);
+    aph_tensor_release(t);
+    aph_device_release(d);
+}
+
+/* Views of zero-size tensors whose other dimensions are huge: their strides (saturated at
+ * INT64_MAX by create, or anything from_blob accepted) must not overflow the byte offset. */
+static void test_zero_size_huge_dims_offset(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    const int64_t shape[] = {(int64_t)1 << 40, (int64_t)1 << 40, (int64_t)1 << 40, 0};
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_create(d, APH_DTYPE_F32, shape, 4, &t));
+    aph_tensor* v = NULL;
+    APH_ASSERT_OK(aph_tensor_slice(t, 0, 2, 4, 1, &v));
+    const int64_t s_shape[] = {2, (int64_t)1 << 40, (int64_t)1 << 40, 0};
+    assert_empty_view(v, s_shape, 4);
+    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
+        print_error("slice of a zero-size tensor: byte offset %llu wrapped\n",
+                    (unsigned long long)aph_tensor_byte_offset(v));
+        fail();
+    }
+    aph_tensor_release(v);
+    APH_ASSERT_OK(aph_tensor_select(t, 0, 3, &v));
+    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
+        print_error("select of a zero-size tensor: byte offset %llu wrapped\n",
+                    (unsigned long long)aph_tensor_byte_offset(v));
+        fail();
+    }
+    aph_tensor_release(v);
+    aph_tensor_release(t);
+
+    /* from_blob takes any non-negative strides for a zero-size tensor. */
+    const int64_t zshape[] = {0, 4}, zstrides[] = {1, INT64_MAX};
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_F64, zshape, zstrides, 2, NULL, NULL, NULL, &t));
+    APH_ASSERT_OK(aph_tensor_select(t, 1, 3, &v));
+    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
+        print_error("select of a zero-size blob: byte offset %llu wrapped\n",
+                    (unsigned long long)aph_tensor_byte_offset(v));
+        fail();
+    }
+    aph_tensor_release(v);
+    APH_ASSERT_OK(aph_tensor_slice(t, 1, 1, 4, 2, &v));
+    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
+        print_error("slice of a zero-size blob: byte offset %llu wrapped\n",
+                    (unsigned long long)aph_tensor_byte_offset(v));
+        fail();
+    }
+    aph_tensor_release(v);
+    aph_tensor_release(t);
+    aph_device_release(d);
+}
+
+/* reshape over strides near 2^62 (a u8 span from_blob accepts): the stride arithmetic must not
+ * overflow (signed overflow is undefined; a build with APHELION_SANITIZE=undefined aborts). */
+static void test_reshape_huge_strides(void** state) {
+    (void)state;
+    aph_device* d = open_cpu();
+    static unsigned char buf[16];
+    aph_tensor* t = NULL;
+    aph_tensor* v = NULL;
+    aph_tensor* out = SENTINEL;
+    const int64_t shape[] = {2, 2}, strides[] = {1, (int64_t)1 << 62};
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_U8, shape, strides, 2, buf, NULL, NULL, &t));
+    const int64_t four[] = {4};
+    ASSERT_INVALID_ARG(aph_tensor_reshape(t, four, 1, &out), "cannot view");
+    assert_ptr_equal(out, SENTINEL);
+    const int64_t split[] = {2, 1, 2, 1};
+    APH_ASSERT_OK(aph_tensor_reshape(t, split, 4, &v));
+    assert_int_equal(aph_tensor_strides(v)[0], 1);
+    assert_int_equal(aph_tensor_strides(v)[2], (int64_t)1 << 62);
+    aph_tensor_release(v);
+    aph_tensor_release(t);
+    const int64_t two[] = {2}, big[] = {(int64_t)1 << 62};
+    APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_U8, two, big, 1, buf, NULL, NULL, &t));
+    const int64_t padded[] = {1, 2, 1};
+    APH_ASSERT_OK(aph_tensor_reshape(t, padded, 3, &v));
+    assert_int_equal(aph_tensor_shape(v)[1], 2);
+    assert_int_equal(aph_tensor_strides(v)[1], (int64_t)1 << 62);
+    assert_ptr_equal(aph_tensor_data(v), buf);
+    aph_tensor_release(v);
+    aph_tensor_release(t);
+    aph_device_release(d);
+}
+
 static void test_view_null_args(void** state) {
     (void)state;
     aph_device* d = open_cpu();
@@ -1660,6 +1790,9 @@ int main(void) {
         cmocka_unit_test(test_zero_dim_views),
         cmocka_unit_test(test_random_compositions),
         cmocka_unit_test(test_view_null_args),
+        cmocka_unit_test(test_expand_size_overflow),
+        cmocka_unit_test(test_zero_size_huge_dims_offset),
+        cmocka_unit_test(test_reshape_huge_strides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,17 @@ Coalesced coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>
 
 const aph_cuda_module_api& api() { return mem::cuda_api(); }
 
+// Whether the bytes two non-empty views of one storage reach, [first, last element's end),
+// intersect (a conservative test: interleaved views may share a span without sharing elements).
+bool spans_intersect(const aph_tensor& a, const aph_tensor& b) {
+    auto end = [](const aph_tensor& t) {
+        uint64_t last = 0;  // elements; inside the storage's extent, so no overflow
+        for (size_t i = 0; i < t.shape.size(); ++i) last += static_cast<uint64_t>(t.shape[i] - 1) * static_cast<uint64_t>(t.strides[i]);
+        return t.offset + (last + 1) * t.elem;
+    };
+    return a.offset < end(b) && b.offset < end(a);
+}
+
 void cuda_memcpy(int32_t ordinal, void* dst, const void* src, size_t bytes, const aph_stream* s) {
     mem::cuda_call("cudaMemcpyAsync", [&](char* m, size_t n) {
         return api().memcpy_async(ordinal, dst, src, bytes, s->key.native, m, n);
@@ -102,6 +113,16 @@ void check_bytes(uint64_t want, size_t got) {
 
 void check_writable(const aph_tensor* t) {
     if (t->read_only) throw invalid_argument("the destination tensor is read-only (imported with DLPack's READ_ONLY flag)");
+    // A broadcast dimension (stride 0, size > 1) makes several elements one memory location:
+    // which write wins would be arbitrary (a race on CUDA). PyTorch refuses the same.
+    for (size_t i = 0; i < t->shape.size(); ++i) {
+        if (t->strides[i] == 0 && t->shape[i] > 1) {
+            throw invalid_argument(strprintf(
+                "the destination tensor has a broadcast dimension (dim %zu: size %lld, stride 0), so "
+                "several of its elements are one memory location; write into a contiguous copy instead",
+                i, static_cast<long long>(t->shape[i])));
+        }
+    }
 }
 
 // A contiguous CUDA copy of a (CUDA) tensor queued on s, or the tensor itself when contiguous.
@@ -221,12 +242,32 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
     const size_t bytes = dst->nbytes();
 
     if (D->kind == APH_DEVICE_CPU && S->kind == APH_DEVICE_CPU) {
+        if (dst->storage == src->storage && spans_intersect(*dst, *src)) {
+            // Overlapping views (which the header asks callers to avoid): an element-by-element
+            // copy would read elements it has already overwritten, so read all of src first.
+            const std::vector<int64_t> cs = contiguous_strides(src->shape);
+            std::vector<char> staged(bytes);
+            host_strided_copy(staged.data(), cs.data(), src->data(), src->strides.data(), src->shape.data(),
+                              src->shape.size(), elem);
+            host_strided_copy(dst->data(), dst->strides.data(), staged.data(), cs.data(), dst->shape.data(),
+                              dst->shape.size(), elem);
+            return;
+        }
         host_strided_copy(dst->data(), dst->strides.data(), src->data(), src->strides.data(), dst->shape.data(),
                           dst->shape.size(), elem);
         return;
     }
     if (D->kind == APH_DEVICE_CUDA && S->kind == APH_DEVICE_CUDA && D == S) {
         aph_stream* s = stream::resolve(D, stream);
+        if (dst->storage == src->storage && spans_intersect(*dst, *src)) {
+            // Overlapping views: gather all of src first (stream order makes the scatter wait).
+            TensorRef tmp;
+            tmp.t = create(D, s, src->dtype, src->shape.data(), src->shape.size());
+            cuda_strided(D->ordinal, tmp.t->data(), tmp.t->strides, src->data(), src->strides, src->shape, elem, s);
+            cuda_strided(D->ordinal, dst->data(), dst->strides, tmp.t->data(), tmp.t->strides, dst->shape, elem, s);
+            if (synchronous) sync(s);
+            return;
+        }
         if (is_contiguous(*dst) && is_contiguous(*src)) {
             cuda_memcpy(D->ordinal, dst->data(), src->data(), bytes, s);
         } else {

@@ -154,11 +154,15 @@ aph_tensor* import(Managed* src, bool read_only) {
     aph_device* device = device::open(kind, ordinal);
     aph_tensor* t = nullptr;
     try {
-        int64_t numel = 1;
-        for (size_t i = 0; i < ndim; ++i) numel *= dl.shape[i];
+        bool has_elements = true;  // (not a product: that may overflow; from_blob checks it)
+        for (size_t i = 0; i < ndim; ++i) has_elements = has_elements && dl.shape[i] > 0;
         char* data = static_cast<char*>(dl.data);
-        if (data == nullptr && numel > 0) throw invalid_argument("src->dl_tensor.data must not be NULL for a tensor with elements");
-        t = tensor::from_blob(device, dt, dl.shape, dl.strides, ndim, numel > 0 ? data + dl.byte_offset : nullptr,
+        if (data == nullptr && has_elements) throw invalid_argument("src->dl_tensor.data must not be NULL for a tensor with elements");
+        if (has_elements && dl.byte_offset > UINTPTR_MAX - reinterpret_cast<uintptr_t>(data)) {
+            throw invalid_argument(strprintf("src->dl_tensor.byte_offset %llu from data %p wraps the address space",
+                                             static_cast<unsigned long long>(dl.byte_offset), dl.data));
+        }
+        t = tensor::from_blob(device, dt, dl.shape, dl.strides, ndim, has_elements ? data + dl.byte_offset : nullptr,
                               &call_producer_deleter<Managed>, src, read_only);
     } catch (...) {
         device::release(device);
@@ -189,6 +193,12 @@ DLManagedTensorVersioned* to_versioned(aph_tensor* t) {
 }
 
 DLManagedTensor* to_unversioned(aph_tensor* t) {
+    // The legacy struct has no flags: a consumer takes its memory as writable. numpy refuses
+    // the same export for read-only arrays.
+    if (t->read_only) {
+        throw invalid_argument("tensor is read-only, which the unversioned DLManagedTensor cannot say; "
+                               "export it with aph_tensor_to_dlpack (DLPACK_FLAG_BITMASK_READ_ONLY)");
+    }
     auto* e = new Export<DLManagedTensor>();
     try {
         fill(e->managed.dl_tensor, t, e->shape, e->strides);

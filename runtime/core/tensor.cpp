@@ -24,8 +24,17 @@ void check_dim(size_t dim, size_t ndim, const char* arg) {
     }
 }
 
-int64_t numel_of(const std::vector<int64_t>& shape) {
-    return static_cast<int64_t>(memory::numel(shape.data(), shape.size()));
+// The element count of a tensor of shape with elem-byte elements. numel is an int64_t and
+// nbytes = numel × elem a byte count that the rest of the library treats as an int64_t: both
+// must fit, whatever the strides (a broadcast over one element still reports them).
+int64_t numel_of(const std::vector<int64_t>& shape, size_t elem) {
+    const uint64_t n = memory::numel(shape.data(), shape.size());
+    if (n > static_cast<uint64_t>(INT64_MAX) / elem) {
+        throw invalid_argument(strprintf("shape %s has %llu elements of %zu bytes, more than "
+                                         "INT64_MAX bytes",
+                                         shape_str(shape).c_str(), static_cast<unsigned long long>(n), elem));
+    }
+    return static_cast<int64_t>(n);
 }
 
 Storage* new_storage(aph_device* device) {
@@ -92,11 +101,13 @@ bool is_contiguous(const aph_tensor& t) {
 
 aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape,
                       std::vector<int64_t> strides, uint64_t offset, bool read_only) {
+    const size_t elem = dtype::size(dtype);
+    const int64_t numel = numel_of(shape, elem);  // may throw: before anything is allocated
     auto* t = new aph_tensor();
     t->storage = storage;
     t->dtype = dtype;
-    t->elem = dtype::size(dtype);
-    t->numel = numel_of(shape);
+    t->elem = elem;
+    t->numel = numel;
     t->shape = std::move(shape);
     t->strides = std::move(strides);
     t->offset = offset;
@@ -149,7 +160,7 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
     } else {
         st = contiguous_strides(sh);
     }
-    const int64_t n = numel_of(sh);
+    const int64_t n = numel_of(sh, dtype::size(dtype));
     if (data == nullptr && n > 0) throw invalid_argument("data must not be NULL for a tensor with elements");
     // The furthest element must be addressable.
     uint64_t extent = 0;
@@ -244,12 +255,12 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
         }
         ns[infer] = t->numel / known;
     }
-    if (numel_of(ns) != t->numel) {
+    const uint64_t got = memory::numel(ns.data(), ns.size());
+    if (got != static_cast<uint64_t>(t->numel)) {
         // Compared as element counts, in the compat page's format.
-        const int64_t want = t->numel, got = numel_of(ns);
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected [%lld], got [%lld]", static_cast<long long>(want),
-                                    static_cast<long long>(got)));
+                          strprintf("expected [%lld], got [%llu]", static_cast<long long>(t->numel),
+                                    static_cast<unsigned long long>(got)));
     }
     if (t->numel == 0) return view_of(t, ns, contiguous_strides(ns), t->offset);
 
@@ -267,9 +278,14 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
     int64_t tensor_numel = 1, view_numel = 1;
     for (int64_t td = static_cast<int64_t>(os.size()) - 1; td >= 0; --td) {
         tensor_numel *= os[td];
-        if (td == 0 || (os[td - 1] != 1 && ost[td - 1] != tensor_numel * chunk_base_stride)) {
+        // Products that overflow (huge strides, which from_blob accepts for spans up to
+        // INT64_MAX bytes) cannot equal a stride; and only size-1 dimensions get one (any
+        // stride does for them), since the others stay inside the chunk's extent.
+        int64_t chunk_end_stride = 0;
+        const bool overflows = __builtin_mul_overflow(tensor_numel, chunk_base_stride, &chunk_end_stride);
+        if (td == 0 || (os[td - 1] != 1 && (overflows || ost[td - 1] != chunk_end_stride))) {
             while (view_d >= 0 && (view_numel < tensor_numel || ns[view_d] == 1)) {
-                nst[view_d] = view_numel * chunk_base_stride;
+                if (__builtin_mul_overflow(view_numel, chunk_base_stride, &nst[view_d])) nst[view_d] = INT64_MAX;
                 view_numel *= ns[view_d];
                 view_d--;
             }
@@ -338,8 +354,11 @@ aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_
     std::vector<int64_t> sh = t->shape, st = t->strides;
     sh[dim] = len;
     // With two or more elements, step < size, so the product stays inside the storage's extent.
-    st[dim] = len > 1 ? t->strides[dim] * step : t->strides[dim];
-    const uint64_t off = len > 0 ? t->offset + static_cast<uint64_t>(start * t->strides[dim]) * t->elem : t->offset;
+    // A zero-size tensor has no extent (its strides may be anything, INT64_MAX included): its
+    // views keep the stride and the offset, which address nothing.
+    const bool moves = len > 0 && t->numel > 0;
+    st[dim] = moves && len > 1 ? t->strides[dim] * step : t->strides[dim];
+    const uint64_t off = moves ? t->offset + static_cast<uint64_t>(start * t->strides[dim]) * t->elem : t->offset;
     return view_of(t, sh, st, off);
 }
 
@@ -366,7 +385,8 @@ aph_tensor* select(aph_tensor* t, size_t dim, int64_t index) {
                                          static_cast<long long>(index), dim, static_cast<long long>(size)));
     }
     std::vector<int64_t> sh = t->shape, st = t->strides;
-    const uint64_t off = t->offset + static_cast<uint64_t>(i * t->strides[dim]) * t->elem;
+    // A zero-size tensor's strides address nothing (and may be anything): keep its offset.
+    const uint64_t off = t->numel > 0 ? t->offset + static_cast<uint64_t>(i * t->strides[dim]) * t->elem : t->offset;
     sh.erase(sh.begin() + static_cast<std::ptrdiff_t>(dim));
     st.erase(st.begin() + static_cast<std::ptrdiff_t>(dim));
     return view_of(t, sh, st, off);
@@ -415,8 +435,7 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
             throw mismatch();
         }
     }
-    memory::numel(sh.data(), sh.size());  // overflow check
-    return view_of(t, sh, st, t->offset);
+    return view_of(t, sh, st, t->offset);  // make_view refuses counts that overflow
 }
 
 }  // namespace aph::tensor

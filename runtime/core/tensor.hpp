@@ -66,8 +66,9 @@ bool is_contiguous(const aph_tensor& t);
 // New tensors over fresh memory from the device's allocator (uninitialised).
 aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape,
                    size_t ndim);
-// A tensor over a storage (takes over the caller's storage reference), validating that every
-// element it reaches lies inside [base, base + nbytes) when nbytes is known (!unbounded).
+// A tensor over a storage (takes over the caller's storage reference). It checks only that
+// numel × dtype size fits INT64_MAX bytes (and throws before taking anything over); the callers
+// (create, from_blob and the view functions) keep every element inside the storage.
 aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape,
                       std::vector<int64_t> strides, uint64_t offset, bool read_only);
 // Wraps borrowed memory.
