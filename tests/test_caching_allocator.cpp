@@ -1649,6 +1649,59 @@ static void test_allocate_bad_alloc_changes_nothing(void**) {
 }
 
 
+// free() is noexcept and must survive a host allocation failure at any point (before, the
+// set insert or the pending-event queue threw through it and ended the process): the block is
+// then held for good (never handed out again, its segment stays reserved), and the statistics
+// still balance.
+static void test_free_bad_alloc_survives(void**) {
+    // (A) A block with no free neighbour: caching it needs a new set node.
+    for (long n = 0; n < 8; n++) {
+        SimulatedBackend* be;
+        auto a = make_allocator(&be);
+        Block* x = a->allocate(1 << 20, S(1));
+        Block* y = a->allocate(1 << 20, S(1));
+        assert_ptr_equal(P(y), P(x) + (1 << 20));  // one 2 MiB small segment, both halves out
+        char* px = P(x);
+        g_new_countdown.store(n);
+        a->free(x);
+        const bool hit = g_new_countdown.load() == -1;  // the failure fired inside free()
+        g_new_countdown.store(-1);
+        a->free(y);
+        Stats st = a->stats();
+        assert_int_equal(st.allocated.current, 0);
+        assert_int_equal(st.active_allocations, 0);
+        Block* z = a->allocate(1 << 20, S(1));
+        if (hit && n == 0) {
+            // The insert failed: x is held, so only y's half is handed out again.
+            assert_ptr_equal(P(z), px + (1 << 20));
+            a->free(z);
+            a->empty_cache();
+            assert_int_equal(a->stats().reserved.current, 2 << 20);  // the segment stays
+        } else {
+            a->free(z);
+        }
+    }
+    // (B) A block with a use on another stream: the event and the pending queue.
+    for (long n = 0; n < 8; n++) {
+        SimulatedBackend* be;
+        auto a = make_allocator(&be);
+        Block* w = a->allocate(4096, S(1));
+        a->record_stream(w, S(2));
+        g_new_countdown.store(n);
+        a->free(w);
+        g_new_countdown.store(-1);
+        be->complete_stream(2);
+        be->complete_stream(1);
+        Stats st = a->stats();
+        assert_int_equal(st.allocated.current, 0);
+        assert_int_equal(st.active_allocations, 0);
+        Block* v = a->allocate(4096, S(1));  // whatever it gets, it works
+        assert_non_null(v);
+        a->free(v);
+        assert_int_equal(a->stats().allocated.current, 0);
+    }
+}
+
 // A host allocation failure while a completed stream retirement is processed must not destroy
 // the retirement's event and keep using it, nor lose the stream's cached blocks: once memory
 // is back, the blocks move to the fallback as usual.
@@ -1694,6 +1747,7 @@ int main(void) {
         TEST(test_retire_stream_with_live_uses),
         TEST(test_retire_stream_failing_event_keeps_live_use),
         TEST(test_allocate_bad_alloc_changes_nothing),
+        TEST(test_free_bad_alloc_survives),
         TEST(test_retire_processing_bad_alloc),
         TEST(test_oom_retry),
         TEST(test_tracker_budget),

@@ -168,8 +168,16 @@ void CachingAllocator::insert_free(Block* b) {
     if (node) {
         node.value() = b;
         pool.insert(std::move(node));
-    } else {
-        pool.insert(b);
+        return;
+    }
+    try {
+        pool.insert(b);  // the one allocation here (a set node); free() must survive it failing
+    } catch (const std::exception& e) {
+        // Out of host memory: the block cannot be cached. Keep it out of every pool for good (a
+        // held block: neighbours never merge with it), so its segment stays reserved; logged.
+        b->event_count++;
+        log::logf(APH_LOG_ERROR, kTarget, "%s: could not cache a freed block of %zu bytes (%s); it stays "
+                  "reserved and unavailable", label_.c_str(), b->size, e.what());
     }
 }
 
@@ -433,10 +441,7 @@ void CachingAllocator::free_locked(Block* b) noexcept {
     b->requested = 0;
     b->raw = false;
     // Events recorded when streams it was used on went away.
-    for (void* ev : b->retired_uses) {
-        pending_.push_back({ev, b});
-        b->event_count++;
-    }
+    for (void* ev : b->retired_uses) add_pending_locked(ev, b);
     b->retired_uses.clear();
     // Uses on other streams: the block waits for an event on each.
     for (const StreamKey& s : b->uses) {
@@ -451,12 +456,25 @@ void CachingAllocator::free_locked(Block* b) noexcept {
             b->event_count++;
             continue;
         }
-        if (ev) {
-            pending_.push_back({ev, b});
-            b->event_count++;
-        }
+        if (ev) add_pending_locked(ev, b);
     }
     if (b->event_count == 0) free_block_locked(b);
+}
+
+void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
+    b->event_count++;
+    try {
+        pending_.push_back({ev, b});
+    } catch (const std::exception& e) {
+        // Out of host memory: without its event the reuse cannot be ordered, so the block stays
+        // held for good (its count never drops to zero); the event itself is given back.
+        log::logf(APH_LOG_ERROR, kTarget, "%s: could not track the event of a freed block of %zu bytes "
+                  "(%s); it stays reserved and unavailable", label_.c_str(), b->size, e.what());
+        try {
+            backend_->destroy_event(ev);
+        } catch (...) {
+        }
+    }
 }
 
 void CachingAllocator::record_stream(Block* b, const StreamKey& stream) {

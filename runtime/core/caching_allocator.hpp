@@ -150,7 +150,8 @@ private:
 
     Pool& pool_for(size_t rounded) { return rounded <= kSmallSize ? small_ : large_; }
     Block* find_free(Pool& pool, const StreamKey& stream, size_t rounded);
-    void insert_free(Block* b);   // coalesces with free neighbours, then pools
+    void insert_free(Block* b);   // coalesces with free neighbours, then pools (never throws
+                                  // for lack of host memory: the block is then held)
     void free_block_locked(Block* b);
     void free_locked(Block* b) noexcept;
     void record_stream_locked(Block* b, const StreamKey& stream);
@@ -165,6 +166,8 @@ private:
     Pool small_, large_;
     Block* new_block();
     void recycle(Block* b) noexcept;
+    // Queues ev as a use b waits for before reuse; on host memory exhaustion b stays held.
+    void add_pending_locked(void* ev, Block* b) noexcept;
     void link_live(Block* b) noexcept;
     void unlink_live(Block* b) noexcept;
 
