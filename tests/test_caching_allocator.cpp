@@ -163,10 +163,10 @@ public:
             inline_records_++;
             return nullptr;  // nothing pending on this stream (as a CPU stream)
         }
-        auto* e = new Event{stream.id, ++recorded_[stream.id]};
-        events_.insert(e);
+        auto e = std::make_unique<Event>(Event{stream.id, ++recorded_[stream.id]});
+        events_.insert(e.get());  // (may throw in the host-memory tests: e is then freed)
         events_recorded_++;
-        return e;
+        return e.release();
     }
 
     bool event_done(void* event) override {

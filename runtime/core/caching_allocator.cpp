@@ -18,14 +18,16 @@ struct Block {
     bool allocated = false;
     bool raw = false;            // handed out by pointer
     int event_count = 0;         // events still to complete before it is free
+    bool held = false;           // out of the cache for good: a use could not be ordered (an
+                                 // event failed) or host memory ran out; on held_head_ once freed
     Block* prev = nullptr;       // neighbours in the same segment
     Block* next = nullptr;
     std::vector<StreamKey> uses; // other streams it was used on
     std::vector<void*> retired_uses;  // events recorded when a used stream went away
     aph_tracker* charged = nullptr;
     uint64_t born_ns = 0;        // CLOCK_MONOTONIC_COARSE at allocation (for the leak report)
-    Block* live_prev = nullptr;  // the allocator's list of live blocks (while allocated)
-    Block* live_next = nullptr;
+    Block* live_prev = nullptr;  // the allocator's list of live blocks (while allocated), or
+    Block* live_next = nullptr;  // of held blocks once freed (live_next only)
 };
 
 namespace {
@@ -78,6 +80,12 @@ CachingAllocator::~CachingAllocator() {
         }
         pool->clear();
     }
+    for (Block* b = held_head_; b;) {
+        Block* next = b->live_next;
+        if (b->prev == nullptr && b->next == nullptr) backend_->raw_free(b->ptr, b->size);
+        delete b;
+        b = next;
+    }
     for (Block* b : spare_) delete b;
     if (tracker_ && tracker_->refs.release()) delete tracker_;
 }
@@ -103,6 +111,12 @@ void CachingAllocator::link_live(Block* b) noexcept {
     b->live_next = live_head_;
     if (live_head_) live_head_->live_prev = b;
     live_head_ = b;
+}
+
+void CachingAllocator::link_held(Block* b) noexcept {
+    b->live_prev = nullptr;
+    b->live_next = held_head_;
+    held_head_ = b;
 }
 
 void CachingAllocator::unlink_live(Block* b) noexcept {
@@ -152,7 +166,7 @@ void CachingAllocator::insert_free(Block* b) {
     Pool& pool = b->small ? small_ : large_;
     Pool::node_type node;  // a set node freed by a merge, reused for b (no allocation)
     for (Block* n : {b->prev, b->next}) {
-        if (n == nullptr || n->allocated || n->event_count > 0 || n->stream.id != b->stream.id) continue;
+        if (n == nullptr || n->allocated || n->event_count > 0 || n->held || n->stream.id != b->stream.id) continue;
         node = pool.extract(n);
         if (n == b->prev) {
             b->ptr = n->ptr;
@@ -175,7 +189,8 @@ void CachingAllocator::insert_free(Block* b) {
     } catch (const std::exception& e) {
         // Out of host memory: the block cannot be cached. Keep it out of every pool for good (a
         // held block: neighbours never merge with it), so its segment stays reserved; logged.
-        b->event_count++;
+        b->held = true;
+        link_held(b);
         log::logf(APH_LOG_ERROR, kTarget, "%s: could not cache a freed block of %zu bytes (%s); it stays "
                   "reserved and unavailable", label_.c_str(), b->size, e.what());
     }
@@ -195,7 +210,7 @@ void CachingAllocator::process_events_locked() {
                 backend_->destroy_event(it->event);
                 Block* b = it->block;
                 it = pending_.erase(it);
-                if (--b->event_count == 0) free_block_locked(b);
+                if (--b->event_count == 0 && !b->held) free_block_locked(b);
                 progressed = true;
             } else {
                 ++it;
@@ -453,19 +468,21 @@ void CachingAllocator::free_locked(Block* b) noexcept {
             log::logf(APH_LOG_WARN, kTarget,
                       "%s: could not record an event for a freed block (%s); %zu bytes stay "
                       "unavailable", label_.c_str(), e.what(), b->size);
-            b->event_count++;
+            b->held = true;
             continue;
         }
         if (ev) add_pending_locked(ev, b);
     }
-    if (b->event_count == 0) free_block_locked(b);
+    if (b->held) link_held(b);
+    else if (b->event_count == 0) free_block_locked(b);
 }
 
 void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
-    b->event_count++;
     try {
         pending_.push_back({ev, b});
+        b->event_count++;
     } catch (const std::exception& e) {
+        b->held = true;
         // Out of host memory: without its event the reuse cannot be ordered, so the block stays
         // held for good (its count never drops to zero); the event itself is given back.
         log::logf(APH_LOG_ERROR, kTarget, "%s: could not track the event of a freed block of %zu bytes "
@@ -547,7 +564,7 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
             log::logf(APH_LOG_WARN, kTarget,
                       "%s: could not record an event for a block used on a retired stream (%s); "
                       "%zu bytes stay unavailable once freed", label_.c_str(), e.what(), b->size);
-            b->event_count++;
+            b->held = true;
         }
         b->uses.erase(it);
         if (ev) b->retired_uses.push_back(ev);

@@ -166,12 +166,14 @@ private:
     Pool small_, large_;
     Block* new_block();
     void recycle(Block* b) noexcept;
+    void link_held(Block* b) noexcept;
     // Queues ev as a use b waits for before reuse; on host memory exhaustion b stays held.
     void add_pending_locked(void* ev, Block* b) noexcept;
     void link_live(Block* b) noexcept;
     void unlink_live(Block* b) noexcept;
 
     Block* live_head_ = nullptr;               // every live block (intrusive list)
+    Block* held_head_ = nullptr;               // freed blocks held for good (freed at the end)
     std::unordered_map<void*, Block*> raw_;    // live raw blocks by address
     std::vector<Block*> spare_;                // recycled Block objects
     std::deque<Pending> pending_;
