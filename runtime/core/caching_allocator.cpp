@@ -28,6 +28,18 @@ struct Block {
     uint64_t born_ns = 0;        // CLOCK_MONOTONIC_COARSE at allocation (for the leak report)
     Block* live_prev = nullptr;  // the allocator's list of live blocks (while allocated), or
     Block* live_next = nullptr;  // of held blocks once freed (live_next only)
+
+    // Every field back to its default, keeping the vectors' capacity (recycling is on the hit
+    // path: no allocation, no deallocation).
+    void reset() noexcept {
+        std::vector<StreamKey> u = std::move(uses);
+        std::vector<void*> r = std::move(retired_uses);
+        u.clear();
+        r.clear();
+        *this = Block();
+        uses = std::move(u);
+        retired_uses = std::move(r);
+    }
 };
 
 namespace {
@@ -98,7 +110,7 @@ Block* CachingAllocator::new_block() {
 }
 
 void CachingAllocator::recycle(Block* b) noexcept {
-    *b = Block();  // every field back to its default
+    b->reset();
     try {
         spare_.push_back(b);
     } catch (...) {
