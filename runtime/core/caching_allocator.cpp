@@ -472,21 +472,23 @@ void CachingAllocator::free_locked(Block* b) noexcept {
     b->retired_uses.clear();
     // Uses on other streams: the block waits for an event on each.
     for (const StreamKey& s : b->uses) {
-        void* ev = nullptr;
-        try {
-            ev = backend_->record_event(s);
-        } catch (const std::exception& e) {
-            // Cannot order the reuse safely: keep the block out of the cache for good.
-            log::logf(APH_LOG_WARN, kTarget,
-                      "%s: could not record an event for a freed block (%s); %zu bytes stay "
-                      "unavailable", label_.c_str(), e.what(), b->size);
-            b->held = true;
-            continue;
-        }
-        if (ev) add_pending_locked(ev, b);
+        if (void* ev = record_use_event_locked(b, s, "a freed block")) add_pending_locked(ev, b);
     }
     if (b->held) link_held(b);
     else if (b->event_count == 0) free_block_locked(b);
+}
+
+void* CachingAllocator::record_use_event_locked(Block* b, const StreamKey& s, const char* what) noexcept {
+    try {
+        return backend_->record_event(s);
+    } catch (const std::exception& e) {
+        // Cannot order the reuse after s's work: the block stays out of the cache for good
+        // (once freed), and the caller goes on.
+        b->held = true;
+        log::logf(APH_LOG_WARN, kTarget, "%s: could not record an event for %s (%s); %zu bytes stay unavailable",
+                  label_.c_str(), what, e.what(), b->size);
+        return nullptr;
+    }
 }
 
 void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
@@ -496,7 +498,7 @@ void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
     } catch (const std::exception& e) {
         b->held = true;
         // Out of host memory: without its event the reuse cannot be ordered, so the block stays
-        // held for good (its count never drops to zero); the event itself is given back.
+        // held for good; the event itself is given back.
         log::logf(APH_LOG_ERROR, kTarget, "%s: could not track the event of a freed block of %zu bytes "
                   "(%s); it stays reserved and unavailable", label_.c_str(), b->size, e.what());
         try {
@@ -567,17 +569,7 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
                                [&](const StreamKey& u) { return u.id == stream.id; });
         if (it == b->uses.end()) continue;
         b->retired_uses.reserve(b->retired_uses.size() + 1);  // so the push below cannot throw
-        void* ev = nullptr;
-        try {
-            ev = backend_->record_event(stream);
-        } catch (const std::exception& e) {
-            // Cannot order the reuse after this stream's work: keep the block out of the cache
-            // for good once it is freed (as free() does), and go on with the other blocks.
-            log::logf(APH_LOG_WARN, kTarget,
-                      "%s: could not record an event for a block used on a retired stream (%s); "
-                      "%zu bytes stay unavailable once freed", label_.c_str(), e.what(), b->size);
-            b->held = true;
-        }
+        void* ev = record_use_event_locked(b, stream, "a block used on a retired stream");
         b->uses.erase(it);
         if (ev) b->retired_uses.push_back(ev);
     }

@@ -167,6 +167,9 @@ private:
     Block* new_block();
     void recycle(Block* b) noexcept;
     void link_held(Block* b) noexcept;
+    // An event on s for a use of b, or nullptr (no work pending on s, or recording failed: b is
+    // then held for good; logged). what names b in the log line.
+    void* record_use_event_locked(Block* b, const StreamKey& s, const char* what) noexcept;
     // Queues ev as a use b waits for before reuse; on host memory exhaustion b stays held.
     void add_pending_locked(void* ev, Block* b) noexcept;
     void link_live(Block* b) noexcept;

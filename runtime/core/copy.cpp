@@ -67,9 +67,10 @@ Coalesced coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>
 
 const aph_cuda_module_api& api() { return mem::cuda_api(); }
 
-// Whether the bytes two non-empty views of one storage reach, [first, last element's end),
-// intersect (a conservative test: interleaved views may share a span without sharing elements).
-bool spans_intersect(const aph_tensor& a, const aph_tensor& b) {
+// Whether two non-empty tensors are views of one storage whose byte spans, [first, last
+// element's end), intersect (conservative: interleaved views may share a span, not elements).
+bool overlapping(const aph_tensor& a, const aph_tensor& b) {
+    if (a.storage != b.storage) return false;
     auto end = [](const aph_tensor& t) {
         uint64_t last = 0;  // elements; inside the storage's extent, so no overflow
         for (size_t i = 0; i < t.shape.size(); ++i) last += static_cast<uint64_t>(t.shape[i] - 1) * static_cast<uint64_t>(t.strides[i]);
@@ -242,7 +243,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
     const size_t bytes = dst->nbytes();
 
     if (D->kind == APH_DEVICE_CPU && S->kind == APH_DEVICE_CPU) {
-        if (dst->storage == src->storage && spans_intersect(*dst, *src)) {
+        if (overlapping(*dst, *src)) {
             // Overlapping views (which the header asks callers to avoid): an element-by-element
             // copy would read elements it has already overwritten, so read all of src first.
             const std::vector<int64_t> cs = contiguous_strides(src->shape);
@@ -259,7 +260,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
     }
     if (D->kind == APH_DEVICE_CUDA && S->kind == APH_DEVICE_CUDA && D == S) {
         aph_stream* s = stream::resolve(D, stream);
-        if (dst->storage == src->storage && spans_intersect(*dst, *src)) {
+        if (overlapping(*dst, *src)) {
             // Overlapping views: gather all of src first (stream order makes the scatter wait).
             TensorRef tmp;
             tmp.t = create(D, s, src->dtype, src->shape.data(), src->shape.size());
