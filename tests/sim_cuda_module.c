@@ -319,36 +319,21 @@ static int host_free(void* ptr, char* msg, size_t len) {
 static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
                         char* msg, size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
-    sim_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_COPY;
-    op.dst = dst;
-    op.src = src;
-    op.bytes = bytes;
+    const sim_op op = {.kind = OP_COPY, .dst = dst, .src = src, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
 static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
                              size_t bytes, void* stream, char* msg, size_t len) {
     if (bad_ordinal(dst_ordinal, msg, len) || bad_ordinal(src_ordinal, msg, len)) return 1;
-    sim_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_COPY;
-    op.dst = dst;
-    op.src = src;
-    op.bytes = bytes;
+    const sim_op op = {.kind = OP_COPY, .dst = dst, .src = src, .bytes = bytes};
     return submit(src_ordinal, stream, &op, msg, len);
 }
 
 static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
                         size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
-    sim_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_SET;
-    op.dst = ptr;
-    op.value = value;
-    op.bytes = bytes;
+    const sim_op op = {.kind = OP_SET, .dst = ptr, .value = value, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
@@ -363,10 +348,7 @@ static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, v
         put(msg, len, "strided copy: element size %d not supported", c->elem_size);
         return 1;
     }
-    sim_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_STRIDED;
-    op.strided = *c; /* the caller's struct may be gone by the time this runs */
+    const sim_op op = {.kind = OP_STRIDED, .strided = *c}; /* a copy: the caller's may be gone by then */
     return submit(ordinal, stream, &op, msg, len);
 }
 

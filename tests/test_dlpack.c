@@ -1041,19 +1041,26 @@ static void test_import_rejects_major_version_2(void** state) {
     assert_int_equal(atomic_load(&p.deleted), 0);
 }
 
+/* A [2, 3] f32 tensor imported with DLPack's READ_ONLY flag over buf (random; orig keeps a
+ * copy), produced by p. */
+static aph_tensor* import_read_only(producer* p, float buf[6], float orig[6]) {
+    fill_buf(buf, 6);
+    memcpy(orig, buf, 6 * sizeof(float));
+    static const int64_t shape[] = {2, 3};
+    producer_f32(p, buf, shape, 2);
+    p->m.flags = DLPACK_FLAG_BITMASK_READ_ONLY;
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_tensor_from_dlpack(&p->m, &t));
+    assert_int_equal(aph_tensor_is_read_only(t), 1);
+    return t;
+}
+
 static void test_import_read_only(void** state) {
     (void)state;
-    float buf[6];
-    fill_buf(buf, 6);
-    float orig[6];
-    memcpy(orig, buf, sizeof buf);
-    const int64_t shape[] = {2, 3};
+    float buf[6], orig[6];
     producer p;
-    producer_f32(&p, buf, shape, 2);
-    p.m.flags = DLPACK_FLAG_BITMASK_READ_ONLY;
-    aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_from_dlpack(&p.m, &t));
-    assert_int_equal(aph_tensor_is_read_only(t), 1);
+    aph_tensor* t = import_read_only(&p, buf, orig);
+    const int64_t shape[] = {2, 3};
     assert_ptr_equal(aph_tensor_data(t), buf);
 
     /* Reading is fine. */
@@ -1254,39 +1261,17 @@ static void test_round_trip_import_export(void** state) {
  * DLManagedTensor as writable). It is refused, as numpy refuses; the versioned export works. */
 static void test_export_read_only_unversioned(void** state) {
     (void)state;
-    float buf[6];
-    fill_buf(buf, 6);
-    float orig[6];
-    memcpy(orig, buf, sizeof buf);
-    const int64_t shape[] = {2, 3};
+    float buf[6], orig[6];
     producer p;
-    producer_f32(&p, buf, shape, 2);
-    p.m.flags = DLPACK_FLAG_BITMASK_READ_ONLY;
-    aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_from_dlpack(&p.m, &t));
-    assert_int_equal(aph_tensor_is_read_only(t), 1);
+    aph_tensor* t = import_read_only(&p, buf, orig);
     aph_tensor* v = NULL;
     APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &v));
 
-    const float w[6] = {9, 9, 9, 9, 9, 9};
     aph_tensor* handles[] = {t, v};
     for (size_t h = 0; h < 2; ++h) {
         struct DLManagedTensor* u = (struct DLManagedTensor*)SENTINEL_TENSOR;
-        aph_status st = aph_tensor_to_dlpack_unversioned(handles[h], &u);
-        if (st == APH_OK) {
-            /* Show what the consumer can do with it. */
-            aph_tensor* back = NULL;
-            APH_ASSERT_OK(aph_tensor_from_dlpack_unversioned(u, &back));
-            const int ro = aph_tensor_is_read_only(back);
-            const aph_status wst = aph_tensor_copy_from_host(back, w, sizeof w);
-            aph_tensor_release(back);
-            print_error("read-only tensor exported unversioned: re-imported read_only=%d, "
-                        "write %s, memory %s\n", ro, aph_status_name(wst),
-                        memcmp(buf, orig, sizeof orig) == 0 ? "intact" : "OVERWRITTEN");
-            memcpy(buf, orig, sizeof orig);
-            fail();
-        }
-        APH_ASSERT_ERR_CONTAINS(st, APH_ERR_INVALID_ARGUMENT, "read-only");
+        APH_ASSERT_ERR_CONTAINS(aph_tensor_to_dlpack_unversioned(handles[h], &u), APH_ERR_INVALID_ARGUMENT,
+                                "read-only");
         assert_ptr_equal(u, (struct DLManagedTensor*)SENTINEL_TENSOR);
     }
     /* The versioned export says READ_ONLY. */
@@ -1311,14 +1296,7 @@ static void test_import_size_and_offset_overflow(void** state) {
     const int64_t strides[] = {0};
     producer_init(&p, buf, kDLFloat, 64, shape, 1, strides, 0);
     aph_tensor* out = SENTINEL_TENSOR;
-    aph_status st = aph_tensor_from_dlpack(&p.m, &out);
-    if (st == APH_OK) {
-        print_error("imported [2^61 + 1] f64 stride 0: numel %lld, nbytes %llu\n",
-                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
-        aph_tensor_release(out);
-        fail();
-    }
-    assert_int_equal(st, APH_ERR_INVALID_ARGUMENT);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_from_dlpack(&p.m, &out), APH_ERR_INVALID_ARGUMENT, "shape");
     assert_ptr_equal(out, SENTINEL_TENSOR);
     /* Shapes whose product overflows int64_t (numel is computed before anything else). */
     const int64_t big[] = {(int64_t)1 << 62, (int64_t)1 << 62};
@@ -1334,14 +1312,7 @@ static void test_import_size_and_offset_overflow(void** state) {
     float fbuf[8] = {0};
     const int64_t two[] = {2};
     producer_init(&p, fbuf + 4, kDLFloat, 32, two, 1, NULL, (uint64_t)0 - 8);
-    st = aph_tensor_from_dlpack(&p.m, &out);
-    if (st == APH_OK) {
-        print_error("imported with byte_offset 2^64 - 8: data %p, producer's data %p\n",
-                    aph_tensor_data(out), (void*)(fbuf + 4));
-        aph_tensor_release(out);
-        fail();
-    }
-    APH_ASSERT_ERR_CONTAINS(st, APH_ERR_INVALID_ARGUMENT, "byte_offset");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_from_dlpack(&p.m, &out), APH_ERR_INVALID_ARGUMENT, "byte_offset");
     APH_ASSERT_ERR_CONTAINS(aph_tensor_from_dlpack_unversioned(&p.u, &out), APH_ERR_INVALID_ARGUMENT, "byte_offset");
     assert_ptr_equal(out, SENTINEL_TENSOR);
     assert_int_equal(atomic_load(&p.deleted), 0);

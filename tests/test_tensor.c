@@ -876,15 +876,6 @@ static void test_from_blob_errors(void** state) {
      * (2^61 + 1) f64 elements would claim nbytes 8 (to_host into 8 bytes then wrote 2^61 + 1
      * elements), and [2^62, 3] u8 elements a negative numel. */
     const int64_t wrap_bytes[] = {(1LL << 61) + 1}, zero1[] = {0};
-    aph_status st = aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out);
-    if (st == APH_OK) {
-        print_error("from_blob [2^61 + 1] f64 stride 0: numel %lld, nbytes %llu\n",
-                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
-        aph_tensor_release(out);
-        out = SENTINEL;
-        atomic_store(&log.calls, 0);
-        fail();
-    }
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out), "shape");
     const int64_t wrap_numel[] = {1LL << 62, 3}, zero2[] = {0, 0};
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, wrap_numel, zero2, 2, buf, record_deleter, &log, &out), "shape");

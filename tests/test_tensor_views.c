@@ -1629,26 +1629,12 @@ static void test_expand_size_overflow(void** state) {
     APH_ASSERT_OK(aph_tensor_from_host(d, APH_DTYPE_F64, one, 1, &v, sizeof v, &t));
     aph_tensor* out = SENTINEL;
     const int64_t wrap_bytes[] = {((int64_t)1 << 61) + 1};
-    aph_status st = aph_tensor_expand(t, wrap_bytes, 1, &out);
-    if (st == APH_OK) {
-        print_error("expand to [2^61 + 1] f64 succeeded: numel %lld, nbytes %llu\n",
-                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
-        aph_tensor_release(out);
-        fail();
-    }
     ASSERT_INVALID_ARG(aph_tensor_expand(t, wrap_bytes, 1, &out), "shape");
     const int64_t two_d[] = {1, 1};
     aph_tensor* u8 = NULL;
     const unsigned char b = 7;
     APH_ASSERT_OK(aph_tensor_from_host(d, APH_DTYPE_U8, two_d, 2, &b, 1, &u8));
     const int64_t wrap_numel[] = {(int64_t)1 << 62, 3}; /* 3 × 2^62 > INT64_MAX */
-    st = aph_tensor_expand(u8, wrap_numel, 2, &out);
-    if (st == APH_OK) {
-        print_error("expand to [2^62, 3] u8 succeeded: numel %lld, nbytes %llu\n",
-                    (long long)aph_tensor_numel(out), (unsigned long long)aph_tensor_nbytes(out));
-        aph_tensor_release(out);
-        fail();
-    }
     ASSERT_INVALID_ARG(aph_tensor_expand(u8, wrap_numel, 2, &out), "shape");
     assert_ptr_equal(out, SENTINEL);
     /* Large but representable broadcasts still work, with numel × size == nbytes. */
@@ -1674,18 +1660,10 @@ static void test_zero_size_huge_dims_offset(void** state) {
     APH_ASSERT_OK(aph_tensor_slice(t, 0, 2, 4, 1, &v));
     const int64_t s_shape[] = {2, (int64_t)1 << 40, (int64_t)1 << 40, 0};
     assert_empty_view(v, s_shape, 4);
-    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
-        print_error("slice of a zero-size tensor: byte offset %llu wrapped\n",
-                    (unsigned long long)aph_tensor_byte_offset(v));
-        fail();
-    }
+    assert_int_equal(aph_tensor_byte_offset(v), 0); /* slice of a zero-size tensor: the parent's offset */
     aph_tensor_release(v);
     APH_ASSERT_OK(aph_tensor_select(t, 0, 3, &v));
-    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
-        print_error("select of a zero-size tensor: byte offset %llu wrapped\n",
-                    (unsigned long long)aph_tensor_byte_offset(v));
-        fail();
-    }
+    assert_int_equal(aph_tensor_byte_offset(v), 0); /* select of a zero-size tensor: the parent's offset */
     aph_tensor_release(v);
     aph_tensor_release(t);
 
@@ -1693,18 +1671,10 @@ static void test_zero_size_huge_dims_offset(void** state) {
     const int64_t zshape[] = {0, 4}, zstrides[] = {1, INT64_MAX};
     APH_ASSERT_OK(aph_tensor_from_blob(d, APH_DTYPE_F64, zshape, zstrides, 2, NULL, NULL, NULL, &t));
     APH_ASSERT_OK(aph_tensor_select(t, 1, 3, &v));
-    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
-        print_error("select of a zero-size blob: byte offset %llu wrapped\n",
-                    (unsigned long long)aph_tensor_byte_offset(v));
-        fail();
-    }
+    assert_int_equal(aph_tensor_byte_offset(v), 0); /* select of a zero-size blob: the parent's offset */
     aph_tensor_release(v);
     APH_ASSERT_OK(aph_tensor_slice(t, 1, 1, 4, 2, &v));
-    if (aph_tensor_byte_offset(v) > (uint64_t)INT64_MAX) {
-        print_error("slice of a zero-size blob: byte offset %llu wrapped\n",
-                    (unsigned long long)aph_tensor_byte_offset(v));
-        fail();
-    }
+    assert_int_equal(aph_tensor_byte_offset(v), 0); /* slice of a zero-size blob: the parent's offset */
     aph_tensor_release(v);
     aph_tensor_release(t);
     aph_device_release(d);
