@@ -2,6 +2,7 @@
 // core library has no CUDA dependency. The CUDA runtime is linked statically and the module
 // exports only aph_cuda_module_entry (see module.map); the driver (libcuda.so.1) is found at
 // run time by the runtime itself.
+#include "kernels.cuh"
 #include "module_abi.h"
 
 #include <cuda_runtime.h>
@@ -357,6 +358,16 @@ int device_synchronize(int32_t ordinal, char* msg, size_t msg_len) {
     return 0;
 }
 
+int kernel_launch(int32_t ordinal, int32_t op, const void* desc, size_t desc_size, void* stream,
+                  char* msg, size_t msg_len) {
+    if (desc == nullptr) {
+        put(msg, msg_len, "%s", "kernel launch: descriptor is NULL");
+        return APH_K_STATUS_FAILED;
+    }
+    APH_GUARD_DEVICE(ordinal);
+    return aph::cuk::launch(op, desc, desc_size, as_stream(stream), msg, msg_len);
+}
+
 const aph_cuda_module_api kApi = {
     APH_CUDA_MODULE_ABI_VERSION,
     APHELION_VERSION_STRING,
@@ -383,6 +394,7 @@ const aph_cuda_module_api kApi = {
     event_synchronize,
     stream_wait_event,
     device_synchronize,
+    kernel_launch,
 };
 
 

@@ -14,11 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel_abi.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define APH_CUDA_MODULE_ABI_VERSION 2u
+#define APH_CUDA_MODULE_ABI_VERSION 3u
 #define APH_CUDA_MAX_DIMS 16
 #define APH_CUDA_MODULE_ENTRY_SYMBOL "aph_cuda_module_entry"
 
@@ -90,6 +92,12 @@ typedef struct aph_cuda_module_api {
     int (*stream_wait_event)(int32_t ordinal, void* stream, void* event, char* msg,
                              size_t msg_len);
     int (*device_synchronize)(int32_t ordinal, char* msg, size_t msg_len);
+
+    /* Kernels (ABI v3): queues operation op (aph_k_op) described by desc (the aph_k_* struct of
+     * that op, desc_size bytes, read before the call returns) on stream. Returns 0, or an
+     * APH_K_STATUS_* code with msg. */
+    int (*kernel_launch)(int32_t ordinal, int32_t op, const void* desc, size_t desc_size,
+                         void* stream, char* msg, size_t msg_len);
 } aph_cuda_module_api;
 
 typedef const aph_cuda_module_api* (*aph_cuda_module_entry_fn)(void);

@@ -839,6 +839,236 @@ APH_API aph_status aph_tensor_from_dlpack(struct DLManagedTensorVersioned* src, 
 APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* src,
                                                       aph_tensor** out);
 
+/* ============================================================================================
+ * 14. Operations (kernels)
+ *
+ * Eager operations over tensors, each with a CPU implementation and a CUDA implementation behind
+ * one dispatch (compat page section 8): the device of the tensors picks the implementation. CUDA
+ * tensors run in the CUDA module; CPU tensors run on the calling thread (matrix products through
+ * OpenBLAS), and the first CPU operation in a process logs the once-per-process CPU warning of
+ * section 8 unless a force-CPU variable is set (forcing the CPU is how a user says "I meant it").
+ *
+ * Conventions shared by every operation:
+ * - Outputs are provided by the caller. Every operation writes into `out` tensors the caller
+ *   created with the exact shape and dtype the operation documents, on the same device as the
+ *   inputs; nothing is allocated for the caller. Outputs may be strided views (written through
+ *   a temporary when not contiguous) but must not be broadcast views (stride 0 over a dimension
+ *   longer than 1) or read-only, and must not overlap an input unless the operation says so
+ *   (elementwise operations allow out to be exactly an input: in place).
+ * - Inputs may be any strided views, broadcast views included; operations that need contiguous
+ *   memory copy them first, on the operation's stream.
+ * - stream: NULL means the default stream of the tensors' device; otherwise it must belong to
+ *   that device (else APH_ERR_DEVICE_MISMATCH). On CUDA the call returns once the work is
+ *   queued; on the CPU the work is done when the call returns. Memory the operation uses on a
+ *   stream other than the one it was allocated on is recorded on that stream (section 11), so
+ *   releasing a tensor right after queuing an operation on it is safe.
+ * - Floating-point dtypes: f32, f16 and bf16 on both devices, f64 on the CPU only (on CUDA
+ *   APH_ERR_NOT_IMPLEMENTED). Half-precision inputs are computed in f32 and rounded once when
+ *   stored (round to nearest even); f64 is computed in f64. All tensors of one call share one
+ *   dtype unless the operation says otherwise.
+ * - Errors: a NULL required tensor or an enum value outside its enum is APH_ERR_INVALID_ARGUMENT
+ *   naming the argument; tensors on different devices are APH_ERR_DEVICE_MISMATCH ("device
+ *   mismatch: tensors must be on the same device"); an output whose shape is not the documented
+ *   one is APH_ERR_SHAPE_MISMATCH ("shape mismatch: expected [2, 3], got [3, 2]": expected is the
+ *   shape the operation needs); inputs whose shapes do not fit each other (inner dimensions of a
+ *   product, ranks, broadcasting) are APH_ERR_DIMENSION_MISMATCH ("dimension mismatch: ..."
+ *   naming both shapes); a dtype the operation does not take is APH_ERR_INVALID_ARGUMENT naming
+ *   the tensor and the dtype, or APH_ERR_NOT_IMPLEMENTED for a valid dtype not implemented on
+ *   that device. On any error nothing has been written.
+ * - Zero-size tensors are accepted wherever the shapes fit and do nothing (a reduction over an
+ *   empty dimension is an error for max/argmax, 0 for sum, NaN for mean).
+ * - Thread safety: operations may be called from any number of threads at once; two calls that
+ *   write the same memory at once race, as with any tensor write.
+ * ========================================================================================== */
+
+/** out = alpha · op(a) · op(b) + beta · out, where op(x) is x or, when transpose_x is 1, x with
+ *  its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
+ *  ([..., N, K] transposed), both with at least 2 dimensions; their batch dimensions (all but
+ *  the last two) broadcast against each other numpy-style, and out is [batch..., M, N]. When
+ *  beta is 0, out is not read (NaN in it does not propagate). Accumulates in f32 (f64 for f64).
+ *  CPU: OpenBLAS sgemm/dgemm (half inputs are widened to f32 first); CUDA: cuBLAS
+ *  (cublasGemmStridedBatchedEx, f32 compute; TF32 is not used, so f32 results match the CPU). */
+APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b,
+                                 int transpose_a, int transpose_b, double alpha, double beta,
+                                 aph_tensor* out);
+
+/** A dense layer: out = x · weightᵀ + bias. x is [..., K], weight [N, K] (PyTorch's layout),
+ *  bias [N] or NULL, out [..., N]. The bias is added in the same pass that stores the product
+ *  on CUDA (cuBLASLt epilogue) and right after it on the CPU. */
+APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
+                                 const aph_tensor* bias, aph_tensor* out);
+
+typedef enum aph_binary_op {
+    APH_BINARY_ADD = 0,
+    APH_BINARY_SUB = 1,
+    APH_BINARY_MUL = 2,
+    APH_BINARY_DIV = 3,
+    APH_BINARY_MAXIMUM = 4, /* NaN if either is NaN */
+    APH_BINARY_MINIMUM = 5  /* NaN if either is NaN */
+} aph_binary_op;
+
+/** out = a (op) b elementwise, with numpy broadcasting: the shapes are aligned at their last
+ *  dimension and each pair of sizes must be equal or one of them 1; out has the broadcast shape.
+ *  out may be a or b (in place) when it has that shape. */
+APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
+                                 const aph_tensor* b, aph_tensor* out);
+/** out = a (op) scalar elementwise; out has a's shape and may be a. */
+APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
+                                        double scalar, aph_tensor* out);
+
+typedef enum aph_unary_op {
+    APH_UNARY_RELU = 0,
+    APH_UNARY_GELU = 1,      /* exact: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) */
+    APH_UNARY_GELU_TANH = 2, /* 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
+    APH_UNARY_SILU = 3,      /* x·sigmoid(x) */
+    APH_UNARY_TANH = 4,
+    APH_UNARY_SIGMOID = 5,
+    APH_UNARY_EXP = 6,
+    APH_UNARY_LOG = 7,
+    APH_UNARY_NEG = 8,
+    APH_UNARY_SQRT = 9,
+    APH_UNARY_RSQRT = 10,
+    APH_UNARY_ABS = 11
+} aph_unary_op;
+
+/** out = op(x) elementwise; out has x's shape and may be x. */
+APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
+                                aph_tensor* out);
+
+typedef enum aph_activation {
+    APH_ACTIVATION_NONE = 0,
+    APH_ACTIVATION_RELU = 1,
+    APH_ACTIVATION_GELU = 2,
+    APH_ACTIVATION_GELU_TANH = 3,
+    APH_ACTIVATION_SILU = 4,
+    APH_ACTIVATION_TANH = 5
+} aph_activation;
+
+/** Fused bias + activation in one pass over memory: out = act(x + bias), x [..., N], bias [N],
+ *  out x's shape (may be x). */
+APH_API aph_status aph_op_bias_activation(aph_stream* stream, const aph_tensor* x,
+                                          const aph_tensor* bias, aph_activation activation,
+                                          aph_tensor* out);
+
+/** Softmax over the last dimension, numerically stable (the row maximum is subtracted first);
+ *  out has x's shape. A row of -inf gives NaN, as in PyTorch. */
+APH_API aph_status aph_op_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+/** log(softmax(x)) over the last dimension, computed as x - max - log(Σ exp(x - max)). */
+APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+
+/** Layer normalisation over the last dimension N: out = (x - mean) / sqrt(var + eps) · weight
+ *  + bias, with the biased variance. x [..., N], weight [N], bias [N] or NULL, eps > 0 (else
+ *  APH_ERR_INVALID_ARGUMENT); statistics in f32 (f64 for f64) with a two-pass variance. */
+APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
+                                     const aph_tensor* weight, const aph_tensor* bias, double eps,
+                                     aph_tensor* out);
+/** RMS normalisation over the last dimension: out = x / sqrt(mean(x²) + eps) · weight. */
+APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
+                                   const aph_tensor* weight, double eps, aph_tensor* out);
+
+typedef enum aph_reduce_op {
+    APH_REDUCE_SUM = 0,
+    APH_REDUCE_MEAN = 1,
+    APH_REDUCE_MAX = 2 /* NaN if any element is NaN */
+} aph_reduce_op;
+
+/** Reduces x along dim (negative counts from the end, -1 is the last). out is x's shape with
+ *  dim removed, or set to 1 when keepdim is 1; out's dtype is x's. Accumulates in f32 (f64). */
+APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph_tensor* x,
+                                 int64_t dim, int keepdim, aph_tensor* out);
+/** The index of the largest element along dim (the first one on ties; a NaN counts as the
+ *  largest). out has dtype i64 and the shape aph_op_reduce gives. */
+APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
+                                 aph_tensor* out);
+
+typedef enum aph_rope_layout {
+    /* GPT-J / Meta's original Llama: rotates the pairs (x[2i], x[2i+1]). */
+    APH_ROPE_INTERLEAVED = 0,
+    /* GPT-NeoX / Hugging Face Llama: rotates the pairs (x[i], x[i + D/2]). */
+    APH_ROPE_HALF = 1
+} aph_rope_layout;
+
+/** Rotary position embedding. x is [batch, seq, heads, head_dim] (head_dim even), positions is
+ *  an i32 or i64 tensor [seq] or [batch, seq] of token positions. Pair i of a head at position p
+ *  is rotated by the angle p · theta^(-2i/head_dim) (theta is the base, 10000 in most models,
+ *  > 0); angles are computed in f32 (f64 for f64) from the integer position. out has x's shape
+ *  and may be x. */
+APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions,
+                               double theta, aph_rope_layout layout, aph_tensor* out);
+
+/** Embedding lookup: out[..., :] = table[ids[...], :]. table is [vocab, dim] (any float dtype,
+ *  and out the same), ids an i32 or i64 tensor of any shape, out [ids shape..., dim]. On the
+ *  CPU an id outside [0, vocab) is APH_ERR_INVALID_ARGUMENT naming it, and nothing is written;
+ *  on CUDA (where checking would mean waiting for the device) such rows are written as zeros. */
+APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
+                                    const aph_tensor* ids, aph_tensor* out);
+
+/** Converts x into out's dtype (same shape). Floating dtypes f64/f32/f16/bf16 and the integers
+ *  i32/i64 in any combination: float to float rounds to nearest even; float to integer truncates
+ *  toward zero and saturates (NaN becomes 0); integer to float rounds. fp8 goes through
+ *  aph_quantize. */
+APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+
+/** Scaled dot-product attention, forward, FlashAttention style: keys and values are visited in
+ *  tiles with an online softmax, so the [seq_q, seq_k] score matrix is never materialised and
+ *  extra memory is O(seq) per head (the CPU implementation too: 16k tokens fit in a few MiB).
+ *  q is [batch, seq_q, heads_q, head_dim]; k and v are [batch, seq_k, heads_kv, head_dim] with
+ *  heads_q a multiple of heads_kv (grouped-query attention; heads_kv 1 is multi-query); out is
+ *  q's shape. Any strides are accepted (q, k and v may be views into one fused projection).
+ *  head_dim at most 256; 64 and 128 take the fast CUDA path. scale multiplies q·kᵀ; 0 means
+ *  1/sqrt(head_dim). causal 1 masks key j for query i when j > i + seq_k - seq_q (aligned at the
+ *  bottom right, as FlashAttention 2 does for seq_q != seq_k). mask (NULL for none) is added to
+ *  the scaled scores; it has q's dtype or f32 and broadcasts to [batch, heads_q, seq_q, seq_k]
+ *  (for example [seq_q, seq_k] or [batch, 1, 1, seq_k]); -inf masks a key. A query row whose
+ *  keys are all masked gives zeros. Softmax statistics and accumulation in f32 (f64 for f64). */
+APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k,
+                                    const aph_tensor* v, const aph_tensor* mask, double scale,
+                                    int causal, aph_tensor* out);
+
+typedef enum aph_quant_scheme {
+    /* Symmetric int8: q = round(x / s) clamped to [-127, 127], s = absmax / 127, per tensor
+     * (axis < 0: scale shape [1]) or per channel along axis (scale shape [x.shape[axis]]). */
+    APH_QUANT_INT8 = 0,
+    /* fp8 with a per-tensor scale: q = fp8(x / s), s = absmax / 448 (e4m3) or / 57344 (e5m2),
+     * rounded to nearest even and saturated to the format's largest finite value; scale [1]. */
+    APH_QUANT_FP8_E4M3 = 1,
+    APH_QUANT_FP8_E5M2 = 2,
+    /* QLoRA's 4-bit NormalFloat over blocks of 64 consecutive elements (row-major order), each
+     * with its absmax (f32 scale tensor [ceil(numel / 64)]); two codes per byte, the first
+     * element in the high nibble, as bitsandbytes packs them (u8 tensor [ceil(numel / 2)]). */
+    APH_QUANT_NF4 = 3,
+    /* BitNet b1.58 ternary weights: s = mean(|w|) over the tensor (scale [1]), q = clamp(round(
+     * w / (s + 1e-8)), -1, 1); the last dimension K is packed 4 weights per byte, weight j in
+     * bits 2(j%4)..2(j%4)+1, codes 0 -> 0, 1 -> +1, 2 -> -1 (u8 tensor [..., ceil(K / 4)]). */
+    APH_QUANT_TERNARY = 4
+} aph_quant_scheme;
+
+/** Quantizes x (f32, f16, bf16, or f64 on the CPU) into out_q (dtype i8, f8e4m3, f8e5m2, u8, u8
+ *  for the schemes above) and out_scale (f32). axis is used by APH_QUANT_INT8 only (negative:
+ *  per tensor; otherwise the channel dimension) and must be -1 for the others. */
+APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x,
+                                int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
+/** The inverse: out (f32, f16, bf16, f64 on the CPU; the shape of the original tensor) = q
+ *  decoded times its scale. */
+APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q,
+                                  const aph_tensor* scale, int64_t axis, aph_tensor* out);
+/** out = x · Wᵀ · scale with W ternary weights [N, K] packed as APH_QUANT_TERNARY packs them
+ *  (packed: u8 [N, ceil(K / 4)], scale: f32 [1]), consumed directly (no dequantized copy is
+ *  made): x [..., K] (f32, f16, bf16; f64 on the CPU), out [..., N] in x's dtype; additions
+ *  and subtractions only, accumulated in f32 (f64). */
+APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x,
+                                         const aph_tensor* packed, const aph_tensor* scale,
+                                         aph_tensor* out);
+
+/** One step of a GRU cell, PyTorch's nn.GRUCell: with gi = x·w_ihᵀ + b_ih and gh = h·w_hhᵀ +
+ *  b_hh split into (r, z, n) thirds: r = σ(gi_r + gh_r), z = σ(gi_z + gh_z),
+ *  n = tanh(gi_n + r·gh_n), out = (1 - z)·n + z·h. x [batch, input], h [batch, hidden],
+ *  w_ih [3·hidden, input], w_hh [3·hidden, hidden], b_ih and b_hh [3·hidden] or NULL, out
+ *  [batch, hidden] (may not be h). Two matrix products, then the gates in one fused pass. */
+APH_API aph_status aph_op_gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h,
+                                   const aph_tensor* w_ih, const aph_tensor* w_hh,
+                                   const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -46,7 +46,11 @@
 #define SIM_EXPORT __attribute__((visibility("default")))
 
 /* A queued stream operation (deferred mode). */
-typedef enum { OP_COPY, OP_SET, OP_STRIDED } sim_op_kind;
+typedef enum { OP_COPY, OP_SET, OP_STRIDED, OP_KERNEL } sim_op_kind;
+
+/* The core's CPU kernels (sim_cuda_kernels.cpp): the simulated device runs the same kernels on
+ * its host memory. Returns 0 or an APH_K_STATUS_* code with msg. */
+int sim_run_kernel(int32_t op, const void* desc, char* msg, size_t len);
 
 typedef struct sim_op {
     sim_op_kind kind;
@@ -55,6 +59,8 @@ typedef struct sim_op {
     size_t bytes;
     int value;
     aph_cuda_strided_copy strided; /* OP_STRIDED: a copy of the caller's struct */
+    int32_t kernel;                /* OP_KERNEL: the aph_k_op ... */
+    void* desc;                    /* ... and a malloc'd copy of its descriptor (freed after) */
     unsigned long long seq;        /* the stream's enqueued count once this was queued */
     struct sim_op* next;
 } sim_op;
@@ -142,6 +148,14 @@ static void run_op(const sim_op* op) {
         case OP_STRIDED:
             run_strided(&op->strided);
             break;
+        case OP_KERNEL: {
+            char msg[512] = {0};
+            /* Deferred: a failure can only be reported, as an asynchronous CUDA error would be. */
+            if (sim_run_kernel(op->kernel, op->desc, msg, sizeof msg) != 0) {
+                fprintf(stderr, "sim_cuda: deferred kernel %d failed: %s\n", (int)op->kernel, msg);
+            }
+            break;
+        }
     }
 }
 
@@ -153,6 +167,7 @@ static void flush_locked(sim_stream* s, unsigned long long upto) {
         s->head = op->next;
         if (s->head == NULL) s->tail = NULL;
         run_op(op);
+        free(op->desc);
         free(op);
     }
     if (s->done < upto) s->done = upto;
@@ -352,6 +367,32 @@ static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, v
     return submit(ordinal, stream, &op, msg, len);
 }
 
+static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
+                         char* msg, size_t len) {
+    if (bad_ordinal(ordinal, msg, len)) return 1;
+    if (desc == NULL) {
+        put(msg, len, "%s", "kernel launch: descriptor is NULL");
+        return APH_K_STATUS_FAILED;
+    }
+    if (!g_defer) {
+        /* Immediate: run now and report the kernel's status, as a synchronous device would. */
+        pthread_mutex_lock(&g_mutex);
+        stream_of(ordinal, stream)->enqueued++;
+        pthread_mutex_unlock(&g_mutex);
+        return sim_run_kernel(kernel, desc, msg, len);
+    }
+    void* copy = malloc(desc_size);
+    if (copy == NULL) {
+        put(msg, len, "%s", "kernel launch: out of memory (cudaErrorMemoryAllocation)");
+        return APH_K_STATUS_OUT_OF_MEMORY;
+    }
+    memcpy(copy, desc, desc_size);
+    const sim_op op = {.kind = OP_KERNEL, .kernel = kernel, .desc = copy};
+    const int rc = submit(ordinal, stream, &op, msg, len);
+    if (rc != 0) free(copy);
+    return rc;
+}
+
 static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
     if (bad_ordinal(ordinal, msg, len)) return 1;
     sim_stream* s = calloc(1, sizeof *s);
@@ -497,6 +538,7 @@ static const aph_cuda_module_api kApi = {
     event_synchronize,
     stream_wait_event,
     device_synchronize,
+    kernel_launch,
 };
 
 __attribute__((visibility("default"))) const aph_cuda_module_api* aph_cuda_module_entry(void) {

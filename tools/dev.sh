@@ -12,7 +12,7 @@ jobs=${JOBS:-$(nproc)}
 
 # Debian packages the build and the tests need. Installed only when missing (needs root).
 ensure_packages() {
-    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils)
+    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
