@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds and runs the examples (device_tracker.c, dlpack_exchange.c) the ways a user would:
+# Builds and runs the examples (device_tracker.c, dlpack_exchange.c, transformer_layer.c) the ways a user would:
 #   pkgconfig              cc $(pkg-config --cflags --libs aphelion) against the installed prefix
 #   find_package           a CMake project using find_package(aphelion) against the installed prefix
 #   find_package_versions  SameMajorVersion: which versions find_package accepts
@@ -16,10 +16,10 @@ pkgconfig)
     export PKG_CONFIG_PATH="$libdir/pkgconfig"
     export PKG_CONFIG_LIBDIR="$libdir/pkgconfig"
     echo "pkg-config --cflags --libs aphelion: $(pkg-config --cflags --libs aphelion)"
-    for ex in device_tracker dlpack_exchange; do
+    for ex in device_tracker dlpack_exchange transformer_layer; do
         # shellcheck disable=SC2046
         "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" \
-            $(pkg-config --cflags --libs aphelion) -o "$work/$ex"
+            $(pkg-config --cflags --libs aphelion) -lm -o "$work/$ex"
         LD_LIBRARY_PATH="$libdir" "$work/$ex"
     done
     ;;
@@ -30,6 +30,7 @@ find_package)
     # The imported target carries the installed library's location (build RPATH).
     "$work/device_tracker"
     "$work/dlpack_exchange"
+    "$work/transformer_layer"
     ;;
 find_package_versions)
     # Any MAJOR.x up to the installed version is accepted; the next major and a newer minor are not.
@@ -56,9 +57,9 @@ uninstalled)
     cflags=$(pkg-config --cflags aphelion-uninstalled)
     libs=$(pkg-config --libs aphelion-uninstalled)
     echo "aphelion-uninstalled: $cflags $libs"
-    for ex in device_tracker dlpack_exchange; do
+    for ex in device_tracker dlpack_exchange transformer_layer; do
         # shellcheck disable=SC2086
-        "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" $cflags $libs -o "$work/$ex"
+        "$cc" -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" $cflags $libs -lm -o "$work/$ex"
         LD_LIBRARY_PATH="$build/lib" "$work/$ex"
     done
     ;;
