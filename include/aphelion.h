@@ -885,16 +885,30 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  *  its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
  *  ([..., N, K] transposed), both with at least 2 dimensions; their batch dimensions (all but
  *  the last two) broadcast against each other numpy-style, and out is [batch..., M, N]. When
- *  beta is 0, out is not read (NaN in it does not propagate). Accumulates in f32 (f64 for f64).
- *  CPU: OpenBLAS sgemm/dgemm (half inputs are widened to f32 first); CUDA: cuBLAS
- *  (cublasGemmStridedBatchedEx, f32 compute; TF32 is not used, so f32 results match the CPU). */
+ *  beta is 0, out is not read (NaN in it does not propagate). K = 0 gives out = beta · out
+ *  (zeros when beta is 0). Accumulates in f32 (f64 for f64).
+ *  transpose_a and transpose_b must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT); a rank below 2,
+ *  inner dimensions that differ or batch dimensions that do not broadcast are
+ *  APH_ERR_DIMENSION_MISMATCH naming both shapes; out must not overlap a or b.
+ *  Layouts: transposed views and padded rows (a unit stride in one of the last two dimensions)
+ *  are read in place, as are batch dimensions that reduce to one stride (broadcast ones
+ *  included); other inputs are first copied (contiguous, or expanded to the full batch).
+ *  CPU: OpenBLAS sgemm/dgemm, one call per batch matrix (half inputs are widened to f32 first);
+ *  CUDA: cuBLAS, loaded at run time (libcublas.so.13; without it APH_ERR_NOT_IMPLEMENTED
+ *  "not implemented: cuBLAS not available: ..."), cublasGemmStridedBatchedEx with f32 compute
+ *  and f32 reductions; TF32 is not used, so f32 results match the CPU. */
 APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b,
                                  int transpose_a, int transpose_b, double alpha, double beta,
                                  aph_tensor* out);
 
-/** A dense layer: out = x · weightᵀ + bias. x is [..., K], weight [N, K] (PyTorch's layout),
- *  bias [N] or NULL, out [..., N]. The bias is added in the same pass that stores the product
- *  on CUDA (cuBLASLt epilogue) and right after it on the CPU. */
+/** A dense layer: out = x · weightᵀ + bias. x is [..., K] (at least 1 dimension; the leading
+ *  dimensions are rows of one product), weight [N, K] (PyTorch's layout), bias [N] or NULL, out
+ *  [..., N], all of one dtype; out must not overlap the inputs. K = 0 gives out = bias (or
+ *  zeros). The bias joins the f32 (f64) result before it is rounded: on CUDA in the pass that
+ *  stores the product (cuBLASLt's bias epilogue, libcublasLt.so.13 loaded at run time); where
+ *  cuBLASLt is missing or has no kernel for the layout, a small kernel writes the bias into out
+ *  first and the product is accumulated onto it, on the same stream. On the CPU it is added
+ *  right after the OpenBLAS product. */
 APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
                                  const aph_tensor* bias, aph_tensor* out);
 
@@ -908,11 +922,17 @@ typedef enum aph_binary_op {
 } aph_binary_op;
 
 /** out = a (op) b elementwise, with numpy broadcasting: the shapes are aligned at their last
- *  dimension and each pair of sizes must be equal or one of them 1; out has the broadcast shape.
- *  out may be a or b (in place) when it has that shape. */
+ *  dimension and each pair of sizes must be equal or one of them 1 (else
+ *  APH_ERR_DIMENSION_MISMATCH naming both shapes); out has exactly the broadcast shape (else
+ *  APH_ERR_SHAPE_MISMATCH) and a, b and out share a's dtype. out may be exactly a or b (in place)
+ *  when it has that shape, and may be any strided view (written directly, no stand-in); a size
+ *  0 anywhere in the broadcast shape does nothing. op outside aph_binary_op is
+ *  APH_ERR_INVALID_ARGUMENT ("op 7 is not an aph_binary_op"). Division follows IEEE 754 (x/0 is
+ *  ±inf or NaN). */
 APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
                                  const aph_tensor* b, aph_tensor* out);
-/** out = a (op) scalar elementwise; out has a's shape and may be a. */
+/** out = a (op) scalar elementwise; out has a's shape and dtype and may be a. The scalar is
+ *  converted to f32 first (f64 for f64 tensors); the errors are aph_op_binary's. */
 APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
                                         double scalar, aph_tensor* out);
 
@@ -931,7 +951,11 @@ typedef enum aph_unary_op {
     APH_UNARY_ABS = 11
 } aph_unary_op;
 
-/** out = op(x) elementwise; out has x's shape and may be x. */
+/** out = op(x) elementwise; out has x's shape and dtype, may be x (in place) and may be any
+ *  strided view. Computed in f32 (f64 for f64). sigmoid (and silu) never overflow for large |x|;
+ *  rsqrt is 1/sqrt(x) with IEEE division and square root; outside an op's domain the IEEE
+ *  result comes back (log of a negative is NaN, of 0 is -inf); NaN stays NaN (relu included).
+ *  op outside aph_unary_op is APH_ERR_INVALID_ARGUMENT ("op 12 is not an aph_unary_op"). */
 APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
                                 aph_tensor* out);
 
@@ -944,25 +968,35 @@ typedef enum aph_activation {
     APH_ACTIVATION_TANH = 5
 } aph_activation;
 
-/** Fused bias + activation in one pass over memory: out = act(x + bias), x [..., N], bias [N],
- *  out x's shape (may be x). */
+/** Fused bias + activation in one pass over memory: out = act(x + bias), x [..., N] (at least
+ *  one dimension), bias [N] in x's dtype (any other shape is APH_ERR_DIMENSION_MISMATCH naming
+ *  both shapes), out x's shape and dtype. out may be x (in place), never bias. The sum is not
+ *  rounded before the activation (f32, f64 for f64). activation outside aph_activation is
+ *  APH_ERR_INVALID_ARGUMENT ("activation 6 is not an aph_activation"). */
 APH_API aph_status aph_op_bias_activation(aph_stream* stream, const aph_tensor* x,
                                           const aph_tensor* bias, aph_activation activation,
                                           aph_tensor* out);
 
 /** Softmax over the last dimension, numerically stable (the row maximum is subtracted first);
- *  out has x's shape. A row of -inf gives NaN, as in PyTorch. */
+ *  out has x's shape and may be x (in place). A 0-dim x is one row of one element. A row of
+ *  -inf gives NaN, as in PyTorch; -inf entries in a row with a finite one give exact zeros. */
 APH_API aph_status aph_op_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
-/** log(softmax(x)) over the last dimension, computed as x - max - log(Σ exp(x - max)). */
+/** log(softmax(x)) over the last dimension, computed as (x - max) - log(Σ exp(x - max)); as
+ *  aph_op_softmax otherwise (-inf entries give -inf). */
 APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
 
 /** Layer normalisation over the last dimension N: out = (x - mean) / sqrt(var + eps) · weight
- *  + bias, with the biased variance. x [..., N], weight [N], bias [N] or NULL, eps > 0 (else
- *  APH_ERR_INVALID_ARGUMENT); statistics in f32 (f64 for f64) with a two-pass variance. */
+ *  + bias, with the biased variance. x [..., N] (at least 1-D), weight [N] (required), bias [N]
+ *  or NULL, all of x's dtype (a weight or bias of another shape is APH_ERR_DIMENSION_MISMATCH);
+ *  eps > 0 and finite (else APH_ERR_INVALID_ARGUMENT naming eps); statistics in f32 (f64 for
+ *  f64) with a two-pass variance (the mean, then the mean of squared deviations). out has x's
+ *  shape and may be x (in place). */
 APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
                                      const aph_tensor* weight, const aph_tensor* bias, double eps,
                                      aph_tensor* out);
-/** RMS normalisation over the last dimension: out = x / sqrt(mean(x²) + eps) · weight. */
+/** RMS normalisation over the last dimension: out = x / sqrt(mean(x²) + eps) · weight, with
+ *  the same rules as aph_op_layer_norm (weight [N] required, eps > 0 and finite, in place
+ *  allowed). */
 APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
                                    const aph_tensor* weight, double eps, aph_tensor* out);
 
@@ -972,12 +1006,16 @@ typedef enum aph_reduce_op {
     APH_REDUCE_MAX = 2 /* NaN if any element is NaN */
 } aph_reduce_op;
 
-/** Reduces x along dim (negative counts from the end, -1 is the last). out is x's shape with
- *  dim removed, or set to 1 when keepdim is 1; out's dtype is x's. Accumulates in f32 (f64). */
+/** Reduces x along dim (negative counts from the end, -1 is the last; a dim outside
+ *  [-ndim, ndim) is APH_ERR_INVALID_ARGUMENT naming it). out is x's shape with dim removed, or
+ *  set to 1 when keepdim is 1 (any non-zero value counts as 1); out's dtype is x's. A 0-dim x
+ *  reduces along dim 0 or -1 to a 0-dim out. Accumulates in f32 (f64). Over an empty dim: sum
+ *  0, mean NaN, max APH_ERR_INVALID_ARGUMENT naming the dim. */
 APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph_tensor* x,
                                  int64_t dim, int keepdim, aph_tensor* out);
 /** The index of the largest element along dim (the first one on ties; a NaN counts as the
- *  largest). out has dtype i64 and the shape aph_op_reduce gives. */
+ *  largest, so the first NaN wins). out has dtype i64 and the shape aph_op_reduce gives; an
+ *  empty dim is APH_ERR_INVALID_ARGUMENT naming it. */
 APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
                                  aph_tensor* out);
 
@@ -988,74 +1026,123 @@ typedef enum aph_rope_layout {
     APH_ROPE_HALF = 1
 } aph_rope_layout;
 
-/** Rotary position embedding. x is [batch, seq, heads, head_dim] (head_dim even), positions is
- *  an i32 or i64 tensor [seq] or [batch, seq] of token positions. Pair i of a head at position p
- *  is rotated by the angle p · theta^(-2i/head_dim) (theta is the base, 10000 in most models,
- *  > 0); angles are computed in f32 (f64 for f64) from the integer position. out has x's shape
- *  and may be x. */
+/** Rotary position embedding. x is [batch, seq, heads, head_dim] (head_dim even; else
+ *  APH_ERR_DIMENSION_MISMATCH), positions is an i32 or i64 tensor [seq] (shared by the batch)
+ *  or [batch, seq] of token positions. Pair i of a head at position p is rotated by the angle
+ *  p · theta^(-2i/head_dim) (theta is the base, 10000 in most models; > 0 and finite, else
+ *  APH_ERR_INVALID_ARGUMENT naming theta). Angles are computed in double precision from the
+ *  integer position, and their cos/sin rounded to f32 (kept in f64 for f64) before the
+ *  rotation, which is computed in f32 (f64), so long contexts keep exact angles on both
+ *  devices. out has x's shape and may be x (in place); x and out may have any strides (q and
+ *  k views of a fused projection are rotated where they are, without copies). */
 APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions,
                                double theta, aph_rope_layout layout, aph_tensor* out);
 
 /** Embedding lookup: out[..., :] = table[ids[...], :]. table is [vocab, dim] (any float dtype,
- *  and out the same), ids an i32 or i64 tensor of any shape, out [ids shape..., dim]. On the
- *  CPU an id outside [0, vocab) is APH_ERR_INVALID_ARGUMENT naming it, and nothing is written;
- *  on CUDA (where checking would mean waiting for the device) such rows are written as zeros. */
+ *  and out the same), ids an i32 or i64 tensor of any shape (0-dim too: out is then [dim]),
+ *  out [ids shape..., dim]. Rows are copied exactly. On the CPU an id outside [0, vocab)
+ *  (negative ids included) is APH_ERR_INVALID_ARGUMENT naming the first one by its row-major
+ *  index ("ids[5] = 1000 is outside [0, 50)"), and nothing is written: every id is checked
+ *  before any row is copied. On CUDA (where checking would mean waiting for the device) such
+ *  rows are written as zeros. */
 APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
                                     const aph_tensor* ids, aph_tensor* out);
 
-/** Converts x into out's dtype (same shape). Floating dtypes f64/f32/f16/bf16 and the integers
- *  i32/i64 in any combination: float to float rounds to nearest even; float to integer truncates
- *  toward zero and saturates (NaN becomes 0); integer to float rounds. fp8 goes through
- *  aph_quantize. */
+/** Converts x into out's dtype (same shape, any strides on both sides). Floating dtypes
+ *  f64/f32/f16/bf16 and the integers i32/i64 in any combination: float to float rounds to nearest
+ *  even; float to integer truncates toward zero and saturates (NaN becomes 0, ±inf the limits);
+ *  integer to float rounds to nearest even; i64 to i32 saturates. Every conversion rounds once,
+ *  from the exact source value (f64 or a large integer to f16/bf16 never rounds through f32
+ *  first). The same dtype on both sides is a plain copy (in place: nothing to do); out may be x
+ *  only then. Any other dtype is APH_ERR_INVALID_ARGUMENT naming the tensor and its dtype; f64
+ *  on CUDA (either side) is APH_ERR_NOT_IMPLEMENTED. fp8 goes through aph_quantize. */
 APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
 
 /** Scaled dot-product attention, forward, FlashAttention style: keys and values are visited in
  *  tiles with an online softmax, so the [seq_q, seq_k] score matrix is never materialised and
  *  extra memory is O(seq) per head (the CPU implementation too: 16k tokens fit in a few MiB).
- *  q is [batch, seq_q, heads_q, head_dim]; k and v are [batch, seq_k, heads_kv, head_dim] with
- *  heads_q a multiple of heads_kv (grouped-query attention; heads_kv 1 is multi-query); out is
- *  q's shape. Any strides are accepted (q, k and v may be views into one fused projection).
- *  head_dim at most 256; 64 and 128 take the fast CUDA path. scale multiplies q·kᵀ; 0 means
- *  1/sqrt(head_dim). causal 1 masks key j for query i when j > i + seq_k - seq_q (aligned at the
- *  bottom right, as FlashAttention 2 does for seq_q != seq_k). mask (NULL for none) is added to
- *  the scaled scores; it has q's dtype or f32 and broadcasts to [batch, heads_q, seq_q, seq_k]
- *  (for example [seq_q, seq_k] or [batch, 1, 1, seq_k]); -inf masks a key. A query row whose
- *  keys are all masked gives zeros. Softmax statistics and accumulation in f32 (f64 for f64). */
+ *  q is [batch, seq_q, heads_q, head_dim]; k and v are [batch, seq_k, heads_kv, head_dim] (the
+ *  same shape) with heads_q a multiple of heads_kv (grouped-query attention: query head h reads
+ *  key/value head h / (heads_q / heads_kv); heads_kv 1 is multi-query); out is q's shape and
+ *  dtype and must not overlap q, k, v or mask. Any strides are accepted (q, k and v may be
+ *  views into one fused projection; a tensor whose last stride is not 1 is copied first).
+ *  head_dim at most 256 (above: APH_ERR_NOT_IMPLEMENTED); on CUDA, f16/bf16 with head_dim 64
+ *  or 128 take the tensor-core path on compute capability 8.0 and newer (there the softmax
+ *  probabilities are rounded to the input dtype before they multiply v, as in FlashAttention),
+ *  everything else a scalar f32 path. scale multiplies q·kᵀ; 0 means 1/sqrt(head_dim); a
+ *  negative or non-finite scale is APH_ERR_INVALID_ARGUMENT. causal (0 or 1, else
+ *  APH_ERR_INVALID_ARGUMENT) 1 masks key j for query i when j > i + seq_k - seq_q (aligned at
+ *  the bottom right, as FlashAttention 2 does for seq_q != seq_k: with seq_q > seq_k the first
+ *  seq_q - seq_k rows see no key). mask (NULL for none) is added to the scaled scores; it has
+ *  q's dtype or f32, at most 4 dimensions, and broadcasts to [batch, heads_q, seq_q, seq_k]
+ *  (for example [seq_q, seq_k] or [batch, 1, 1, seq_k]; otherwise APH_ERR_DIMENSION_MISMATCH);
+ *  -inf masks a key. A query row whose keys are all masked (seq_k 0 included) gives zeros.
+ *  Ranks other than 4, and batch, head_dim or heads that do not fit, are
+ *  APH_ERR_DIMENSION_MISMATCH naming the shapes. Softmax statistics and accumulation in f32
+ *  (f64 for f64). */
 APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k,
                                     const aph_tensor* v, const aph_tensor* mask, double scale,
                                     int causal, aph_tensor* out);
 
 typedef enum aph_quant_scheme {
-    /* Symmetric int8: q = round(x / s) clamped to [-127, 127], s = absmax / 127, per tensor
-     * (axis < 0: scale shape [1]) or per channel along axis (scale shape [x.shape[axis]]). */
+    /* Symmetric int8: s = absmax / 127, q = x / s rounded half to even (as rintf and
+     * torch.round do) and clamped to [-127, 127] (dtype i8); per tensor (axis < 0: scale [1])
+     * or per channel along axis (scale [x.shape[axis]], one absmax per index of that axis). */
     APH_QUANT_INT8 = 0,
-    /* fp8 with a per-tensor scale: q = fp8(x / s), s = absmax / 448 (e4m3) or / 57344 (e5m2),
-     * rounded to nearest even and saturated to the format's largest finite value; scale [1]. */
+    /* fp8 with a per-tensor scale [1]: s = absmax / 448 (e4m3, OCP "FN": no infinities) or
+     * / 57344 (e5m2), q = fp8(x / s) rounded to nearest even and saturated to the format's
+     * largest finite value (dtype f8e4m3 / f8e5m2). */
     APH_QUANT_FP8_E4M3 = 1,
     APH_QUANT_FP8_E5M2 = 2,
-    /* QLoRA's 4-bit NormalFloat over blocks of 64 consecutive elements (row-major order), each
-     * with its absmax (f32 scale tensor [ceil(numel / 64)]); two codes per byte, the first
-     * element in the high nibble, as bitsandbytes packs them (u8 tensor [ceil(numel / 2)]). */
+    /* QLoRA's 4-bit NormalFloat (the 16 levels of the QLoRA paper and bitsandbytes) over blocks
+     * of 64 consecutive elements in row-major order, each with its absmax (f32 scale tensor
+     * [ceil(numel / 64)]; the last block may be shorter); the code is the level nearest to
+     * x / absmax (exactly between two levels: the lower one, as bitsandbytes decides); two codes
+     * per byte, the first element in the high nibble, as bitsandbytes packs them (u8 tensor
+     * [ceil(numel / 2)]; an odd numel leaves the last low nibble 0). */
     APH_QUANT_NF4 = 3,
     /* BitNet b1.58 ternary weights: s = mean(|w|) over the tensor (scale [1]), q = clamp(round(
-     * w / (s + 1e-8)), -1, 1); the last dimension K is packed 4 weights per byte, weight j in
-     * bits 2(j%4)..2(j%4)+1, codes 0 -> 0, 1 -> +1, 2 -> -1 (u8 tensor [..., ceil(K / 4)]). */
+     * w / (s + 1e-8)), -1, 1) rounded half to even (so |w / (s + 1e-8)| = 0.5 gives 0); the last
+     * dimension K is packed 4 weights per byte, weight j in bits 2(j%4)..2(j%4)+1 of byte j / 4,
+     * codes 0 -> 0, 1 -> +1, 2 -> -1 (u8 tensor [..., ceil(K / 4)]; the bits of the padding
+     * weights past K are 0; code 3 is never written and reads as 0). */
     APH_QUANT_TERNARY = 4
 } aph_quant_scheme;
 
-/** Quantizes x (f32, f16, bf16, or f64 on the CPU) into out_q (dtype i8, f8e4m3, f8e5m2, u8, u8
- *  for the schemes above) and out_scale (f32). axis is used by APH_QUANT_INT8 only (negative:
- *  per tensor; otherwise the channel dimension) and must be -1 for the others. */
+/** Quantizes x (f32, f16, bf16, or f64 on the CPU; any strides) into out_q (dtype i8, f8e4m3,
+ *  f8e5m2, u8, u8 for the schemes above) and out_scale (f32), with the shapes given above; a
+ *  wrong dtype is APH_ERR_INVALID_ARGUMENT, a wrong shape APH_ERR_SHAPE_MISMATCH with the
+ *  expected shape. axis is used by APH_QUANT_INT8 only: negative means per tensor, otherwise it
+ *  is the channel dimension (axis >= ndim is APH_ERR_INVALID_ARGUMENT); the other schemes take
+ *  exactly -1 (else APH_ERR_INVALID_ARGUMENT). APH_QUANT_TERNARY needs at least 1 dimension.
+ *  Numerics: a scale is computed from the finite elements only (NaN and ±inf count as 0), in
+ *  f32 (f64 for f64 inputs, then rounded to the f32 that is stored), and codes are made from the
+ *  stored scale: v = x / s in f32 (f64; fp8 then rounds v to f32 before encoding), or v = x
+ *  where s is 0 (absmax 0 gives scale 0 and codes 0). NaN becomes code 0 (int8, NF4's 0 level,
+ *  ternary 0) or fp8 NaN; ±inf saturate to the largest code of their sign. An empty x writes
+ *  scale 0 (per-tensor and per-channel scales; NF4's scale is then empty). On CUDA the ternary
+ *  scale's sum is accumulated in f32 in an unspecified order, so it may differ from the CPU's
+ *  (f64 sum) in its last bits (and with it a code whose w / s is that close to ±0.5); every
+ *  other result is the same on both devices, bit for bit. */
 APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x,
                                 int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
-/** The inverse: out (f32, f16, bf16, f64 on the CPU; the shape of the original tensor) = q
- *  decoded times its scale. */
+/** The inverse: out (f32, f16, bf16, f64 on the CPU) = decoded q times its scale, computed in
+ *  f32 (f64 for f64) and rounded once. out has the shape of the original tensor, and that shape
+ *  tells the layout: for INT8 and fp8 it must be q's shape (else APH_ERR_SHAPE_MISMATCH); for
+ *  NF4 its numel gives the element count, for APH_QUANT_TERNARY its last dimension gives K. q
+ *  (the code dtype of the scheme) and scale (f32) must have exactly the shapes aph_quantize
+ *  writes for such a tensor, with the same axis; otherwise APH_ERR_DIMENSION_MISMATCH naming the
+ *  shapes. q and scale may be any strided views. */
 APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q,
                                   const aph_tensor* scale, int64_t axis, aph_tensor* out);
 /** out = x · Wᵀ · scale with W ternary weights [N, K] packed as APH_QUANT_TERNARY packs them
- *  (packed: u8 [N, ceil(K / 4)], scale: f32 [1]), consumed directly (no dequantized copy is
- *  made): x [..., K] (f32, f16, bf16; f64 on the CPU), out [..., N] in x's dtype; additions
- *  and subtractions only, accumulated in f32 (f64). */
+ *  (packed: u8 [N, ceil(K / 4)], scale: f32 [1]), consumed directly (the 2-bit codes are decoded
+ *  on the fly; no dequantized copy is made): x [..., K] (f32, f16, bf16; f64 on the CPU; any
+ *  strides), out [..., N] in x's dtype. Additions and subtractions only: the sum of x where the
+ *  weight is +1 minus the sum where it is -1, accumulated in f32 (f64), then times scale; a zero
+ *  weight skips its x entirely (a NaN there does not propagate). K = 0 gives zeros. A packed
+ *  that is not 2-D with ceil(K / 4) columns, or a scale that is not [1], is
+ *  APH_ERR_DIMENSION_MISMATCH naming the shapes. */
 APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x,
                                          const aph_tensor* packed, const aph_tensor* scale,
                                          aph_tensor* out);
@@ -1064,7 +1151,10 @@ APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x
  *  b_hh split into (r, z, n) thirds: r = σ(gi_r + gh_r), z = σ(gi_z + gh_z),
  *  n = tanh(gi_n + r·gh_n), out = (1 - z)·n + z·h. x [batch, input], h [batch, hidden],
  *  w_ih [3·hidden, input], w_hh [3·hidden, hidden], b_ih and b_hh [3·hidden] or NULL, out
- *  [batch, hidden] (may not be h). Two matrix products, then the gates in one fused pass. */
+ *  [batch, hidden] (may not be h nor overlap any input), all of one dtype; shapes that do not
+ *  fit each other are APH_ERR_DIMENSION_MISMATCH. Two matrix products (as aph_op_linear, into
+ *  temporaries of 2 × batch × 3·hidden elements in f32, f64 for f64, so half precision is
+ *  rounded once, when out is stored), then the gates in one fused pass (f32, f64 for f64). */
 APH_API aph_status aph_op_gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h,
                                    const aph_tensor* w_ih, const aph_tensor* w_hh,
                                    const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);

@@ -2,6 +2,31 @@
 #include "../core/error.hpp"
 #include "../ops/ops.hpp"
 
+#include <cstdint>
+#include <cstring>
+
+namespace {
+// The integer a C caller passed for an enum parameter, read through memcpy: C callers may pass
+// any int (which the operation rejects with APH_ERR_INVALID_ARGUMENT), while in C++ loading an
+// enum-typed value outside the enum's range is undefined (UBSan's -fsanitize=enum stops there).
+template <class E>
+int32_t enum_int(const E& e) {
+    static_assert(sizeof(E) == sizeof(int32_t), "C enums are int-sized");
+    int32_t v;
+    std::memcpy(&v, &e, sizeof v);
+    return v;
+}
+// The scheme as the enum, once its raw value is known to be one of the enum's (an out-of-range
+// value may not even be loaded as the enum type in C++).
+aph_quant_scheme checked_scheme(const aph_quant_scheme& s) {
+    const int32_t v = enum_int(s);
+    if (v < APH_QUANT_INT8 || v > APH_QUANT_TERNARY) {
+        throw aph::invalid_argument(aph::strprintf("scheme %d is not an aph_quant_scheme value", v));
+    }
+    return static_cast<aph_quant_scheme>(v);
+}
+}  // namespace
+
 extern "C" {
 
 APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int transpose_a, int transpose_b, double alpha, double beta, aph_tensor* out) {
@@ -13,19 +38,19 @@ APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const 
 }
 
 APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph_tensor* a, const aph_tensor* b, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::binary(stream, op, a, b, out); });
+    return aph::guard([&] { aph::ops::binary(stream, enum_int(op), a, b, out); });
 }
 
 APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a, double scalar, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::binary_scalar(stream, op, a, scalar, out); });
+    return aph::guard([&] { aph::ops::binary_scalar(stream, enum_int(op), a, scalar, out); });
 }
 
 APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::unary(stream, op, x, out); });
+    return aph::guard([&] { aph::ops::unary(stream, enum_int(op), x, out); });
 }
 
 APH_API aph_status aph_op_bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* bias, aph_activation activation, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::bias_activation(stream, x, bias, activation, out); });
+    return aph::guard([&] { aph::ops::bias_activation(stream, x, bias, enum_int(activation), out); });
 }
 
 APH_API aph_status aph_op_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
@@ -45,7 +70,7 @@ APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x, cons
 }
 
 APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::reduce(stream, op, x, dim, keepdim, out); });
+    return aph::guard([&] { aph::ops::reduce(stream, enum_int(op), x, dim, keepdim, out); });
 }
 
 APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out) {
@@ -53,7 +78,7 @@ APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_
 }
 
 APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, double theta, aph_rope_layout layout, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::rope(stream, x, positions, theta, layout, out); });
+    return aph::guard([&] { aph::ops::rope(stream, x, positions, theta, enum_int(layout), out); });
 }
 
 APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table, const aph_tensor* ids, aph_tensor* out) {
@@ -69,11 +94,11 @@ APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, con
 }
 
 APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x, int64_t axis, aph_tensor* out_q, aph_tensor* out_scale) {
-    return aph::guard([&] { aph::ops::quantize(stream, scheme, x, axis, out_q, out_scale); });
+    return aph::guard([&] { aph::ops::quantize(stream, checked_scheme(scheme), x, axis, out_q, out_scale); });
 }
 
 APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q, const aph_tensor* scale, int64_t axis, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::dequantize(stream, scheme, q, scale, axis, out); });
+    return aph::guard([&] { aph::ops::dequantize(stream, checked_scheme(scheme), q, scale, axis, out); });
 }
 
 APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* packed, const aph_tensor* scale, aph_tensor* out) {
