@@ -1,27 +1,217 @@
-// NOT YET WRITTEN: filled in by the family owner.
+// Elementwise operations (header section 14): binary with numpy broadcasting, binary with a
+// scalar, unary, fused bias + activation, and dtype casts.
+//
+// binary, unary and cast write any strided output directly (their kernels take any strides), so
+// they check out here instead of through Output (which would add a contiguous stand-in and a
+// copy). Before the descriptor is built, the index space is simplified once for both devices:
+// size-1 dimensions are dropped and neighbouring dimensions that are contiguous with each other
+// in every operand are merged, so a contiguous call reaches the kernels as one flat dimension and
+// a row broadcast ([rows, n] + [n]) as two.
 #include "op.hpp"
 #include "ops.hpp"
 
+#include "../core/dtype.hpp"
+
+#include <vector>
+
 namespace aph::ops {
+namespace {
 
-void binary(aph_stream* /*stream*/, aph_binary_op /*op*/, const aph_tensor* /*a*/, const aph_tensor* /*b*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "binary");
+// The index space of one call: the shape every operand is viewed with and, per operand, its
+// strides in elements over that shape (0 where it broadcasts).
+struct Space {
+    std::vector<int64_t> shape;
+    std::vector<std::vector<int64_t>> strides;
+};
+
+// Drops size-1 dimensions and merges dimension d into the one before it (outer) whenever, in
+// every operand, stride[outer] == stride[d] · shape[d]: the pair then walks memory like one
+// dimension of size shape[outer] · shape[d] with stride[d]. Broadcast dimensions (stride 0) merge
+// with each other. A space of one element becomes [1] with unit strides, so kernels always see
+// at least one dimension. Call only for a non-empty space (no dimension of size 0).
+Space simplify(const std::vector<int64_t>& shape, const std::vector<std::vector<int64_t>>& strides) {
+    const size_t k = strides.size();
+    Space s;
+    s.strides.resize(k);
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;
+        bool merge = !s.shape.empty();
+        for (size_t j = 0; merge && j < k; ++j) merge = s.strides[j].back() == strides[j][d] * shape[d];
+        if (merge) {
+            s.shape.back() *= shape[d];
+            for (size_t j = 0; j < k; ++j) s.strides[j].back() = strides[j][d];
+            continue;
+        }
+        s.shape.push_back(shape[d]);
+        for (size_t j = 0; j < k; ++j) s.strides[j].push_back(strides[j][d]);
+    }
+    if (s.shape.empty()) {
+        s.shape.push_back(1);
+        for (size_t j = 0; j < k; ++j) s.strides[j].push_back(1);
+    }
+    return s;
 }
 
-void binary_scalar(aph_stream* /*stream*/, aph_binary_op /*op*/, const aph_tensor* /*a*/, double /*scalar*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "binary_scalar");
+// out's checks as Output makes them (same messages), for the operations whose kernels write any
+// strided out directly: its dtype, exactly `shape`, writable and no broadcast dimension.
+void check_out_dtype(const aph_tensor* out, aph_dtype dtype) {
+    if (out->dtype != dtype) {
+        throw invalid_argument(strprintf("out has dtype %s; this operation writes %s", dtype::name(out->dtype),
+                                         dtype::name(dtype)));
+    }
 }
 
-void unary(aph_stream* /*stream*/, aph_unary_op /*op*/, const aph_tensor* /*x*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "unary");
+void check_out_shape(const aph_tensor* out, const std::vector<int64_t>& shape) {
+    if (out->shape != shape) throw_shape("out", shape, out->shape);
+    if (out->read_only) throw invalid_argument("out is read-only (imported with DLPack's READ_ONLY flag)");
+    for (size_t i = 0; i < out->shape.size(); ++i) {
+        if (out->strides[i] == 0 && out->shape[i] > 1) {
+            throw invalid_argument(strprintf("out has a broadcast dimension (dim %zu: size %lld, stride 0); "
+                                             "write into a contiguous tensor instead",
+                                             i, static_cast<long long>(out->shape[i])));
+        }
+    }
 }
 
-void bias_activation(aph_stream* /*stream*/, const aph_tensor* /*x*/, const aph_tensor* /*bias*/, aph_activation /*activation*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "bias_activation");
+void check_binary_op(int32_t op) {
+    if (op < APH_BINARY_ADD || op > APH_BINARY_MINIMUM) {
+        throw invalid_argument(strprintf("op %d is not an aph_binary_op", static_cast<int>(op)));
+    }
 }
 
-void cast(aph_stream* /*stream*/, const aph_tensor* /*x*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "cast");
+// a (op) b, or a (op) scalar when b is NULL.
+void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, double scalar,
+                 bool has_b, aph_tensor* out) {
+    require(a, "a");
+    if (has_b) require(b, "b");
+    require(out, "out");
+    check_binary_op(op);
+    Call call(stream, {a, b, out});
+    require_float(a, "a", call);
+    if (has_b) require_dtype(b, "b", a->dtype);
+    const std::vector<int64_t> shape = has_b ? broadcast_shapes(a->shape, b->shape) : a->shape;
+    check_out_dtype(out, a->dtype);
+    check_out_shape(out, shape);
+    require_no_overlap(out, "out", a, "a", true);
+    if (has_b) require_no_overlap(out, "out", b, "b", true);
+    if (product(shape) == 0) return;
+
+    std::vector<std::vector<int64_t>> strides{out->strides, broadcast_strides(a, shape)};
+    if (has_b) strides.push_back(broadcast_strides(b, shape));
+    const Space s = simplify(shape, strides);
+
+    aph_k_binary d{};
+    d.op = op;
+    d.scalar = scalar;
+    d.out = call.kt_as(out, s.shape, s.strides[0]);
+    d.a = call.kt_as(a, s.shape, s.strides[1]);
+    if (has_b) d.b = call.kt_as(b, s.shape, s.strides[2]);
+    call.launch(APH_K_BINARY, d);
+}
+
+bool castable(aph_dtype d) {
+    switch (d) {
+        case APH_DTYPE_F64: case APH_DTYPE_F32: case APH_DTYPE_F16: case APH_DTYPE_BF16:
+        case APH_DTYPE_I32: case APH_DTYPE_I64: return true;
+        default: return false;
+    }
+}
+
+void require_castable(const aph_tensor* t, const char* name, const Call& call) {
+    if (!castable(t->dtype)) {
+        throw invalid_argument(strprintf("%s has dtype %s; expected f64, f32, f16, bf16, i32 or i64", name,
+                                         dtype::name(t->dtype)));
+    }
+    if (t->dtype == APH_DTYPE_F64 && call.cuda()) {
+        throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", name));
+    }
+}
+
+}  // namespace
+
+void binary(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, aph_tensor* out) {
+    binary_impl(stream, op, a, b, 0.0, true, out);
+}
+
+void binary_scalar(aph_stream* stream, int32_t op, const aph_tensor* a, double scalar, aph_tensor* out) {
+    binary_impl(stream, op, a, nullptr, scalar, false, out);
+}
+
+void unary(aph_stream* stream, int32_t op, const aph_tensor* x, aph_tensor* out) {
+    require(x, "x");
+    require(out, "out");
+    if (op < APH_UNARY_RELU || op > APH_UNARY_ABS) {
+        throw invalid_argument(strprintf("op %d is not an aph_unary_op", static_cast<int>(op)));
+    }
+    Call call(stream, {x, out});
+    require_float(x, "x", call);
+    check_out_dtype(out, x->dtype);
+    check_out_shape(out, x->shape);
+    require_no_overlap(out, "out", x, "x", true);
+    if (x->numel == 0) return;
+
+    const Space s = simplify(x->shape, {out->strides, x->strides});
+    aph_k_unary d{};
+    d.op = op;
+    d.out = call.kt_as(out, s.shape, s.strides[0]);
+    d.x = call.kt_as(x, s.shape, s.strides[1]);
+    call.launch(APH_K_UNARY, d);
+}
+
+void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* bias, int32_t activation,
+                     aph_tensor* out) {
+    require(x, "x");
+    require(bias, "bias");
+    require(out, "out");
+    if (activation < APH_ACTIVATION_NONE || activation > APH_ACTIVATION_TANH) {
+        throw invalid_argument(strprintf("activation %d is not an aph_activation", static_cast<int>(activation)));
+    }
+    Call call(stream, {x, bias, out});
+    require_float(x, "x", call);
+    require_dtype(bias, "bias", x->dtype);
+    if (x->shape.empty() || bias->shape.size() != 1 || bias->shape[0] != x->shape.back()) {
+        throw_dims(strprintf("bias %s does not match the last dimension of x %s (bias must be [N] for x [..., N])",
+                             shape_str(bias->shape).c_str(), shape_str(x->shape).c_str()));
+    }
+    require_no_overlap(out, "out", x, "x", true);
+    require_no_overlap(out, "out", bias, "bias", false);
+    Output o(call, out, "out", x->dtype, x->shape);
+    if (x->numel == 0) return;
+
+    // The kernel reads x and writes out as contiguous [rows, n]; bias is [n] contiguous.
+    const aph_tensor* xc = call.contiguous(x);
+    const aph_tensor* bc = call.contiguous(bias);
+    const int64_t n = x->shape.back();
+    aph_k_bias_act d{};
+    d.act = activation;
+    d.rows = x->numel / n;
+    d.n = n;
+    d.x = call.kt_as(xc, {d.rows, n}, {n, 1});
+    d.bias = call.kt(bc);
+    d.out = call.kt_as(o.target(), {d.rows, n}, {n, 1});
+    call.launch(APH_K_BIAS_ACT, d);
+    o.finish();
+}
+
+void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
+    require(x, "x");
+    require(out, "out");
+    Call call(stream, {x, out});
+    require_castable(x, "x", call);
+    require_castable(out, "out", call);
+    check_out_shape(out, x->shape);
+    require_no_overlap(out, "out", x, "x", true);
+    if (x->numel == 0) return;
+    if (x->dtype == out->dtype) {
+        call.copy(out, x);  // nothing to convert: a strided copy (a no-op in place)
+        return;
+    }
+
+    const Space s = simplify(x->shape, {out->strides, x->strides});
+    aph_k_unary d{};
+    d.out = call.kt_as(out, s.shape, s.strides[0]);
+    d.x = call.kt_as(x, s.shape, s.strides[1]);
+    call.launch(APH_K_CAST, d);
 }
 
 }  // namespace aph::ops
