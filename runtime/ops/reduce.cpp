@@ -1,15 +1,64 @@
-// NOT YET WRITTEN: filled in by the family owner.
+// Reductions along one dimension: sum, mean, max and argmax (header section 14). x is made
+// contiguous and viewed as [outer, n, inner] with n the reduced dimension; out is contiguous
+// [outer, inner] (kernels: cpu_reduce.cpp, cuda/k_reduce.cu).
 #include "op.hpp"
 #include "ops.hpp"
 
 namespace aph::ops {
+namespace {
 
-void reduce(aph_stream* /*stream*/, aph_reduce_op /*op*/, const aph_tensor* /*x*/, int64_t /*dim*/, int /*keepdim*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "reduce");
+constexpr int32_t kArgmax = 3;  // the descriptor's op for argmax (after the aph_reduce_op values)
+
+// op: an aph_reduce_op value as the caller passed it (checked here), or kArgmax.
+void reduce_impl(aph_stream* stream, int32_t op, bool argmax, const aph_tensor* x, int64_t dim, int keepdim,
+                 aph_tensor* out) {
+    require(x, "x");
+    require(out, "out");
+    Call call(stream, {x, out});
+    require_float(x, "x", call);
+    if (!argmax && (op < APH_REDUCE_SUM || op > APH_REDUCE_MAX)) {
+        throw invalid_argument(strprintf("op %d is not an aph_reduce_op", static_cast<int>(op)));
+    }
+    // A 0-dim tensor reduces like a [1] tensor along dim 0 (or -1), to a 0-dim result.
+    const size_t ndim = x->shape.size();
+    const size_t d = (ndim == 0 && (dim == 0 || dim == -1)) ? 0 : normalize_dim(dim, ndim, "dim");
+    const int64_t outer = product(x->shape, 0, d);
+    const int64_t n = ndim == 0 ? 1 : x->shape[d];
+    const int64_t inner = product(x->shape, d + 1);
+    if (n == 0 && (op == APH_REDUCE_MAX || argmax)) {
+        throw invalid_argument(strprintf("dim %lld has size 0: %s of an empty dimension is undefined",
+                                         static_cast<long long>(dim), argmax ? "argmax" : "max"));
+    }
+    std::vector<int64_t> oshape;
+    for (size_t i = 0; i < ndim; ++i) {
+        if (i != d) oshape.push_back(x->shape[i]);
+        else if (keepdim != 0) oshape.push_back(1);
+    }
+    Output o(call, out, "out", argmax ? APH_DTYPE_I64 : x->dtype, oshape);
+    require_no_overlap(out, "out", x, "x", false);
+    if (outer * inner == 0) return;  // nothing to write
+
+    const aph_tensor* xc = call.contiguous(x);
+    aph_k_reduce k{};
+    k.op = op;
+    k.outer = outer;
+    k.n = n;
+    k.inner = inner;
+    // n == 0 (sum or mean of an empty dimension): x has no data; the kernels read none.
+    k.x = n == 0 ? call.kt(xc) : call.kt_as(xc, {outer, n, inner}, {n * inner, inner, 1});
+    k.out = call.kt_as(o.target(), {outer, inner}, {inner, 1});
+    call.launch(APH_K_REDUCE, k);
+    o.finish();
 }
 
-void argmax(aph_stream* /*stream*/, const aph_tensor* /*x*/, int64_t /*dim*/, int /*keepdim*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "argmax");
+}  // namespace
+
+void reduce(aph_stream* stream, int32_t op, const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out) {
+    reduce_impl(stream, op, false, x, dim, keepdim, out);
+}
+
+void argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out) {
+    reduce_impl(stream, kArgmax, true, x, dim, keepdim, out);
 }
 
 }  // namespace aph::ops

@@ -1,11 +1,82 @@
-// NOT YET WRITTEN: filled in by the family owner.
+// Rotary position embedding (header section 14). The kernels (cpu_rope.cpp, cuda/k_rope.cu)
+// read x and write out through their own strides, so neither is copied: rope is typically
+// applied in place to q and k views of one fused projection, which are not contiguous.
 #include "op.hpp"
 #include "ops.hpp"
 
-namespace aph::ops {
+#include "../core/dtype.hpp"
 
-void rope(aph_stream* /*stream*/, const aph_tensor* /*x*/, const aph_tensor* /*positions*/, double /*theta*/, aph_rope_layout /*layout*/, aph_tensor* /*out*/) {
-    throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "rope");
+#include <cmath>
+
+namespace aph::ops {
+namespace {
+
+// The checks Output makes (dtype, shape, writable, no broadcast dimension), without its
+// contiguous stand-in: the rope kernels write any strides.
+void require_strided_output(const aph_tensor* out, const char* name, aph_dtype dtype,
+                            const std::vector<int64_t>& shape) {
+    if (out->dtype != dtype) {
+        throw invalid_argument(strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype),
+                                         dtype::name(dtype)));
+    }
+    if (out->shape != shape) throw_shape(name, shape, out->shape);
+    if (out->read_only) {
+        throw invalid_argument(strprintf("%s is read-only (imported with DLPack's READ_ONLY flag)", name));
+    }
+    for (size_t i = 0; i < out->shape.size(); ++i) {
+        if (out->strides[i] == 0 && out->shape[i] > 1) {
+            throw invalid_argument(strprintf("%s has a broadcast dimension (dim %zu: size %lld, stride 0); "
+                                             "write into a contiguous tensor instead",
+                                             name, i, static_cast<long long>(out->shape[i])));
+        }
+    }
+}
+
+}  // namespace
+
+void rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, double theta, int32_t layout,
+          aph_tensor* out) {
+    require(x, "x");
+    require(positions, "positions");
+    require(out, "out");
+    Call call(stream, {x, positions, out});
+    require_float(x, "x", call);
+    require_index(positions, "positions");
+    if (!(theta > 0.0) || !std::isfinite(theta)) {
+        throw invalid_argument(strprintf("theta must be positive and finite, got %g", theta));
+    }
+    if (layout != APH_ROPE_INTERLEAVED && layout != APH_ROPE_HALF) {
+        throw invalid_argument(strprintf("layout %d is not an aph_rope_layout", static_cast<int>(layout)));
+    }
+    if (x->shape.size() != 4) {
+        throw_dims(strprintf("x %s must be [batch, seq, heads, head_dim]", shape_str(x->shape).c_str()));
+    }
+    const int64_t B = x->shape[0], S = x->shape[1], D = x->shape[3];
+    if (D % 2 != 0) {
+        throw_dims(strprintf("x %s has an odd head_dim (%lld); rope rotates pairs", shape_str(x->shape).c_str(),
+                             static_cast<long long>(D)));
+    }
+    const std::vector<int64_t>& ps = positions->shape;
+    const bool shared = ps.size() == 1 && ps[0] == S;
+    const bool per_batch = ps.size() == 2 && ps[0] == B && ps[1] == S;
+    if (!shared && !per_batch) {
+        throw_dims(strprintf("positions %s does not fit x %s (expected [%lld] or [%lld, %lld])",
+                             shape_str(ps).c_str(), shape_str(x->shape).c_str(), static_cast<long long>(S),
+                             static_cast<long long>(B), static_cast<long long>(S)));
+    }
+    require_strided_output(out, "out", x->dtype, x->shape);
+    require_no_overlap(out, "out", x, "x", true);
+    require_no_overlap(out, "out", positions, "positions", false);
+    if (x->numel == 0) return;
+
+    aph_k_rope d{};
+    d.layout = layout;
+    d.theta = theta;
+    d.x = call.kt(x);
+    d.out = call.kt(out);
+    // positions as [batch, seq]: a shared [seq] tensor repeats over the batch with stride 0.
+    d.positions = shared ? call.kt_as(positions, {B, S}, {0, positions->strides[0]}) : call.kt(positions);
+    call.launch(APH_K_ROPE, d);
 }
 
 }  // namespace aph::ops
