@@ -2,8 +2,8 @@
 // scalar, unary, fused bias + activation, and dtype casts.
 //
 // binary, unary and cast write any strided output directly (their kernels take any strides), so
-// they check out here instead of through Output (which would add a contiguous stand-in and a
-// copy). Before the descriptor is built, the index space is simplified once for both devices:
+// they check out with require_output / require_writable instead of going through Output (which
+// would add a contiguous stand-in and a copy). Before the descriptor is built, the index space is simplified once for both devices:
 // size-1 dimensions are dropped and neighbouring dimensions that are contiguous with each other
 // in every operand are merged, so a contiguous call reaches the kernels as one flat dimension and
 // a row broadcast ([rows, n] + [n]) as two.
@@ -52,27 +52,6 @@ Space simplify(const std::vector<int64_t>& shape, const std::vector<std::vector<
     return s;
 }
 
-// out's checks as Output makes them (same messages), for the operations whose kernels write any
-// strided out directly: its dtype, exactly `shape`, writable and no broadcast dimension.
-void check_out_dtype(const aph_tensor* out, aph_dtype dtype) {
-    if (out->dtype != dtype) {
-        throw invalid_argument(strprintf("out has dtype %s; this operation writes %s", dtype::name(out->dtype),
-                                         dtype::name(dtype)));
-    }
-}
-
-void check_out_shape(const aph_tensor* out, const std::vector<int64_t>& shape) {
-    if (out->shape != shape) throw_shape("out", shape, out->shape);
-    if (out->read_only) throw invalid_argument("out is read-only (imported with DLPack's READ_ONLY flag)");
-    for (size_t i = 0; i < out->shape.size(); ++i) {
-        if (out->strides[i] == 0 && out->shape[i] > 1) {
-            throw invalid_argument(strprintf("out has a broadcast dimension (dim %zu: size %lld, stride 0); "
-                                             "write into a contiguous tensor instead",
-                                             i, static_cast<long long>(out->shape[i])));
-        }
-    }
-}
-
 void check_binary_op(int32_t op) {
     if (op < APH_BINARY_ADD || op > APH_BINARY_MINIMUM) {
         throw invalid_argument(strprintf("op %d is not an aph_binary_op", static_cast<int>(op)));
@@ -90,8 +69,7 @@ void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_
     require_float(a, "a", call);
     if (has_b) require_dtype(b, "b", a->dtype);
     const std::vector<int64_t> shape = has_b ? broadcast_shapes(a->shape, b->shape) : a->shape;
-    check_out_dtype(out, a->dtype);
-    check_out_shape(out, shape);
+    require_output(out, "out", a->dtype, shape);
     require_no_overlap(out, "out", a, "a", true);
     if (has_b) require_no_overlap(out, "out", b, "b", true);
     if (product(shape) == 0) return;
@@ -145,8 +123,7 @@ void unary(aph_stream* stream, int32_t op, const aph_tensor* x, aph_tensor* out)
     }
     Call call(stream, {x, out});
     require_float(x, "x", call);
-    check_out_dtype(out, x->dtype);
-    check_out_shape(out, x->shape);
+    require_output(out, "out", x->dtype, x->shape);
     require_no_overlap(out, "out", x, "x", true);
     if (x->numel == 0) return;
 
@@ -199,7 +176,7 @@ void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
     Call call(stream, {x, out});
     require_castable(x, "x", call);
     require_castable(out, "out", call);
-    check_out_shape(out, x->shape);
+    require_writable(out, "out", x->shape);
     require_no_overlap(out, "out", x, "x", true);
     if (x->numel == 0) return;
     if (x->dtype == out->dtype) {

@@ -148,13 +148,8 @@ void Call::launch_raw(aph_k_op op, const void* desc, size_t size) {
     }
 }
 
-Output::Output(Call& call, aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape)
-    : call_(call), out_(out), work_(out) {
+void require_writable(const aph_tensor* out, const char* name, const std::vector<int64_t>& shape) {
     require(out, name);
-    if (out->dtype != dtype) {
-        throw invalid_argument(strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype),
-                                         dtype::name(dtype)));
-    }
     if (out->shape != shape) throw_shape(name, shape, out->shape);
     if (out->read_only) throw invalid_argument(strprintf("%s is read-only (imported with DLPack's READ_ONLY flag)", name));
     for (size_t i = 0; i < out->shape.size(); ++i) {
@@ -164,6 +159,20 @@ Output::Output(Call& call, aph_tensor* out, const char* name, aph_dtype dtype, c
                                              name, i, static_cast<long long>(out->shape[i])));
         }
     }
+}
+
+void require_output(const aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape) {
+    require(out, name);
+    if (out->dtype != dtype) {
+        throw invalid_argument(strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype),
+                                         dtype::name(dtype)));
+    }
+    require_writable(out, name, shape);
+}
+
+Output::Output(Call& call, aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape)
+    : call_(call), out_(out), work_(out) {
+    require_output(out, name, dtype, shape);
     if (!tensor::is_contiguous(*out)) work_ = call.temp(dtype, shape);
 }
 

@@ -82,6 +82,12 @@ private:
     std::vector<const aph_tensor*> used_;
 };
 
+// The checks every output gets (Output makes them too; kernels that write any strides directly
+// call these instead of using Output): exactly `shape`, not read-only, no broadcast dimension
+// (require_writable); plus exactly `dtype` (require_output).
+void require_writable(const aph_tensor* out, const char* name, const std::vector<int64_t>& shape);
+void require_output(const aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape);
+
 // An output tensor: checks it is writable (not read-only, no broadcast dimension) and has
 // exactly the expected dtype and shape; when it is not contiguous, kernels write a contiguous
 // temporary that finish() copies into it.

@@ -9,30 +9,7 @@
 #include <cmath>
 
 namespace aph::ops {
-namespace {
 
-// The checks Output makes (dtype, shape, writable, no broadcast dimension), without its
-// contiguous stand-in: the rope kernels write any strides.
-void require_strided_output(const aph_tensor* out, const char* name, aph_dtype dtype,
-                            const std::vector<int64_t>& shape) {
-    if (out->dtype != dtype) {
-        throw invalid_argument(strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype),
-                                         dtype::name(dtype)));
-    }
-    if (out->shape != shape) throw_shape(name, shape, out->shape);
-    if (out->read_only) {
-        throw invalid_argument(strprintf("%s is read-only (imported with DLPack's READ_ONLY flag)", name));
-    }
-    for (size_t i = 0; i < out->shape.size(); ++i) {
-        if (out->strides[i] == 0 && out->shape[i] > 1) {
-            throw invalid_argument(strprintf("%s has a broadcast dimension (dim %zu: size %lld, stride 0); "
-                                             "write into a contiguous tensor instead",
-                                             name, i, static_cast<long long>(out->shape[i])));
-        }
-    }
-}
-
-}  // namespace
 
 void rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, double theta, int32_t layout,
           aph_tensor* out) {
@@ -64,7 +41,7 @@ void rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, 
                              shape_str(ps).c_str(), shape_str(x->shape).c_str(), static_cast<long long>(S),
                              static_cast<long long>(B), static_cast<long long>(S)));
     }
-    require_strided_output(out, "out", x->dtype, x->shape);
+    require_output(out, "out", x->dtype, x->shape);
     require_no_overlap(out, "out", x, "x", true);
     require_no_overlap(out, "out", positions, "positions", false);
     if (x->numel == 0) return;
