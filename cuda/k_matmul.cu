@@ -148,12 +148,21 @@ struct Handle {
     cublasHandle_t cublas = nullptr;
     cublasLtHandle_t lt = nullptr;  // created on first use of the fused bias
     bool lt_failed = false;         // cublasLtCreate failed once: use the bias kernel
+    int device = -1;                // the device the handles were created on
 
     Handle() = default;
     Handle(const Handle&) = delete;
     Handle& operator=(const Handle&) = delete;
     ~Handle() {
         const Blas& b = blas();
+        // The last reference may go on a thread whose current device is another one: destroy
+        // on the device the handles belong to, then restore the thread's device.
+        int previous = -1;
+        if (device >= 0 && cudaGetDevice(&previous) == cudaSuccess && previous != device) {
+            if (cudaSetDevice(device) != cudaSuccess) previous = -1;
+        } else {
+            previous = -1;
+        }
         if (cublas != nullptr) {
             // The stream may be gone by now: detach it before destroying (cublasDestroy waits
             // for the device, so queued work using the workspace has finished).
@@ -161,6 +170,7 @@ struct Handle {
             b.destroy(cublas);
         }
         if (lt != nullptr) b.lt_destroy(lt);
+        if (previous >= 0) cudaSetDevice(previous);
     }
 };
 
@@ -199,6 +209,7 @@ int handle_for(cudaStream_t s, std::shared_ptr<Handle>& out, char* msg, size_t l
     }
     // Created outside the lock: cublasCreate allocates device memory.
     auto h = std::make_shared<Handle>();
+    h->device = device;
     const Blas& b = blas();
     cublasStatus_t st = b.create(&h->cublas);
     if (st != CUBLAS_STATUS_SUCCESS) {
