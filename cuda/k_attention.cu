@@ -398,11 +398,17 @@ constexpr int kGenRw = 8;   // rows per warp
 //   sQ  [32][QP]        the query tile times scale·log2(e) (rows >= Sq and columns >= D zero)
 //   sKt [QP][33]        the key tile transposed (pitch 33: the transposing stores and the
 //                       lane-per-key reads are both free of bank conflicts)
-//   sV  [32][D]         the value tile (rows >= Sk zero)
+//   sV  [32][D]         the value tile (rows >= Sk zero), in sKt's space once the scores are done
+//                       (separate K and V tiles took 101 KiB at D = 256, over the 99 KiB a block
+//                       may have on sm_86/sm_89)
 //   sP  [32][32]        the probabilities of the tile, row by row
+inline size_t generic_kv_floats(int D) {
+    const size_t qp = static_cast<size_t>((D + 3) & ~3), kt = qp * (kGenBc + 1), v = static_cast<size_t>(kGenBc) * D;
+    return kt > v ? kt : v;
+}
 inline size_t generic_smem_bytes(int D) {
     const size_t qp = static_cast<size_t>((D + 3) & ~3);
-    return (kGenBr * qp + qp * (kGenBc + 1) + static_cast<size_t>(kGenBc) * D + kGenBr * kGenBc) * sizeof(float);
+    return (kGenBr * qp + generic_kv_floats(D) + kGenBr * kGenBc) * sizeof(float);
 }
 
 __device__ __forceinline__ float warp_max(float x) {
@@ -426,8 +432,8 @@ __global__ void __launch_bounds__(kThreads) attn_generic(const AttnParams p) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     float* sQ = reinterpret_cast<float*>(smem_raw);
     float* sKt = sQ + kGenBr * QP;
-    float* sV = sKt + QP * KP;
-    float* sP = sV + kGenBc * D;
+    float* sV = sKt;  // the same space: K for the scores, then V for P·V
+    float* sP = sKt + (QP * KP > kGenBc * D ? QP * KP : kGenBc * D);
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t b = p.b_base + blockIdx.z;
@@ -469,7 +475,6 @@ __global__ void __launch_bounds__(kThreads) attn_generic(const AttnParams p) {
                 const int64_t key = k0 + j;
                 const bool valid = key < Sk && e < D;
                 sKt[e * KP + j] = valid ? ld(kg + key * p.ks[1] + e) : 0.0f;
-                if (e < D) sV[j * D + e] = valid ? ld(vg + key * p.vs[1] + e) : 0.0f;
             }
             __syncthreads();
 
@@ -488,6 +493,13 @@ __global__ void __launch_bounds__(kThreads) attn_generic(const AttnParams p) {
                     s[r] += qv.x * k0v + qv.y * k1v + qv.z * k2v + qv.w * k3v;
                 }
             }
+            __syncthreads();  // every warp has its scores: V replaces K
+            for (int i = threadIdx.x; i < kGenBc * D; i += kThreads) {
+                const int j = i / D, e = i % D;
+                const int64_t key = k0 + j;
+                sV[i] = key < Sk ? ld(vg + key * p.vs[1] + e) : 0.0f;
+            }
+            __syncthreads();
 
             const int64_t key = k0 + lane;
 #pragma unroll
@@ -598,8 +610,15 @@ int launch_attention(const aph_k_attention& d, AttnParams p, int64_t B, int64_t 
             void (*kernel)(AttnParams) = nullptr;
             if (D == 64) kernel = al ? attn_mma<T, 64, true> : attn_mma<T, 64, false>;
             else kernel = al ? attn_mma<T, 128, true> : attn_mma<T, 128, false>;
-            const size_t smem = D == 64 ? mma_smem_bytes<64>() : mma_smem_bytes<128>();
-            return launch_grid(kernel, "attention kernel (tensor cores)", p, B, gx, hq, smem, s, msg, len);
+            // Its body exists only in code compiled for sm_80+: a build for older architectures
+            // alone runs JIT-compiled PTX with an empty body here, so it takes the generic kernel.
+            cudaFuncAttributes fa{};
+            rc = check(cudaFuncGetAttributes(&fa, kernel), "cudaFuncGetAttributes(attention)", msg, len);
+            if (rc != 0) return rc;
+            if (fa.ptxVersion >= 80) {
+                const size_t smem = D == 64 ? mma_smem_bytes<64>() : mma_smem_bytes<128>();
+                return launch_grid(kernel, "attention kernel (tensor cores)", p, B, gx, hq, smem, s, msg, len);
+            }
         }
     }
     const unsigned gx = static_cast<unsigned>((p.Sq + kGenBr - 1) / kGenBr);
