@@ -11,6 +11,7 @@
 // f64.
 #include "cpu.hpp"
 #include "parallel.hpp"
+#include "vmath.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -208,9 +209,13 @@ void binary_typed(const aph_k_binary& d) {
 template <class C>
 inline C sigmoid(C x) {
     // Stable for large |x|: exp is only taken of a non-positive argument.
-    if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
-    const C e = std::exp(x);
-    return e / (C(1) + e);
+    if constexpr (std::is_same_v<C, float>) {
+        return vmath::sigmoid(x);  // branch-free, so sigmoid and silu loops vectorise
+    } else {
+        if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
+        const C e = std::exp(x);
+        return e / (C(1) + e);
+    }
 }
 
 template <int OP, class C>

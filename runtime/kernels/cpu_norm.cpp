@@ -5,6 +5,7 @@
 // in-place use (out == x) is safe because a row is fully read before it is written.
 #include "cpu.hpp"
 #include "parallel.hpp"
+#include "vmath.hpp"
 
 #include <cmath>
 #include <limits>
@@ -76,7 +77,8 @@ void softmax_rows(const aph_k_softmax& d, int64_t r0, int64_t r1) {
         for (int64_t j = 0; j < n; ++j) m = row[j] > m ? row[j] : m;
         for (int64_t j = 0; j < n; ++j) {
             row[j] -= m;
-            e[j] = std::exp(row[j]);
+            if constexpr (std::is_same_v<A, float>) e[j] = vmath::exp(row[j]);  // vectorised
+            else e[j] = std::exp(row[j]);
         }
         const A s = sum_of(e.data(), n);
         T* o = out + r * n;
