@@ -4,6 +4,7 @@
 // vectorises, and rounded once when stored. Rows are independent: parallel_for splits them, and
 // in-place use (out == x) is safe because a row is fully read before it is written.
 #include "cpu.hpp"
+#include "float_types.hpp"
 #include "parallel.hpp"
 #include "vmath.hpp"
 
@@ -15,35 +16,7 @@
 namespace aph::kernels {
 namespace {
 
-// Storage types of the float dtypes; Acc<T> is the type computed in.
-struct F16 {
-    uint16_t bits;
-};
-struct BF16 {
-    uint16_t bits;
-};
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
-inline float to_acc(F16 v) { return num::f16_to_f32(v.bits); }
-inline float to_acc(BF16 v) { return num::bf16_to_f32(v.bits); }
-inline void from_acc(float* p, float v) { *p = v; }
-inline void from_acc(double* p, double v) { *p = v; }
-inline void from_acc(F16* p, float v) { p->bits = num::f32_to_f16(v); }
-inline void from_acc(BF16* p, float v) { p->bits = num::f32_to_bf16(v); }
-template <class T>
-using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-// Calls f(T{}) for the storage type of a float dtype.
-template <class F>
-int dispatch(int32_t dtype, std::string& msg, F&& f) {
-    switch (dtype) {
-        case 0: return f(float{});
-        case 1: return f(F16{});
-        case 2: return f(BF16{});
-        case 3: return f(double{});
-        default: msg = "dtype " + std::to_string(dtype) + " is not a float dtype"; return APH_K_STATUS_FAILED;
-    }
-}
+using namespace fp;  // F16, BF16, to_acc, from_acc, Acc, dispatch (float_types.hpp)
 
 template <class T, class A = Acc<T>>
 void load_row(const T* src, A* dst, int64_t n) {

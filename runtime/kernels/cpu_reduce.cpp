@@ -7,6 +7,7 @@
 // accumulators in a small array and walks the n rows of the tile (each row contiguous in x),
 // so every inner loop runs over contiguous memory and vectorises.
 #include "cpu.hpp"
+#include "float_types.hpp"
 #include "parallel.hpp"
 
 #include <algorithm>
@@ -17,33 +18,7 @@
 namespace aph::kernels {
 namespace {
 
-struct F16 {
-    uint16_t bits;
-};
-struct BF16 {
-    uint16_t bits;
-};
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
-inline float to_acc(F16 v) { return num::f16_to_f32(v.bits); }
-inline float to_acc(BF16 v) { return num::bf16_to_f32(v.bits); }
-inline void from_acc(float* p, float v) { *p = v; }
-inline void from_acc(double* p, double v) { *p = v; }
-inline void from_acc(F16* p, float v) { p->bits = num::f32_to_f16(v); }
-inline void from_acc(BF16* p, float v) { p->bits = num::f32_to_bf16(v); }
-template <class T>
-using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-template <class F>
-int dispatch(int32_t dtype, std::string& msg, F&& f) {
-    switch (dtype) {
-        case 0: return f(float{});
-        case 1: return f(F16{});
-        case 2: return f(BF16{});
-        case 3: return f(double{});
-        default: msg = "dtype " + std::to_string(dtype) + " is not a float dtype"; return APH_K_STATUS_FAILED;
-    }
-}
+using namespace fp;  // F16, BF16, to_acc, from_acc, Acc, dispatch (float_types.hpp)
 
 constexpr int32_t kSum = 0, kMean = 1, kMax = 2, kArgmax = 3;
 constexpr int64_t kTile = 256;  // outputs per tile when inner > 1
