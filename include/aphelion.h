@@ -31,7 +31,8 @@
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
  * 10 streams and events · 11 device memory (allocators, statistics, budgets) · 12 tensors ·
- * 13 DLPack.
+ * 13 DLPack · 14 operations · 15 strings and callback errors · 16 model configurations and
+ * validators · 17 build graphs · 18 tracing · 19 pipelines · 20 executable graphs · 21 safetensors.
  */
 #ifndef APHELION_H
 #define APHELION_H
@@ -1158,6 +1159,686 @@ APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x
 APH_API aph_status aph_op_gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h,
                                    const aph_tensor* w_ih, const aph_tensor* w_hh,
                                    const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
+
+/* ============================================================================================
+ * 15. Strings returned by the library, and errors from callbacks
+ * ========================================================================================== */
+
+/** Frees a string the library allocated for the caller (the char** results of the functions
+ *  below that say "free with aph_string_free"). NULL is a no-op. */
+APH_API void aph_string_free(char* str);
+
+/** Sets the calling thread's last error (what aph_last_error() returns) to message prefixed as
+ *  status's kind ("kernel error: ..."), for callbacks (custom stages, hooks, custom operations)
+ *  that return a failing status and want to say why. A callback that fails without calling it
+ *  gets a generic message naming the callback. status must be a failing status (else ignored);
+ *  message NULL means "". */
+APH_API void aph_set_last_error(aph_status status, const char* message);
+
+/* ============================================================================================
+ * 16. Model configurations and validators (aphelion-core config.rs, validation.rs)
+ *
+ * A model configuration is a name, a version and parameters: a map from string keys to JSON
+ * values, kept sorted by key (bytewise), exactly as aphelion-core's ModelConfig. Its JSON form
+ * is serde_json's: {"name":...,"version":...,"params":{...}} with keys sorted at every level,
+ * integers as integers, floats in serde_json's shortest form ("0.1", "1.0", "0.00001", "1e-7",
+ * "1e+16": serde_json 1.0.147 and later, the version aphelion-framework-rs builds with, writes
+ * positive exponents with a '+'), strings escaped as serde_json escapes them. JSON text given
+ * to the library is read as serde_json reads it: "1.0" stays a float and "1" an integer, the
+ * integer -0 becomes the float -0.0, nesting deeper than 127 arrays/objects is rejected.
+ *
+ * Parameter errors (APH_ERR_INVALID_CONFIG): a missing key is "invalid configuration: missing
+ * parameter 'lr'"; a value of another type is "invalid configuration: parameter 'lr' is a
+ * string, expected a number" (the JSON type names: null, bool, integer, number, string, array,
+ * object). Integers are JSON numbers without fraction or exponent that fit in int64 (a larger
+ * one is "parameter 'n' is an integer out of the int64 range"); a float getter accepts
+ * integers too.
+ *
+ * Threads: a configuration must be used by one thread at a time.
+ * ========================================================================================== */
+
+typedef struct aph_model_config aph_model_config;
+
+/** A configuration with no parameters. name and version are copied (any UTF-8; validation is
+ *  separate, see aph_validate_*). */
+APH_API aph_status aph_model_config_create(const char* name, const char* version,
+                                           aph_model_config** out);
+/** aphelion-core's presets, version "1.0.0", activation "relu": "small" (hidden_size 256,
+ *  num_layers 2, dropout 0.1), "medium" (512, 4, 0.2), "large" (1024, 8, 0.3). Another preset
+ *  name is APH_ERR_INVALID_ARGUMENT naming it. */
+APH_API aph_status aph_model_config_preset(const char* preset, const char* name,
+                                           aph_model_config** out);
+/** Parses {"name":..., "version":..., "params":{...}} (params may be absent: empty; other
+ *  fields are ignored). Malformed JSON or a missing/mistyped field is APH_ERR_SERIALIZATION with
+ *  the position or field ("serialization error: config JSON: parse error at byte 13: ...",
+ *  "serialization error: config.version: expected a string"). */
+APH_API aph_status aph_model_config_from_json(const char* json, aph_model_config** out);
+APH_API aph_status aph_model_config_clone(const aph_model_config* config, aph_model_config** out);
+APH_API void aph_model_config_release(aph_model_config* config);
+
+/** Borrowed; valid until the configuration changes or is released. "" for NULL. */
+APH_API const char* aph_model_config_name(const aph_model_config* config);
+APH_API const char* aph_model_config_version(const aph_model_config* config);
+/** Number of parameters (0 for NULL), and the key of the i-th in sorted order (borrowed, NULL
+ *  when i is out of range). */
+APH_API size_t aph_model_config_param_count(const aph_model_config* config);
+APH_API const char* aph_model_config_param_key(const aph_model_config* config, size_t index);
+APH_API int aph_model_config_has_param(const aph_model_config* config, const char* key);
+
+/** Setters: insert or replace a parameter. A non-finite float is APH_ERR_INVALID_ARGUMENT (JSON
+ *  has no NaN or infinity); set_bool's value must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT).
+ *  set_json parses value_json as any JSON value (else APH_ERR_SERIALIZATION). Keys and string
+ *  values are stored as the bytes given. */
+APH_API aph_status aph_model_config_set_int(aph_model_config* config, const char* key, int64_t value);
+APH_API aph_status aph_model_config_set_float(aph_model_config* config, const char* key, double value);
+APH_API aph_status aph_model_config_set_bool(aph_model_config* config, const char* key, int value);
+APH_API aph_status aph_model_config_set_string(aph_model_config* config, const char* key,
+                                               const char* value);
+APH_API aph_status aph_model_config_set_json(aph_model_config* config, const char* key,
+                                             const char* value_json);
+/** Removes a parameter; a missing key is the missing-parameter error. */
+APH_API aph_status aph_model_config_remove(aph_model_config* config, const char* key);
+
+/** Typed getters (errors above). get_string's result is borrowed like the name. get_json gives
+ *  the value's compact serde_json text (free with aph_string_free). */
+APH_API aph_status aph_model_config_get_int(const aph_model_config* config, const char* key,
+                                            int64_t* out);
+APH_API aph_status aph_model_config_get_float(const aph_model_config* config, const char* key,
+                                              double* out);
+APH_API aph_status aph_model_config_get_bool(const aph_model_config* config, const char* key,
+                                             int* out);
+APH_API aph_status aph_model_config_get_string(const aph_model_config* config, const char* key,
+                                               const char** out);
+APH_API aph_status aph_model_config_get_json(const aph_model_config* config, const char* key,
+                                             char** out);
+/** The configuration as serde_json's compact output (the bytes aph_graph_stable_hash hashes);
+ *  free with aph_string_free. */
+APH_API aph_status aph_model_config_to_json(const aph_model_config* config, char** out);
+
+/** Validation (aphelion-core validation.rs). Each returns APH_OK or APH_ERR_VALIDATION with the
+ *  first problem: "validation error: Name cannot be empty", "validation error: Name must
+ *  contain only alphanumeric characters, dashes, and underscores" (Unicode alphanumerics as
+ *  Rust's char::is_alphanumeric: the Alphabetic property or a number category, from Unicode
+ *  14 tables; a name that is not valid UTF-8 fails this way too),
+ *  "validation error: Version cannot be empty", "validation error: Version must match semantic
+ *  versioning pattern (e.g., 1.2.3)" (at least three dot-separated parts, the first three
+ *  unsigned 32-bit integers). */
+APH_API aph_status aph_validate_name(const char* name);
+APH_API aph_status aph_validate_version(const char* version);
+/** The composite validator: runs the name and version validators on the configuration and
+ *  collects every error. Returns APH_OK, or APH_ERR_VALIDATION whose message lists them all,
+ *  "validation error: name: Name cannot be empty; version: Version cannot be empty"; when
+ *  out_errors is not NULL it receives the list, one "{field}: {message}" per line (free with
+ *  aph_string_free; "" when valid). */
+APH_API aph_status aph_model_config_validate(const aph_model_config* config, char** out_errors);
+
+/* ============================================================================================
+ * 17. Build graphs (aphelion-core graph.rs)
+ *
+ * A graph is nodes (id, name, configuration, metadata) and directed edges, both kept in
+ * insertion order. Node ids are 1-based and sequential: the n-th node added has id n. Metadata
+ * is a map from string to JSON value (sorted by key). An edge (from, to) says that to consumes
+ * from's output; for executable graphs (section 20) a node's incoming edges, in insertion
+ * order, are its operands.
+ *
+ * Compatibility with aphelion-core: stable_hash, topological_sort, to_dot and the JSON layout
+ * are byte-for-byte the Rust ones (compat page section 6); a graph saved by
+ * aphelion-framework-rs loads here and hashes the same. Where libaphelion does better: add_edge
+ * rejects ids that name no node (the Rust code accepts them silently; self-loops and cycles are
+ * still accepted and reported by has_cycle), and to_dot escapes quotes and backslashes.
+ *
+ * Threads: a graph must be used by one thread at a time; separate graphs are independent.
+ * ========================================================================================== */
+
+typedef struct aph_graph aph_graph;
+
+APH_API aph_status aph_graph_create(aph_graph** out);
+APH_API aph_status aph_graph_clone(const aph_graph* graph, aph_graph** out);
+APH_API void aph_graph_release(aph_graph* graph);
+
+/** Appends a node with a copy of config; out_id (may be NULL) receives its id. */
+APH_API aph_status aph_graph_add_node(aph_graph* graph, const char* name,
+                                      const aph_model_config* config, uint64_t* out_id);
+/** Appends the edge from -> to. An id that names no node is APH_ERR_GRAPH ("graph error: edge
+ *  (1, 9) names node 9, but the graph has 3 nodes"); nothing is added then. */
+APH_API aph_status aph_graph_add_edge(aph_graph* graph, uint64_t from, uint64_t to);
+/** Sets (inserts or replaces) a metadata entry of node id; value_json is any JSON value. */
+APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key,
+                                          const char* value_json);
+
+APH_API size_t aph_graph_node_count(const aph_graph* graph);
+APH_API size_t aph_graph_edge_count(const aph_graph* graph);
+/** The node with this id: its name and configuration, borrowed (valid until the graph changes
+ *  or is released). An unknown id is APH_ERR_GRAPH. Either out pointer may be NULL. */
+APH_API aph_status aph_graph_node(const aph_graph* graph, uint64_t id, const char** out_name,
+                                  const aph_model_config** out_config);
+/** The node's metadata as compact JSON (an object; free with aph_string_free). */
+APH_API aph_status aph_graph_node_metadata(const aph_graph* graph, uint64_t id, char** out);
+/** The id of the first node named name; APH_ERR_GRAPH when there is none. */
+APH_API aph_status aph_graph_find_node(const aph_graph* graph, const char* name, uint64_t* out_id);
+/** The index-th edge in insertion order; index out of range is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_graph_edge(const aph_graph* graph, size_t index, uint64_t* out_from,
+                                  uint64_t* out_to);
+
+/** Lowercase hex SHA-256 (64 characters and a NUL into out_hex[65]), as aphelion-core's
+ *  stable_hash: for each node, its id as u64 little-endian, its name's bytes and its
+ *  configuration's compact serde_json; then each edge's from and to as u64 little-endian.
+ *  Metadata is not hashed; the order of insertion is. */
+APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char out_hex[65]);
+/** 1 if the graph has a cycle (a self-loop counts), else 0 (0 for NULL). Iterative: deep graphs
+ *  do not exhaust the stack. */
+APH_API int aph_graph_has_cycle(const aph_graph* graph);
+/** Kahn's algorithm, deterministic: a FIFO queue seeded with the nodes of in-degree 0 in
+ *  insertion order, edges scanned in insertion order. Writes node_count ids into out_ids
+ *  (capacity must be at least aph_graph_node_count, else APH_ERR_INVALID_ARGUMENT; out_ids may
+ *  be NULL for an empty graph). A cycle is APH_ERR_BUILD "build error: Cannot perform
+ *  topological sort: graph contains a cycle"; in a loaded graph, an edge naming no node is then
+ *  APH_ERR_GRAPH with add_edge's message. O(nodes + edges). */
+APH_API aph_status aph_graph_topological_sort(const aph_graph* graph, uint64_t* out_ids,
+                                              size_t capacity);
+/** GraphViz text, aphelion-core's layout: "digraph BuildGraph {\n", then per node
+ *  `    "{id}" [label="{name}"];\n`, per edge `    "{from}" -> "{to}";\n`, then "}\n"; names
+ *  with '"' or '\\' are escaped with a backslash. Free with aph_string_free. */
+APH_API aph_status aph_graph_to_dot(const aph_graph* graph, char** out);
+
+/** The serde layout: {"nodes":[{"id":1,"name":...,"config":{"name":...,"version":...,
+ *  "params":{...}},"metadata":{}}],"edges":[[1,2]]}. pretty 0 gives serde_json::to_string's
+ *  compact text, 1 gives serde_json::to_string_pretty's (two-space indent), which is also what
+ *  aph_graph_save writes. Loading then saving gives back the same bytes. Free with
+ *  aph_string_free. */
+APH_API aph_status aph_graph_to_json(const aph_graph* graph, int pretty, char** out);
+/** Parses a graph in the serde layout (compact or pretty, any key order; "metadata" may be
+ *  absent; unknown fields are ignored). Malformed JSON, missing or mistyped fields, or ids that
+ *  are not 1, 2, 3, ... in order are APH_ERR_SERIALIZATION naming the 1-based byte position or
+ *  the field, indexes 0-based ("serialization error: graph JSON: parse error at byte 17: ...",
+ *  "serialization error: nodes[2].config.version: expected a string", "serialization error:
+ *  edges[0][1]: expected an unsigned integer"). Edges naming unknown nodes are accepted as the
+ *  Rust code accepts them (the executor and the check stage report them). len is the length of
+ *  json in bytes. */
+APH_API aph_status aph_graph_from_json(const char* json, size_t len, aph_graph** out);
+/** aph_graph_from_json on a file's contents; an unreadable file is APH_ERR_IO naming the path
+ *  and the system's reason. */
+APH_API aph_status aph_graph_load(const char* path, aph_graph** out);
+/** Writes aph_graph_to_json(graph, 1) to path (APH_ERR_IO on failure). */
+APH_API aph_status aph_graph_save(const aph_graph* graph, const char* path);
+
+/* ============================================================================================
+ * 18. Tracing (aphelion-core diagnostics.rs) and execution timelines
+ *
+ * Trace events are {id, message, timestamp, level, span_id, trace_id}, as aphelion-core's
+ * TraceEvent. A trace sink receives them; sinks are reference counted and thread-safe (any
+ * number of threads may record into one sink at once).
+ *
+ * Sinks also receive spans: timed intervals (a pipeline stage, an executed graph node) with a
+ * category, a device and a byte count, which aph_trace_export_chrome writes as Chrome
+ * trace-event JSON ("X" complete events, microseconds) that chrome://tracing and
+ * https://ui.perfetto.dev open. Filters and fan-outs pass spans on unchanged (spans have no
+ * level).
+ * ========================================================================================== */
+
+typedef struct aph_trace_sink aph_trace_sink;
+
+typedef APH_ENUM(aph_trace_level) {
+    APH_TRACE_DEBUG = 0,
+    APH_TRACE_INFO = 1,
+    APH_TRACE_WARN = 2,
+    APH_TRACE_ERROR = 3
+} aph_trace_level;
+
+/** One event. Strings are borrowed: in aph_trace_sink_record they are copied; from
+ *  aph_trace_sink_event they stay valid until the sink is cleared or released (events recorded
+ *  meanwhile do not move them). span_id and trace_id may be NULL (absent). timestamp is seconds
+ *  since the Unix epoch (finite; negative means before the epoch); 0 in aph_trace_sink_record
+ *  means "now" (whole seconds plus nanoseconds / 1e9, as Rust's as_secs_f64). */
+typedef struct aph_trace_event {
+    size_t struct_size;
+    const char* id;
+    const char* message;
+    double timestamp;
+    aph_trace_level level;
+    const char* span_id;
+    const char* trace_id;
+} aph_trace_event;
+
+/** One timed interval. start_ns is nanoseconds since the Unix epoch; category is "stage",
+ *  "node" or any caller's word; device ("cpu", "cuda:0") may be NULL; bytes is what the span
+ *  wrote or allocated (0 when not meaningful); args_json (may be NULL) is a JSON object of
+ *  extra fields shown by the viewer. */
+typedef struct aph_trace_span {
+    size_t struct_size;
+    const char* name;
+    const char* category;
+    uint64_t start_ns;
+    uint64_t duration_ns;
+    const char* device;
+    uint64_t bytes;
+    const char* args_json;
+} aph_trace_span;
+
+/** Keeps every event and span in memory, in arrival order (events and spans in two lists). */
+APH_API aph_status aph_trace_sink_memory(aph_trace_sink** out);
+/** Passes to inner only events at min_level or above. */
+APH_API aph_status aph_trace_sink_filter(aph_trace_sink* inner, aph_trace_level min_level,
+                                         aph_trace_sink** out);
+/** Passes everything to each of sinks[0..count) in order (it keeps references to them).
+ *  sinks may be NULL when count is 0; a NULL element is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_trace_sink_fanout(aph_trace_sink* const* sinks, size_t count,
+                                         aph_trace_sink** out);
+/** Calls on_event(user_data, event) (required) for each event and on_span (may be NULL: spans
+ *  are dropped) for each span, from the recording thread, without holding any lock: when
+ *  several threads record, the callbacks run concurrently. The struct and its strings are
+ *  valid during the call only. destroy(user_data) (may be NULL) runs once, when the last
+ *  reference goes (filters and fan-outs over the sink hold references); if the call fails it
+ *  is not run and user_data stays the caller's. For bindings that forward traces to their own
+ *  logging. */
+typedef void (*aph_trace_event_fn)(void* user_data, const aph_trace_event* event);
+typedef void (*aph_trace_span_fn)(void* user_data, const aph_trace_span* span);
+APH_API aph_status aph_trace_sink_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span,
+                                           void* user_data, void (*destroy)(void* user_data),
+                                           aph_trace_sink** out);
+APH_API void aph_trace_sink_retain(aph_trace_sink* sink);
+APH_API void aph_trace_sink_release(aph_trace_sink* sink);
+
+/** Records an event (id and message required; level outside the enum, a non-finite timestamp
+ *  or event->struct_size below sizeof(aph_trace_event) is APH_ERR_INVALID_ARGUMENT). */
+APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_event* event);
+/** Records a span (name and category required; span->struct_size at least
+ *  sizeof(aph_trace_span)). args_json must be a JSON object: malformed JSON is
+ *  APH_ERR_SERIALIZATION, another JSON value APH_ERR_INVALID_ARGUMENT; it is kept in
+ *  serde_json's compact form (keys sorted). */
+APH_API aph_status aph_trace_sink_record_span(aph_trace_sink* sink, const aph_trace_span* span);
+
+/** In-memory sinks only (others: APH_ERR_INVALID_ARGUMENT "invalid argument: sink is not an
+ *  in-memory sink"; the counts are 0 for them and for NULL): counts, the index-th event or span
+ *  (borrowed strings; out->struct_size must be set; an index out of range is
+ *  APH_ERR_INVALID_ARGUMENT and leaves out alone), and clearing. */
+APH_API size_t aph_trace_sink_event_count(const aph_trace_sink* sink);
+APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index,
+                                        aph_trace_event* out);
+APH_API size_t aph_trace_sink_span_count(const aph_trace_sink* sink);
+APH_API aph_status aph_trace_sink_span(const aph_trace_sink* sink, size_t index,
+                                       aph_trace_span* out);
+APH_API aph_status aph_trace_sink_clear(aph_trace_sink* sink);
+
+/** aphelion-core's JSON exporter over an in-memory sink's events, byte for byte
+ *  serde_json::to_string_pretty of its SerializableTraceEvent list: a pretty-printed array
+ *  (two-space indent, "[]" when empty, no trailing newline) of {"id", "message", "timestamp",
+ *  "level", "span_id", "trace_id"} in that order. timestamp is a string, Rust's f64 Display of
+ *  the seconds (shortest round-trip digits, never an exponent: "1700000000.5", "2",
+ *  "0.0000001"), or "unknown" before the epoch; level is "DEBUG", "INFO", "WARN" or "ERROR";
+ *  absent ids are null. Spans are not exported. Free with aph_string_free. */
+APH_API aph_status aph_trace_export_json(const aph_trace_sink* sink, char** out);
+/** Chrome trace-event JSON of an in-memory sink's spans (and its events as instant events):
+ *  {"traceEvents":[...],"displayTimeUnit":"ms"}, one item per line. Each span, in arrival
+ *  order, is {"name","cat","ph":"X","ts","dur","pid":1,"tid":1,"args":{"device" (left out
+ *  when absent),"bytes", then the args_json fields other than device and bytes}}; then each
+ *  event is {"name": id,"cat":"event","ph":"i","s":"g","ts","pid":1,"tid":1,"args":{"message",
+ *  "level", "span_id" and "trace_id" when present}}. ts and dur are microseconds, exact to the
+ *  nanosecond (up to three decimals); ts counts from the earliest span start or event
+ *  timestamp in the sink. Free with aph_string_free. */
+APH_API aph_status aph_trace_export_chrome(const aph_trace_sink* sink, char** out);
+
+/* ============================================================================================
+ * 19. Pipelines (aphelion-core pipeline.rs)
+ *
+ * A pipeline runs a list of stages over a graph in a build context: pre-hooks in order (the
+ * first error aborts: no later hook or stage runs), then the stages (before each, the progress
+ * callback gets (name, i, N) with i counting from 1, or ("{name} (skipped)", i, N) for a stage
+ * in the skip list, which still counts but does not run), then the post-hooks. A failing
+ * stage stops the pipeline; its message gets the suffix " (stage: {name})" and its status is
+ * kept. A failing hook's message is returned as it is. A stage or hook that fails without
+ * aph_set_last_error gets "{kind prefix}stage 'x' failed with APH_ERR_... and gave no message"
+ * (hooks: "pre-hook 2", "post-hook 1", counting from 1). Changes earlier stages made to the
+ * graph stay when a later one fails.
+ *
+ * Each stage that runs becomes a span in the context's sink: name the stage's, category
+ * "stage", device the context device's label ("cpu", "cuda:0"), bytes 0; a failed stage's span
+ * has args_json {"error": its message}.
+ *
+ * Built-in stages: "validation" (an empty graph is "validation error: graph must contain at
+ * least one node"; else info event stage.validation "validated {n} nodes"), "hashing" (info
+ * event stage.hashing "computed graph hash: {hex}"), and libaphelion's own "check" (dangling
+ * edges, cycles, unknown operations, shape and dtype inference: section 20's errors), "plan"
+ * (makes the context's executor: inference and memory planning, with the budget check; info
+ * event stage.plan "planned {n} buffers, peak {bytes} bytes") and "execute" (binds the
+ * context's inputs and weights, runs the executor once; info event stage.execute). Presets:
+ * "standard" = validation, hashing; "for_training" = standard plus a pre-hook emitting info
+ * pipeline.training "Starting training pipeline"; "for_inference" = hashing; "run" =
+ * validation, check, hashing, plan, execute.
+ *
+ * Threads: a pipeline and a context must be used by one thread at a time.
+ * ========================================================================================== */
+
+typedef struct aph_build_context aph_build_context;
+typedef struct aph_pipeline aph_pipeline;
+typedef struct aph_executor aph_executor;
+typedef struct aph_executor_options aph_executor_options; /* section 20 */
+
+/** A context for device (NULL: the device aph_device_select picks with the default
+ *  configuration of aph_device_config_create, which reads no environment), sink (NULL: events
+ *  are dropped) and tracker (NULL: none). It keeps references to all three; releasing the
+ *  context also releases its inputs and its executor. */
+APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* sink,
+                                            aph_tracker* tracker, aph_build_context** out);
+APH_API void aph_build_context_release(aph_build_context* ctx);
+/** Borrowed; NULL when absent. */
+APH_API aph_device* aph_build_context_device(const aph_build_context* ctx);
+APH_API aph_trace_sink* aph_build_context_sink(const aph_build_context* ctx);
+APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx);
+/** Records an event in the context's sink (timestamp now); without a sink it does nothing.
+ *  id and message required; level outside the enum is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_build_context_trace(aph_build_context* ctx, aph_trace_level level,
+                                           const char* id, const char* message);
+/** Allocation through the context (aphelion-core BuildContext): charges bytes to the tracker;
+ *  a tracker failure is APH_ERR_BACKEND "backend error: OOM: {tracker message}", e.g.
+ *  "backend error: OOM: out of memory: allocation of 10 bytes would exceed limit of 5 bytes
+ *  (current: 0 bytes)", and charges nothing. Without a tracker it succeeds. */
+APH_API aph_status aph_build_context_allocate(aph_build_context* ctx, uint64_t bytes);
+/** For the execute stage: inputs bound by node name (non-empty; a reference is kept, binding a
+ *  name again replaces the tensor) and a safetensors file for the weight nodes. */
+APH_API aph_status aph_build_context_set_input(aph_build_context* ctx, const char* name,
+                                               aph_tensor* tensor);
+APH_API aph_status aph_build_context_set_weights_file(aph_build_context* ctx, const char* path);
+/** Options for the executor the plan stage makes (copied, and the stream, if any, kept alive;
+ *  NULL: defaults). Their tracker and trace fields are ignored: the context's own tracker and
+ *  sink are used. A stream of another device than the context's is APH_ERR_DEVICE_MISMATCH. */
+APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx,
+                                                          const aph_executor_options* options);
+/** The executor the plan stage made (borrowed; NULL before). Read outputs and statistics from
+ *  it after the pipeline ran. */
+APH_API aph_executor* aph_build_context_executor(const aph_build_context* ctx);
+
+/** A stage or hook: return APH_OK, or a failing status (with aph_set_last_error for the
+ *  message). Stages may change the graph; hooks see it read-only. */
+typedef aph_status (*aph_stage_fn)(void* user_data, aph_build_context* ctx, aph_graph* graph);
+typedef aph_status (*aph_hook_fn)(void* user_data, aph_build_context* ctx, const aph_graph* graph);
+typedef void (*aph_progress_fn)(void* user_data, const char* stage, size_t index, size_t total);
+
+/** An empty pipeline, or a preset ("standard", "for_training", "for_inference", "run"; another
+ *  name is APH_ERR_INVALID_ARGUMENT). */
+APH_API aph_status aph_pipeline_create(aph_pipeline** out);
+APH_API aph_status aph_pipeline_preset(const char* preset, aph_pipeline** out);
+APH_API void aph_pipeline_release(aph_pipeline* pipeline);
+/** Appends a built-in stage by name ("validation", "hashing", "check", "plan", "execute"). */
+APH_API aph_status aph_pipeline_add_builtin(aph_pipeline* pipeline, const char* stage);
+/** Appends a custom stage (name non-empty; several stages may share a name, and a skip then
+ *  applies to all of them). destroy(user_data) (may be NULL) runs once, when the pipeline is
+ *  released; when the call fails it is not run and user_data stays the caller's. The same holds
+ *  for the hooks below. */
+APH_API aph_status aph_pipeline_add_stage(aph_pipeline* pipeline, const char* name,
+                                          aph_stage_fn fn, void* user_data,
+                                          void (*destroy)(void* user_data));
+APH_API aph_status aph_pipeline_add_pre_hook(aph_pipeline* pipeline, aph_hook_fn fn,
+                                             void* user_data, void (*destroy)(void* user_data));
+APH_API aph_status aph_pipeline_add_post_hook(aph_pipeline* pipeline, aph_hook_fn fn,
+                                              void* user_data, void (*destroy)(void* user_data));
+/** Adds a stage name to the skip list (a name no stage has is allowed; it skips nothing). */
+APH_API aph_status aph_pipeline_skip(aph_pipeline* pipeline, const char* stage);
+/** Sets the progress callback (NULL: none). */
+APH_API aph_status aph_pipeline_set_progress(aph_pipeline* pipeline, aph_progress_fn fn,
+                                             void* user_data);
+APH_API size_t aph_pipeline_stage_count(const aph_pipeline* pipeline);
+/** Borrowed, valid until the pipeline is released; NULL when index is out of range. */
+APH_API const char* aph_pipeline_stage_name(const aph_pipeline* pipeline, size_t index);
+/** Runs the pipeline over graph (which stages may change). Each stage also becomes a span
+ *  (category "stage") in the context's sink. */
+APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* ctx,
+                                    aph_graph* graph);
+
+/* ============================================================================================
+ * 20. Executable graphs: operations by name, custom operations, memory planning, execution
+ *
+ * A graph is executable when every node's configuration name is an operation below (or a
+ * registered custom operation). A node's incoming edges, in insertion order, are its operands;
+ * its params carry the operation's attributes. Every node has one output value.
+ *
+ *   node (config name)   operands                    params (default)
+ *   input                -                           shape, dtype ("f32")
+ *   weight               -                           shape, dtype ("f32"), key (the node name:
+ *                                                    the tensor's name in a safetensors file)
+ *   constant             -                           shape, dtype ("f32"), value: a number (fill)
+ *                                                    or a flat row-major list of numel numbers
+ *   output               x                           - (the graph's result named after the node)
+ *   matmul               a, b                        transpose_a, transpose_b (false), alpha (1)
+ *   linear               x, weight[, bias]           -
+ *   add sub mul div maximum minimum
+ *                        a, b   or   a               scalar (with one operand: a op scalar)
+ *   relu gelu gelu_tanh silu tanh sigmoid exp log neg sqrt rsqrt abs
+ *                        x                           -
+ *   bias_activation      x, bias                     activation ("none", "relu", "gelu",
+ *                                                    "gelu_tanh", "silu", "tanh")
+ *   softmax log_softmax  x                           -
+ *   layer_norm           x, weight[, bias]           eps (1e-5)
+ *   rms_norm             x, weight                   eps (1e-6)
+ *   sum mean max argmax  x                           dim (-1), keepdim (false)
+ *   rope                 x, positions                theta (10000), layout ("half" or
+ *                                                    "interleaved")
+ *   embedding            table, ids                  -
+ *   cast                 x                           dtype
+ *   attention            q, k, v[, mask]             scale (0: 1/sqrt(head_dim)), causal (false)
+ *   ternary_matmul       x, packed, scale            -
+ *   dequantize           q, scale                    scheme ("int8", "fp8_e4m3", "fp8_e5m2",
+ *                                                    "nf4", "ternary"), axis (-1), shape, dtype
+ *   gru_cell             x, h, w_ih, w_hh[, b_ih, b_hh]
+ *   contiguous           x                           - (a contiguous copy of a view)
+ *   reshape              x                           shape (one entry may be -1)   } views: no
+ *   permute              x                           dims                          } copy, no
+ *   transpose            x                           dim0, dim1                    } memory
+ *   slice                x                           dim, start, stop, step (1)    }
+ *
+ * Semantics, shapes and dtypes are those of the eager operations (section 14). Inference runs
+ * over the whole graph when the executor is made, so every mistake is reported before anything
+ * runs, naming the node after the kind of error: "graph error: node 7 'attn' (attention): takes
+ * 3 to 4 operands, got 2", "dimension mismatch: node 3 'fc1' (linear): linear: x [4, 8] and
+ * weight [16, 9] do not fit ...". An unknown operation, a wrong operand count, a missing or
+ * mistyped param, an edge naming no node and a cycle are APH_ERR_GRAPH; shape and dtype errors
+ * keep the operation's own status (APH_ERR_DIMENSION_MISMATCH, APH_ERR_INVALID_ARGUMENT, ...),
+ * and so do errors while running (the node named the same way). An f64 value computed on a CUDA
+ * device is APH_ERR_NOT_IMPLEMENTED when the executor is made, as the eager operations report
+ * it when called. Input, weight and output nodes need distinct names (they are bound and read
+ * by name).
+ *
+ * Memory planning: every value a node computes lives in one arena, at an offset chosen by
+ * liveness: a value is live from the step that computes it to the last step that reads it (a
+ * view keeps its base live), and values whose lifetimes do not overlap share memory (offsets
+ * are given largest value first, each at the lowest 256-byte-aligned offset free during its
+ * lifetime). Values read by output nodes get memory of their own, so outputs stay readable until
+ * the next run. Inputs bound by the caller and weights are not in the plan. The plan is made
+ * when the executor is, before any memory is allocated; with a tracker whose limit the plan
+ * does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
+ * memory plan needs {peak} bytes at its peak, over the budget of {limit} bytes ({current}
+ * bytes already tracked)") and allocates nothing. Memory is allocated at the first run (and
+ * charged to the tracker until the executor is released) and reused by every later run.
+ *
+ * Threads: an executor must be used by one thread at a time; separate executors (of the same
+ * graph or not) may run at once on one device. The custom operation registry is thread-safe.
+ * ========================================================================================== */
+
+/** A custom operation. infer computes the output dtype and shape from the operands' (the
+ *  params are the node's params as compact JSON); cpu runs it on CPU tensors, cuda (may be
+ *  NULL) on CUDA tensors, writing into out (allocated by the executor with the inferred dtype
+ *  and shape; contiguous). stream is the stream to queue work on (NULL on the CPU). Each returns
+ *  APH_OK or a failing status (with aph_set_last_error for the message). Dispatch is the
+ *  built-in operations' (compat page section 8): a CUDA device runs cuda (without one,
+ *  APH_ERR_NOT_IMPLEMENTED "not implemented: node 4 'n' (my_op): custom operation 'my_op' has
+ *  no CUDA implementation"), the CPU runs cpu. The callbacks may run on any thread and
+ *  several at once (one per executor running). */
+typedef struct aph_custom_op {
+    size_t struct_size;
+    const char* name;
+    aph_status (*infer)(void* user_data, const char* params_json, size_t n_inputs,
+                        const aph_dtype* input_dtypes, const int64_t* const* input_shapes,
+                        const size_t* input_ndims, aph_dtype* out_dtype,
+                        int64_t out_shape[APH_TENSOR_MAX_DIMS], size_t* out_ndim);
+    aph_status (*cpu)(void* user_data, const char* params_json, size_t n_inputs,
+                      const aph_tensor* const* inputs, aph_tensor* out);
+    aph_status (*cuda)(void* user_data, const char* params_json, aph_stream* stream,
+                       size_t n_inputs, const aph_tensor* const* inputs, aph_tensor* out);
+    void* user_data;
+    /* Called once with user_data when the registration is gone: unregistered or replaced, and
+     * no executor uses it any more. May be NULL. */
+    void (*destroy)(void* user_data);
+} aph_custom_op;
+
+/** Registers op under op->name (copied) for every executor made afterwards; registering a name
+ *  again replaces it (executors already made keep the one they resolved). A built-in
+ *  operation's name is APH_ERR_INVALID_ARGUMENT; infer and cpu are required. */
+APH_API aph_status aph_custom_op_register(const aph_custom_op* op);
+/** Removes a registration; an unknown name is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_custom_op_unregister(const char* name);
+
+struct aph_executor_options {
+    size_t struct_size;
+    /* Charged with the arena and the executor's other buffers; its limit is the plan's budget.
+     * NULL: none. */
+    aph_tracker* tracker;
+    /* Spans per executed node (category "node", with device and bytes) and per run. NULL: none. */
+    aph_trace_sink* trace;
+    /* Stream for the work (NULL: the device's default stream). */
+    aph_stream* stream;
+    /* 1: after each node, count NaN and Inf in its output; the first node with any makes the run
+     * fail with APH_ERR_KERNEL "kernel error: numerics check: node 5 'mlp_up' (linear)
+     * produced 3 NaN and 1 Inf among 4096 values" (a debugging aid: it synchronises and reads
+     * every output back). */
+    int check_numerics;
+    /* 1: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
+     * and the trace. Off by default: a run then does not wait for the device between nodes. */
+    int profile;
+};
+
+/** Makes an executor for a copy of graph on device: checks the graph, infers every shape and
+ *  dtype, resolves operations (custom ones from the registry) and plans memory (errors above).
+ *  options may be NULL. Nothing is allocated on the device yet. */
+APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
+                                       const aph_executor_options* options, aph_executor** out);
+APH_API void aph_executor_release(aph_executor* executor);
+
+typedef struct aph_plan_info {
+    size_t struct_size;
+    uint64_t arena_bytes;      /* the arena holding every planned value */
+    uint64_t live_peak_bytes;  /* the largest sum of live values at any step (<= arena_bytes:
+                                  what liveness implies; the placement may need more) */
+    uint64_t unshared_bytes;   /* the sum of all planned values: the arena without reuse */
+    uint64_t output_bytes;     /* the values read by output nodes (memory of their own) */
+    uint64_t constant_bytes;   /* constant nodes (bound weights and inputs are the caller's) */
+    uint64_t total_bytes;      /* arena + outputs + constants: the plan's peak, what the first
+                                  run allocates and charges to the tracker */
+    uint64_t budget_bytes;     /* the tracker's limit (0: no limit or no tracker) */
+    size_t buffers;            /* values placed in the arena */
+    size_t steps;              /* nodes that run (inputs, weights, constants, outputs and views
+                                  do not) */
+} aph_plan_info;
+APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
+
+/** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
+ *  Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH / APH_ERR_INVALID_ARGUMENT);
+ *  a tensor on another device is copied to the executor's at each run. */
+APH_API aph_status aph_executor_set_input(aph_executor* executor, const char* name,
+                                          aph_tensor* tensor);
+/** Binds weight node name to tensor (same rules; on another device it is copied once, here). */
+APH_API aph_status aph_executor_set_weight(aph_executor* executor, const char* name,
+                                           aph_tensor* tensor);
+/** Binds every weight node from a safetensors file (section 21) by its key; a missing tensor,
+ *  or one whose dtype or shape differs from the node's, is APH_ERR_SERIALIZATION naming both.
+ *  Tensors the graph does not use are ignored. On the CPU the weights are used in place from
+ *  the memory-mapped file (no copy). */
+APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char* path);
+/** Runs the graph once: every input and weight must be bound (else APH_ERR_INVALID_ARGUMENT
+ *  naming the first that is not). On CUDA it returns once the work is queued on the stream
+ *  (profile and check_numerics make it wait); aph_executor_output's tensors are then ready in
+ *  stream order. An error stops the run and names the node. */
+APH_API aph_status aph_executor_run(aph_executor* executor);
+/** The value of output node name after the last run: a new reference to a tensor in the
+ *  executor's memory, overwritten by the next run (copy it to keep it). Before the first run,
+ *  or for a name that is not an output node, APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_executor_output(const aph_executor* executor, const char* name,
+                                       aph_tensor** out);
+
+/** Output nodes, in graph order: count and names (borrowed). */
+APH_API size_t aph_executor_output_count(const aph_executor* executor);
+APH_API const char* aph_executor_output_name(const aph_executor* executor, size_t index);
+
+/** Per-node facts, in execution order (every node of the graph, in topological order). */
+typedef struct aph_node_stats {
+    size_t struct_size;
+    uint64_t id;
+    const char* name;       /* borrowed */
+    const char* op;         /* borrowed */
+    aph_dtype dtype;
+    size_t ndim;
+    int64_t shape[APH_TENSOR_MAX_DIMS];
+    uint64_t bytes;         /* of its output */
+    uint64_t offset;        /* in the arena; UINT64_MAX when not in it */
+    uint64_t last_ns;       /* duration in the last profiled run (0 when not profiled) */
+    uint64_t total_ns;      /* summed over profiled runs */
+} aph_node_stats;
+APH_API size_t aph_executor_node_count(const aph_executor* executor);
+APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t index,
+                                           aph_node_stats* out);
+/** Number of completed runs. */
+APH_API uint64_t aph_executor_run_count(const aph_executor* executor);
+
+/* ============================================================================================
+ * 21. safetensors files
+ *
+ * The format of Hugging Face's safetensors: an 8-byte little-endian header length N, N bytes
+ * of JSON header {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+ * "__metadata__": {string: string}}, then the data, each tensor row-major little-endian at
+ * [begin, end) of the data section. Dtypes: F64 F32 F16 BF16 I64 I32 I16 I8 U8 U32 BOOL F8_E4M3
+ * F8_E5M2. Files are memory-mapped; every offset, size and dtype is checked against the file
+ * before anything is read, with the rules of the reference implementation (safetensors'
+ * Metadata::validate): N is at most 100,000,000; the header is a UTF-8 JSON object; offsets
+ * match dtype and shape exactly; sorted by offset, the tensors cover the data section to its
+ * last byte without holes or overlaps. Stricter than the reference: a key given twice, more
+ * than APH_TENSOR_MAX_DIMS dimensions, over INT64_MAX bytes, and the reference's dtypes that
+ * libaphelion lacks (U16, U64, C64, F8_E8M0, ...) are errors too. A malformed file is
+ * APH_ERR_SERIALIZATION with a precise message, "serialization error: {path}: {problem}"
+ * ("serialization error: model.safetensors: tensor 'w1': data_offsets [0, 96] do not match
+ * dtype F32 and shape [4, 8] (128 bytes)"), never a crash; an unreadable file is APH_ERR_IO
+ * ("I/O error: {path}: No such file or directory").
+ *
+ * Threads: an open file may be read from any number of threads.
+ * ========================================================================================== */
+
+typedef struct aph_safetensors aph_safetensors;
+
+APH_API aph_status aph_safetensors_open(const char* path, aph_safetensors** out);
+/** Releases the handle; tensors made from it keep the mapping alive. NULL is a no-op. */
+APH_API void aph_safetensors_release(aph_safetensors* file);
+/** Tensors in the file, in the order of their data offsets (zero-size tensors sharing an offset
+ *  by name); names borrowed. 0 and NULL for a NULL file or an index out of range. */
+APH_API size_t aph_safetensors_count(const aph_safetensors* file);
+APH_API const char* aph_safetensors_name(const aph_safetensors* file, size_t index);
+/** The __metadata__ object as compact JSON, keys sorted ("{}" when absent or null); free with
+ *  aph_string_free. */
+APH_API aph_status aph_safetensors_metadata(const aph_safetensors* file, char** out);
+/** Dtype and shape of tensor name (a missing name is APH_ERR_SERIALIZATION "serialization
+ *  error: {path}: no tensor named '{name}'"). shape receives up to APH_TENSOR_MAX_DIMS values.
+ *  Each out pointer may be NULL. */
+APH_API aph_status aph_safetensors_info(const aph_safetensors* file, const char* name,
+                                        aph_dtype* out_dtype, int64_t* out_shape,
+                                        size_t* out_ndim);
+/** The tensor on device: on the CPU a read-only view of the mapped file (no copy; it keeps the
+ *  mapping alive, even after the file handle is released); elsewhere a copy. Data that is not
+ *  aligned to its element size in the file (never in files written by this library or by the
+ *  reference writer) is copied on the CPU too. */
+APH_API aph_status aph_safetensors_tensor(const aph_safetensors* file, const char* name,
+                                          aph_device* device, aph_tensor** out);
+/** Writes count tensors (any devices and layouts) under names (distinct, non-empty, UTF-8, not
+ *  "__metadata__"; else APH_ERR_INVALID_ARGUMENT naming the index) to path, with metadata_json
+ *  (NULL: no __metadata__; else a JSON object of string values, keys written sorted; malformed
+ *  JSON is APH_ERR_SERIALIZATION, another value APH_ERR_INVALID_ARGUMENT) as __metadata__.
+ *  The layout is the reference writer's (safetensors' serialize_to_file, which its Python
+ *  save_file calls): tensors sorted by dtype, largest alignment first (I64 F64 F32 U32 I32 BF16
+ *  F16 I16 F8_E4M3 F8_E5M2 I8 U8 BOOL), then by name; the header lists __metadata__ and then the
+ *  tensors in that order, compact, padded with spaces to a multiple of 8 bytes. So every
+ *  tensor's data is aligned to its element size, and the bytes equal the reference's for the
+ *  same tensors (and metadata of at most one key: the reference orders metadata at random).
+ *  The file is written beside path and renamed over it: on failure (APH_ERR_IO "I/O error:
+ *  {path}: {reason}") an existing file at path is left as it was. */
+APH_API aph_status aph_safetensors_save(const char* path, const char* const* names,
+                                        const aph_tensor* const* tensors, size_t count,
+                                        const char* metadata_json);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -51,9 +51,11 @@ std::string_view status_prefix(aph_status status) noexcept {
 namespace {
 thread_local std::string t_last_error;
 thread_local const char* t_last_error_fallback = nullptr;
+thread_local uint64_t t_last_error_generation = 0;
 }  // namespace
 
 void set_last_error(aph_status status, const char* msg) noexcept {
+    ++t_last_error_generation;
     try {
         t_last_error.assign(msg);
         t_last_error_fallback = nullptr;
@@ -95,6 +97,15 @@ Error device_mismatch(std::string_view details) {
     log::logf(APH_LOG_DEBUG, "aphelion::error", "device mismatch: %.*s", static_cast<int>(details.size()),
               details.data());
     return Error::kind(APH_ERR_DEVICE_MISMATCH, "tensors must be on the same device");
+}
+
+uint64_t last_error_generation() noexcept { return t_last_error_generation; }
+
+std::string callback_failure(aph_status status, uint64_t generation_before, const std::string& what) {
+    if (t_last_error_generation != generation_before) return last_error();
+    std::string m(status_prefix(status));
+    m += what + " failed with " + status_name_of(status) + " and gave no message";
+    return m;
 }
 
 }  // namespace aph

@@ -8,6 +8,7 @@
 #include "aphelion.h"
 
 #include <cstdarg>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <string>
@@ -67,6 +68,14 @@ inline void require_arg(const T* p, const char* name) {
 
 // The enum name of a status ("APH_ERR_OUT_OF_MEMORY"), "APH_ERR_UNKNOWN" outside the enum.
 const char* status_name_of(aph_status status) noexcept;
+
+// Counts this thread's set_last_error calls: compare it around a user callback to see whether
+// the callback reported a message (aph_set_last_error) when it failed.
+uint64_t last_error_generation() noexcept;
+// The message for a user callback that returned the failing status: the one it set with
+// aph_set_last_error (when the generation moved), else "{kind prefix}{what} failed with
+// APH_ERR_X and gave no message".
+std::string callback_failure(aph_status status, uint64_t generation_before, const std::string& what);
 
 // This thread's last error message ("" if none).
 const char* last_error() noexcept;
