@@ -1,0 +1,109 @@
+// Build graphs and model configurations (header sections 16 and 17; compat page section 6).
+//
+// Plain value types: the C handles aph_model_config and aph_graph wrap them (runtime/capi/
+// graph.cpp). JSON values are nlohmann::json, whose objects are std::map<std::string, ...>:
+// keys sorted bytewise, as serde_json's BTreeMap keeps them. serde_json.hpp prints them
+// byte-for-byte as serde_json does.
+#pragma once
+
+#include "aphelion.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aph::graph {
+
+using Json = nlohmann::json;
+
+struct ModelConfig {
+    std::string name;
+    std::string version;
+    Json params = Json::object();
+
+    // {"name":...,"version":...,"params":{...}} in that field order (serde's struct order).
+    std::string to_compact_json() const;
+    // Throws APH_ERR_SERIALIZATION naming the field ("{where}.version: expected a string").
+    static ModelConfig from_json(const Json& j, const std::string& where = "config");
+
+    // Typed access with the header's APH_ERR_INVALID_CONFIG messages.
+    const Json& param(const std::string& key) const;  // missing -> error
+    int64_t get_int(const std::string& key) const;
+    double get_float(const std::string& key) const;
+    bool get_bool(const std::string& key) const;
+    const std::string& get_string(const std::string& key) const;
+
+    static ModelConfig preset(const std::string& preset, const std::string& name);  // throws
+};
+
+// The JSON type name used in messages: null, bool, integer, number, string, array, object.
+const char* json_type_name(const Json& j);
+
+// Validators (compat page section 7): throw APH_ERR_VALIDATION with the exact message.
+void validate_name(const std::string& name);
+void validate_version(const std::string& version);
+// Every problem, each "{field}: {message}"; empty when valid.
+std::vector<std::string> validate_config(const ModelConfig& config);
+
+struct Node {
+    uint64_t id = 0;
+    std::string name;
+    ModelConfig config;
+    Json metadata = Json::object();
+};
+
+class Graph {
+public:
+    std::vector<Node> nodes;                             // nodes[i].id == i + 1
+    std::vector<std::pair<uint64_t, uint64_t>> edges;    // insertion order
+
+    uint64_t add_node(std::string name, ModelConfig config);
+    // Throws APH_ERR_GRAPH when from or to names no node (nothing added).
+    void add_edge(uint64_t from, uint64_t to);
+    // nullptr when id names no node.
+    const Node* find(uint64_t id) const noexcept;
+    Node* find(uint64_t id) noexcept;
+    // Throws APH_ERR_GRAPH for an unknown id ("graph error: no node with id 9 (the graph has 3
+    // nodes)").
+    const Node& node(uint64_t id) const;
+    Node& node(uint64_t id);
+
+    std::string stable_hash() const;                // 64 lowercase hex digits
+    bool has_cycle() const;
+    // Throws APH_ERR_BUILD on a cycle, APH_ERR_GRAPH for an edge naming no node (loaded graphs).
+    std::vector<uint64_t> topological_sort() const;
+    std::string to_dot() const;
+    // The same content as a nlohmann value (metadata included; keys sorted, so not the serde
+    // field order: print with to_json for that).
+    Json to_json_value() const;
+    std::string to_json(bool pretty) const;
+    // Throws APH_ERR_SERIALIZATION (position or field named).
+    static Graph from_json(std::string_view text);
+    static Graph from_json_value(const Json& j);
+};
+
+}  // namespace aph::graph
+
+// The C handles.
+struct aph_model_config {
+    aph::graph::ModelConfig cfg;
+    // Borrowed strings handed out by the getters point into cfg itself (name, version, param
+    // keys and string values), so they stay valid until cfg changes.
+};
+
+struct aph_graph {
+    aph::graph::Graph g;
+    // aph_graph_node's borrowed configurations: views[i] is a copy of g.nodes[i].config, made
+    // on first request. Node configurations never change once added, and the unique_ptrs keep
+    // each view at its address while nodes are appended, so a view stays valid until the graph
+    // is released. Code that replaces or removes nodes of g must call views.clear().
+    mutable std::vector<std::unique_ptr<aph_model_config>> views;
+
+    // The view of node id's configuration (id must name a node).
+    const aph_model_config* config_view(uint64_t id) const;
+};
