@@ -25,15 +25,14 @@ aph_status status_of_kernel(int code) {
     }
 }
 
-// The CPU warning of compat section 8, unless the user forced the CPU (then it is intended).
+}  // namespace
+
 void cpu_dispatch_warning() {
     static std::atomic<bool> done{false};
     if (done.load(std::memory_order_relaxed)) return;
     done.store(true, std::memory_order_relaxed);
     if (env::forcing_cpu_variable() == nullptr) device::warn_cpu_once("aphelion");
 }
-
-}  // namespace
 
 std::string shape_str(const std::vector<int64_t>& shape) {
     return memory::format_shape(shape.data(), shape.size());

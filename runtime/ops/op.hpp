@@ -27,6 +27,10 @@ namespace aph::ops {
 
 std::string shape_str(const std::vector<int64_t>& shape);
 
+// The CPU warning of compat section 8 before the first CPU operation, unless the user forced the
+// CPU (then it is intended). Custom graph operations (runtime/exec) dispatch through it too.
+void cpu_dispatch_warning();
+
 // Throws APH_ERR_INVALID_ARGUMENT "{name} must not be NULL".
 inline void require(const aph_tensor* t, const char* name) { require_arg(t, name); }
 

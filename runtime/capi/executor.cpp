@@ -1,0 +1,174 @@
+// C API, section 20: custom operations and executors.
+#include "../core/error.hpp"
+#include "../core/stream.hpp"
+#include "../core/tensor.hpp"
+#include "../exec/executor.hpp"
+#include "../graph/context.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace {
+
+template <class T>
+bool fits(const T* s, size_t end) {
+    return s->struct_size >= end;
+}
+
+}  // namespace
+
+extern "C" {
+
+APH_API aph_status aph_custom_op_register(const aph_custom_op* op) {
+    return aph::guard([&] { aph::exec::register_custom(op); });
+}
+
+APH_API aph_status aph_custom_op_unregister(const char* name) {
+    return aph::guard([&] { aph::exec::unregister_custom(name); });
+}
+
+APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
+                                       const aph_executor_options* options, aph_executor** out) {
+    return aph::guard([&] {
+        aph::require_arg(graph, "graph");
+        aph::require_arg(device, "device");
+        aph::require_arg(out, "out");
+        *out = aph::exec::make_executor(graph->g, device, options);
+    });
+}
+
+APH_API void aph_executor_release(aph_executor* executor) { delete executor; }
+
+APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(out, "out");
+        if (out->struct_size < offsetof(aph_plan_info, arena_bytes) + sizeof(uint64_t))
+            throw aph::invalid_argument("out->struct_size is too small (set it to sizeof(aph_plan_info))");
+        const aph::exec::PlanInfo& p = executor->plan;
+        aph_plan_info full{};
+        full.struct_size = out->struct_size;
+        full.arena_bytes = p.arena_bytes;
+        full.live_peak_bytes = p.live_peak_bytes;
+        full.unshared_bytes = p.unshared_bytes;
+        full.output_bytes = p.output_bytes;
+        full.constant_bytes = p.constant_bytes;
+        full.total_bytes = p.total_bytes;
+        full.budget_bytes = p.budget_bytes;
+        full.buffers = p.buffers;
+        full.steps = p.steps;
+        std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
+    });
+}
+
+APH_API aph_status aph_executor_set_input(aph_executor* executor, const char* name, aph_tensor* tensor) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(name, "name");
+        aph::require_arg(tensor, "tensor");
+        aph::exec::set_input(*executor, name, tensor, false);
+    });
+}
+
+APH_API aph_status aph_executor_set_weight(aph_executor* executor, const char* name, aph_tensor* tensor) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(name, "name");
+        aph::require_arg(tensor, "tensor");
+        aph::exec::set_input(*executor, name, tensor, true);
+    });
+}
+
+APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char* path) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(path, "path");
+        aph::exec::load_weights(*executor, path);
+    });
+}
+
+APH_API aph_status aph_executor_run(aph_executor* executor) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::exec::run(*executor);
+    });
+}
+
+APH_API aph_status aph_executor_output(const aph_executor* executor, const char* name, aph_tensor** out) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(name, "name");
+        aph::require_arg(out, "out");
+        const aph::exec::Step* s = executor->find(name);
+        if (s == nullptr || s->kind != aph::exec::Kind::Output)
+            throw aph::invalid_argument(std::string("the graph has no output node named '") + name + "'");
+        if (!executor->ran || s->tensor == nullptr)
+            throw aph::invalid_argument(std::string("output '") + name + "' has no value: the executor has not run (successfully) yet");
+        aph::tensor::retain(s->tensor);
+        *out = s->tensor;
+    });
+}
+
+APH_API size_t aph_executor_output_count(const aph_executor* executor) {
+    return executor ? executor->outputs.size() : 0;
+}
+
+APH_API const char* aph_executor_output_name(const aph_executor* executor, size_t index) {
+    if (executor == nullptr || index >= executor->outputs.size()) return nullptr;
+    return executor->steps[executor->outputs[index]].name.c_str();
+}
+
+APH_API size_t aph_executor_node_count(const aph_executor* executor) {
+    return executor ? executor->steps.size() : 0;
+}
+
+APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t index, aph_node_stats* out) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(out, "out");
+        if (out->struct_size < offsetof(aph_node_stats, id) + sizeof(uint64_t))
+            throw aph::invalid_argument("out->struct_size is too small (set it to sizeof(aph_node_stats))");
+        if (index >= executor->steps.size())
+            throw aph::invalid_argument("index " + std::to_string(index) + " is outside [0, " +
+                                        std::to_string(executor->steps.size()) + ")");
+        const aph::exec::Step& s = executor->steps[index];
+        aph_node_stats full{};
+        full.struct_size = out->struct_size;
+        full.id = s.id;
+        full.name = s.name.c_str();
+        full.op = s.op.c_str();
+        full.dtype = s.info.dtype;
+        full.ndim = s.info.shape.size();
+        std::copy(s.info.shape.begin(), s.info.shape.end(), full.shape);
+        full.bytes = s.info.nbytes;
+        full.offset = s.planned ? s.offset : UINT64_MAX;
+        full.last_ns = s.last_ns;
+        full.total_ns = s.total_ns;
+        std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
+    });
+}
+
+APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx,
+                                                          const aph_executor_options* options) {
+    return aph::guard([&] {
+        aph::require_arg(ctx, "ctx");
+        aph_executor_options opt{};
+        if (options != nullptr) {
+            if (options->struct_size < offsetof(aph_executor_options, tracker) + sizeof(void*))
+                throw aph::invalid_argument("options->struct_size is too small (set it to sizeof(aph_executor_options))");
+            std::memcpy(&opt, options, std::min(options->struct_size, sizeof opt));
+            opt.struct_size = sizeof opt;
+        }
+        opt.tracker = nullptr;
+        opt.trace = nullptr;
+        if (opt.stream != nullptr && opt.stream->device != ctx->device)
+            throw aph::device_mismatch("the executor options' stream belongs to another device than the context's");
+        if (opt.stream != nullptr) aph_stream_retain(opt.stream);
+        aph_stream_release(ctx->executor_options.stream);
+        ctx->executor_options = opt;
+    });
+}
+
+APH_API uint64_t aph_executor_run_count(const aph_executor* executor) { return executor ? executor->runs : 0; }
+
+}  // extern "C"

@@ -1,0 +1,684 @@
+// The executor (header section 20): analysis, planning, allocation and runs.
+#include "executor.hpp"
+
+#include "../core/device.hpp"
+#include "../core/dtype.hpp"
+#include "../core/memory.hpp"
+#include "../core/stream.hpp"
+#include "../core/tensor.hpp"
+#include "../core/tracker.hpp"
+#include "../graph/serde_json.hpp"
+#include "../graph/trace.hpp"
+#include "../ops/op.hpp"
+#include "../ops/ops.hpp"
+#include "safetensors.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace aph::exec {
+
+std::string node_label(const Step& s) {
+    return strprintf("node %llu '%s' (%s)", static_cast<unsigned long long>(s.id), s.name.c_str(), s.op.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Params
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+const Json* find_param(const Step& s, const char* key) {
+    auto it = s.params.find(key);
+    return it == s.params.end() ? nullptr : &*it;
+}
+
+[[noreturn]] void bad_param(const char* key, const Json& v, const char* expected) {
+    throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' is a%s %s, expected %s", key,
+                                               std::strchr("aeiou", graph::json_type_name(v)[0]) ? "n" : "",
+                                               graph::json_type_name(v), expected));
+}
+
+[[noreturn]] void missing_param(const char* key) {
+    throw Error::kind(APH_ERR_GRAPH, strprintf("missing param '%s'", key));
+}
+
+int64_t as_int(const char* key, const Json& v) {
+    if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+        return v.get<int64_t>();
+    bad_param(key, v, "an integer");
+}
+
+}  // namespace
+
+int64_t param_int(const Step& s, const char* key, int64_t def) {
+    const Json* v = find_param(s, key);
+    return v ? as_int(key, *v) : def;
+}
+
+int64_t param_int_required(const Step& s, const char* key) {
+    const Json* v = find_param(s, key);
+    if (!v) missing_param(key);
+    return as_int(key, *v);
+}
+
+double param_float(const Step& s, const char* key, double def) {
+    const Json* v = find_param(s, key);
+    if (!v) return def;
+    if (!v->is_number()) bad_param(key, *v, "a number");
+    return v->get<double>();
+}
+
+bool param_bool(const Step& s, const char* key, bool def) {
+    const Json* v = find_param(s, key);
+    if (!v) return def;
+    if (!v->is_boolean()) bad_param(key, *v, "a bool");
+    return v->get<bool>();
+}
+
+std::string param_string(const Step& s, const char* key, const char* def) {
+    const Json* v = find_param(s, key);
+    if (!v) {
+        if (def == nullptr) missing_param(key);
+        return def;
+    }
+    if (!v->is_string()) bad_param(key, *v, "a string");
+    return v->get<std::string>();
+}
+
+std::vector<int64_t> param_ints(const Step& s, const char* key) {
+    const Json* v = find_param(s, key);
+    if (!v) missing_param(key);
+    if (!v->is_array()) bad_param(key, *v, "an array of integers");
+    std::vector<int64_t> out;
+    for (const Json& e : *v) {
+        if (!e.is_number_integer()) bad_param(key, *v, "an array of integers");
+        out.push_back(as_int(key, e));
+    }
+    return out;
+}
+
+aph_dtype param_dtype(const Step& s, const char* key, const char* def) {
+    const std::string n = param_string(s, key, def);
+    const auto d = dtype::from_name(n);
+    if (!d) throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' names no dtype: \"%s\"", key, n.c_str()));
+    return *d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
+    std::vector<aph_dtype> dts;
+    std::vector<const int64_t*> shapes;
+    std::vector<size_t> ndims;
+    for (const ValueInfo* v : in) {
+        dts.push_back(v->dtype);
+        shapes.push_back(v->shape.data());
+        ndims.push_back(v->shape.size());
+    }
+    aph_dtype odt = APH_DTYPE_INVALID;
+    int64_t oshape[APH_TENSOR_MAX_DIMS] = {};
+    size_t ondim = APH_TENSOR_MAX_DIMS + 1;
+    const uint64_t gen = last_error_generation();
+    const aph_custom_op& op = s.custom->op;
+    const aph_status st = op.infer(op.user_data, s.params_json.c_str(), in.size(), dts.data(), shapes.data(),
+                                   ndims.data(), &odt, oshape, &ondim);
+    if (st != APH_OK)
+        throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "' inference"));
+    if (ondim > APH_TENSOR_MAX_DIMS || !dtype::valid(odt))
+        throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op +
+                                             "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
+    ValueInfo v;
+    v.dtype = odt;
+    v.shape.assign(oshape, oshape + ondim);
+    for (int64_t d : v.shape)
+        if (d < 0)
+            throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op + "' inferred the shape " +
+                                                 memory::format_shape(v.shape.data(), v.shape.size()) +
+                                                 " with a negative dimension");
+    tensor::check_new_shape(v.shape.data(), v.shape.size(), v.dtype);
+    v.strides = tensor::contiguous_strides(v.shape);
+    int64_t n = 1;
+    for (int64_t d : v.shape) n *= d;
+    v.nbytes = static_cast<uint64_t>(n) * dtype::size(v.dtype);
+    return v;
+}
+
+std::vector<Step> analyse(const graph::Graph& g) {
+    const uint64_t n = g.nodes.size();
+    for (const auto& [from, to] : g.edges) {
+        const uint64_t bad = (from < 1 || from > n) ? from : (to < 1 || to > n) ? to : 0;
+        if (bad != 0)
+            throw Error::kind(APH_ERR_GRAPH, strprintf("edge (%llu, %llu) names node %llu, but the graph has %llu nodes",
+                                                       static_cast<unsigned long long>(from),
+                                                       static_cast<unsigned long long>(to),
+                                                       static_cast<unsigned long long>(bad),
+                                                       static_cast<unsigned long long>(n)));
+    }
+    if (g.has_cycle()) throw Error::kind(APH_ERR_GRAPH, "the graph has a cycle, so it cannot be executed");
+    const std::vector<uint64_t> order = g.topological_sort();
+
+    std::vector<size_t> pos(n + 1, 0);
+    std::vector<Step> steps(order.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        pos[order[i]] = i;
+        const graph::Node& node = g.nodes[order[i] - 1];
+        Step& s = steps[i];
+        s.id = node.id;
+        s.name = node.name;
+        s.op = node.config.name;
+        s.params = node.config.params.is_object() ? node.config.params : Json::object();
+        s.base = i;
+    }
+    for (const auto& [from, to] : g.edges) steps[pos[to]].operands.push_back(pos[from]);
+
+    std::map<std::string, uint64_t> bind_names;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        Step& s = steps[i];
+        with_node(s, [&] {
+            s.builtin = find_builtin(s.op);
+            size_t lo = 0, hi = 0;
+            if (s.builtin != nullptr) {
+                s.kind = builtin_kind(s.builtin);
+                lo = builtin_min_operands(s.builtin);
+                hi = builtin_max_operands(s.builtin);
+            } else {
+                s.custom = find_custom(s.op);
+                if (!s.custom)
+                    throw Error::kind(APH_ERR_GRAPH, "unknown operation '" + s.op +
+                                                         "' (neither built in nor registered with aph_custom_op_register)");
+                s.kind = Kind::Compute;
+                lo = 0;
+                hi = SIZE_MAX;
+                s.params_json = graph::serde_compact(s.params);
+            }
+            if (s.operands.size() < lo || s.operands.size() > hi) {
+                if (lo == hi)
+                    throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu operand%s, got %zu", lo, lo == 1 ? "" : "s",
+                                                               s.operands.size()));
+                throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu to %zu operands, got %zu", lo, hi, s.operands.size()));
+            }
+            if (s.kind == Kind::Input || s.kind == Kind::Weight || s.kind == Kind::Output) {
+                auto [it, fresh] = bind_names.emplace(s.name, s.id);
+                if (!fresh)
+                    throw Error::kind(APH_ERR_GRAPH, strprintf("the name is already used by node %llu; input, weight "
+                                                               "and output nodes need distinct names",
+                                                               static_cast<unsigned long long>(it->second)));
+            }
+            std::vector<const ValueInfo*> in;
+            for (size_t op : s.operands) in.push_back(&steps[op].info);
+            s.info = s.custom ? infer_custom(s, in) : infer_builtin(s, in);
+            if (s.kind == Kind::View || s.kind == Kind::Output) s.base = steps[s.operands[0]].base;
+        });
+    }
+    return steps;
+}
+
+}  // namespace
+
+void check_graph(const graph::Graph& graph) { (void)analyse(graph); }
+
+// ---------------------------------------------------------------------------------------------
+// Making an executor
+// ---------------------------------------------------------------------------------------------
+
+aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options) {
+    aph_executor_options opt{};
+    if (options != nullptr) {
+        if (options->struct_size < offsetof(aph_executor_options, tracker) + sizeof(void*))
+            throw invalid_argument("options->struct_size is too small (set it to sizeof(aph_executor_options))");
+        std::memcpy(&opt, options, std::min(options->struct_size, sizeof opt));
+    }
+    if (opt.stream != nullptr && opt.stream->device != device)
+        throw device_mismatch("the executor's stream belongs to another device");
+
+    std::vector<Step> steps = analyse(graph);
+    if (device->kind == APH_DEVICE_CUDA)
+        for (const Step& s : steps) {
+            if (s.kind != Kind::Compute || !s.builtin || s.op == "contiguous") continue;  // copies take f64
+            bool f64 = s.info.dtype == APH_DTYPE_F64;
+            for (size_t op : s.operands) f64 = f64 || steps[op].info.dtype == APH_DTYPE_F64;
+            if (f64)
+                with_node(s, [] { throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "f64 operations on CUDA devices"); });
+        }
+    for (Step& s : steps) {
+        if (s.kind != Kind::Output) continue;
+        Step& base = steps[s.base];
+        if (base.kind == Kind::Compute) base.own_memory = true;
+    }
+    for (Step& s : steps) s.planned = s.kind == Kind::Compute && !s.own_memory;
+    PlanInfo plan = plan_memory(steps);
+    if (opt.tracker != nullptr) {
+        plan.budget_bytes = opt.tracker->limit();
+        const uint64_t current = opt.tracker->allocated();
+        if (plan.budget_bytes > 0 && (plan.total_bytes > plan.budget_bytes || current > plan.budget_bytes - plan.total_bytes))
+            throw out_of_memory(strprintf("the memory plan needs %llu bytes at its peak, over the budget of %llu bytes "
+                                          "(%llu bytes already tracked)",
+                                          static_cast<unsigned long long>(plan.total_bytes),
+                                          static_cast<unsigned long long>(plan.budget_bytes),
+                                          static_cast<unsigned long long>(current)));
+    }
+
+    auto ex = std::make_unique<aph_executor>();
+    device::retain(device);
+    ex->device = device;
+    if (opt.stream != nullptr) {
+        aph_stream_retain(opt.stream);
+        ex->stream = opt.stream;
+    }
+    if (opt.tracker != nullptr) {
+        opt.tracker->refs.retain();
+        ex->tracker = opt.tracker;
+    }
+    if (opt.trace != nullptr) {
+        opt.trace->refs.retain();
+        ex->trace = opt.trace;
+    }
+    ex->check_numerics = opt.check_numerics != 0;
+    ex->profile = opt.profile != 0;
+    ex->steps = std::move(steps);
+    ex->plan = plan;
+    for (const graph::Node& node : graph.nodes)
+        for (size_t i = 0; i < ex->steps.size(); ++i)
+            if (ex->steps[i].id == node.id && ex->steps[i].kind == Kind::Output) ex->outputs.push_back(i);
+    ex->input_copies.assign(ex->steps.size(), nullptr);
+    return ex.release();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binding
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+void check_binding(const Step& s, const aph_tensor* t, const char* what) {
+    if (t->dtype != s.info.dtype)
+        throw invalid_argument(strprintf("%s '%s' (node %llu) has dtype %s, the tensor %s", what, s.name.c_str(),
+                                         static_cast<unsigned long long>(s.id), dtype::name(s.info.dtype),
+                                         dtype::name(t->dtype)));
+    if (t->shape != s.info.shape)
+        throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                          strprintf("%s '%s' (node %llu): expected %s, got %s", what, s.name.c_str(),
+                                    static_cast<unsigned long long>(s.id),
+                                    memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str(),
+                                    memory::format_shape(t->shape.data(), t->shape.size()).c_str()));
+}
+
+void replace(aph_tensor*& slot, aph_tensor* t) {
+    if (slot == t) {
+        if (t != nullptr) tensor::release(t);  // the caller's new reference
+        return;
+    }
+    if (slot != nullptr) tensor::release(slot);
+    slot = t;
+}
+
+}  // namespace
+
+void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool weight) {
+    const char* what = weight ? "weight" : "input";
+    Step* s = ex.find(name);
+    if (s == nullptr || s->kind != (weight ? Kind::Weight : Kind::Input))
+        throw invalid_argument(strprintf("the graph has no %s node named '%s'", what, name.c_str()));
+    check_binding(*s, t, what);
+    if (weight && t->device() != ex.device) {
+        replace(s->bound, tensor::to_device(t, ex.device));
+    } else {
+        tensor::retain(t);
+        replace(s->bound, t);
+    }
+}
+
+void load_weights(aph_executor& ex, const std::string& path) {
+    std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(path);
+    // Check every weight before binding any.
+    std::vector<std::pair<Step*, const TensorInfo*>> found;
+    for (Step& s : ex.steps) {
+        if (s.kind != Kind::Weight) continue;
+        const std::string key = with_node(s, [&] { return param_string(s, "key", s.name.c_str()); });
+        const TensorInfo* ti = file->find(key);
+        if (ti == nullptr)
+            throw Error::kind(APH_ERR_SERIALIZATION, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
+                                                               path.c_str(), key.c_str(),
+                                                               static_cast<unsigned long long>(s.id), s.name.c_str()));
+        if (ti->dtype != s.info.dtype || ti->shape != s.info.shape)
+            throw Error::kind(APH_ERR_SERIALIZATION,
+                              strprintf("%s: tensor '%s' is %s %s, but weight node %llu '%s' is %s %s", path.c_str(),
+                                        key.c_str(), dtype::name(ti->dtype),
+                                        memory::format_shape(ti->shape.data(), ti->shape.size()).c_str(),
+                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
+                                        dtype::name(s.info.dtype),
+                                        memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str()));
+        found.emplace_back(&s, ti);
+    }
+    std::vector<aph_tensor*> made;
+    try {
+        for (auto& [s, ti] : found) made.push_back(file->tensor(*ti, ex.device));
+    } catch (...) {
+        for (aph_tensor* t : made) tensor::release(t);
+        throw;
+    }
+    for (size_t i = 0; i < found.size(); ++i) replace(found[i].first->bound, made[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allocation
+// ---------------------------------------------------------------------------------------------
+
+void free_memory(aph_executor& ex) noexcept {
+    for (Step& s : ex.steps) {
+        if (s.tensor != nullptr) tensor::release(s.tensor);
+        s.tensor = nullptr;
+    }
+    for (aph_tensor*& t : ex.input_copies) {
+        if (t != nullptr) tensor::release(t);
+        t = nullptr;
+    }
+    if (ex.arena != nullptr) tensor::release(ex.arena);
+    ex.arena = nullptr;
+    if (ex.tracker != nullptr && ex.charged > 0) {
+        try {
+            ex.tracker->deallocate(ex.charged);
+        } catch (...) {
+        }
+    }
+    ex.charged = 0;
+    ex.allocated = false;
+}
+
+namespace {
+
+aph_stream* work_stream(const aph_executor& ex) {
+    return ex.stream != nullptr ? ex.stream : ex.device->default_stream;
+}
+
+// Fills constant s's tensor from its params (through a CPU tensor: f64 for floats, i64 for
+// integers, cast to the dtype once).
+void fill_constant(aph_executor& ex, Step& s) {
+    const Json& val = s.params.at("value");
+    const int64_t n = s.info.shape.empty() ? 1 : [&] {
+        int64_t m = 1;
+        for (int64_t d : s.info.shape) m *= d;
+        return m;
+    }();
+    const bool integral = s.info.dtype == APH_DTYPE_I32 || s.info.dtype == APH_DTYPE_I64;
+    std::vector<double> f;
+    std::vector<int64_t> iv;
+    auto at = [&](int64_t i) -> const Json& { return val.is_array() ? val[static_cast<size_t>(i)] : val; };
+    for (int64_t i = 0; i < n; ++i) {
+        const Json& e = at(i);
+        if (integral) {
+            iv.push_back(e.get<int64_t>());  // inference checked it is an integer in range
+        } else {
+            f.push_back(e.get<double>());
+        }
+    }
+    aph_device* cpu = device::open(APH_DEVICE_CPU, 0);
+    aph_tensor *src = nullptr, *tmp = nullptr;
+    try {
+        src = integral ? tensor::from_blob(cpu, APH_DTYPE_I64, s.info.shape.data(), nullptr, s.info.shape.size(),
+                                           iv.data(), nullptr, nullptr, true)
+                       : tensor::from_blob(cpu, APH_DTYPE_F64, s.info.shape.data(), nullptr, s.info.shape.size(),
+                                           f.data(), nullptr, nullptr, true);
+        if (ex.device == cpu) {
+            ops::cast(nullptr, src, s.tensor);
+        } else {
+            tmp = tensor::create(cpu, nullptr, s.info.dtype, s.info.shape.data(), s.info.shape.size());
+            ops::cast(nullptr, src, tmp);
+            tensor::copy(s.tensor, tmp, work_stream(ex), true);
+        }
+    } catch (...) {
+        tensor::release(tmp);
+        tensor::release(src);
+        device::release(cpu);
+        throw;
+    }
+    tensor::release(tmp);
+    tensor::release(src);
+    device::release(cpu);
+}
+
+void allocate(aph_executor& ex) {
+    if (ex.tracker != nullptr && ex.plan.total_bytes > 0) {
+        ex.tracker->allocate(ex.plan.total_bytes);
+        ex.charged = ex.plan.total_bytes;
+    }
+    try {
+        aph_stream* stream = ex.stream;
+        if (ex.plan.arena_bytes > 0) {
+            const int64_t n = static_cast<int64_t>(ex.plan.arena_bytes);
+            ex.arena = tensor::create(ex.device, stream, APH_DTYPE_U8, &n, 1);
+        }
+        for (Step& s : ex.steps) {
+            if (s.planned && s.info.nbytes > 0) {
+                ex.arena->storage->refs.retain();
+                s.tensor = tensor::make_view(ex.arena->storage, s.info.dtype, s.info.shape, s.info.strides,
+                                             ex.arena->offset + s.offset, false);
+            } else if (s.planned || s.own_memory || s.kind == Kind::Constant) {
+                s.tensor = tensor::create(ex.device, stream, s.info.dtype, s.info.shape.data(), s.info.shape.size());
+                if (s.kind == Kind::Constant) fill_constant(ex, s);
+            }
+        }
+    } catch (...) {
+        free_memory(ex);
+        throw;
+    }
+    ex.allocated = true;
+}
+
+// Counts NaN and Inf in t (read back to the host).
+void count_nonfinite(const aph_tensor* t, aph_stream* stream, uint64_t* nan, uint64_t* inf) {
+    *nan = *inf = 0;
+    if (t->numel == 0 || !dtype::is_floating_point(t->dtype)) return;
+    std::vector<unsigned char> host(t->nbytes());
+    tensor::to_host(t, host.data(), host.size(), stream, true);
+    const size_t n = static_cast<size_t>(t->numel);
+    auto bits16 = [&](size_t i) {
+        uint16_t b;
+        std::memcpy(&b, &host[2 * i], 2);
+        return b;
+    };
+    for (size_t i = 0; i < n; ++i) {
+        switch (t->dtype) {
+            case APH_DTYPE_F64: {
+                double v;
+                std::memcpy(&v, &host[8 * i], 8);
+                *nan += std::isnan(v);
+                *inf += std::isinf(v);
+                break;
+            }
+            case APH_DTYPE_F32: {
+                float v;
+                std::memcpy(&v, &host[4 * i], 4);
+                *nan += std::isnan(v);
+                *inf += std::isinf(v);
+                break;
+            }
+            case APH_DTYPE_F16: {
+                const uint16_t b = bits16(i);
+                if ((b & 0x7C00u) == 0x7C00u) ((b & 0x03FFu) ? *nan : *inf) += 1;
+                break;
+            }
+            case APH_DTYPE_BF16: {
+                const uint16_t b = bits16(i);
+                if ((b & 0x7F80u) == 0x7F80u) ((b & 0x007Fu) ? *nan : *inf) += 1;
+                break;
+            }
+            case APH_DTYPE_F8E4M3: *nan += (host[i] & 0x7Fu) == 0x7Fu; break;
+            case APH_DTYPE_F8E5M2:
+                if ((host[i] & 0x7Cu) == 0x7Cu) ((host[i] & 0x03u) ? *nan : *inf) += 1;
+                break;
+            default: return;
+        }
+    }
+}
+
+void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>& in, aph_tensor* out) {
+    const aph_custom_op& op = s.custom->op;
+    std::vector<const aph_tensor*> cin(in.begin(), in.end());
+    const uint64_t gen = last_error_generation();
+    aph_status st;
+    if (ex.device->kind == APH_DEVICE_CUDA) {
+        if (op.cuda == nullptr)
+            throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "custom operation '" + s.op + "' has no CUDA implementation");
+        st = op.cuda(op.user_data, s.params_json.c_str(), work_stream(ex), cin.size(), cin.data(), out);
+    } else if (ex.device->kind == APH_DEVICE_CPU) {
+        ops::cpu_dispatch_warning();
+        st = op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out);
+    } else {
+        throw device_not_available(device::label(ex.device->kind, ex.device->ordinal));
+    }
+    if (st != APH_OK) throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "'"));
+}
+
+void synchronize(aph_executor& ex) {
+    if (ex.device->kind != APH_DEVICE_CUDA) return;
+    if (aph_stream_synchronize(work_stream(ex)) != APH_OK) throw Error::raw(APH_ERR_KERNEL, aph_last_error());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+void run(aph_executor& ex) {
+    for (const Step& s : ex.steps)
+        if ((s.kind == Kind::Input || s.kind == Kind::Weight) && s.bound == nullptr)
+            throw invalid_argument(strprintf("%s node %llu '%s' is not bound (%s)",
+                                             s.kind == Kind::Input ? "input" : "weight",
+                                             static_cast<unsigned long long>(s.id), s.name.c_str(),
+                                             s.kind == Kind::Input ? "aph_executor_set_input"
+                                                                   : "aph_executor_set_weight or aph_executor_load_weights"));
+    if (!ex.allocated) allocate(ex);
+    ex.ran = false;
+    const std::string dev = device::label(ex.device->kind, ex.device->ordinal);
+    const bool timed = ex.profile || ex.trace != nullptr;
+    const uint64_t run_start = timed ? trace::now_ns() : 0;
+    const auto run_t0 = std::chrono::steady_clock::now();
+    std::vector<aph_tensor*> in;
+    for (size_t i = 0; i < ex.steps.size(); ++i) {
+        Step& s = ex.steps[i];
+        const uint64_t start = timed ? trace::now_ns() : 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        with_node(s, [&] {
+            switch (s.kind) {
+                case Kind::Input:
+                    if (s.bound->device() == ex.device) {
+                        tensor::retain(s.bound);
+                        replace(s.tensor, s.bound);
+                    } else {
+                        if (ex.input_copies[i] == nullptr)
+                            ex.input_copies[i] = tensor::create(ex.device, ex.stream, s.info.dtype, s.info.shape.data(),
+                                                                s.info.shape.size());
+                        tensor::copy(ex.input_copies[i], s.bound, ex.stream, false);
+                        tensor::retain(ex.input_copies[i]);
+                        replace(s.tensor, ex.input_copies[i]);
+                    }
+                    break;
+                case Kind::Weight:
+                    tensor::retain(s.bound);
+                    replace(s.tensor, s.bound);
+                    break;
+                case Kind::Constant: break;
+                case Kind::View: replace(s.tensor, make_view(s, ex.steps[s.operands[0]].tensor)); break;
+                case Kind::Output: {
+                    aph_tensor* t = ex.steps[s.operands[0]].tensor;
+                    tensor::retain(t);
+                    replace(s.tensor, t);
+                    break;
+                }
+                case Kind::Compute: {
+                    in.clear();
+                    for (size_t op : s.operands) in.push_back(ex.steps[op].tensor);
+                    if (s.custom)
+                        run_custom(ex, s, in, s.tensor);
+                    else
+                        run_builtin(s, ex.stream, in, s.tensor);
+                    break;
+                }
+            }
+        });
+        if (s.kind != Kind::Compute) continue;
+        if (ex.profile) {
+            synchronize(ex);
+            const uint64_t ns = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+            s.last_ns = ns;
+            s.total_ns += ns;
+        }
+        if (ex.check_numerics) {
+            uint64_t nan = 0, inf = 0;
+            count_nonfinite(s.tensor, work_stream(ex), &nan, &inf);
+            if (nan + inf > 0)
+                throw Error::kind(APH_ERR_KERNEL,
+                                  strprintf("numerics check: %s produced %llu NaN and %llu Inf among %lld values",
+                                            node_label(s).c_str(), static_cast<unsigned long long>(nan),
+                                            static_cast<unsigned long long>(inf), static_cast<long long>(s.tensor->numel)));
+        }
+        if (ex.trace != nullptr) {
+            trace::Span span;
+            span.name = s.name;
+            span.category = "node";
+            span.start_ns = start;
+            span.duration_ns = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+            span.device = dev;
+            span.bytes = s.info.nbytes;
+            Json args = Json::object();
+            args["op"] = s.op;
+            args["id"] = s.id;
+            args["dtype"] = dtype::name(s.info.dtype);
+            args["shape"] = s.info.shape;
+            span.args_json = args.dump();
+            ex.trace->record_span(span);
+        }
+    }
+    if (ex.trace != nullptr) {
+        trace::Span span;
+        span.name = "run";
+        span.category = "run";
+        span.start_ns = run_start;
+        span.duration_ns = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - run_t0).count());
+        span.device = dev;
+        span.bytes = ex.plan.total_bytes;
+        ex.trace->record_span(span);
+    }
+    ++ex.runs;
+    ex.ran = true;
+}
+
+}  // namespace aph::exec
+
+// ---------------------------------------------------------------------------------------------
+// The handle
+// ---------------------------------------------------------------------------------------------
+
+aph_executor::~aph_executor() {
+    aph::exec::free_memory(*this);
+    for (aph::exec::Step& s : steps)
+        if (s.bound != nullptr) aph::tensor::release(s.bound);
+    if (trace != nullptr) aph_trace_sink_release(trace);
+    if (tracker != nullptr) aph_tracker_release(tracker);
+    if (stream != nullptr) aph_stream_release(stream);
+    if (device != nullptr) aph::device::release(device);
+}
+
+const aph::exec::Step* aph_executor::find(const std::string& name) const {
+    for (const aph::exec::Step& s : steps)
+        if (s.name == name &&
+            (s.kind == aph::exec::Kind::Input || s.kind == aph::exec::Kind::Weight || s.kind == aph::exec::Kind::Output))
+            return &s;
+    return nullptr;
+}
+
+aph::exec::Step* aph_executor::find(const std::string& name) {
+    return const_cast<aph::exec::Step*>(static_cast<const aph_executor*>(this)->find(name));
+}
