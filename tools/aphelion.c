@@ -2,19 +2,21 @@
  * aphelion — the libaphelion command.
  *
  *   aphelion info       version, how the library was built, devices, environment in effect
+ *   aphelion run GRAPH  run an executable graph (tools/aphelion_graph.c)
+ *   aphelion hash|dot|validate GRAPH
  *   aphelion --version
  *   aphelion --help
  *
  * Exit codes: 0 success, 1 a libaphelion call failed, 2 usage error.
  * Written against the public C API only.
  */
-#include <aphelion.h>
+#include "aphelion_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_LIBRARY_ERROR = 1, EXIT_USAGE = 2 };
+enum { EXIT_LIBRARY_ERROR = CLI_EXIT_LIBRARY_ERROR, EXIT_USAGE = CLI_EXIT_USAGE };
 
 static const char* const kEnvVars[] = {
     "APHELION_LOG",        "APHELION_FORCE_CPU",   "RUST_AI_FORCE_CPU",   "AXOLOTL_FORCE_CPU",
@@ -28,6 +30,16 @@ static void usage(FILE* f) {
           "commands:\n"
           "  info        print the version, how libaphelion was built, its devices and the\n"
           "              environment variables in effect\n"
+          "  run GRAPH.json [--device cpu|cuda[:N]] [--weights FILE.safetensors] [--budget 2GiB]\n"
+          "              [--trace trace.json] [--check-numerics] [--iterations N] [--seed N]\n"
+          "              run an executable graph: progress per stage, the memory plan, per-node\n"
+          "              timings, output shapes and checksums, the graph hash. Input nodes take\n"
+          "              the weights file's tensor of their name, else normal values from --seed\n"
+          "  hash GRAPH.json      print the graph's stable hash (aphelion-core's)\n"
+          "  dot GRAPH.json       print the graph in GraphViz form\n"
+          "  validate GRAPH.json [--executable]\n"
+          "              validate every node's configuration and the graph; say whether\n"
+          "              libaphelion can execute it (required with --executable)\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help\n"
@@ -154,6 +166,10 @@ int main(int argc, char** argv) {
         }
         return cmd_info();
     }
+    if (strcmp(cmd, "run") == 0) return cli_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "hash") == 0) return cli_hash(argc - 2, argv + 2);
+    if (strcmp(cmd, "dot") == 0) return cli_dot(argc - 2, argv + 2);
+    if (strcmp(cmd, "validate") == 0) return cli_validate(argc - 2, argv + 2);
     fprintf(stderr, "aphelion: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two quick-start commands of the README, usable on a fresh Debian 12 machine:
-#   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion info)
+#   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion run on the
+#                                         example transformer block; with arguments: aphelion ARGS)
 #   tools/dev.sh test                     build, then run the whole test suite (ctest)
 # Environment: BUILD_DIR (default build), APHELION_CUDA (AUTO|ON|OFF, default AUTO),
 #              CMAKE_ARGS (extra configure arguments), JOBS (default: nproc).
@@ -12,7 +13,7 @@ jobs=${JOBS:-$(nproc)}
 
 # Debian packages the build and the tests need. Installed only when missing (needs root).
 ensure_packages() {
-    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev)
+    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,15 +29,23 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Test-only Python packages, from PyPI: numpy (>= 2.1, for DLPack 1.x) for the numpy interop test.
-# Without network access the test reports itself skipped instead.
+# Test-only Python packages, from PyPI: numpy (>= 2.1, for DLPack 1.x) for the numpy interop test,
+# and safetensors (Hugging Face's reference implementation) for the safetensors interop test.
+# Without network access the tests report themselves skipped instead.
 ensure_python_test_packages() {
     command -v python3 >/dev/null || return 0
     python3 -c 'import numpy, sys; sys.exit(tuple(map(int, numpy.__version__.split(".")[:2])) < (2, 1))' \
-        2>/dev/null && return 0
-    echo "dev.sh: installing numpy>=2.1 from PyPI for the DLPack interop test" >&2
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'numpy>=2.1' >&2 ||
-        echo "dev.sh: could not install numpy; tests/test_dlpack_numpy.py will be skipped" >&2
+        2>/dev/null || {
+        echo "dev.sh: installing numpy>=2.1 from PyPI for the DLPack interop test" >&2
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'numpy>=2.1' >&2 ||
+            echo "dev.sh: could not install numpy; tests/test_dlpack_numpy.py will be skipped" >&2
+    }
+    python3 -c 'import safetensors' 2>/dev/null || {
+        echo "dev.sh: installing safetensors from PyPI for the safetensors interop test" >&2
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore safetensors >&2 ||
+            echo "dev.sh: could not install safetensors; tests/test_safetensors_python.py will be skipped" >&2
+    }
+    return 0
 }
 
 build() {
@@ -50,7 +59,14 @@ case "${1:-}" in
 run)
     shift
     build
-    [ $# -eq 0 ] && set -- info
+    if [ $# -eq 0 ]; then
+        # The main job: the example transformer block (examples/graphs/), weights written by
+        # build_examples, run by the executor with per-node timings and a Chrome trace.
+        out="$build_dir/examples-graphs"
+        "$build_dir/bin/build_examples" "$out" >/dev/null
+        set -- run examples/graphs/transformer_block.json --weights "$out/transformer_block.safetensors" \
+            --iterations 5 --check-numerics --trace "$out/trace.json"
+    fi
     exec "$build_dir/bin/aphelion" "$@"
     ;;
 test)

@@ -1,0 +1,514 @@
+/*
+ * The graph commands of aphelion: run, hash, dot, validate. Written against the public C API
+ * only (what any C program could do).
+ */
+#include "aphelion_cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int lib_fail(const char* what, aph_status st) {
+    fprintf(stderr, "aphelion: %s failed: %s: %s\n", what, aph_status_name(st), aph_last_error());
+    return CLI_EXIT_LIBRARY_ERROR;
+}
+
+static int usage_fail(const char* fmt, const char* arg) {
+    fprintf(stderr, "aphelion: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see aphelion --help)\n");
+    return CLI_EXIT_USAGE;
+}
+
+static aph_status load(const char* path, aph_graph** g) {
+    aph_status st = aph_graph_load(path, g);
+    if (st != APH_OK) lib_fail("loading the graph", st);
+    return st;
+}
+
+int cli_hash(int argc, char** argv) {
+    if (argc != 1) return usage_fail("hash takes one graph file%s", "");
+    aph_graph* g = NULL;
+    if (load(argv[0], &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
+    char hex[65];
+    aph_status st = aph_graph_stable_hash(g, hex);
+    aph_graph_release(g);
+    if (st != APH_OK) return lib_fail("aph_graph_stable_hash", st);
+    printf("%s\n", hex);
+    return 0;
+}
+
+int cli_dot(int argc, char** argv) {
+    if (argc != 1) return usage_fail("dot takes one graph file%s", "");
+    aph_graph* g = NULL;
+    if (load(argv[0], &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
+    char* dot = NULL;
+    aph_status st = aph_graph_to_dot(g, &dot);
+    aph_graph_release(g);
+    if (st != APH_OK) return lib_fail("aph_graph_to_dot", st);
+    fputs(dot, stdout);
+    aph_string_free(dot);
+    return 0;
+}
+
+/* validate: every node's configuration (aphelion-core's composite validator), a non-empty,
+ * acyclic graph; then whether libaphelion can execute it (reported, not required, unless
+ * --executable). */
+int cli_validate(int argc, char** argv) {
+    const char* path = NULL;
+    int require_exec = 0;
+    for (int i = 0; i < argc; ++i) {
+        if (strcmp(argv[i], "--executable") == 0) {
+            require_exec = 1;
+        } else if (argv[i][0] == '-') {
+            return usage_fail("validate: unknown option '%s'", argv[i]);
+        } else if (path == NULL) {
+            path = argv[i];
+        } else {
+            return usage_fail("validate takes one graph file (got '%s' too)", argv[i]);
+        }
+    }
+    if (path == NULL) return usage_fail("validate needs a graph file%s", "");
+    aph_graph* g = NULL;
+    if (load(path, &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
+    int problems = 0;
+    const size_t n = aph_graph_node_count(g);
+    if (n == 0) {
+        printf("invalid: graph must contain at least one node\n");
+        ++problems;
+    }
+    for (uint64_t id = 1; id <= n; ++id) {
+        const char* name = NULL;
+        const aph_model_config* cfg = NULL;
+        if (aph_graph_node(g, id, &name, &cfg) != APH_OK) continue;
+        char* errors = NULL;
+        if (aph_model_config_validate(cfg, &errors) != APH_OK && errors != NULL) {
+            /* one "{field}: {message}" per line */
+            char* line = errors;
+            while (line && *line) {
+                char* nl = strchr(line, '\n');
+                if (nl) *nl = '\0';
+                printf("invalid: node %llu '%s': %s\n", (unsigned long long)id, name, line);
+                ++problems;
+                line = nl ? nl + 1 : NULL;
+            }
+        }
+        aph_string_free(errors);
+    }
+    if (aph_graph_has_cycle(g)) {
+        printf("invalid: the graph has a cycle\n");
+        ++problems;
+    }
+    char hex[65] = "";
+    aph_graph_stable_hash(g, hex);
+    /* Executable? The check stage alone, on the CPU (nothing is allocated). */
+    aph_device* cpu = NULL;
+    aph_build_context* ctx = NULL;
+    aph_pipeline* p = NULL;
+    int executable = 0;
+    char reason[1024] = "";
+    if (aph_device_open(APH_DEVICE_CPU, 0, &cpu) == APH_OK &&
+        aph_build_context_create(cpu, NULL, NULL, &ctx) == APH_OK && aph_pipeline_create(&p) == APH_OK &&
+        aph_pipeline_add_builtin(p, "check") == APH_OK) {
+        aph_status st = aph_pipeline_run(p, ctx, g);
+        executable = st == APH_OK;
+        if (!executable) snprintf(reason, sizeof reason, "%s", aph_last_error());
+    }
+    aph_pipeline_release(p);
+    aph_build_context_release(ctx);
+    aph_device_release(cpu);
+    printf("%s: %zu nodes, %zu edges, hash %s\n", problems ? "invalid" : "valid", n, aph_graph_edge_count(g), hex);
+    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ", reason);
+    aph_graph_release(g);
+    if (problems) return CLI_EXIT_LIBRARY_ERROR;
+    return require_exec && !executable ? CLI_EXIT_LIBRARY_ERROR : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * run
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct run_args {
+    const char* graph;
+    const char* device;
+    const char* weights;
+    const char* trace;
+    uint64_t budget;
+    int check_numerics;
+    long iterations;
+    unsigned long long seed;
+} run_args;
+
+/* "2GiB", "512MiB", "64KiB", "1GB", "1000" (bytes). 0 on a malformed value. */
+static int parse_bytes(const char* s, uint64_t* out) {
+    char* end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno != 0 || !(v > 0)) return 0;
+    double mult = 1;
+    if (*end == '\0' || strcmp(end, "B") == 0) mult = 1;
+    else if (strcmp(end, "KiB") == 0) mult = 1024.0;
+    else if (strcmp(end, "MiB") == 0) mult = 1024.0 * 1024;
+    else if (strcmp(end, "GiB") == 0) mult = 1024.0 * 1024 * 1024;
+    else if (strcmp(end, "TiB") == 0) mult = 1024.0 * 1024 * 1024 * 1024;
+    else if (strcmp(end, "KB") == 0 || strcmp(end, "kB") == 0) mult = 1e3;
+    else if (strcmp(end, "MB") == 0) mult = 1e6;
+    else if (strcmp(end, "GB") == 0) mult = 1e9;
+    else if (strcmp(end, "TB") == 0) mult = 1e12;
+    else return 0;
+    const double b = v * mult;
+    if (b >= 1.8e19) return 0;
+    *out = (uint64_t)b;
+    return *out > 0;
+}
+
+static void human_bytes(char* buf, size_t n, uint64_t b) {
+    if (b >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
+    else if (b >= (1ull << 20)) snprintf(buf, n, "%.2f MiB", (double)b / (double)(1ull << 20));
+    else if (b >= (1ull << 10)) snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
+    else snprintf(buf, n, "%llu B", (unsigned long long)b);
+}
+
+static int open_device(const char* spec, aph_device** out) {
+    aph_status st;
+    if (spec == NULL) {
+        aph_device_config* cfg = NULL;
+        st = aph_device_config_from_env(&cfg);
+        if (st != APH_OK) return lib_fail("aph_device_config_from_env", st);
+        st = aph_device_select(cfg, out);
+        aph_device_config_release(cfg);
+        return st == APH_OK ? 0 : lib_fail("aph_device_select", st);
+    }
+    if (strcmp(spec, "cpu") == 0) {
+        st = aph_device_open(APH_DEVICE_CPU, 0, out);
+    } else if (strncmp(spec, "cuda", 4) == 0 && (spec[4] == '\0' || spec[4] == ':')) {
+        long ordinal = 0;
+        if (spec[4] == ':') {
+            char* end = NULL;
+            ordinal = strtol(spec + 5, &end, 10);
+            if (end == spec + 5 || *end != '\0' || ordinal < 0 || ordinal > 1000000)
+                return usage_fail("--device: '%s' is not cpu, cuda or cuda:N", spec);
+        }
+        st = aph_device_open(APH_DEVICE_CUDA, (int32_t)ordinal, out);
+    } else {
+        return usage_fail("--device: '%s' is not cpu, cuda or cuda:N", spec);
+    }
+    return st == APH_OK ? 0 : lib_fail("opening the device", st);
+}
+
+/* splitmix64 and Box-Muller: the same inputs for the same seed on every machine. */
+static uint64_t splitmix(uint64_t* s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double uniform01(uint64_t* s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
+
+typedef struct stage_state {
+    const run_args* args;
+    int tty;
+} stage_state;
+
+static void on_progress(void* user_data, const char* stage, size_t index, size_t total) {
+    stage_state* ss = (stage_state*)user_data;
+    (void)ss;
+    printf("[%zu/%zu] %s\n", index, total, stage);
+    fflush(stdout);
+}
+
+/* A custom stage between plan and execute: binds every input node that the context has no
+ * tensor for, from the weights file when it holds one of that name, else with standard normal
+ * values (integer inputs: 0) drawn from the seed. */
+static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph_graph* graph) {
+    const run_args* a = ((stage_state*)user_data)->args;
+    (void)graph;
+    aph_executor* ex = aph_build_context_executor(ctx);
+    aph_safetensors* st_file = NULL;
+    if (a->weights != NULL) {
+        aph_status st = aph_safetensors_open(a->weights, &st_file);
+        if (st != APH_OK) return st;
+    }
+    uint64_t rng = a->seed;
+    aph_status st = APH_OK;
+    for (size_t i = 0; i < aph_executor_node_count(ex) && st == APH_OK; ++i) {
+        aph_node_stats ns;
+        memset(&ns, 0, sizeof ns);
+        ns.struct_size = sizeof ns;
+        st = aph_executor_node_stats(ex, i, &ns);
+        if (st != APH_OK || strcmp(ns.op, "input") != 0) continue;
+        aph_tensor* t = NULL;
+        aph_dtype fdt;
+        int64_t fshape[APH_TENSOR_MAX_DIMS];
+        size_t fnd = 0;
+        if (st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, fshape, &fnd) == APH_OK) {
+            st = aph_safetensors_tensor(st_file, ns.name, aph_build_context_device(ctx), &t);
+            if (st == APH_OK) printf("      input %s: from %s\n", ns.name, a->weights);
+        } else {
+            aph_device* cpu = NULL;
+            st = aph_device_open(APH_DEVICE_CPU, 0, &cpu);
+            int64_t numel = 1;
+            for (size_t d = 0; d < ns.ndim; ++d) numel *= ns.shape[d];
+            double* vals = (double*)calloc((size_t)(numel > 0 ? numel : 1), sizeof(double));
+            aph_tensor* host = NULL;
+            if (vals == NULL) {
+                aph_set_last_error(APH_ERR_OUT_OF_MEMORY, "no host memory for an input");
+                st = APH_ERR_OUT_OF_MEMORY;
+            }
+            const int is_int = !aph_dtype_is_floating_point(ns.dtype);
+            for (int64_t k = 0; st == APH_OK && !is_int && k < numel; k += 2) {
+                const double u1 = uniform01(&rng), u2 = uniform01(&rng);
+                const double r = sqrt(-2.0 * log(u1));
+                vals[k] = r * cos(6.283185307179586 * u2);
+                if (k + 1 < numel) vals[k + 1] = r * sin(6.283185307179586 * u2);
+            }
+            if (st == APH_OK)
+                st = aph_tensor_from_host(cpu, APH_DTYPE_F64, ns.shape, ns.ndim, vals, (size_t)numel * sizeof(double), &host);
+            if (st == APH_OK) st = aph_tensor_create(aph_build_context_device(ctx), ns.dtype, ns.shape, ns.ndim, &t);
+            if (st == APH_OK) {
+                aph_tensor* conv = NULL;
+                st = aph_tensor_create(cpu, ns.dtype, ns.shape, ns.ndim, &conv);
+                if (st == APH_OK) st = aph_op_cast(NULL, host, conv);
+                if (st == APH_OK) st = aph_tensor_copy(t, conv);
+                aph_tensor_release(conv);
+            }
+            if (st == APH_OK)
+                printf("      input %s: %s values from seed %llu\n", ns.name, is_int ? "zero" : "standard normal",
+                       a->seed);
+            aph_tensor_release(host);
+            free(vals);
+            aph_device_release(cpu);
+        }
+        if (st == APH_OK) st = aph_build_context_set_input(ctx, ns.name, t);
+        aph_tensor_release(t);
+    }
+    aph_safetensors_release(st_file);
+    return st;
+}
+
+static int print_outputs(aph_executor* ex) {
+    printf("\noutputs\n");
+    aph_device* cpu = NULL;
+    aph_status st = aph_device_open(APH_DEVICE_CPU, 0, &cpu);
+    if (st != APH_OK) return lib_fail("aph_device_open(cpu)", st);
+    int rc = 0;
+    for (size_t i = 0; i < aph_executor_output_count(ex) && rc == 0; ++i) {
+        const char* name = aph_executor_output_name(ex, i);
+        aph_tensor *out = NULL, *host = NULL, *f64 = NULL;
+        st = aph_executor_output(ex, name, &out);
+        if (st == APH_OK) st = aph_tensor_to_device(out, cpu, &host);
+        if (st == APH_OK)
+            st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
+        if (st == APH_OK) st = aph_op_cast(NULL, host, f64);
+        if (st != APH_OK) {
+            rc = lib_fail("reading an output", st);
+        } else {
+            const int64_t n = aph_tensor_numel(f64);
+            const double* v = (const double*)aph_tensor_data(f64);
+            double sum = 0, asum = 0;
+            for (int64_t k = 0; k < n; ++k) {
+                sum += v[k];
+                asum += fabs(v[k]);
+            }
+            printf("  %-12s %s [", name, aph_dtype_name(aph_tensor_dtype(out)));
+            for (size_t d = 0; d < aph_tensor_ndim(out); ++d)
+                printf("%s%lld", d ? ", " : "", (long long)aph_tensor_shape(out)[d]);
+            printf("]  sum = %.4f, sum |y| = %.4f\n", sum, asum);
+        }
+        aph_tensor_release(f64);
+        aph_tensor_release(host);
+        aph_tensor_release(out);
+    }
+    aph_device_release(cpu);
+    return rc;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cli_run(int argc, char** argv) {
+    run_args a;
+    memset(&a, 0, sizeof a);
+    a.iterations = 1;
+    for (int i = 0; i < argc; ++i) {
+        const char* o = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(o, "--check-numerics") == 0) {
+            a.check_numerics = 1;
+            continue;
+        }
+        if (o[0] != '-') {
+            if (a.graph != NULL) return usage_fail("run takes one graph file (got '%s' too)", o);
+            a.graph = o;
+            continue;
+        }
+        if (v == NULL) return usage_fail("%s needs a value", o);
+        ++i;
+        if (strcmp(o, "--device") == 0) {
+            a.device = v;
+        } else if (strcmp(o, "--weights") == 0) {
+            a.weights = v;
+        } else if (strcmp(o, "--trace") == 0) {
+            a.trace = v;
+        } else if (strcmp(o, "--budget") == 0) {
+            if (!parse_bytes(v, &a.budget)) return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
+        } else if (strcmp(o, "--iterations") == 0) {
+            char* end = NULL;
+            a.iterations = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || a.iterations < 1 || a.iterations > 1000000)
+                return usage_fail("--iterations: '%s' is not a count from 1 to 1000000", v);
+        } else if (strcmp(o, "--seed") == 0) {
+            char* end = NULL;
+            a.seed = strtoull(v, &end, 10);
+            if (end == v || *end != '\0') return usage_fail("--seed: '%s' is not a non-negative integer", v);
+        } else {
+            return usage_fail("run: unknown option '%s'", o);
+        }
+    }
+    if (a.graph == NULL) return usage_fail("run needs a graph file%s", "");
+
+    int rc = 0;
+    aph_graph* g = NULL;
+    aph_device* dev = NULL;
+    aph_tracker* tracker = NULL;
+    aph_trace_sink* sink = NULL;
+    aph_build_context* ctx = NULL;
+    aph_pipeline* p = NULL;
+    aph_status st;
+    stage_state ss = {&a, isatty(1)};
+
+    if (load(a.graph, &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
+    if ((rc = open_device(a.device, &dev)) != 0) goto done;
+    if (a.budget > 0 && (st = aph_tracker_create(a.budget, &tracker)) != APH_OK) {
+        rc = lib_fail("aph_tracker_create", st);
+        goto done;
+    }
+    if (a.trace != NULL && (st = aph_trace_sink_memory(&sink)) != APH_OK) {
+        rc = lib_fail("aph_trace_sink_memory", st);
+        goto done;
+    }
+    if ((st = aph_build_context_create(dev, sink, tracker, &ctx)) != APH_OK) {
+        rc = lib_fail("aph_build_context_create", st);
+        goto done;
+    }
+    {
+        aph_executor_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.struct_size = sizeof opt;
+        opt.check_numerics = a.check_numerics;
+        opt.profile = 1;
+        if ((st = aph_build_context_set_executor_options(ctx, &opt)) != APH_OK) {
+            rc = lib_fail("aph_build_context_set_executor_options", st);
+            goto done;
+        }
+    }
+    if (a.weights != NULL && (st = aph_build_context_set_weights_file(ctx, a.weights)) != APH_OK) {
+        rc = lib_fail("aph_build_context_set_weights_file", st);
+        goto done;
+    }
+    printf("graph   %s (%zu nodes, %zu edges) on %s\n", a.graph, aph_graph_node_count(g), aph_graph_edge_count(g),
+           aph_device_label(dev));
+    if ((st = aph_pipeline_create(&p)) != APH_OK || (st = aph_pipeline_add_builtin(p, "validation")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "check")) != APH_OK || (st = aph_pipeline_add_builtin(p, "hashing")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "plan")) != APH_OK ||
+        (st = aph_pipeline_add_stage(p, "inputs", bind_inputs_stage, &ss, NULL)) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "execute")) != APH_OK || (st = aph_pipeline_set_progress(p, on_progress, &ss)) != APH_OK) {
+        rc = lib_fail("building the pipeline", st);
+        goto done;
+    }
+    const double t0 = now_s();
+    st = aph_pipeline_run(p, ctx, g);
+    const double first_s = now_s() - t0;
+    if (st != APH_OK) {
+        rc = lib_fail("the pipeline", st);
+        goto done;
+    }
+    aph_executor* ex = aph_build_context_executor(ctx);
+    double min_s = first_s, sum_s = 0;
+    for (long it = 1; it < a.iterations; ++it) {
+        const double s0 = now_s();
+        if ((st = aph_executor_run(ex)) != APH_OK) {
+            rc = lib_fail("aph_executor_run", st);
+            goto done;
+        }
+        const double d = now_s() - s0;
+        sum_s += d;
+        if (d < min_s || it == 1) min_s = d;
+    }
+
+    char hex[65] = "";
+    aph_graph_stable_hash(g, hex);
+    printf("\nhash    %s\n", hex);
+
+    aph_plan_info pi;
+    memset(&pi, 0, sizeof pi);
+    pi.struct_size = sizeof pi;
+    aph_executor_plan_info(ex, &pi);
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+    human_bytes(b1, sizeof b1, pi.total_bytes);
+    human_bytes(b2, sizeof b2, pi.arena_bytes);
+    human_bytes(b3, sizeof b3, pi.live_peak_bytes);
+    human_bytes(b4, sizeof b4, pi.unshared_bytes);
+    human_bytes(b5, sizeof b5, pi.output_bytes + pi.constant_bytes);
+    if (pi.budget_bytes) human_bytes(b6, sizeof b6, pi.budget_bytes);
+    else snprintf(b6, sizeof b6, "none");
+    printf("\nmemory plan\n  peak %s (budget %s): arena %s for %zu values (live peak %s; %s without reuse),"
+           " outputs and constants %s\n",
+           b1, b6, b2, pi.buffers, b3, b4, b5);
+
+    const uint64_t runs = aph_executor_run_count(ex);
+    printf("\nnodes (mean over %llu run%s; the first run includes allocation)\n", (unsigned long long)runs,
+           runs == 1 ? "" : "s");
+    uint64_t total_ns = 0;
+    for (size_t i = 0; i < aph_executor_node_count(ex); ++i) {
+        aph_node_stats ns;
+        memset(&ns, 0, sizeof ns);
+        ns.struct_size = sizeof ns;
+        aph_executor_node_stats(ex, i, &ns);
+        if (ns.total_ns == 0 && ns.offset == UINT64_MAX) continue; /* ran nothing */
+        char shape[160] = "";
+        size_t off = 0;
+        for (size_t d = 0; d < ns.ndim && off < sizeof shape - 24; ++d)
+            off += (size_t)snprintf(shape + off, sizeof shape - off, "%s%lld", d ? ", " : "", (long long)ns.shape[d]);
+        total_ns += ns.total_ns;
+        printf("  %-14s %-16s %-5s [%s]  %9.3f ms\n", ns.name, ns.op, aph_dtype_name(ns.dtype), shape,
+               (double)ns.total_ns / (double)runs / 1e6);
+    }
+    printf("  %-14s %-16s %-5s %s  %9.3f ms per run (node sum)\n", "total", "", "", "", (double)total_ns / (double)runs / 1e6);
+    if (a.iterations > 1)
+        printf("  wall time: first run %.3f ms (pipeline, allocation included), then min %.3f ms, mean %.3f ms\n",
+               first_s * 1e3, min_s * 1e3, sum_s / (double)(a.iterations - 1) * 1e3);
+    rc = print_outputs(ex);
+
+    if (rc == 0 && a.trace != NULL) {
+        char* json = NULL;
+        if ((st = aph_trace_export_chrome(sink, &json)) != APH_OK) {
+            rc = lib_fail("aph_trace_export_chrome", st);
+            goto done;
+        }
+        FILE* f = fopen(a.trace, "wb");
+        if (f == NULL || fputs(json, f) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "aphelion: cannot write %s: %s\n", a.trace, strerror(errno));
+            rc = CLI_EXIT_LIBRARY_ERROR;
+        } else {
+            printf("\ntrace   %s (%zu spans; open it in https://ui.perfetto.dev or chrome://tracing)\n", a.trace,
+                   aph_trace_sink_span_count(sink));
+        }
+        aph_string_free(json);
+    }
+done:
+    aph_pipeline_release(p);
+    aph_build_context_release(ctx);
+    aph_trace_sink_release(sink);
+    aph_tracker_release(tracker);
+    aph_device_release(dev);
+    aph_graph_release(g);
+    return rc;
+}
