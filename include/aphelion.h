@@ -1689,8 +1689,9 @@ APH_API aph_status aph_custom_op_unregister(const char* name);
 
 struct aph_executor_options {
     size_t struct_size;
-    /* Charged with the arena and the executor's other buffers; its limit is the plan's budget.
-     * NULL: none. */
+    /* Charged with the plan's total (arena, outputs, constants) from the first run until the
+     * executor is released; its limit is the plan's budget. Copies of bound tensors (inputs on
+     * another device or not contiguous, weights copied when bound) are not charged. NULL: none. */
     aph_tracker* tracker;
     /* Spans per executed node (category "node", with device and bytes) and per run. NULL: none. */
     aph_trace_sink* trace;
@@ -1731,11 +1732,15 @@ typedef struct aph_plan_info {
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
 /** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
- *  Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH / APH_ERR_INVALID_ARGUMENT);
- *  a tensor on another device is copied to the executor's at each run. */
+ *  Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH / APH_ERR_INVALID_ARGUMENT).
+ *  It is used in place when it is a contiguous tensor on the executor's device; otherwise (another
+ *  device, a strided view) it is copied into memory of the executor's at each run, before any
+ *  node computes. A tensor from aph_executor_output of the same executor (a recurrent state fed
+ *  back) is copied the same way, so the run that overwrites it reads the previous value. */
 APH_API aph_status aph_executor_set_input(aph_executor* executor, const char* name,
                                           aph_tensor* tensor);
-/** Binds weight node name to tensor (same rules; on another device it is copied once, here). */
+/** Binds weight node name to tensor (same rules; a tensor on another device or not contiguous
+ *  is copied once, here). */
 APH_API aph_status aph_executor_set_weight(aph_executor* executor, const char* name,
                                            aph_tensor* tensor);
 /** Binds every weight node from a safetensors file (section 21) by its key; a missing tensor,

@@ -1285,6 +1285,121 @@ static void test_binding_errors(void** state) {
     et_pool_release();
 }
 
+/* Bindings the plan cannot use in place are copied at each run, before any node computes: a
+ * strided view feeding a reshape (inference assumed contiguous inputs), and an output of the
+ * same executor fed back as its input (a recurrent state: the run overwrites that memory). Both
+ * give the eager results. */
+static void test_bindings_copied(void** state) {
+    (void)state;
+    /* a transposed view bound to x [2, 3] -> reshape [6] -> relu */
+    aph_graph* g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 3));
+    NODE(g, "r", "reshape", "shape=[6]", "x");
+    NODE(g, "a", "relu", NULL, "r");
+    NODE(g, "y", "output", NULL, "a");
+    aph_executor* ex = et_exec(g, NULL);
+    aph_tensor* base = et_rand(APH_DTYPE_F32, SHAPE(3, 2), -1, 1);
+    aph_tensor* xt = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(base, 0, 1, &xt));
+    et_keep(xt);
+    et_set(ex, "x", xt);
+    APH_ASSERT_OK(aph_executor_run(ex));
+    aph_tensor* xc = NULL;
+    APH_ASSERT_OK(aph_tensor_contiguous(xt, &xc));
+    et_keep(xc);
+    aph_tensor* flat = NULL;
+    APH_ASSERT_OK(aph_tensor_reshape(xc, SHAPE(6), &flat));
+    et_keep(flat);
+    aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(6));
+    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, flat, want));
+    et_assert_same(et_result(ex, "y"), want, "relu(reshape(transposed x))");
+    aph_executor_release(ex);
+    aph_graph_release(g);
+
+    /* h_next = gru_cell(x, h): h bound to the previous run's output, three steps */
+    g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 3));
+    et_input(g, "h", "input", APH_DTYPE_F32, SHAPE(2, 4));
+    et_input(g, "w_ih", "weight", APH_DTYPE_F32, SHAPE(12, 3));
+    et_input(g, "w_hh", "weight", APH_DTYPE_F32, SHAPE(12, 4));
+    NODE(g, "cell", "gru_cell", NULL, "x,h,w_ih,w_hh");
+    NODE(g, "h_next", "output", NULL, "cell");
+    ex = et_exec(g, NULL);
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(2, 3), -1, 1);
+    aph_tensor* h0 = et_rand(APH_DTYPE_F32, SHAPE(2, 4), -1, 1);
+    aph_tensor* wih = et_rand(APH_DTYPE_F32, SHAPE(12, 3), -0.5, 0.5);
+    aph_tensor* whh = et_rand(APH_DTYPE_F32, SHAPE(12, 4), -0.5, 0.5);
+    et_set(ex, "x", x);
+    et_setw(ex, "w_ih", wih);
+    et_setw(ex, "w_hh", whh);
+    aph_tensor* h = h0;
+    aph_tensor* ref = h0;
+    for (int step = 0; step < 3; ++step) {
+        et_set(ex, "h", h);
+        APH_ASSERT_OK(aph_executor_run(ex));
+        h = et_result(ex, "h_next");
+        aph_tensor* next = et_out(APH_DTYPE_F32, SHAPE(2, 4));
+        APH_ASSERT_OK(aph_op_gru_cell(NULL, x, ref, wih, whh, NULL, NULL, next));
+        ref = next;
+        et_assert_same(h, ref, "gru state fed back");
+    }
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    et_pool_release();
+}
+
+/* Mistakes in params that only the run reads are still reported when the executor is made; a
+ * plan whose byte count overflows is out of memory at creation; a slice with a huge step has
+ * one element, as the eager slice gives. */
+static void test_creation_checks(void** state) {
+    (void)state;
+    aph_graph* g = et_graph();
+    et_input(g, "a", "input", APH_DTYPE_F32, SHAPE(2, 2));
+    NODE(g, "m", "matmul", "alpha=\"2\"", "a,a");
+    NODE(g, "y", "output", NULL, "m");
+    aph_executor* ex = NULL;
+    APH_ASSERT_ERR(aph_executor_create(g, ot_device(), NULL, &ex), APH_ERR_GRAPH,
+                   "graph error: node 2 'm' (matmul): param 'alpha' is a string, expected a number");
+    aph_graph_release(g);
+
+    g = et_graph();
+    NODE(g, "w", "weight", "shape=[2];key=5", NULL);
+    NODE(g, "y", "output", NULL, "w");
+    APH_ASSERT_ERR(aph_executor_create(g, ot_device(), NULL, &ex), APH_ERR_GRAPH,
+                   "graph error: node 1 'w' (weight): param 'key' is an integer, expected a string");
+    aph_graph_release(g);
+
+    g = et_graph();
+    for (int i = 0; i < 4; ++i) {
+        char name[8];
+        snprintf(name, sizeof name, "c%d", i);
+        NODE(g, name, "constant", "shape=[1152921504606846976];dtype=\"f32\";value=0", NULL);
+    }
+    APH_ASSERT_ERR(aph_executor_create(g, ot_device(), NULL, &ex), APH_ERR_OUT_OF_MEMORY,
+                   "out of memory: the memory plan's size overflows 64 bits");
+    assert_null(ex);
+    aph_graph_release(g);
+
+    g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(4));
+    NODE(g, "s", "slice", "dim=0;start=1;step=9223372036854775807", "x");
+    NODE(g, "y", "output", NULL, "s");
+    ex = et_exec(g, NULL);
+    aph_node_stats st = et_stats(ex, et_index(ex, "s"));
+    assert_int_equal(st.ndim, 1);
+    assert_int_equal(st.shape[0], 1);
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(4), -1, 1);
+    et_set(ex, "x", x);
+    APH_ASSERT_OK(aph_executor_run(ex));
+    aph_tensor* want = NULL;
+    APH_ASSERT_OK(aph_tensor_slice(x, 0, 1, 4, INT64_MAX, &want));
+    et_keep(want);
+    et_assert_same(et_result(ex, "y"), want, "slice with a huge step");
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    et_pool_release();
+}
+
 /* f64 on a CUDA device: every computing node is refused when the executor is made (the eager
  * operations refuse f64 on CUDA), naming the first; a copy ('contiguous') and views are not. On
  * the CPU the same graph is fine. */
@@ -2088,6 +2203,8 @@ int main(void) {
         cmocka_unit_test(test_custom_op),
         cmocka_unit_test(test_custom_op_cpu_only),
         cmocka_unit_test(test_f64_on_cuda),
+        cmocka_unit_test(test_bindings_copied),
+        cmocka_unit_test(test_creation_checks),
         cmocka_unit_test(test_custom_op_replace),
         cmocka_unit_test(test_custom_op_register_errors),
         cmocka_unit_test(test_load_weights),

@@ -86,7 +86,10 @@ int cli_validate(int argc, char** argv) {
         const aph_model_config* cfg = NULL;
         if (aph_graph_node(g, id, &name, &cfg) != APH_OK) continue;
         char* errors = NULL;
-        if (aph_model_config_validate(cfg, &errors) != APH_OK && errors != NULL) {
+        if (aph_model_config_validate(cfg, &errors) != APH_OK && (errors == NULL || *errors == '\0')) {
+            printf("invalid: node %llu '%s': %s\n", (unsigned long long)id, name, aph_last_error());
+            ++problems;
+        } else if (errors != NULL && *errors != '\0') {
             /* one "{field}: {message}" per line */
             char* line = errors;
             while (line && *line) {
@@ -110,19 +113,21 @@ int cli_validate(int argc, char** argv) {
     aph_build_context* ctx = NULL;
     aph_pipeline* p = NULL;
     int executable = 0;
-    char reason[1024] = "";
+    char reason[1024] = "the check could not be set up";
     if (aph_device_open(APH_DEVICE_CPU, 0, &cpu) == APH_OK &&
         aph_build_context_create(cpu, NULL, NULL, &ctx) == APH_OK && aph_pipeline_create(&p) == APH_OK &&
         aph_pipeline_add_builtin(p, "check") == APH_OK) {
         aph_status st = aph_pipeline_run(p, ctx, g);
         executable = st == APH_OK;
         if (!executable) snprintf(reason, sizeof reason, "%s", aph_last_error());
+    } else {
+        snprintf(reason, sizeof reason, "the check could not be set up: %s", aph_last_error());
     }
     aph_pipeline_release(p);
     aph_build_context_release(ctx);
     aph_device_release(cpu);
     printf("%s: %zu nodes, %zu edges, hash %s\n", problems ? "invalid" : "valid", n, aph_graph_edge_count(g), hex);
-    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ", reason);
+    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ", executable ? "" : reason);
     aph_graph_release(g);
     if (problems) return CLI_EXIT_LIBRARY_ERROR;
     return require_exec && !executable ? CLI_EXIT_LIBRARY_ERROR : 0;
@@ -209,6 +214,23 @@ static uint64_t splitmix(uint64_t* s) {
 }
 static double uniform01(uint64_t* s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
 
+/* The dtypes aph_op_cast converts from and to. */
+static int castable(aph_dtype d) {
+    return d == APH_DTYPE_F32 || d == APH_DTYPE_F16 || d == APH_DTYPE_BF16 || d == APH_DTYPE_F64 ||
+           d == APH_DTYPE_I32 || d == APH_DTYPE_I64;
+}
+
+/* Value i of a host buffer of a dtype aph_op_cast cannot convert (integers and bool); fp8 NaN. */
+static double raw_value(aph_dtype d, const unsigned char* p, int64_t i) {
+    switch (d) {
+        case APH_DTYPE_U8: case APH_DTYPE_BOOL: return (double)p[i];
+        case APH_DTYPE_I8: return (double)(int8_t)p[i];
+        case APH_DTYPE_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return (double)v; }
+        case APH_DTYPE_U32: { uint32_t v; memcpy(&v, p + 4 * i, 4); return (double)v; }
+        default: return NAN;
+    }
+}
+
 typedef struct stage_state {
     const run_args* args;
     int tty;
@@ -248,6 +270,10 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
         if (st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, fshape, &fnd) == APH_OK) {
             st = aph_safetensors_tensor(st_file, ns.name, aph_build_context_device(ctx), &t);
             if (st == APH_OK) printf("      input %s: from %s\n", ns.name, a->weights);
+        } else if (!castable(ns.dtype)) {
+            /* u8, i8, i16, u32, bool, fp8: zeros (aph_op_cast does not write these dtypes) */
+            st = aph_tensor_zeros(aph_build_context_device(ctx), ns.dtype, ns.shape, ns.ndim, &t);
+            if (st == APH_OK) printf("      input %s: zeros (%s)\n", ns.name, aph_dtype_name(ns.dtype));
         } else {
             aph_device* cpu = NULL;
             st = aph_device_open(APH_DEVICE_CPU, 0, &cpu);
@@ -301,18 +327,20 @@ static int print_outputs(aph_executor* ex) {
         aph_tensor *out = NULL, *host = NULL, *f64 = NULL;
         st = aph_executor_output(ex, name, &out);
         if (st == APH_OK) st = aph_tensor_to_device(out, cpu, &host);
-        if (st == APH_OK)
-            st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
-        if (st == APH_OK) st = aph_op_cast(NULL, host, f64);
+        const int conv = st == APH_OK && castable(aph_tensor_dtype(host));
+        if (conv) st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
+        if (conv && st == APH_OK) st = aph_op_cast(NULL, host, f64);
         if (st != APH_OK) {
             rc = lib_fail("reading an output", st);
         } else {
-            const int64_t n = aph_tensor_numel(f64);
-            const double* v = (const double*)aph_tensor_data(f64);
+            const int64_t n = aph_tensor_numel(host);
+            const double* v = conv ? (const double*)aph_tensor_data(f64) : NULL;
+            const unsigned char* raw = (const unsigned char*)aph_tensor_data(host);
             double sum = 0, asum = 0;
             for (int64_t k = 0; k < n; ++k) {
-                sum += v[k];
-                asum += fabs(v[k]);
+                const double x = conv ? v[k] : raw_value(aph_tensor_dtype(host), raw, k);
+                sum += x;
+                asum += fabs(x);
             }
             printf("  %-12s %s [", name, aph_dtype_name(aph_tensor_dtype(out)));
             for (size_t d = 0; d < aph_tensor_ndim(out); ++d)
@@ -366,8 +394,10 @@ int cli_run(int argc, char** argv) {
                 return usage_fail("--iterations: '%s' is not a count from 1 to 1000000", v);
         } else if (strcmp(o, "--seed") == 0) {
             char* end = NULL;
+            errno = 0;
             a.seed = strtoull(v, &end, 10);
-            if (end == v || *end != '\0') return usage_fail("--seed: '%s' is not a non-negative integer", v);
+            if (end == v || *end != '\0' || v[0] == '-' || errno == ERANGE)
+                return usage_fail("--seed: '%s' is not an integer from 0 to 2^64-1", v);
         } else {
             return usage_fail("run: unknown option '%s'", o);
         }
@@ -494,7 +524,12 @@ int cli_run(int argc, char** argv) {
             goto done;
         }
         FILE* f = fopen(a.trace, "wb");
-        if (f == NULL || fputs(json, f) < 0 || fclose(f) != 0) {
+        int bad = f == NULL;
+        if (f != NULL) {
+            bad = fputs(json, f) < 0;
+            bad = (fclose(f) != 0) || bad;
+        }
+        if (bad) {
             fprintf(stderr, "aphelion: cannot write %s: %s\n", a.trace, strerror(errno));
             rc = CLI_EXIT_LIBRARY_ERROR;
         } else {

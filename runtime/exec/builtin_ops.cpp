@@ -221,6 +221,8 @@ std::vector<int64_t> reshape_shape(const std::vector<int64_t>& in, std::vector<i
         } else if (want[i] < 0) {
             throw Error::kind(APH_ERR_GRAPH, "param 'shape' " + shape_str(want) + " has a negative dimension");
         } else {
+            if (want[i] != 0 && known > INT64_MAX / want[i])
+                throw Error::kind(APH_ERR_GRAPH, "param 'shape' " + shape_str(want) + " is too large");
             known *= want[i];
         }
     }
@@ -257,6 +259,7 @@ ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in) 
         case Fam::Weight:
         case Fam::Constant: {
             ValueInfo v = contiguous_value(param_dtype(s, "dtype", "f32"), param_ints(s, "shape"));
+            if (b.fam == Fam::Weight) (void)param_string(s, "key", s.name.c_str());
             if (b.fam == Fam::Constant) {
                 if (!s.params.contains("value"))
                     throw Error::kind(APH_ERR_GRAPH, "missing param 'value'");
@@ -298,6 +301,7 @@ ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in) 
             require_float(a, "a");
             require_same_dtype(a, "a", bb, "b");
             const bool ta = param_bool(s, "transpose_a", false), tb = param_bool(s, "transpose_b", false);
+            (void)param_float(s, "alpha", 1.0);
             if (a.shape.size() < 2 || bb.shape.size() < 2)
                 dims("matmul: a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " need at least 2 dimensions");
             const size_t na = a.shape.size(), nb = bb.shape.size();
@@ -571,9 +575,9 @@ ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in) 
             start = std::clamp<int64_t>(start, 0, size);
             stop = std::clamp<int64_t>(stop, 0, size);
             ValueInfo v = x;
-            const int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+            const int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;  // no overflow
             v.shape[static_cast<size_t>(dim)] = len;
-            v.strides[static_cast<size_t>(dim)] = x.strides[static_cast<size_t>(dim)] * step;
+            if (len > 1) v.strides[static_cast<size_t>(dim)] = x.strides[static_cast<size_t>(dim)] * step;
             v.nbytes = static_cast<uint64_t>(numel_of(v.shape)) * dtype::size(v.dtype);
             return v;
         }

@@ -13,6 +13,7 @@
 #include "../ops/ops.hpp"
 #include "safetensors.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -284,9 +285,10 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     ex->profile = opt.profile != 0;
     ex->steps = std::move(steps);
     ex->plan = plan;
-    for (const graph::Node& node : graph.nodes)
-        for (size_t i = 0; i < ex->steps.size(); ++i)
-            if (ex->steps[i].id == node.id && ex->steps[i].kind == Kind::Output) ex->outputs.push_back(i);
+    for (size_t i = 0; i < ex->steps.size(); ++i)
+        if (ex->steps[i].kind == Kind::Output) ex->outputs.push_back(i);
+    std::sort(ex->outputs.begin(), ex->outputs.end(),
+              [&](size_t a, size_t b) { return ex->steps[a].id < ex->steps[b].id; });  // graph order
     ex->input_copies.assign(ex->steps.size(), nullptr);
     return ex.release();
 }
@@ -327,7 +329,9 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
     if (s == nullptr || s->kind != (weight ? Kind::Weight : Kind::Input))
         throw invalid_argument(strprintf("the graph has no %s node named '%s'", what, name.c_str()));
     check_binding(*s, t, what);
-    if (weight && t->device() != ex.device) {
+    if (weight && (t->device() != ex.device || !tensor::is_contiguous(*t))) {
+        // Weights are copied once, here: to the executor's device, contiguous (as inference
+        // assumed).
         replace(s->bound, tensor::to_device(t, ex.device));
     } else {
         tensor::retain(t);
@@ -394,6 +398,14 @@ void free_memory(aph_executor& ex) noexcept {
 
 namespace {
 
+// True when t's memory is memory this executor writes (its arena, or an output value's own).
+bool aliases_executor_memory(const aph_executor& ex, const aph_tensor* t) {
+    if (ex.arena != nullptr && t->storage == ex.arena->storage) return true;
+    for (const Step& s : ex.steps)
+        if (s.own_memory && s.tensor != nullptr && s.tensor->storage == t->storage) return true;
+    return false;
+}
+
 aph_stream* work_stream(const aph_executor& ex) {
     return ex.stream != nullptr ? ex.stream : ex.device->default_stream;
 }
@@ -458,8 +470,13 @@ void allocate(aph_executor& ex) {
         for (Step& s : ex.steps) {
             if (s.planned && s.info.nbytes > 0) {
                 ex.arena->storage->refs.retain();
-                s.tensor = tensor::make_view(ex.arena->storage, s.info.dtype, s.info.shape, s.info.strides,
-                                             ex.arena->offset + s.offset, false);
+                try {
+                    s.tensor = tensor::make_view(ex.arena->storage, s.info.dtype, s.info.shape, s.info.strides,
+                                                 ex.arena->offset + s.offset, false);
+                } catch (...) {
+                    tensor::storage_release(ex.arena->storage);  // make_view took nothing over
+                    throw;
+                }
             } else if (s.planned || s.own_memory || s.kind == Kind::Constant) {
                 s.tensor = tensor::create(ex.device, stream, s.info.dtype, s.info.shape.data(), s.info.shape.size());
                 if (s.kind == Kind::Constant) fill_constant(ex, s);
@@ -570,7 +587,12 @@ void run(aph_executor& ex) {
         with_node(s, [&] {
             switch (s.kind) {
                 case Kind::Input:
-                    if (s.bound->device() == ex.device) {
+                    // Used in place when it is on the device, contiguous (inference assumed it)
+                    // and not memory this executor writes (an output bound back as an input, as
+                    // in a recurrent loop: every input step runs before any computing step, so
+                    // the copy is taken before that memory is overwritten).
+                    if (s.bound->device() == ex.device && tensor::is_contiguous(*s.bound) &&
+                        !aliases_executor_memory(ex, s.bound)) {
                         tensor::retain(s.bound);
                         replace(s.tensor, s.bound);
                     } else {

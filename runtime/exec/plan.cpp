@@ -18,7 +18,16 @@ namespace {
 
 constexpr uint64_t kAlign = 256;
 
-uint64_t aligned(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+uint64_t aligned(uint64_t n) {
+    if (n > UINT64_MAX - kAlign) throw out_of_memory("a value of the memory plan is too large to place");
+    return (n + kAlign - 1) / kAlign * kAlign;
+}
+
+// a + b, or the out-of-memory error when the plan's bytes overflow 64 bits.
+uint64_t add(uint64_t a, uint64_t b) {
+    if (a > UINT64_MAX - b) throw out_of_memory("the memory plan's size overflows 64 bits");
+    return a + b;
+}
 
 }  // namespace
 
@@ -28,8 +37,8 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
     for (size_t i = 0; i < steps.size(); ++i) {
         Step& s = steps[i];
         if (s.kind == Kind::Compute) ++info.steps;
-        if (s.kind == Kind::Constant) info.constant_bytes += aligned(s.info.nbytes);
-        if (s.kind == Kind::Compute && s.own_memory) info.output_bytes += aligned(s.info.nbytes);
+        if (s.kind == Kind::Constant) info.constant_bytes = add(info.constant_bytes, aligned(s.info.nbytes));
+        if (s.kind == Kind::Compute && s.own_memory) info.output_bytes = add(info.output_bytes, aligned(s.info.nbytes));
         if (!s.planned) continue;
         s.first = s.last = i;
         vals.push_back(i);
@@ -41,12 +50,19 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
             if (base.planned) base.last = std::max(base.last, i);
         }
 
-    // Live peak: the largest sum of aligned sizes live at one step.
+    // Live peak: the largest sum of aligned sizes live at one step (a sweep over the steps: a
+    // value joins at its first step and leaves after its last).
+    std::vector<uint64_t> starts(steps.size(), 0), ends(steps.size(), 0);
+    for (size_t v : vals) {
+        const uint64_t size = aligned(steps[v].info.nbytes);
+        starts[steps[v].first] = add(starts[steps[v].first], size);
+        ends[steps[v].last] = add(ends[steps[v].last], size);
+    }
+    uint64_t live = 0;
     for (size_t t = 0; t < steps.size(); ++t) {
-        uint64_t live = 0;
-        for (size_t v : vals)
-            if (steps[v].first <= t && t <= steps[v].last) live += aligned(steps[v].info.nbytes);
+        live = add(live, starts[t]);
         info.live_peak_bytes = std::max(info.live_peak_bytes, live);
+        live -= ends[t];
     }
 
     std::vector<size_t> order = vals;
@@ -57,7 +73,7 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
     for (size_t v : order) {
         Step& s = steps[v];
         const uint64_t size = aligned(s.info.nbytes);
-        info.unshared_bytes += size;
+        info.unshared_bytes = add(info.unshared_bytes, size);
         ++info.buffers;
         if (size == 0) {
             s.offset = 0;
@@ -77,10 +93,10 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
             at = std::max(at, end);
         }
         s.offset = at;
-        info.arena_bytes = std::max(info.arena_bytes, at + size);
+        info.arena_bytes = std::max(info.arena_bytes, add(at, size));
         placed.push_back(v);
     }
-    info.total_bytes = info.arena_bytes + info.output_bytes + info.constant_bytes;
+    info.total_bytes = add(add(info.arena_bytes, info.output_bytes), info.constant_bytes);
     return info;
 }
 
