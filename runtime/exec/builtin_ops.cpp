@@ -7,6 +7,7 @@
 #include "../core/dtype.hpp"
 #include "../core/memory.hpp"
 #include "../core/tensor.hpp"
+#include "../ops/op.hpp"
 #include "../ops/ops.hpp"
 
 #include <algorithm>
@@ -86,7 +87,7 @@ const Builtin kBuiltins[] = {
     {"slice", Fam::Slice, 0, 1, 1, Kind::View},
 };
 
-std::string shape_str(const std::vector<int64_t>& s) { return memory::format_shape(s.data(), s.size()); }
+using ops::shape_str;
 
 [[noreturn]] void dims(const std::string& detail) {
     throw Error::kind(APH_ERR_DIMENSION_MISMATCH, detail);
@@ -125,21 +126,6 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
     return n;
 }
 
-ValueInfo contiguous_value(aph_dtype dt, std::vector<int64_t> shape) {
-    ValueInfo v;
-    v.dtype = dt;
-    if (shape.size() > APH_TENSOR_MAX_DIMS)
-        throw invalid_argument(strprintf("shape %s has more than %d dimensions", shape_str(shape).c_str(),
-                                         APH_TENSOR_MAX_DIMS));
-    const int64_t n = numel_of(shape);
-    const uint64_t sz = dtype::size(dt);
-    if (n != 0 && static_cast<uint64_t>(n) > static_cast<uint64_t>(INT64_MAX) / sz)
-        throw invalid_argument("shape " + shape_str(shape) + " is too large");
-    v.nbytes = static_cast<uint64_t>(n) * sz;
-    v.strides = tensor::contiguous_strides(shape);
-    v.shape = std::move(shape);
-    return v;
-}
 
 bool contiguous(const ValueInfo& v) {
     int64_t expect = 1;
@@ -239,6 +225,22 @@ std::vector<int64_t> reshape_shape(const std::vector<int64_t>& in, std::vector<i
 }
 
 }  // namespace
+
+ValueInfo contiguous_value(aph_dtype dt, std::vector<int64_t> shape) {
+    ValueInfo v;
+    v.dtype = dt;
+    if (shape.size() > APH_TENSOR_MAX_DIMS)
+        throw invalid_argument(strprintf("shape %s has more than %d dimensions", shape_str(shape).c_str(),
+                                         APH_TENSOR_MAX_DIMS));
+    const int64_t n = numel_of(shape);
+    const uint64_t sz = dtype::size(dt);
+    if (n != 0 && static_cast<uint64_t>(n) > static_cast<uint64_t>(INT64_MAX) / sz)
+        throw invalid_argument("shape " + shape_str(shape) + " is too large");
+    v.nbytes = static_cast<uint64_t>(n) * sz;
+    v.strides = tensor::contiguous_strides(shape);
+    v.shape = std::move(shape);
+    return v;
+}
 
 const Builtin* find_builtin(const std::string& name) {
     for (const Builtin& b : kBuiltins)

@@ -143,12 +143,7 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
             throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op + "' inferred the shape " +
                                                  memory::format_shape(v.shape.data(), v.shape.size()) +
                                                  " with a negative dimension");
-    tensor::check_new_shape(v.shape.data(), v.shape.size(), v.dtype);
-    v.strides = tensor::contiguous_strides(v.shape);
-    int64_t n = 1;
-    for (int64_t d : v.shape) n *= d;
-    v.nbytes = static_cast<uint64_t>(n) * dtype::size(v.dtype);
-    return v;
+    return contiguous_value(v.dtype, std::move(v.shape));
 }
 
 std::vector<Step> analyse(const graph::Graph& g) {
@@ -414,11 +409,7 @@ aph_stream* work_stream(const aph_executor& ex) {
 // integers, cast to the dtype once).
 void fill_constant(aph_executor& ex, Step& s) {
     const Json& val = s.params.at("value");
-    const int64_t n = s.info.shape.empty() ? 1 : [&] {
-        int64_t m = 1;
-        for (int64_t d : s.info.shape) m *= d;
-        return m;
-    }();
+    const int64_t n = static_cast<int64_t>(s.info.nbytes / dtype::size(s.info.dtype));
     const bool integral = s.info.dtype == APH_DTYPE_I32 || s.info.dtype == APH_DTYPE_I64;
     std::vector<double> f;
     std::vector<int64_t> iv;

@@ -54,6 +54,11 @@ struct ValueInfo {
     uint64_t nbytes = 0;           // numel × dtype size
 };
 
+// A contiguous value of dtype and shape (strides and nbytes derived); throws
+// APH_ERR_INVALID_ARGUMENT naming the shape when it has too many dimensions, a negative one or
+// too many bytes.
+ValueInfo contiguous_value(aph_dtype dtype, std::vector<int64_t> shape);
+
 // The built-in operations (builtin_ops.cpp).
 struct Builtin;
 const Builtin* find_builtin(const std::string& name);
