@@ -3,6 +3,9 @@
 #   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion run on the
 #                                         example transformer block; with arguments: aphelion ARGS)
 #   tools/dev.sh test                     build, then run the whole test suite (ctest)
+#   tools/dev.sh sanitize address|thread  build the host code with AddressSanitizer + UBSan, or
+#                                         ThreadSanitizer, and run the C tests there (CI's stages 2
+#                                         and 3; build dirs build-asan and build-tsan)
 # Environment: BUILD_DIR (default build), APHELION_CUDA (AUTO|ON|OFF, default AUTO),
 #              CMAKE_ARGS (extra configure arguments), JOBS (default: nproc).
 set -euo pipefail
@@ -75,8 +78,39 @@ test)
     cd "$build_dir"
     exec ctest --output-on-failure -j "$jobs"
     ;;
+sanitize)
+    kind=${2:-}
+    case "$kind" in
+    address) san=address,undefined; sdir=${BUILD_DIR:-build-asan} ;;
+    thread) san=thread; sdir=${BUILD_DIR:-build-tsan} ;;
+    *) echo "usage: tools/dev.sh sanitize address|thread" >&2; exit 2 ;;
+    esac
+    ensure_packages
+    # The CUDA module is left out: nothing here can run it, and its kernels are not host code.
+    # The core's CUDA paths still run against the simulated module (tests/sim_cuda_module.c).
+    # shellcheck disable=SC2086
+    cmake -S . -B "$sdir" -G Ninja -DAPHELION_CUDA=OFF -DAPHELION_SANITIZE="$san" \
+        -DAPHELION_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug ${CMAKE_ARGS:-} >/dev/null
+    cmake --build "$sdir" -j "$jobs"
+    cd "$sdir"
+    if [ "$kind" = thread ]; then
+        # OpenBLAS is not built with ThreadSanitizer, so the hand-off between the calling thread
+        # and OpenBLAS's own worker threads (its pthread pool, started on the first threaded
+        # product) is invisible to TSan, which then reports the workers' writes to our buffers as
+        # races. Whether OpenBLAS threads a product at all depends on its build and on the CPU
+        # model (it picks a kernel per core type), so without this the stage's verdict would
+        # depend on the machine. OpenBLAS therefore runs single-threaded here; libaphelion's own
+        # threads (the CPU kernels' workers, allocators, executors) stay fully checked.
+        export OPENBLAS_NUM_THREADS=1
+        export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
+    else
+        export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+        export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+    fi
+    exec ctest --output-on-failure -j "$jobs" -L '^c$'
+    ;;
 *)
-    echo "usage: tools/dev.sh run [aphelion args...] | tools/dev.sh test" >&2
+    echo "usage: tools/dev.sh run [aphelion args...] | tools/dev.sh test | tools/dev.sh sanitize address|thread" >&2
     exit 2
     ;;
 esac
