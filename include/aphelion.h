@@ -1912,9 +1912,11 @@ APH_API size_t aph_tokenizer_vocab_size(const aph_tokenizer* tokenizer);
 /** The id of token (exact text: no normalisation), an added token's first, then the
  *  vocabulary's; -1 when there is none, or for a NULL argument. */
 APH_API int64_t aph_tokenizer_token_to_id(const aph_tokenizer* tokenizer, const char* token);
-/** The token with id id (an added token's content first, then the vocabulary's), borrowed
- *  from the tokenizer (valid until it is released); NULL when no token has the id, or for a
- *  NULL tokenizer. */
+/** The token with id id (an added token's content as the file states it, then the
+ *  vocabulary's), borrowed from the tokenizer (valid until it is released); NULL when no token
+ *  has the id, or for a NULL tokenizer. (For an added token with "normalized": true the
+ *  library's id_to_token gives the normalised form, "new word" for "New Word"; this gives
+ *  what token_to_id accepts.) */
 APH_API const char* aph_tokenizer_id_to_token(const aph_tokenizer* tokenizer, int64_t id);
 /** The file's truncation max_length (128 for all-MiniLM-L6-v2's file); 0 when the file has no
  *  truncation, or for NULL. Model directories may state another maximum (sentence-transformers'
