@@ -715,6 +715,7 @@ Batch Tokenizer::encode_batch(const char* const* texts, const size_t* lengths, s
 }
 
 void Batch::fill(int64_t* ids, int64_t* mask, int64_t* type_ids) const {
+    if (cols == 0) return;  // no values (the tensors' data pointers are NULL)
     for (size_t r = 0; r < rows; ++r) {
         const Encoding& e = encodings[r];
         const size_t len = e.ids.size(), pad = cols - len;
