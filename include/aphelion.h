@@ -1872,7 +1872,7 @@ APH_API aph_status aph_safetensors_save(const char* path, const char* const* nam
  * type, or an added token with "single_word": true, is APH_ERR_NOT_IMPLEMENTED naming the field
  * and the value ("not implemented: tokenizer.json: model.type 'BPE' (supported: WordPiece)").
  * Malformed JSON, or a field of the wrong type, is APH_ERR_SERIALIZATION naming it
- * ("serialization error: tokenizer.json: model.vocab['hello'] is not an integer id");
+ * ("serialization error: tokenizer.json: padding.direction 'Up' is not Right or Left");
  * an unreadable file is APH_ERR_IO ("I/O error: {path}: No such file or directory").
  *
  * Unicode data: tables generated from Unicode 14.0.0 (Python's unicodedata) by
@@ -1972,16 +1972,16 @@ typedef struct aph_tokenizer_encode_options {
  *  id). Each out pointer may be NULL (that tensor is not made). out_lengths (may be NULL;
  *  else lengths_capacity must be at least count) receives each text's number of tokens,
  *  special tokens included and padding not. count may be 0 (tensors of shape [0, 0], or
- *  [0, pad_length] for fixed padding). The texts are encoded on several CPU threads when the
- *  batch is large enough. Synchronous: on CUDA the tensors are ready when it returns.
+ *  [0, pad_length] for fixed padding). The texts are encoded on several CPU threads (as many
+ *  as the operations use) when the batch is large enough. Synchronous: on CUDA the tensors are ready when it returns.
  *  Errors: APH_ERR_INVALID_ARGUMENT for a NULL tokenizer, device or texts (count > 0), a NULL
  *  text with a non-zero length, an options value outside its enum, a max_length of 0 or below
  *  the special token count, an options struct_size below sizeof(size_t), a lengths_capacity
  *  below count, invalid UTF-8 ("texts[3] is not valid UTF-8 (at byte 17)"), a text longer than
- *  fixed padding; APH_ERR_INVALID_CONFIG when the file needs what it lacks (its unk_token is
- *  not in the vocabulary and a word needs it; its truncation strategy OnlySecond when a text
- *  must be truncated: the library fails there too); APH_ERR_OUT_OF_MEMORY. Nothing is written
- *  on failure. */
+ *  fixed padding; APH_ERR_INVALID_CONFIG for what the file gets wrong (its unk_token is not in
+ *  the vocabulary and a word needs it; its truncation strategy OnlySecond when a text must be
+ *  truncated, where the library fails too; its truncation max_length below the special token
+ *  count); APH_ERR_OUT_OF_MEMORY. Nothing is written on failure. */
 APH_API aph_status aph_tokenizer_encode(const aph_tokenizer* tokenizer, const char* const* texts,
                                         const size_t* text_lengths, size_t count,
                                         const aph_tokenizer_encode_options* options,
