@@ -510,6 +510,46 @@ static void test_vocabulary(void** state) {
     assert_int_equal(aph_tokenizer_special_token_count(NULL), 0);
 }
 
+/* A batch big enough to be encoded on several threads (2000 texts, about 100 KB): each row
+ * equals the text encoded alone. */
+static void test_large_batch(void** state) {
+    (void)state;
+    aph_tokenizer* t = load(defaults());
+    enum { N = 2000 };
+    static const char* words[] = {"hello", "World", "unaffable", "caf\xc3\xa9", "\xe4\xb8\xad", "!", ",", "zzz",
+                                  "aaaa", "[CLS]", "\xc4\xb0", "  "};
+    char** texts = malloc(N * sizeof *texts);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; ++i) {
+        texts[i] = malloc(256);
+        texts[i][0] = 0;
+        int n = 1 + (int)(i % 9);
+        for (int k = 0; k < n; ++k) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            strcat(texts[i], words[x % (sizeof words / sizeof words[0])]);
+            strcat(texts[i], " ");
+        }
+    }
+    aph_tensor* ids = NULL;
+    size_t* lens = malloc(N * sizeof *lens);
+    APH_ASSERT_OK(aph_tokenizer_encode(t, (const char* const*)texts, NULL, N, NULL, g_dev, &ids, NULL, NULL, lens, N));
+    int64_t* v = values(ids);
+    const size_t width = (size_t)aph_tensor_shape(ids)[1];
+    for (int i = 0; i < N; ++i) {
+        int64_t one[64];
+        size_t n = ids_of(t, texts[i], strlen(texts[i]), NULL, one, 64);
+        assert_int_equal(n, lens[i]);
+        assert_memory_equal(v + (size_t)i * width, one, n * sizeof *one);
+        for (size_t c = n; c < width; ++c) assert_int_equal(v[(size_t)i * width + c], 0);
+        free(texts[i]);
+    }
+    free(v);
+    free(lens);
+    free(texts);
+    aph_tensor_release(ids);
+    aph_tokenizer_release(t);
+}
+
 int main(void) {
     const char* dev = getenv("APH_TEST_DEVICE");
     if (dev != NULL && strcmp(dev, "cuda") == 0) {
@@ -532,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_missing_unk),
         cmocka_unit_test(test_options_and_arguments),
         cmocka_unit_test(test_vocabulary),
+        cmocka_unit_test(test_large_batch),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     aph_device_release(g_dev);
