@@ -330,7 +330,7 @@ static void test_export_strided_views(void** state) {
     (void)state;
     const int64_t shape[] = {2, 3, 4};
     aph_tensor* t = f32_tensor(shape, 3);
-    void* base = aph_tensor_data(t);
+    const void* base = aph_tensor_data(t);
 
     /* permute (2, 0, 1): shape [4, 2, 3], strides [1, 12, 4], no offset. */
     const int64_t perm[] = {2, 0, 1};

@@ -88,6 +88,14 @@ static inline int aph_capture_find(aph_capture* c, int level, const char* part) 
     return n;
 }
 
+/* A writable pointer to t's first element (aph_tensor_data_mut), failing the test when t is
+ * read-only. */
+static inline void* aph_test_data_mut(aph_tensor* t) {
+    void* p = NULL;
+    APH_ASSERT_OK(aph_tensor_data_mut(t, &p));
+    return p;
+}
+
 /* xorshift64*: fresh pseudo-random values for tests (seeded from the clock by the caller). */
 static inline uint64_t aph_test_rand(uint64_t* state) {
     uint64_t x = *state;

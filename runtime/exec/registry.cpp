@@ -55,7 +55,7 @@ void unregister_custom(const char* name) {
         std::lock_guard<std::mutex> lock(g_mutex);
         auto it = registry().find(name);
         if (it == registry().end())
-            throw invalid_argument(std::string("no custom operation is registered as '") + name + "'");
+            throw Error::kind(APH_ERR_NOT_FOUND, std::string("no custom operation is registered as '") + name + "'");
         old = std::move(it->second);
         registry().erase(it);
     }
