@@ -643,8 +643,10 @@ APH_API aph_status aph_device_empty_cache(aph_device* device);
  *  device retains). NULL detaches. Allocations made before keep the tracker they were charged
  *  to. */
 APH_API aph_status aph_device_set_tracker(aph_device* device, aph_tracker* tracker);
-/** The attached tracker, borrowed; NULL when none or for NULL. */
-APH_API aph_tracker* aph_device_tracker(const aph_device* device);
+/** A new reference to the attached tracker (release it with aph_tracker_release), or NULL when
+ *  none is attached. A device is shared by every component of the process, so another one's
+ *  aph_device_set_tracker could free a borrowed tracker: the reference keeps it alive. */
+APH_API aph_status aph_device_tracker(const aph_device* device, aph_tracker** out);
 
 /** Raw memory from the device's allocator, for callers that need buffers rather than tensors:
  *  at least bytes bytes, 64-byte aligned (512 on CUDA), for use on stream (NULL: default).
@@ -1584,7 +1586,8 @@ typedef struct aph_executor_options aph_executor_options; /* section 20 */
 APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* sink,
                                             aph_tracker* tracker, aph_build_context** out);
 APH_API void aph_build_context_release(aph_build_context* ctx);
-/** Borrowed; NULL when absent. */
+/** The context's device, sink and tracker: borrowed, fixed when the context is made, valid while
+ *  it lives; NULL when absent (and for NULL). */
 APH_API aph_device* aph_build_context_device(const aph_build_context* ctx);
 APH_API aph_trace_sink* aph_build_context_sink(const aph_build_context* ctx);
 APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx);

@@ -2215,7 +2215,7 @@ static void test_budget(void** state) {
     aph_tracker* tr = NULL;
     APH_ASSERT_OK(aph_tracker_create(1 * MiB, &tr));
     APH_ASSERT_OK(aph_device_set_tracker(g_dev, tr));
-    assert_ptr_equal(aph_device_tracker(g_dev), tr);
+    assert_ptr_equal(aph_test_device_tracker(g_dev), tr);
 
     const int64_t small[] = {250}; /* 1000 bytes: charged 1024 */
     void* h = NULL;
@@ -2259,7 +2259,7 @@ static void test_budget(void** state) {
 
     /* Detached: later allocations are not charged; earlier ones give back to their tracker. */
     APH_ASSERT_OK(aph_device_set_tracker(g_dev, NULL));
-    assert_null(aph_device_tracker(g_dev));
+    assert_null(aph_test_device_tracker(g_dev));
     aph_tensor* free_of_budget = NULL;
     APH_ASSERT_OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, over, 1, big, 2 * MiB, &free_of_budget));
     assert_int_equal(aph_tracker_allocated_bytes(tr), 1024);
