@@ -16,17 +16,22 @@
  *  - The library never takes the host process down: no abort(), exit() or uncaught C++ exception
  *    escapes an aph_* function.
  *  - Ownership. *_create / *_open / *_select / *_from_* hand the caller a reference it owns and
- *    must give back with the matching *_release. Reference-counted handles (devices, trackers)
- *    also have *_retain. *_release(NULL) is a no-op. Strings returned by getters are borrowed:
- *    they stay valid as long as the handle they came from (or, for functions with no handle,
- *    for the life of the process).
+ *    must give back with the matching *_release; so does every handle returned through a T** out
+ *    parameter (aph_build_context_executor, aph_device_tracker). Reference-counted handles
+ *    (devices, trackers, tensors, executors, ...) also have *_retain. *_release(NULL) is a
+ *    no-op. Strings and shapes returned by getters are borrowed: they stay valid as long as the
+ *    handle they came from (or, for functions with no handle, for the life of the process),
+ *    unless the getter's comment states a shorter lifetime.
  *  - Threads. Each handle type states whether it is thread-safe. Trackers, devices and logging
  *    are; configuration objects must be used by one thread at a time.
  *  - Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count
  *    is 0 (a 0-dimensional shape, one element).
- *  - Structs the caller passes in for the library to fill begin with `size_t struct_size`; set it
- *    to sizeof(the struct) before the call. The library fills only the fields that fit in
- *    struct_size, so programs built against an older header keep working with a newer library.
+ *  - Structs the caller passes in (to be read or filled) begin with `size_t struct_size`; set it
+ *    to sizeof(the struct) before the call. The library accepts any struct_size that covers the
+ *    struct's required fields (for structs it fills: the first field after struct_size); input
+ *    fields past struct_size take their defaults and output fields past it are not written, so
+ *    programs built against an older header keep working with a newer library. A function that
+ *    fills caller memory takes that memory's capacity.
  *
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
@@ -1755,7 +1760,8 @@ typedef struct aph_custom_op {
 
 /** Registers op under op->name (copied) for every executor made afterwards; registering a name
  *  again replaces it (executors already made keep the one they resolved). A built-in
- *  operation's name is APH_ERR_INVALID_ARGUMENT; infer and cpu are required. */
+ *  operation's name is APH_ERR_INVALID_ARGUMENT; name, infer and cpu are required
+ *  (op->struct_size must cover them); cuda, user_data and destroy past struct_size are NULL. */
 APH_API aph_status aph_custom_op_register(const aph_custom_op* op);
 /** Removes a registration; an unknown name is APH_ERR_NOT_FOUND ("not found: no custom operation
  *  is registered as 'x'"). */

@@ -496,6 +496,55 @@ static void test_bind_output_errors(void** state) {
     et_pool_release();
 }
 
+/* A custom operation registered with an older, shorter struct: name, infer and cpu only; the
+ * fields past struct_size are NULL (no CUDA implementation, no user_data, no destroy) whatever
+ * the caller's memory holds there. */
+static aph_status twice_cpu(void* ud, const char* params, size_t n, const aph_tensor* const* in, aph_tensor* out) {
+    (void)params;
+    (void)n;
+    if (ud != NULL) return APH_ERR_INTERNAL; /* user_data must read as NULL */
+    return aph_op_binary_scalar(NULL, APH_BINARY_MUL, in[0], 2.0, out);
+}
+
+static void test_custom_op_short_struct(void** state) {
+    (void)state;
+    struct {
+        aph_custom_op op;
+        unsigned char junk[8];
+    } s;
+    memset(&s, 0x5a, sizeof s); /* cuda, user_data, destroy: garbage past struct_size */
+    s.op.struct_size = offsetof(aph_custom_op, cuda);
+    s.op.name = "twice_short";
+    s.op.infer = probe_infer;
+    s.op.cpu = twice_cpu;
+    APH_ASSERT_OK(aph_custom_op_register(&s.op));
+    aph_graph* g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(5));
+    NODE(g, "t", "twice_short", NULL, "x");
+    NODE(g, "y", "output", NULL, "t");
+    aph_executor* ex = et_exec(g, NULL);
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(5), -1, 1);
+    et_set(ex, "x", x);
+    if (ot_is_cuda()) {
+        APH_ASSERT_ERR(aph_executor_run(ex), APH_ERR_NOT_IMPLEMENTED,
+                       "not implemented: node 2 't' (twice_short): custom operation 'twice_short' has no CUDA "
+                       "implementation");
+    } else {
+        APH_ASSERT_OK(aph_executor_run(ex));
+        aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(5));
+        APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, x, 2.0, want));
+        et_assert_same(et_result(ex, "y"), want, "twice_short");
+    }
+    aph_executor_release(ex);
+    APH_ASSERT_OK(aph_custom_op_unregister("twice_short")); /* destroy NULL: nothing to call */
+    /* Shorter than the required fields. */
+    s.op.struct_size = offsetof(aph_custom_op, cpu);
+    APH_ASSERT_ERR(aph_custom_op_register(&s.op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->struct_size is too small (set it to sizeof(aph_custom_op))");
+    aph_graph_release(g);
+    et_pool_release();
+}
+
 /* ---- reference counting --------------------------------------------------------------------- */
 
 static void test_retain_release(void** state) {
@@ -641,6 +690,7 @@ int main(void) {
         cmocka_unit_test(test_bind_output_in_place_state),
         cmocka_unit_test(test_bind_output_direct),
         cmocka_unit_test(test_bind_output_errors),
+        cmocka_unit_test(test_custom_op_short_struct),
         cmocka_unit_test(test_retain_release),
         cmocka_unit_test(test_cpu_threads),
     };
