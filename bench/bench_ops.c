@@ -186,7 +186,7 @@ static void copy_setup(Copy* cp, size_t moved_bytes) {
     const int64_t n = (int64_t)(moved_bytes / 2 / 4) + 1;
     cp->a = empty(APH_DTYPE_F32, &n, 1);
     cp->b = make(APH_DTYPE_F32, &n, 1, NULL);
-    cp->c.dst = aph_tensor_data(cp->a);
+    CHECK(aph_tensor_data_mut(cp->a, &cp->c.dst));
     cp->c.src = aph_tensor_data(cp->b);
     cp->c.bytes = (size_t)n * 4;
 }
@@ -236,7 +236,8 @@ static void run_sgemm(void* p) {
         /* Row-major C = A·B (or A·Bᵀ for linear) as column-major Cᵀ = Bᵀ·Aᵀ. */
         const void* A = aph_tensor_data(c->a);
         const void* B = aph_tensor_data(c->b);
-        void* C = aph_tensor_data(c->out);
+        void* C = NULL;
+        CHECK(aph_tensor_data_mut(c->out, &C));
         const aph_dtype dt = aph_tensor_dtype(c->a);
         const cudaDataType t = dt == APH_DTYPE_F16 ? CUDA_R_16F : dt == APH_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
         if (cublasGemmEx(c->cublas, c->linear ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, B, t,

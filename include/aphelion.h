@@ -16,17 +16,22 @@
  *  - The library never takes the host process down: no abort(), exit() or uncaught C++ exception
  *    escapes an aph_* function.
  *  - Ownership. *_create / *_open / *_select / *_from_* hand the caller a reference it owns and
- *    must give back with the matching *_release. Reference-counted handles (devices, trackers)
- *    also have *_retain. *_release(NULL) is a no-op. Strings returned by getters are borrowed:
- *    they stay valid as long as the handle they came from (or, for functions with no handle,
- *    for the life of the process).
+ *    must give back with the matching *_release; so does every handle returned through a T** out
+ *    parameter (aph_build_context_executor, aph_device_tracker). Reference-counted handles
+ *    (devices, trackers, tensors, executors, ...) also have *_retain. *_release(NULL) is a
+ *    no-op. Strings and shapes returned by getters are borrowed: they stay valid as long as the
+ *    handle they came from (or, for functions with no handle, for the life of the process),
+ *    unless the getter's comment states a shorter lifetime.
  *  - Threads. Each handle type states whether it is thread-safe. Trackers, devices and logging
  *    are; configuration objects must be used by one thread at a time.
  *  - Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count
  *    is 0 (a 0-dimensional shape, one element).
- *  - Structs the caller passes in for the library to fill begin with `size_t struct_size`; set it
- *    to sizeof(the struct) before the call. The library fills only the fields that fit in
- *    struct_size, so programs built against an older header keep working with a newer library.
+ *  - Structs the caller passes in (to be read or filled) begin with `size_t struct_size`; set it
+ *    to sizeof(the struct) before the call. The library accepts any struct_size that covers the
+ *    struct's required fields (for structs it fills: the first field after struct_size); input
+ *    fields past struct_size take their defaults and output fields past it are not written, so
+ *    programs built against an older header keep working with a newer library. A function that
+ *    fills caller memory takes that memory's capacity.
  *
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
@@ -106,7 +111,13 @@ typedef APH_ENUM(aph_status) {
     APH_ERR_VALIDATION = 13,        /* "validation error: {msg}" */
     APH_ERR_SERIALIZATION = 14,     /* "serialization error: {msg}" */
     APH_ERR_BUILD = 15,             /* "build error: {msg}" */
-    APH_ERR_INTERNAL = 16           /* "internal error: {msg}" (a bug in libaphelion: please report) */
+    APH_ERR_INTERNAL = 16,          /* "internal error: {msg}" (a bug in libaphelion: please report) */
+    APH_ERR_NOT_FOUND = 17,         /* "not found: {what}": a named input, output, weight, node (by
+                                       name or id), safetensors key, custom operation, preset or
+                                       stage that does not exist */
+    APH_ERR_INVALID_STATE = 18      /* "invalid state: {msg}": a call in the wrong order (reading
+                                       an output before any run, running before every input is
+                                       bound, ...) */
 } aph_status;
 
 /** The enum name of a status ("APH_OK", "APH_ERR_OUT_OF_MEMORY", ...); "APH_ERR_UNKNOWN" for a
@@ -445,6 +456,25 @@ APH_API int32_t aph_device_logical_cores(const aph_device* device);
  *  device. */
 APH_API void aph_warn_if_cpu(const aph_device* device, const char* component);
 
+/** CPU worker threads. The CPU kernels split large operations over worker threads (the calling
+ *  thread included). The process default is APHELION_CPU_THREADS when set to an integer in
+ *  [1, 1024], else the machine's logical cores. A thread may set its own count for the eager
+ *  operations it calls (section 14) with aph_cpu_set_thread_limit, and an executor has its own
+ *  (aph_executor_options.cpu_threads), so components of one process do not change each other's
+ *  setting. OpenBLAS, which computes f32/f64 matrix products on the CPU, keeps its own count
+ *  (OPENBLAS_NUM_THREADS) for the whole process.
+ *
+ *  aph_cpu_set_thread_limit sets the calling thread's count (1 to 1024; 0 returns to the process
+ *  default; more is APH_ERR_INVALID_ARGUMENT); it affects only operations this thread calls
+ *  afterwards, and an executor run on this thread whose cpu_threads option is 0.
+ *  aph_cpu_get_thread_limit gives the calling thread's setting (0: none), and
+ *  aph_cpu_thread_count the count operations called now from this thread use (its setting,
+ *  else the process default; inside an executor run, for example in a custom operation's
+ *  callback, the executor's count when it has one). */
+APH_API aph_status aph_cpu_set_thread_limit(size_t threads);
+APH_API size_t aph_cpu_get_thread_limit(void);
+APH_API size_t aph_cpu_thread_count(void);
+
 /* ============================================================================================
  * 9. CUDA support
  *
@@ -619,8 +649,10 @@ APH_API aph_status aph_device_empty_cache(aph_device* device);
  *  device retains). NULL detaches. Allocations made before keep the tracker they were charged
  *  to. */
 APH_API aph_status aph_device_set_tracker(aph_device* device, aph_tracker* tracker);
-/** The attached tracker, borrowed; NULL when none or for NULL. */
-APH_API aph_tracker* aph_device_tracker(const aph_device* device);
+/** A new reference to the attached tracker (release it with aph_tracker_release), or NULL when
+ *  none is attached. A device is shared by every component of the process, so another one's
+ *  aph_device_set_tracker could free a borrowed tracker: the reference keeps it alive. */
+APH_API aph_status aph_device_tracker(const aph_device* device, aph_tracker** out);
 
 /** Raw memory from the device's allocator, for callers that need buffers rather than tensors:
  *  at least bytes bytes, 64-byte aligned (512 on CUDA), for use on stream (NULL: default).
@@ -653,6 +685,16 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  * once the work is queued; the others are synchronous: when they return the work is done and
  * host buffers may be reused. Zero-size tensors (a 0 in the shape) have a NULL data pointer
  * and work everywhere; 0-dimensional tensors hold one element.
+ *
+ * Read-only tensors: views of memory-mapped safetensors weights (aph_safetensors_tensor on the
+ * CPU, aph_executor_load_weights' CPU weights), DLPack imports with the READ_ONLY flag, and every
+ * view of either. Their pages may be mapped read-only, so writing through them can take the
+ * process down: aph_tensor_is_read_only gives 1, aph_tensor_data gives only a const pointer,
+ * aph_tensor_data_mut refuses them, and so does every call that writes into a tensor (copies,
+ * copy_from_host, operation outputs, aph_executor_bind_output) with APH_ERR_INVALID_ARGUMENT
+ * ("invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)").
+ * Copy one (aph_tensor_contiguous does not copy a contiguous tensor: use aph_tensor_to_device or
+ * aph_tensor_copy) to get writable memory.
  *
  * Handles: a tensor's metadata never changes, so a handle may be read from any number of
  * threads; writing the same memory from several threads at once is the caller's business.
@@ -711,24 +753,33 @@ APH_API void aph_tensor_release(aph_tensor* tensor);
 
 /** Getters. All accept NULL: dtype APH_DTYPE_INVALID, ndim 0, shape/strides/data/device NULL,
  *  numel/nbytes 0, flags 0. shape and strides point to ndim values owned by the tensor (NULL
- *  when ndim is 0). data is the address of the first element (storage base + byte offset), a
- *  device pointer for CUDA tensors, NULL for zero-size tensors. nbytes = numel × dtype size.
- *  The device is borrowed. */
+ *  when ndim is 0), valid while the handle lives. data is the address of the first element
+ *  (storage base + byte offset), a device pointer for CUDA tensors, NULL for zero-size tensors;
+ *  it is for reading (the memory may be read-only: see above; aph_tensor_data_mut gives a
+ *  writable pointer) and stays valid while any tensor over the storage lives. nbytes = numel ×
+ *  dtype size. The device is borrowed (the tensor keeps it alive). */
 APH_API aph_dtype aph_tensor_dtype(const aph_tensor* tensor);
 APH_API size_t aph_tensor_ndim(const aph_tensor* tensor);
 APH_API const int64_t* aph_tensor_shape(const aph_tensor* tensor);
 APH_API const int64_t* aph_tensor_strides(const aph_tensor* tensor);
 APH_API int64_t aph_tensor_numel(const aph_tensor* tensor);
 APH_API uint64_t aph_tensor_nbytes(const aph_tensor* tensor);
-APH_API void* aph_tensor_data(const aph_tensor* tensor);
+APH_API const void* aph_tensor_data(const aph_tensor* tensor);
 /** Bytes from the storage's start to the first element. */
 APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor);
 APH_API aph_device* aph_tensor_device(const aph_tensor* tensor);
 /** 1 when the elements are laid out in row-major order without gaps (dimensions of size 1 may
  *  have any stride; zero-size tensors are contiguous). */
 APH_API int aph_tensor_is_contiguous(const aph_tensor* tensor);
-/** 1 for tensors imported read-only (DLPack flag); writes into them are refused. */
+/** 1 for read-only tensors (memory-mapped weights, read-only DLPack imports and views of either;
+ *  see above), whose writes are refused; else 0 (0 for NULL). */
 APH_API int aph_tensor_is_read_only(const aph_tensor* tensor);
+/** The address of the first element for writing (as aph_tensor_data; NULL for a zero-size
+ *  tensor). A read-only tensor is APH_ERR_INVALID_ARGUMENT ("invalid argument: tensor is
+ *  read-only (memory-mapped weights or a read-only DLPack import); copy it to write") and *out
+ *  is left alone. Writing through the pointer is the caller's business as to layout (strides,
+ *  broadcast dimensions) and ordering (CUDA work queued on streams). */
+APH_API aph_status aph_tensor_data_mut(aph_tensor* tensor, void** out);
 /** 1 when a and b share a storage (one is a view of the other, or both of a third). */
 APH_API int aph_tensor_shares_storage(const aph_tensor* a, const aph_tensor* b);
 
@@ -1206,7 +1257,7 @@ APH_API aph_status aph_model_config_create(const char* name, const char* version
                                            aph_model_config** out);
 /** aphelion-core's presets, version "1.0.0", activation "relu": "small" (hidden_size 256,
  *  num_layers 2, dropout 0.1), "medium" (512, 4, 0.2), "large" (1024, 8, 0.3). Another preset
- *  name is APH_ERR_INVALID_ARGUMENT naming it. */
+ *  name is APH_ERR_NOT_FOUND naming it ("not found: unknown preset 'huge' (expected ...)"). */
 APH_API aph_status aph_model_config_preset(const char* preset, const char* name,
                                            aph_model_config** out);
 /** Parses {"name":..., "version":..., "params":{...}} (params may be absent: empty; other
@@ -1268,10 +1319,13 @@ APH_API aph_status aph_validate_name(const char* name);
 APH_API aph_status aph_validate_version(const char* version);
 /** The composite validator: runs the name and version validators on the configuration and
  *  collects every error. Returns APH_OK, or APH_ERR_VALIDATION whose message lists them all,
- *  "validation error: name: Name cannot be empty; version: Version cannot be empty"; when
- *  out_errors is not NULL it receives the list, one "{field}: {message}" per line (free with
- *  aph_string_free; "" when valid). */
-APH_API aph_status aph_model_config_validate(const aph_model_config* config, char** out_errors);
+ *  "validation error: name: Name cannot be empty; version: Version cannot be empty". */
+APH_API aph_status aph_model_config_validate(const aph_model_config* config);
+/** The composite validator's errors as data: *out receives one "{field}: {message}" per line
+ *  ("name: Name cannot be empty\nversion: Version cannot be empty"; "" when the configuration
+ *  is valid; free with aph_string_free). Returns APH_OK whether or not the configuration is
+ *  valid (APH_ERR_INVALID_ARGUMENT only for a NULL argument). */
+APH_API aph_status aph_model_config_validation_errors(const aph_model_config* config, char** out);
 
 /* ============================================================================================
  * 17. Build graphs (aphelion-core graph.rs)
@@ -1300,10 +1354,12 @@ APH_API void aph_graph_release(aph_graph* graph);
 /** Appends a node with a copy of config; out_id (may be NULL) receives its id. */
 APH_API aph_status aph_graph_add_node(aph_graph* graph, const char* name,
                                       const aph_model_config* config, uint64_t* out_id);
-/** Appends the edge from -> to. An id that names no node is APH_ERR_GRAPH ("graph error: edge
+/** Appends the edge from -> to. An id that names no node is APH_ERR_NOT_FOUND ("not found: edge
  *  (1, 9) names node 9, but the graph has 3 nodes"); nothing is added then. */
 APH_API aph_status aph_graph_add_edge(aph_graph* graph, uint64_t from, uint64_t to);
-/** Sets (inserts or replaces) a metadata entry of node id; value_json is any JSON value. */
+/** Sets (inserts or replaces) a metadata entry of node id; value_json is any JSON value. An id
+ *  that names no node is APH_ERR_NOT_FOUND ("not found: no node with id 9 (the graph has 3
+ *  nodes)"), here and in every function below that takes a node id. */
 APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key,
                                           const char* value_json);
 
@@ -1315,17 +1371,19 @@ APH_API aph_status aph_graph_node(const aph_graph* graph, uint64_t id, const cha
                                   const aph_model_config** out_config);
 /** The node's metadata as compact JSON (an object; free with aph_string_free). */
 APH_API aph_status aph_graph_node_metadata(const aph_graph* graph, uint64_t id, char** out);
-/** The id of the first node named name; APH_ERR_GRAPH when there is none. */
+/** The id of the first node named name; APH_ERR_NOT_FOUND ("not found: no node named 'x'") when
+ *  there is none. */
 APH_API aph_status aph_graph_find_node(const aph_graph* graph, const char* name, uint64_t* out_id);
 /** The index-th edge in insertion order; index out of range is APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_graph_edge(const aph_graph* graph, size_t index, uint64_t* out_from,
                                   uint64_t* out_to);
 
-/** Lowercase hex SHA-256 (64 characters and a NUL into out_hex[65]), as aphelion-core's
- *  stable_hash: for each node, its id as u64 little-endian, its name's bytes and its
- *  configuration's compact serde_json; then each edge's from and to as u64 little-endian.
- *  Metadata is not hashed; the order of insertion is. */
-APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char out_hex[65]);
+/** Lowercase hex SHA-256, as aphelion-core's stable_hash: for each node, its id as u64
+ *  little-endian, its name's bytes and its configuration's compact serde_json; then each
+ *  edge's from and to as u64 little-endian. Metadata is not hashed; the order of insertion is.
+ *  Writes 64 hex digits and a NUL (65 bytes) into out, which has room for capacity bytes; a
+ *  capacity under 65 is APH_ERR_INVALID_ARGUMENT and writes nothing. */
+APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char* out, size_t capacity);
 /** 1 if the graph has a cycle (a self-loop counts), else 0 (0 for NULL). Iterative: deep graphs
  *  do not exhaust the stack. */
 APH_API int aph_graph_has_cycle(const aph_graph* graph);
@@ -1334,7 +1392,8 @@ APH_API int aph_graph_has_cycle(const aph_graph* graph);
  *  (capacity must be at least aph_graph_node_count, else APH_ERR_INVALID_ARGUMENT; out_ids may
  *  be NULL for an empty graph). A cycle is APH_ERR_BUILD "build error: Cannot perform
  *  topological sort: graph contains a cycle"; in a loaded graph, an edge naming no node is then
- *  APH_ERR_GRAPH with add_edge's message. O(nodes + edges). */
+ *  APH_ERR_GRAPH ("graph error: edge (1, 9) names node 9, but the graph has 3 nodes").
+ *  O(nodes + edges). */
 APH_API aph_status aph_graph_topological_sort(const aph_graph* graph, uint64_t* out_ids,
                                               size_t capacity);
 /** GraphViz text, aphelion-core's layout: "digraph BuildGraph {\n", then per node
@@ -1379,18 +1438,22 @@ APH_API aph_status aph_graph_save(const aph_graph* graph, const char* path);
 
 typedef struct aph_trace_sink aph_trace_sink;
 
+/** Ascending severity, with the numbers aph_log_level gives the same names. */
 typedef APH_ENUM(aph_trace_level) {
-    APH_TRACE_DEBUG = 0,
-    APH_TRACE_INFO = 1,
-    APH_TRACE_WARN = 2,
-    APH_TRACE_ERROR = 3
+    APH_TRACE_DEBUG = 1,
+    APH_TRACE_INFO = 2,
+    APH_TRACE_WARN = 3,
+    APH_TRACE_ERROR = 4
 } aph_trace_level;
 
 /** One event. Strings are borrowed: in aph_trace_sink_record they are copied; from
  *  aph_trace_sink_event they stay valid until the sink is cleared or released (events recorded
  *  meanwhile do not move them). span_id and trace_id may be NULL (absent). timestamp is seconds
  *  since the Unix epoch (finite; negative means before the epoch); 0 in aph_trace_sink_record
- *  means "now" (whole seconds plus nanoseconds / 1e9, as Rust's as_secs_f64). */
+ *  means "now" (whole seconds plus nanoseconds / 1e9, as Rust's as_secs_f64).
+ *  Required fields, passing one in: id and message; a struct_size that ends before a later
+ *  field gives it its default (timestamp 0: now, level APH_TRACE_INFO, span_id and trace_id
+ *  NULL). */
 typedef struct aph_trace_event {
     size_t struct_size;
     const char* id;
@@ -1404,7 +1467,9 @@ typedef struct aph_trace_event {
 /** One timed interval. start_ns is nanoseconds since the Unix epoch; category is "stage",
  *  "node" or any caller's word; device ("cpu", "cuda:0") may be NULL; bytes is what the span
  *  wrote or allocated (0 when not meaningful); args_json (may be NULL) is a JSON object of
- *  extra fields shown by the viewer. */
+ *  extra fields shown by the viewer. Required fields, passing one in: name, category, start_ns
+ *  and duration_ns; a struct_size that ends before a later field gives it its default (device
+ *  and args_json NULL, bytes 0). */
 typedef struct aph_trace_span {
     size_t struct_size;
     const char* name;
@@ -1441,17 +1506,19 @@ APH_API void aph_trace_sink_retain(aph_trace_sink* sink);
 APH_API void aph_trace_sink_release(aph_trace_sink* sink);
 
 /** Records an event (id and message required; level outside the enum, a non-finite timestamp
- *  or event->struct_size below sizeof(aph_trace_event) is APH_ERR_INVALID_ARGUMENT). */
+ *  or an event->struct_size that does not cover the required fields is
+ *  APH_ERR_INVALID_ARGUMENT). */
 APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_event* event);
-/** Records a span (name and category required; span->struct_size at least
- *  sizeof(aph_trace_span)). args_json must be a JSON object: malformed JSON is
+/** Records a span (name and category required; span->struct_size must cover the required
+ *  fields). args_json must be a JSON object: malformed JSON is
  *  APH_ERR_SERIALIZATION, another JSON value APH_ERR_INVALID_ARGUMENT; it is kept in
  *  serde_json's compact form (keys sorted). */
 APH_API aph_status aph_trace_sink_record_span(aph_trace_sink* sink, const aph_trace_span* span);
 
 /** In-memory sinks only (others: APH_ERR_INVALID_ARGUMENT "invalid argument: sink is not an
  *  in-memory sink"; the counts are 0 for them and for NULL): counts, the index-th event or span
- *  (borrowed strings; out->struct_size must be set; an index out of range is
+ *  (borrowed strings; out->struct_size must be set and cover at least the first field after it;
+ *  only the fields inside struct_size are written; an index out of range is
  *  APH_ERR_INVALID_ARGUMENT and leaves out alone), and clearing. */
 APH_API size_t aph_trace_sink_event_count(const aph_trace_sink* sink);
 APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index,
@@ -1500,9 +1567,12 @@ APH_API aph_status aph_trace_export_chrome(const aph_trace_sink* sink, char** ou
  * least one node"; else info event stage.validation "validated {n} nodes"), "hashing" (info
  * event stage.hashing "computed graph hash: {hex}"), and libaphelion's own "check" (dangling
  * edges, cycles, unknown operations, shape and dtype inference: section 20's errors), "plan"
- * (makes the context's executor: inference and memory planning, with the budget check; info
- * event stage.plan "planned {n} buffers, peak {bytes} bytes") and "execute" (binds the
- * context's inputs and weights, runs the executor once; info event stage.execute). Presets:
+ * (makes the context's executor: inference and memory planning, with the budget check; it
+ * replaces the executor of an earlier plan in the context, while references the caller took
+ * with aph_build_context_executor stay valid; info event stage.plan "planned {n} buffers, peak
+ * {bytes} bytes") and "execute" (binds the context's inputs and weights, runs the executor
+ * once; info event stage.execute; without an executor planned before it, APH_ERR_INVALID_STATE
+ * "invalid state: the execute stage needs the plan stage to run before it"). Presets:
  * "standard" = validation, hashing; "for_training" = standard plus a pre-hook emitting info
  * pipeline.training "Starting training pipeline"; "for_inference" = hashing; "run" =
  * validation, check, hashing, plan, execute.
@@ -1522,7 +1592,8 @@ typedef struct aph_executor_options aph_executor_options; /* section 20 */
 APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* sink,
                                             aph_tracker* tracker, aph_build_context** out);
 APH_API void aph_build_context_release(aph_build_context* ctx);
-/** Borrowed; NULL when absent. */
+/** The context's device, sink and tracker: borrowed, fixed when the context is made, valid while
+ *  it lives; NULL when absent (and for NULL). */
 APH_API aph_device* aph_build_context_device(const aph_build_context* ctx);
 APH_API aph_trace_sink* aph_build_context_sink(const aph_build_context* ctx);
 APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx);
@@ -1531,9 +1602,10 @@ APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx);
 APH_API aph_status aph_build_context_trace(aph_build_context* ctx, aph_trace_level level,
                                            const char* id, const char* message);
 /** Allocation through the context (aphelion-core BuildContext): charges bytes to the tracker;
- *  a tracker failure is APH_ERR_BACKEND "backend error: OOM: {tracker message}", e.g.
- *  "backend error: OOM: out of memory: allocation of 10 bytes would exceed limit of 5 bytes
- *  (current: 0 bytes)", and charges nothing. Without a tracker it succeeds. */
+ *  a tracker failure is the tracker's own APH_ERR_OUT_OF_MEMORY, "out of memory: allocation of
+ *  10 bytes would exceed limit of 5 bytes (current: 0 bytes)", and charges nothing (aphelion-core
+ *  reports it as a backend error, "OOM: ..."; libaphelion reports every out-of-budget condition
+ *  as APH_ERR_OUT_OF_MEMORY). Without a tracker it succeeds. */
 APH_API aph_status aph_build_context_allocate(aph_build_context* ctx, uint64_t bytes);
 /** For the execute stage: inputs bound by node name (non-empty; a reference is kept, binding a
  *  name again replaces the tensor) and a safetensors file for the weight nodes. */
@@ -1545,9 +1617,11 @@ APH_API aph_status aph_build_context_set_weights_file(aph_build_context* ctx, co
  *  sink are used. A stream of another device than the context's is APH_ERR_DEVICE_MISMATCH. */
 APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx,
                                                           const aph_executor_options* options);
-/** The executor the plan stage made (borrowed; NULL before). Read outputs and statistics from
- *  it after the pipeline ran. */
-APH_API aph_executor* aph_build_context_executor(const aph_build_context* ctx);
+/** A new reference to the executor the last plan stage made (release it with
+ *  aph_executor_release); read outputs and statistics from it after the pipeline ran. A later
+ *  plan stage gives the context a new executor and leaves this reference, and its outputs,
+ *  valid. Before any plan stage ran, APH_ERR_INVALID_STATE. */
+APH_API aph_status aph_build_context_executor(const aph_build_context* ctx, aph_executor** out);
 
 /** A stage or hook: return APH_OK, or a failing status (with aph_set_last_error for the
  *  message). Stages may change the graph; hooks see it read-only. */
@@ -1556,11 +1630,12 @@ typedef aph_status (*aph_hook_fn)(void* user_data, aph_build_context* ctx, const
 typedef void (*aph_progress_fn)(void* user_data, const char* stage, size_t index, size_t total);
 
 /** An empty pipeline, or a preset ("standard", "for_training", "for_inference", "run"; another
- *  name is APH_ERR_INVALID_ARGUMENT). */
+ *  name is APH_ERR_NOT_FOUND). */
 APH_API aph_status aph_pipeline_create(aph_pipeline** out);
 APH_API aph_status aph_pipeline_preset(const char* preset, aph_pipeline** out);
 APH_API void aph_pipeline_release(aph_pipeline* pipeline);
-/** Appends a built-in stage by name ("validation", "hashing", "check", "plan", "execute"). */
+/** Appends a built-in stage by name ("validation", "hashing", "check", "plan", "execute";
+ *  another name is APH_ERR_NOT_FOUND). */
 APH_API aph_status aph_pipeline_add_builtin(aph_pipeline* pipeline, const char* stage);
 /** Appends a custom stage (name non-empty; several stages may share a name, and a skip then
  *  applies to all of them). destroy(user_data) (may be NULL) runs once, when the pipeline is
@@ -1644,7 +1719,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * view keeps its base live), and values whose lifetimes do not overlap share memory (offsets
  * are given largest value first, each at the lowest 256-byte-aligned offset free during its
  * lifetime). Values read by output nodes get memory of their own, so outputs stay readable until
- * the next run. Inputs bound by the caller and weights are not in the plan. The plan is made
+ * the next run (or are written into the caller's tensors: aph_executor_bind_output). Inputs bound by the caller and weights are not in the plan. The plan is made
  * when the executor is, before any memory is allocated; with a tracker whose limit the plan
  * does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
  * memory plan needs {peak} bytes at its peak, over the budget of {limit} bytes ({current}
@@ -1656,7 +1731,10 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * ========================================================================================== */
 
 /** A custom operation. infer computes the output dtype and shape from the operands' (the
- *  params are the node's params as compact JSON); cpu runs it on CPU tensors, cuda (may be
+ *  params are the node's params as compact JSON): it sets *out_dtype and *out_ndim and writes
+ *  the ndim sizes into out_shape, which has room for out_shape_capacity values (at least
+ *  APH_TENSOR_MAX_DIMS; a result with more dimensions than that is an error: return
+ *  APH_ERR_INVALID_ARGUMENT then); cpu runs it on CPU tensors, cuda (may be
  *  NULL) on CUDA tensors, writing into out (allocated by the executor with the inferred dtype
  *  and shape; contiguous). stream is the stream to queue work on (NULL on the CPU). Each returns
  *  APH_OK or a failing status (with aph_set_last_error for the message). Dispatch is the
@@ -1669,8 +1747,8 @@ typedef struct aph_custom_op {
     const char* name;
     aph_status (*infer)(void* user_data, const char* params_json, size_t n_inputs,
                         const aph_dtype* input_dtypes, const int64_t* const* input_shapes,
-                        const size_t* input_ndims, aph_dtype* out_dtype,
-                        int64_t out_shape[APH_TENSOR_MAX_DIMS], size_t* out_ndim);
+                        const size_t* input_ndims, aph_dtype* out_dtype, int64_t* out_shape,
+                        size_t out_shape_capacity, size_t* out_ndim);
     aph_status (*cpu)(void* user_data, const char* params_json, size_t n_inputs,
                       const aph_tensor* const* inputs, aph_tensor* out);
     aph_status (*cuda)(void* user_data, const char* params_json, aph_stream* stream,
@@ -1683,9 +1761,11 @@ typedef struct aph_custom_op {
 
 /** Registers op under op->name (copied) for every executor made afterwards; registering a name
  *  again replaces it (executors already made keep the one they resolved). A built-in
- *  operation's name is APH_ERR_INVALID_ARGUMENT; infer and cpu are required. */
+ *  operation's name is APH_ERR_INVALID_ARGUMENT; name, infer and cpu are required
+ *  (op->struct_size must cover them); cuda, user_data and destroy past struct_size are NULL. */
 APH_API aph_status aph_custom_op_register(const aph_custom_op* op);
-/** Removes a registration; an unknown name is APH_ERR_INVALID_ARGUMENT. */
+/** Removes a registration; an unknown name is APH_ERR_NOT_FOUND ("not found: no custom operation
+ *  is registered as 'x'"). */
 APH_API aph_status aph_custom_op_unregister(const char* name);
 
 struct aph_executor_options {
@@ -1706,13 +1786,25 @@ struct aph_executor_options {
     /* 1: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
      * and the trace. Off by default: a run then does not wait for the device between nodes. */
     int profile;
+    /* Worker threads of the CPU kernels during this executor's runs, the running thread
+     * included (at most 1024, else APH_ERR_INVALID_ARGUMENT). 0 (the default, also when
+     * struct_size ends before this field): the running thread's own setting
+     * (aph_cpu_set_thread_limit), else the process default. It applies to the runs only, on the
+     * thread that runs them, and changes no other thread's or executor's setting. */
+    size_t cpu_threads;
 };
 
 /** Makes an executor for a copy of graph on device: checks the graph, infers every shape and
  *  dtype, resolves operations (custom ones from the registry) and plans memory (errors above).
- *  options may be NULL. Nothing is allocated on the device yet. */
+ *  options may be NULL; options->struct_size must cover at least the tracker field. Nothing is
+ *  allocated on the device yet. *out is a new executor with one reference. */
 APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
                                        const aph_executor_options* options, aph_executor** out);
+/** Executors are reference counted (aph_build_context_executor hands out references too):
+ *  retain adds a reference, release drops one (NULL: no-op); the last release frees the
+ *  executor's memory, its bindings and its statistics. Both may be called from any thread,
+ *  but not while another thread is using the executor through the reference released. */
+APH_API void aph_executor_retain(aph_executor* executor);
 APH_API void aph_executor_release(aph_executor* executor);
 
 typedef struct aph_plan_info {
@@ -1733,46 +1825,113 @@ typedef struct aph_plan_info {
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
 /** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
- *  Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH / APH_ERR_INVALID_ARGUMENT).
+ *  A name that is no input node is APH_ERR_NOT_FOUND ("not found: the graph has no input node
+ *  named 'x'"). Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH /
+ *  APH_ERR_INVALID_ARGUMENT). The executor only reads it: read-only tensors are accepted.
  *  It is used in place when it is a contiguous tensor on the executor's device; otherwise (another
  *  device, a strided view) it is copied into memory of the executor's at each run, before any
  *  node computes. A tensor from aph_executor_output of the same executor (a recurrent state fed
  *  back) is copied the same way, so the run that overwrites it reads the previous value. */
 APH_API aph_status aph_executor_set_input(aph_executor* executor, const char* name,
                                           aph_tensor* tensor);
-/** Binds weight node name to tensor (same rules; a tensor on another device or not contiguous
- *  is copied once, here). */
+/** Binds weight node name to tensor (same rules, APH_ERR_NOT_FOUND for a name that is no weight
+ *  node; a tensor on another device or not contiguous is copied once, here). */
 APH_API aph_status aph_executor_set_weight(aph_executor* executor, const char* name,
                                            aph_tensor* tensor);
-/** Binds every weight node from a safetensors file (section 21) by its key; a missing tensor,
- *  or one whose dtype or shape differs from the node's, is APH_ERR_SERIALIZATION naming both.
+/** Binds every weight node from a safetensors file (section 21) by its key; a missing tensor is
+ *  APH_ERR_NOT_FOUND ("not found: {path}: no tensor 'k' for weight node 3 'w'"), one whose dtype
+ *  or shape differs from the node's APH_ERR_SERIALIZATION naming both; nothing is bound then.
  *  Tensors the graph does not use are ignored. On the CPU the weights are used in place from
  *  the memory-mapped file (no copy). */
 APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char* path);
-/** Runs the graph once: every input and weight must be bound (else APH_ERR_INVALID_ARGUMENT
- *  naming the first that is not). On CUDA it returns once the work is queued on the stream
- *  (profile and check_numerics make it wait); aph_executor_output's tensors are then ready in
- *  stream order. An error stops the run and names the node. */
+/** Binds output node name to tensor, a tensor of the caller's that every later run writes the
+ *  output's value into (ONNX Runtime's I/O binding); a reference is kept until unbound (tensor
+ *  NULL), rebound or the executor goes. A name that is no output node is APH_ERR_NOT_FOUND. The
+ *  tensor must have the output's dtype (else APH_ERR_INVALID_ARGUMENT) and shape (else
+ *  APH_ERR_SHAPE_MISMATCH), live on the executor's device (else APH_ERR_DEVICE_MISMATCH) and be
+ *  writable: not read-only, no broadcast (stride-0) dimension of size > 1, no memory shared
+ *  with the tensor bound to another output, not memory of this executor (else
+ *  APH_ERR_INVALID_ARGUMENT saying which); any strides. The run computes the value straight
+ *  into a contiguous bound tensor when it can (no copy), else copies it in after the last node;
+ *  either way the caller may bind an input of the same executor as an output's tensor (a state
+ *  updated in place): the run reads every input before it writes a bound output that shares
+ *  its memory. On CUDA the writes are queued on the executor's stream. A run that fails leaves
+ *  the bound tensors' contents unspecified. */
+APH_API aph_status aph_executor_bind_output(aph_executor* executor, const char* name,
+                                            aph_tensor* tensor);
+/** Runs the graph once: every input and weight must be bound (else APH_ERR_INVALID_STATE naming
+ *  the first that is not, "invalid state: input node 1 'x' is not bound (aph_executor_set_input)").
+ *  On CUDA it returns once the work is queued on the stream (profile and check_numerics make it
+ *  wait); aph_executor_output's tensors are then ready in stream order. An error stops the run
+ *  and names the node. */
 APH_API aph_status aph_executor_run(aph_executor* executor);
-/** The value of output node name after the last run: a new reference to a tensor in the
- *  executor's memory, overwritten by the next run (copy it to keep it). Before the first run,
- *  or for a name that is not an output node, APH_ERR_INVALID_ARGUMENT. */
+/** The value of output node name after the last successful run, as a new reference (release
+ *  it with aph_tensor_release):
+ *  - an output bound with aph_executor_bind_output when that run started: the bound tensor;
+ *  - otherwise (the default) a tensor over the executor's own memory for that output (or, for
+ *    an output that reads an input or weight node, through views or not, the bound tensor or a
+ *    view of it). Its contents are the last run's value until the next aph_executor_run of this
+ *    executor starts, which writes the next value into the same memory: a tensor obtained before
+ *    then shows the new value (copy it, or bind the output, to keep a value across runs). The
+ *    reference keeps the memory allocated, even after the executor is released.
+ *  Before the first successful run APH_ERR_INVALID_STATE ("invalid state: output 'y' has no
+ *  value: the executor has not run (successfully) yet"); a name that is no output node is
+ *  APH_ERR_NOT_FOUND. */
 APH_API aph_status aph_executor_output(const aph_executor* executor, const char* name,
                                        aph_tensor** out);
 
-/** Output nodes, in graph order: count and names (borrowed). */
+/** An input, weight or output of an executor (its signature, as ONNX Runtime's
+ *  SessionGetInputTypeInfo gives it). Every pointer is borrowed from the executor and valid
+ *  until its last reference is released. A dimension is either fixed (its size in shape,
+ *  dim_names[i] NULL) or symbolic (shape[i] -1, dim_names[i] the symbol's name, such as
+ *  "batch"; graphs with symbolic dimensions come in a later version, so today every dimension
+ *  is fixed). Output struct: struct_size must cover at least name; only the fields inside it
+ *  are written. */
+typedef struct aph_value_info {
+    size_t struct_size;
+    const char* name;              /* the node's name */
+    uint64_t node_id;              /* the node's id in the graph */
+    aph_dtype dtype;
+    size_t ndim;
+    const int64_t* shape;          /* ndim sizes (NULL when ndim is 0); -1 for a symbolic one */
+    const char* const* dim_names;  /* ndim entries (NULL when ndim is 0): a symbolic dimension's
+                                      name, NULL for a fixed one */
+} aph_value_info;
+
+/** The executor's inputs, weights and outputs, each list in graph order (node ids ascending):
+ *  counts (0 for NULL), the index-th one's description (an index out of range is
+ *  APH_ERR_INVALID_ARGUMENT and leaves out alone), and the index of the one named name
+ *  (APH_ERR_NOT_FOUND "not found: the graph has no input node named 'x'" when there is none).
+ *  Output names also come from aph_executor_output_name (borrowed like the info's strings). */
+APH_API size_t aph_executor_input_count(const aph_executor* executor);
+APH_API aph_status aph_executor_input_info(const aph_executor* executor, size_t index,
+                                           aph_value_info* out);
+APH_API aph_status aph_executor_find_input(const aph_executor* executor, const char* name,
+                                           size_t* out_index);
+APH_API size_t aph_executor_weight_count(const aph_executor* executor);
+APH_API aph_status aph_executor_weight_info(const aph_executor* executor, size_t index,
+                                            aph_value_info* out);
+APH_API aph_status aph_executor_find_weight(const aph_executor* executor, const char* name,
+                                            size_t* out_index);
 APH_API size_t aph_executor_output_count(const aph_executor* executor);
 APH_API const char* aph_executor_output_name(const aph_executor* executor, size_t index);
+APH_API aph_status aph_executor_output_info(const aph_executor* executor, size_t index,
+                                            aph_value_info* out);
+APH_API aph_status aph_executor_find_output(const aph_executor* executor, const char* name,
+                                            size_t* out_index);
 
-/** Per-node facts, in execution order (every node of the graph, in topological order). */
+/** Per-node facts, in execution order (every node of the graph, in topological order). The
+ *  strings and shape are borrowed from the executor, valid until its last reference is
+ *  released. Output struct: struct_size must cover at least id; only the fields inside it are
+ *  written. */
 typedef struct aph_node_stats {
     size_t struct_size;
     uint64_t id;
-    const char* name;       /* borrowed */
-    const char* op;         /* borrowed */
+    const char* name;
+    const char* op;
     aph_dtype dtype;
     size_t ndim;
-    int64_t shape[APH_TENSOR_MAX_DIMS];
+    const int64_t* shape;   /* ndim sizes of its output (NULL when ndim is 0) */
     uint64_t bytes;         /* of its output */
     uint64_t offset;        /* in the arena; UINT64_MAX when not in it */
     uint64_t last_ns;       /* duration in the last profiled run (0 when not profiled) */
@@ -1818,14 +1977,17 @@ APH_API const char* aph_safetensors_name(const aph_safetensors* file, size_t ind
 /** The __metadata__ object as compact JSON, keys sorted ("{}" when absent or null); free with
  *  aph_string_free. */
 APH_API aph_status aph_safetensors_metadata(const aph_safetensors* file, char** out);
-/** Dtype and shape of tensor name (a missing name is APH_ERR_SERIALIZATION "serialization
- *  error: {path}: no tensor named '{name}'"). shape receives up to APH_TENSOR_MAX_DIMS values.
- *  Each out pointer may be NULL. */
+/** Dtype and shape of tensor name (a missing name is APH_ERR_NOT_FOUND "not found: {path}: no
+ *  tensor named '{name}'"). out_shape has room for capacity values and receives the ndim sizes;
+ *  a capacity under the tensor's ndim is APH_ERR_INVALID_ARGUMENT and writes nothing (call with
+ *  out_shape NULL, which ignores capacity, to learn ndim first). Each out pointer may be NULL. */
 APH_API aph_status aph_safetensors_info(const aph_safetensors* file, const char* name,
                                         aph_dtype* out_dtype, int64_t* out_shape,
-                                        size_t* out_ndim);
-/** The tensor on device: on the CPU a read-only view of the mapped file (no copy; it keeps the
- *  mapping alive, even after the file handle is released); elsewhere a copy. Data that is not
+                                        size_t capacity, size_t* out_ndim);
+/** The tensor on device (a missing name is APH_ERR_NOT_FOUND): on the CPU a read-only view of
+ *  the mapped file (no copy; aph_tensor_is_read_only gives 1, and every call that writes into
+ *  it, aph_tensor_data_mut included, refuses it; it keeps the mapping alive, even after the file
+ *  handle is released); elsewhere a writable copy. Data that is not
  *  aligned to its element size in the file (never in files written by this library or by the
  *  reference writer) is copied on the CPU too. */
 APH_API aph_status aph_safetensors_tensor(const aph_safetensors* file, const char* name,

@@ -991,7 +991,9 @@ static void test_tracker_budget(void**) {
     // A refusal on a fresh allocator takes no segment.
     aph_tracker* t = new aph_tracker(4096);
     a->set_tracker(t);
-    assert_ptr_equal(a->tracker(), t);
+    aph_tracker* attached = a->tracker();  // a new reference
+    assert_ptr_equal(attached, t);
+    attached->refs.release();
     Stats before = a->stats();
     std::string msg = expect_error([&] { a->allocate(8192, S(1)); }, APH_ERR_OUT_OF_MEMORY);
     assert_string_equal(msg.c_str(),

@@ -595,9 +595,9 @@ static void test_free_errors_change_nothing(void** state) {
         aph_tensor* t = NULL;
         APH_ASSERT_OK(aph_tensor_create(d, APH_DTYPE_F32, shape, 1, &t));
         const aph_memory_stats with_tensor = stats_of(d);
-        APH_ASSERT_ERR_CONTAINS(aph_device_free(d, aph_tensor_data(t)), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR_CONTAINS(aph_device_free(d, aph_test_data_mut(t)), APH_ERR_INVALID_ARGUMENT,
                                 "was not allocated by cpu's allocator");
-        APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(d, aph_tensor_data(t), NULL),
+        APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(d, aph_test_data_mut(t), NULL),
                                 APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
         const aph_memory_stats after_try = stats_of(d);
         assert_int_equal(after_try.frees, with_tensor.frees);
@@ -710,10 +710,10 @@ static void test_budget_charges_and_refuses(void** state) {
     (void)state;
     aph_device* d = open_cpu();
     fresh(d);
-    assert_null(aph_device_tracker(d));
+    assert_null(aph_test_device_tracker(d));
     aph_tracker* t = make_tracker(4096);
     APH_ASSERT_OK(aph_device_set_tracker(d, t));
-    assert_ptr_equal(aph_device_tracker(d), t);
+    assert_ptr_equal(aph_test_device_tracker(d), t);
 
     /* Each allocation is charged its rounded block size. */
     void* a = alloc(d, 1);
@@ -761,17 +761,29 @@ static void test_budget_charges_and_refuses(void** state) {
     APH_ASSERT_ERR_CONTAINS(aph_device_free(d, a), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_int_equal(aph_tracker_allocated_bytes(t), 0);
 
+    /* A reference from aph_device_tracker outlives a detach by someone else (0.1 lent a
+     * pointer that the detach could free). */
+    aph_tracker* held = NULL;
+    APH_ASSERT_OK(aph_device_tracker(d, &held));
+    assert_ptr_equal(held, t);
     /* Detach: later allocations are not charged. */
     APH_ASSERT_OK(aph_device_set_tracker(d, NULL));
-    assert_null(aph_device_tracker(d));
+    assert_null(aph_test_device_tracker(d));
     void* e = alloc(d, (size_t)(64 * KiB)); /* over the old limit */
     assert_int_equal(aph_tracker_allocated_bytes(t), 0);
     APH_ASSERT_OK(aph_device_free(d, e));
     assert_int_equal(aph_tracker_allocated_bytes(t), 0);
 
     APH_ASSERT_ERR(aph_device_set_tracker(NULL, t), APH_ERR_INVALID_ARGUMENT, NULL_DEVICE);
-    assert_null(aph_device_tracker(NULL));
+
+    {
+        aph_tracker* none = (aph_tracker*)0x1;
+        APH_ASSERT_ERR(aph_device_tracker(NULL, &none), APH_ERR_INVALID_ARGUMENT, NULL_DEVICE);
+        assert_ptr_equal(none, (aph_tracker*)0x1);
+    }
     aph_tracker_release(t);
+    assert_int_equal(aph_tracker_limit_bytes(held), 4096); /* alive through held */
+    aph_tracker_release(held);
     APH_ASSERT_OK(aph_device_empty_cache(d));
     aph_device_release(d);
 }
@@ -788,7 +800,7 @@ static void test_budget_blocks_remember_their_tracker(void** state) {
     assert_int_equal(aph_tracker_allocated_bytes(ta), 10240);
 
     APH_ASSERT_OK(aph_device_set_tracker(d, tb));
-    assert_ptr_equal(aph_device_tracker(d), tb);
+    assert_ptr_equal(aph_test_device_tracker(d), tb);
     void* pb = alloc(d, 700); /* 1024 */
     assert_int_equal(aph_tracker_allocated_bytes(ta), 10240);
     assert_int_equal(aph_tracker_allocated_bytes(tb), 1024);
@@ -817,8 +829,8 @@ static void test_budget_blocks_remember_their_tracker(void** state) {
     APH_ASSERT_OK(aph_device_set_tracker(d, tb));
     void* pk = alloc(d, 3000);
     aph_tracker_release(tb);
-    assert_int_equal(aph_tracker_limit_bytes(aph_device_tracker(d)), 1 * MiB);
-    assert_int_equal(aph_tracker_allocated_bytes(aph_device_tracker(d)), 3072);
+    assert_int_equal(aph_tracker_limit_bytes(aph_test_device_tracker(d)), 1 * MiB);
+    assert_int_equal(aph_tracker_allocated_bytes(aph_test_device_tracker(d)), 3072);
     APH_ASSERT_OK(aph_device_set_tracker(d, ta)); /* B now lives only through pk's charge */
     APH_ASSERT_OK(aph_device_free(d, pk));
     assert_int_equal(aph_tracker_allocated_bytes(ta), 0);

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 
 #define SENTINEL_TENSOR ((aph_tensor*)(uintptr_t)0x5E17)
+#define SENTINEL_PTR ((void*)(uintptr_t)0x5E18)
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers
@@ -330,7 +331,7 @@ static void test_export_strided_views(void** state) {
     (void)state;
     const int64_t shape[] = {2, 3, 4};
     aph_tensor* t = f32_tensor(shape, 3);
-    void* base = aph_tensor_data(t);
+    const void* base = aph_tensor_data(t);
 
     /* permute (2, 0, 1): shape [4, 2, 3], strides [1, 12, 4], no offset. */
     const int64_t perm[] = {2, 0, 1};
@@ -1082,10 +1083,19 @@ static void test_import_read_only(void** state) {
     APH_ASSERT_OK(aph_tensor_to_host(src, back, sizeof back));
     assert_memory_equal(back, orig, sizeof orig);
 
+    /* No writable pointer to it. */
+    void* wp = SENTINEL_PTR;
+    APH_ASSERT_ERR(aph_tensor_data_mut(t, &wp), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: tensor is read-only (memory-mapped weights or a read-only DLPack import); "
+                   "copy it to write");
+    assert_ptr_equal(wp, SENTINEL_PTR);
+
     /* Views of it are read-only too. */
     aph_tensor* v = NULL;
     APH_ASSERT_OK(aph_tensor_select(t, 0, 1, &v));
     assert_int_equal(aph_tensor_is_read_only(v), 1);
+    assert_int_not_equal(aph_tensor_data_mut(v, &wp), APH_OK);
+    assert_ptr_equal(wp, SENTINEL_PTR);
     assert_int_not_equal(aph_tensor_copy_from_host(v, w, 3 * sizeof(float)), APH_OK);
     assert_memory_equal(buf, orig, sizeof orig);
     aph_tensor_release(v);
@@ -1111,8 +1121,12 @@ static void test_import_read_only(void** state) {
     assert_int_equal(aph_tensor_is_read_only(t), 0);
     APH_ASSERT_OK(aph_tensor_copy_from_host(t, w, sizeof w));
     assert_memory_equal(buf, w, sizeof w);
+    assert_ptr_equal(aph_test_data_mut(t), buf); /* the writable pointer is the memory itself */
     aph_tensor_release(t);
     assert_int_equal(aph_tensor_is_read_only(NULL), 0);
+    APH_ASSERT_ERR(aph_tensor_data_mut(NULL, &wp), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: tensor must not be NULL");
+    assert_ptr_equal(wp, SENTINEL_PTR);
 }
 
 static void test_import_unversioned(void** state) {

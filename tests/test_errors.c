@@ -39,6 +39,8 @@ static void test_status_values_are_fixed(void** state) {
     assert_int_equal(APH_ERR_SERIALIZATION, 14);
     assert_int_equal(APH_ERR_BUILD, 15);
     assert_int_equal(APH_ERR_INTERNAL, 16);
+    assert_int_equal(APH_ERR_NOT_FOUND, 17);
+    assert_int_equal(APH_ERR_INVALID_STATE, 18);
 }
 
 static void test_status_names(void** state) {
@@ -64,9 +66,11 @@ static void test_status_names(void** state) {
         {APH_ERR_SERIALIZATION, "APH_ERR_SERIALIZATION"},
         {APH_ERR_BUILD, "APH_ERR_BUILD"},
         {APH_ERR_INTERNAL, "APH_ERR_INTERNAL"},
+        {APH_ERR_NOT_FOUND, "APH_ERR_NOT_FOUND"},
+        {APH_ERR_INVALID_STATE, "APH_ERR_INVALID_STATE"},
     };
     const size_t n = sizeof expected / sizeof expected[0];
-    assert_int_equal(n, 17); /* one entry per code, 0..16 */
+    assert_int_equal(n, 19); /* one entry per code, 0..18 */
     for (size_t i = 0; i < n; ++i) {
         assert_int_equal(expected[i].code, (int)i);
         const char* name = aph_status_name(expected[i].code);
@@ -77,12 +81,21 @@ static void test_status_names(void** state) {
 
 static void test_status_name_out_of_range(void** state) {
     (void)state;
-    const int bad[] = {17, 18, 100, 65536, -1, -17, 0x7fffffff, (int)0x80000000u};
+    const int bad[] = {19, 20, 100, 65536, -1, -17, 0x7fffffff, (int)0x80000000u};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         const char* name = aph_status_name((aph_status)bad[i]);
         assert_non_null(name);
         assert_string_equal(name, "APH_ERR_UNKNOWN");
     }
+}
+
+/* The message prefixes of the two 0.2 codes, as aph_set_last_error builds them. */
+static void test_new_status_prefixes(void** state) {
+    (void)state;
+    aph_set_last_error(APH_ERR_NOT_FOUND, "no input named 'x'");
+    assert_string_equal(aph_last_error(), "not found: no input named 'x'");
+    aph_set_last_error(APH_ERR_INVALID_STATE, "not run yet");
+    assert_string_equal(aph_last_error(), "invalid state: not run yet");
 }
 
 static void test_last_error_exact_message(void** state) {
@@ -218,6 +231,7 @@ int main(void) {
         cmocka_unit_test(test_status_values_are_fixed),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_status_name_out_of_range),
+        cmocka_unit_test(test_new_status_prefixes),
         cmocka_unit_test(test_last_error_exact_message),
         cmocka_unit_test(test_last_error_not_cleared_by_success),
         cmocka_unit_test(test_last_error_is_thread_local),

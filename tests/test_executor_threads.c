@@ -19,10 +19,10 @@ static int g_calls;
 /* A custom operation: out = 2·x (f32, contiguous). */
 static aph_status twice_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
                               const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                              int64_t oshape[APH_TENSOR_MAX_DIMS], size_t* ondim) {
+                              int64_t* oshape, size_t capacity, size_t* ondim) {
     (void)ud;
     (void)params;
-    if (n != 1) return APH_ERR_GRAPH;
+    if (n != 1 || ndims[0] > capacity) return APH_ERR_GRAPH;
     *odt = dts[0];
     memcpy(oshape, shapes[0], ndims[0] * sizeof(int64_t));
     *ondim = ndims[0];
@@ -34,7 +34,8 @@ static aph_status twice_cpu(void* ud, const char* params, size_t n, const aph_te
     (void)params;
     (void)n;
     const float* x = aph_tensor_data(in[0]);
-    float* o = aph_tensor_data(out);
+    float* o = NULL;
+    if (aph_tensor_data_mut(out, (void**)&o) != APH_OK) return APH_ERR_INTERNAL;
     for (int64_t i = 0; i < aph_tensor_numel(out); ++i) o[i] = 2.0f * x[i];
     pthread_mutex_lock(&g_calls_mutex);
     ++g_calls;

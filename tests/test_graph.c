@@ -41,7 +41,7 @@ static void add_plain_nodes(aph_graph* g, int n) {
 static void assert_hash(const aph_graph* g, const char* expected) {
     char hex[65];
     memset(hex, 'x', sizeof hex);
-    APH_ASSERT_OK(aph_graph_stable_hash(g, hex));
+    APH_ASSERT_OK(aph_graph_stable_hash(g, hex, sizeof hex));
     assert_string_equal(hex, expected);
 }
 
@@ -100,19 +100,26 @@ static void test_nodes_and_edges(void** state) {
     assert_int_equal(h, 512);
     APH_ASSERT_OK(aph_graph_node(g, 3, &name, NULL));
     assert_string_equal(name, "encoder");
-    /* A view stays valid (same address) while nodes are added. */
+    const char* name1 = NULL;
+    APH_ASSERT_OK(aph_graph_node(g, 1, &name1, NULL));
+    /* The name and the view stay valid (same addresses, same contents) while nodes are added,
+     * however the graph stores its nodes (0.1 handed out the name inside a node that moved
+     * when the node list grew). */
     add_plain_nodes(g, 20);
     const aph_model_config* again = NULL;
-    APH_ASSERT_OK(aph_graph_node(g, 1, NULL, &again));
+    const char* name1_again = NULL;
+    APH_ASSERT_OK(aph_graph_node(g, 1, &name1_again, &again));
     assert_ptr_equal(again, view);
+    assert_ptr_equal(name1_again, name1);
+    assert_string_equal(name1, "encoder");
     APH_ASSERT_OK(aph_model_config_get_int(view, "hidden_size", &h));
     assert_int_equal(h, 256);
 
     name = "untouched";
-    APH_ASSERT_ERR(aph_graph_node(g, 24, &name, NULL), APH_ERR_GRAPH,
-                   "graph error: no node with id 24 (the graph has 23 nodes)");
-    APH_ASSERT_ERR(aph_graph_node(g, 0, &name, NULL), APH_ERR_GRAPH,
-                   "graph error: no node with id 0 (the graph has 23 nodes)");
+    APH_ASSERT_ERR(aph_graph_node(g, 24, &name, NULL), APH_ERR_NOT_FOUND,
+                   "not found: no node with id 24 (the graph has 23 nodes)");
+    APH_ASSERT_ERR(aph_graph_node(g, 0, &name, NULL), APH_ERR_NOT_FOUND,
+                   "not found: no node with id 0 (the graph has 23 nodes)");
     assert_string_equal(name, "untouched");
 
     uint64_t found = 0;
@@ -120,8 +127,8 @@ static void test_nodes_and_edges(void** state) {
     assert_int_equal(found, 1); /* the first of that name */
     APH_ASSERT_OK(aph_graph_find_node(g, "n20", &found));
     assert_int_equal(found, 23);
-    APH_ASSERT_ERR(aph_graph_find_node(g, "nope", &found), APH_ERR_GRAPH,
-                   "graph error: no node named 'nope'");
+    APH_ASSERT_ERR(aph_graph_find_node(g, "nope", &found), APH_ERR_NOT_FOUND,
+                   "not found: no node named 'nope'");
     assert_int_equal(found, 23);
 
     /* Edges. */
@@ -135,19 +142,19 @@ static void test_nodes_and_edges(void** state) {
     assert_int_equal(to, 2);
     APH_ASSERT_ERR(aph_graph_edge(g, 3, &from, &to), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: edge index 3 is out of range (the graph has 3 edges)");
-    APH_ASSERT_ERR(aph_graph_add_edge(g, 1, 99), APH_ERR_GRAPH,
-                   "graph error: edge (1, 99) names node 99, but the graph has 23 nodes");
-    APH_ASSERT_ERR(aph_graph_add_edge(g, 0, 1), APH_ERR_GRAPH,
-                   "graph error: edge (0, 1) names node 0, but the graph has 23 nodes");
-    APH_ASSERT_ERR(aph_graph_add_edge(g, 30, 40), APH_ERR_GRAPH,
-                   "graph error: edge (30, 40) names node 30, but the graph has 23 nodes");
+    APH_ASSERT_ERR(aph_graph_add_edge(g, 1, 99), APH_ERR_NOT_FOUND,
+                   "not found: edge (1, 99) names node 99, but the graph has 23 nodes");
+    APH_ASSERT_ERR(aph_graph_add_edge(g, 0, 1), APH_ERR_NOT_FOUND,
+                   "not found: edge (0, 1) names node 0, but the graph has 23 nodes");
+    APH_ASSERT_ERR(aph_graph_add_edge(g, 30, 40), APH_ERR_NOT_FOUND,
+                   "not found: edge (30, 40) names node 30, but the graph has 23 nodes");
     assert_int_equal(aph_graph_edge_count(g), 3);
     aph_graph_release(g);
 
     g = make_graph();
     add_plain_nodes(g, 1);
-    APH_ASSERT_ERR(aph_graph_add_edge(g, 1, 2), APH_ERR_GRAPH,
-                   "graph error: edge (1, 2) names node 2, but the graph has 1 node");
+    APH_ASSERT_ERR(aph_graph_add_edge(g, 1, 2), APH_ERR_NOT_FOUND,
+                   "not found: edge (1, 2) names node 2, but the graph has 1 node");
     aph_graph_release(g);
 
     /* NULL arguments and handles. */
@@ -170,10 +177,15 @@ static void test_nodes_and_edges(void** state) {
                    "invalid argument: graph must not be NULL");
     assert_int_equal(aph_graph_node_count(g), 0);
     char hex[65];
-    APH_ASSERT_ERR(aph_graph_stable_hash(NULL, hex), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_graph_stable_hash(NULL, hex, sizeof hex), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: graph must not be NULL");
-    APH_ASSERT_ERR(aph_graph_stable_hash(g, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out_hex must not be NULL");
+    APH_ASSERT_ERR(aph_graph_stable_hash(g, NULL, 65), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
+    /* Too small a buffer: an error, and nothing written. */
+    memset(hex, 'x', sizeof hex);
+    APH_ASSERT_ERR(aph_graph_stable_hash(g, hex, 64), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: capacity is 64; the hash needs 65 bytes (64 hex digits and a NUL)");
+    for (size_t i = 0; i < sizeof hex; ++i) assert_int_equal(hex[i], 'x');
     APH_ASSERT_ERR(aph_graph_add_edge(NULL, 1, 1), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: graph must not be NULL");
     aph_model_config_release(c);
@@ -194,12 +206,12 @@ static void test_metadata(void** state) {
     APH_ASSERT_OK(aph_graph_node_metadata(g, 1, &m));
     assert_string_equal(m, "{\"a\":\"x\",\"z\":{\"k\":null}}");
     aph_string_free(m);
-    APH_ASSERT_ERR(aph_graph_set_metadata(g, 3, "a", "1"), APH_ERR_GRAPH,
-                   "graph error: no node with id 3 (the graph has 2 nodes)");
+    APH_ASSERT_ERR(aph_graph_set_metadata(g, 3, "a", "1"), APH_ERR_NOT_FOUND,
+                   "not found: no node with id 3 (the graph has 2 nodes)");
     APH_ASSERT_ERR_CONTAINS(aph_graph_set_metadata(g, 1, "a", "[1,"), APH_ERR_SERIALIZATION,
                             "serialization error: metadata 'a': parse error at byte ");
-    APH_ASSERT_ERR(aph_graph_node_metadata(g, 9, &m), APH_ERR_GRAPH,
-                   "graph error: no node with id 9 (the graph has 2 nodes)");
+    APH_ASSERT_ERR(aph_graph_node_metadata(g, 9, &m), APH_ERR_NOT_FOUND,
+                   "not found: no node with id 9 (the graph has 2 nodes)");
     APH_ASSERT_OK(aph_graph_node_metadata(g, 1, &m));
     assert_string_equal(m, "{\"a\":\"x\",\"z\":{\"k\":null}}"); /* unchanged by the failures */
     aph_string_free(m);

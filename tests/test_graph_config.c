@@ -408,10 +408,10 @@ static void test_presets(void** state) {
         aph_model_config_release(c);
     }
     aph_model_config* out = (aph_model_config*)0x1;
-    APH_ASSERT_ERR(aph_model_config_preset("huge", "net", &out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: unknown preset 'huge' (expected \"small\", \"medium\" or \"large\")");
-    APH_ASSERT_ERR(aph_model_config_preset("Small", "net", &out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: unknown preset 'Small' (expected \"small\", \"medium\" or \"large\")");
+    APH_ASSERT_ERR(aph_model_config_preset("huge", "net", &out), APH_ERR_NOT_FOUND,
+                   "not found: unknown preset 'huge' (expected \"small\", \"medium\" or \"large\")");
+    APH_ASSERT_ERR(aph_model_config_preset("Small", "net", &out), APH_ERR_NOT_FOUND,
+                   "not found: unknown preset 'Small' (expected \"small\", \"medium\" or \"large\")");
     assert_ptr_equal(out, (aph_model_config*)0x1);
     APH_ASSERT_ERR(aph_model_config_preset(NULL, "net", &out), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: preset must not be NULL");
@@ -472,36 +472,48 @@ static void test_validate_config(void** state) {
     (void)state;
     aph_model_config* c = make("valid-model", "1.0.0");
     char* errors = NULL;
-    APH_ASSERT_OK(aph_model_config_validate(c, &errors));
+    APH_ASSERT_OK(aph_model_config_validate(c));
+    APH_ASSERT_OK(aph_model_config_validation_errors(c, &errors));
     assert_string_equal(errors, "");
     aph_string_free(errors);
-    APH_ASSERT_OK(aph_model_config_validate(c, NULL));
     aph_model_config_release(c);
 
+    /* A failing validation writes no out parameter (0.1 wrote its error list through one):
+     * the list is the successful result of aph_model_config_validation_errors. */
     c = make("", "");
-    errors = NULL;
-    APH_ASSERT_ERR(aph_model_config_validate(c, &errors), APH_ERR_VALIDATION,
+    APH_ASSERT_ERR(aph_model_config_validate(c), APH_ERR_VALIDATION,
                    "validation error: name: Name cannot be empty; version: Version cannot be empty");
+    errors = NULL;
+    APH_ASSERT_OK(aph_model_config_validation_errors(c, &errors));
     assert_non_null(errors);
     assert_string_equal(errors, "name: Name cannot be empty\nversion: Version cannot be empty");
     aph_string_free(errors);
     aph_model_config_release(c);
 
     c = make("valid-model", "1.2");
-    errors = NULL;
-    APH_ASSERT_ERR(aph_model_config_validate(c, &errors), APH_ERR_VALIDATION,
+    APH_ASSERT_ERR(aph_model_config_validate(c), APH_ERR_VALIDATION,
                    "validation error: version: Version must match semantic versioning pattern (e.g., 1.2.3)");
+    errors = NULL;
+    APH_ASSERT_OK(aph_model_config_validation_errors(c, &errors));
     assert_string_equal(errors, "version: Version must match semantic versioning pattern (e.g., 1.2.3)");
     aph_string_free(errors);
     aph_model_config_release(c);
 
     c = make("bad name", "1.2.3");
-    APH_ASSERT_ERR(aph_model_config_validate(c, NULL), APH_ERR_VALIDATION,
+    APH_ASSERT_ERR(aph_model_config_validate(c), APH_ERR_VALIDATION,
                    "validation error: name: Name must contain only alphanumeric characters, dashes, and underscores");
     aph_model_config_release(c);
 
-    APH_ASSERT_ERR(aph_model_config_validate(NULL, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_model_config_validate(NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: config must not be NULL");
+    char* untouched = (char*)"sentinel";
+    APH_ASSERT_ERR(aph_model_config_validation_errors(NULL, &untouched), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: config must not be NULL");
+    assert_string_equal(untouched, "sentinel");
+    c = make("m", "1.0.0");
+    APH_ASSERT_ERR(aph_model_config_validation_errors(c, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
+    aph_model_config_release(c);
 }
 
 int main(void) {

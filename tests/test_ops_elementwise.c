@@ -1155,7 +1155,7 @@ static void test_errors_binary(void** state) {
     assert_all_nan(o13);
     aph_tensor* ro = read_only_view(out);
     APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, ro), IA,
-                   "invalid argument: out is read-only (imported with DLPack's READ_ONLY flag)");
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* out overlapping an input other than exactly (a transposed view of a). */
     aph_tensor* sq = ot_tensor(APH_DTYPE_F32, s33, 2, NULL);
     aph_tensor* sqt = NULL;
@@ -1226,10 +1226,10 @@ static void test_errors_unary_bias(void** state) {
                    "shape mismatch: expected [2, 3], got [3, 2]");
     aph_tensor* ro = read_only_view(out);
     APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, x, ro), IA,
-                   "invalid argument: out is read-only (imported with DLPack's READ_ONLY flag)");
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* unary in place on a read-only tensor: refused too. */
     APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_NEG, ro, ro), IA,
-                   "invalid argument: out is read-only (imported with DLPack's READ_ONLY flag)");
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
 
     /* bias_activation */
     APH_ASSERT_ERR(aph_op_bias_activation(NULL, NULL, bias, APH_ACTIVATION_RELU, out), IA,
@@ -1262,7 +1262,7 @@ static void test_errors_unary_bias(void** state) {
     APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, o32), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
     APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, ro), IA,
-                   "invalid argument: out is read-only (imported with DLPack's READ_ONLY flag)");
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* out overlapping bias (bias is never an allowed in-place target). */
     aph_tensor* row = ot_tensor(APH_DTYPE_F32, s3, 1, v6);
     APH_ASSERT_ERR(aph_op_bias_activation(NULL, row, row, APH_ACTIVATION_RELU, row), IA,
@@ -1325,7 +1325,7 @@ static void test_errors_cast(void** state) {
                    "contiguous tensor instead");
     aph_tensor* ro = read_only_view(out);
     APH_ASSERT_ERR(aph_op_cast(NULL, x, ro), IA,
-                   "invalid argument: out is read-only (imported with DLPack's READ_ONLY flag)");
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* In place across dtypes is an overlap (the same bytes as another type). */
     aph_tensor* xi = ot_tensor(APH_DTYPE_I32, s23, 2, v6);
     aph_tensor* xf = NULL;

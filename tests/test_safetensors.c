@@ -108,7 +108,7 @@ static void expect_header_error(const char* header, size_t data_len, const char*
 static aph_tensor* random_tensor(aph_dtype dtype, const int64_t* shape, size_t ndim) {
     aph_tensor* t = NULL;
     APH_ASSERT_OK(aph_tensor_create(g_cpu, dtype, shape, ndim, &t));
-    unsigned char* p = aph_tensor_data(t);
+    unsigned char* p = aph_test_data_mut(t);
     uint64_t n = aph_tensor_nbytes(t);
     for (uint64_t i = 0; i < n; ++i) {
         uint64_t r = aph_test_rand(&g_rng);
@@ -198,7 +198,7 @@ static void test_round_trip_every_dtype(void** state) {
         aph_dtype dt = APH_DTYPE_INVALID;
         int64_t shape[APH_TENSOR_MAX_DIMS];
         size_t ndim = 99;
-        APH_ASSERT_OK(aph_safetensors_info(f, names[i], &dt, shape, &ndim));
+        APH_ASSERT_OK(aph_safetensors_info(f, names[i], &dt, shape, APH_TENSOR_MAX_DIMS, &ndim));
         assert_int_equal(dt, aph_tensor_dtype(tensors[i]));
         assert_int_equal(ndim, aph_tensor_ndim(tensors[i]));
         for (size_t d = 0; d < ndim; ++d) assert_int_equal(shape[d], aph_tensor_shape(tensors[i])[d]);
@@ -215,6 +215,12 @@ static void test_round_trip_every_dtype(void** state) {
             APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, junk, (size_t)aph_tensor_nbytes(t)),
                                     APH_ERR_INVALID_ARGUMENT, "read-only");
             free(junk);
+            /* No writable pointer to the read-only pages. */
+            void* wp = (void*)(uintptr_t)0x77;
+            APH_ASSERT_ERR(aph_tensor_data_mut(t, &wp), APH_ERR_INVALID_ARGUMENT,
+                           "invalid argument: tensor is read-only (memory-mapped weights or a read-only DLPack "
+                           "import); copy it to write");
+            assert_ptr_equal(wp, (void*)(uintptr_t)0x77);
         } else {
             assert_null(aph_tensor_data(t));
         }
@@ -225,8 +231,8 @@ static void test_round_trip_every_dtype(void** state) {
         aph_tensor_release(t2);
         aph_tensor_release(t);
     }
-    /* The info getters accept NULL outs. */
-    APH_ASSERT_OK(aph_safetensors_info(f, "k.f32", NULL, NULL, NULL));
+    /* The info getters accept NULL outs (capacity is then ignored). */
+    APH_ASSERT_OK(aph_safetensors_info(f, "k.f32", NULL, NULL, 0, NULL));
     aph_safetensors_release(f);
     for (size_t i = 0; i < N; ++i) aph_tensor_release(tensors[i]);
 }
@@ -348,6 +354,80 @@ static void test_tensor_outlives_file(void** state) {
     aph_tensor_release(row_view);
     aph_tensor_release(view);
     aph_tensor_release(src);
+}
+
+/* Memory-mapped weights are read-only pages: the tensor and every view of it say so, no call
+ * hands out a writable pointer to them, and every library call that writes refuses them, so
+ * nothing can write into the pages and take the process down (0.1's aph_tensor_data gave a
+ * void* that a binding exposed as a mutable buffer). A copy is writable. */
+static void test_mapped_tensors_are_read_only(void** state) {
+    (void)state;
+    int64_t shape[2] = {4, 6};
+    aph_tensor* src = random_tensor(APH_DTYPE_F32, shape, 2);
+    char path[512];
+    path_in_dir(path, sizeof path, "readonly.safetensors");
+    const char* name = "w";
+    APH_ASSERT_OK(aph_safetensors_save(path, &name, (const aph_tensor* const*)&src, 1, NULL));
+    aph_safetensors* f = NULL;
+    APH_ASSERT_OK(aph_safetensors_open(path, &f));
+    aph_tensor* t = NULL;
+    APH_ASSERT_OK(aph_safetensors_tensor(f, "w", g_cpu, &t));
+    aph_safetensors_release(f);
+    assert_int_equal(aph_tensor_is_read_only(t), 1);
+
+    /* Views of it: read-only too. */
+    aph_tensor *tr = NULL, *sl = NULL, *rs = NULL, *ex = NULL, *row = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(t, 0, 1, &tr));
+    APH_ASSERT_OK(aph_tensor_slice(t, 1, 0, 6, 2, &sl));
+    const int64_t flat[1] = {24};
+    APH_ASSERT_OK(aph_tensor_reshape(t, flat, 1, &rs));
+    APH_ASSERT_OK(aph_tensor_select(t, 0, 2, &row));
+    const int64_t big[3] = {3, 4, 6};
+    APH_ASSERT_OK(aph_tensor_expand(t, big, 3, &ex));
+    aph_tensor* views[5] = {tr, sl, rs, row, ex};
+    const char* ro_msg =
+        "invalid argument: tensor is read-only (memory-mapped weights or a read-only DLPack import); copy it to write";
+    for (int i = 0; i < 5; ++i) {
+        assert_int_equal(aph_tensor_is_read_only(views[i]), 1);
+        void* wp = (void*)(uintptr_t)0x99;
+        APH_ASSERT_ERR(aph_tensor_data_mut(views[i], &wp), APH_ERR_INVALID_ARGUMENT, ro_msg);
+        assert_ptr_equal(wp, (void*)(uintptr_t)0x99);
+        assert_non_null(aph_tensor_data(views[i])); /* reading is fine */
+    }
+
+    /* Every write path refuses it (and the pages keep their bytes). */
+    aph_tensor* other = random_tensor(APH_DTYPE_F32, shape, 2);
+    APH_ASSERT_ERR(aph_tensor_copy(t, other), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: the destination tensor is read-only (memory-mapped weights or a read-only "
+                   "DLPack import)");
+    aph_tensor* other_flat = NULL;
+    APH_ASSERT_OK(aph_tensor_reshape(other, flat, 1, &other_flat));
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(rs, other_flat, NULL), APH_ERR_INVALID_ARGUMENT, "read-only");
+    aph_tensor_release(other_flat);
+    float host[24] = {0};
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, host, sizeof host), APH_ERR_INVALID_ARGUMENT, "read-only");
+    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_RELU, other, t), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
+    APH_ASSERT_ERR_CONTAINS(aph_op_unary(NULL, APH_UNARY_NEG, t, t), APH_ERR_INVALID_ARGUMENT, "read-only");
+    APH_ASSERT_ERR_CONTAINS(aph_op_binary(NULL, APH_BINARY_ADD, other, other, t),
+                            APH_ERR_INVALID_ARGUMENT, "read-only");
+    assert_same_contents(t, src);
+
+    /* A copy is writable, and writing it leaves the mapping alone. */
+    aph_tensor* copy = NULL;
+    APH_ASSERT_OK(aph_tensor_to_device(t, g_cpu, &copy));
+    assert_int_equal(aph_tensor_is_read_only(copy), 0);
+    float* w = aph_test_data_mut(copy);
+    w[0] = 12345.0f;
+    APH_ASSERT_OK(aph_tensor_copy(copy, other));
+    assert_same_contents(t, src);
+
+    for (int i = 0; i < 5; ++i) aph_tensor_release(views[i]);
+    aph_tensor_release(copy);
+    aph_tensor_release(other);
+    aph_tensor_release(t);
+    aph_tensor_release(src);
+    unlink(path);
 }
 
 /* A file another writer laid out without alignment: the f32 starts at an odd address, so the
@@ -666,16 +746,27 @@ static void test_argument_and_io_errors(void** state) {
     APH_ASSERT_ERR(aph_safetensors_metadata(f, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     aph_dtype dt = APH_DTYPE_INVALID;
     size_t ndim = 77;
-    snprintf(msg, sizeof msg, "serialization error: %s: no tensor named 'missing'", path);
-    APH_ASSERT_ERR(aph_safetensors_info(f, "missing", &dt, NULL, &ndim), APH_ERR_SERIALIZATION, msg);
+    snprintf(msg, sizeof msg, "not found: %s: no tensor named 'missing'", path);
+    APH_ASSERT_ERR(aph_safetensors_info(f, "missing", &dt, NULL, 0, &ndim), APH_ERR_NOT_FOUND, msg);
     assert_int_equal(dt, APH_DTYPE_INVALID);
     assert_int_equal(ndim, 77);
-    APH_ASSERT_ERR(aph_safetensors_info(NULL, "t", &dt, NULL, &ndim), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_safetensors_info(NULL, "t", &dt, NULL, 0, &ndim), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: file must not be NULL");
-    APH_ASSERT_ERR(aph_safetensors_info(f, NULL, &dt, NULL, &ndim), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_safetensors_info(f, NULL, &dt, NULL, 0, &ndim), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: name must not be NULL");
+    /* A shape buffer too small for the tensor: an error, and nothing written. */
+    int64_t small_shape[1] = {-5};
+    APH_ASSERT_ERR(aph_safetensors_info(f, "t", &dt, small_shape, 0, &ndim), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: capacity is 0, but tensor 't' has 1 dimensions");
+    assert_int_equal(small_shape[0], -5);
+    assert_int_equal(dt, APH_DTYPE_INVALID);
+    assert_int_equal(ndim, 77);
+    APH_ASSERT_OK(aph_safetensors_info(f, "t", &dt, small_shape, 1, &ndim));
+    assert_int_equal(small_shape[0], 3);
+    dt = APH_DTYPE_INVALID;
+    ndim = 77;
     aph_tensor* out = (aph_tensor*)(uintptr_t)0x5E47;
-    APH_ASSERT_ERR(aph_safetensors_tensor(f, "missing", g_cpu, &out), APH_ERR_SERIALIZATION, msg);
+    APH_ASSERT_ERR(aph_safetensors_tensor(f, "missing", g_cpu, &out), APH_ERR_NOT_FOUND, msg);
     APH_ASSERT_ERR(aph_safetensors_tensor(f, "t", NULL, &out), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
     APH_ASSERT_ERR(aph_safetensors_tensor(f, "t", g_cpu, NULL), APH_ERR_INVALID_ARGUMENT,
@@ -685,7 +776,7 @@ static void test_argument_and_io_errors(void** state) {
     APH_ASSERT_ERR(aph_safetensors_tensor(f, NULL, g_cpu, &out), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: name must not be NULL");
     assert_ptr_equal(out, (aph_tensor*)(uintptr_t)0x5E47);
-    APH_ASSERT_OK(aph_safetensors_info(f, "t", &dt, NULL, &ndim));
+    APH_ASSERT_OK(aph_safetensors_info(f, "t", &dt, NULL, 0, &ndim));
     assert_int_equal(dt, APH_DTYPE_I32);
     assert_int_equal(ndim, 1);
     aph_safetensors_release(f);
@@ -806,7 +897,7 @@ static void* reader(void* p) {
         }
         aph_tensor_release(t);
         aph_dtype dt;
-        if (aph_safetensors_info(r->file, "w", &dt, NULL, NULL) != APH_OK || dt != APH_DTYPE_F16) r->failures++;
+        if (aph_safetensors_info(r->file, "w", &dt, NULL, 0, NULL) != APH_OK || dt != APH_DTYPE_F16) r->failures++;
     }
     free(host);
     return NULL;
@@ -873,6 +964,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_every_dtype),
         cmocka_unit_test(test_bytes_match_reference),
         cmocka_unit_test(test_tensor_outlives_file),
+        cmocka_unit_test(test_mapped_tensors_are_read_only),
         cmocka_unit_test(test_misaligned_data_is_copied),
         cmocka_unit_test(test_accepted_variants),
         cmocka_unit_test(test_malformed_headers),

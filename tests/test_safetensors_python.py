@@ -79,7 +79,7 @@ _decl("aph_safetensors_release", None, P)
 _decl("aph_safetensors_count", c_size_t, P)
 _decl("aph_safetensors_name", c_char_p, P, c_size_t)
 _decl("aph_safetensors_metadata", c_int, P, POINTER(c_void_p))
-_decl("aph_safetensors_info", c_int, P, c_char_p, POINTER(c_int), POINTER(c_int64),
+_decl("aph_safetensors_info", c_int, P, c_char_p, POINTER(c_int), POINTER(c_int64), c_size_t,
       POINTER(c_size_t))
 _decl("aph_safetensors_tensor", c_int, P, c_char_p, P, POINTER(P))
 _decl("aph_safetensors_save", c_int, c_char_p, POINTER(c_char_p), POINTER(P), c_size_t, c_char_p)
@@ -149,7 +149,7 @@ class File:
         dt = c_int()
         shape = (c_int64 * 16)()
         ndim = c_size_t()
-        check(lib.aph_safetensors_info(self.h, name.encode(), byref(dt), shape, byref(ndim)),
+        check(lib.aph_safetensors_info(self.h, name.encode(), byref(dt), shape, len(shape), byref(ndim)),
               "aph_safetensors_info")
         t = P()
         check(lib.aph_safetensors_tensor(self.h, name.encode(), CPU, byref(t)), "aph_safetensors_tensor")

@@ -500,7 +500,7 @@ static void test_zeros_after_garbage(void** state) {
             fill_bytes(garbage, nbytes);
             aph_tensor* g = NULL;
             APH_ASSERT_OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, shape, 1, garbage, nbytes, &g));
-            void* gp = aph_tensor_data(g);
+            const void* gp = aph_tensor_data(g);
             aph_tensor_release(g);
             aph_tensor* z = NULL;
             APH_ASSERT_OK(aph_tensor_zeros(g_dev, APH_DTYPE_F32, shape, 1, &z));
@@ -636,7 +636,7 @@ static void check_view_read(aph_tensor* v, const void* base_host, size_t ndim, c
 
     aph_tensor* h = NULL;
     APH_ASSERT_OK(aph_tensor_create(g_cpu, dt, shape, ndim, &h));
-    memset(aph_tensor_data(h), POISON, nbytes);
+    memset(aph_test_data_mut(h), POISON, nbytes);
     APH_ASSERT_OK(aph_tensor_copy(h, v));
     assert_bytes_equal(aph_tensor_data(h), want, nbytes, what);
     aph_tensor_release(h);
@@ -1169,7 +1169,7 @@ static void test_copy_cpu_cuda(void** state) {
         /* (d) CUDA transposed view -> CPU contiguous. */
         aph_tensor* h = NULL;
         APH_ASSERT_OK(aph_tensor_create(g_cpu, dt, shape_t, 2, &h));
-        memset(aph_tensor_data(h), POISON, nbytes);
+        memset(aph_test_data_mut(h), POISON, nbytes);
         APH_ASSERT_OK(aph_tensor_copy(h, cuda_xt));
         assert_bytes_equal(aph_tensor_data(h), want_t, nbytes, "cuda transposed -> cpu contiguous");
         aph_tensor_release(h);
@@ -1177,7 +1177,7 @@ static void test_copy_cpu_cuda(void** state) {
         /* (e) CUDA contiguous -> CPU transposed view. */
         aph_tensor* ht = NULL;
         APH_ASSERT_OK(aph_tensor_create(g_cpu, dt, shape, 2, &h));
-        memset(aph_tensor_data(h), POISON, nbytes);
+        memset(aph_test_data_mut(h), POISON, nbytes);
         APH_ASSERT_OK(aph_tensor_transpose(h, 0, 1, &ht));
         APH_ASSERT_OK(aph_tensor_copy(ht, cuda_tc));
         assert_bytes_equal(aph_tensor_data(h), host, nbytes, "cuda contiguous -> cpu transposed view");
@@ -1191,7 +1191,7 @@ static void test_copy_cpu_cuda(void** state) {
             APH_ASSERT_OK(aph_tensor_slice(cuda_x, 1, 1, C, 3, &cv));
             check_layout(cv, g_dev, 2, sh, st, 1, 0);
             APH_ASSERT_OK(aph_tensor_create(g_cpu, dt, shape, 2, &h));
-            memset(aph_tensor_data(h), POISON, nbytes);
+            memset(aph_test_data_mut(h), POISON, nbytes);
             aph_tensor* hv = NULL;
             APH_ASSERT_OK(aph_tensor_slice(h, 1, 0, C, 3, &hv));
             check_layout(hv, g_cpu, 2, sh, st, 0, 0);
@@ -1227,7 +1227,7 @@ static void test_copy_cpu_cuda(void** state) {
         aph_tensor* srct = NULL;
         APH_ASSERT_OK(aph_tensor_transpose(src, 0, 1, &srct));
         APH_ASSERT_OK(aph_tensor_copy_async(zt, srct, s));
-        memset(aph_tensor_data(src), POISON, nbytes);
+        memset(aph_test_data_mut(src), POISON, nbytes);
         APH_ASSERT_OK(aph_stream_synchronize(s));
         assert_tensor_bytes(z, host, nbytes, "copy_async cpu transposed -> cuda transposed");
         aph_tensor_release(srct);
@@ -1237,7 +1237,7 @@ static void test_copy_cpu_cuda(void** state) {
 
         /* (h) copy_async into a CPU destination waits too: the data is there on return. */
         APH_ASSERT_OK(aph_tensor_create(g_cpu, dt, shape, 2, &h));
-        memset(aph_tensor_data(h), POISON, nbytes);
+        memset(aph_test_data_mut(h), POISON, nbytes);
         APH_ASSERT_OK(aph_tensor_transpose(h, 0, 1, &ht));
         APH_ASSERT_OK(aph_tensor_copy_async(ht, cuda_tc, s));
         assert_bytes_equal(aph_tensor_data(h), host, nbytes, "copy_async cuda -> cpu transposed view");
@@ -1919,7 +1919,7 @@ static void test_allocator_stats(void** state) {
     p = q;
 
     /* Free + allocate the same size on the same stream: the same memory, from the cache. */
-    void* p2 = aph_tensor_data(t2);
+    const void* p2 = aph_tensor_data(t2);
     aph_tensor_release(t2);
     q = stats_of(g_dev);
     ASSERT_DELTA(q, p, allocated_bytes, -1024);
@@ -1936,7 +1936,7 @@ static void test_allocator_stats(void** state) {
     ASSERT_DELTA(q, p, segment_allocations, 0);
     p = q;
 
-    void* p5 = aph_tensor_data(t5);
+    const void* p5 = aph_tensor_data(t5);
     aph_tensor_release(t5);
     t5 = bytes_on(s, 11 * MiB);
     assert_ptr_equal(aph_tensor_data(t5), p5);
@@ -2003,7 +2003,7 @@ static void test_record_stream_pending(void** state) {
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(z, garbage, seg, a));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, data, seg, a));
     APH_ASSERT_OK(aph_stream_synchronize(a));
-    void* tp = aph_tensor_data(t);
+    const void* tp = aph_tensor_data(t);
     const aph_memory_stats s0 = stats_of(g_dev);
 
     /* B: a long transfer, then T read into Y behind it. T's last reference goes at once. */
@@ -2215,7 +2215,7 @@ static void test_budget(void** state) {
     aph_tracker* tr = NULL;
     APH_ASSERT_OK(aph_tracker_create(1 * MiB, &tr));
     APH_ASSERT_OK(aph_device_set_tracker(g_dev, tr));
-    assert_ptr_equal(aph_device_tracker(g_dev), tr);
+    assert_ptr_equal(aph_test_device_tracker(g_dev), tr);
 
     const int64_t small[] = {250}; /* 1000 bytes: charged 1024 */
     void* h = NULL;
@@ -2259,7 +2259,7 @@ static void test_budget(void** state) {
 
     /* Detached: later allocations are not charged; earlier ones give back to their tracker. */
     APH_ASSERT_OK(aph_device_set_tracker(g_dev, NULL));
-    assert_null(aph_device_tracker(g_dev));
+    assert_null(aph_test_device_tracker(g_dev));
     aph_tensor* free_of_budget = NULL;
     APH_ASSERT_OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, over, 1, big, 2 * MiB, &free_of_budget));
     assert_int_equal(aph_tracker_allocated_bytes(tr), 1024);
@@ -2400,7 +2400,7 @@ static void test_dlpack_export(void** state) {
 
         /* The export keeps the memory alive after every handle of ours is gone; importing it
          * back is zero-copy, and dropping the import runs the export's deleter. */
-        void* vp = aph_tensor_data(v);
+        const void* vp = aph_tensor_data(v);
         aph_tensor_release(v);
         aph_tensor_release(t);
         aph_tensor* back = NULL;

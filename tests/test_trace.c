@@ -107,14 +107,32 @@ static void test_memory_sink(void** state) {
                    "invalid argument: index 1002 is out of range (the sink has 1002 events)");
     assert_memory_equal(&poisoned, &copy, sizeof copy);
 
-    /* struct_size too small. */
+    /* struct_size too small for any field. */
     aph_trace_event small = get_event(s, 0);
     small.struct_size = 8;
     char expect[160];
     snprintf(expect, sizeof expect,
-             "invalid argument: out->struct_size is 8; set it to sizeof(aph_trace_event) (%zu)",
+             "invalid argument: out->struct_size is 8, too small for its required fields; set it to "
+             "sizeof(aph_trace_event) (%zu)",
              sizeof(aph_trace_event));
     APH_ASSERT_ERR(aph_trace_sink_event(s, 0, &small), APH_ERR_INVALID_ARGUMENT, expect);
+
+    /* An older, smaller struct: only the fields inside its struct_size are written. */
+    aph_trace_event partial;
+    memset(&partial, 0x5a, sizeof partial);
+    partial.struct_size = offsetof(aph_trace_event, timestamp);
+    APH_ASSERT_OK(aph_trace_sink_event(s, 1, &partial));
+    assert_string_equal(partial.id, "second");
+    assert_string_equal(partial.message, "two");
+    unsigned char tail[sizeof partial];
+    memset(tail, 0x5a, sizeof tail);
+    assert_memory_equal((const unsigned char*)&partial + offsetof(aph_trace_event, timestamp), tail,
+                        sizeof partial - offsetof(aph_trace_event, timestamp));
+    aph_trace_span sp_partial;
+    memset(&sp_partial, 0x5a, sizeof sp_partial);
+    sp_partial.struct_size = offsetof(aph_trace_span, category);
+    APH_ASSERT_ERR(aph_trace_sink_span(s, 0, &sp_partial), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: index 0 is out of range (the sink has 0 spans)");
 
     APH_ASSERT_OK(aph_trace_sink_clear(s));
     assert_int_equal(aph_trace_sink_event_count(s), 0);
@@ -169,14 +187,63 @@ static void test_record_checks(void** state) {
     APH_ASSERT_ERR(aph_trace_sink_record(s, &bad), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: event->timestamp must be finite");
     bad = e;
-    bad.struct_size = sizeof bad - 1;
+    bad.struct_size = offsetof(aph_trace_event, message); /* message is required */
     char expect[160];
     snprintf(expect, sizeof expect,
-             "invalid argument: event->struct_size is %zu; set it to sizeof(aph_trace_event) (%zu)",
-             sizeof bad - 1, sizeof bad);
+             "invalid argument: event->struct_size is %zu, too small for its required fields; set it "
+             "to sizeof(aph_trace_event) (%zu)",
+             offsetof(aph_trace_event, message), sizeof bad);
     APH_ASSERT_ERR(aph_trace_sink_record(s, &bad), APH_ERR_INVALID_ARGUMENT, expect);
     /* Nothing was recorded by the failed calls. */
     assert_int_equal(aph_trace_sink_event_count(s), 0);
+
+    /* An older caller's struct that ends after message: the rest takes its defaults (now,
+     * INFO, no span or trace id), whatever lies past struct_size. */
+    struct {
+        aph_trace_event e;
+        unsigned char junk[16];
+    } older;
+    memset(&older, 0x5a, sizeof older);
+    older.e.struct_size = offsetof(aph_trace_event, message) + sizeof(const char*);
+    older.e.id = "old";
+    older.e.message = "short struct";
+    APH_ASSERT_OK(aph_trace_sink_record(s, &older.e));
+    assert_int_equal(aph_trace_sink_event_count(s), 1);
+    aph_trace_event got = get_event(s, 0);
+    assert_string_equal(got.id, "old");
+    assert_int_equal(got.level, APH_TRACE_INFO);
+    assert_null(got.span_id);
+    assert_null(got.trace_id);
+    assert_true(got.timestamp > 1.6e9); /* "now" */
+    APH_ASSERT_OK(aph_trace_sink_clear(s));
+
+    /* Spans: name, category, start and duration are required; device, bytes and args_json take
+     * their defaults past struct_size. */
+    aph_trace_span old_span;
+    memset(&old_span, 0x5a, sizeof old_span);
+    old_span.struct_size = offsetof(aph_trace_span, duration_ns) + sizeof(uint64_t);
+    old_span.name = "old span";
+    old_span.category = "stage";
+    old_span.start_ns = 1000;
+    old_span.duration_ns = 20;
+    APH_ASSERT_OK(aph_trace_sink_record_span(s, &old_span));
+    aph_trace_span got_span;
+    memset(&got_span, 0, sizeof got_span);
+    got_span.struct_size = sizeof got_span;
+    APH_ASSERT_OK(aph_trace_sink_span(s, 0, &got_span));
+    assert_string_equal(got_span.name, "old span");
+    assert_int_equal(got_span.duration_ns, 20);
+    assert_null(got_span.device);
+    assert_int_equal(got_span.bytes, 0);
+    assert_null(got_span.args_json);
+    old_span.struct_size = offsetof(aph_trace_span, duration_ns);
+    snprintf(expect, sizeof expect,
+             "invalid argument: span->struct_size is %zu, too small for its required fields; set it "
+             "to sizeof(aph_trace_span) (%zu)",
+             offsetof(aph_trace_span, duration_ns), sizeof(aph_trace_span));
+    APH_ASSERT_ERR(aph_trace_sink_record_span(s, &old_span), APH_ERR_INVALID_ARGUMENT, expect);
+    assert_int_equal(aph_trace_sink_span_count(s), 1);
+    APH_ASSERT_OK(aph_trace_sink_clear(s));
 
     /* Timestamp 0 means now. */
     struct timespec before, after;
@@ -342,8 +409,10 @@ static void test_level_filter(void** state) {
     assert_string_equal(get_event(mem, 3).id, "e2");
 
     aph_trace_sink* out = (aph_trace_sink*)0x1;
-    APH_ASSERT_ERR(aph_trace_sink_filter(mem, (aph_trace_level)4, &out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: min_level is 4, not a valid aph_trace_level");
+    APH_ASSERT_ERR(aph_trace_sink_filter(mem, (aph_trace_level)5, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: min_level is 5, not a valid aph_trace_level");
+    APH_ASSERT_ERR(aph_trace_sink_filter(mem, (aph_trace_level)0, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: min_level is 0, not a valid aph_trace_level");
     APH_ASSERT_ERR(aph_trace_sink_filter(NULL, APH_TRACE_INFO, &out), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: inner must not be NULL");
     APH_ASSERT_ERR(aph_trace_sink_filter(mem, APH_TRACE_INFO, NULL), APH_ERR_INVALID_ARGUMENT,
@@ -423,8 +492,8 @@ static void test_fanout_order(void** state) {
     sp.device = "cuda:0";
     APH_ASSERT_OK(aph_trace_sink_record_span(fan, &sp));
 
-    const char* expect[] = {"B:one:m1:1", "A:one:m1:1", "C:one:m1:1",
-                            "B:two:m2:3", "A:two:m2:3", "C:two:m2:3",
+    const char* expect[] = {"B:one:m1:2", "A:one:m1:2", "C:one:m1:2",
+                            "B:two:m2:4", "A:two:m2:4", "C:two:m2:4",
                             "A:span:load:node:cuda:0", "C:span:load:node:cuda:0"};
     assert_int_equal(log.count, 8);
     for (int i = 0; i < 8; ++i) assert_string_equal(log.entries[i], expect[i]);
@@ -480,7 +549,7 @@ static void test_callback_sink(void** state) {
     sp.category = "stage";
     APH_ASSERT_OK(aph_trace_sink_record_span(s, &sp));
     assert_int_equal(log.count, 1);
-    assert_string_equal(log.entries[0], "T:id1:hello:2");
+    assert_string_equal(log.entries[0], "T:id1:hello:3");
 
     /* A filter over it keeps it alive; destroy runs once, when the last reference goes. */
     aph_trace_sink* f = NULL;
@@ -492,7 +561,7 @@ static void test_callback_sink(void** state) {
     record(f, "dropped", "x", 1.0, APH_TRACE_INFO, NULL, NULL);
     record(f, "kept", "y", 1.0, APH_TRACE_ERROR, NULL, NULL);
     assert_int_equal(log.count, 2);
-    assert_string_equal(log.entries[1], "T:kept:y:3");
+    assert_string_equal(log.entries[1], "T:kept:y:4");
     aph_trace_sink_release(f);
     assert_int_equal(t.destroyed, 1);
 

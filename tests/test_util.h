@@ -88,6 +88,23 @@ static inline int aph_capture_find(aph_capture* c, int level, const char* part) 
     return n;
 }
 
+/* A writable pointer to t's first element (aph_tensor_data_mut), failing the test when t is
+ * read-only. */
+static inline void* aph_test_data_mut(aph_tensor* t) {
+    void* p = NULL;
+    APH_ASSERT_OK(aph_tensor_data_mut(t, &p));
+    return p;
+}
+
+/* The tracker attached to d (aph_device_tracker), for comparing: the new reference is
+ * released at once (the device keeps the tracker alive while it is attached). */
+static inline aph_tracker* aph_test_device_tracker(const aph_device* d) {
+    aph_tracker* t = (aph_tracker*)0x1;
+    APH_ASSERT_OK(aph_device_tracker(d, &t));
+    aph_tracker_release(t);
+    return t;
+}
+
 /* xorshift64*: fresh pseudo-random values for tests (seeded from the clock by the caller). */
 static inline uint64_t aph_test_rand(uint64_t* state) {
     uint64_t x = *state;

@@ -35,7 +35,7 @@ int cli_hash(int argc, char** argv) {
     aph_graph* g = NULL;
     if (load(argv[0], &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
     char hex[65];
-    aph_status st = aph_graph_stable_hash(g, hex);
+    aph_status st = aph_graph_stable_hash(g, hex, sizeof hex);
     aph_graph_release(g);
     if (st != APH_OK) return lib_fail("aph_graph_stable_hash", st);
     printf("%s\n", hex);
@@ -86,7 +86,7 @@ int cli_validate(int argc, char** argv) {
         const aph_model_config* cfg = NULL;
         if (aph_graph_node(g, id, &name, &cfg) != APH_OK) continue;
         char* errors = NULL;
-        if (aph_model_config_validate(cfg, &errors) != APH_OK && (errors == NULL || *errors == '\0')) {
+        if (aph_model_config_validation_errors(cfg, &errors) != APH_OK) {
             printf("invalid: node %llu '%s': %s\n", (unsigned long long)id, name, aph_last_error());
             ++problems;
         } else if (errors != NULL && *errors != '\0') {
@@ -107,7 +107,7 @@ int cli_validate(int argc, char** argv) {
         ++problems;
     }
     char hex[65] = "";
-    aph_graph_stable_hash(g, hex);
+    aph_graph_stable_hash(g, hex, sizeof hex);
     /* Executable? The check stage alone, on the CPU (nothing is allocated). */
     aph_device* cpu = NULL;
     aph_build_context* ctx = NULL;
@@ -249,25 +249,28 @@ static void on_progress(void* user_data, const char* stage, size_t index, size_t
 static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph_graph* graph) {
     const run_args* a = ((stage_state*)user_data)->args;
     (void)graph;
-    aph_executor* ex = aph_build_context_executor(ctx);
+    aph_executor* ex = NULL;
+    aph_status st = aph_build_context_executor(ctx, &ex);
+    if (st != APH_OK) return st;
     aph_safetensors* st_file = NULL;
     if (a->weights != NULL) {
-        aph_status st = aph_safetensors_open(a->weights, &st_file);
-        if (st != APH_OK) return st;
+        st = aph_safetensors_open(a->weights, &st_file);
+        if (st != APH_OK) {
+            aph_executor_release(ex);
+            return st;
+        }
     }
     uint64_t rng = a->seed;
-    aph_status st = APH_OK;
-    for (size_t i = 0; i < aph_executor_node_count(ex) && st == APH_OK; ++i) {
-        aph_node_stats ns;
+    /* The executor's inputs, as its signature describes them. */
+    for (size_t i = 0; i < aph_executor_input_count(ex) && st == APH_OK; ++i) {
+        aph_value_info ns;
         memset(&ns, 0, sizeof ns);
         ns.struct_size = sizeof ns;
-        st = aph_executor_node_stats(ex, i, &ns);
-        if (st != APH_OK || strcmp(ns.op, "input") != 0) continue;
+        st = aph_executor_input_info(ex, i, &ns);
+        if (st != APH_OK) continue;
         aph_tensor* t = NULL;
         aph_dtype fdt;
-        int64_t fshape[APH_TENSOR_MAX_DIMS];
-        size_t fnd = 0;
-        if (st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, fshape, &fnd) == APH_OK) {
+        if (st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, NULL, 0, NULL) == APH_OK) {
             st = aph_safetensors_tensor(st_file, ns.name, aph_build_context_device(ctx), &t);
             if (st == APH_OK) printf("      input %s: from %s\n", ns.name, a->weights);
         } else if (!castable(ns.dtype)) {
@@ -313,6 +316,7 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
         aph_tensor_release(t);
     }
     aph_safetensors_release(st_file);
+    aph_executor_release(ex);
     return st;
 }
 
@@ -411,6 +415,7 @@ int cli_run(int argc, char** argv) {
     aph_trace_sink* sink = NULL;
     aph_build_context* ctx = NULL;
     aph_pipeline* p = NULL;
+    aph_executor* ex = NULL;
     aph_status st;
     stage_state ss = {&a, isatty(1)};
 
@@ -460,7 +465,10 @@ int cli_run(int argc, char** argv) {
         rc = lib_fail("the pipeline", st);
         goto done;
     }
-    aph_executor* ex = aph_build_context_executor(ctx);
+    if ((st = aph_build_context_executor(ctx, &ex)) != APH_OK) {
+        rc = lib_fail("aph_build_context_executor", st);
+        goto done;
+    }
     double min_s = first_s, sum_s = 0;
     for (long it = 1; it < a.iterations; ++it) {
         const double s0 = now_s();
@@ -474,7 +482,7 @@ int cli_run(int argc, char** argv) {
     }
 
     char hex[65] = "";
-    aph_graph_stable_hash(g, hex);
+    aph_graph_stable_hash(g, hex, sizeof hex);
     printf("\nhash    %s\n", hex);
 
     aph_plan_info pi;
@@ -539,6 +547,7 @@ int cli_run(int argc, char** argv) {
         aph_string_free(json);
     }
 done:
+    aph_executor_release(ex);
     aph_pipeline_release(p);
     aph_build_context_release(ctx);
     aph_trace_sink_release(sink);

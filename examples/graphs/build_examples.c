@@ -79,7 +79,8 @@ static void add_weight_tensor(weight_set* ws, const char* name, const int64_t* s
     }
     aph_tensor* t = NULL;
     CHECK(aph_tensor_create(ws->cpu, APH_DTYPE_F32, shape, ndim, &t));
-    float* p = aph_tensor_data(t);
+    float* p = NULL;
+    CHECK(aph_tensor_data_mut(t, (void**)&p));
     for (int64_t i = 0; i < aph_tensor_numel(t); ++i) p[i] = (float)(mean + stddev * next_normal());
     ws->names[ws->count] = name;
     ws->tensors[ws->count] = t;
@@ -302,8 +303,8 @@ static void write_example(const char* outdir, const char* name, aph_graph* g, we
     aph_graph* back = NULL;
     CHECK(aph_graph_load(json_path, &back));
     char h1[65], h2[65];
-    CHECK(aph_graph_stable_hash(g, h1));
-    CHECK(aph_graph_stable_hash(back, h2));
+    CHECK(aph_graph_stable_hash(g, h1, sizeof h1));
+    CHECK(aph_graph_stable_hash(back, h2, sizeof h2));
     if (strcmp(h1, h2) != 0 || aph_graph_node_count(back) != aph_graph_node_count(g) ||
         aph_graph_edge_count(back) != aph_graph_edge_count(g) || aph_graph_has_cycle(back)) {
         fprintf(stderr, "build_examples: %s does not load back as written\n", json_path);
@@ -311,7 +312,7 @@ static void write_example(const char* outdir, const char* name, aph_graph* g, we
     }
     aph_safetensors* st = NULL;
     CHECK(aph_safetensors_open(weights_path, &st));
-    for (size_t i = 0; i < ws->count; ++i) CHECK(aph_safetensors_info(st, ws->names[i], NULL, NULL, NULL));
+    for (size_t i = 0; i < ws->count; ++i) CHECK(aph_safetensors_info(st, ws->names[i], NULL, NULL, 0, NULL));
     aph_safetensors_release(st);
     aph_graph_release(back);
     printf("build_examples: wrote %s (%zu nodes, %zu edges, stable hash %.16s...) and %s (%zu tensors)\n",
@@ -353,7 +354,8 @@ static void run_example(const char* outdir, const char* name, aph_device* cpu, c
     aph_string_free(shape_json);
     aph_tensor* x = NULL;
     CHECK(aph_tensor_create(cpu, APH_DTYPE_F32, shape, ndim, &x));
-    float* xp = aph_tensor_data(x);
+    float* xp = NULL;
+    CHECK(aph_tensor_data_mut(x, (void**)&xp));
     for (int64_t i = 0; i < aph_tensor_numel(x); ++i) xp[i] = (float)next_normal();
     CHECK(aph_executor_set_input(ex, "x", x));
     CHECK(aph_executor_run(ex));

@@ -2,6 +2,7 @@
 #include "../core/cuda_loader.hpp"
 #include "../core/device.hpp"
 #include "../core/error.hpp"
+#include "../kernels/parallel.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -158,6 +159,19 @@ APH_API void aph_warn_if_cpu(const aph_device* device, const char* component) {
         aph::device::warn_cpu_once(component ? component : "aphelion");
     }
 }
+
+APH_API aph_status aph_cpu_set_thread_limit(size_t threads) {
+    return aph::guard([&] {
+        if (threads > aph::kernels::kMaxCpuThreads)
+            throw aph::invalid_argument(aph::strprintf("threads is %zu; at most %u (0: the process default)", threads,
+                                                       aph::kernels::kMaxCpuThreads));
+        aph::kernels::t_cpu_thread_limit = static_cast<unsigned>(threads);
+    });
+}
+
+APH_API size_t aph_cpu_get_thread_limit(void) { return aph::kernels::t_cpu_thread_limit; }
+
+APH_API size_t aph_cpu_thread_count(void) { return aph::kernels::cpu_threads(); }
 
 APH_API aph_status aph_cuda_get_info(aph_cuda_info* info) {
     return aph::guard([&] {

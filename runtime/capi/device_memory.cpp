@@ -76,13 +76,12 @@ APH_API aph_status aph_device_set_tracker(aph_device* device, aph_tracker* track
     });
 }
 
-APH_API aph_tracker* aph_device_tracker(const aph_device* device) {
-    if (device == nullptr) return nullptr;
-    try {
-        return allocator_of(device).tracker();
-    } catch (...) {
-        return nullptr;
-    }
+APH_API aph_status aph_device_tracker(const aph_device* device, aph_tracker** out) {
+    return aph::guard([&] {
+        aph::require_arg(device, "device");
+        aph::require_arg(out, "out");
+        *out = allocator_of(device).tracker();
+    });
 }
 
 APH_API aph_status aph_device_allocate(aph_device* device, size_t bytes, aph_stream* stream, void** out) {

@@ -4,15 +4,46 @@
 #include "../core/tensor.hpp"
 #include "../exec/executor.hpp"
 #include "../graph/context.hpp"
+#include "../kernels/parallel.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 namespace {
 
-template <class T>
-bool fits(const T* s, size_t end) {
-    return s->struct_size >= end;
+// The value a list (inputs, weights or outputs) holds at index, described into out.
+using List = std::vector<size_t> aph_executor::*;
+
+void value_info(const aph_executor* ex, List member, size_t index, const char* what, aph_value_info* out) {
+    aph::require_arg(ex, "executor");
+    aph::require_arg(out, "out");
+    const std::vector<size_t>& list = ex->*member;
+    if (out->struct_size < offsetof(aph_value_info, name) + sizeof(const char*))
+        throw aph::invalid_argument(aph::strprintf("out->struct_size is %zu; set it to sizeof(aph_value_info) (%zu)",
+                                                   out->struct_size, sizeof(aph_value_info)));
+    if (index >= list.size())
+        throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu %s)", index,
+                                                   list.size(), what));
+    const aph::exec::Step& s = ex->steps[list[index]];
+    aph_value_info full{};
+    full.struct_size = out->struct_size;
+    full.name = s.name.c_str();
+    full.node_id = s.id;
+    full.dtype = s.info.dtype;
+    full.ndim = s.info.shape.size();
+    full.shape = s.info.shape.empty() ? nullptr : s.info.shape.data();
+    full.dim_names = s.dim_names.empty() ? nullptr : s.dim_names.data();
+    std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
+}
+
+// The index in list of the node named name.
+size_t find_value(const aph_executor* ex, List member, const char* name, const char* what) {
+    aph::require_arg(ex, "executor");
+    aph::require_arg(name, "name");
+    const std::vector<size_t>& list = ex->*member;
+    for (size_t i = 0; i < list.size(); ++i)
+        if (ex->steps[list[i]].name == name) return i;
+    throw aph::Error::kind(APH_ERR_NOT_FOUND, aph::strprintf("the graph has no %s node named '%s'", what, name));
 }
 
 }  // namespace
@@ -37,7 +68,13 @@ APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* devic
     });
 }
 
-APH_API void aph_executor_release(aph_executor* executor) { delete executor; }
+APH_API void aph_executor_retain(aph_executor* executor) {
+    if (executor != nullptr) executor->refs.retain();
+}
+
+APH_API void aph_executor_release(aph_executor* executor) {
+    if (executor != nullptr && executor->refs.release()) delete executor;
+}
 
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out) {
     return aph::guard([&] {
@@ -79,6 +116,14 @@ APH_API aph_status aph_executor_set_weight(aph_executor* executor, const char* n
     });
 }
 
+APH_API aph_status aph_executor_bind_output(aph_executor* executor, const char* name, aph_tensor* tensor) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        aph::require_arg(name, "name");
+        aph::exec::bind_output(*executor, name, tensor);
+    });
+}
+
 APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char* path) {
     return aph::guard([&] {
         aph::require_arg(executor, "executor");
@@ -101,11 +146,41 @@ APH_API aph_status aph_executor_output(const aph_executor* executor, const char*
         aph::require_arg(out, "out");
         const aph::exec::Step* s = executor->find(name);
         if (s == nullptr || s->kind != aph::exec::Kind::Output)
-            throw aph::invalid_argument(std::string("the graph has no output node named '") + name + "'");
+            throw aph::Error::kind(APH_ERR_NOT_FOUND, std::string("the graph has no output node named '") + name + "'");
         if (!executor->ran || s->tensor == nullptr)
-            throw aph::invalid_argument(std::string("output '") + name + "' has no value: the executor has not run (successfully) yet");
+            throw aph::Error::kind(APH_ERR_INVALID_STATE, std::string("output '") + name + "' has no value: the executor has not run (successfully) yet");
         aph::tensor::retain(s->tensor);
         *out = s->tensor;
+    });
+}
+
+APH_API size_t aph_executor_input_count(const aph_executor* executor) {
+    return executor ? executor->inputs.size() : 0;
+}
+
+APH_API aph_status aph_executor_input_info(const aph_executor* executor, size_t index, aph_value_info* out) {
+    return aph::guard([&] { value_info(executor, &aph_executor::inputs, index, "inputs", out); });
+}
+
+APH_API aph_status aph_executor_find_input(const aph_executor* executor, const char* name, size_t* out_index) {
+    return aph::guard([&] {
+        aph::require_arg(out_index, "out_index");
+        *out_index = find_value(executor, &aph_executor::inputs, name, "input");
+    });
+}
+
+APH_API size_t aph_executor_weight_count(const aph_executor* executor) {
+    return executor ? executor->weights.size() : 0;
+}
+
+APH_API aph_status aph_executor_weight_info(const aph_executor* executor, size_t index, aph_value_info* out) {
+    return aph::guard([&] { value_info(executor, &aph_executor::weights, index, "weights", out); });
+}
+
+APH_API aph_status aph_executor_find_weight(const aph_executor* executor, const char* name, size_t* out_index) {
+    return aph::guard([&] {
+        aph::require_arg(out_index, "out_index");
+        *out_index = find_value(executor, &aph_executor::weights, name, "weight");
     });
 }
 
@@ -116,6 +191,17 @@ APH_API size_t aph_executor_output_count(const aph_executor* executor) {
 APH_API const char* aph_executor_output_name(const aph_executor* executor, size_t index) {
     if (executor == nullptr || index >= executor->outputs.size()) return nullptr;
     return executor->steps[executor->outputs[index]].name.c_str();
+}
+
+APH_API aph_status aph_executor_output_info(const aph_executor* executor, size_t index, aph_value_info* out) {
+    return aph::guard([&] { value_info(executor, &aph_executor::outputs, index, "outputs", out); });
+}
+
+APH_API aph_status aph_executor_find_output(const aph_executor* executor, const char* name, size_t* out_index) {
+    return aph::guard([&] {
+        aph::require_arg(out_index, "out_index");
+        *out_index = find_value(executor, &aph_executor::outputs, name, "output");
+    });
 }
 
 APH_API size_t aph_executor_node_count(const aph_executor* executor) {
@@ -139,7 +225,7 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
         full.op = s.op.c_str();
         full.dtype = s.info.dtype;
         full.ndim = s.info.shape.size();
-        std::copy(s.info.shape.begin(), s.info.shape.end(), full.shape);
+        full.shape = s.info.shape.empty() ? nullptr : s.info.shape.data();
         full.bytes = s.info.nbytes;
         full.offset = s.planned ? s.offset : UINT64_MAX;
         full.last_ns = s.last_ns;
@@ -161,6 +247,9 @@ APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx
         }
         opt.tracker = nullptr;
         opt.trace = nullptr;
+        if (opt.cpu_threads > aph::kernels::kMaxCpuThreads)
+            throw aph::invalid_argument(aph::strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads,
+                                                       aph::kernels::kMaxCpuThreads));
         if (opt.stream != nullptr && opt.stream->device != ctx->device)
             throw aph::device_mismatch("the executor options' stream belongs to another device than the context's");
         if (opt.stream != nullptr) aph_stream_retain(opt.stream);

@@ -58,13 +58,12 @@ void set_param(aph_model_config* config, const char* key, Json value) {
 
 }  // namespace
 
-const aph_model_config* aph_graph::config_view(uint64_t id) const {
+const aph_graph::NodeView& aph_graph::node_view(uint64_t id) const {
     const aph::graph::Node& node = g.node(id);  // throws for an unknown id
-    if (views.size() > g.nodes.size()) views.clear();
     if (views.size() < g.nodes.size()) views.resize(g.nodes.size());
     auto& view = views[static_cast<size_t>(id - 1)];
-    if (!view) view.reset(new aph_model_config{node.config});
-    return view.get();
+    if (!view) view.reset(new NodeView{node.name, aph_model_config{node.config}});
+    return *view;
 }
 
 extern "C" {
@@ -273,23 +272,23 @@ APH_API aph_status aph_validate_version(const char* version) {
     });
 }
 
-APH_API aph_status aph_model_config_validate(const aph_model_config* config, char** out_errors) {
-    // The list is written on failure too (out_errors is the point of a failed validation), so
-    // it is built before the status is decided.
-    std::vector<std::string> errors;
-    aph_status st = aph::guard([&] {
-        const auto& cfg = cfg_of(config);
-        errors = aph::graph::validate_config(cfg);
-        std::string lines;
-        for (const auto& e : errors) lines += e + "\n";
-        if (!lines.empty()) lines.pop_back();
-        if (out_errors) *out_errors = aph::c_string_copy(lines);
-    });
-    if (st != APH_OK || errors.empty()) return st;
+APH_API aph_status aph_model_config_validate(const aph_model_config* config) {
     return aph::guard([&] {
+        const std::vector<std::string> errors = aph::graph::validate_config(cfg_of(config));
+        if (errors.empty()) return;
         std::string joined;
         for (const auto& e : errors) joined += (joined.empty() ? "" : "; ") + e;
         throw aph::Error::kind(APH_ERR_VALIDATION, joined);
+    });
+}
+
+APH_API aph_status aph_model_config_validation_errors(const aph_model_config* config, char** out) {
+    return aph::guard([&] {
+        const auto& cfg = cfg_of(config);
+        aph::require_arg(out, "out");
+        std::string lines;
+        for (const auto& e : aph::graph::validate_config(cfg)) lines += (lines.empty() ? "" : "\n") + e;
+        *out = aph::c_string_copy(lines);
     });
 }
 
@@ -357,10 +356,9 @@ APH_API aph_status aph_graph_node(const aph_graph* graph, uint64_t id, const cha
                                   const aph_model_config** out_config) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
-        const aph::graph::Node& node = graph->g.node(id);
-        const aph_model_config* view = out_config ? graph->config_view(id) : nullptr;
-        if (out_name) *out_name = node.name.c_str();
-        if (out_config) *out_config = view;
+        const aph_graph::NodeView& view = graph->node_view(id);
+        if (out_name) *out_name = view.name.c_str();
+        if (out_config) *out_config = &view.config;
     });
 }
 
@@ -383,7 +381,7 @@ APH_API aph_status aph_graph_find_node(const aph_graph* graph, const char* name,
                 return;
             }
         }
-        throw aph::Error::kind(APH_ERR_GRAPH, std::string("no node named '") + name + "'");
+        throw aph::Error::kind(APH_ERR_NOT_FOUND, std::string("no node named '") + name + "'");
     });
 }
 
@@ -400,12 +398,15 @@ APH_API aph_status aph_graph_edge(const aph_graph* graph, size_t index, uint64_t
     });
 }
 
-APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char out_hex[65]) {
+APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char* out, size_t capacity) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
-        aph::require_arg(out_hex, "out_hex");
+        aph::require_arg(out, "out");
+        if (capacity < 65)
+            throw aph::invalid_argument(aph::strprintf(
+                "capacity is %zu; the hash needs 65 bytes (64 hex digits and a NUL)", capacity));
         const std::string hex = graph->g.stable_hash();
-        std::memcpy(out_hex, hex.c_str(), 65);
+        std::memcpy(out, hex.c_str(), 65);
     });
 }
 

@@ -73,13 +73,10 @@ APH_API aph_status aph_build_context_trace(aph_build_context* ctx, aph_trace_lev
 APH_API aph_status aph_build_context_allocate(aph_build_context* ctx, uint64_t bytes) {
     return aph::guard([&] {
         aph::require_arg(ctx, "ctx");
-        if (ctx->tracker == nullptr) return;
-        try {
-            ctx->tracker->allocate(bytes);
-        } catch (const aph::Error& e) {
-            // aphelion-core's BuildContext: AphelionError::backend(format!("OOM: {e}")).
-            throw aph::Error::kind(APH_ERR_BACKEND, std::string("OOM: ") + e.what());
-        }
+        // aphelion-core's BuildContext wraps the tracker's error as AphelionError::backend(
+        // format!("OOM: {e}")); libaphelion reports an out-of-budget condition as
+        // APH_ERR_OUT_OF_MEMORY wherever it surfaces, so the tracker's error passes unchanged.
+        if (ctx->tracker != nullptr) ctx->tracker->allocate(bytes);
     });
 }
 
@@ -104,8 +101,16 @@ APH_API aph_status aph_build_context_set_weights_file(aph_build_context* ctx, co
     });
 }
 
-APH_API aph_executor* aph_build_context_executor(const aph_build_context* ctx) {
-    return ctx ? ctx->executor : nullptr;
+APH_API aph_status aph_build_context_executor(const aph_build_context* ctx, aph_executor** out) {
+    return aph::guard([&] {
+        aph::require_arg(ctx, "ctx");
+        aph::require_arg(out, "out");
+        if (ctx->executor == nullptr)
+            throw aph::Error::kind(APH_ERR_INVALID_STATE,
+                                   "the context has no executor yet: run a pipeline with the plan stage first");
+        aph_executor_retain(ctx->executor);
+        *out = ctx->executor;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

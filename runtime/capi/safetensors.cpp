@@ -42,11 +42,14 @@ APH_API aph_status aph_safetensors_metadata(const aph_safetensors* file, char** 
 }
 
 APH_API aph_status aph_safetensors_info(const aph_safetensors* file, const char* name, aph_dtype* out_dtype,
-                                        int64_t* out_shape, size_t* out_ndim) {
+                                        int64_t* out_shape, size_t capacity, size_t* out_ndim) {
     return aph::guard([&] {
         aph::require_arg(file, "file");
         aph::require_arg(name, "name");
         const aph::exec::TensorInfo& info = file->file->at(name);
+        if (out_shape != nullptr && capacity < info.shape.size())
+            throw aph::invalid_argument(aph::strprintf("capacity is %zu, but tensor '%s' has %zu dimensions", capacity,
+                                                       name, info.shape.size()));
         if (out_dtype) *out_dtype = info.dtype;
         if (out_shape && !info.shape.empty()) {
             std::memcpy(out_shape, info.shape.data(), info.shape.size() * sizeof(int64_t));

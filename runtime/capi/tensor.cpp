@@ -85,7 +85,17 @@ APH_API const int64_t* aph_tensor_strides(const aph_tensor* tensor) {
 }
 APH_API int64_t aph_tensor_numel(const aph_tensor* tensor) { return tensor ? tensor->numel : 0; }
 APH_API uint64_t aph_tensor_nbytes(const aph_tensor* tensor) { return tensor ? tensor->nbytes() : 0; }
-APH_API void* aph_tensor_data(const aph_tensor* tensor) { return tensor ? tensor->data() : nullptr; }
+APH_API const void* aph_tensor_data(const aph_tensor* tensor) { return tensor ? tensor->data() : nullptr; }
+APH_API aph_status aph_tensor_data_mut(aph_tensor* tensor, void** out) {
+    return aph::guard([&] {
+        aph::require_arg(tensor, "tensor");
+        aph::require_arg(out, "out");
+        if (tensor->read_only)
+            throw aph::invalid_argument(
+                "tensor is read-only (memory-mapped weights or a read-only DLPack import); copy it to write");
+        *out = tensor->data();
+    });
+}
 APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor) { return tensor ? tensor->offset : 0; }
 APH_API aph_device* aph_tensor_device(const aph_tensor* tensor) { return tensor ? tensor->device() : nullptr; }
 APH_API int aph_tensor_is_contiguous(const aph_tensor* tensor) {

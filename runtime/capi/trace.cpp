@@ -23,14 +23,31 @@ aph::trace::MemorySink& memory_sink(aph_trace_sink* sink) {
     return const_cast<aph::trace::MemorySink&>(memory_sink(static_cast<const aph_trace_sink*>(sink)));
 }
 
-// A struct the caller passes in must cover every field this version reads.
+// A struct's struct_size must cover its required fields (those before byte offset `required`).
 template <class T>
-void check_struct_size(const T* s, const char* arg, const char* type) {
-    if (s->struct_size < sizeof(T)) {
-        throw aph::invalid_argument(aph::strprintf("%s->struct_size is %zu; set it to sizeof(%s) (%zu)",
+void check_struct_size(const T* s, size_t required, const char* arg, const char* type) {
+    if (s->struct_size < required) {
+        throw aph::invalid_argument(aph::strprintf("%s->struct_size is %zu, too small for its required fields; set it "
+                                                   "to sizeof(%s) (%zu)",
                                                    arg, s->struct_size, type, sizeof(T)));
     }
 }
+
+// The caller's struct with the fields past its struct_size at their defaults (in `defaults`).
+template <class T>
+T read_struct(const T* s, T defaults) {
+    std::memcpy(&defaults, s, std::min(s->struct_size, sizeof(T)));
+    return defaults;
+}
+
+// Writes the fields of full that fit in out->struct_size (full.struct_size is out's).
+template <class T>
+void write_struct(T* out, const T& full) {
+    std::memcpy(out, &full, std::min(out->struct_size, sizeof(T)));
+}
+
+constexpr size_t kEventRequired = offsetof(aph_trace_event, message) + sizeof(const char*);
+constexpr size_t kSpanRequired = offsetof(aph_trace_span, duration_ns) + sizeof(uint64_t);
 
 }  // namespace
 
@@ -83,11 +100,15 @@ APH_API void aph_trace_sink_retain(aph_trace_sink* sink) {
 
 APH_API void aph_trace_sink_release(aph_trace_sink* sink) { aph::trace::release(sink); }
 
-APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_event* event) {
+APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_event* given) {
     return aph::guard([&] {
         aph::require_arg(sink, "sink");
-        aph::require_arg(event, "event");
-        check_struct_size(event, "event", "aph_trace_event");
+        aph::require_arg(given, "event");
+        check_struct_size(given, kEventRequired, "event", "aph_trace_event");
+        aph_trace_event defaults{};
+        defaults.level = APH_TRACE_INFO;
+        const aph_trace_event full = read_struct(given, defaults);
+        const aph_trace_event* event = &full;
         aph::require_arg(event->id, "event->id");
         aph::require_arg(event->message, "event->message");
         aph::trace::check_level(static_cast<int>(event->level), "event->level");
@@ -111,11 +132,13 @@ APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_e
     });
 }
 
-APH_API aph_status aph_trace_sink_record_span(aph_trace_sink* sink, const aph_trace_span* span) {
+APH_API aph_status aph_trace_sink_record_span(aph_trace_sink* sink, const aph_trace_span* given) {
     return aph::guard([&] {
         aph::require_arg(sink, "sink");
-        aph::require_arg(span, "span");
-        check_struct_size(span, "span", "aph_trace_span");
+        aph::require_arg(given, "span");
+        check_struct_size(given, kSpanRequired, "span", "aph_trace_span");
+        const aph_trace_span full = read_struct(given, aph_trace_span{});
+        const aph_trace_span* span = &full;
         aph::require_arg(span->name, "span->name");
         aph::require_arg(span->category, "span->category");
         aph::trace::Span s;
@@ -147,14 +170,14 @@ APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index
     return aph::guard([&] {
         const aph::trace::MemorySink& m = memory_sink(sink);
         aph::require_arg(out, "out");
-        check_struct_size(out, "out", "aph_trace_event");
+        check_struct_size(out, offsetof(aph_trace_event, id) + sizeof(const char*), "out", "aph_trace_event");
         aph_trace_event e{};
         e.struct_size = out->struct_size;
         if (!m.event_at(index, &e)) {
             throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the sink has %zu events)",
                                                        index, m.event_count()));
         }
-        std::memcpy(out, &e, sizeof e);
+        write_struct(out, e);
     });
 }
 
@@ -168,14 +191,14 @@ APH_API aph_status aph_trace_sink_span(const aph_trace_sink* sink, size_t index,
     return aph::guard([&] {
         const aph::trace::MemorySink& m = memory_sink(sink);
         aph::require_arg(out, "out");
-        check_struct_size(out, "out", "aph_trace_span");
+        check_struct_size(out, offsetof(aph_trace_span, name) + sizeof(const char*), "out", "aph_trace_span");
         aph_trace_span s{};
         s.struct_size = out->struct_size;
         if (!m.span_at(index, &s)) {
             throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the sink has %zu spans)",
                                                        index, m.span_count()));
         }
-        std::memcpy(out, &s, sizeof s);
+        write_struct(out, s);
     });
 }
 

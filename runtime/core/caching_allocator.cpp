@@ -558,6 +558,7 @@ void CachingAllocator::set_tracker(aph_tracker* tracker) {
 
 aph_tracker* CachingAllocator::tracker() {
     std::lock_guard lock(mutex_);
+    if (tracker_) tracker_->refs.retain();
     return tracker_;
 }
 

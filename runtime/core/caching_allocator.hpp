@@ -120,6 +120,8 @@ public:
 
     // The tracker later allocations are charged to (retained); nullptr detaches.
     void set_tracker(aph_tracker* tracker);
+    // A new reference to the attached tracker (nullptr when none), taken under the lock, so a
+    // concurrent set_tracker cannot free it under the caller.
     aph_tracker* tracker();
 
     // The stream is going away: its cached free blocks move to fallback once an event recorded

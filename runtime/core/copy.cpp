@@ -113,7 +113,7 @@ void check_bytes(uint64_t want, size_t got) {
 }
 
 void check_writable(const aph_tensor* t) {
-    if (t->read_only) throw invalid_argument("the destination tensor is read-only (imported with DLPack's READ_ONLY flag)");
+    if (t->read_only) throw invalid_argument("the destination tensor is read-only (memory-mapped weights or a read-only DLPack import)");
     // A broadcast dimension (stride 0, size > 1) makes several elements one memory location:
     // which write wins would be arbitrary (a race on CUDA). PyTorch refuses the same.
     for (size_t i = 0; i < t->shape.size(); ++i) {

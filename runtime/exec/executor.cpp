@@ -9,6 +9,7 @@
 #include "../core/tracker.hpp"
 #include "../graph/serde_json.hpp"
 #include "../graph/trace.hpp"
+#include "../kernels/parallel.hpp"
 #include "../ops/op.hpp"
 #include "../ops/ops.hpp"
 #include "safetensors.hpp"
@@ -125,16 +126,21 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
     }
     aph_dtype odt = APH_DTYPE_INVALID;
     int64_t oshape[APH_TENSOR_MAX_DIMS] = {};
-    size_t ondim = APH_TENSOR_MAX_DIMS + 1;
+    constexpr size_t capacity = APH_TENSOR_MAX_DIMS;
+    size_t ondim = SIZE_MAX;
     const uint64_t gen = last_error_generation();
     const aph_custom_op& op = s.custom->op;
     const aph_status st = op.infer(op.user_data, s.params_json.c_str(), in.size(), dts.data(), shapes.data(),
-                                   ndims.data(), &odt, oshape, &ondim);
+                                   ndims.data(), &odt, oshape, capacity, &ondim);
     if (st != APH_OK)
         throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "' inference"));
-    if (ondim > APH_TENSOR_MAX_DIMS || !dtype::valid(odt))
+    if (ondim == SIZE_MAX || !dtype::valid(odt))
         throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op +
                                              "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
+    if (ondim > capacity)
+        throw Error::kind(APH_ERR_GRAPH, strprintf("custom operation '%s' inference returned %zu dimensions, more than "
+                                                   "the %zu out_shape has room for",
+                                                   s.op.c_str(), ondim, capacity));
     ValueInfo v;
     v.dtype = odt;
     v.shape.assign(oshape, oshape + ondim);
@@ -233,6 +239,9 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     }
     if (opt.stream != nullptr && opt.stream->device != device)
         throw device_mismatch("the executor's stream belongs to another device");
+    if (opt.cpu_threads > kernels::kMaxCpuThreads)
+        throw invalid_argument(strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads,
+                                         kernels::kMaxCpuThreads));
 
     std::vector<Step> steps = analyse(graph);
     if (device->kind == APH_DEVICE_CUDA)
@@ -278,12 +287,18 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     }
     ex->check_numerics = opt.check_numerics != 0;
     ex->profile = opt.profile != 0;
+    ex->cpu_threads = static_cast<unsigned>(opt.cpu_threads);
     ex->steps = std::move(steps);
     ex->plan = plan;
-    for (size_t i = 0; i < ex->steps.size(); ++i)
-        if (ex->steps[i].kind == Kind::Output) ex->outputs.push_back(i);
-    std::sort(ex->outputs.begin(), ex->outputs.end(),
-              [&](size_t a, size_t b) { return ex->steps[a].id < ex->steps[b].id; });  // graph order
+    for (size_t i = 0; i < ex->steps.size(); ++i) {
+        Step& s = ex->steps[i];
+        s.dim_names.assign(s.info.shape.size(), nullptr);
+        if (s.kind == Kind::Input) ex->inputs.push_back(i);
+        if (s.kind == Kind::Weight) ex->weights.push_back(i);
+        if (s.kind == Kind::Output) ex->outputs.push_back(i);
+    }
+    for (std::vector<size_t>* list : {&ex->inputs, &ex->weights, &ex->outputs})  // graph order
+        std::sort(list->begin(), list->end(), [&](size_t a, size_t b) { return ex->steps[a].id < ex->steps[b].id; });
     ex->input_copies.assign(ex->steps.size(), nullptr);
     return ex.release();
 }
@@ -322,7 +337,7 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
     const char* what = weight ? "weight" : "input";
     Step* s = ex.find(name);
     if (s == nullptr || s->kind != (weight ? Kind::Weight : Kind::Input))
-        throw invalid_argument(strprintf("the graph has no %s node named '%s'", what, name.c_str()));
+        throw Error::kind(APH_ERR_NOT_FOUND, strprintf("the graph has no %s node named '%s'", what, name.c_str()));
     check_binding(*s, t, what);
     if (weight && (t->device() != ex.device || !tensor::is_contiguous(*t))) {
         // Weights are copied once, here: to the executor's device, contiguous (as inference
@@ -334,6 +349,47 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
     }
 }
 
+namespace {
+bool aliases_executor_memory(const aph_executor& ex, const aph_tensor* t);
+}  // namespace
+
+void bind_output(aph_executor& ex, const std::string& name, aph_tensor* t) {
+    Step* s = ex.find(name);
+    if (s == nullptr || s->kind != Kind::Output)
+        throw Error::kind(APH_ERR_NOT_FOUND, strprintf("the graph has no output node named '%s'", name.c_str()));
+    if (t == nullptr) {
+        replace(s->bound, nullptr);
+        return;
+    }
+    check_binding(*s, t, "output");
+    if (t->device() != ex.device)
+        throw device_mismatch(strprintf("output '%s' is computed on %s, the tensor bound to it is on %s", name.c_str(),
+                                        device::label(ex.device->kind, ex.device->ordinal).c_str(),
+                                        device::label(t->device()->kind, t->device()->ordinal).c_str()));
+    if (t->read_only)
+        throw invalid_argument(strprintf("the tensor bound to output '%s' is read-only (memory-mapped weights or a "
+                                         "read-only DLPack import); bind a writable tensor",
+                                         name.c_str()));
+    for (size_t i = 0; i < t->shape.size(); ++i)
+        if (t->strides[i] == 0 && t->shape[i] > 1)
+            throw invalid_argument(strprintf("the tensor bound to output '%s' has a broadcast dimension (dim %zu: size "
+                                             "%lld, stride 0); bind a tensor without one",
+                                             name.c_str(), i, static_cast<long long>(t->shape[i])));
+    for (size_t o : ex.outputs) {
+        const Step& other = ex.steps[o];
+        if (&other != s && other.bound != nullptr && other.bound->storage == t->storage)
+            throw invalid_argument(strprintf("the tensor bound to output '%s' shares memory with the tensor bound to "
+                                             "output '%s'; bind separate tensors",
+                                             name.c_str(), other.name.c_str()));
+    }
+    if (aliases_executor_memory(ex, t))
+        throw invalid_argument(strprintf("the tensor bound to output '%s' is memory of this executor (an output of "
+                                         "an earlier run), which runs overwrite; bind a tensor of your own",
+                                         name.c_str()));
+    tensor::retain(t);
+    replace(s->bound, t);
+}
+
 void load_weights(aph_executor& ex, const std::string& path) {
     std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(path);
     // Check every weight before binding any.
@@ -343,7 +399,7 @@ void load_weights(aph_executor& ex, const std::string& path) {
         const std::string key = with_node(s, [&] { return param_string(s, "key", s.name.c_str()); });
         const TensorInfo* ti = file->find(key);
         if (ti == nullptr)
-            throw Error::kind(APH_ERR_SERIALIZATION, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
+            throw Error::kind(APH_ERR_NOT_FOUND, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
                                                                path.c_str(), key.c_str(),
                                                                static_cast<unsigned long long>(s.id), s.name.c_str()));
         if (ti->dtype != s.info.dtype || ti->shape != s.info.shape)
@@ -373,7 +429,9 @@ void load_weights(aph_executor& ex, const std::string& path) {
 void free_memory(aph_executor& ex) noexcept {
     for (Step& s : ex.steps) {
         if (s.tensor != nullptr) tensor::release(s.tensor);
-        s.tensor = nullptr;
+        if (s.own != nullptr) tensor::release(s.own);
+        s.tensor = s.own = nullptr;
+        s.direct = false;
     }
     for (aph_tensor*& t : ex.input_copies) {
         if (t != nullptr) tensor::release(t);
@@ -397,7 +455,7 @@ namespace {
 bool aliases_executor_memory(const aph_executor& ex, const aph_tensor* t) {
     if (ex.arena != nullptr && t->storage == ex.arena->storage) return true;
     for (const Step& s : ex.steps)
-        if (s.own_memory && s.tensor != nullptr && s.tensor->storage == t->storage) return true;
+        if (s.own != nullptr && s.own->storage == t->storage) return true;
     return false;
 }
 
@@ -471,6 +529,10 @@ void allocate(aph_executor& ex) {
             } else if (s.planned || s.own_memory || s.kind == Kind::Constant) {
                 s.tensor = tensor::create(ex.device, stream, s.info.dtype, s.info.shape.data(), s.info.shape.size());
                 if (s.kind == Kind::Constant) fill_constant(ex, s);
+                if (s.own_memory) {
+                    tensor::retain(s.tensor);
+                    s.own = s.tensor;
+                }
             }
         }
     } catch (...) {
@@ -545,6 +607,53 @@ void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>&
     if (st != APH_OK) throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "'"));
 }
 
+// Where this run writes the outputs bound to caller's tensors. An output that reads a computed
+// value of its own memory directly (not through a view), which no other output reads, bound to
+// a contiguous tensor that shares no memory with a bound input or weight, is computed straight
+// into that tensor (no copy); every other bound output is copied into its tensor after the last
+// step (finish_outputs), so a bound tensor may also be an input of the run (a state updated in
+// place): every step has read the inputs by then. (A value other outputs read stays in the
+// executor's memory, which is what those outputs give when unbound.)
+void route_outputs(aph_executor& ex) {
+    for (Step& s : ex.steps) {
+        if (s.own == nullptr || s.tensor == s.own) continue;
+        tensor::retain(s.own);
+        replace(s.tensor, s.own);
+    }
+    for (size_t o : ex.outputs) {
+        Step& s = ex.steps[o];
+        s.direct = false;
+        if (s.bound == nullptr || s.operands[0] != s.base) continue;
+        Step& base = ex.steps[s.base];
+        if (base.own == nullptr || !tensor::is_contiguous(*s.bound)) continue;
+        bool shared = false;
+        for (size_t other : ex.outputs) shared = shared || (other != o && ex.steps[other].base == s.base);
+        for (const std::vector<size_t>* list : {&ex.inputs, &ex.weights})
+            for (size_t i : *list) {
+                const aph_tensor* b = ex.steps[i].bound;
+                shared = shared || (b != nullptr && b->storage == s.bound->storage);
+            }
+        if (shared) continue;
+        tensor::retain(s.bound);
+        replace(base.tensor, s.bound);
+        s.direct = true;
+    }
+}
+
+// Copies the bound outputs route_outputs did not place into their tensors (queued on the
+// executor's stream) and records the stream's use of every bound tensor. Afterwards each bound
+// output step's tensor is its bound tensor: aph_executor_output gives where the run wrote.
+void finish_outputs(aph_executor& ex) {
+    for (size_t o : ex.outputs) {
+        Step& s = ex.steps[o];
+        if (s.bound == nullptr) continue;
+        if (!s.direct) with_node(s, [&] { tensor::copy(s.bound, s.tensor, ex.stream, false); });
+        if (ex.device->kind == APH_DEVICE_CUDA) tensor::record_stream(s.bound, work_stream(ex));
+        tensor::retain(s.bound);
+        replace(s.tensor, s.bound);
+    }
+}
+
 void synchronize(aph_executor& ex) {
     if (ex.device->kind != APH_DEVICE_CUDA) return;
     if (aph_stream_synchronize(work_stream(ex)) != APH_OK) throw Error::raw(APH_ERR_KERNEL, aph_last_error());
@@ -559,13 +668,16 @@ void synchronize(aph_executor& ex) {
 void run(aph_executor& ex) {
     for (const Step& s : ex.steps)
         if ((s.kind == Kind::Input || s.kind == Kind::Weight) && s.bound == nullptr)
-            throw invalid_argument(strprintf("%s node %llu '%s' is not bound (%s)",
-                                             s.kind == Kind::Input ? "input" : "weight",
-                                             static_cast<unsigned long long>(s.id), s.name.c_str(),
-                                             s.kind == Kind::Input ? "aph_executor_set_input"
-                                                                   : "aph_executor_set_weight or aph_executor_load_weights"));
+            throw Error::kind(APH_ERR_INVALID_STATE,
+                              strprintf("%s node %llu '%s' is not bound (%s)", s.kind == Kind::Input ? "input" : "weight",
+                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
+                                        s.kind == Kind::Input ? "aph_executor_set_input"
+                                                              : "aph_executor_set_weight or aph_executor_load_weights"));
+    // The executor's thread count for the CPU kernels of this run (0 keeps the caller's).
+    const kernels::ThreadLimitScope threads(ex.cpu_threads);
     if (!ex.allocated) allocate(ex);
     ex.ran = false;
+    route_outputs(ex);
     const std::string dev = device::label(ex.device->kind, ex.device->ordinal);
     const bool timed = ex.profile || ex.trace != nullptr;
     const uint64_t run_start = timed ? trace::now_ns() : 0;
@@ -653,6 +765,7 @@ void run(aph_executor& ex) {
             ex.trace->record_span(span);
         }
     }
+    finish_outputs(ex);
     if (ex.trace != nullptr) {
         trace::Span span;
         span.name = "run";

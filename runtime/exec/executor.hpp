@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../core/error.hpp"
+#include "../core/refcount.hpp"
 #include "../graph/graph.hpp"
 #include "aphelion.h"
 
@@ -76,6 +77,9 @@ struct Step {
     Json params = Json::object();
     std::string params_json;       // compact, for custom operations
     ValueInfo info;
+    // Per dimension of info.shape: the symbol of a symbolic dimension, NULL for a fixed one
+    // (aph_value_info's dim_names; every dimension is fixed until symbolic shapes arrive).
+    std::vector<const char*> dim_names;
     const Builtin* builtin = nullptr;
     std::shared_ptr<CustomOp> custom;
 
@@ -88,7 +92,14 @@ struct Step {
 
     // Run time.
     aph_tensor* tensor = nullptr;  // owned reference: the value during/after a run
-    aph_tensor* bound = nullptr;   // owned reference: an input's or weight's bound tensor
+    // Owned reference: an input's or weight's bound tensor, or the caller's tensor an output
+    // is bound to (aph_executor_bind_output).
+    aph_tensor* bound = nullptr;
+    // Owned reference, own_memory values only: the memory allocated for the value at the first
+    // run. tensor is this, or for one run the caller's tensor bound to the output reading it
+    // (written in place, see run()).
+    aph_tensor* own = nullptr;
+    bool direct = false;           // output step: this run computed straight into bound
     uint64_t last_ns = 0, total_ns = 0;
 };
 
@@ -116,15 +127,18 @@ PlanInfo plan_memory(std::vector<Step>& steps);
 }  // namespace aph::exec
 
 struct aph_executor {
+    aph::RefCount refs;                // aph_executor_retain / aph_executor_release
     aph_device* device = nullptr;      // owned reference
     aph_stream* stream = nullptr;      // owned reference or NULL (default stream)
     aph_tracker* tracker = nullptr;    // owned reference or NULL
     aph_trace_sink* trace = nullptr;   // owned reference or NULL
     bool check_numerics = false;
     bool profile = false;
+    unsigned cpu_threads = 0;          // CPU worker threads during runs (0: the caller's default)
 
     std::vector<aph::exec::Step> steps;  // execution (topological) order
-    std::vector<size_t> outputs;         // step indices of output nodes, in graph order
+    // Step indices of the input, weight and output nodes, each in graph (node id) order.
+    std::vector<size_t> inputs, weights, outputs;
     aph::exec::PlanInfo plan;
 
     // Allocated at the first run.
@@ -136,6 +150,7 @@ struct aph_executor {
     bool ran = false;
 
     ~aph_executor();
+    // The input, weight or output node named name (they have distinct names), or nullptr.
     const aph::exec::Step* find(const std::string& name) const;
     aph::exec::Step* find(const std::string& name);
 };
@@ -146,6 +161,8 @@ namespace aph::exec {
 aph_executor* make_executor(const graph::Graph& graph, aph_device* device,
                             const aph_executor_options* options);
 void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool weight);
+// Binds output name to t (NULL: unbinds); checks dtype, shape, device and writability.
+void bind_output(aph_executor& ex, const std::string& name, aph_tensor* t);
 void load_weights(aph_executor& ex, const std::string& path);
 void run(aph_executor& ex);
 // Releases everything allocated by the first run (and the tracker charge). Never throws.

@@ -24,7 +24,8 @@ std::map<std::string, std::shared_ptr<CustomOp>>& registry() {
 
 void register_custom(const aph_custom_op* op) {
     require_arg(op, "op");
-    if (op->struct_size < offsetof(aph_custom_op, destroy))
+    // Required: name, infer and cpu; cuda, user_data and destroy past struct_size are NULL.
+    if (op->struct_size < offsetof(aph_custom_op, cpu) + sizeof op->cpu)
         throw invalid_argument("op->struct_size is too small (set it to sizeof(aph_custom_op))");
     require_arg(op->name, "op->name");
     const std::string name = op->name;
@@ -55,7 +56,7 @@ void unregister_custom(const char* name) {
         std::lock_guard<std::mutex> lock(g_mutex);
         auto it = registry().find(name);
         if (it == registry().end())
-            throw invalid_argument(std::string("no custom operation is registered as '") + name + "'");
+            throw Error::kind(APH_ERR_NOT_FOUND, std::string("no custom operation is registered as '") + name + "'");
         old = std::move(it->second);
         registry().erase(it);
     }

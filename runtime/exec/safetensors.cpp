@@ -495,7 +495,7 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const noexcept 
 const TensorInfo& SafetensorsFile::at(const std::string& name) const {
     const TensorInfo* t = find(name);
     if (t == nullptr) {
-        throw Error::kind(APH_ERR_SERIALIZATION, path_ + ": no tensor named '" + printable(name) + "'");
+        throw Error::kind(APH_ERR_NOT_FOUND, path_ + ": no tensor named '" + printable(name) + "'");
     }
     return *t;
 }

@@ -27,7 +27,7 @@ void stage_plan(aph_build_context& ctx, const graph::Graph& graph) {
 void stage_execute(aph_build_context& ctx, const graph::Graph& graph) {
     (void)graph;
     if (ctx.executor == nullptr)
-        throw Error::kind(APH_ERR_BUILD, "the execute stage needs the plan stage to run before it");
+        throw Error::kind(APH_ERR_INVALID_STATE, "the execute stage needs the plan stage to run before it");
     aph_executor& ex = *ctx.executor;
     for (const auto& [name, t] : ctx.inputs) set_input(ex, name, t, false);
     if (!ctx.weights_file.empty()) load_weights(ex, ctx.weights_file);

@@ -224,8 +224,8 @@ ModelConfig ModelConfig::preset(const std::string& preset, const std::string& na
     } else if (preset == "large") {
         hidden = 1024, layers = 8, dropout = 0.3;
     } else {
-        throw invalid_argument("unknown preset '" + preset +
-                               "' (expected \"small\", \"medium\" or \"large\")");
+        throw Error::kind(APH_ERR_NOT_FOUND, "unknown preset '" + preset +
+                                                 "' (expected \"small\", \"medium\" or \"large\")");
     }
     ModelConfig c;
     c.name = name;

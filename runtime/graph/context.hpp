@@ -14,7 +14,9 @@ struct aph_build_context {
     aph_tracker* tracker = nullptr;      // owned reference or NULL
     std::map<std::string, aph_tensor*> inputs;  // owned references, for the execute stage
     std::string weights_file;            // "" when none
-    aph_executor* executor = nullptr;    // made by the plan stage; owned
+    // Made by the plan stage; an owned reference (a later plan releases it and takes the new
+    // executor; references handed out by aph_build_context_executor keep the old one alive).
+    aph_executor* executor = nullptr;
     // For the plan stage's executor (aph_build_context_set_executor_options; tracker and trace
     // are replaced by the context's; its stream is an owned reference). struct_size 0: defaults.
     aph_executor_options executor_options{};

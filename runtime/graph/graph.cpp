@@ -69,7 +69,7 @@ uint64_t Graph::add_node(std::string name, ModelConfig config) {
 void Graph::add_edge(uint64_t from, uint64_t to) {
     for (uint64_t id : {from, to}) {
         if (find(id) == nullptr)
-            throw Error::kind(APH_ERR_GRAPH,
+            throw Error::kind(APH_ERR_NOT_FOUND,
                               strprintf("edge (%llu, %llu) names node %llu, but the graph has %s",
                                         static_cast<unsigned long long>(from),
                                         static_cast<unsigned long long>(to),
@@ -92,7 +92,7 @@ Node* Graph::find(uint64_t id) noexcept {
 const Node& Graph::node(uint64_t id) const {
     const Node* n = find(id);
     if (n == nullptr)
-        throw Error::kind(APH_ERR_GRAPH, strprintf("no node with id %llu (the graph has %s)",
+        throw Error::kind(APH_ERR_NOT_FOUND, strprintf("no node with id %llu (the graph has %s)",
                                                    static_cast<unsigned long long>(id),
                                                    count_nodes(nodes.size()).c_str()));
     return *n;

@@ -98,12 +98,18 @@ struct aph_model_config {
 
 struct aph_graph {
     aph::graph::Graph g;
-    // aph_graph_node's borrowed configurations: views[i] is a copy of g.nodes[i].config, made
-    // on first request. Node configurations never change once added, and the unique_ptrs keep
-    // each view at its address while nodes are appended, so a view stays valid until the graph
-    // is released. Code that replaces or removes nodes of g must call views.clear().
-    mutable std::vector<std::unique_ptr<aph_model_config>> views;
+    // What aph_graph_node hands out: views[i] holds copies of g.nodes[i]'s name and
+    // configuration, made on first request. g.nodes is a vector that moves its nodes (and the
+    // characters of short names, kept inside the std::string) when it grows; a view is a heap
+    // object of its own that never moves, and nodes are append-only with a name and a
+    // configuration that never change (the C API has no call that changes or removes them), so
+    // a view stays valid and correct until the graph is released.
+    struct NodeView {
+        std::string name;
+        aph_model_config config;
+    };
+    mutable std::vector<std::unique_ptr<NodeView>> views;
 
-    // The view of node id's configuration (id must name a node).
-    const aph_model_config* config_view(uint64_t id) const;
+    // The view of node id (throws APH_ERR_NOT_FOUND for an unknown id).
+    const NodeView& node_view(uint64_t id) const;
 };

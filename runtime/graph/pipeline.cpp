@@ -99,7 +99,7 @@ aph_pipeline::~aph_pipeline() {
 void aph_pipeline::add_builtin(std::string_view name) {
     const aph::pipeline::BuiltinFn fn = aph::pipeline::builtin(name);
     if (fn == nullptr) {
-        throw aph::invalid_argument(
+        throw aph::Error::kind(APH_ERR_NOT_FOUND,
             "unknown built-in stage '" + std::string(name) +
             "' (expected validation, hashing, check, plan or execute)");
     }
@@ -138,8 +138,8 @@ aph_pipeline* aph_pipeline::preset(std::string_view name) {
     } else if (name == "run") {
         for (const char* s : {"validation", "check", "hashing", "plan", "execute"}) p->add_builtin(s);
     } else {
-        throw aph::invalid_argument("unknown pipeline preset '" + std::string(name) +
-                                    "' (expected standard, for_training, for_inference or run)");
+        throw aph::Error::kind(APH_ERR_NOT_FOUND, "unknown pipeline preset '" + std::string(name) +
+                                                       "' (expected standard, for_training, for_inference or run)");
     }
     return p.release();
 }

@@ -10,11 +10,12 @@
 namespace aph::kernels {
 
 unsigned cpu_threads() noexcept {
+    if (t_cpu_thread_limit != 0) return t_cpu_thread_limit;
     static const unsigned n = [] {
         if (const char* v = std::getenv("APHELION_CPU_THREADS")) {
             char* end = nullptr;
             const long x = std::strtol(v, &end, 10);
-            if (end != v && *end == '\0' && x > 0 && x <= 1024) return static_cast<unsigned>(x);
+            if (end != v && *end == '\0' && x > 0 && x <= kMaxCpuThreads) return static_cast<unsigned>(x);
         }
         const unsigned h = std::thread::hardware_concurrency();
         return h ? h : 1u;

@@ -15,9 +15,35 @@
 
 namespace aph::kernels {
 
-// Worker count for this process: APHELION_CPU_THREADS when set to a positive integer, else
+// Worker count for the calling thread: its override (below) when set, else the process
+// default: APHELION_CPU_THREADS when set to an integer in [1, kMaxCpuThreads], else
 // std::thread::hardware_concurrency().
 unsigned cpu_threads() noexcept;
+
+// The largest worker count a caller may ask for (APHELION_CPU_THREADS, aph_cpu_set_thread_limit,
+// the executor's cpu_threads option).
+inline constexpr unsigned kMaxCpuThreads = 1024;
+
+// The calling thread's override of the worker count (0: none, the process default applies):
+// set by aph_cpu_set_thread_limit for the eager operations the thread calls, and for the length
+// of a run by the executor's cpu_threads option (ThreadLimitScope). Per thread, so components of
+// one process do not change each other's setting.
+inline thread_local unsigned t_cpu_thread_limit = 0;
+
+// Sets the calling thread's override to n (0: leaves it as it is) until the scope ends, then
+// restores the previous value.
+class ThreadLimitScope {
+public:
+    explicit ThreadLimitScope(unsigned n) noexcept : previous_(t_cpu_thread_limit) {
+        if (n != 0) t_cpu_thread_limit = n;
+    }
+    ~ThreadLimitScope() { t_cpu_thread_limit = previous_; }
+    ThreadLimitScope(const ThreadLimitScope&) = delete;
+    ThreadLimitScope& operator=(const ThreadLimitScope&) = delete;
+
+private:
+    unsigned previous_;
+};
 
 // Runs f(begin, end) over chunks of [0, n). `work` estimates the total cost in simple
 // operations (e.g. multiply-adds); below about 2^18 the loop runs inline on one thread.

@@ -150,7 +150,7 @@ void Call::launch_raw(aph_k_op op, const void* desc, size_t size) {
 void require_writable(const aph_tensor* out, const char* name, const std::vector<int64_t>& shape) {
     require(out, name);
     if (out->shape != shape) throw_shape(name, shape, out->shape);
-    if (out->read_only) throw invalid_argument(strprintf("%s is read-only (imported with DLPack's READ_ONLY flag)", name));
+    if (out->read_only) throw invalid_argument(strprintf("%s is read-only (memory-mapped weights or a read-only DLPack import)", name));
     for (size_t i = 0; i < out->shape.size(); ++i) {
         if (out->strides[i] == 0 && out->shape[i] > 1) {
             throw invalid_argument(strprintf("%s has a broadcast dimension (dim %zu: size %lld, stride 0); "
