@@ -691,12 +691,12 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  *    releasing call does not wait. The deleter is then called on the first thread that finds
  *    that work complete: a thread in a synchronising call (aph_stream_synchronize,
  *    aph_event_synchronize, aph_device_synchronize), in an allocation on that device, in
- *    aph_device_memory_stats or aph_device_empty_cache, or releasing a handle to that device;
- *    otherwise the library's deleter thread (one per process, started by the first deleter that
- *    has to wait), which checks every 0.1 to 10 ms while any deleter waits, so a deleter runs
- *    even when the program makes no further call. When aph_device_synchronize returns (or
- *    aph_stream_synchronize on every stream the memory was used on), the deleter has been
- *    called, or is being called on another thread.
+ *    aph_device_memory_stats or aph_device_empty_cache, or dropping the last reference to that
+ *    device's handle; otherwise the library's deleter thread (one per process, started by the
+ *    first deleter that has to wait), which checks every 0.1 to 10 ms while any deleter waits,
+ *    so a deleter runs even when the program makes no further call. When
+ *    aph_device_synchronize returns (or aph_stream_synchronize on every stream the memory was
+ *    used on), the deleter has been called, or is being called on another thread.
  *
  * So a deleter must be thread-safe; it may call into the library (no lock is held), and what it
  * does to the thread's last error is discarded (section 2). Deleters still waiting when the

@@ -11,10 +11,13 @@
 // progress to end, and from then on the thread neither calls into the CUDA module nor runs a
 // deleter. Deleters still waiting at exit are never called; the memory goes with the process.
 // (A deleter already running on the thread at that moment finishes on its own.) The thread is
-// detached and never joined: it owns nothing that needs tearing down.
+// detached and never joined: it owns nothing that needs tearing down. It pins the library in
+// memory, so a dlclose cannot unmap the code it runs.
 #include "deleter_thread.hpp"
 
 #include "log.hpp"
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,6 +63,15 @@ struct StopAtExit {
     }
 };
 
+// The thread runs this library's code until the process ends: a dlclose must not unmap it, so
+// the library pins itself (RTLD_NODELETE) when the thread starts. The handle is kept for good.
+void pin_library() noexcept {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&watch), &info) != 0 && info.dli_fname != nullptr) {
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+}
+
 void loop() noexcept {
     State& s = state();
     std::chrono::microseconds interval = kMinInterval;
@@ -82,13 +94,19 @@ void loop() noexcept {
             continue;  // no memory for the copy: try again at the next interval
         }
         // Poll first (the deleters that became ready stay queued), then, unless the process is
-        // exiting by now, run them: exit waits for the poll, never for a deleter.
-        s.polling = true;
-        lock.unlock();
-        for (alloc::CachingAllocator* a : list) a->process_events(/*run_deleters=*/false);
+        // exiting by now, run them: exit waits for the poll, never for user code (what the poll
+        // logs is delivered after it, too).
+        {
+            const log::Defer defer;
+            s.polling = true;
+            lock.unlock();
+            for (alloc::CachingAllocator* a : list) a->process_events(/*run_deleters=*/false);
+            lock.lock();
+            s.polling = false;
+            s.poll_done.notify_all();
+            lock.unlock();
+        }
         lock.lock();
-        s.polling = false;
-        s.poll_done.notify_all();
         if (s.stopping) return;
         lock.unlock();
         for (alloc::CachingAllocator* a : list) a->run_deleters();
@@ -123,6 +141,7 @@ void watch(alloc::CachingAllocator* a) noexcept {
     }
     try {
         static StopAtExit stop_at_exit;
+        pin_library();
         std::thread(loop).detach();
     } catch (const std::exception& e) {
         {

@@ -175,6 +175,7 @@ DeviceMemory& of(aph_device_kind kind, int32_t ordinal) {
 }
 
 alloc::CachingAllocator& pinned() {
+    const log::Defer defer;  // cuda_api() may load the module, which logs: after the initialisation
     static alloc::CachingAllocator* p = [] {
         cuda_api();
         return new alloc::CachingAllocator(std::make_unique<PinnedBackend>(), "pinned host");
