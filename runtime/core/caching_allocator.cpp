@@ -691,7 +691,11 @@ void CachingAllocator::release_borrowed(Block* b, aph_deleter deleter, void* dat
     if (!b->held) {
         deferred_++;
         // Work that is already done need not wait for a later poll.
-        process_events_locked();
+        try {
+            process_events_locked();
+        } catch (const std::exception&) {
+            // No host memory to process the other events now: a later poll does it.
+        }
         if (b->event_count > 0) wake_ = true;
     }
 }
