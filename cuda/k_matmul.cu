@@ -157,9 +157,14 @@ struct Handle {
         const Blas& b = blas();
         // The last reference may go on a thread whose current device is another one: destroy
         // on the device the handles belong to, then restore the thread's device.
+        // Failures here are ignored, so consumed (a stale error would fail the next launch).
         int previous = -1;
-        if (device >= 0 && cudaGetDevice(&previous) == cudaSuccess && previous != device) {
-            if (cudaSetDevice(device) != cudaSuccess) previous = -1;
+        cudaError_t err = device >= 0 ? cudaGetDevice(&previous) : cudaSuccess;
+        consume(err);
+        if (device >= 0 && err == cudaSuccess && previous != device) {
+            err = cudaSetDevice(device);
+            consume(err);
+            if (err != cudaSuccess) previous = -1;
         } else {
             previous = -1;
         }
@@ -170,7 +175,7 @@ struct Handle {
             b.destroy(cublas);
         }
         if (lt != nullptr) b.lt_destroy(lt);
-        if (previous >= 0) cudaSetDevice(previous);
+        if (previous >= 0) consume(cudaSetDevice(previous));
     }
 };
 

@@ -13,6 +13,7 @@ void put(char* msg, size_t len, const char* fmt, ...) {
 
 int check(cudaError_t err, const char* what, char* msg, size_t len) {
     if (err == cudaSuccess) return 0;
+    consume(err);  // reported here: it must not fail the thread's next launch (last_error.h)
     put(msg, len, "%s failed: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
     return err == cudaErrorMemoryAllocation ? APH_K_STATUS_OUT_OF_MEMORY : APH_K_STATUS_FAILED;
 }

@@ -19,7 +19,15 @@ namespace aph::cuk {
 // printf into msg (at most len bytes).
 void put(char* msg, size_t len, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
-// APH_K_STATUS_FAILED with "{what} failed: {error string} ({error name})" unless err is success.
+// A failing runtime call's err is the thread's last error until cudaGetLastError resets it: once
+// reported (or deliberately ignored) it is consumed, so the thread's next launch does not see
+// it (module.cu also clears before each launch; cuda/last_error.h has the whole policy).
+inline void consume(cudaError_t err) {
+    if (err != cudaSuccess) (void)cudaGetLastError();
+}
+
+// APH_K_STATUS_FAILED with "{what} failed: {error string} ({error name})" unless err is success
+// (consumed).
 int check(cudaError_t err, const char* what, char* msg, size_t len);
 // The last launch error, as check.
 inline int check_launch(const char* kernel, char* msg, size_t len) {

@@ -3,6 +3,7 @@
 // exports only aph_cuda_module_entry (see module.map); the driver (libcuda.so.1) is found at
 // run time by the runtime itself.
 #include "kernels.cuh"
+#include "last_error.h"
 #include "module_abi.h"
 
 #include <cuda_runtime.h>
@@ -26,6 +27,19 @@ void put(char* msg, size_t len, const char* fmt, ...) {
 
 void put_cuda(char* msg, size_t len, const char* call, cudaError_t err) {
     put(msg, len, "%s failed: %s (%s)", call, cudaGetErrorString(err), cudaGetErrorName(err));
+}
+
+// The CUDA runtime behind the error policy of last_error.h (consume what is reported or
+// ignored; clear before each launch).
+int rt_get_last_error() { return static_cast<int>(cudaGetLastError()); }
+int rt_get_device(int* device) { return static_cast<int>(cudaGetDevice(device)); }
+int rt_set_device(int device) { return static_cast<int>(cudaSetDevice(device)); }
+const aph_cuda_runtime kRuntime = {cudaSuccess, cudaErrorNotReady, rt_get_last_error, rt_get_device, rt_set_device};
+
+// A failure reported in msg: consumed (last_error.h, rule 1).
+void report_cuda(char* msg, size_t len, const char* call, cudaError_t err) {
+    aph_cuda_consume(&kRuntime, err);
+    put_cuda(msg, len, call, err);
 }
 
 // Whether the driver library can be loaded at all; gives a clearer reason than the runtime's
@@ -53,14 +67,14 @@ int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, c
     int v = 0;
     cudaError_t err = cudaDriverGetVersion(&v);
     if (err != cudaSuccess) {
-        put_cuda(reason, reason_len, "cudaDriverGetVersion", err);
+        report_cuda(reason, reason_len, "cudaDriverGetVersion", err);
         return 0;
     }
     *driver_version = v;
     int n = 0;
     err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
-        put_cuda(reason, reason_len, "cudaGetDeviceCount", err);
+        report_cuda(reason, reason_len, "cudaGetDeviceCount", err);
         return 0;
     }
     *device_count = n;
@@ -77,7 +91,7 @@ int device_properties(int32_t ordinal, aph_cuda_module_device* out, char* msg, s
     std::memset(&p, 0, sizeof p);
     const cudaError_t err = cudaGetDeviceProperties(&p, ordinal);
     if (err != cudaSuccess) {
-        put_cuda(msg, msg_len, "cudaGetDeviceProperties", err);
+        report_cuda(msg, msg_len, "cudaGetDeviceProperties", err);
         return 1;
     }
     std::snprintf(out->name, sizeof out->name, "%s", p.name);
@@ -95,22 +109,18 @@ std::mutex g_device_switch;
 int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
                 size_t msg_len) {
     std::lock_guard<std::mutex> lock(g_device_switch);
-    int previous = 0;
-    cudaError_t err = cudaGetDevice(&previous);
-    if (err != cudaSuccess) {
-        put_cuda(msg, msg_len, "cudaGetDevice", err);
-        return 1;
-    }
-    err = cudaSetDevice(ordinal);
-    if (err != cudaSuccess) {
-        put_cuda(msg, msg_len, "cudaSetDevice", err);
+    aph_cuda_device_scope scope;
+    const char* what = "";
+    const cudaError_t entered = static_cast<cudaError_t>(aph_cuda_device_enter(&kRuntime, ordinal, &scope, &what));
+    if (entered != cudaSuccess) {
+        put_cuda(msg, msg_len, what, entered);
         return 1;
     }
     size_t f = 0, t = 0;
-    err = cudaMemGetInfo(&f, &t);
-    cudaSetDevice(previous);
+    const cudaError_t err = cudaMemGetInfo(&f, &t);
+    aph_cuda_device_leave(&kRuntime, &scope);
     if (err != cudaSuccess) {
-        put_cuda(msg, msg_len, "cudaMemGetInfo", err);
+        report_cuda(msg, msg_len, "cudaMemGetInfo", err);
         return 1;
     }
     if (free_bytes) *free_bytes = f;
@@ -118,32 +128,22 @@ int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, ch
     return 0;
 }
 
-// Makes `ordinal` the calling thread's device for one call and restores the previous one.
+// Makes `ordinal` the calling thread's device for one call and restores the previous one
+// (a failure to restore is consumed, last_error.h).
 class DeviceGuard {
 public:
     DeviceGuard(int32_t ordinal, char* msg, size_t len) {
-        err_ = cudaGetDevice(&previous_);
-        if (err_ != cudaSuccess) {
-            put_cuda(msg, len, "cudaGetDevice", err_);
-            return;
-        }
-        if (previous_ != ordinal) {
-            err_ = cudaSetDevice(ordinal);
-            if (err_ != cudaSuccess) {
-                put_cuda(msg, len, "cudaSetDevice", err_);
-                return;
-            }
-            switched_ = true;
-        }
+        const char* what = "";
+        err_ = static_cast<cudaError_t>(aph_cuda_device_enter(&kRuntime, ordinal, &scope_, &what));
+        if (err_ != cudaSuccess) put_cuda(msg, len, what, err_);
     }
-    ~DeviceGuard() {
-        if (switched_) cudaSetDevice(previous_);
-    }
+    ~DeviceGuard() { aph_cuda_device_leave(&kRuntime, &scope_); }
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
     bool ok() const { return err_ == cudaSuccess; }
 
 private:
-    int previous_ = 0;
-    bool switched_ = false;
+    aph_cuda_device_scope scope_;
     cudaError_t err_ = cudaSuccess;
 };
 
@@ -151,11 +151,12 @@ private:
     DeviceGuard device_guard_(ordinal, msg, msg_len); \
     if (!device_guard_.ok()) return 1
 
+// A failing call is reported and consumed (last_error.h, rule 1).
 #define APH_CUDA_CHECK(call)                          \
     do {                                              \
         const cudaError_t err_ = (call);              \
         if (err_ != cudaSuccess) {                    \
-            put_cuda(msg, msg_len, #call, err_);      \
+            report_cuda(msg, msg_len, #call, err_);   \
             return 1;                                 \
         }                                             \
     } while (0)
@@ -170,11 +171,9 @@ int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, cha
     void* p = nullptr;
     const cudaError_t err = cudaMalloc(&p, bytes);
     if (err != cudaSuccess) {
-        if (err == cudaErrorMemoryAllocation) {
-            cudaGetLastError();  // clear the sticky-free error state for the next call
-            if (out_of_memory) *out_of_memory = 1;
-        }
-        put_cuda(msg, msg_len, "cudaMalloc", err);
+        // Consumed whatever the failure (not only out of memory): the next launch must not see it.
+        if (out_of_memory) *out_of_memory = err == cudaErrorMemoryAllocation;
+        report_cuda(msg, msg_len, "cudaMalloc", err);
         return 1;
     }
     *out = p;
@@ -192,11 +191,8 @@ int host_alloc(size_t bytes, void** out, int* out_of_memory, char* msg, size_t m
     void* p = nullptr;
     const cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
     if (err != cudaSuccess) {
-        if (err == cudaErrorMemoryAllocation) {
-            cudaGetLastError();
-            if (out_of_memory) *out_of_memory = 1;
-        }
-        put_cuda(msg, msg_len, "cudaHostAlloc", err);
+        if (out_of_memory) *out_of_memory = err == cudaErrorMemoryAllocation;
+        report_cuda(msg, msg_len, "cudaHostAlloc", err);
         return 1;
     }
     *out = p;
@@ -266,6 +262,7 @@ int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void*
     const int64_t want = (numel + threads - 1) / threads;
     const unsigned blocks = static_cast<unsigned>(want < 65535 * 8 ? want : 65535 * 8);
     cudaStream_t s = as_stream(stream);
+    aph_cuda_before_launch(&kRuntime);
     switch (copy->elem_size) {
         case 1: strided_copy_kernel<uint8_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
         case 2: strided_copy_kernel<uint16_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
@@ -275,7 +272,11 @@ int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void*
             put(msg, msg_len, "strided copy: element size %d not supported", copy->elem_size);
             return 1;
     }
-    APH_CUDA_CHECK(cudaGetLastError());
+    const cudaError_t err = static_cast<cudaError_t>(aph_cuda_launch_result(&kRuntime));
+    if (err != cudaSuccess) {
+        put_cuda(msg, msg_len, "strided copy kernel launch", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -302,12 +303,10 @@ int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t msg_len)
 int stream_query(int32_t ordinal, void* stream, int* idle, char* msg, size_t msg_len) {
     APH_GUARD_DEVICE(ordinal);
     const cudaError_t err = cudaStreamQuery(as_stream(stream));
-    if (err == cudaErrorNotReady) {
-        *idle = 0;
-        return 0;
+    if (aph_cuda_query(&kRuntime, err, idle) != cudaSuccess) {  // NotReady: *idle = 0, consumed
+        put_cuda(msg, msg_len, "cudaStreamQuery", err);
+        return 1;
     }
-    APH_CUDA_CHECK(err);
-    *idle = 1;
     return 0;
 }
 
@@ -332,12 +331,10 @@ int event_record(int32_t ordinal, void* event, void* stream, char* msg, size_t m
 
 int event_query(void* event, int* done, char* msg, size_t msg_len) {
     const cudaError_t err = cudaEventQuery(as_event(event));
-    if (err == cudaErrorNotReady) {
-        *done = 0;
-        return 0;
+    if (aph_cuda_query(&kRuntime, err, done) != cudaSuccess) {  // NotReady: *done = 0, consumed
+        put_cuda(msg, msg_len, "cudaEventQuery", err);
+        return 1;
     }
-    APH_CUDA_CHECK(err);
-    *done = 1;
     return 0;
 }
 
@@ -365,6 +362,8 @@ int kernel_launch(int32_t ordinal, int32_t op, const void* desc, size_t desc_siz
         return APH_K_STATUS_FAILED;
     }
     APH_GUARD_DEVICE(ordinal);
+    // The launchers read the launch's error with cudaGetLastError: it must be this launch's.
+    aph_cuda_before_launch(&kRuntime);
     return aph::cuk::launch(op, desc, desc_size, as_stream(stream), msg, msg_len);
 }
 

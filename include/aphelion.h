@@ -124,9 +124,28 @@ typedef APH_ENUM(aph_status) {
  *  value outside the enum. Never NULL; static storage. */
 APH_API const char* aph_status_name(aph_status status);
 
-/** The message of the calling thread's most recent failed aph_* call, in the formats listed on
- *  the enum above; "" if no call on this thread has failed yet. Never NULL. The pointer stays
- *  valid until the next failing aph_* call on the same thread. */
+/** The message of the calling thread's most recent failing aph_* call, in the formats listed on
+ *  the enum above; "" if no call on this thread has failed yet. Never NULL.
+ *
+ *  When it is set: by every call that returns a failing status (before it returns), and by
+ *  aph_set_last_error; by nothing else. It is never cleared: a successful call leaves it as it
+ *  was, and functions that return no status (getters, *_retain, *_release, ...) never touch it.
+ *  It belongs to the thread: read it on the thread that made the failing call, before that
+ *  thread makes another one (bindings whose threads move, such as Go's, read it inside the
+ *  same C call).
+ *
+ *  Callbacks: the log callback, trace sink callbacks, pipeline progress, stages and hooks,
+ *  custom operations, deleters of borrowed memory and every destroy callback run on the
+ *  caller's behalf, and what they do never replaces the caller's message: while one runs, the
+ *  thread's last error is a copy of the caller's message (so aph_last_error() there returns
+ *  it), and whatever the callback changes (its own failing calls, aph_set_last_error) is
+ *  discarded when it returns. A callback that returns a failing status (a stage, a hook, a custom
+ *  operation) makes the outer call fail with a message built from the last one it set (with
+ *  aph_set_last_error, or as the message of a failing call whose status it passes on), or, when
+ *  it set none, "{kind}: {callback} failed with APH_ERR_X and gave no message".
+ *
+ *  The pointer stays valid, and its text unchanged, until the thread's next failing aph_* call
+ *  (callbacks' failures included in "never": they write elsewhere). */
 APH_API const char* aph_last_error(void);
 
 /* ============================================================================================
@@ -141,12 +160,18 @@ APH_API const char* aph_last_error(void);
  * APH_LOG_WARN. An unrecognised value is reported once at warn level and ignored.
  *
  * Thread safety: all logging functions are thread-safe. The callback is called on whichever
- * thread is calling into the library, possibly on several threads at once, so it must be
- * thread-safe itself. When aph_log_set_callback() returns, no call to the previous callback is
- * in progress or will start, so its user_data may be freed. Inside the callback, calling
- * aph_log_set_callback() or aph_log_apply_preset() fails with APH_ERR_INVALID_ARGUMENT, and
- * messages logged by library calls made from the callback go to stderr (in the default layout,
- * with timestamp and target) rather than recursing into the callback.
+ * thread is calling into the library (the library's deleter thread included, section 12),
+ * possibly on several threads at once, so it must be thread-safe itself. It never runs while
+ * the library holds one of its locks: a message logged while the library holds one is
+ * delivered right after the lock is released, on the same thread, so the callback may call any
+ * library function. When aph_log_set_callback() returns, no call to the previous callback is in
+ * progress or will start, so its user_data may be freed (it waits for deliveries in progress;
+ * meanwhile other threads' messages already go to the new callback, so a callback may wait for
+ * another thread that logs, but not for one that replaces the callback). Inside the callback,
+ * calling aph_log_set_callback() or aph_log_apply_preset() fails with
+ * APH_ERR_INVALID_ARGUMENT, and messages logged by library calls made from the callback go to
+ * stderr (in the default layout, with timestamp and target) rather than recursing into the
+ * callback. The callback does not change the caller's aph_last_error() (section 2).
  * ========================================================================================== */
 
 typedef APH_ENUM(aph_log_level) {
@@ -591,6 +616,13 @@ APH_API aph_status aph_event_query(aph_event* event, int* out_done);
  *    completely free cached segment and, if it had any, retries once; only then is it
  *    APH_ERR_OUT_OF_MEMORY (and out_of_memory_events counts it).
  *  - aph_device_empty_cache returns the completely free segments to the driver / system.
+ *  - Borrowed CUDA memory (aph_tensor_from_blob, DLPack imports) is not the allocator's and
+ *    counts in none of its statistics, but the allocator keeps its books the same way: the
+ *    streams it is used on, and, once its last reference is gone, an event on each of them that
+ *    the owner's deleter waits for (section 12 says when and on which thread deleters run).
+ *
+ * No user callback runs while an allocator's lock is held: messages it logs are delivered, and
+ * deleters whose work is done are called, right after the lock is released.
  *
  * CUDA memory comes from cudaMalloc; CPU memory is 64-byte aligned (every block is), with the
  * same caching and statistics. Host staging buffers for CPU<->CUDA copies are page-locked
@@ -678,8 +710,33 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  *
  * The memory model: tensors made by this library own memory from the device's caching allocator
  * (section 11), allocated on a stream (the device's default stream unless said otherwise);
- * aph_tensor_from_blob and the DLPack imports borrow memory and call the owner's deleter exactly
- * once, from whichever thread drops the last reference (never while the library holds a lock).
+ * aph_tensor_from_blob and the DLPack imports borrow memory, and call the owner's deleter
+ * exactly once, after the last reference to the memory is gone and once no work the library
+ * knows of can still use it; never while the library holds a lock:
+ *
+ *  - CPU memory, and CUDA memory with no queued work on it: at once, on the thread that drops
+ *    the last reference, before that call returns.
+ *  - CUDA memory: every stream the memory is used on is recorded: by the operations and the
+ *    asynchronous copies that queue work on it (implicitly, on any stream, the default one
+ *    included), and by aph_tensor_record_stream for work the library does not see (the
+ *    caller's own kernels). When the last reference goes, the deleter waits for the work queued
+ *    on those streams so far (a stream released meanwhile counts until its work is done); the
+ *    releasing call does not wait. The deleter is then called on the first thread that finds
+ *    that work complete: a thread in a synchronising call (aph_stream_synchronize,
+ *    aph_event_synchronize, aph_device_synchronize), in an allocation on that device, in
+ *    aph_device_memory_stats or aph_device_empty_cache, or dropping the last reference to that
+ *    device's handle; otherwise the library's deleter thread (one per process, started by the
+ *    first deleter that has to wait), which checks every 0.1 to 10 ms while any deleter waits,
+ *    so a deleter runs even when the program makes no further call. When
+ *    aph_device_synchronize returns (or aph_stream_synchronize on every stream the memory was
+ *    used on), the deleter has been called, or is being called on another thread.
+ *
+ * So a deleter must be thread-safe; it may call into the library (no lock is held), and what it
+ * does to the thread's last error is discarded (section 2). Deleters still waiting when the
+ * process exits are not called (the deleter thread stops at exit; the memory goes with the
+ * process). If a use cannot be waited for (recording a CUDA event failed: the device is in an
+ * error state), the memory is never given back and its deleter never called (logged at error
+ * level), since the device may still be using it.
  *
  * Work on CUDA tensors is queued on a stream. Functions named *_async take a stream and return
  * once the work is queued; the others are synchronous: when they return the work is done and
@@ -711,7 +768,8 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
 
 typedef struct aph_tensor aph_tensor;
 
-/** Called once when the last reference to borrowed memory goes: deleter(data, user_data). */
+/** Called once, deleter(data, user_data), after the last reference to borrowed memory is gone
+ *  and no queued work uses it any more (see the section comment: maybe on another thread). */
 typedef void (*aph_deleter)(void* data, void* user_data);
 
 /** A new contiguous tensor with uninitialised memory, on the device's default stream. */
@@ -738,8 +796,9 @@ APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype,
  *  must lie at or after data (negative strides are rejected), and the span they cover, from
  *  data to the end of the furthest element, must fit in INT64_MAX bytes without wrapping the
  *  address space (else APH_ERR_INVALID_ARGUMENT naming the strides). deleter (may be NULL) is called
- *  with (data, user_data) exactly once when the last reference goes: on success only; on
- *  failure the caller keeps ownership and the deleter is not called. */
+ *  with (data, user_data) exactly once after the last reference goes, as the section comment
+ *  says (for CUDA memory: once the work queued on it is done): on success only; on failure the
+ *  caller keeps ownership and the deleter is not called. */
 APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
                                         const int64_t* shape, const int64_t* strides,
                                         size_t ndim, void* data, aph_deleter deleter,
@@ -822,7 +881,10 @@ APH_API aph_status aph_tensor_copy_async(aph_tensor* dst, const aph_tensor* src,
 APH_API aph_status aph_tensor_contiguous(aph_tensor* tensor, aph_tensor** out);
 
 /** Declares that tensor's memory is used on stream (see section 11), so it is not reused by
- *  the allocator until that use is finished. No-op for memory the library did not allocate. */
+ *  the allocator until that use is finished; for borrowed memory (aph_tensor_from_blob, DLPack
+ *  imports), so that its owner's deleter waits for that use (see above). Needed only for work
+ *  the library does not queue itself: its own operations and copies record their streams. No-op
+ *  for CPU memory. */
 APH_API aph_status aph_tensor_record_stream(aph_tensor* tensor, aph_stream* stream);
 
 /** Views (no copy; the result shares the storage and keeps it alive):
@@ -870,9 +932,11 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
  * integers kDLInt/kDLUInt, bool kDLBool, f8e4m3 kDLFloat8_e4m3fn, f8e5m2 kDLFloat8_e5m2.
  *
  * Import: aph_tensor_from_dlpack / _unversioned take ownership on success only: the new tensor
- * views the producer's memory, and the producer's deleter is called exactly once, when the last
- * libaphelion reference to that memory goes, from the thread that drops it. On failure the
- * caller still owns src. Accepted: kDLCPU and kDLCUDAHost (as CPU tensors), kDLCUDA and
+ * views the producer's memory, and the producer's deleter is called exactly once, after the
+ * last libaphelion reference to that memory goes and the work the library queued on it (or was
+ * told about with aph_tensor_record_stream) has completed: at once on the releasing thread when
+ * there is none, otherwise as section 12 describes (possibly on another thread, such as the
+ * library's deleter thread). On failure the caller still owns src. Accepted: kDLCPU and kDLCUDAHost (as CPU tensors), kDLCUDA and
  * kDLCUDAManaged (as CUDA tensors on device_id), lanes 1, the dtypes above, non-negative
  * strides (NULL strides: compact row-major); major version 1.
  * Anything else is rejected with a message naming the field (APH_ERR_NOT_IMPLEMENTED for
@@ -1222,7 +1286,8 @@ APH_API void aph_string_free(char* str);
 
 /** Sets the calling thread's last error (what aph_last_error() returns) to message prefixed as
  *  status's kind ("kernel error: ..."), for callbacks (custom stages, hooks, custom operations)
- *  that return a failing status and want to say why. A callback that fails without calling it
+ *  that return a failing status and want to say why: the outer call's message is built from it
+ *  (section 2). A callback that fails without calling it (and without a failing call of its own)
  *  gets a generic message naming the callback. status must be a failing status (else ignored);
  *  message NULL means "". */
 APH_API void aph_set_last_error(aph_status status, const char* message);

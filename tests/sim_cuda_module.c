@@ -26,14 +26,29 @@
  *    staging buffer before the copy out of it ran. One mutex guards everything; queued
  *    operations run under it (they never call back into the library).
  *
- * For tests, two counters with default visibility, found with dlsym on the module:
- * sim_cuda_live_streams() (streams created minus destroyed) and sim_cuda_host_bytes() (bytes of
- * live cudaHostAlloc memory).
+ * The CUDA runtime's per-thread last error is simulated too, and handled by the same functions
+ * as in the real module (cuda/last_error.h, which says why): every failing simulated runtime
+ * call records its error as the calling thread's last error, as the runtime does: a query that
+ * finds work not done (cudaErrorNotReady), a refused or failed cudaMalloc, a failed
+ * cudaSetDevice. A kernel launch (kernel_launch, strided_copy_async) reports the thread's last
+ * error after it as the launch's failure, exactly as the real launchers read it with
+ * cudaGetLastError. Calls that take an ordinal switch the thread's simulated current device for
+ * the call and restore it, as the real module's guard does. So a module that left an error
+ * behind would make the next launch fail here as on a GPU.
+ *
+ * For tests, functions with default visibility, found with dlsym on the module:
+ * sim_cuda_live_streams() (streams created minus destroyed), sim_cuda_host_bytes() (bytes of
+ * live cudaHostAlloc memory), sim_cuda_peek_last_error() (the calling thread's last error, as
+ * cudaPeekAtLastError), sim_cuda_set_last_error(err) (leaves err behind on the calling thread,
+ * as a failed call outside libaphelion would), sim_cuda_fail_next_malloc(err) (the next
+ * cudaMalloc fails with err) and sim_cuda_fail_next_set_device(ordinal, err) (the next
+ * cudaSetDevice(ordinal) fails with err).
  * Devices: SIM_CUDA_DEVICES (default 1), each with SIM_CUDA_MEMORY_MIB of memory (default
  * 16384); allocations beyond it fail as cudaMalloc does (cudaErrorMemoryAllocation).
  * What it cannot check: real concurrency between streams, the CUDA kernels themselves, the real
  * driver.
  */
+#include "last_error.h"
 #include "module_abi.h"
 
 #include <pthread.h>
@@ -102,6 +117,7 @@ SIM_EXPORT unsigned long long sim_cuda_host_bytes(void) {
     return n;
 }
 
+static void put(char* msg, size_t len, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 static void put(char* msg, size_t len, const char* fmt, ...) {
     if (msg == NULL || len == 0) return;
     va_list args;
@@ -110,11 +126,118 @@ static void put(char* msg, size_t len, const char* fmt, ...) {
     va_end(args);
 }
 
-static int bad_ordinal(int32_t ordinal, char* msg, size_t len) {
-    if (ordinal >= 0 && ordinal < g_devices) return 0;
-    put(msg, len, "cudaSetDevice failed: invalid device ordinal (cudaErrorInvalidDevice)");
-    return 1;
+/* ---- The simulated runtime's error state (CUDA's codes and texts) ---------------------------- */
+
+#define SIM_SUCCESS 0
+#define SIM_ERR_INVALID_VALUE 1
+#define SIM_ERR_MEMORY_ALLOCATION 2
+#define SIM_ERR_INVALID_DEVICE 101
+#define SIM_ERR_NOT_READY 600
+
+static const char* sim_error_name(int err) {
+    switch (err) {
+        case SIM_SUCCESS: return "cudaSuccess";
+        case SIM_ERR_INVALID_VALUE: return "cudaErrorInvalidValue";
+        case SIM_ERR_MEMORY_ALLOCATION: return "cudaErrorMemoryAllocation";
+        case SIM_ERR_INVALID_DEVICE: return "cudaErrorInvalidDevice";
+        case SIM_ERR_NOT_READY: return "cudaErrorNotReady";
+        default: return "cudaErrorUnknown";
+    }
 }
+
+static const char* sim_error_string(int err) {
+    switch (err) {
+        case SIM_SUCCESS: return "no error";
+        case SIM_ERR_INVALID_VALUE: return "invalid argument";
+        case SIM_ERR_MEMORY_ALLOCATION: return "out of memory";
+        case SIM_ERR_INVALID_DEVICE: return "invalid device ordinal";
+        case SIM_ERR_NOT_READY: return "device not ready";
+        default: return "unknown error";
+    }
+}
+
+/* "{call} failed: {string} ({name})", as the real module writes it. */
+static void put_sim(char* msg, size_t len, const char* call, int err) {
+    put(msg, len, "%s failed: %s (%s)", call, sim_error_string(err), sim_error_name(err));
+}
+
+static __thread int t_last_error;    /* the calling thread's last error */
+static __thread int t_device;        /* the calling thread's current device */
+static int g_fail_malloc;            /* the next cudaMalloc fails with this (0: none) */
+static int g_fail_set_device = -1;   /* the next cudaSetDevice(this ordinal) fails ... */
+static int g_fail_set_device_err;    /* ... with this */
+
+/* A simulated runtime call failed with err: recorded as the thread's last error, as CUDA does. */
+static int sim_fail(int err) {
+    t_last_error = err;
+    return err;
+}
+
+static int rt_get_last_error(void) {
+    const int err = t_last_error;
+    t_last_error = SIM_SUCCESS;
+    return err;
+}
+
+static int rt_get_device(int* device) {
+    *device = t_device;
+    return SIM_SUCCESS;
+}
+
+static int rt_set_device(int device) {
+    pthread_mutex_lock(&g_mutex);
+    int err = SIM_SUCCESS;
+    if (g_fail_set_device >= 0 && device == g_fail_set_device) {
+        err = g_fail_set_device_err;
+        g_fail_set_device = -1;
+    }
+    pthread_mutex_unlock(&g_mutex);
+    if (err != SIM_SUCCESS) return sim_fail(err);
+    if (device < 0 || device >= g_devices) return sim_fail(SIM_ERR_INVALID_DEVICE);
+    t_device = device;
+    return SIM_SUCCESS;
+}
+
+static const aph_cuda_runtime k_rt = {SIM_SUCCESS, SIM_ERR_NOT_READY, rt_get_last_error, rt_get_device,
+                                      rt_set_device};
+
+SIM_EXPORT int sim_cuda_peek_last_error(void) { return t_last_error; }
+SIM_EXPORT void sim_cuda_set_last_error(int err) { t_last_error = err; }
+
+SIM_EXPORT void sim_cuda_fail_next_malloc(int err) {
+    pthread_mutex_lock(&g_mutex);
+    g_fail_malloc = err;
+    pthread_mutex_unlock(&g_mutex);
+}
+
+SIM_EXPORT void sim_cuda_fail_next_set_device(int ordinal, int err) {
+    pthread_mutex_lock(&g_mutex);
+    g_fail_set_device = ordinal;
+    g_fail_set_device_err = err;
+    pthread_mutex_unlock(&g_mutex);
+}
+
+/* The device guard of the real module (module.cu's DeviceGuard, over last_error.h): the call
+ * runs with `ordinal` as the thread's device, and the previous one comes back when the guard
+ * goes out of scope (cleanup attribute: on every return path). */
+static void sim_leave(aph_cuda_device_scope* scope) { aph_cuda_device_leave(&k_rt, scope); }
+
+/* A failure reported in msg: consumed, as the real module's report_cuda does. */
+static void report(char* msg, size_t len, const char* call, int err) {
+    aph_cuda_consume(&k_rt, err);
+    put_sim(msg, len, call, err);
+}
+
+static int sim_enter(int32_t ordinal, aph_cuda_device_scope* scope, char* msg, size_t len) {
+    const char* what = "";
+    const int err = aph_cuda_device_enter(&k_rt, ordinal, scope, &what);
+    if (err != SIM_SUCCESS) put_sim(msg, len, what, err);
+    return err != SIM_SUCCESS;
+}
+
+#define SIM_GUARD_DEVICE(ordinal)                                                   \
+    __attribute__((cleanup(sim_leave))) aph_cuda_device_scope sim_scope_;            \
+    if (sim_enter((ordinal), &sim_scope_, msg, len)) return 1
 
 static sim_stream* stream_of(int32_t ordinal, void* s) {
     return s ? (sim_stream*)s : &g_legacy[ordinal < 0 ? 0 : ordinal];
@@ -229,7 +352,10 @@ static int probe(int* driver_present, int32_t* driver_version, int32_t* device_c
 }
 
 static int device_properties(int32_t ordinal, aph_cuda_module_device* out, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    if (ordinal < 0 || ordinal >= g_devices) {
+        report(msg, len, "cudaGetDeviceProperties", sim_fail(SIM_ERR_INVALID_DEVICE));
+        return 1;
+    }
     snprintf(out->name, sizeof out->name, "Simulated CUDA device %d", ordinal);
     out->cc_major = 9;
     out->cc_minor = 0;
@@ -240,7 +366,7 @@ static int device_properties(int32_t ordinal, aph_cuda_module_device* out, char*
 
 static int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
                        size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     if (free_bytes) *free_bytes = g_capacity - g_used[ordinal];
     if (total_bytes) *total_bytes = g_capacity;
@@ -259,20 +385,25 @@ typedef struct sim_header {
 static int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
                      size_t len) {
     if (out_of_memory) *out_of_memory = 0;
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
-    const int refuse = bytes > g_capacity - g_used[ordinal];
-    if (!refuse) g_used[ordinal] += bytes;
+    const int injected = g_fail_malloc;
+    g_fail_malloc = 0;
+    const int refuse = !injected && bytes > g_capacity - g_used[ordinal];
+    if (!injected && !refuse) g_used[ordinal] += bytes;
     pthread_mutex_unlock(&g_mutex);
-    sim_header* h = refuse ? NULL : aligned_alloc(512, sizeof(sim_header) + (bytes + 511) / 512 * 512);
+    sim_header* h = injected || refuse ? NULL : aligned_alloc(512, sizeof(sim_header) + (bytes + 511) / 512 * 512);
     if (h == NULL) {
-        if (!refuse) {
+        if (!injected && !refuse) {
             pthread_mutex_lock(&g_mutex);
             g_used[ordinal] -= bytes;
             pthread_mutex_unlock(&g_mutex);
         }
-        if (out_of_memory) *out_of_memory = 1;
-        put(msg, len, "cudaMalloc failed: out of memory (cudaErrorMemoryAllocation)");
+        /* As module.cu's mem_alloc: the failure is recorded as the thread's error, then consumed
+         * whatever it was. */
+        const int err = sim_fail(injected ? injected : SIM_ERR_MEMORY_ALLOCATION);
+        if (out_of_memory) *out_of_memory = err == SIM_ERR_MEMORY_ALLOCATION;
+        report(msg, len, "cudaMalloc", err);
         return 1;
     }
     h->bytes = bytes;
@@ -283,9 +414,11 @@ static int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memo
 }
 
 static int mem_free(int32_t ordinal, void* ptr, char* msg, size_t len) {
+    SIM_GUARD_DEVICE(ordinal);
     if (ptr == NULL) return 0;
     sim_header* h = (sim_header*)ptr - 1;
     if (h->ordinal != ordinal) {
+        aph_cuda_consume(&k_rt, sim_fail(SIM_ERR_INVALID_VALUE));
         put(msg, len, "cudaFree failed: pointer of device %d freed on device %d", h->ordinal, ordinal);
         return 1;
     }
@@ -333,49 +466,60 @@ static int host_free(void* ptr, char* msg, size_t len) {
 
 static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
                         char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     const sim_op op = {.kind = OP_COPY, .dst = dst, .src = src, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
 static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
                              size_t bytes, void* stream, char* msg, size_t len) {
-    if (bad_ordinal(dst_ordinal, msg, len) || bad_ordinal(src_ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(src_ordinal);
+    if (dst_ordinal < 0 || dst_ordinal >= g_devices) {
+        report(msg, len, "cudaMemcpyPeerAsync", sim_fail(SIM_ERR_INVALID_DEVICE));
+        return 1;
+    }
     const sim_op op = {.kind = OP_COPY, .dst = dst, .src = src, .bytes = bytes};
     return submit(src_ordinal, stream, &op, msg, len);
 }
 
 static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
                         size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     const sim_op op = {.kind = OP_SET, .dst = ptr, .value = value, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
 static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, void* stream,
                               char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
     if (c == NULL || c->ndim < 0 || c->ndim > APH_CUDA_MAX_DIMS) {
         put(msg, len, "%s", "strided copy: invalid parameters");
         return 1;
     }
+    int64_t numel = 1;
+    for (int d = 0; d < c->ndim; ++d) numel *= c->shape[d];
+    if (numel == 0) return 0;
+    SIM_GUARD_DEVICE(ordinal);
     if (c->elem_size != 1 && c->elem_size != 2 && c->elem_size != 4 && c->elem_size != 8) {
         put(msg, len, "strided copy: element size %d not supported", c->elem_size);
         return 1;
     }
+    /* A kernel launch, as in module.cu: stale errors dropped before, the launch's own read after. */
+    aph_cuda_before_launch(&k_rt);
     const sim_op op = {.kind = OP_STRIDED, .strided = *c}; /* a copy: the caller's may be gone by then */
-    return submit(ordinal, stream, &op, msg, len);
+    if (submit(ordinal, stream, &op, msg, len) != 0) return 1;
+    const int err = aph_cuda_launch_result(&k_rt);
+    if (err != SIM_SUCCESS) {
+        put_sim(msg, len, "strided copy kernel launch", err);
+        return 1;
+    }
+    return 0;
 }
 
-static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
+/* The launch itself: run now (immediate mode: the kernel's own status, as a synchronous device
+ * would report it) or queued (deferred mode). */
+static int launch_kernel(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
                          char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
-    if (desc == NULL) {
-        put(msg, len, "%s", "kernel launch: descriptor is NULL");
-        return APH_K_STATUS_FAILED;
-    }
     if (!g_defer) {
-        /* Immediate: run now and report the kernel's status, as a synchronous device would. */
         pthread_mutex_lock(&g_mutex);
         stream_of(ordinal, stream)->enqueued++;
         pthread_mutex_unlock(&g_mutex);
@@ -393,8 +537,28 @@ static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size
     return rc;
 }
 
+static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
+                         char* msg, size_t len) {
+    if (desc == NULL) {
+        put(msg, len, "%s", "kernel launch: descriptor is NULL");
+        return APH_K_STATUS_FAILED;
+    }
+    SIM_GUARD_DEVICE(ordinal);
+    /* As module.cu's kernel_launch and the launchers behind it: stale errors dropped, the launch,
+     * then its error read with cudaGetLastError (a stale one would be reported as the launch's). */
+    aph_cuda_before_launch(&k_rt);
+    const int rc = launch_kernel(ordinal, kernel, desc, desc_size, stream, msg, len);
+    if (rc != 0) return rc;
+    const int err = aph_cuda_launch_result(&k_rt);
+    if (err != SIM_SUCCESS) {
+        put_sim(msg, len, "kernel launch", err);
+        return APH_K_STATUS_FAILED;
+    }
+    return 0;
+}
+
 static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     sim_stream* s = calloc(1, sizeof *s);
     pthread_mutex_lock(&g_mutex);
     const int full = s == NULL || g_nstreams == (int)(sizeof g_streams / sizeof g_streams[0]);
@@ -415,7 +579,7 @@ static int stream_create(int32_t ordinal, void** out, char* msg, size_t len) {
 static int stream_destroy(int32_t ordinal, void* stream, char* msg, size_t len) {
     /* Kept allocated: events recorded on it stay queryable, as CUDA allows, and its queued work
      * still runs at the next flush that reaches it. */
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     if (stream == NULL) {
         put(msg, len, "%s", "cudaStreamDestroy failed: the legacy default stream (cudaErrorInvalidResourceHandle)");
         return 1;
@@ -427,7 +591,7 @@ static int stream_destroy(int32_t ordinal, void* stream, char* msg, size_t len) 
 }
 
 static int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     sim_stream* s = stream_of(ordinal, stream);
     flush_locked(s, s->enqueued);
@@ -436,16 +600,22 @@ static int stream_synchronize(int32_t ordinal, void* stream, char* msg, size_t l
 }
 
 static int stream_query(int32_t ordinal, void* stream, int* idle, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     sim_stream* s = stream_of(ordinal, stream);
-    *idle = s->done == s->enqueued;
+    const int done = s->done == s->enqueued;
     pthread_mutex_unlock(&g_mutex);
+    /* cudaStreamQuery: not done is cudaErrorNotReady, recorded as the thread's error. */
+    const int err = done ? SIM_SUCCESS : sim_fail(SIM_ERR_NOT_READY);
+    if (aph_cuda_query(&k_rt, err, idle) != SIM_SUCCESS) {
+        put_sim(msg, len, "cudaStreamQuery", err);
+        return 1;
+    }
     return 0;
 }
 
 static int event_create(int32_t ordinal, void** out, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     sim_event* e = calloc(1, sizeof *e);
     if (e == NULL) {
         put(msg, len, "%s", "cudaEventCreateWithFlags failed: out of memory");
@@ -463,7 +633,7 @@ static int event_destroy(void* event, char* msg, size_t len) {
 }
 
 static int event_record(int32_t ordinal, void* event, void* stream, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     sim_event* e = event;
     e->stream = stream_of(ordinal, stream);
@@ -473,12 +643,16 @@ static int event_record(int32_t ordinal, void* event, void* stream, char* msg, s
 }
 
 static int event_query(void* event, int* done, char* msg, size_t len) {
-    (void)msg;
-    (void)len;
     pthread_mutex_lock(&g_mutex);
     const sim_event* e = event;
-    *done = e->stream == NULL || e->stream->done >= e->seq;
+    const int complete = e->stream == NULL || e->stream->done >= e->seq;
     pthread_mutex_unlock(&g_mutex);
+    /* cudaEventQuery: not done is cudaErrorNotReady, recorded as the thread's error. */
+    const int err = complete ? SIM_SUCCESS : sim_fail(SIM_ERR_NOT_READY);
+    if (aph_cuda_query(&k_rt, err, done) != SIM_SUCCESS) {
+        put_sim(msg, len, "cudaEventQuery", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -494,7 +668,7 @@ static int event_synchronize(void* event, char* msg, size_t len) {
 
 static int stream_wait_event(int32_t ordinal, void* stream, void* event, char* msg, size_t len) {
     (void)stream;
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     if (!g_defer) return 0; /* operations ran at once: nothing to wait for */
     /* Deferred: run the event's work now, so everything queued on stream later runs after it. */
     pthread_mutex_lock(&g_mutex);
@@ -505,7 +679,7 @@ static int stream_wait_event(int32_t ordinal, void* stream, void* event, char* m
 }
 
 static int device_synchronize(int32_t ordinal, char* msg, size_t len) {
-    if (bad_ordinal(ordinal, msg, len)) return 1;
+    SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     flush_all_locked();
     pthread_mutex_unlock(&g_mutex);

@@ -354,6 +354,134 @@ struct LogCapture {
 }  // namespace
 
 /* ---------------------------------------------------------------------------------------------
+ * Borrowed memory
+ * ------------------------------------------------------------------------------------------- */
+
+namespace {
+// An owner of borrowed memory whose deleter reads the allocator's statistics: it takes the
+// allocator's lock, so a deleter run under it would deadlock (std::mutex is not recursive).
+struct Owner {
+    CachingAllocator* a = nullptr;
+    int calls = 0;
+    void* data = nullptr;
+};
+void owner_deleter(void* data, void* ud) {
+    auto* o = static_cast<Owner*>(ud);
+    o->calls++;
+    o->data = data;
+    (void)o->a->stats();
+}
+std::atomic<int> g_hook_calls{0};
+void count_hook(CachingAllocator* a) {
+    g_hook_calls++;
+    (void)a->deferred_deleters();  // called outside the lock
+}
+}  // namespace
+
+// Borrowed memory: outside the statistics; every stream's use counts (no own stream); the
+// deleter runs once each event recorded at the release (or when a used stream was retired)
+// has completed, on the thread that finds it so, outside the lock, exactly once; the hook
+// hears of each deleter that has to wait; a use that cannot be waited for means the deleter
+// never runs; an allocator destroyed with a deleter waiting does not run it.
+static void test_borrowed_blocks(void**) {
+    SimulatedBackend* be;
+    auto a = make_allocator(&be);
+    a->set_deferred_hook(count_hook);
+    g_hook_calls = 0;
+    alignas(64) static char mem[4096];
+    const Stats s0 = a->stats();
+
+    // No use: the deleter runs within release_borrowed.
+    Owner o0;
+    o0.a = a.get();
+    Block* b = a->borrow(mem, sizeof mem, 0);
+    assert_stats_equal(a->stats(), s0);
+    a->release_borrowed(b, owner_deleter, mem, &o0);
+    assert_int_equal(o0.calls, 1);
+    assert_ptr_equal(o0.data, mem);
+    assert_int_equal(g_hook_calls.load(), 0);
+    assert_int_equal(be->events_recorded(), 0);
+
+    // Uses on streams 1, 2 and 3 (3 retired before the release, 1 recorded twice).
+    Owner o;
+    o.a = a.get();
+    b = a->borrow(mem, sizeof mem, 0);
+    a->record_stream(b, S(1));
+    a->record_stream(b, S(1));
+    a->record_stream(b, S(2));
+    a->record_stream(b, S(3));
+    a->retire_stream(S(3), S(1));
+    a->release_borrowed(b, owner_deleter, mem, &o);
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(a->deferred_deleters(), 1);
+    assert_int_equal(g_hook_calls.load(), 1);
+    be->complete_stream(1);
+    a->process_events();
+    be->complete_stream(2);
+    (void)a->stats();
+    assert_int_equal(o.calls, 0);  // stream 3's event is still pending
+    be->complete_stream(3);
+    a->process_events(/*run_deleters=*/false);  // found done, left queued
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(a->deferred_deleters(), 0);
+    a->run_deleters();
+    assert_int_equal(o.calls, 1);
+    a->process_events();
+    a->empty_cache();
+    assert_int_equal(o.calls, 1);
+    assert_stats_equal(a->stats(), s0);
+    assert_int_equal(be->live_events(), 0);
+
+    // A stream with nothing pending (no event to wait for): the deleter runs within the release.
+    be->make_inline(5);
+    Owner oi;
+    oi.a = a.get();
+    b = a->borrow(mem, sizeof mem, 0);
+    a->record_stream(b, S(5));
+    a->release_borrowed(b, owner_deleter, mem, &oi);
+    assert_int_equal(oi.calls, 1);
+
+    // Otherwise whichever call finds the work done runs it: here an allocation.
+    Owner od;
+    od.a = a.get();
+    b = a->borrow(mem, sizeof mem, 0);
+    a->record_stream(b, S(4));
+    a->release_borrowed(b, owner_deleter, mem, &od);
+    assert_int_equal(od.calls, 0);
+    assert_int_equal(g_hook_calls.load(), 2);
+    be->complete_stream(4);
+    Block* other = a->allocate(512, S(1));
+    assert_int_equal(od.calls, 1);
+    a->free(other);
+
+    // A use whose event cannot be recorded: never given back, said at error level.
+    be->make_throwing(9);
+    Owner lost;
+    lost.a = a.get();
+    b = a->borrow(mem, sizeof mem, 0);
+    a->record_stream(b, S(9));
+    a->release_borrowed(b, owner_deleter, mem, &lost);
+    a->process_events();
+    assert_int_equal(lost.calls, 0);
+    assert_int_equal(a->deferred_deleters(), 0);
+    assert_device_empty(*a, be);
+
+    // Destroyed with a deleter waiting: it is not run (the work may still use the memory).
+    {
+        SimulatedBackend* be2;
+        auto a2 = make_allocator(&be2);
+        Owner w;
+        w.a = a2.get();
+        Block* wb = a2->borrow(mem, sizeof mem, 0);
+        a2->record_stream(wb, S(1));
+        a2->release_borrowed(wb, owner_deleter, mem, &w);
+        assert_int_equal(a2->deferred_deleters(), 1);
+        a2.reset();
+        assert_int_equal(w.calls, 0);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Rounding and the pools
  * ------------------------------------------------------------------------------------------- */
 
@@ -1745,6 +1873,7 @@ int main(void) {
         TEST(test_stream_ordered_reuse),
         TEST(test_record_stream),
         TEST(test_record_stream_inline_and_failing_events),
+        TEST(test_borrowed_blocks),
         TEST(test_retire_stream),
         TEST(test_retire_stream_with_live_uses),
         TEST(test_retire_stream_failing_event_keeps_live_use),

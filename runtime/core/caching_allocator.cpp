@@ -20,6 +20,11 @@ struct Block {
     int event_count = 0;         // events still to complete before it is free
     bool held = false;           // out of the cache for good: a use could not be ordered (an
                                  // event failed) or host memory ran out; on held_head_ once freed
+                                 // (a borrowed block is never freed: its deleter never runs)
+    bool borrowed = false;       // borrowed memory (borrow()): no segment, pool or statistic
+    aph_deleter deleter = nullptr;  // borrowed, released: what runs once its events completed
+    void* deleter_data = nullptr;
+    void* deleter_user_data = nullptr;
     Block* prev = nullptr;       // neighbours in the same segment
     Block* next = nullptr;
     std::vector<StreamKey> uses; // other streams it was used on
@@ -45,6 +50,9 @@ struct Block {
 namespace {
 
 constexpr const char* kTarget = "aphelion::memory";
+
+// The stream key of borrowed blocks: no stream has it, so every stream's use is recorded.
+constexpr uint64_t kBorrowedStream = UINT64_MAX;
 
 // A coarse clock (a few ns through the vDSO, millisecond resolution): ages in leak reports do
 // not need more, and the allocation hit path cannot afford a precise clock read.
@@ -78,7 +86,21 @@ CachingAllocator::CachingAllocator(std::unique_ptr<Backend> backend, std::string
     : backend_(std::move(backend)), label_(std::move(label)) {}
 
 CachingAllocator::~CachingAllocator() {
+    Block* ready = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        ready = ready_head_;
+        ready_head_ = nullptr;
+    }
+    run_ready(ready);
     std::lock_guard lock(mutex_);
+    // Borrowed blocks still waiting: their deleters never run (the work may still use the
+    // memory); only the bookkeeping goes.
+    std::set<Block*> waiting;
+    for (auto& p : pending_) {
+        if (p.block->borrowed) waiting.insert(p.block);
+    }
+    for (Block* b : waiting) delete b;
     for (auto& p : pending_) backend_->destroy_event(p.event);
     for (auto& r : retired_) backend_->destroy_event(r.event);
     for (Block* b = live_head_; b; b = b->live_next) {
@@ -222,7 +244,10 @@ void CachingAllocator::process_events_locked() {
                 backend_->destroy_event(it->event);
                 Block* b = it->block;
                 it = pending_.erase(it);
-                if (--b->event_count == 0 && !b->held) free_block_locked(b);
+                if (--b->event_count == 0) {
+                    if (b->borrowed) borrowed_done_locked(b, !b->held);
+                    else if (!b->held) free_block_locked(b);
+                }
                 progressed = true;
             } else {
                 ++it;
@@ -255,9 +280,13 @@ void CachingAllocator::process_events_locked() {
     }
 }
 
-void CachingAllocator::process_events() {
-    std::lock_guard lock(mutex_);
+void CachingAllocator::process_events(bool run_deleters) {
+    Lock lock(*this, run_deleters);
     process_events_locked();
+}
+
+void CachingAllocator::run_deleters() {
+    Lock lock(*this);  // its release runs them
 }
 
 size_t CachingAllocator::release_free_segments_locked(const StreamKey* only_stream) {
@@ -313,7 +342,7 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
         throw out_of_memory(strprintf("%s: tried to allocate %zu bytes, more than any device has",
                                       label_.c_str(), bytes));
     }
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     process_events_locked();
     const size_t rounded = round_size(bytes);
     const bool small = rounded <= kSmallSize;
@@ -435,12 +464,12 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
 
 void CachingAllocator::free(Block* b) noexcept {
     if (b == nullptr) return;
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     free_locked(b);
 }
 
 bool CachingAllocator::free_ptr(void* ptr) noexcept {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     auto it = raw_.find(ptr);
     if (it == raw_.end()) return false;
     free_locked(it->second);
@@ -448,7 +477,7 @@ bool CachingAllocator::free_ptr(void* ptr) noexcept {
 }
 
 bool CachingAllocator::record_stream_ptr(void* ptr, const StreamKey& stream) {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     auto it = raw_.find(ptr);
     if (it == raw_.end()) return false;
     record_stream_locked(it->second, stream);
@@ -510,7 +539,7 @@ void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
 
 void CachingAllocator::record_stream(Block* b, const StreamKey& stream) {
     if (b == nullptr) return;
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     record_stream_locked(b, stream);
 }
 
@@ -521,25 +550,25 @@ void CachingAllocator::record_stream_locked(Block* b, const StreamKey& stream) {
 }
 
 Block* CachingAllocator::find(void* ptr) {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     auto it = raw_.find(ptr);
     return it == raw_.end() ? nullptr : it->second;
 }
 
 void CachingAllocator::empty_cache() {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     process_events_locked();
     release_free_segments_locked(nullptr);
 }
 
 Stats CachingAllocator::stats() {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     process_events_locked();
     return stats_;
 }
 
 void CachingAllocator::reset_peak_stats() {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     for (Stat* s : {&stats_.allocated, &stats_.reserved, &stats_.active, &stats_.requested}) {
         s->peak = s->current;
     }
@@ -549,7 +578,7 @@ void CachingAllocator::set_tracker(aph_tracker* tracker) {
     if (tracker) tracker->refs.retain();
     aph_tracker* old;
     {
-        std::lock_guard lock(mutex_);
+        Lock lock(*this);
         old = tracker_;
         tracker_ = tracker;
     }
@@ -557,13 +586,13 @@ void CachingAllocator::set_tracker(aph_tracker* tracker) {
 }
 
 aph_tracker* CachingAllocator::tracker() {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     if (tracker_) tracker_->refs.retain();
     return tracker_;
 }
 
 void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& fallback) {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     // Live blocks used on this stream: replace the use with an event recorded now.
     for (Block* b = live_head_; b; b = b->live_next) {
         auto it = std::find_if(b->uses.begin(), b->uses.end(),
@@ -580,11 +609,11 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
 }
 
 std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked, bool raw_only) {
-    std::lock_guard lock(mutex_);
+    Lock lock(*this);
     std::vector<LiveBlock> out;
     const uint64_t now = coarse_now_ns();
     for (const Block* b = live_head_; b; b = b->live_next) {
-        if (raw_only && !b->raw) continue;
+        if (b->borrowed || (raw_only && !b->raw)) continue;
         out.push_back({b->ptr, b->size, b->requested, b->stream.id,
                        static_cast<double>(now - std::min(now, b->born_ns)) * 1e-9});
     }
@@ -592,6 +621,103 @@ std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked, bool 
               [](const LiveBlock& a, const LiveBlock& b) { return a.ptr < b.ptr; });
     if (count_as_leaked) stats_.leaked += out.size();
     return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Borrowed memory
+// ---------------------------------------------------------------------------------------------
+
+CachingAllocator::Lock::~Lock() {
+    Block* ready = nullptr;
+    if (run_ready_) {
+        ready = a_.ready_head_;
+        a_.ready_head_ = nullptr;
+    }
+    const bool wake = a_.wake_;
+    a_.wake_ = false;
+    void (*hook)(CachingAllocator*) = a_.deferred_hook_;
+    lock_.unlock();
+    run_ready(ready);
+    if (wake && hook) hook(&a_);
+    // defer_ goes last: the messages logged under the lock are delivered now.
+}
+
+void CachingAllocator::run_ready(Block* list) noexcept {
+    while (list) {
+        Block* b = list;
+        list = b->live_next;
+        if (b->deleter) {
+            try {
+                invoke_callback([b] { b->deleter(b->deleter_data, b->deleter_user_data); });
+            } catch (...) {
+                // A C++ deleter that throws must not unwind through the library.
+            }
+        }
+        delete b;
+    }
+}
+
+Block* CachingAllocator::borrow(void* ptr, size_t bytes, int32_t ordinal) {
+    auto* b = new Block();
+    b->ptr = static_cast<char*>(ptr);
+    b->size = bytes;
+    b->borrowed = true;
+    b->allocated = true;
+    b->stream = StreamKey{kBorrowedStream, nullptr, ordinal};
+    Lock lock(*this);
+    link_live(b);
+    return b;
+}
+
+void CachingAllocator::release_borrowed(Block* b, aph_deleter deleter, void* data, void* user_data) noexcept {
+    if (b == nullptr) return;
+    Lock lock(*this);
+    unlink_live(b);
+    b->allocated = false;
+    b->deleter = deleter;
+    b->deleter_data = data;
+    b->deleter_user_data = user_data;
+    // Events recorded when streams it was used on went away, and one now on every stream it is
+    // still used on: the deleter waits for all of them.
+    for (void* ev : b->retired_uses) add_pending_locked(ev, b);
+    b->retired_uses.clear();
+    for (const StreamKey& s : b->uses) {
+        if (void* ev = record_use_event_locked(b, s, "borrowed memory")) add_pending_locked(ev, b);
+    }
+    b->uses.clear();
+    if (b->event_count == 0) {
+        borrowed_done_locked(b, false);
+        return;
+    }
+    if (!b->held) {
+        deferred_++;
+        // Work that is already done need not wait for a later poll.
+        try {
+            process_events_locked();
+        } catch (const std::exception&) {
+            // No host memory to process the other events now: a later poll does it.
+        }
+        if (b->event_count > 0) wake_ = true;
+    }
+}
+
+void CachingAllocator::borrowed_done_locked(Block* b, bool waited) noexcept {
+    if (waited) deferred_--;
+    if (b->held) {
+        // Some use could not be waited for: the memory may still be in use, so its owner never
+        // gets it back (its deleter never runs); said once, when the last event is done.
+        log::logf(APH_LOG_ERROR, kTarget, "%s: borrowed memory at %p (%zu bytes) is never given back to its owner: "
+                  "its use on a stream could not be waited for", label_.c_str(), static_cast<void*>(b->ptr), b->size);
+        delete b;
+        return;
+    }
+    b->live_next = ready_head_;
+    ready_head_ = b;
+}
+
+size_t CachingAllocator::deferred_deleters() {
+    std::lock_guard lock(mutex_);  // runs nothing: callers may hold locks of their own
+    return deferred_;
 }
 
 }  // namespace aph::alloc

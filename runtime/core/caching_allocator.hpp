@@ -14,10 +14,15 @@
 //     other streams (record_stream) hold a freed block back until an event recorded on each of
 //     those streams at free time has completed;
 //   - a failed segment request frees every completely free cached segment and retries once.
-// One mutex guards everything; backend calls happen under it (they are short).
+// It also keeps the books of borrowed memory (aph_tensor_from_blob, DLPack imports) on its
+// device: the streams it is used on, and its owner's deleter, which waits for that work.
+// One mutex guards everything; backend calls happen under it (they are short). No user code
+// runs under it: messages logged meanwhile are delivered, and deleters whose work is done are
+// run, once it is released (see Lock).
 #pragma once
 
 #include "aphelion.h"
+#include "log.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -113,8 +118,12 @@ public:
     Block* find(void* ptr);
 
     void empty_cache();
-    // Frees that were waiting for events: check them now.
-    void process_events();
+    // Frees that were waiting for events: check them now. Deleters of borrowed memory whose
+    // work is done run before this returns, on this thread, unless run_deleters is false: they
+    // then stay queued for the next call that runs them (run_deleters() or any other).
+    void process_events(bool run_deleters = true);
+    // Runs the deleters that process_events(false) left queued.
+    void run_deleters();
     Stats stats();
     void reset_peak_stats();
 
@@ -132,11 +141,50 @@ public:
     // Live blocks (raw ones only when raw_only); counts them as leaked when count_as_leaked.
     std::vector<LiveBlock> live_blocks(bool count_as_leaked, bool raw_only = false);
 
+    // Borrowed memory: a block outside every segment, pool and statistic that only collects
+    // the streams the memory is used on (record_stream and retire_stream treat it as they treat
+    // owned blocks; every stream counts, the default one included, since the deleter is not
+    // stream-ordered). Throws std::bad_alloc.
+    Block* borrow(void* ptr, size_t bytes, int32_t ordinal);
+    // The borrowed memory's last reference went: deleter(data, user_data) runs exactly once,
+    // after the work queued (by now) on every stream it was used on has completed. When none is
+    // pending it runs before this returns, on this thread. Otherwise it waits, and runs on the
+    // first thread that finds the work done: a later call here that processes events
+    // (allocate, process_events, stats, empty_cache) or whatever the deferred hook wakes. It
+    // never runs with the lock held. If an event cannot be recorded or tracked (a device error,
+    // no host memory) the work cannot be waited for: the deleter is then never called (logged
+    // at error level), since the memory may still be in use. deleter may be NULL.
+    void release_borrowed(Block* b, aph_deleter deleter, void* data, void* user_data) noexcept;
+    // Borrowed blocks released whose deleter still waits for work.
+    size_t deferred_deleters();
+    // Called (outside the lock, on the releasing thread) each time a deleter starts waiting,
+    // with this allocator: e.g. to wake a thread that calls process_events() until
+    // deferred_deleters() is 0. Set once, before the allocator is shared.
+    void set_deferred_hook(void (*hook)(CachingAllocator*)) noexcept { deferred_hook_ = hook; }
+
     static void* block_ptr(const Block* b) noexcept;
     static size_t block_size(const Block* b) noexcept;
     static bool block_raw(const Block* b) noexcept;
 
 private:
+    // The allocator's lock, taken by every public method. Declared in this order, a Defer
+    // holds back what is logged under the lock, the lock is released, then the deleters that
+    // became ready run and the deferred hook is called (all on this thread), and only then the
+    // held messages are delivered: no user callback ever runs under the lock.
+    class Lock {
+    public:
+        explicit Lock(CachingAllocator& a, bool run_ready = true) : a_(a), run_ready_(run_ready), lock_(a.mutex_) {}
+        ~Lock();
+        Lock(const Lock&) = delete;
+        Lock& operator=(const Lock&) = delete;
+
+    private:
+        CachingAllocator& a_;
+        bool run_ready_;
+        log::Defer defer_;
+        std::unique_lock<std::mutex> lock_;
+    };
+
     struct BlockLess {
         bool operator()(const Block* a, const Block* b) const noexcept;
     };
@@ -186,6 +234,16 @@ private:
     struct Retired { void* event; StreamKey from; StreamKey to; };
     std::vector<Retired> retired_;
     std::unordered_map<uint64_t, StreamKey> retired_done_;  // dead stream id -> fallback
+    Block* ready_head_ = nullptr;     // borrowed blocks whose deleter may run (via live_next)
+    size_t deferred_ = 0;             // borrowed blocks released, deleter waiting for events
+    bool wake_ = false;               // a deleter started waiting: call deferred_hook_
+    void (*deferred_hook_)(CachingAllocator*) = nullptr;
+    // A borrowed block whose last event completed (waited: it was counted in deferred_): its
+    // deleter joins the ready list (or, for a held block, whose use could not be waited for,
+    // the block just goes).
+    void borrowed_done_locked(Block* b, bool waited) noexcept;
+    // Runs the deleters of a ready list and deletes its blocks (no lock held).
+    static void run_ready(Block* list) noexcept;
     Stats stats_;
     aph_tracker* tracker_ = nullptr;
 };

@@ -104,6 +104,13 @@ void cuda_strided(int32_t ordinal, char* dst, const std::vector<int64_t>& dst_st
 
 void sync(const aph_stream* s) { stream::synchronize(const_cast<aph_stream*>(s)); }
 
+// Work on stream s that uses a and b (CUDA tensors of s's device, or NULL) was queued and not
+// waited for: borrowed memory among them must wait for it before going back to its owner.
+void queued_on(aph_stream* s, const aph_tensor* a, const aph_tensor* b = nullptr) {
+    record_borrowed_use(a, s);
+    record_borrowed_use(b, s);
+}
+
 void check_bytes(uint64_t want, size_t got) {
     if (want != got) {
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
@@ -267,6 +274,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
             cuda_strided(D->ordinal, tmp.t->data(), tmp.t->strides, src->data(), src->strides, src->shape, elem, s);
             cuda_strided(D->ordinal, dst->data(), dst->strides, tmp.t->data(), tmp.t->strides, dst->shape, elem, s);
             if (synchronous) sync(s);
+            else queued_on(s, dst, src);
             return;
         }
         if (is_contiguous(*dst) && is_contiguous(*src)) {
@@ -275,6 +283,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
             cuda_strided(D->ordinal, dst->data(), dst->strides, src->data(), src->strides, dst->shape, elem, s);
         }
         if (synchronous) sync(s);
+        else queued_on(s, dst, src);
         return;
     }
     if (D->kind == APH_DEVICE_CUDA && S->kind == APH_DEVICE_CUDA) {
@@ -297,6 +306,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
         if (!dst_contig) {
             cuda_strided(D->ordinal, dst->data(), dst->strides, to, dst_tmp.t->strides, dst->shape, elem, ds);
             if (synchronous) sync(ds);
+            else queued_on(ds, dst);
         }
         return;
     }
@@ -319,6 +329,7 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
             cuda_strided(D->ordinal, dst->data(), dst->strides, tmp.t->data(), tmp.t->strides, dst->shape, elem, s);
             if (synchronous) sync(s);
         }
+        if (!synchronous) queued_on(s, dst);
         return;
     }
     // Device -> host (always waits): gather on the device, staged DMA, scatter on the host if the
@@ -353,6 +364,7 @@ void to_host(const aph_tensor* t, void* dst, size_t nbytes, aph_stream* stream, 
     const char* from = contiguous_on_stream(t, s, tmp);
     if (!synchronous) {
         cuda_memcpy(d->ordinal, dst, from, nbytes, s);  // dst must stay valid until the stream gets there
+        queued_on(s, t);
         return;
     }
     d2h(d->ordinal, static_cast<char*>(dst), from, nbytes, s);
@@ -383,6 +395,7 @@ void from_host(aph_tensor* t, const void* src, size_t nbytes, aph_stream* stream
         cuda_strided(d->ordinal, t->data(), t->strides, to, tmp.t->strides, t->shape, t->elem, s);
         if (synchronous) sync(s);
     }
+    if (!synchronous) queued_on(s, t);
 }
 
 void fill_zero(aph_tensor* t, aph_stream* stream, bool synchronous) {
@@ -399,6 +412,7 @@ void fill_zero(aph_tensor* t, aph_stream* stream, bool synchronous) {
         return api().memset_async(d->ordinal, t->data(), 0, t->nbytes(), s->key.native, m, n);
     });
     if (synchronous) sync(s);
+    else queued_on(s, t);
 }
 
 aph_tensor* to_device(const aph_tensor* t, aph_device* device) {
@@ -422,9 +436,21 @@ aph_tensor* contiguous(aph_tensor* t) {
 
 void record_stream(aph_tensor* t, aph_stream* stream) {
     aph_stream* s = stream::resolve(t->device(), stream);
-    if (t->storage->block) {
-        (*t->device()->memory).allocator.record_stream(t->storage->block, s->key);
+    if (alloc::Block* b = t->storage->block ? t->storage->block : t->storage->borrowed) {
+        (*t->device()->memory).allocator.record_stream(b, s->key);
     }
+}
+
+void record_use(const aph_tensor* t, aph_stream* s) {
+    if (t == nullptr) return;
+    const Storage* st = t->storage;
+    if ((st->block != nullptr && st->stream != s) || st->borrowed != nullptr) {
+        record_stream(const_cast<aph_tensor*>(t), s);
+    }
+}
+
+void record_borrowed_use(const aph_tensor* t, aph_stream* s) {
+    if (t != nullptr && t->storage->borrowed != nullptr) record_stream(const_cast<aph_tensor*>(t), s);
 }
 
 }  // namespace aph::tensor

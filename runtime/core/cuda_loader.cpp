@@ -75,6 +75,9 @@ void load(State& s) {
 }  // namespace
 
 const State& state() noexcept {
+    // What the first call logs is delivered once the initialisation below has finished: a log
+    // callback that calls back into the library (which calls state()) must not find it running.
+    const log::Defer defer;
     // Leaked on purpose: the module is never unloaded, so its state must never be destroyed.
     static State* s = [] {
         State* st = new (std::nothrow) State();

@@ -109,6 +109,7 @@ aph_device_config config_from_env() {
 
 aph_device* open(aph_device_kind kind, int32_t ordinal) {
     Registry& r = registry();
+    const log::Defer defer;  // make_device logs why a device is unavailable: after the unlock
     std::lock_guard lock(r.mutex);
     const auto key = std::make_pair(static_cast<int>(kind), ordinal);
     if (auto it = r.open.find(key); it != r.open.end() && it->second->refs.try_retain()) {
@@ -154,6 +155,12 @@ void release(aph_device* d) noexcept {
         if (auto it = r.open.find(key); it != r.open.end() && it->second == d) r.open.erase(it);
     }
     report_leaks(*d);
+    // Deleters of borrowed memory whose work is done run now, on this thread.
+    try {
+        d->memory->allocator.process_events();
+    } catch (const std::exception& e) {
+        log::logf(APH_LOG_WARN, "aphelion::memory", "%s: processing events: %s", d->label.c_str(), e.what());
+    }
     stream::destroy_default(d->default_stream);
     delete d;
 }

@@ -1,5 +1,6 @@
 #include "device_memory.hpp"
 
+#include "deleter_thread.hpp"
 #include "device.hpp"
 #include "error.hpp"
 #include "host_info.hpp"
@@ -149,6 +150,7 @@ const aph_cuda_module_api& cuda_api() {
 
 DeviceMemory& of(aph_device_kind kind, int32_t ordinal) {
     Registry& r = registry();
+    const log::Defer defer;  // cuda_api() may load the module, which logs: after the unlock
     std::lock_guard lock(r.mutex);
     const auto key = std::make_pair(static_cast<int>(kind), ordinal);
     if (auto it = r.devices.find(key); it != r.devices.end()) return *it->second;
@@ -164,11 +166,16 @@ DeviceMemory& of(aph_device_kind kind, int32_t ordinal) {
     alloc::StreamKey def{kind == APH_DEVICE_CPU ? 1u : 2u + static_cast<uint64_t>(ordinal), nullptr,
                          ordinal};
     auto* dm = new DeviceMemory{kind, ordinal, lbl, alloc::CachingAllocator(std::move(backend), lbl), def};
+    // Deleters of borrowed CUDA memory that wait for stream work: the deleter thread makes sure
+    // they run once it is done, even if the program makes no further call (device allocators
+    // live for the rest of the process, as the thread needs).
+    if (kind == APH_DEVICE_CUDA) dm->allocator.set_deferred_hook(&deleters::watch);
     r.devices.emplace(key, dm);
     return *dm;
 }
 
 alloc::CachingAllocator& pinned() {
+    const log::Defer defer;  // cuda_api() may load the module, which logs: after the initialisation
     static alloc::CachingAllocator* p = [] {
         cuda_api();
         return new alloc::CachingAllocator(std::make_unique<PinnedBackend>(), "pinned host");

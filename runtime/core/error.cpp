@@ -51,25 +51,33 @@ std::string_view status_prefix(aph_status status) noexcept {
 }
 
 namespace {
-thread_local std::string t_last_error;
-thread_local const char* t_last_error_fallback = nullptr;
+// The caller's message lives in t_base. While a user callback runs, t_slot points at the
+// CallbackGuard's own slot, so nothing the callback does touches the caller's storage: a
+// pointer the caller got from aph_last_error() stays valid (and unchanged) across calls that
+// run callbacks, until the caller's own next failing call.
+thread_local ErrorSlot t_base;
+thread_local ErrorSlot* t_slot = nullptr;  // nullptr: t_base
 thread_local uint64_t t_last_error_generation = 0;
+
+ErrorSlot& current_slot() noexcept { return t_slot ? *t_slot : t_base; }
 }  // namespace
 
 void set_last_error(aph_status status, const char* msg) noexcept {
     ++t_last_error_generation;
+    ErrorSlot& s = current_slot();
     try {
-        t_last_error.assign(msg);
-        t_last_error_fallback = nullptr;
+        s.message.assign(msg);
+        s.fallback = nullptr;
     } catch (...) {
         // Storing the message itself failed (no memory): keep a static one instead.
-        t_last_error_fallback = "out of memory: could not store the error message";
+        s.fallback = "out of memory: could not store the error message";
     }
     log::logf(APH_LOG_DEBUG, "aphelion::error", "%s: %s", status_name_of(status), msg);
 }
 
 const char* last_error() noexcept {
-    return t_last_error_fallback ? t_last_error_fallback : t_last_error.c_str();
+    const ErrorSlot& s = current_slot();
+    return s.fallback ? s.fallback : s.message.c_str();
 }
 
 const char* status_name_of(aph_status status) noexcept {
@@ -103,10 +111,25 @@ Error device_mismatch(std::string_view details) {
     return Error::kind(APH_ERR_DEVICE_MISMATCH, "tensors must be on the same device");
 }
 
-uint64_t last_error_generation() noexcept { return t_last_error_generation; }
+CallbackGuard::CallbackGuard() noexcept : previous_(t_slot), generation_(t_last_error_generation) {
+    // The callback starts out reading the caller's message.
+    const ErrorSlot& caller = current_slot();
+    try {
+        slot_.message = caller.message;
+        slot_.fallback = caller.fallback;
+    } catch (...) {
+        slot_.fallback = "";  // no memory for the copy: the callback reads ""
+    }
+    t_slot = &slot_;
+}
 
-std::string callback_failure(aph_status status, uint64_t generation_before, const std::string& what) {
-    if (t_last_error_generation != generation_before) return last_error();
+CallbackGuard::~CallbackGuard() {
+    t_slot = previous_;
+    t_last_error_generation = generation_;
+}
+
+std::string CallbackGuard::failure(aph_status status, const std::string& what) const {
+    if (t_last_error_generation != generation_) return slot_.fallback ? slot_.fallback : slot_.message;
     std::string m(status_prefix(status));
     m += what + " failed with " + status_name_of(status) + " and gave no message";
     return m;

@@ -69,13 +69,60 @@ inline void require_arg(const T* p, const char* name) {
 // The enum name of a status ("APH_ERR_OUT_OF_MEMORY"), "APH_ERR_UNKNOWN" outside the enum.
 const char* status_name_of(aph_status status) noexcept;
 
-// Counts this thread's set_last_error calls: compare it around a user callback to see whether
-// the callback reported a message (aph_set_last_error) when it failed.
-uint64_t last_error_generation() noexcept;
-// The message for a user callback that returned the failing status: the one it set with
-// aph_set_last_error (when the generation moved), else "{kind prefix}{what} failed with
-// APH_ERR_X and gave no message".
-std::string callback_failure(aph_status status, uint64_t generation_before, const std::string& what);
+// Rule 4 of the C API: a user callback the library invokes on the caller's behalf (log, trace
+// sink, progress, stage, hook, custom operation, deleter, destroy) never replaces the message the
+// caller reads from aph_last_error(). Construct one of these immediately before invoking the
+// callback and let it go right after: while it lives, the thread's last error is a slot of its
+// own (starting as a copy of the caller's message), so whatever the callback does
+// (aph_set_last_error, failing library calls) never touches the caller's message, not even
+// the storage a pointer from aph_last_error() points into. For callbacks that return a status,
+// call failure() before the guard goes out of scope to build the outer call's message from what
+// the callback reported. Not movable (the thread points at it while it lives).
+// One thread's last error: its message, or a static one when storing the message failed.
+struct ErrorSlot {
+    std::string message;
+    const char* fallback = nullptr;
+};
+
+class CallbackGuard {
+public:
+    CallbackGuard() noexcept;
+    ~CallbackGuard();
+    CallbackGuard(const CallbackGuard&) = delete;
+    CallbackGuard& operator=(const CallbackGuard&) = delete;
+
+    // The message for a callback that returned the failing status: the one it set (with
+    // aph_set_last_error, or as the message of a library call it made that failed) when it set
+    // one, else "{kind prefix}{what} failed with APH_ERR_X and gave no message".
+    std::string failure(aph_status status, const std::string& what) const;
+
+private:
+    ErrorSlot slot_;        // the thread's last error while the callback runs
+    ErrorSlot* previous_;   // the one to go back to (nullptr: the thread's own)
+    uint64_t generation_;
+};
+
+// The one way the library invokes a user callback (rule 4): f runs behind a CallbackGuard.
+template <class F>
+void invoke_callback(F&& f) {
+    const CallbackGuard saved;
+    f();
+}
+
+// The same for a callback that returns an aph_status: a failing status is thrown as the outer
+// call's error, with the message CallbackGuard::failure(status, what()) built from what the
+// callback reported (what() names the callback: "stage 'x'", "custom operation 'y'").
+template <class F, class W>
+void invoke_callback_checked(F&& f, W&& what) {
+    std::string failure;
+    aph_status status;
+    {
+        const CallbackGuard saved;
+        status = f();
+        if (status != APH_OK) failure = saved.failure(status, what());
+    }
+    if (status != APH_OK) throw Error::raw(status, std::move(failure));
+}
 
 // This thread's last error message ("" if none).
 const char* last_error() noexcept;

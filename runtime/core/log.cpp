@@ -9,51 +9,37 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <condition_variable>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
-
-#include <pthread.h>
+#include <vector>
 
 namespace aph::log {
 namespace {
 
+// How the default stderr sink lays a line out.
 struct Sink {
-    aph_log_callback callback = nullptr;
-    void* user_data = nullptr;
-    bool timestamps = true;  // default stderr sink: print an ISO-8601 UTC timestamp
-    bool targets = true;     // default stderr sink: print the target
+    bool timestamps = true;  // an ISO-8601 UTC timestamp
+    bool targets = true;     // the target
 };
 
-// A reader-writer lock that prefers writers: with glibc's default (reader preference),
-// threads logging without pause could starve aph_log_set_callback forever. Readers never
-// nest on one thread (t_in_callback routes nested messages around the lock), so writer
-// preference cannot deadlock.
-class RwLock {
-public:
-    RwLock() noexcept {
-        pthread_rwlockattr_t attr;
-        pthread_rwlockattr_init(&attr);
-        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-        pthread_rwlock_init(&lock_, &attr);
-        pthread_rwlockattr_destroy(&attr);
-    }
-    RwLock(const RwLock&) = delete;
-    RwLock& operator=(const RwLock&) = delete;
-    void lock() noexcept { pthread_rwlock_wrlock(&lock_); }
-    void unlock() noexcept { pthread_rwlock_unlock(&lock_); }
-    void lock_shared() noexcept { pthread_rwlock_rdlock(&lock_); }
-    void unlock_shared() noexcept { pthread_rwlock_unlock(&lock_); }
-
-private:
-    pthread_rwlock_t lock_;
+// One registered callback. Each delivery counts itself in `active` (under the logger's mutex)
+// for as long as the callback runs; replacing the callback waits until the old one's count is
+// zero, so no call to it is in progress once aph_log_set_callback returns. No lock is held
+// while a callback runs, so other threads keep logging (to the new callback) meanwhile.
+struct Callback {
+    aph_log_callback fn = nullptr;
+    void* user_data = nullptr;
+    int active = 0;
 };
 
 // The logger's state. Leaked on purpose: messages may be logged from static destructors of
 // other libraries or from threads still running at exit, so it must never be destroyed.
 struct Logger {
     std::atomic<int> level{APH_LOG_WARN};
-    RwLock mutex;  // shared while a message is delivered, exclusive to change the sink
+    std::mutex mutex;              // guards the fields below; never held while a callback runs
+    std::condition_variable idle;  // a delivery ended (a replaced callback may be idle now)
+    Callback* callback = nullptr;  // nullptr: the default stderr sink
     Sink sink;
 };
 
@@ -61,6 +47,15 @@ Logger& logger() noexcept {
     static Logger* instance = new Logger();
     return *instance;
 }
+
+// Messages held back on this thread while one or more Defer objects are alive.
+struct Held {
+    aph_log_level level;
+    std::string target;
+    std::string message;
+};
+thread_local int t_defer_depth = 0;
+thread_local std::vector<Held> t_held;
 
 std::once_flag g_env_once;
 thread_local bool t_in_callback = false;
@@ -176,27 +171,55 @@ bool enabled(aph_log_level lvl) noexcept { return static_cast<int>(lvl) <= level
 
 void write(aph_log_level lvl, std::string_view target, std::string_view message) noexcept {
     if (!enabled(lvl)) return;
-    Logger& lg = logger();
     if (t_in_callback) {
         // A library call made from inside the user's callback: do not recurse into it.
         write_stderr(Sink{}, lvl, target, message);
         return;
     }
-    std::shared_lock lock(lg.mutex);
-    if (lg.sink.callback == nullptr) {
-        write_stderr(lg.sink, lvl, target, message);
+    if (t_defer_depth > 0) {
+        // The library holds a lock on this thread: deliver once it is released.
+        try {
+            t_held.push_back(Held{lvl, std::string(target), std::string(message)});
+            return;
+        } catch (...) {
+            // No memory to hold it: stderr now (no user code runs under the lock).
+            write_stderr(Sink{}, lvl, target, message);
+            return;
+        }
+    }
+    Logger& lg = logger();
+    Callback* cb;
+    Sink sink;
+    {
+        std::lock_guard lock(lg.mutex);
+        cb = lg.callback;
+        if (cb) ++cb->active;
+        sink = lg.sink;
+    }
+    if (cb == nullptr) {
+        write_stderr(sink, lvl, target, message);
         return;
     }
     try {
         // The callback gets NUL-terminated copies.
         const std::string t(target), m(message);
         t_in_callback = true;
-        lg.sink.callback(lvl, t.c_str(), m.c_str(), lg.sink.user_data);
-        t_in_callback = false;
+        invoke_callback([&] { cb->fn(lvl, t.c_str(), m.c_str(), cb->user_data); });
     } catch (...) {
         // A C++ callback that throws (or a failed copy) must not unwind through C callers.
-        t_in_callback = false;
     }
+    t_in_callback = false;
+    std::lock_guard lock(lg.mutex);
+    if (--cb->active == 0) lg.idle.notify_all();
+}
+
+Defer::Defer() noexcept { ++t_defer_depth; }
+
+Defer::~Defer() {
+    if (--t_defer_depth > 0 || t_held.empty()) return;
+    std::vector<Held> held;
+    held.swap(t_held);
+    for (const Held& h : held) write(h.level, h.target, h.message);
 }
 
 void logf(aph_log_level lvl, const char* target, const char* fmt, ...) noexcept {
@@ -211,12 +234,19 @@ void logf(aph_log_level lvl, const char* target, const char* fmt, ...) noexcept 
     }
 }
 
-bool set_callback(aph_log_callback cb, void* user_data) noexcept {
+bool set_callback(aph_log_callback cb, void* user_data) {
     if (t_in_callback) return false;
     Logger& lg = logger();
-    std::unique_lock lock(lg.mutex);  // waits for deliveries in progress on other threads
-    lg.sink.callback = cb;
-    lg.sink.user_data = cb ? user_data : nullptr;
+    Callback* fresh = cb ? new Callback{cb, user_data, 0} : nullptr;
+    Callback* old;
+    {
+        std::unique_lock lock(lg.mutex);
+        old = lg.callback;
+        lg.callback = fresh;
+        // Deliveries in progress on other threads finish; new ones already go to `fresh`.
+        if (old) lg.idle.wait(lock, [old] { return old->active == 0; });
+    }
+    delete old;
     return true;
 }
 
@@ -231,7 +261,7 @@ bool apply_preset(aph_log_preset preset) noexcept {
         case APH_LOG_PRESET_TESTING: lvl = APH_LOG_WARN; timestamps = false; targets = false; break;
     }
     {
-        std::unique_lock lock(lg.mutex);
+        std::lock_guard lock(lg.mutex);
         lg.sink.timestamps = timestamps;
         lg.sink.targets = targets;
     }

@@ -22,7 +22,23 @@ aph_log_level level() noexcept;
 void set_level(aph_log_level level) noexcept;
 
 // Replaces the sink; returns false (and changes nothing) when called from inside the callback.
-bool set_callback(aph_log_callback cb, void* user_data) noexcept;
+// Waits until no delivery to the previous callback is in progress. Throws std::bad_alloc.
+bool set_callback(aph_log_callback cb, void* user_data);
+
+// No log callback may run while the library holds a lock the callback could need (it may call
+// back into the library). While a Defer is alive, messages logged on this thread are held, and
+// they are delivered, in order, when the thread's outermost Defer ends. Create one immediately
+// before taking a lock under which anything may log, declared before the lock so that the lock
+// is released first:
+//     log::Defer defer;
+//     std::lock_guard lock(mutex_);
+class Defer {
+public:
+    Defer() noexcept;
+    ~Defer();
+    Defer(const Defer&) = delete;
+    Defer& operator=(const Defer&) = delete;
+};
 
 // Returns false (and changes nothing) when called from inside the callback.
 bool apply_preset(aph_log_preset preset) noexcept;

@@ -10,6 +10,10 @@ namespace {
 
 bool is_cuda(const aph_device* d) { return d->kind == APH_DEVICE_CUDA; }
 
+// After a synchronisation: deleters of borrowed memory whose work it waited for run now, on
+// this thread (rather than at the deleter thread's next poll).
+void run_finished_deleters(aph_device* d) { (*d->memory).allocator.process_events(); }
+
 }  // namespace
 
 aph_stream* make_default(aph_device* device) {
@@ -95,6 +99,7 @@ void synchronize(aph_stream* s) {
     mem::cuda_call("cudaStreamSynchronize", [&](char* m, size_t n) {
         return api.stream_synchronize(s->device->ordinal, s->key.native, m, n);
     });
+    run_finished_deleters(s->device);
 }
 
 bool idle(aph_stream* s) {
@@ -160,6 +165,7 @@ void event_synchronize(aph_event* e) {
     if (!e->native || !e->recorded) return;
     const aph_cuda_module_api& api = mem::cuda_api();
     mem::cuda_call("cudaEventSynchronize", [&](char* m, size_t n) { return api.event_synchronize(e->native, m, n); });
+    run_finished_deleters(e->device);
 }
 
 bool event_done(aph_event* e) {
@@ -174,6 +180,7 @@ void device_synchronize(aph_device* device) {
     if (!is_cuda(device)) return;
     const aph_cuda_module_api& api = mem::cuda_api();
     mem::cuda_call("cudaDeviceSynchronize", [&](char* m, size_t n) { return api.device_synchronize(device->ordinal, m, n); });
+    run_finished_deleters(device);
 }
 
 }  // namespace aph::stream

@@ -61,7 +61,16 @@ aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64
 void storage_release(Storage* s) noexcept {
     if (s == nullptr || !s->refs.release()) return;
     if (s->block) (*s->device->memory).allocator.free(s->block);
-    if (s->deleter) s->deleter(s->base, s->user_data);
+    if (s->borrowed) {
+        // The deleter runs once the work queued on the streams the memory was used on is done.
+        (*s->device->memory).allocator.release_borrowed(s->borrowed, s->deleter, s->base, s->user_data);
+    } else if (s->deleter) {
+        try {
+            invoke_callback([s] { s->deleter(s->base, s->user_data); });
+        } catch (...) {
+            // A C++ deleter that throws must not unwind through the library.
+        }
+    }
     stream::release(s->stream);
     device::release(s->device);
     delete s;
@@ -186,6 +195,9 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
     s->base = static_cast<char*>(data);
     s->nbytes = n > 0 ? (extent + 1) * dtype::size(dtype) : 0;
     try {
+        if (device->kind == APH_DEVICE_CUDA) {
+            s->borrowed = (*device->memory).allocator.borrow(data, static_cast<size_t>(s->nbytes), device->ordinal);
+        }
         aph_tensor* t = make_view(s, dtype, std::move(sh), std::move(st), 0, read_only);
         s->deleter = deleter;  // only now: a failure above leaves the memory with the caller
         s->user_data = user_data;

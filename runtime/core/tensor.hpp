@@ -20,6 +20,9 @@ struct Storage {
     aph_stream* stream = nullptr;       // retained allocation stream (NULL: the default)
     aph_deleter deleter = nullptr;      // borrowed memory
     void* user_data = nullptr;
+    // Borrowed CUDA memory: its books in the device's allocator (the streams it is used on),
+    // which run the deleter once that work is done. NULL for CPU memory (nothing is queued).
+    alloc::Block* borrowed = nullptr;
 };
 
 void storage_release(Storage* s) noexcept;
@@ -96,6 +99,13 @@ void fill_zero(aph_tensor* t, aph_stream* stream, bool synchronous);
 aph_tensor* to_device(const aph_tensor* t, aph_device* device);
 aph_tensor* contiguous(aph_tensor* t);
 void record_stream(aph_tensor* t, aph_stream* stream);
+// What operations record after queuing work on stream s that uses t: memory allocated on
+// another stream (owned blocks), and borrowed memory on any stream (its deleter is not
+// stream-ordered, so it waits for every stream). t NULL: nothing.
+void record_use(const aph_tensor* t, aph_stream* s);
+// Borrowed memory only (copies: owned memory used on another stream is the caller's to
+// declare, see aph_tensor_record_stream). t NULL: nothing.
+void record_borrowed_use(const aph_tensor* t, aph_stream* s);
 
 // Host strided copy of elem-byte elements over shape (strides in elements).
 void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,

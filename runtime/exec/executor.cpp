@@ -128,12 +128,13 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
     int64_t oshape[APH_TENSOR_MAX_DIMS] = {};
     constexpr size_t capacity = APH_TENSOR_MAX_DIMS;
     size_t ondim = SIZE_MAX;
-    const uint64_t gen = last_error_generation();
     const aph_custom_op& op = s.custom->op;
-    const aph_status st = op.infer(op.user_data, s.params_json.c_str(), in.size(), dts.data(), shapes.data(),
-                                   ndims.data(), &odt, oshape, capacity, &ondim);
-    if (st != APH_OK)
-        throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "' inference"));
+    invoke_callback_checked(
+        [&] {
+            return op.infer(op.user_data, s.params_json.c_str(), in.size(), dts.data(), shapes.data(), ndims.data(),
+                            &odt, oshape, capacity, &ondim);
+        },
+        [&] { return "custom operation '" + s.op + "' inference"; });
     if (ondim == SIZE_MAX || !dtype::valid(odt))
         throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op +
                                              "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
@@ -592,19 +593,24 @@ void count_nonfinite(const aph_tensor* t, aph_stream* stream, uint64_t* nan, uin
 void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>& in, aph_tensor* out) {
     const aph_custom_op& op = s.custom->op;
     std::vector<const aph_tensor*> cin(in.begin(), in.end());
-    const uint64_t gen = last_error_generation();
-    aph_status st;
+    auto what = [&] { return "custom operation '" + s.op + "'"; };
     if (ex.device->kind == APH_DEVICE_CUDA) {
         if (op.cuda == nullptr)
             throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "custom operation '" + s.op + "' has no CUDA implementation");
-        st = op.cuda(op.user_data, s.params_json.c_str(), work_stream(ex), cin.size(), cin.data(), out);
+        aph_stream* stream = work_stream(ex);
+        invoke_callback_checked(
+            [&] { return op.cuda(op.user_data, s.params_json.c_str(), stream, cin.size(), cin.data(), out); }, what);
+        // The callback queued work on the stream that uses its operands: borrowed memory among
+        // them must not go back to its owner before that work is done.
+        for (const aph_tensor* t : cin) tensor::record_borrowed_use(t, stream);
+        tensor::record_borrowed_use(out, stream);
     } else if (ex.device->kind == APH_DEVICE_CPU) {
         ops::cpu_dispatch_warning();
-        st = op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out);
+        invoke_callback_checked([&] { return op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out); },
+                                what);
     } else {
         throw device_not_available(device::label(ex.device->kind, ex.device->ordinal));
     }
-    if (st != APH_OK) throw Error::raw(st, callback_failure(st, gen, "custom operation '" + s.op + "'"));
 }
 
 // Where this run writes the outputs bound to caller's tensors. An output that reads a computed

@@ -9,7 +9,7 @@
 namespace aph::exec {
 
 CustomOp::~CustomOp() {
-    if (op.destroy != nullptr) op.destroy(op.user_data);
+    if (op.destroy != nullptr) invoke_callback([this] { op.destroy(op.user_data); });
 }
 
 namespace {

@@ -61,11 +61,8 @@ std::pair<aph_status, std::string> current_failure() {
 
 void call_hook(const Hook& hook, aph_build_context& ctx, const aph_graph& graph, const char* kind,
                size_t index) {
-    const uint64_t generation = last_error_generation();
-    const aph_status s = hook.fn(hook.user_data, &ctx, &graph);
-    if (s != APH_OK) {
-        throw Error::raw(s, callback_failure(s, generation, strprintf("%s %zu", kind, index + 1)));
-    }
+    invoke_callback_checked([&] { return hook.fn(hook.user_data, &ctx, &graph); },
+                            [&] { return strprintf("%s %zu", kind, index + 1); });
 }
 
 }  // namespace
@@ -86,13 +83,13 @@ BuiltinFn builtin(std::string_view name) noexcept {
 
 aph_pipeline::~aph_pipeline() {
     for (const auto& s : stages) {
-        if (s.destroy) s.destroy(s.user_data);
+        if (s.destroy) aph::invoke_callback([&] { s.destroy(s.user_data); });
     }
     for (const auto& h : pre_hooks) {
-        if (h.destroy) h.destroy(h.user_data);
+        if (h.destroy) aph::invoke_callback([&] { h.destroy(h.user_data); });
     }
     for (const auto& h : post_hooks) {
-        if (h.destroy) h.destroy(h.user_data);
+        if (h.destroy) aph::invoke_callback([&] { h.destroy(h.user_data); });
     }
 }
 
@@ -153,10 +150,13 @@ void aph_pipeline::run(aph_build_context& ctx, aph_graph& graph) {
     for (size_t i = 0; i < total; ++i) {
         const aph::pipeline::Stage& stage = stages[i];
         if (skip.count(stage.name) != 0) {
-            if (progress) progress(progress_data, (stage.name + " (skipped)").c_str(), i + 1, total);
+            if (progress) {
+                const std::string label = stage.name + " (skipped)";
+                aph::invoke_callback([&] { progress(progress_data, label.c_str(), i + 1, total); });
+            }
             continue;
         }
-        if (progress) progress(progress_data, stage.name.c_str(), i + 1, total);
+        if (progress) aph::invoke_callback([&] { progress(progress_data, stage.name.c_str(), i + 1, total); });
 
         aph::trace::Span span;
         span.name = stage.name;
@@ -172,12 +172,8 @@ void aph_pipeline::run(aph_build_context& ctx, aph_graph& graph) {
             if (stage.builtin) {
                 stage.builtin(ctx, graph);
             } else {
-                const uint64_t generation = aph::last_error_generation();
-                const aph_status s = stage.fn(stage.user_data, &ctx, &graph);
-                if (s != APH_OK) {
-                    throw aph::Error::raw(
-                        s, aph::callback_failure(s, generation, "stage '" + stage.name + "'"));
-                }
+                aph::invoke_callback_checked([&] { return stage.fn(stage.user_data, &ctx, &graph); },
+                                             [&] { return "stage '" + stage.name + "'"; });
             }
         } catch (...) {
             auto [status, message] = aph::pipeline::current_failure();

@@ -323,7 +323,7 @@ public:
                  void (*destroy)(void*))
         : on_event_(on_event), on_span_(on_span), user_data_(user_data), destroy_(destroy) {}
     ~CallbackSink() override {
-        if (destroy_) destroy_(user_data_);
+        if (destroy_) invoke_callback([this] { destroy_(user_data_); });
     }
     CallbackSink(const CallbackSink&) = delete;
     CallbackSink& operator=(const CallbackSink&) = delete;
@@ -338,7 +338,7 @@ public:
         c.level = e.level;
         c.span_id = e.span_id ? e.span_id->c_str() : nullptr;
         c.trace_id = e.trace_id ? e.trace_id->c_str() : nullptr;
-        on_event_(user_data_, &c);
+        invoke_callback([&] { on_event_(user_data_, &c); });
     }
     void record_span(const Span& s) override {
         if (!on_span_) return;
@@ -351,7 +351,7 @@ public:
         c.device = s.device.empty() ? nullptr : s.device.c_str();
         c.bytes = s.bytes;
         c.args_json = s.args_json.empty() ? nullptr : s.args_json.c_str();
-        on_span_(user_data_, &c);
+        invoke_callback([&] { on_span_(user_data_, &c); });
     }
 
 private:

@@ -132,13 +132,10 @@ void Call::launch_raw(aph_k_op op, const void* desc, size_t size) {
         rc = api.kernel_launch(device_->ordinal, op, desc, size, stream_->key.native, buf, sizeof buf);
         if (rc != 0) msg = buf;
         // Memory allocated on another stream is now in use on this one: the allocator must not
-        // hand it out again before this work finishes.
+        // hand it out again before this work finishes; nor may borrowed memory go back to its
+        // owner (its deleter waits for every stream it was used on).
         if (rc == 0) {
-            for (const aph_tensor* t : used_) {
-                if (t->storage->block != nullptr && t->storage->stream != stream_) {
-                    tensor::record_stream(const_cast<aph_tensor*>(t), stream_);
-                }
-            }
+            for (const aph_tensor* t : used_) tensor::record_use(t, stream_);
         }
     }
     if (rc != 0) {

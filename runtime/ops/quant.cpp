@@ -106,9 +106,7 @@ void zero_output(Call& call, Output& o) {
     aph_tensor* t = o.target();
     if (t->numel == 0) return;
     tensor::fill_zero(t, call.stream(), false);
-    if (call.cuda() && t->storage->block != nullptr && t->storage->stream != call.stream()) {
-        tensor::record_stream(t, call.stream());
-    }
+    if (call.cuda()) tensor::record_use(t, call.stream());
     o.finish();
 }
 
