@@ -913,7 +913,7 @@ APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const 
 APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
                                  const aph_tensor* bias, aph_tensor* out);
 
-typedef enum aph_binary_op {
+typedef APH_ENUM(aph_binary_op) {
     APH_BINARY_ADD = 0,
     APH_BINARY_SUB = 1,
     APH_BINARY_MUL = 2,
@@ -937,7 +937,7 @@ APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph
 APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
                                         double scalar, aph_tensor* out);
 
-typedef enum aph_unary_op {
+typedef APH_ENUM(aph_unary_op) {
     APH_UNARY_RELU = 0,
     APH_UNARY_GELU = 1,      /* exact: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) */
     APH_UNARY_GELU_TANH = 2, /* 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
@@ -960,7 +960,7 @@ typedef enum aph_unary_op {
 APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
                                 aph_tensor* out);
 
-typedef enum aph_activation {
+typedef APH_ENUM(aph_activation) {
     APH_ACTIVATION_NONE = 0,
     APH_ACTIVATION_RELU = 1,
     APH_ACTIVATION_GELU = 2,
@@ -1001,7 +1001,7 @@ APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
 APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
                                    const aph_tensor* weight, double eps, aph_tensor* out);
 
-typedef enum aph_reduce_op {
+typedef APH_ENUM(aph_reduce_op) {
     APH_REDUCE_SUM = 0,
     APH_REDUCE_MEAN = 1,
     APH_REDUCE_MAX = 2 /* NaN if any element is NaN */
@@ -1020,7 +1020,7 @@ APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph
 APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
                                  aph_tensor* out);
 
-typedef enum aph_rope_layout {
+typedef APH_ENUM(aph_rope_layout) {
     /* GPT-J / Meta's original Llama: rotates the pairs (x[2i], x[2i+1]). */
     APH_ROPE_INTERLEAVED = 0,
     /* GPT-NeoX / Hugging Face Llama: rotates the pairs (x[i], x[i + D/2]). */
@@ -1085,7 +1085,7 @@ APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, con
                                     const aph_tensor* v, const aph_tensor* mask, double scale,
                                     int causal, aph_tensor* out);
 
-typedef enum aph_quant_scheme {
+typedef APH_ENUM(aph_quant_scheme) {
     /* Symmetric int8: s = absmax / 127, q = x / s rounded half to even (as rintf and
      * torch.round do) and clamped to [-127, 127] (dtype i8); per tensor (axis < 0: scale [1])
      * or per channel along axis (scale [x.shape[axis]], one absmax per index of that axis). */
