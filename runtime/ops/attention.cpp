@@ -101,7 +101,7 @@ void attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k, con
     d.out = o.kt();
     d.scale = scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(D)) : scale;
     d.causal = causal;
-    call.launch(APH_K_ATTENTION, d);
+    call.launch<APH_K_ATTENTION>(d);
     o.finish();
 }
 

@@ -84,7 +84,7 @@ void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.a = call.kt_as(a, s.shape, s.strides[1]);
     if (has_b) d.b = call.kt_as(b, s.shape, s.strides[2]);
-    call.launch(APH_K_BINARY, d);
+    call.launch<APH_K_BINARY>(d);
 }
 
 bool castable(aph_dtype d) {
@@ -132,7 +132,7 @@ void unary(aph_stream* stream, int32_t op, const aph_tensor* x, aph_tensor* out)
     d.op = op;
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.x = call.kt_as(x, s.shape, s.strides[1]);
-    call.launch(APH_K_UNARY, d);
+    call.launch<APH_K_UNARY>(d);
 }
 
 void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* bias, int32_t activation,
@@ -166,7 +166,7 @@ void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* 
     d.x = call.kt_as(xc, {d.rows, n}, {n, 1});
     d.bias = call.kt(bc);
     d.out = call.kt_as(o.target(), {d.rows, n}, {n, 1});
-    call.launch(APH_K_BIAS_ACT, d);
+    call.launch<APH_K_BIAS_ACT>(d);
     o.finish();
 }
 
@@ -188,7 +188,7 @@ void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
     aph_k_unary d{};
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.x = call.kt_as(x, s.shape, s.strides[1]);
-    call.launch(APH_K_CAST, d);
+    call.launch<APH_K_CAST>(d);
 }
 
 }  // namespace aph::ops

@@ -33,7 +33,7 @@ void embedding(aph_stream* stream, const aph_tensor* table, const aph_tensor* id
     d.table = call.kt_as(tc, table->shape, {dim, 1});
     d.ids = call.kt_as(ic, {n}, {1});
     d.out = call.kt_as(o.target(), {n, dim}, {dim, 1});
-    call.launch(APH_K_EMBEDDING, d);
+    call.launch<APH_K_EMBEDDING>(d);
     o.finish();
 }
 

@@ -72,7 +72,7 @@ void gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h, cons
     d.gh = call.kt(gh);
     d.h = call.kt_as(call.contiguous(h), {B, H}, {H, 1});
     d.out = call.kt_as(o.target(), {B, H}, {H, 1});
-    call.launch(APH_K_GRU_GATES, d);
+    call.launch<APH_K_GRU_GATES>(d);
     o.finish();
 }
 

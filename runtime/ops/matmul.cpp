@@ -186,7 +186,7 @@ void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, co
     d.bias = call.kt(bias != nullptr ? call.contiguous(bias) : nullptr);
     d.alpha = 1.0;
     d.beta = 0.0;
-    call.launch(APH_K_MATMUL, d);
+    call.launch<APH_K_MATMUL>(d);
 }
 
 void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int transpose_a, int transpose_b,
@@ -259,7 +259,7 @@ void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int tr
     d.bias = call.kt(nullptr);
     d.alpha = alpha;
     d.beta = beta;
-    call.launch(APH_K_MATMUL, d);
+    call.launch<APH_K_MATMUL>(d);
     o.finish();
 }
 

@@ -33,7 +33,7 @@ void softmax_impl(aph_stream* stream, const aph_tensor* x, aph_tensor* out, bool
     d.n = n;
     d.x = call.kt_as(xc, {rows, n}, {n, 1});
     d.out = call.kt_as(o.target(), {rows, n}, {n, 1});
-    call.launch(APH_K_SOFTMAX, d);
+    call.launch<APH_K_SOFTMAX>(d);
     o.finish();
 }
 
@@ -88,7 +88,7 @@ void norm_impl(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight
     d.weight = call.kt_as(wc, {n}, {1});
     if (bc != nullptr) d.bias = call.kt_as(bc, {n}, {1});
     d.out = call.kt_as(o.target(), {rows, n}, {n, 1});
-    call.launch(APH_K_NORM, d);
+    call.launch<APH_K_NORM>(d);
     o.finish();
 }
 

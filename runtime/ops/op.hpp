@@ -8,7 +8,7 @@
 //     ops::require_float(a, "a", call); ...          // dtype and shape checks, before any work
 //     ops::Output o(call, out, "out");               // out writable; a contiguous stand-in if needed
 //     aph_k_foo d{}; d.a = call.kt(a); d.out = o.kt();
-//     call.launch(APH_K_FOO, d);                     // CPU kernel or the CUDA module
+//     call.launch<APH_K_FOO>(d);                     // CPU kernel or the CUDA module
 //     o.finish();                                    // copies the stand-in into out
 //
 // Nothing is written before the checks pass; temporaries are released when the Call goes
@@ -24,6 +24,17 @@
 #include <vector>
 
 namespace aph::ops {
+
+// The descriptor type of each kernel, from kernel_list.h.
+template <aph_k_op Op>
+struct KernelDesc;
+#define APH_K_DESC_TYPE(name, value, desc, cpu, cuda) \
+    template <>                                       \
+    struct KernelDesc<APH_K_##name> {                 \
+        using type = desc;                            \
+    };
+APH_K_LIST(APH_K_DESC_TYPE)
+#undef APH_K_DESC_TYPE
 
 std::string shape_str(const std::vector<int64_t>& shape);
 
@@ -65,13 +76,13 @@ public:
     // A new uninitialised contiguous tensor on the call's device and stream (held by the call).
     aph_tensor* temp(aph_dtype dtype, const std::vector<int64_t>& shape);
 
-    // Runs kernel op: on the CPU here and now (after the once-per-process CPU warning), on CUDA
+    // Runs kernel Op with its descriptor (the type kernel_list.h gives it; another type does
+    // not compile): on the CPU here and now (after the once-per-process CPU warning), on CUDA
     // queued on the stream through the module. Throws the kernel's failure.
-    template <class D>
-    void launch(aph_k_op op, const D& desc) {
-        launch_raw(op, &desc, sizeof desc);
+    template <aph_k_op Op>
+    void launch(const typename KernelDesc<Op>::type& desc) {
+        launch_raw(Op, &desc, sizeof desc);
     }
-    void launch_raw(aph_k_op op, const void* desc, size_t size);
 
     // Copies src into dst on the call's stream (same dtype and shape).
     void copy(aph_tensor* dst, const aph_tensor* src);
@@ -79,6 +90,7 @@ public:
 private:
     friend class Output;
     void use(const aph_tensor* t);
+    void launch_raw(aph_k_op op, const void* desc, size_t size);
 
     aph_device* device_ = nullptr;
     aph_stream* stream_ = nullptr;

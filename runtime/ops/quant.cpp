@@ -141,7 +141,7 @@ void quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x, 
     d.x = call.kt(call.contiguous(x));
     d.q = oq.kt();
     d.scale = os.kt();
-    call.launch(APH_K_QUANTIZE, d);
+    call.launch<APH_K_QUANTIZE>(d);
     oq.finish();
     os.finish();
 }
@@ -180,7 +180,7 @@ void dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q
     d.x = o.kt();
     d.q = call.kt(call.contiguous(q));
     d.scale = call.kt(call.contiguous(scale));
-    call.launch(APH_K_DEQUANTIZE, d);
+    call.launch<APH_K_DEQUANTIZE>(d);
     o.finish();
 }
 
@@ -225,7 +225,7 @@ void ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* p
     d.packed = call.kt(call.contiguous(packed));
     d.scale = call.kt(call.contiguous(scale));
     d.out = call.kt_as(o.target(), {M, N}, {N, 1});
-    call.launch(APH_K_TERNARY_MATMUL, d);
+    call.launch<APH_K_TERNARY_MATMUL>(d);
     o.finish();
 }
 

@@ -47,7 +47,7 @@ void reduce_impl(aph_stream* stream, int32_t op, bool argmax, const aph_tensor* 
     // n == 0 (sum or mean of an empty dimension): x has no data; the kernels read none.
     k.x = n == 0 ? call.kt(xc) : call.kt_as(xc, {outer, n, inner}, {n * inner, inner, 1});
     k.out = call.kt_as(o.target(), {outer, inner}, {inner, 1});
-    call.launch(APH_K_REDUCE, k);
+    call.launch<APH_K_REDUCE>(k);
     o.finish();
 }
 

@@ -53,7 +53,7 @@ void rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, 
     d.out = call.kt(out);
     // positions as [batch, seq]: a shared [seq] tensor repeats over the batch with stride 0.
     d.positions = shared ? call.kt_as(positions, {B, S}, {0, positions->strides[0]}) : call.kt(positions);
-    call.launch(APH_K_ROPE, d);
+    call.launch<APH_K_ROPE>(d);
 }
 
 }  // namespace aph::ops
