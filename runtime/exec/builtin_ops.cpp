@@ -219,7 +219,7 @@ std::vector<int64_t> reshape_shape(const std::vector<int64_t>& in, std::vector<i
         want[static_cast<size_t>(infer)] = n / known;
     } else if (known != n) {
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected %s elements, got %s", shape_str({n}).c_str(), shape_str({known}).c_str()));
+                          strprintf("expected %s elements, got %s", shape_str(std::vector<int64_t>{n}).c_str(), shape_str(std::vector<int64_t>{known}).c_str()));
     }
     return want;
 }
