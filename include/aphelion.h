@@ -105,7 +105,9 @@ typedef APH_ENUM(aph_status) {
     APH_ERR_VALIDATION = 13,        /* "validation error: {msg}" */
     APH_ERR_SERIALIZATION = 14,     /* "serialization error: {msg}" */
     APH_ERR_BUILD = 15,             /* "build error: {msg}" */
-    APH_ERR_INTERNAL = 16           /* "internal error: {msg}" (a bug in libaphelion: please report) */
+    APH_ERR_INTERNAL = 16,          /* "internal error: {msg}" (a bug in libaphelion: please report) */
+    APH_ERR_NOT_FOUND = 17,         /* "not found: {what}" */
+    APH_ERR_INVALID_STATE = 18      /* "invalid state: {msg}" */
 } aph_status;
 
 /** The enum name of a status ("APH_OK", "APH_ERR_OUT_OF_MEMORY", ...); "APH_ERR_UNKNOWN" for a

@@ -39,6 +39,8 @@ static void test_status_values_are_fixed(void** state) {
     assert_int_equal(APH_ERR_SERIALIZATION, 14);
     assert_int_equal(APH_ERR_BUILD, 15);
     assert_int_equal(APH_ERR_INTERNAL, 16);
+    assert_int_equal(APH_ERR_NOT_FOUND, 17);
+    assert_int_equal(APH_ERR_INVALID_STATE, 18);
 }
 
 static void test_status_names(void** state) {
@@ -64,9 +66,11 @@ static void test_status_names(void** state) {
         {APH_ERR_SERIALIZATION, "APH_ERR_SERIALIZATION"},
         {APH_ERR_BUILD, "APH_ERR_BUILD"},
         {APH_ERR_INTERNAL, "APH_ERR_INTERNAL"},
+        {APH_ERR_NOT_FOUND, "APH_ERR_NOT_FOUND"},
+        {APH_ERR_INVALID_STATE, "APH_ERR_INVALID_STATE"},
     };
     const size_t n = sizeof expected / sizeof expected[0];
-    assert_int_equal(n, 17); /* one entry per code, 0..16 */
+    assert_int_equal(n, 19); /* one entry per code, 0..18 */
     for (size_t i = 0; i < n; ++i) {
         assert_int_equal(expected[i].code, (int)i);
         const char* name = aph_status_name(expected[i].code);
@@ -77,7 +81,7 @@ static void test_status_names(void** state) {
 
 static void test_status_name_out_of_range(void** state) {
     (void)state;
-    const int bad[] = {17, 18, 100, 65536, -1, -17, 0x7fffffff, (int)0x80000000u};
+    const int bad[] = {19, 100, 65536, -1, -17, 0x7fffffff, (int)0x80000000u};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         const char* name = aph_status_name((aph_status)bad[i]);
         assert_non_null(name);

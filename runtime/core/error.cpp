@@ -44,6 +44,8 @@ std::string_view status_prefix(aph_status status) noexcept {
         case APH_ERR_SERIALIZATION: return "serialization error: ";
         case APH_ERR_BUILD: return "build error: ";
         case APH_ERR_INTERNAL: return "internal error: ";
+        case APH_ERR_NOT_FOUND: return "not found: ";
+        case APH_ERR_INVALID_STATE: return "invalid state: ";
     }
     return "error: ";
 }
@@ -89,6 +91,8 @@ const char* status_name_of(aph_status status) noexcept {
         case APH_ERR_SERIALIZATION: return "APH_ERR_SERIALIZATION";
         case APH_ERR_BUILD: return "APH_ERR_BUILD";
         case APH_ERR_INTERNAL: return "APH_ERR_INTERNAL";
+        case APH_ERR_NOT_FOUND: return "APH_ERR_NOT_FOUND";
+        case APH_ERR_INVALID_STATE: return "APH_ERR_INVALID_STATE";
     }
     return "APH_ERR_UNKNOWN";
 }
