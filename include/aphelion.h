@@ -1066,7 +1066,8 @@ APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tens
  *  extra memory is O(seq) per head (the CPU implementation too: 16k tokens fit in a few MiB).
  *  q is [batch, seq_q, heads_q, head_dim]; k and v are [batch, seq_k, heads_kv, head_dim] (the
  *  same shape) with heads_q a multiple of heads_kv (grouped-query attention: query head h reads
- *  key/value head h / (heads_q / heads_kv); heads_kv 1 is multi-query); out is q's shape and
+ *  key/value head h / (heads_q / heads_kv); heads_kv 1 is multi-query; heads_q 0 with heads_kv 0
+ *  is an empty attention, as in a graph node: nothing to do); out is q's shape and
  *  dtype and must not overlap q, k, v or mask. Any strides are accepted (q, k and v may be
  *  views into one fused projection; a tensor whose last stride is not 1 is copied first).
  *  head_dim at most 256 (above: APH_ERR_NOT_IMPLEMENTED); on CUDA, f16/bf16 with head_dim 64

@@ -138,12 +138,12 @@ struct Name {
     constexpr std::string_view view() const { return {text, N - 1}; }
 };
 
-// The index of param N in Op's schema; a name the schema does not list does not compile.
+// The index of param N in Op's schema (Op::params.size() when it has none).
 template <class Op, Name N>
 consteval size_t param_index() {
     for (size_t i = 0; i < Op::params.size(); ++i)
         if (std::string_view(Op::params[i].name) == N.view()) return i;
-    throw "this param is not in the operation's schema";
+    return Op::params.size();
 }
 
 // The C++ value of a checked param: int64_t, double, bool, int32_t (an enumeration's index,
@@ -178,7 +178,8 @@ auto read(const Json& v, const ParamDef& p) {
 // default (neither required nor defaulted), an optional that is empty when the node lacks it.
 template <class Op, Name N>
 auto arg(const Step& s) {
-    constexpr ParamDef p = Op::params[param_index<Op, N>()];
+    static_assert(param_index<Op, N>() < Op::params.size(), "the operation's schema lists no param of this name");
+    constexpr ParamDef p = Op::params[param_index<Op, N>() < Op::params.size() ? param_index<Op, N>() : 0];
     const auto it = s.params.find(p.name);
     const Json* v = it == s.params.end() ? nullptr : &*it;
     if constexpr (p.required || p.default_json != nullptr) {
