@@ -6,7 +6,7 @@
 // - attn_mma: f16/bf16 with head_dim 64 or 128 on sm_80+ (the fast path). Tensor cores through
 //   mma.sync.m16n8k16 (f32 accumulators) with ldmatrix fragment loads; K/V tiles double
 //   buffered with cp.async; softmax statistics and the output accumulator in registers.
-// - attn_generic: f32 inputs, any other head_dim <= 256, and f16/bf16 before sm_80. Scalar FMA
+// - attn_generic: f32 inputs, any other head_dim <= APH_K_ATTENTION_MAX_HEAD_DIM, and f16/bf16 before sm_80. Scalar FMA
 //   in f32, one warp per 8 query rows.
 //
 // Both use exp2 with scale·log2(e) folded into the scores (the mask is multiplied by log2(e)),
@@ -633,8 +633,9 @@ int launch_attention(const aph_k_attention& d, AttnParams p, int64_t B, int64_t 
 int attention(const aph_k_attention& d, cudaStream_t s, char* msg, size_t len) {
     const int64_t B = d.q.shape[0], Sq = d.q.shape[1], Hq = d.q.shape[2], D = d.q.shape[3];
     const int64_t Sk = d.k.shape[1], Hkv = d.k.shape[2];
-    if (D < 1 || D > 256) {
-        put(msg, len, "attention: head_dim %lld (1 to 256 on CUDA)", static_cast<long long>(D));
+    if (D < 1 || D > APH_K_ATTENTION_MAX_HEAD_DIM) {
+        put(msg, len, "attention: head_dim %lld (1 to %d on CUDA)", static_cast<long long>(D),
+            APH_K_ATTENTION_MAX_HEAD_DIM);
         return APH_K_STATUS_NOT_IMPLEMENTED;
     }
     if (Hq > 65535 || (Sq + kGenBr - 1) / kGenBr > 0x7fffffff) {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel_list.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,22 +30,11 @@ typedef struct aph_kt {
     int64_t strides[APH_K_MAX_DIMS];
 } aph_kt;
 
+/* The kernels (kernel_list.h: the one list every kernel table is generated from). */
 typedef enum aph_k_op {
-    APH_K_MATMUL = 1,
-    APH_K_BINARY = 2,
-    APH_K_UNARY = 3,
-    APH_K_CAST = 4,
-    APH_K_BIAS_ACT = 5,
-    APH_K_SOFTMAX = 6,
-    APH_K_NORM = 7,
-    APH_K_REDUCE = 8,
-    APH_K_ROPE = 9,
-    APH_K_EMBEDDING = 10,
-    APH_K_ATTENTION = 11,
-    APH_K_QUANTIZE = 12,
-    APH_K_DEQUANTIZE = 13,
-    APH_K_TERNARY_MATMUL = 14,
-    APH_K_GRU_GATES = 15
+#define APH_K_ENUM_ENTRY(name, value, desc, cpu, cuda) APH_K_##name = value,
+    APH_K_LIST(APH_K_ENUM_ENTRY)
+#undef APH_K_ENUM_ENTRY
 } aph_k_op;
 
 /* out[b] = alpha · a[b] · b[b] + beta · out[b] (+ bias broadcast over rows), all 3-D:
@@ -127,8 +118,12 @@ typedef struct aph_k_embedding {
     aph_kt table, ids, out;
 } aph_k_embedding;
 
+/* The largest head_dim the attention kernels take (both devices). The operation refuses larger
+ * ones before launching (APH_ERR_NOT_IMPLEMENTED); the CUDA launcher checks it again. */
+#define APH_K_ATTENTION_MAX_HEAD_DIM 256
+
 /* q [B, Sq, Hq, D], k and v [B, Sk, Hkv, D], out [B, Sq, Hq, D]: any strides, but the last
- * stride of each is 1. mask: 4-D [B, Hq, Sq, Sk] with broadcast strides, or data NULL.
+ * stride of each is 1; 1 <= D <= APH_K_ATTENTION_MAX_HEAD_DIM. mask: 4-D [B, Hq, Sq, Sk] with broadcast strides, or data NULL.
  * scale > 0 (already resolved). causal: key j is masked for query i when j > i + Sk - Sq. */
 typedef struct aph_k_attention {
     aph_kt q, k, v, mask, out;

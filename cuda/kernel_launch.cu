@@ -1,4 +1,5 @@
-// From a kernel descriptor to the family launcher that queues it (module ABI v3, kernel_launch).
+// From a kernel descriptor to the family launcher that queues it (module ABI v3, kernel_launch):
+// one case per line of kernel_list.h, so a kernel without a launcher here does not compile.
 #include "kernels.cuh"
 
 namespace aph::cuk {
@@ -37,21 +38,9 @@ int launch(int32_t op, const void* desc, size_t size, cudaStream_t s, char* msg,
         return fn(*d, s, msg, len);                                                        \
     }
     switch (op) {
-        APH_K_CASE(APH_K_MATMUL, aph_k_matmul, matmul)
-        APH_K_CASE(APH_K_BINARY, aph_k_binary, binary)
-        APH_K_CASE(APH_K_UNARY, aph_k_unary, unary)
-        APH_K_CASE(APH_K_CAST, aph_k_unary, cast)
-        APH_K_CASE(APH_K_BIAS_ACT, aph_k_bias_act, bias_act)
-        APH_K_CASE(APH_K_SOFTMAX, aph_k_softmax, softmax)
-        APH_K_CASE(APH_K_NORM, aph_k_norm, norm)
-        APH_K_CASE(APH_K_REDUCE, aph_k_reduce, reduce)
-        APH_K_CASE(APH_K_ROPE, aph_k_rope, rope)
-        APH_K_CASE(APH_K_EMBEDDING, aph_k_embedding, embedding)
-        APH_K_CASE(APH_K_ATTENTION, aph_k_attention, attention)
-        APH_K_CASE(APH_K_QUANTIZE, aph_k_quant, quantize)
-        APH_K_CASE(APH_K_DEQUANTIZE, aph_k_quant, dequantize)
-        APH_K_CASE(APH_K_TERNARY_MATMUL, aph_k_ternary_matmul, ternary_matmul)
-        APH_K_CASE(APH_K_GRU_GATES, aph_k_gru_gates, gru_gates)
+#define APH_K_LIST_CASE(name, value, type, cpu, cuda) APH_K_CASE(APH_K_##name, type, cuda)
+        APH_K_LIST(APH_K_LIST_CASE)
+#undef APH_K_LIST_CASE
         default:
             put(msg, len, "unknown kernel %d", op);
             return APH_K_STATUS_NOT_IMPLEMENTED;

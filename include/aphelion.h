@@ -1029,7 +1029,7 @@ APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const 
 APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
                                  const aph_tensor* bias, aph_tensor* out);
 
-typedef enum aph_binary_op {
+typedef APH_ENUM(aph_binary_op) {
     APH_BINARY_ADD = 0,
     APH_BINARY_SUB = 1,
     APH_BINARY_MUL = 2,
@@ -1053,7 +1053,7 @@ APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph
 APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
                                         double scalar, aph_tensor* out);
 
-typedef enum aph_unary_op {
+typedef APH_ENUM(aph_unary_op) {
     APH_UNARY_RELU = 0,
     APH_UNARY_GELU = 1,      /* exact: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) */
     APH_UNARY_GELU_TANH = 2, /* 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
@@ -1076,7 +1076,7 @@ typedef enum aph_unary_op {
 APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
                                 aph_tensor* out);
 
-typedef enum aph_activation {
+typedef APH_ENUM(aph_activation) {
     APH_ACTIVATION_NONE = 0,
     APH_ACTIVATION_RELU = 1,
     APH_ACTIVATION_GELU = 2,
@@ -1117,7 +1117,7 @@ APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
 APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
                                    const aph_tensor* weight, double eps, aph_tensor* out);
 
-typedef enum aph_reduce_op {
+typedef APH_ENUM(aph_reduce_op) {
     APH_REDUCE_SUM = 0,
     APH_REDUCE_MEAN = 1,
     APH_REDUCE_MAX = 2 /* NaN if any element is NaN */
@@ -1136,7 +1136,7 @@ APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph
 APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
                                  aph_tensor* out);
 
-typedef enum aph_rope_layout {
+typedef APH_ENUM(aph_rope_layout) {
     /* GPT-J / Meta's original Llama: rotates the pairs (x[2i], x[2i+1]). */
     APH_ROPE_INTERLEAVED = 0,
     /* GPT-NeoX / Hugging Face Llama: rotates the pairs (x[i], x[i + D/2]). */
@@ -1180,7 +1180,8 @@ APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tens
  *  extra memory is O(seq) per head (the CPU implementation too: 16k tokens fit in a few MiB).
  *  q is [batch, seq_q, heads_q, head_dim]; k and v are [batch, seq_k, heads_kv, head_dim] (the
  *  same shape) with heads_q a multiple of heads_kv (grouped-query attention: query head h reads
- *  key/value head h / (heads_q / heads_kv); heads_kv 1 is multi-query); out is q's shape and
+ *  key/value head h / (heads_q / heads_kv); heads_kv 1 is multi-query; heads_q 0 with heads_kv 0
+ *  is an empty attention, as in a graph node: nothing to do); out is q's shape and
  *  dtype and must not overlap q, k, v or mask. Any strides are accepted (q, k and v may be
  *  views into one fused projection; a tensor whose last stride is not 1 is copied first).
  *  head_dim at most 256 (above: APH_ERR_NOT_IMPLEMENTED); on CUDA, f16/bf16 with head_dim 64
@@ -1201,7 +1202,7 @@ APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, con
                                     const aph_tensor* v, const aph_tensor* mask, double scale,
                                     int causal, aph_tensor* out);
 
-typedef enum aph_quant_scheme {
+typedef APH_ENUM(aph_quant_scheme) {
     /* Symmetric int8: s = absmax / 127, q = x / s rounded half to even (as rintf and
      * torch.round do) and clamped to [-127, 127] (dtype i8); per tensor (axis < 0: scale [1])
      * or per channel along axis (scale [x.shape[axis]], one absmax per index of that axis). */
@@ -1733,51 +1734,109 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * registered custom operation). A node's incoming edges, in insertion order, are its operands;
  * its params carry the operation's attributes. Every node has one output value.
  *
- *   node (config name)   operands                    params (default)
- *   input                -                           shape, dtype ("f32")
- *   weight               -                           shape, dtype ("f32"), key (the node name:
- *                                                    the tensor's name in a safetensors file)
- *   constant             -                           shape, dtype ("f32"), value: a number (fill)
- *                                                    or a flat row-major list of numel numbers
- *   output               x                           - (the graph's result named after the node)
- *   matmul               a, b                        transpose_a, transpose_b (false), alpha (1)
- *   linear               x, weight[, bias]           -
- *   add sub mul div maximum minimum
- *                        a, b   or   a               scalar (with one operand: a op scalar)
- *   relu gelu gelu_tanh silu tanh sigmoid exp log neg sqrt rsqrt abs
- *                        x                           -
- *   bias_activation      x, bias                     activation ("none", "relu", "gelu",
- *                                                    "gelu_tanh", "silu", "tanh")
- *   softmax log_softmax  x                           -
- *   layer_norm           x, weight[, bias]           eps (1e-5)
- *   rms_norm             x, weight                   eps (1e-6)
- *   sum mean max argmax  x                           dim (-1), keepdim (false)
- *   rope                 x, positions                theta (10000), layout ("half" or
- *                                                    "interleaved")
- *   embedding            table, ids                  -
- *   cast                 x                           dtype
- *   attention            q, k, v[, mask]             scale (0: 1/sqrt(head_dim)), causal (false)
- *   ternary_matmul       x, packed, scale            -
- *   dequantize           q, scale                    scheme ("int8", "fp8_e4m3", "fp8_e5m2",
- *                                                    "nf4", "ternary"), axis (-1), shape, dtype
- *   gru_cell             x, h, w_ih, w_hh[, b_ih, b_hh]
- *   contiguous           x                           - (a contiguous copy of a view)
- *   reshape              x                           shape (one entry may be -1)   } views: no
- *   permute              x                           dims                          } copy, no
- *   transpose            x                           dim0, dim1                    } memory
- *   slice                x                           dim, start, stop, step (1)    }
+ *   operation        kind      operands                        params
+ *   ---------------  --------  ------------------------------  -------------------------------------
+ *   input            input     -                               shape: int list;
+ *                                                              dtype: dtype = "f32"
+ *   weight           weight    -                               shape: int list;
+ *                                                              dtype: dtype = "f32"; key?: string
+ *   constant         constant  -                               shape: int list;
+ *                                                              dtype: dtype = "f32";
+ *                                                              value: number or list
+ *   output           output    x                               -
+ *   matmul           compute   a, b                            transpose_a: bool = false;
+ *                                                              transpose_b: bool = false;
+ *                                                              alpha: float = 1
+ *   linear           compute   x, weight[, bias]               -
+ *   add              compute   a[, b]                          scalar?: float
+ *   sub              compute   a[, b]                          scalar?: float
+ *   mul              compute   a[, b]                          scalar?: float
+ *   div              compute   a[, b]                          scalar?: float
+ *   maximum          compute   a[, b]                          scalar?: float
+ *   minimum          compute   a[, b]                          scalar?: float
+ *   relu             compute   x                               -
+ *   gelu             compute   x                               -
+ *   gelu_tanh        compute   x                               -
+ *   silu             compute   x                               -
+ *   tanh             compute   x                               -
+ *   sigmoid          compute   x                               -
+ *   exp              compute   x                               -
+ *   log              compute   x                               -
+ *   neg              compute   x                               -
+ *   sqrt             compute   x                               -
+ *   rsqrt            compute   x                               -
+ *   abs              compute   x                               -
+ *   bias_activation  compute   x, bias                         activation: "none" | "relu" |
+ *                                                              "gelu" | "gelu_tanh" | "silu" |
+ *                                                              "tanh" = "none"
+ *   softmax          compute   x                               -
+ *   log_softmax      compute   x                               -
+ *   layer_norm       compute   x, weight[, bias]               eps: float = 1e-5
+ *   rms_norm         compute   x, weight                       eps: float = 1e-6
+ *   sum              compute   x                               dim: int = -1; keepdim: bool = false
+ *   mean             compute   x                               dim: int = -1; keepdim: bool = false
+ *   max              compute   x                               dim: int = -1; keepdim: bool = false
+ *   argmax           compute   x                               dim: int = -1; keepdim: bool = false
+ *   rope             compute   x, positions                    theta: float = 10000;
+ *                                                              layout: "interleaved" | "half"
+ *                                                              = "half"
+ *   embedding        compute   table, ids                      -
+ *   cast             compute   x                               dtype: dtype
+ *   attention        compute   q, k, v[, mask]                 scale: float = 0;
+ *                                                              causal: bool = false
+ *   ternary_matmul   compute   x, packed, scale                -
+ *   dequantize       compute   q, scale                        scheme: "int8" | "fp8_e4m3" |
+ *                                                              "fp8_e5m2" | "nf4" | "ternary";
+ *                                                              axis: int = -1; shape: int list;
+ *                                                              dtype: dtype = "f32"
+ *   gru_cell         compute   x, h, w_ih, w_hh[, b_ih, b_hh]  -
+ *   contiguous       compute   x                               -
+ *   reshape          view      x                               shape: int list
+ *   permute          view      x                               dims: int list
+ *   transpose        view      x                               dim0: int; dim1: int
+ *   slice            view      x                               dim: int; start: int = 0;
+ *                                                              stop?: int; step: int = 1
  *
- * Semantics, shapes and dtypes are those of the eager operations (section 14). Inference runs
+ * Reading the table. kind: input (bound by the caller), weight (bound by the caller or from a
+ * safetensors file), constant (filled from its params), output (the graph's result, named after
+ * the node), view (of its operand: no copy, no memory) or compute (a new value). Operands in
+ * brackets are optional. A param is `name: type` (required), `name: type = default` (optional;
+ * the default written as JSON, exactly as aph_op_get_param reports it) or `name?: type`
+ * (optional, and its absence means what the notes below say). Types: int (a JSON integer in the
+ * int64 range), float (any JSON number), bool (true or false), string, int list (an array of
+ * ints), dtype (a string naming a dtype, as aph_dtype_from_name reads it), number or list (a
+ * number or an array of numbers), and enumerations, written as their strings ("a" | "b"): the
+ * n-th string is the value n of the C enum (activation: aph_activation, layout:
+ * aph_rope_layout, scheme: aph_quant_scheme). This table is also data at run time
+ * (aph_op_schema_count and the functions after it), so bindings need not copy it; a test checks
+ * that the two agree.
+ *
+ * Notes. weight: key is the tensor's name in a safetensors file (absent: the node's name).
+ * constant: value is one number (every element) or a flat row-major list of numel numbers,
+ * integers in range for i32 and i64. add ... minimum: a (op) b with two operands, a (op) scalar
+ * with one (scalar then required, and refused with two). attention: scale 0 means
+ * 1/sqrt(head_dim). dequantize: shape and dtype are the output's (the original tensor's, as out
+ * is for aph_dequantize). gru_cell: both biases or neither. contiguous: a contiguous copy of its
+ * operand (any dtype). reshape: one entry may be -1; the operand must be contiguous. permute,
+ * transpose, slice: dimensions may be negative (counting from the end). slice: elements start,
+ * start + step, ... before stop (absent: the dimension's size), start and stop counted from the
+ * end when negative and clamped, as in Python.
+ *
+ * Semantics, shapes and dtypes are those of the eager operations (section 14): the executor and
+ * the eager operations check them with the same code, so a graph node and the eager call with
+ * the same operands succeed or fail together, with the same status and message (where the eager
+ * call names its out tensor, a node says "the output": cast, dequantize). Inference runs
  * over the whole graph when the executor is made, so every mistake is reported before anything
  * runs, naming the node after the kind of error: "graph error: node 7 'attn' (attention): takes
- * 3 to 4 operands, got 2", "dimension mismatch: node 3 'fc1' (linear): linear: x [4, 8] and
- * weight [16, 9] do not fit ...". An unknown operation, a wrong operand count, a missing or
- * mistyped param, an edge naming no node and a cycle are APH_ERR_GRAPH; shape and dtype errors
- * keep the operation's own status (APH_ERR_DIMENSION_MISMATCH, APH_ERR_INVALID_ARGUMENT, ...),
- * and so do errors while running (the node named the same way). An f64 value computed on a CUDA
- * device is APH_ERR_NOT_IMPLEMENTED when the executor is made, as the eager operations report
- * it when called. Input, weight and output nodes need distinct names (they are bound and read
- * by name).
+ * 3 to 4 operands, got 2", "dimension mismatch: node 3 'fc1' (linear): x [4, 8] and weight
+ * [16, 9]: x's last dimension 8 differs from weight's K 9 (weight is [N, K])". An unknown
+ * operation, a wrong operand count, a missing or mistyped param, a param the operation does not
+ * take, an edge naming no node and a cycle are APH_ERR_GRAPH; shape and dtype errors keep the
+ * operation's own status (APH_ERR_DIMENSION_MISMATCH, APH_ERR_INVALID_ARGUMENT, ...), and so do
+ * errors while running (the node named the same way). f64 on a CUDA device is
+ * APH_ERR_NOT_IMPLEMENTED when the executor is made ("not implemented: node 4 'r' (relu): f64
+ * operations on CUDA (x)"), as the eager operations report it when called. Input, weight and
+ * output nodes need distinct names (they are bound and read by name).
  *
  * Memory planning: every value a node computes lives in one arena, at an offset chosen by
  * liveness: a value is live from the step that computes it to the last step that reads it (a
@@ -1794,6 +1853,73 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * Threads: an executor must be used by one thread at a time; separate executors (of the same
  * graph or not) may run at once on one device. The custom operation registry is thread-safe.
  * ========================================================================================== */
+
+/** What a node of an operation is (the table's kind column). Open: a later version may add
+ *  kinds; treat an unknown value as data. */
+typedef APH_ENUM(aph_node_kind) {
+    APH_NODE_INPUT = 0,    /* bound by the caller (aph_executor_set_input) */
+    APH_NODE_WEIGHT = 1,   /* bound by the caller or from a safetensors file */
+    APH_NODE_CONSTANT = 2, /* filled from its params at the first run */
+    APH_NODE_OUTPUT = 3,   /* its operand's value, read by name after a run */
+    APH_NODE_VIEW = 4,     /* a view of its operand: no copy, no memory */
+    APH_NODE_COMPUTE = 5   /* computes a new value */
+} aph_node_kind;
+
+/** The type of an operation's param (the table's types). Open, like aph_node_kind. */
+typedef APH_ENUM(aph_param_type) {
+    APH_PARAM_INT = 0,      /* a JSON integer in the int64 range */
+    APH_PARAM_FLOAT = 1,    /* any JSON number */
+    APH_PARAM_BOOL = 2,     /* true or false */
+    APH_PARAM_STRING = 3,   /* a JSON string; one of allowed_values when those are given */
+    APH_PARAM_INT_LIST = 4, /* an array of integers */
+    APH_PARAM_DTYPE = 5,    /* a string naming a dtype (as aph_dtype_from_name reads it) */
+    APH_PARAM_NUMBERS = 6   /* a number, or an array of numbers */
+} aph_param_type;
+
+/** A built-in operation: the table above as data. Every string and array is static (valid for
+ *  the life of the process). */
+typedef struct aph_op_schema {
+    size_t struct_size;
+    const char* name;                 /* the configuration name ("matmul") */
+    aph_node_kind kind;
+    size_t index;                     /* its index: for aph_op_get_schema, aph_op_get_param */
+    size_t min_operands;
+    size_t max_operands;
+    const char* const* operand_names; /* max_operands names in operand order (the first
+                                         min_operands required); NULL when max_operands is 0 */
+    size_t param_count;               /* params, for aph_op_get_param */
+} aph_op_schema;
+
+/** One param of a built-in operation (static strings, as aph_op_schema's). */
+typedef struct aph_op_param {
+    size_t struct_size;
+    const char* name;
+    aph_param_type type;
+    int required;                       /* 1: a node without it is APH_ERR_GRAPH; else 0 */
+    const char* default_json;           /* the value a node without it gets, as JSON text ("1e-5",
+                                           "\"f32\"", "false"); NULL when required, or when its
+                                           absence means what the notes above say (weight's key,
+                                           slice's stop, the scalar of add ... minimum) */
+    const char* const* allowed_values;  /* an enumeration's strings (the n-th is the C enum's
+                                           value n); NULL for any other param */
+    size_t allowed_count;
+} aph_op_param;
+
+/** The number of built-in operations (the rows of the table above). Never fails; thread-safe,
+ *  as every function of this group. */
+APH_API size_t aph_op_schema_count(void);
+/** Fills out with built-in operation index (0 to aph_op_schema_count() - 1, in the table's
+ *  order). Set out->struct_size first: fields past it are not written; one too small for name is
+ *  APH_ERR_INVALID_ARGUMENT. NULL out or an index out of range is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_op_get_schema(size_t index, aph_op_schema* out);
+/** Fills out with the built-in operation named name (as aph_op_get_schema). A name that is not
+ *  a built-in operation (a registered custom operation is not) is APH_ERR_NOT_FOUND ("not found:
+ *  built-in operation 'frobnicate'"); NULL arguments are APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_op_schema_find(const char* name, aph_op_schema* out);
+/** Fills out with param param_index (0 to param_count - 1, in the table's order) of built-in
+ *  operation op_index. struct_size as for aph_op_get_schema; an index out of range or NULL out
+ *  is APH_ERR_INVALID_ARGUMENT. */
+APH_API aph_status aph_op_get_param(size_t op_index, size_t param_index, aph_op_param* out);
 
 /** A custom operation. infer computes the output dtype and shape from the operands' (the
  *  params are the node's params as compact JSON): it sets *out_dtype and *out_ndim and writes

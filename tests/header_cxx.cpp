@@ -3,6 +3,20 @@
 #include <aphelion.h>
 #if __cplusplus >= 201103L
 #include <aphelion_dlpack.h> /* DLPack's C++ declarations need C++11 (a typed enum) */
+
+#include <type_traits>
+
+/* Every enum is declared through APH_ENUM: a fixed underlying int in C++11 and later, so any
+ * value a C caller passes is well-defined here. Section 14's operation enums included. */
+#define APH_CHECK_ENUM(e) static_assert(std::is_same<std::underlying_type<e>::type, int>::value, #e " is not APH_ENUM")
+APH_CHECK_ENUM(aph_status);
+APH_CHECK_ENUM(aph_dtype);
+APH_CHECK_ENUM(aph_binary_op);
+APH_CHECK_ENUM(aph_unary_op);
+APH_CHECK_ENUM(aph_activation);
+APH_CHECK_ENUM(aph_reduce_op);
+APH_CHECK_ENUM(aph_rope_layout);
+APH_CHECK_ENUM(aph_quant_scheme);
 #endif
 
 extern "C" typedef aph_status create_fn(uint64_t, aph_tracker**);

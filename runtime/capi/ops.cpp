@@ -16,15 +16,6 @@ int32_t enum_int(const E& e) {
     std::memcpy(&v, &e, sizeof v);
     return v;
 }
-// The scheme as the enum, once its raw value is known to be one of the enum's (an out-of-range
-// value may not even be loaded as the enum type in C++).
-aph_quant_scheme checked_scheme(const aph_quant_scheme& s) {
-    const int32_t v = enum_int(s);
-    if (v < APH_QUANT_INT8 || v > APH_QUANT_TERNARY) {
-        throw aph::invalid_argument(aph::strprintf("scheme %d is not an aph_quant_scheme value", v));
-    }
-    return static_cast<aph_quant_scheme>(v);
-}
 }  // namespace
 
 extern "C" {
@@ -94,11 +85,11 @@ APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, con
 }
 
 APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x, int64_t axis, aph_tensor* out_q, aph_tensor* out_scale) {
-    return aph::guard([&] { aph::ops::quantize(stream, checked_scheme(scheme), x, axis, out_q, out_scale); });
+    return aph::guard([&] { aph::ops::quantize(stream, enum_int(scheme), x, axis, out_q, out_scale); });
 }
 
 APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q, const aph_tensor* scale, int64_t axis, aph_tensor* out) {
-    return aph::guard([&] { aph::ops::dequantize(stream, checked_scheme(scheme), q, scale, axis, out); });
+    return aph::guard([&] { aph::ops::dequantize(stream, enum_int(scheme), q, scale, axis, out); });
 }
 
 APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* packed, const aph_tensor* scale, aph_tensor* out) {

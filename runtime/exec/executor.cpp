@@ -27,89 +27,6 @@ std::string node_label(const Step& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Params
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
-const Json* find_param(const Step& s, const char* key) {
-    auto it = s.params.find(key);
-    return it == s.params.end() ? nullptr : &*it;
-}
-
-[[noreturn]] void bad_param(const char* key, const Json& v, const char* expected) {
-    throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' is a%s %s, expected %s", key,
-                                               std::strchr("aeiou", graph::json_type_name(v)[0]) ? "n" : "",
-                                               graph::json_type_name(v), expected));
-}
-
-[[noreturn]] void missing_param(const char* key) {
-    throw Error::kind(APH_ERR_GRAPH, strprintf("missing param '%s'", key));
-}
-
-int64_t as_int(const char* key, const Json& v) {
-    if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
-        return v.get<int64_t>();
-    bad_param(key, v, "an integer");
-}
-
-}  // namespace
-
-int64_t param_int(const Step& s, const char* key, int64_t def) {
-    const Json* v = find_param(s, key);
-    return v ? as_int(key, *v) : def;
-}
-
-int64_t param_int_required(const Step& s, const char* key) {
-    const Json* v = find_param(s, key);
-    if (!v) missing_param(key);
-    return as_int(key, *v);
-}
-
-double param_float(const Step& s, const char* key, double def) {
-    const Json* v = find_param(s, key);
-    if (!v) return def;
-    if (!v->is_number()) bad_param(key, *v, "a number");
-    return v->get<double>();
-}
-
-bool param_bool(const Step& s, const char* key, bool def) {
-    const Json* v = find_param(s, key);
-    if (!v) return def;
-    if (!v->is_boolean()) bad_param(key, *v, "a bool");
-    return v->get<bool>();
-}
-
-std::string param_string(const Step& s, const char* key, const char* def) {
-    const Json* v = find_param(s, key);
-    if (!v) {
-        if (def == nullptr) missing_param(key);
-        return def;
-    }
-    if (!v->is_string()) bad_param(key, *v, "a string");
-    return v->get<std::string>();
-}
-
-std::vector<int64_t> param_ints(const Step& s, const char* key) {
-    const Json* v = find_param(s, key);
-    if (!v) missing_param(key);
-    if (!v->is_array()) bad_param(key, *v, "an array of integers");
-    std::vector<int64_t> out;
-    for (const Json& e : *v) {
-        if (!e.is_number_integer()) bad_param(key, *v, "an array of integers");
-        out.push_back(as_int(key, e));
-    }
-    return out;
-}
-
-aph_dtype param_dtype(const Step& s, const char* key, const char* def) {
-    const std::string n = param_string(s, key, def);
-    const auto d = dtype::from_name(n);
-    if (!d) throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' names no dtype: \"%s\"", key, n.c_str()));
-    return *d;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Analysis
 // ---------------------------------------------------------------------------------------------
 
@@ -153,7 +70,8 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
     return contiguous_value(v.dtype, std::move(v.shape));
 }
 
-std::vector<Step> analyse(const graph::Graph& g) {
+// cuda: inference for a CUDA device (f64 is refused there).
+std::vector<Step> analyse(const graph::Graph& g, bool cuda) {
     const uint64_t n = g.nodes.size();
     for (const auto& [from, to] : g.edges) {
         const uint64_t bad = (from < 1 || from > n) ? from : (to < 1 || to > n) ? to : 0;
@@ -216,7 +134,7 @@ std::vector<Step> analyse(const graph::Graph& g) {
             }
             std::vector<const ValueInfo*> in;
             for (size_t op : s.operands) in.push_back(&steps[op].info);
-            s.info = s.custom ? infer_custom(s, in) : infer_builtin(s, in);
+            s.info = s.custom ? infer_custom(s, in) : infer_builtin(s, in, cuda);
             if (s.kind == Kind::View || s.kind == Kind::Output) s.base = steps[s.operands[0]].base;
         });
     }
@@ -225,7 +143,7 @@ std::vector<Step> analyse(const graph::Graph& g) {
 
 }  // namespace
 
-void check_graph(const graph::Graph& graph) { (void)analyse(graph); }
+void check_graph(const graph::Graph& graph) { (void)analyse(graph, false); }
 
 // ---------------------------------------------------------------------------------------------
 // Making an executor
@@ -244,15 +162,7 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
         throw invalid_argument(strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads,
                                          kernels::kMaxCpuThreads));
 
-    std::vector<Step> steps = analyse(graph);
-    if (device->kind == APH_DEVICE_CUDA)
-        for (const Step& s : steps) {
-            if (s.kind != Kind::Compute || !s.builtin || s.op == "contiguous") continue;  // copies take f64
-            bool f64 = s.info.dtype == APH_DTYPE_F64;
-            for (size_t op : s.operands) f64 = f64 || steps[op].info.dtype == APH_DTYPE_F64;
-            if (f64)
-                with_node(s, [] { throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "f64 operations on CUDA devices"); });
-        }
+    std::vector<Step> steps = analyse(graph, device->kind == APH_DEVICE_CUDA);
     for (Step& s : steps) {
         if (s.kind != Kind::Output) continue;
         Step& base = steps[s.base];
@@ -397,7 +307,7 @@ void load_weights(aph_executor& ex, const std::string& path) {
     std::vector<std::pair<Step*, const TensorInfo*>> found;
     for (Step& s : ex.steps) {
         if (s.kind != Kind::Weight) continue;
-        const std::string key = with_node(s, [&] { return param_string(s, "key", s.name.c_str()); });
+        const std::string key = weight_key(s);
         const TensorInfo* ti = file->find(key);
         if (ti == nullptr)
             throw Error::kind(APH_ERR_NOT_FOUND, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
@@ -467,7 +377,7 @@ aph_stream* work_stream(const aph_executor& ex) {
 // Fills constant s's tensor from its params (through a CPU tensor: f64 for floats, i64 for
 // integers, cast to the dtype once).
 void fill_constant(aph_executor& ex, Step& s) {
-    const Json& val = s.params.at("value");
+    const Json& val = constant_value(s);
     const int64_t n = static_cast<int64_t>(s.info.nbytes / dtype::size(s.info.dtype));
     const bool integral = s.info.dtype == APH_DTYPE_I32 || s.info.dtype == APH_DTYPE_I64;
     std::vector<double> f;

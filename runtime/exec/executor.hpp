@@ -106,14 +106,10 @@ struct Step {
 // "node 7 'attn' (attention)".
 std::string node_label(const Step& s);
 
-// Param access with messages naming the node (APH_ERR_GRAPH).
-int64_t param_int(const Step& s, const char* key, int64_t def);
-int64_t param_int_required(const Step& s, const char* key);
-double param_float(const Step& s, const char* key, double def);
-bool param_bool(const Step& s, const char* key, bool def);
-std::string param_string(const Step& s, const char* key, const char* def);
-std::vector<int64_t> param_ints(const Step& s, const char* key);  // required
-aph_dtype param_dtype(const Step& s, const char* key, const char* def);
+// A weight node's safetensors key, and a constant node's value param (builtin_ops.cpp: the
+// executor reads params only through the operations' schemas).
+std::string weight_key(const Step& s);
+const Json& constant_value(const Step& s);
 
 struct PlanInfo {
     uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0,
@@ -171,8 +167,10 @@ void free_memory(aph_executor& ex) noexcept;
 // The analysis alone (the pipeline's check stage): throws the first problem.
 void check_graph(const graph::Graph& graph);
 
-// Runs a built-in's inference / execution (builtin_ops.cpp).
-ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in);
+// Runs a built-in's inference (builtin_ops.cpp): checks the node's params against the
+// operation's schema and fills in the absent ones' defaults, then infers for a CUDA device
+// (f64 refused, as the eager operations refuse it) or not.
+ValueInfo infer_builtin(Step& s, const std::vector<const ValueInfo*>& in, bool cuda);
 void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in,
                  aph_tensor* out);
 // Makes a view step's tensor from its operand's.

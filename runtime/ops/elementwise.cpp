@@ -52,24 +52,16 @@ Space simplify(const std::vector<int64_t>& shape, const std::vector<std::vector<
     return s;
 }
 
-void check_binary_op(int32_t op) {
-    if (op < APH_BINARY_ADD || op > APH_BINARY_MINIMUM) {
-        throw invalid_argument(strprintf("op %d is not an aph_binary_op", static_cast<int>(op)));
-    }
-}
-
 // a (op) b, or a (op) scalar when b is NULL.
 void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, double scalar,
                  bool has_b, aph_tensor* out) {
     require(a, "a");
     if (has_b) require(b, "b");
     require(out, "out");
-    check_binary_op(op);
     Call call(stream, {a, b, out});
-    require_float(a, "a", call);
-    if (has_b) require_dtype(b, "b", a->dtype);
-    const std::vector<int64_t> shape = has_b ? broadcast_shapes(a->shape, b->shape) : a->shape;
-    require_output(out, "out", a->dtype, shape);
+    const Inferred r = infer_binary(call.target(), op, operand(a, "a"), ptr(optional_operand(b, "b")));
+    const std::vector<int64_t>& shape = r.shape;
+    require_output(out, "out", r.dtype, shape);
     require_no_overlap(out, "out", a, "a", true);
     if (has_b) require_no_overlap(out, "out", b, "b", true);
     if (product(shape) == 0) return;
@@ -84,28 +76,48 @@ void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.a = call.kt_as(a, s.shape, s.strides[1]);
     if (has_b) d.b = call.kt_as(b, s.shape, s.strides[2]);
-    call.launch(APH_K_BINARY, d);
-}
-
-bool castable(aph_dtype d) {
-    switch (d) {
-        case APH_DTYPE_F64: case APH_DTYPE_F32: case APH_DTYPE_F16: case APH_DTYPE_BF16:
-        case APH_DTYPE_I32: case APH_DTYPE_I64: return true;
-        default: return false;
-    }
-}
-
-void require_castable(const aph_tensor* t, const char* name, const Call& call) {
-    if (!castable(t->dtype)) {
-        throw invalid_argument(strprintf("%s has dtype %s; expected f64, f32, f16, bf16, i32 or i64", name,
-                                         dtype::name(t->dtype)));
-    }
-    if (t->dtype == APH_DTYPE_F64 && call.cuda()) {
-        throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", name));
-    }
+    call.launch<APH_K_BINARY>(d);
 }
 
 }  // namespace
+
+Inferred infer_binary(const Target& t, int32_t op, const Operand& a, const Operand* b) {
+    if (op < APH_BINARY_ADD || op > APH_BINARY_MINIMUM) {
+        throw invalid_argument(strprintf("op %d is not an aph_binary_op", static_cast<int>(op)));
+    }
+    require_float(a, t);
+    if (b == nullptr) return Inferred{a.dtype, {a.shape.begin(), a.shape.end()}};
+    require_dtype(*b, a.dtype);
+    return Inferred{a.dtype, broadcast_shapes(a.shape, b->shape)};
+}
+
+Inferred infer_unary(const Target& t, int32_t op, const Operand& x) {
+    if (op < APH_UNARY_RELU || op > APH_UNARY_ABS) {
+        throw invalid_argument(strprintf("op %d is not an aph_unary_op", static_cast<int>(op)));
+    }
+    require_float(x, t);
+    return Inferred{x.dtype, {x.shape.begin(), x.shape.end()}};
+}
+
+Inferred infer_bias_activation(const Target& t, const Operand& x, const Operand& bias, int32_t activation) {
+    if (activation < APH_ACTIVATION_NONE || activation > APH_ACTIVATION_TANH) {
+        throw invalid_argument(strprintf("activation %d is not an aph_activation", static_cast<int>(activation)));
+    }
+    require_float(x, t);
+    require_dtype(bias, x.dtype);
+    if (x.shape.empty() || bias.shape.size() != 1 || bias.shape[0] != x.shape.back()) {
+        throw_dims(strprintf("%s %s does not match the last dimension of %s %s (%s must be [N] for %s [..., N])",
+                             bias.name, shape_str(bias.shape).c_str(), x.name, shape_str(x.shape).c_str(), bias.name,
+                             x.name));
+    }
+    return Inferred{x.dtype, {x.shape.begin(), x.shape.end()}};
+}
+
+Inferred infer_cast(const Target& t, const Operand& x, aph_dtype to, const char* out_name) {
+    require_castable(x, t);
+    require_castable(Operand{out_name, to, x.shape}, t);
+    return Inferred{to, {x.shape.begin(), x.shape.end()}};
+}
 
 void binary(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, aph_tensor* out) {
     binary_impl(stream, op, a, b, 0.0, true, out);
@@ -118,12 +130,9 @@ void binary_scalar(aph_stream* stream, int32_t op, const aph_tensor* a, double s
 void unary(aph_stream* stream, int32_t op, const aph_tensor* x, aph_tensor* out) {
     require(x, "x");
     require(out, "out");
-    if (op < APH_UNARY_RELU || op > APH_UNARY_ABS) {
-        throw invalid_argument(strprintf("op %d is not an aph_unary_op", static_cast<int>(op)));
-    }
     Call call(stream, {x, out});
-    require_float(x, "x", call);
-    require_output(out, "out", x->dtype, x->shape);
+    const Inferred r = infer_unary(call.target(), op, operand(x, "x"));
+    require_output(out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", x, "x", true);
     if (x->numel == 0) return;
 
@@ -132,7 +141,7 @@ void unary(aph_stream* stream, int32_t op, const aph_tensor* x, aph_tensor* out)
     d.op = op;
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.x = call.kt_as(x, s.shape, s.strides[1]);
-    call.launch(APH_K_UNARY, d);
+    call.launch<APH_K_UNARY>(d);
 }
 
 void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* bias, int32_t activation,
@@ -140,19 +149,11 @@ void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* 
     require(x, "x");
     require(bias, "bias");
     require(out, "out");
-    if (activation < APH_ACTIVATION_NONE || activation > APH_ACTIVATION_TANH) {
-        throw invalid_argument(strprintf("activation %d is not an aph_activation", static_cast<int>(activation)));
-    }
     Call call(stream, {x, bias, out});
-    require_float(x, "x", call);
-    require_dtype(bias, "bias", x->dtype);
-    if (x->shape.empty() || bias->shape.size() != 1 || bias->shape[0] != x->shape.back()) {
-        throw_dims(strprintf("bias %s does not match the last dimension of x %s (bias must be [N] for x [..., N])",
-                             shape_str(bias->shape).c_str(), shape_str(x->shape).c_str()));
-    }
+    const Inferred r = infer_bias_activation(call.target(), operand(x, "x"), operand(bias, "bias"), activation);
     require_no_overlap(out, "out", x, "x", true);
     require_no_overlap(out, "out", bias, "bias", false);
-    Output o(call, out, "out", x->dtype, x->shape);
+    Output o(call, out, "out", r.dtype, r.shape);
     if (x->numel == 0) return;
 
     // The kernel reads x and writes out as contiguous [rows, n]; bias is [n] contiguous.
@@ -166,7 +167,7 @@ void bias_activation(aph_stream* stream, const aph_tensor* x, const aph_tensor* 
     d.x = call.kt_as(xc, {d.rows, n}, {n, 1});
     d.bias = call.kt(bc);
     d.out = call.kt_as(o.target(), {d.rows, n}, {n, 1});
-    call.launch(APH_K_BIAS_ACT, d);
+    call.launch<APH_K_BIAS_ACT>(d);
     o.finish();
 }
 
@@ -174,9 +175,8 @@ void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
     require(x, "x");
     require(out, "out");
     Call call(stream, {x, out});
-    require_castable(x, "x", call);
-    require_castable(out, "out", call);
-    require_writable(out, "out", x->shape);
+    const Inferred r = infer_cast(call.target(), operand(x, "x"), out->dtype, "out");
+    require_writable(out, "out", r.shape);
     require_no_overlap(out, "out", x, "x", true);
     if (x->numel == 0) return;
     if (x->dtype == out->dtype) {
@@ -188,7 +188,7 @@ void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
     aph_k_unary d{};
     d.out = call.kt_as(out, s.shape, s.strides[0]);
     d.x = call.kt_as(x, s.shape, s.strides[1]);
-    call.launch(APH_K_CAST, d);
+    call.launch<APH_K_CAST>(d);
 }
 
 }  // namespace aph::ops

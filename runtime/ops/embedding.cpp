@@ -8,20 +8,25 @@
 
 namespace aph::ops {
 
+Inferred infer_embedding(const Target& t, const Operand& table, const Operand& ids) {
+    require_float(table, t);
+    require_index(ids);
+    if (table.shape.size() != 2) {
+        throw_dims(strprintf("%s %s must be [vocab, dim]", table.name, shape_str(table.shape).c_str()));
+    }
+    Inferred r{table.dtype, {ids.shape.begin(), ids.shape.end()}};
+    r.shape.push_back(table.shape[1]);
+    return r;
+}
+
 void embedding(aph_stream* stream, const aph_tensor* table, const aph_tensor* ids, aph_tensor* out) {
     require(table, "table");
     require(ids, "ids");
     require(out, "out");
     Call call(stream, {table, ids, out});
-    require_float(table, "table", call);
-    require_index(ids, "ids");
-    if (table->shape.size() != 2) {
-        throw_dims(strprintf("table %s must be [vocab, dim]", shape_str(table->shape).c_str()));
-    }
+    const Inferred r = infer_embedding(call.target(), operand(table, "table"), operand(ids, "ids"));
     const int64_t dim = table->shape[1];
-    std::vector<int64_t> oshape = ids->shape;
-    oshape.push_back(dim);
-    Output o(call, out, "out", table->dtype, oshape);
+    Output o(call, out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", table, "table", false);
     require_no_overlap(out, "out", ids, "ids", false);
     if (ids->numel == 0 || dim == 0) return;
@@ -33,7 +38,7 @@ void embedding(aph_stream* stream, const aph_tensor* table, const aph_tensor* id
     d.table = call.kt_as(tc, table->shape, {dim, 1});
     d.ids = call.kt_as(ic, {n}, {1});
     d.out = call.kt_as(o.target(), {n, dim}, {dim, 1});
-    call.launch(APH_K_EMBEDDING, d);
+    call.launch<APH_K_EMBEDDING>(d);
     o.finish();
 }
 

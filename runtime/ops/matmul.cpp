@@ -186,7 +186,70 @@ void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, co
     d.bias = call.kt(bias != nullptr ? call.contiguous(bias) : nullptr);
     d.alpha = 1.0;
     d.beta = 0.0;
-    call.launch(APH_K_MATMUL, d);
+    call.launch<APH_K_MATMUL>(d);
+}
+
+Inferred infer_matmul(const Target& t, const Operand& a, const Operand& b, int transpose_a, int transpose_b) {
+    require_transpose_flag(transpose_a, "transpose_a");
+    require_transpose_flag(transpose_b, "transpose_b");
+    require_float(a, t);
+    require_dtype(b, a.dtype);
+    const size_t na = a.shape.size(), nb = b.shape.size();
+    if (na < 2 || nb < 2) {
+        const Operand& bad = na < 2 ? a : b;
+        throw_dims(strprintf("%s has shape %s; a matrix product needs at least 2 dimensions", bad.name,
+                             shape_str(bad.shape).c_str()));
+    }
+    const int64_t M = a.shape[na - (transpose_a ? 1 : 2)], Ka = a.shape[na - (transpose_a ? 2 : 1)];
+    const int64_t Kb = b.shape[nb - (transpose_b ? 1 : 2)], N = b.shape[nb - (transpose_b ? 2 : 1)];
+    if (Ka != Kb) {
+        throw_dims(strprintf("%s %s (transpose_a %d) and %s %s (transpose_b %d): inner dimensions %lld and %lld differ",
+                             a.name, shape_str(a.shape).c_str(), transpose_a, b.name, shape_str(b.shape).c_str(),
+                             transpose_b, static_cast<long long>(Ka), static_cast<long long>(Kb)));
+    }
+    // Batch dimensions: numpy broadcasting, right-aligned.
+    const size_t nbatch = std::max(na, nb) - 2;
+    Inferred r{a.dtype, std::vector<int64_t>(nbatch)};
+    for (size_t i = 0; i < nbatch; ++i) {
+        const size_t ia = i + (na - 2), ib = i + (nb - 2);  // index into a padded batch of nbatch
+        const int64_t x = ia >= nbatch ? a.shape[ia - nbatch] : 1;
+        const int64_t y = ib >= nbatch ? b.shape[ib - nbatch] : 1;
+        if (x != y && x != 1 && y != 1) {
+            throw_dims(strprintf("%s %s and %s %s: batch dimensions do not broadcast (%lld vs %lld)", a.name,
+                                 shape_str(a.shape).c_str(), b.name, shape_str(b.shape).c_str(),
+                                 static_cast<long long>(x), static_cast<long long>(y)));
+        }
+        r.shape[i] = x == 1 ? y : x;
+    }
+    r.shape.push_back(M);
+    r.shape.push_back(N);
+    return r;
+}
+
+Inferred infer_linear(const Target& t, const Operand& x, const Operand& weight, const Operand* bias) {
+    require_float(x, t);
+    require_dtype(weight, x.dtype);
+    if (bias != nullptr) require_dtype(*bias, x.dtype);
+    if (x.shape.empty()) throw_dims(strprintf("%s has shape []; a linear layer needs %s [..., K]", x.name, x.name));
+    if (weight.shape.size() != 2) {
+        throw_dims(strprintf("%s has shape %s; a linear layer needs %s [N, K]", weight.name,
+                             shape_str(weight.shape).c_str(), weight.name));
+    }
+    const int64_t K = x.shape.back(), N = weight.shape[0];
+    if (weight.shape[1] != K) {
+        throw_dims(strprintf("%s %s and %s %s: %s's last dimension %lld differs from %s's K %lld "
+                             "(%s is [N, K])",
+                             x.name, shape_str(x.shape).c_str(), weight.name, shape_str(weight.shape).c_str(), x.name,
+                             static_cast<long long>(K), weight.name, static_cast<long long>(weight.shape[1]),
+                             weight.name));
+    }
+    if (bias != nullptr && !(bias->shape.size() == 1 && bias->shape[0] == N)) {
+        throw_dims(strprintf("%s has shape %s; %s %s needs %s [%lld]", bias->name, shape_str(bias->shape).c_str(),
+                             weight.name, shape_str(weight.shape).c_str(), bias->name, static_cast<long long>(N)));
+    }
+    Inferred r{x.dtype, {x.shape.begin(), x.shape.end()}};
+    r.shape.back() = N;
+    return r;
 }
 
 void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int transpose_a, int transpose_b,
@@ -194,45 +257,17 @@ void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int tr
     require(a, "a");
     require(b, "b");
     require(out, "out");
-    require_transpose_flag(transpose_a, "transpose_a");
-    require_transpose_flag(transpose_b, "transpose_b");
     Views views;  // outlives the call: its views are read by the call's copies
     Call call(stream, {a, b, out});
-    require_float(a, "a", call);
-    require_dtype(b, "b", a->dtype);
-    const size_t na = a->shape.size(), nb = b->shape.size();
-    if (na < 2 || nb < 2) {
-        const bool bad_a = na < 2;
-        throw_dims(strprintf("%s has shape %s; a matrix product needs at least 2 dimensions", bad_a ? "a" : "b",
-                             shape_str(bad_a ? a->shape : b->shape).c_str()));
-    }
-    const int64_t M = a->shape[na - (transpose_a ? 1 : 2)], Ka = a->shape[na - (transpose_a ? 2 : 1)];
-    const int64_t Kb = b->shape[nb - (transpose_b ? 1 : 2)], N = b->shape[nb - (transpose_b ? 2 : 1)];
-    if (Ka != Kb) {
-        throw_dims(strprintf("a %s (transpose_a %d) and b %s (transpose_b %d): inner dimensions %lld and %lld differ",
-                             shape_str(a->shape).c_str(), transpose_a, shape_str(b->shape).c_str(), transpose_b,
-                             static_cast<long long>(Ka), static_cast<long long>(Kb)));
-    }
-    // Batch dimensions: numpy broadcasting, right-aligned.
-    const size_t nbatch = std::max(na, nb) - 2;
-    std::vector<int64_t> shape(nbatch);
-    for (size_t i = 0; i < nbatch; ++i) {
-        const size_t ia = i + (na - 2), ib = i + (nb - 2);  // index into a padded batch of nbatch
-        const int64_t x = ia >= nbatch ? a->shape[ia - nbatch] : 1;
-        const int64_t y = ib >= nbatch ? b->shape[ib - nbatch] : 1;
-        if (x != y && x != 1 && y != 1) {
-            throw_dims(strprintf("a %s and b %s: batch dimensions do not broadcast (%lld vs %lld)",
-                                 shape_str(a->shape).c_str(), shape_str(b->shape).c_str(), static_cast<long long>(x),
-                                 static_cast<long long>(y)));
-        }
-        shape[i] = x == 1 ? y : x;
-    }
-    const std::vector<int64_t> batch = shape;
-    shape.push_back(M);
-    shape.push_back(N);
+    const Inferred r = infer_matmul(call.target(), operand(a, "a"), operand(b, "b"), transpose_a, transpose_b);
+    const std::vector<int64_t>& shape = r.shape;
+    const size_t na = a->shape.size();
+    const int64_t M = shape[shape.size() - 2], N = shape.back();
+    const int64_t Ka = a->shape[na - (transpose_a ? 2 : 1)];
+    const std::vector<int64_t> batch(shape.begin(), shape.end() - 2);
     require_no_overlap(out, "out", a, "a", false);
     require_no_overlap(out, "out", b, "b", false);
-    Output o(call, out, "out", a->dtype, shape);
+    Output o(call, out, "out", r.dtype, shape);
     if (product(shape) == 0) return;
 
     // beta != 0 reads out: a stand-in for a strided out starts with out's values.
@@ -259,7 +294,7 @@ void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int tr
     d.bias = call.kt(nullptr);
     d.alpha = alpha;
     d.beta = beta;
-    call.launch(APH_K_MATMUL, d);
+    call.launch<APH_K_MATMUL>(d);
     o.finish();
 }
 
@@ -269,31 +304,13 @@ void linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight, c
     require(weight, "weight");
     require(out, "out");
     Call call(stream, {x, weight, bias, out});
-    require_float(x, "x", call);
-    require_dtype(weight, "weight", x->dtype);
-    if (bias != nullptr) require_dtype(bias, "bias", x->dtype);
-    if (x->shape.empty()) throw_dims("x has shape []; a linear layer needs x [..., K]");
-    if (weight->shape.size() != 2) {
-        throw_dims(strprintf("weight has shape %s; a linear layer needs weight [N, K]",
-                             shape_str(weight->shape).c_str()));
-    }
-    const int64_t K = x->shape.back(), N = weight->shape[0];
-    if (weight->shape[1] != K) {
-        throw_dims(strprintf("x %s and weight %s: x's last dimension %lld differs from weight's K %lld "
-                             "(weight is [N, K])",
-                             shape_str(x->shape).c_str(), shape_str(weight->shape).c_str(),
-                             static_cast<long long>(K), static_cast<long long>(weight->shape[1])));
-    }
-    if (bias != nullptr && bias->shape != std::vector<int64_t>{N}) {
-        throw_dims(strprintf("bias has shape %s; weight %s needs bias [%lld]", shape_str(bias->shape).c_str(),
-                             shape_str(weight->shape).c_str(), static_cast<long long>(N)));
-    }
-    std::vector<int64_t> shape(x->shape.begin(), x->shape.end() - 1);
-    shape.push_back(N);
+    const Inferred r = infer_linear(call.target(), operand(x, "x"), operand(weight, "weight"),
+                                    ptr(optional_operand(bias, "bias")));
+    const std::vector<int64_t>& shape = r.shape;
     require_no_overlap(out, "out", x, "x", false);
     require_no_overlap(out, "out", weight, "weight", false);
     require_no_overlap(out, "out", bias, "bias", false);
-    Output o(call, out, "out", x->dtype, shape);
+    Output o(call, out, "out", r.dtype, shape);
     if (product(shape) == 0) return;
     launch_linear(call, x, weight, bias, o.target());
     o.finish();

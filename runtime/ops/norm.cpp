@@ -19,8 +19,8 @@ void softmax_impl(aph_stream* stream, const aph_tensor* x, aph_tensor* out, bool
     require(x, "x");
     require(out, "out");
     Call call(stream, {x, out});
-    require_float(x, "x", call);
-    Output o(call, out, "out", x->dtype, x->shape);
+    const Inferred r = infer_softmax(call.target(), operand(x, "x"));
+    Output o(call, out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", x, "x", true);
     int64_t rows = 0, n = 0;
     rows_of(x, rows, n);
@@ -33,7 +33,7 @@ void softmax_impl(aph_stream* stream, const aph_tensor* x, aph_tensor* out, bool
     d.n = n;
     d.x = call.kt_as(xc, {rows, n}, {n, 1});
     d.out = call.kt_as(o.target(), {rows, n}, {n, 1});
-    call.launch(APH_K_SOFTMAX, d);
+    call.launch<APH_K_SOFTMAX>(d);
     o.finish();
 }
 
@@ -44,15 +44,15 @@ void require_eps(double eps) {
 }
 
 // weight (and bias) must be [N] with N the last dimension of x, x at least 1-D.
-void require_param_shape(const aph_tensor* x, const aph_tensor* p, const char* name) {
-    if (x->shape.empty()) {
-        throw_dims(strprintf("x %s has no last dimension to normalise over (%s %s)", shape_str(x->shape).c_str(),
-                             name, shape_str(p->shape).c_str()));
+void require_param_shape(const Operand& x, const Operand& p) {
+    if (x.shape.empty()) {
+        throw_dims(strprintf("%s %s has no last dimension to normalise over (%s %s)", x.name,
+                             shape_str(x.shape).c_str(), p.name, shape_str(p.shape).c_str()));
     }
-    if (p->shape.size() != 1 || p->shape[0] != x->shape.back()) {
-        throw_dims(strprintf("%s %s does not match the last dimension of x %s (expected [%lld])", name,
-                             shape_str(p->shape).c_str(), shape_str(x->shape).c_str(),
-                             static_cast<long long>(x->shape.back())));
+    if (p.shape.size() != 1 || p.shape[0] != x.shape.back()) {
+        throw_dims(strprintf("%s %s does not match the last dimension of %s %s (expected [%lld])", p.name,
+                             shape_str(p.shape).c_str(), x.name, shape_str(x.shape).c_str(),
+                             static_cast<long long>(x.shape.back())));
     }
 }
 
@@ -62,13 +62,9 @@ void norm_impl(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight
     require(weight, "weight");
     require(out, "out");
     Call call(stream, {x, weight, bias, out});
-    require_float(x, "x", call);
-    require_dtype(weight, "weight", x->dtype);
-    if (bias != nullptr) require_dtype(bias, "bias", x->dtype);
-    require_eps(eps);
-    require_param_shape(x, weight, "weight");
-    if (bias != nullptr) require_param_shape(x, bias, "bias");
-    Output o(call, out, "out", x->dtype, x->shape);
+    const Inferred r = infer_norm(call.target(), operand(x, "x"), operand(weight, "weight"),
+                                  ptr(optional_operand(bias, "bias")), eps);
+    Output o(call, out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", x, "x", true);
     require_no_overlap(out, "out", weight, "weight", false);
     require_no_overlap(out, "out", bias, "bias", false);
@@ -88,11 +84,26 @@ void norm_impl(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight
     d.weight = call.kt_as(wc, {n}, {1});
     if (bc != nullptr) d.bias = call.kt_as(bc, {n}, {1});
     d.out = call.kt_as(o.target(), {rows, n}, {n, 1});
-    call.launch(APH_K_NORM, d);
+    call.launch<APH_K_NORM>(d);
     o.finish();
 }
 
 }  // namespace
+
+Inferred infer_softmax(const Target& t, const Operand& x) {
+    require_float(x, t);
+    return Inferred{x.dtype, {x.shape.begin(), x.shape.end()}};
+}
+
+Inferred infer_norm(const Target& t, const Operand& x, const Operand& weight, const Operand* bias, double eps) {
+    require_float(x, t);
+    require_dtype(weight, x.dtype);
+    if (bias != nullptr) require_dtype(*bias, x.dtype);
+    require_eps(eps);
+    require_param_shape(x, weight);
+    if (bias != nullptr) require_param_shape(x, *bias);
+    return Inferred{x.dtype, {x.shape.begin(), x.shape.end()}};
+}
 
 void softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out) { softmax_impl(stream, x, out, false); }
 

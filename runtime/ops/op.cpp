@@ -34,11 +34,9 @@ void cpu_dispatch_warning() {
     if (env::forcing_cpu_variable() == nullptr) device::warn_cpu_once("aphelion");
 }
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-    return memory::format_shape(shape.data(), shape.size());
-}
+std::string shape_str(std::span<const int64_t> shape) { return memory::format_shape(shape.data(), shape.size()); }
 
-void throw_shape(const char* name, const std::vector<int64_t>& expected, const std::vector<int64_t>& got) {
+void throw_shape(const char* name, std::span<const int64_t> expected, std::span<const int64_t> got) {
     log::logf(APH_LOG_DEBUG, "aphelion::ops", "%s has the wrong shape", name);
     throw Error::kind(APH_ERR_SHAPE_MISMATCH,
                       strprintf("expected %s, got %s", shape_str(expected).c_str(), shape_str(got).c_str()));
@@ -176,29 +174,38 @@ void Output::finish() {
     if (work_ != out_) call_.copy(out_, work_);
 }
 
-void require_float(const aph_tensor* t, const char* name, const Call& call) {
-    require(t, name);
-    const aph_dtype d = t->dtype;
+void require_float(const Operand& t, const Target& target) {
+    const aph_dtype d = t.dtype;
     if (d == APH_DTYPE_F32 || d == APH_DTYPE_F16 || d == APH_DTYPE_BF16) return;
     if (d == APH_DTYPE_F64) {
-        if (call.cuda()) throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", name));
+        if (target.cuda) throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", t.name));
         return;
     }
-    throw invalid_argument(strprintf("%s has dtype %s; expected f32, f16, bf16 or f64", name, dtype::name(d)));
+    throw invalid_argument(strprintf("%s has dtype %s; expected f32, f16, bf16 or f64", t.name, dtype::name(d)));
 }
 
-void require_dtype(const aph_tensor* t, const char* name, aph_dtype expected) {
-    require(t, name);
-    if (t->dtype != expected) {
-        throw invalid_argument(strprintf("%s has dtype %s; expected %s", name, dtype::name(t->dtype),
-                                         dtype::name(expected)));
+void require_dtype(const Operand& t, aph_dtype expected) {
+    if (t.dtype != expected) {
+        throw invalid_argument(
+            strprintf("%s has dtype %s; expected %s", t.name, dtype::name(t.dtype), dtype::name(expected)));
     }
 }
 
-void require_index(const aph_tensor* t, const char* name) {
-    require(t, name);
-    if (t->dtype != APH_DTYPE_I32 && t->dtype != APH_DTYPE_I64) {
-        throw invalid_argument(strprintf("%s has dtype %s; expected i32 or i64", name, dtype::name(t->dtype)));
+void require_index(const Operand& t) {
+    if (t.dtype != APH_DTYPE_I32 && t.dtype != APH_DTYPE_I64) {
+        throw invalid_argument(strprintf("%s has dtype %s; expected i32 or i64", t.name, dtype::name(t.dtype)));
+    }
+}
+
+void require_castable(const Operand& t, const Target& target) {
+    switch (t.dtype) {
+        case APH_DTYPE_F32: case APH_DTYPE_F16: case APH_DTYPE_BF16: case APH_DTYPE_I32: case APH_DTYPE_I64: return;
+        case APH_DTYPE_F64:
+            if (target.cuda) throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", t.name));
+            return;
+        default:
+            throw invalid_argument(strprintf("%s has dtype %s; expected f64, f32, f16, bf16, i32 or i64", t.name,
+                                             dtype::name(t.dtype)));
     }
 }
 
@@ -248,7 +255,7 @@ void require_no_overlap(const aph_tensor* out, const char* out_name, const aph_t
                                      in_place_ok ? " (only exactly the same view is allowed: in place)" : ""));
 }
 
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+std::vector<int64_t> broadcast_shapes(std::span<const int64_t> a, std::span<const int64_t> b) {
     const size_t n = std::max(a.size(), b.size());
     std::vector<int64_t> r(n);
     for (size_t i = 0; i < n; ++i) {
@@ -274,7 +281,7 @@ std::vector<int64_t> broadcast_strides(const aph_tensor* t, const std::vector<in
     return s;
 }
 
-int64_t product(const std::vector<int64_t>& shape, size_t from, size_t to) {
+int64_t product(std::span<const int64_t> shape, size_t from, size_t to) {
     int64_t p = 1;
     for (size_t i = from; i < shape.size() && i < to; ++i) p *= shape[i];
     return p;

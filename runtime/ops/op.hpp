@@ -5,10 +5,12 @@
 // An operation's shape is always the same:
 //
 //     aph::ops::Call call(stream, {a, b, out});      // devices agree, stream resolved
-//     ops::require_float(a, "a", call); ...          // dtype and shape checks, before any work
-//     ops::Output o(call, out, "out");               // out writable; a contiguous stand-in if needed
+//     const Inferred r = infer_foo(call.target(),    // every dtype and shape check (infer.hpp:
+//                                  operand(a, "a"), ...);  //   the executor runs the same one)
+//     ops::Output o(call, out, "out", r.dtype, r.shape);  // out exactly that, writable; a
+//                                                    //   contiguous stand-in if needed
 //     aph_k_foo d{}; d.a = call.kt(a); d.out = o.kt();
-//     call.launch(APH_K_FOO, d);                     // CPU kernel or the CUDA module
+//     call.launch<APH_K_FOO>(d);                     // CPU kernel or the CUDA module
 //     o.finish();                                    // copies the stand-in into out
 //
 // Nothing is written before the checks pass; temporaries are released when the Call goes
@@ -18,14 +20,25 @@
 #include "../../cuda/kernel_abi.h"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "infer.hpp"
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace aph::ops {
 
-std::string shape_str(const std::vector<int64_t>& shape);
+// The descriptor type of each kernel, from kernel_list.h.
+template <aph_k_op Op>
+struct KernelDesc;
+#define APH_K_DESC_TYPE(name, value, desc, cpu, cuda) \
+    template <>                                       \
+    struct KernelDesc<APH_K_##name> {                 \
+        using type = desc;                            \
+    };
+APH_K_LIST(APH_K_DESC_TYPE)
+#undef APH_K_DESC_TYPE
 
 // The CPU warning of compat section 8 before the first CPU operation, unless the user forced the
 // CPU (then it is intended). Custom graph operations (runtime/exec) dispatch through it too.
@@ -35,8 +48,7 @@ void cpu_dispatch_warning();
 inline void require(const aph_tensor* t, const char* name) { require_arg(t, name); }
 
 // "shape mismatch: expected [..], got [..]" for tensor name (name goes to the debug log).
-[[noreturn]] void throw_shape(const char* name, const std::vector<int64_t>& expected,
-                              const std::vector<int64_t>& got);
+[[noreturn]] void throw_shape(const char* name, std::span<const int64_t> expected, std::span<const int64_t> got);
 // "dimension mismatch: {detail}".
 [[noreturn]] void throw_dims(const std::string& detail);
 
@@ -52,6 +64,7 @@ public:
     aph_device* device() const { return device_; }
     aph_stream* stream() const { return stream_; }
     bool cuda() const;
+    Target target() const { return Target{cuda()}; }
 
     // Descriptor of t as it is (any strides). t may be NULL: data NULL, ndim 0.
     aph_kt kt(const aph_tensor* t);
@@ -65,13 +78,13 @@ public:
     // A new uninitialised contiguous tensor on the call's device and stream (held by the call).
     aph_tensor* temp(aph_dtype dtype, const std::vector<int64_t>& shape);
 
-    // Runs kernel op: on the CPU here and now (after the once-per-process CPU warning), on CUDA
+    // Runs kernel Op with its descriptor (the type kernel_list.h gives it; another type does
+    // not compile): on the CPU here and now (after the once-per-process CPU warning), on CUDA
     // queued on the stream through the module. Throws the kernel's failure.
-    template <class D>
-    void launch(aph_k_op op, const D& desc) {
-        launch_raw(op, &desc, sizeof desc);
+    template <aph_k_op Op>
+    void launch(const typename KernelDesc<Op>::type& desc) {
+        launch_raw(Op, &desc, sizeof desc);
     }
-    void launch_raw(aph_k_op op, const void* desc, size_t size);
 
     // Copies src into dst on the call's stream (same dtype and shape).
     void copy(aph_tensor* dst, const aph_tensor* src);
@@ -79,6 +92,7 @@ public:
 private:
     friend class Output;
     void use(const aph_tensor* t);
+    void launch_raw(aph_k_op op, const void* desc, size_t size);
 
     aph_device* device_ = nullptr;
     aph_stream* stream_ = nullptr;
@@ -110,12 +124,15 @@ private:
     aph_tensor* work_;
 };
 
-// Dtype checks. Floating: f32/f16/bf16 anywhere, f64 on the CPU (APH_ERR_NOT_IMPLEMENTED on
-// CUDA); anything else APH_ERR_INVALID_ARGUMENT "{name} has dtype X; ... expected ...".
-void require_float(const aph_tensor* t, const char* name, const Call& call);
-void require_dtype(const aph_tensor* t, const char* name, aph_dtype expected);
-// i32 or i64.
-void require_index(const aph_tensor* t, const char* name);
+// The operand an inference sees of tensor t (infer.hpp); t must not be NULL.
+inline Operand operand(const aph_tensor* t, const char* name) { return Operand{name, t->dtype, t->shape}; }
+// The same for an optional tensor (NULL: none), and the pointer an inference takes for it.
+inline std::optional<Operand> optional_operand(const aph_tensor* t, const char* name) {
+    if (t == nullptr) return std::nullopt;
+    return operand(t, name);
+}
+inline const Operand* ptr(const std::optional<Operand>& o) { return o ? &*o : nullptr; }
+
 // dim in [-ndim, ndim) normalised; APH_ERR_INVALID_ARGUMENT otherwise.
 size_t normalize_dim(int64_t dim, size_t ndim, const char* name);
 // Does the memory of a and b overlap (same storage, intersecting byte ranges)?
@@ -128,10 +145,10 @@ void require_no_overlap(const aph_tensor* out, const char* out_name, const aph_t
                         const char* in_name, bool in_place_ok);
 
 // numpy broadcasting of two shapes; APH_ERR_DIMENSION_MISMATCH naming both on failure.
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+std::vector<int64_t> broadcast_shapes(std::span<const int64_t> a, std::span<const int64_t> b);
 // t's strides for viewing it as `shape` (t's shape right-aligned, broadcast dims stride 0).
 std::vector<int64_t> broadcast_strides(const aph_tensor* t, const std::vector<int64_t>& shape);
 
-int64_t product(const std::vector<int64_t>& shape, size_t from = 0, size_t to = SIZE_MAX);
+int64_t product(std::span<const int64_t> shape, size_t from = 0, size_t to = SIZE_MAX);
 
 }  // namespace aph::ops

@@ -24,8 +24,8 @@ void rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions, 
 void embedding(aph_stream* stream, const aph_tensor* table, const aph_tensor* ids, aph_tensor* out);
 void cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
 void attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k, const aph_tensor* v, const aph_tensor* mask, double scale, int causal, aph_tensor* out);
-void quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x, int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
-void dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q, const aph_tensor* scale, int64_t axis, aph_tensor* out);
+void quantize(aph_stream* stream, int32_t scheme, const aph_tensor* x, int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
+void dequantize(aph_stream* stream, int32_t scheme, const aph_tensor* q, const aph_tensor* scale, int64_t axis, aph_tensor* out);
 void ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* packed, const aph_tensor* scale, aph_tensor* out);
 void gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h, const aph_tensor* w_ih, const aph_tensor* w_hh, const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
 
