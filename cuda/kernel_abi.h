@@ -152,6 +152,11 @@ typedef struct aph_k_gru_gates {
     aph_kt gi, gh, h, out;
 } aph_k_gru_gates;
 
+/* out [n] contiguous i64 = 0, 1, ..., n - 1 (the positions along one dimension of a tensor). */
+typedef struct aph_k_positions {
+    aph_kt out;
+} aph_k_positions;
+
 /* Kernel statuses besides 0 (success). */
 #define APH_K_STATUS_FAILED 1        /* message says what failed */
 #define APH_K_STATUS_NOT_IMPLEMENTED 2

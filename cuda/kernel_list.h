@@ -35,6 +35,7 @@
     X(QUANTIZE, 12, aph_k_quant, cpu_quantize, quantize)                                     \
     X(DEQUANTIZE, 13, aph_k_quant, cpu_dequantize, dequantize)                               \
     X(TERNARY_MATMUL, 14, aph_k_ternary_matmul, cpu_ternary_matmul, ternary_matmul)          \
-    X(GRU_GATES, 15, aph_k_gru_gates, cpu_gru_gates, gru_gates)
+    X(GRU_GATES, 15, aph_k_gru_gates, cpu_gru_gates, gru_gates)                              \
+    X(POSITIONS, 16, aph_k_positions, cpu_positions, positions)
 
 #endif

@@ -50,6 +50,7 @@ int quantize(const aph_k_quant& d, cudaStream_t s, char* msg, size_t len);
 int dequantize(const aph_k_quant& d, cudaStream_t s, char* msg, size_t len);
 int ternary_matmul(const aph_k_ternary_matmul& d, cudaStream_t s, char* msg, size_t len);
 int gru_gates(const aph_k_gru_gates& d, cudaStream_t s, char* msg, size_t len);
+int positions(const aph_k_positions& d, cudaStream_t s, char* msg, size_t len);
 
 // Dispatch entry (kernel_launch.cu).
 int launch(int32_t op, const void* desc, size_t desc_size, cudaStream_t s, char* msg, size_t len);

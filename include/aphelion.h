@@ -1165,6 +1165,18 @@ APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const ap
 APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
                                     const aph_tensor* ids, aph_tensor* out);
 
+/** The positions 0, 1, ..., n - 1 of dimension dim of x, where n is x's size there: out is an
+ *  i64 tensor [n] (else APH_ERR_INVALID_ARGUMENT for its dtype, APH_ERR_SHAPE_MISMATCH for its
+ *  shape). x is only measured, never read: any dtype, any strides, on either device (out on the
+ *  same one). dim counts from the end when negative (-1 is the last); outside [-ndim, ndim) it is
+ *  APH_ERR_INVALID_ARGUMENT naming dim (a 0-dim x has no dimension to measure). It gives a
+ *  transformer's absolute position ids ([seq] from input_ids [batch, seq] with dim -1, to gather
+ *  position embeddings with aph_op_embedding), which in a graph with a symbolic sequence length
+ *  (section 20) no constant can. The stream is the last argument, as the 0.2 rules order every
+ *  operation's arguments. */
+APH_API aph_status aph_op_positions(const aph_tensor* x, int64_t dim, aph_tensor* out,
+                                    aph_stream* stream);
+
 /** Converts x into out's dtype (same shape, any strides on both sides). Floating dtypes
  *  f64/f32/f16/bf16 and the integers i32/i64 in any combination: float to float rounds to nearest
  *  even; float to integer truncates toward zero and saturates (NaN becomes 0, ±inf the limits);
@@ -1736,7 +1748,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *
  *   operation        kind      operands                        params
  *   ---------------  --------  ------------------------------  -------------------------------------
- *   input            input     -                               shape: int list;
+ *   input            input     -                               shape: symbolic shape;
  *                                                              dtype: dtype = "f32"
  *   weight           weight    -                               shape: int list;
  *                                                              dtype: dtype = "f32"; key?: string
@@ -1781,6 +1793,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *                                                              layout: "interleaved" | "half"
  *                                                              = "half"
  *   embedding        compute   table, ids                      -
+ *   positions        compute   x                               dim: int = -1
  *   cast             compute   x                               dtype: dtype
  *   attention        compute   q, k, v[, mask]                 scale: float = 0;
  *                                                              causal: bool = false
@@ -1791,7 +1804,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *                                                              dtype: dtype = "f32"
  *   gru_cell         compute   x, h, w_ih, w_hh[, b_ih, b_hh]  -
  *   contiguous       compute   x                               -
- *   reshape          view      x                               shape: int list
+ *   reshape          view      x                               shape: symbolic shape
  *   permute          view      x                               dims: int list
  *   transpose        view      x                               dim0: int; dim1: int
  *   slice            view      x                               dim: int; start: int = 0;
@@ -1873,7 +1886,9 @@ typedef APH_ENUM(aph_param_type) {
     APH_PARAM_STRING = 3,   /* a JSON string; one of allowed_values when those are given */
     APH_PARAM_INT_LIST = 4, /* an array of integers */
     APH_PARAM_DTYPE = 5,    /* a string naming a dtype (as aph_dtype_from_name reads it) */
-    APH_PARAM_NUMBERS = 6   /* a number, or an array of numbers */
+    APH_PARAM_NUMBERS = 6,  /* a number, or an array of numbers */
+    APH_PARAM_SYMBOLIC_SHAPE = 7 /* an array of integers and symbol names (strings): a shape
+                                    that may name symbolic dimensions (input, reshape) */
 } aph_param_type;
 
 /** A built-in operation: the table above as data. Every string and array is static (valid for
@@ -1983,6 +1998,10 @@ struct aph_executor_options {
      * (aph_cpu_set_thread_limit), else the process default. It applies to the runs only, on the
      * thread that runs them, and changes no other thread's or executor's setting. */
     size_t cpu_threads;
+    /* Graphs with symbolic dimensions: how many size sets' plans the executor keeps, the least
+     * recently used dropped first (at most 4096, else APH_ERR_INVALID_ARGUMENT). 0 (the default,
+     * also when struct_size ends before this field): 8. */
+    size_t max_plans;
 };
 
 /** Makes an executor for a copy of graph on device: checks the graph, infers every shape and
@@ -2012,6 +2031,15 @@ typedef struct aph_plan_info {
     size_t buffers;            /* values placed in the arena */
     size_t steps;              /* nodes that run (inputs, weights, constants, outputs and views
                                   do not) */
+    /* The executor rather than this plan (graphs with symbolic dimensions make one plan per
+     * size set): */
+    size_t plans_cached;       /* plans it keeps now (1 for a graph without symbols) */
+    uint64_t plans_made;       /* plans it has made (inference and planning), the first
+                                  included: a run at a size set whose plan is kept makes none */
+    uint64_t arena_capacity_bytes; /* the arena it holds (>= arena_bytes once this plan ran; the
+                                      largest arena a run needed; 0 before the first run) */
+    uint64_t held_bytes;       /* all the memory it holds for runs (arena, outputs, constants):
+                                  what the tracker is charged with; 0 before the first run */
 } aph_plan_info;
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
@@ -2133,6 +2161,17 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
                                            aph_node_stats* out);
 /** Number of completed runs. */
 APH_API uint64_t aph_executor_run_count(const aph_executor* executor);
+
+/** The symbolic dimensions of the executor's graph (the strings in its input nodes' shapes),
+ *  in the order the input nodes (by id) first name them: their count (0 for a graph without
+ *  them, and for NULL), and the index-th one's name (borrowed from the executor, valid until its
+ *  last reference is released) and its size now: the size the bound inputs give it (inputs
+ *  bound since the last aph_executor_run first), which the next run will use; -1 while no
+ *  bound input has a dimension of that name. out_name and out_value may each be NULL (not
+ *  written). An index out of range (or a NULL executor) is APH_ERR_INVALID_ARGUMENT. */
+APH_API size_t aph_executor_symbol_count(const aph_executor* executor);
+APH_API aph_status aph_executor_symbol(const aph_executor* executor, size_t index,
+                                       const char** out_name, int64_t* out_value);
 
 /* ============================================================================================
  * 21. safetensors files

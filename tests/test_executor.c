@@ -1048,7 +1048,8 @@ static void test_graph_errors(void** state) {
     g = et_graph();
     NODE(g, "x", "input", "shape=\"2x8\"", NULL);
     expect_create_error(g, APH_ERR_GRAPH,
-                        "graph error: node 1 'x' (input): param 'shape' is a string, expected an array of integers");
+                        "graph error: node 1 'x' (input): param 'shape' is a string, expected an array of integers "
+                        "and symbol names");
     aph_graph_release(g);
     g = et_graph();
     NODE(g, "x", "input", "shape=[2,8];dtype=\"f33\"", NULL);

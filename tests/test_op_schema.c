@@ -152,7 +152,7 @@ static void test_schema_api(void** state) {
             assert_non_null(p.name);
             assert_true(p.name[0] != '\0');
             for (size_t j = 0; j < k; ++j) assert_string_not_equal(param_at(i, j).name, p.name);
-            assert_true((int)p.type >= APH_PARAM_INT && (int)p.type <= APH_PARAM_NUMBERS);
+            assert_true((int)p.type >= APH_PARAM_INT && (int)p.type <= APH_PARAM_SYMBOLIC_SHAPE);
             assert_true(p.required == 0 || p.required == 1);
             if (p.required) assert_null(p.default_json);
             if (p.default_json != NULL) assert_json(p.default_json);
@@ -293,6 +293,7 @@ static const struct fixture {
     {"argmax", "f32:2,3", NULL},
     {"rope", "f32:1,3,2,4 i64:3", NULL},
     {"embedding", "f32:5,4 i64:3", NULL},
+    {"positions", "f32:2,3", NULL},
     {"cast", "f32:2,3", "dtype=\"f16\""},
     {"attention", "f32:1,3,2,4 f32:1,3,2,4 f32:1,3,2,4 f32:3,3", NULL},
     {"ternary_matmul", "f32:2,8 u8:3,2 f32:1", NULL},
@@ -613,6 +614,7 @@ static const char* type_word(aph_param_type t) {
         case APH_PARAM_INT_LIST: return "int list";
         case APH_PARAM_DTYPE: return "dtype";
         case APH_PARAM_NUMBERS: return "number or list";
+        case APH_PARAM_SYMBOLIC_SHAPE: return "symbolic shape";
     }
     return "?";
 }

@@ -76,6 +76,10 @@ APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
     return aph::guard([&] { aph::ops::embedding(stream, table, ids, out); });
 }
 
+APH_API aph_status aph_op_positions(const aph_tensor* x, int64_t dim, aph_tensor* out, aph_stream* stream) {
+    return aph::guard([&] { aph::ops::positions(x, dim, out, stream); });
+}
+
 APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out) {
     return aph::guard([&] { aph::ops::cast(stream, x, out); });
 }

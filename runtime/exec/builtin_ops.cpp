@@ -80,8 +80,20 @@ void check_value(const ParamDef& p, const Json& v) {
         }
         case APH_PARAM_INT_LIST:
             if (!v.is_array()) bad_param(p.name, v, "an array of integers");
-            for (const Json& e : v)
+            for (const Json& e : v) {
+                if (e.is_string())
+                    throw Error::kind(APH_ERR_GRAPH,
+                                      strprintf("param '%s' holds the string \"%s\"; expected integers (symbolic "
+                                                "dimensions are allowed in the shapes of input and reshape nodes only)",
+                                                p.name, e.get_ref<const std::string&>().c_str()));
                 if (!is_int64(e)) bad_param(p.name, v, "an array of integers");
+            }
+            return;
+        case APH_PARAM_SYMBOLIC_SHAPE:
+            // Integers and symbol names; the executor checks the names (analyse in executor.cpp).
+            if (!v.is_array()) bad_param(p.name, v, "an array of integers and symbol names");
+            for (const Json& e : v)
+                if (!is_int64(e) && !e.is_string()) bad_param(p.name, v, "an array of integers and symbol names");
             return;
         case APH_PARAM_DTYPE:
             if (!v.is_string()) bad_param(p.name, v, "a string");
@@ -165,6 +177,12 @@ auto read(const Json& v, const ParamDef& p) {
     } else if constexpr (T == APH_PARAM_STRING) {
         return v.get<std::string>();
     } else if constexpr (T == APH_PARAM_INT_LIST) {
+        return v.get<std::vector<int64_t>>();
+    } else if constexpr (T == APH_PARAM_SYMBOLIC_SHAPE) {
+        // Read only after the executor bound the symbols to sizes (bind_symbols in executor.cpp).
+        for (const Json& e : v)
+            if (!e.is_number_integer())
+                throw Error::kind(APH_ERR_INTERNAL, strprintf("param '%s' read before its symbols were bound", p.name));
         return v.get<std::vector<int64_t>>();
     } else if constexpr (T == APH_PARAM_DTYPE) {
         return *dtype::from_name(v.get_ref<const std::string&>());
@@ -259,15 +277,17 @@ static_assert(APH_QUANT_INT8 == 0 && APH_QUANT_FP8_E4M3 == 1 && APH_QUANT_FP8_E5
 // The families
 // ---------------------------------------------------------------------------------------------
 
-// input, weight, constant: a contiguous value of params dtype and shape.
+// input, weight, constant: a contiguous value of params dtype and shape (an input's shape may
+// name symbolic dimensions, bound to sizes before inference; weights and constants are concrete).
 constexpr ParamDef kShapeParam{"shape", APH_PARAM_INT_LIST, true, nullptr, {}};
+constexpr ParamDef kSymbolicShapeParam{"shape", APH_PARAM_SYMBOLIC_SHAPE, true, nullptr, {}};
 constexpr ParamDef kDtypeParam{"dtype", APH_PARAM_DTYPE, false, "\"f32\"", {}};
 
 struct InputOp {
     static constexpr Kind kind = Kind::Input;
     static constexpr auto operands = kNoOperands;
     static constexpr size_t min_operands = 0;
-    static constexpr std::array params{kShapeParam, kDtypeParam};
+    static constexpr std::array params{kSymbolicShapeParam, kDtypeParam};
     static ValueInfo infer(const Step& s, const Inputs&, const ops::Target&) {
         return contiguous_value(arg<InputOp, "dtype">(s), arg<InputOp, "shape">(s));
     }
@@ -502,6 +522,20 @@ struct EmbeddingOp {
     }
 };
 
+// The positions 0..n-1 along dimension dim of x (aph_op_positions).
+struct PositionsOp {
+    static constexpr Kind kind = Kind::Compute;
+    static constexpr auto operands = kX;
+    static constexpr size_t min_operands = 1;
+    static constexpr std::array params{ParamDef{"dim", APH_PARAM_INT, false, "-1", {}}};
+    static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target& t) {
+        return value(ops::infer_positions(t, operand<PositionsOp>(in, 0), arg<PositionsOp, "dim">(s)));
+    }
+    static void run(const Step& s, aph_stream* stream, const Tensors& in, aph_tensor* out) {
+        ops::positions(in[0], arg<PositionsOp, "dim">(s), out, stream);
+    }
+};
+
 struct CastOp {
     static constexpr Kind kind = Kind::Compute;
     static constexpr auto operands = kX;
@@ -599,7 +633,7 @@ struct ReshapeOp {
     static constexpr Kind kind = Kind::View;
     static constexpr auto operands = kX;
     static constexpr size_t min_operands = 1;
-    static constexpr std::array params{ParamDef{"shape", APH_PARAM_INT_LIST, true, nullptr, {}}};
+    static constexpr std::array params{kSymbolicShapeParam};
     static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target&) {
         const ValueInfo& x = *in[0];
         if (!contiguous(x))
@@ -782,6 +816,7 @@ constexpr Builtin kBuiltins[] = {
     def<ArgmaxOp>("argmax"),
     def<RopeOp>("rope"),
     def<EmbeddingOp>("embedding"),
+    def<PositionsOp>("positions"),
     def<CastOp>("cast"),
     def<AttentionOp>("attention"),
     def<TernaryMatmulOp>("ternary_matmul"),
@@ -826,8 +861,15 @@ Kind builtin_kind(const Builtin* b) { return b->kind; }
 size_t builtin_min_operands(const Builtin* b) { return b->min_operands; }
 size_t builtin_max_operands(const Builtin* b) { return b->operands.size(); }
 
-ValueInfo infer_builtin(Step& s, const std::vector<const ValueInfo*>& in, bool cuda) {
-    prepare_params(s);
+void prepare_builtin(Step& s) { prepare_params(s); }
+
+const char* symbolic_param(const Builtin* b) {
+    for (const ParamDef& p : b->params)
+        if (p.type == APH_PARAM_SYMBOLIC_SHAPE) return p.name;
+    return nullptr;
+}
+
+ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in, bool cuda) {
     return s.builtin->infer(s, in, ops::Target{cuda});
 }
 

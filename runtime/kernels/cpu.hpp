@@ -33,6 +33,7 @@ int cpu_quantize(const aph_k_quant& d, std::string& msg);
 int cpu_dequantize(const aph_k_quant& d, std::string& msg);
 int cpu_ternary_matmul(const aph_k_ternary_matmul& d, std::string& msg);
 int cpu_gru_gates(const aph_k_gru_gates& d, std::string& msg);
+int cpu_positions(const aph_k_positions& d, std::string& msg);
 
 // Element access by dtype (f64, f32, f16, bf16; i32 and i64 for cast and indices), as double
 // or float. p is the address of the element.

@@ -77,6 +77,8 @@ Inferred infer_argmax(const Target& t, const Operand& x, int64_t dim, int keepdi
 size_t reduced_dim(const Operand& x, int64_t dim);
 Inferred infer_rope(const Target& t, const Operand& x, const Operand& positions, double theta, int32_t layout);
 Inferred infer_embedding(const Target& t, const Operand& table, const Operand& ids);
+// aph_op_positions: i64 [x's size along dim] (x any dtype; dim negative from the end).
+Inferred infer_positions(const Target& t, const Operand& x, int64_t dim);
 // aph_op_cast into dtype `to`; out_name names the output in messages ("out").
 Inferred infer_cast(const Target& t, const Operand& x, aph_dtype to, const char* out_name);
 // aph_op_attention: mask may be NULL; causal 0 or 1.

@@ -27,6 +27,8 @@ void attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k, con
 void quantize(aph_stream* stream, int32_t scheme, const aph_tensor* x, int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
 void dequantize(aph_stream* stream, int32_t scheme, const aph_tensor* q, const aph_tensor* scale, int64_t axis, aph_tensor* out);
 void ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* packed, const aph_tensor* scale, aph_tensor* out);
+// The 0.2 argument order already (the stream last; the other operations follow in the rename pass).
+void positions(const aph_tensor* x, int64_t dim, aph_tensor* out, aph_stream* stream);
 void gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h, const aph_tensor* w_ih, const aph_tensor* w_hh, const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
 
 }  // namespace aph::ops
