@@ -1817,7 +1817,8 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * the default written as JSON, exactly as aph_op_get_param reports it) or `name?: type`
  * (optional, and its absence means what the notes below say). Types: int (a JSON integer in the
  * int64 range), float (any JSON number), bool (true or false), string, int list (an array of
- * ints), dtype (a string naming a dtype, as aph_dtype_from_name reads it), number or list (a
+ * ints), symbolic shape (an array of ints and symbol names: see Symbolic dimensions below),
+ * dtype (a string naming a dtype, as aph_dtype_from_name reads it), number or list (a
  * number or an array of numbers), and enumerations, written as their strings ("a" | "b"): the
  * n-th string is the value n of the C enum (activation: aph_activation, layout:
  * aph_rope_layout, scheme: aph_quant_scheme). This table is also data at run time
@@ -1830,7 +1831,10 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * with one (scalar then required, and refused with two). attention: scale 0 means
  * 1/sqrt(head_dim). dequantize: shape and dtype are the output's (the original tensor's, as out
  * is for aph_dequantize). gru_cell: both biases or neither. contiguous: a contiguous copy of its
- * operand (any dtype). reshape: one entry may be -1; the operand must be contiguous. permute,
+ * operand (any dtype). positions: i64 [n], the positions 0 ... n - 1 along dimension dim of x
+ * (aph_op_positions; x's values are not read): a transformer's position ids for whatever
+ * sequence length its input has. reshape: one entry may be -1, others may name symbols; the
+ * operand must be contiguous. permute,
  * transpose, slice: dimensions may be negative (counting from the end). slice: elements start,
  * start + step, ... before stop (absent: the dimension's size), start and stop counted from the
  * end when negative and clamped, as in Python.
@@ -1851,17 +1855,74 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * operations on CUDA (x)"), as the eager operations report it when called. Input, weight and
  * output nodes need distinct names (they are bound and read by name).
  *
+ * Symbolic dimensions. An entry of an input node's shape may be a string, a symbol such as
+ * "batch" or "seq" (letters, digits and underscores, not starting with a digit): that size is
+ * given by the tensor bound to the input, and may change from run to run ("shape": ["batch",
+ * "seq"]). Inputs that name the same symbol share its size. A reshape's shape may name the
+ * symbols the inputs declare (["batch", "seq", 12, 32]), besides one -1. Weights, constants and
+ * every other param are concrete (a symbol there is APH_ERR_GRAPH: "graph error: node 3 'w'
+ * (weight): param 'shape' holds the string "batch"; expected integers (symbolic dimensions are
+ * allowed in the shapes of input and reshape nodes only)"; a reshape naming a symbol no input
+ * declares is APH_ERR_GRAPH too). What is checked when:
+ * - aph_executor_create checks all it can with the sizes unknown: operations, operand counts,
+ *   params, ranks, dtypes, and every relation the operations' rules make between sizes. It runs
+ *   the same rules (there is one definition of each operation) with the symbols set to probe
+ *   sizes: two assignments of distinct odd primes from 10007 and from 20011, one per symbol,
+ *   that no other size of a graph should equal. So a relation that holds only for particular
+ *   sizes of a symbol fails here, as a mistake of the graph: a symbol meeting a fixed size
+ *   (x ["batch", 32] plus a weight [3, 32]), two symbols meeting each other, a reshape that
+ *   needs an even size (["n"] to [-1, 2]). Messages write the probe sizes as the symbols they
+ *   stand for, derived ones as products: "dimension mismatch: node 3 's' (add): shapes [batch,
+ *   4] and [3, 4] do not broadcast (dimension 0: batch vs 3)", "shape mismatch: node 3 'r2'
+ *   (reshape): cannot reshape [batch*seq, 32] to [-1, 5]". Broadcasting a symbol against 1, a
+ *   -1 over symbolic sizes and symbols shared by inputs are fine. Limits: every value must stay
+ *   under 2^63 bytes at the probe sizes, about 2·10^4 per symbol ([batch, seq, seq, 1024] f32
+ *   does; a fourth symbolic size in one shape usually does not, and such a graph is refused with
+ *   the size error), and a graph has at most 256 symbols.
+ * - Binding an input checks its dtype, its rank and its fixed sizes (the rest is the symbols'),
+ *   and that it gives each symbol the size the other inputs bound since the last run give it:
+ *   APH_ERR_SHAPE_MISMATCH naming both inputs and the symbol otherwise ("shape mismatch: the
+ *   inputs disagree on seq: input 'attention_mask' (node 2) [8, 30] has seq = 30, input
+ *   'input_ids' (node 1) [8, 26], bound for the next run, has seq = 26"), and the binding is
+ *   refused. So the inputs bound since the last run fix the symbols for the next one
+ *   (aph_executor_symbol reads them); an input bound before and not since must agree with them
+ *   when the run starts (the same error, the input said to be "bound before the last run").
+ * - A run at sizes it has not seen infers the whole graph again at those sizes (an error names
+ *   the node and the sizes: "... (at batch = 2, seq = 0)") and plans its memory (below);
+ *   nothing is reloaded or copied: weights stay bound. The plans of the last max_plans size
+ *   sets (an executor option, 8 by default) are kept, least recently used dropped first, so
+ *   runs alternating between size sets plan nothing (aph_plan_info's plans_made counts the
+ *   plans made).
+ * Signatures (aph_value_info) give each symbolic size as -1 with its name: the symbol, a
+ * product of symbols for a derived size ("batch*seq" after a reshape to [-1, 32]), or "?" for a
+ * size that depends on the symbols otherwise (a slice stopping at a fixed index of a symbolic
+ * dimension). aph_executor_plan_info and aph_executor_node_stats describe the plan of the
+ * current size set: the one the bound inputs give (planned when asked, if no run has used it
+ * yet), else the last run's.
+ *
  * Memory planning: every value a node computes lives in one arena, at an offset chosen by
  * liveness: a value is live from the step that computes it to the last step that reads it (a
  * view keeps its base live), and values whose lifetimes do not overlap share memory (offsets
  * are given largest value first, each at the lowest 256-byte-aligned offset free during its
  * lifetime). Values read by output nodes get memory of their own, so outputs stay readable until
- * the next run (or are written into the caller's tensors: aph_executor_bind_output). Inputs bound by the caller and weights are not in the plan. The plan is made
- * when the executor is, before any memory is allocated; with a tracker whose limit the plan
- * does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
+ * the next run (or are written into the caller's tensors: aph_executor_bind_output). Inputs
+ * bound by the caller and weights are not in the plan. For a graph without symbols the plan is
+ * made when the executor is, before any memory is allocated; with a tracker whose limit the
+ * plan does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
  * memory plan needs {peak} bytes at its peak, over the budget of {limit} bytes ({current}
  * bytes already tracked)") and allocates nothing. Memory is allocated at the first run (and
  * charged to the tracker until the executor is released) and reused by every later run.
+ * With symbolic dimensions there is one plan per size set, made by the first run (or
+ * aph_executor_plan_info) at those sizes. The executor holds one arena and one block per output
+ * value, each as large as the largest plan that ran needed: a run whose plan fits them
+ * allocates nothing; one that needs more grows them first. The budget applies to every plan
+ * before it allocates: when the grown memory would exceed the tracker's limit but the plan's
+ * own peak would not, the memory is allocated again at exactly the plan's sizes; when the plan
+ * alone does not fit, the run fails with APH_ERR_OUT_OF_MEMORY naming the sizes ("out of
+ * memory: the memory plan for batch = 3, seq = 202 needs {peak} bytes at its peak, over the
+ * budget of {limit} bytes ({other} bytes already tracked besides this executor's memory)"),
+ * before anything is allocated or run: the memory stays as it was and smaller size sets still
+ * run.
  *
  * Threads: an executor must be used by one thread at a time; separate executors (of the same
  * graph or not) may run at once on one device. The custom operation registry is thread-safe.
@@ -2006,8 +2067,10 @@ struct aph_executor_options {
 
 /** Makes an executor for a copy of graph on device: checks the graph, infers every shape and
  *  dtype, resolves operations (custom ones from the registry) and plans memory (errors above).
- *  options may be NULL; options->struct_size must cover at least the tracker field. Nothing is
- *  allocated on the device yet. *out is a new executor with one reference. */
+ *  A graph with symbolic dimensions is checked with the symbols unknown and planned per size
+ *  set at run time (Symbolic dimensions above). options may be NULL; options->struct_size must
+ *  cover at least the tracker field. Nothing is allocated on the device yet. *out is a new
+ *  executor with one reference. */
 APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
                                        const aph_executor_options* options, aph_executor** out);
 /** Executors are reference counted (aph_build_context_executor hands out references too):
@@ -2041,12 +2104,23 @@ typedef struct aph_plan_info {
     uint64_t held_bytes;       /* all the memory it holds for runs (arena, outputs, constants):
                                   what the tracker is charged with; 0 before the first run */
 } aph_plan_info;
+/** Fills out with the executor's memory plan: for a graph with symbolic dimensions, the plan of
+ *  the current size set, which is the one the bound inputs give (made now, with inference and
+ *  planning but no allocation, when no run has used it yet: its inference errors come back
+ *  here, as aph_executor_run would report them), else the last run's; before any input gives
+ *  every symbol a size, APH_ERR_INVALID_STATE ("invalid state: the graph has symbolic
+ *  dimensions (batch, seq): its plan depends on their sizes; bind inputs that give them
+ *  first"). Output struct: struct_size must cover at least arena_bytes; fields past it are not
+ *  written. NULL arguments are APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
 /** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
  *  A name that is no input node is APH_ERR_NOT_FOUND ("not found: the graph has no input node
- *  named 'x'"). Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH /
- *  APH_ERR_INVALID_ARGUMENT). The executor only reads it: read-only tensors are accepted.
+ *  named 'x'"). Its dtype and shape must be the node's (APH_ERR_INVALID_ARGUMENT /
+ *  APH_ERR_SHAPE_MISMATCH "shape mismatch: input 'x' (node 1): expected [batch, 16], got
+ *  [2, 15]"), a symbolic dimension of any size that agrees with the other inputs bound since
+ *  the last aph_executor_run (else APH_ERR_SHAPE_MISMATCH naming both inputs and the symbol;
+ *  nothing is bound then). The executor only reads it: read-only tensors are accepted.
  *  It is used in place when it is a contiguous tensor on the executor's device; otherwise (another
  *  device, a strided view) it is copied into memory of the executor's at each run, before any
  *  node computes. A tensor from aph_executor_output of the same executor (a recurrent state fed
@@ -2067,7 +2141,10 @@ APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char*
  *  output's value into (ONNX Runtime's I/O binding); a reference is kept until unbound (tensor
  *  NULL), rebound or the executor goes. A name that is no output node is APH_ERR_NOT_FOUND. The
  *  tensor must have the output's dtype (else APH_ERR_INVALID_ARGUMENT) and shape (else
- *  APH_ERR_SHAPE_MISMATCH), live on the executor's device (else APH_ERR_DEVICE_MISMATCH) and be
+ *  APH_ERR_SHAPE_MISMATCH; with symbolic dimensions, its rank and fixed sizes here, and at each
+ *  run the run's shape: a run whose output shape differs fails before anything runs, "shape
+ *  mismatch: output 'y' (node 9) is [8, 384] at batch = 8, seq = 26; the tensor bound to it is
+ *  [3, 384]"), live on the executor's device (else APH_ERR_DEVICE_MISMATCH) and be
  *  writable: not read-only, no broadcast (stride-0) dimension of size > 1, no memory shared
  *  with the tensor bound to another output, not memory of this executor (else
  *  APH_ERR_INVALID_ARGUMENT saying which); any strides. The run computes the value straight
@@ -2080,9 +2157,14 @@ APH_API aph_status aph_executor_bind_output(aph_executor* executor, const char* 
                                             aph_tensor* tensor);
 /** Runs the graph once: every input and weight must be bound (else APH_ERR_INVALID_STATE naming
  *  the first that is not, "invalid state: input node 1 'x' is not bound (aph_executor_set_input)").
- *  On CUDA it returns once the work is queued on the stream (profile and check_numerics make it
- *  wait); aph_executor_output's tensors are then ready in stream order. An error stops the run
- *  and names the node. */
+ *  With symbolic dimensions, the inputs must agree on every symbol's size (else
+ *  APH_ERR_SHAPE_MISMATCH naming both and the symbol); the plan of those sizes is made when no
+ *  kept plan has them (inference errors name the node and the sizes), and memory is grown for
+ *  it within the budget (else APH_ERR_OUT_OF_MEMORY naming the sizes): all before any node
+ *  runs, leaving the last run's outputs readable. On CUDA it returns once the work is queued on
+ *  the stream (profile and check_numerics make it wait); aph_executor_output's tensors are then
+ *  ready in stream order. An error stops the run and names the node. The inputs bound since
+ *  the last run no longer count as such afterwards, whether the run succeeded or not. */
 APH_API aph_status aph_executor_run(aph_executor* executor);
 /** The value of output node name after the last successful run, as a new reference (release
  *  it with aph_tensor_release):
@@ -2091,8 +2173,10 @@ APH_API aph_status aph_executor_run(aph_executor* executor);
  *    an output that reads an input or weight node, through views or not, the bound tensor or a
  *    view of it). Its contents are the last run's value until the next aph_executor_run of this
  *    executor starts, which writes the next value into the same memory: a tensor obtained before
- *    then shows the new value (copy it, or bind the output, to keep a value across runs). The
- *    reference keeps the memory allocated, even after the executor is released.
+ *    then shows the new value (copy it, or bind the output, to keep a value across runs). A run
+ *    at other symbolic sizes writes it too where the memory suffices (the old tensor's shape
+ *    then no longer describes it), or gives the output new memory, leaving the old value to the
+ *    old tensor. The reference keeps the memory allocated, even after the executor is released.
  *  Before the first successful run APH_ERR_INVALID_STATE ("invalid state: output 'y' has no
  *  value: the executor has not run (successfully) yet"); a name that is no output node is
  *  APH_ERR_NOT_FOUND. */
@@ -2102,10 +2186,11 @@ APH_API aph_status aph_executor_output(const aph_executor* executor, const char*
 /** An input, weight or output of an executor (its signature, as ONNX Runtime's
  *  SessionGetInputTypeInfo gives it). Every pointer is borrowed from the executor and valid
  *  until its last reference is released. A dimension is either fixed (its size in shape,
- *  dim_names[i] NULL) or symbolic (shape[i] -1, dim_names[i] the symbol's name, such as
- *  "batch"; graphs with symbolic dimensions come in a later version, so today every dimension
- *  is fixed). Output struct: struct_size must cover at least name; only the fields inside it
- *  are written. */
+ *  dim_names[i] NULL) or symbolic (shape[i] -1, dim_names[i] its name: the symbol, such as
+ *  "batch", for inputs and for values of that size; a product such as "batch*seq" for a size
+ *  derived from the symbols; "?" for a size that depends on them otherwise). Weights are always
+ *  fixed. Output struct: struct_size must cover at least name; only the fields inside it are
+ *  written. */
 typedef struct aph_value_info {
     size_t struct_size;
     const char* name;              /* the node's name */
@@ -2141,7 +2226,11 @@ APH_API aph_status aph_executor_find_output(const aph_executor* executor, const 
 
 /** Per-node facts, in execution order (every node of the graph, in topological order). The
  *  strings and shape are borrowed from the executor, valid until its last reference is
- *  released. Output struct: struct_size must cover at least id; only the fields inside it are
+ *  released (with symbolic dimensions the sizes the shape points to follow the current plan,
+ *  so copy them to keep them). Shapes, bytes and
+ *  offsets are those of the current plan, as aph_executor_plan_info chooses it (and makes it,
+ *  with its errors); before any size set, symbolic sizes are -1, bytes 0 and offsets
+ *  UINT64_MAX. Output struct: struct_size must cover at least id; only the fields inside it are
  *  written. */
 typedef struct aph_node_stats {
     size_t struct_size;

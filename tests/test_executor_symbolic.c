@@ -375,6 +375,7 @@ static void test_plan_cache(void** state) {
     assert_int_equal(st.shape[1], -1);
     assert_int_equal(st.bytes, 0);
     assert_int_equal(st.offset, UINT64_MAX);
+    const int64_t* shape_before = st.shape;
 
     /* Binding inputs gives the plan (made now, before any run: nothing allocated yet). */
     et_set(ex, "x", et_rand(APH_DTYPE_F32, SHAPE(2, 3), -1, 1));
@@ -390,6 +391,9 @@ static void test_plan_cache(void** state) {
     st = et_stats(ex, et_index(ex, "a"));
     assert_int_equal(st.shape[1], 3);
     assert_int_equal(st.bytes, 24);
+    /* The shape pointer stays valid: its sizes follow the current plan. */
+    assert_ptr_equal(st.shape, shape_before);
+    assert_int_equal(shape_before[0], 2);
 
     /* Two size sets alternating: two plans, made once each. */
     for (int i = 0; i < 6; ++i) {

@@ -743,6 +743,8 @@ static const agree_case agree_cases[] = {
     {"rope", "theta=0", "f32:1,2,1,4 i64:2", NULL, 0, 0, APH_ROPE_HALF},
     {"embedding", NULL, "f32:10,4,1 i64:3", NULL, 0, 0, 0},
     {"embedding", NULL, "f32:10,4 f32:3", NULL, 0, 0, 0},
+    {"positions", "dim=2", "f32:2,3", NULL, 0, 2, 0},
+    {"positions", "dim=-3", "i64:2,3", NULL, 0, -3, 0},
     {"ternary_matmul", NULL, "f32:2,5 u8:3,3 f32:1", NULL, 0, 0, 0},
     {"ternary_matmul", NULL, "f32:2,5 u8:3,2 f32:2", NULL, 0, 0, 0},
     {"dequantize", "scheme=\"int8\";axis=1;shape=[3,5]", "i8:3,5 f32:1", "f32:3,5", 0, 1, APH_QUANT_INT8},
@@ -758,6 +760,8 @@ static const agree_case agree_cases[] = {
     {"rope", "layout=\"interleaved\";theta=500", "f32:1,2,1,4 i64:2", "f32:1,2,1,4", 500, 0, APH_ROPE_INTERLEAVED},
     {"bias_activation", "activation=\"silu\"", "f32:2,3 f32:3", "f32:2,3", 0, APH_ACTIVATION_SILU, 0},
     {"gru_cell", NULL, "f32:2,3 f32:2,4 f32:12,3 f32:12,4", "f32:2,4", 0, 0, 0},
+    {"positions", "dim=-2", "f16:4,5", "i64:4", 0, -2, 0},
+    {"positions", NULL, "i32:4,5", "i64:5", 0, -1, 0},
 };
 
 static int index_of(const char* op, const char* const* names, size_t n) {
@@ -783,6 +787,7 @@ static aph_status eager(const agree_case* c, aph_tensor* const* in, size_t n, ap
     if (strcmp(op, "argmax") == 0) return aph_op_argmax(NULL, in[0], c->i, c->flag, out);
     if (strcmp(op, "rope") == 0) return aph_op_rope(NULL, in[0], in[1], c->f, (aph_rope_layout)c->flag, out);
     if (strcmp(op, "embedding") == 0) return aph_op_embedding(NULL, in[0], in[1], out);
+    if (strcmp(op, "positions") == 0) return aph_op_positions(in[0], c->i, out, NULL);
     if (strcmp(op, "attention") == 0) return aph_op_attention(NULL, in[0], in[1], in[2], o3, c->f, c->flag, out);
     if (strcmp(op, "ternary_matmul") == 0) return aph_op_ternary_matmul(NULL, in[0], in[1], in[2], out);
     if (strcmp(op, "dequantize") == 0) return aph_dequantize(NULL, (aph_quant_scheme)c->flag, in[0], in[1], c->i, out);

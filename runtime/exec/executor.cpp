@@ -398,9 +398,18 @@ void make_signatures(aph_executor& ex, const Analysis& a) {
     }
 }
 
+// Sets s's value in place: its shape keeps its memory (a rank never changes), so the shape
+// pointers aph_executor_node_stats hands out stay valid as the current plan changes.
+void set_info(Step& s, const ValueInfo& v) {
+    s.info.dtype = v.dtype;
+    s.info.shape.assign(v.shape.begin(), v.shape.end());
+    s.info.strides.assign(v.strides.begin(), v.strides.end());
+    s.info.nbytes = v.nbytes;
+}
+
 // Copies infos into the steps and plans their memory; the plan (id 0) of sizes.
 Plan build_plan(std::vector<Step>& steps, std::vector<int64_t> sizes, std::vector<ValueInfo> infos) {
-    for (size_t i = 0; i < steps.size(); ++i) steps[i].info = infos[i];
+    for (size_t i = 0; i < steps.size(); ++i) set_info(steps[i], infos[i]);
     Plan p;
     p.info = plan_memory(steps);
     p.sizes = std::move(sizes);
@@ -412,7 +421,7 @@ Plan build_plan(std::vector<Step>& steps, std::vector<int64_t> sizes, std::vecto
 
 void apply_plan(aph_executor& ex, const Plan& p) {
     for (size_t i = 0; i < ex.steps.size(); ++i) {
-        ex.steps[i].info = p.infos[i];
+        set_info(ex.steps[i], p.infos[i]);
         ex.steps[i].offset = p.offsets[i];
     }
     ex.plan = p.info;
@@ -422,7 +431,7 @@ void apply_plan(aph_executor& ex, const Plan& p) {
 // The steps' values before any plan (a graph with symbols): the signature, no strides or bytes.
 void apply_signature(aph_executor& ex) {
     for (Step& s : ex.steps) {
-        s.info.shape = s.sig_shape;
+        s.info.shape.assign(s.sig_shape.begin(), s.sig_shape.end());
         s.info.strides.clear();
         s.info.nbytes = 0;
         s.offset = UINT64_MAX;
