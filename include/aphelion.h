@@ -2037,9 +2037,10 @@ APH_API aph_status aph_custom_op_unregister(const char* name);
 
 struct aph_executor_options {
     size_t struct_size;
-    /* Charged with the plan's total (arena, outputs, constants) from the first run until the
-     * executor is released; its limit is the plan's budget. Copies of bound tensors (inputs on
-     * another device or not contiguous, weights copied when bound) are not charged. NULL: none. */
+    /* Charged with the memory the executor holds for runs (arena, outputs, constants:
+     * aph_plan_info's held_bytes) from the first run until the executor is released; its limit
+     * is the budget of every plan. Copies of bound tensors (inputs on another device or not
+     * contiguous, weights copied when bound) are not charged. NULL: none. */
     aph_tracker* tracker;
     /* Spans per executed node (category "node", with device and bytes) and per run. NULL: none. */
     aph_trace_sink* trace;

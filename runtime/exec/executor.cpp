@@ -1150,7 +1150,8 @@ void run(aph_executor& ex) {
                     for (size_t j : ex.inputs) {
                         const Step& o = ex.steps[j];
                         if (o.fresh != fresh || symbol_size(o, o.bound, k) != sizes[static_cast<size_t>(k)]) continue;
-                        disagree(ex, k, o, o.bound, sizes[static_cast<size_t>(k)], "", s, s.bound, s.bound->shape[d],
+                        disagree(ex, k, o, o.bound, sizes[static_cast<size_t>(k)],
+                                 o.fresh ? "" : ", bound before the last run,", s, s.bound, s.bound->shape[d],
                                  s.fresh ? "" : ", bound before the last run,");
                     }
             }

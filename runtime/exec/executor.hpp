@@ -148,7 +148,7 @@ const Json& constant_value(const Step& s);
 
 struct PlanInfo {
     uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0,
-             constant_bytes = 0, total_bytes = 0, budget_bytes = 0;
+             constant_bytes = 0, total_bytes = 0;  // the budget is the tracker's limit
     size_t buffers = 0, steps = 0;
 };
 
