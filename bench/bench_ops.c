@@ -22,6 +22,8 @@
  *
  * usage: bench_ops [--quick] [--device cpu|cuda] [--filter SUBSTRING]
  *   --quick    tiny sizes and one round (the ctest smoke run; the numbers mean nothing)
+ *   --filter   runs the cases whose name (or, for attention and the memory-bound cases,
+ *              "name shape") contains SUBSTRING
  * Exit codes: 0 success, 1 a call failed, 2 usage error.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -148,6 +150,12 @@ static void time_pair(run_fn fa, void* ca, run_fn fb, void* cb, double min_secon
 }
 
 static int selected(const char* name) { return g_filter == NULL || strstr(name, g_filter) != NULL; }
+/* The filter against "name shape" (so that one shape of an operation can be picked). */
+static int selected_case(const char* name, const char* shape) {
+    char label[160];
+    snprintf(label, sizeof label, "%s %s", name, shape);
+    return selected(label);
+}
 
 /* Prints one row: work units per second for both, ratio aphelion / baseline. */
 static void report(const char* name, const char* shape, const char* unit, double work, Timing a, Timing b,
@@ -389,10 +397,12 @@ typedef struct {
     float *hq, *hk, *hv, *s, *o;
     int64_t b, s_len, h, d;
     int causal;
+    aph_tensor* pad;   /* additive mask [B, 1, 1, S] (CPU runs with a mask), else NULL */
+    float* hpad;       /* its values, for the baseline */
 } Attn;
 static void run_attn(void* p) {
     Attn* c = p;
-    CHECK(aph_op_attention(NULL, c->q, c->k, c->v, NULL, 0.0, c->causal, c->out));
+    CHECK(aph_op_attention(NULL, c->q, c->k, c->v, c->pad, 0.0, c->causal, c->out));
 }
 /* The naive composition: per (batch, head), S = Q·Kᵀ·scale (sgemm with leading dimension H·D, as
  * the [B, S, H, D] layout gives), causal mask, row softmax, O = P·V (sgemm). */
@@ -408,6 +418,9 @@ static void run_attn_base(void* p) {
             for (int i = 0; i < S; ++i) {
                 float* row = c->s + (size_t)i * S;
                 const int lim = c->causal ? i + 1 : S;
+                if (c->hpad) {
+                    for (int j = 0; j < lim; ++j) row[j] += c->hpad[b * S + j];
+                }
                 float m = -INFINITY;
                 for (int j = 0; j < lim; ++j) m = row[j] > m ? row[j] : m;
                 float sum = 0.0f;
@@ -431,8 +444,15 @@ static void run_attn_composed(void* p) {
     CHECK(aph_op_softmax(NULL, c->scores, c->probs));
     CHECK(aph_op_matmul(NULL, c->probs, c->vp, 0, 0, 1.0, 0.0, c->o_bhsd));
 }
-static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, int64_t d, int causal) {
-    if (!selected("attention")) return;
+/* mask: 0 none; 1 an additive [B, 1, 1, S] mask of zeros (every key visible); 2 a padding mask
+ * [B, 1, 1, S]: batch b has len_b = S - (b·37 mod (3S/4)) real tokens (0) and -inf after them,
+ * as a right-padded batch of sentences of different lengths gives. */
+static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, int64_t d, int causal, int mask) {
+    char shape_s[64];
+    snprintf(shape_s, sizeof shape_s, "%s b%lld s%lld h%lld d%lld%s%s", aph_dtype_name(dtype), (long long)b,
+             (long long)s, (long long)h, (long long)d, causal ? " causal" : "",
+             mask && !g_cuda ? (mask == 2 ? " pad" : " mask0") : "");
+    if (!selected_case("attention", shape_s)) return;
     Attn c = {0};
     c.b = b;
     c.s_len = s;
@@ -444,10 +464,18 @@ static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, in
     c.k = make(dtype, shape, 4, &c.hk);
     c.v = make(dtype, shape, 4, &c.hv);
     c.out = empty(dtype, shape, 4);
+    if (mask && !g_cuda) {
+        const int64_t ms[4] = {b, 1, 1, s};
+        c.hpad = malloc(sizeof(float) * (size_t)(b * s));
+        if (!c.hpad) die("malloc");
+        for (int64_t i = 0; i < b; ++i) {
+            const int64_t len = mask == 2 ? s - (i * 37) % (3 * s / 4) : s;
+            for (int64_t j = 0; j < s; ++j) c.hpad[i * s + j] = j < len ? 0.0f : -INFINITY;
+        }
+        CHECK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, ms, 4, c.hpad, sizeof(float) * (size_t)(b * s), &c.pad));
+    }
+    /* Full work counted (padding included) for both: the rate is per attention computed. */
     const double flops = 4.0 * (double)b * (double)h * (double)s * (double)s * (double)d * (causal ? 0.5 : 1.0);
-    char shape_s[64];
-    snprintf(shape_s, sizeof shape_s, "%s b%lld s%lld h%lld d%lld%s", aph_dtype_name(dtype), (long long)b,
-             (long long)s, (long long)h, (long long)d, causal ? " causal" : "");
     Timing a, t;
     if (!g_cuda) {
         c.s = malloc(sizeof(float) * (size_t)(s * s));
@@ -484,6 +512,8 @@ static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, in
     aph_tensor_release(c.k);
     aph_tensor_release(c.v);
     aph_tensor_release(c.out);
+    aph_tensor_release(c.pad);
+    free(c.hpad);
     free(c.hq);
     free(c.hk);
     free(c.hv);
@@ -641,12 +671,16 @@ int main(int argc, char** argv) {
     bench_matmul("linear", APH_DTYPE_F32, g_quick ? 64 : 2048, mm, mm, 1);
     bench_gru(g_quick ? 4 : 64, g_quick ? 32 : 1024, g_quick ? 32 : 1024);
     bench_ternary(g_quick ? 4 : 64, g_quick ? 64 : 4096, g_quick ? 64 : 4096);
-    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 1024, g_quick ? 2 : 8, 64, 0);
-    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 2048, g_quick ? 2 : 8, 64, 1);
-    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 1024, g_quick ? 2 : 8, 128, 1);
+    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 1024, g_quick ? 2 : 8, 64, 0, 0);
+    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 2048, g_quick ? 2 : 8, 64, 1, 0);
+    bench_attention(APH_DTYPE_F32, 1, g_quick ? 64 : 1024, g_quick ? 2 : 8, 128, 1, 0);
+    /* all-MiniLM-L6-v2's attention at batch 32 x 128 tokens (12 heads of 32): many small heads
+     * under a [32, 1, 1, 128] mask, without and with padding. */
+    bench_attention(APH_DTYPE_F32, g_quick ? 4 : 32, g_quick ? 16 : 128, g_quick ? 2 : 12, 32, 0, 1);
+    bench_attention(APH_DTYPE_F32, g_quick ? 4 : 32, g_quick ? 16 : 128, g_quick ? 2 : 12, 32, 0, 2);
     if (g_cuda) {
-        bench_attention(APH_DTYPE_BF16, 4, 4096, 32, 128, 1);
-        bench_attention(APH_DTYPE_F16, 4, 4096, 32, 64, 0);
+        bench_attention(APH_DTYPE_BF16, 4, 4096, 32, 128, 1, 0);
+        bench_attention(APH_DTYPE_F16, 4, 4096, 32, 64, 0, 0);
     }
     bench_memory_bound();
     aph_device_release(g_dev);
