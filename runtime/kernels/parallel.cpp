@@ -1,22 +1,32 @@
 // The worker pool behind parallel_for (see parallel.hpp for the contract).
 //
-// State (one Pool per copy of the kernels: libaphelion.so has one, the tests' simulated CUDA
-// module its own), guarded by Pool::mu unless marked atomic:
-//   jobs        the running calls' jobs (an intrusive list of Job objects on their callers'
-//               stacks); a job is linked from submission until its caller has run out of chunks
-//   running     threads now inside parallel loops: callers of linked jobs plus attached workers
-//   workers     started worker threads (pthread handles, so that a child after fork() can
-//               forget them without joining)
-//   epoch       bumped on every submission and on stop (atomic, so spinning workers see it)
-//   stop        set while shutdown joins the workers; final: set for good at unload
+// One Pool per copy of the kernels (libaphelion.so has one; the tests' simulated CUDA module its
+// own). The path from a call to its helpers takes no lock:
+//   slots[kSlots]   the running calls' jobs (Job objects on their callers' stacks), each slot
+//                   with a reference count `refs`: a worker takes a reference, then reads the
+//                   slot; it may use the job it finds until it drops the reference. A caller
+//                   publishes its job in a free slot, runs chunks, clears the slot and waits for
+//                   the slot's references to drop to 0, after which no worker can touch its job.
+//                   (A worker that took its reference before a slot was reused simply finds the
+//                   new job, which waits for that reference in turn.) A call that finds no free
+//                   slot runs inline.
+//   epoch           bumped on every publication and on stop; idle workers watch it
+//   running         threads inside parallel loops (callers plus helping workers): a worker helps
+//                   only while it is below the job's thread count (no oversubscription when
+//                   several callers run loops at once)
+// Sleeping uses a mutex and condition variables, only after about 50 µs of spinning:
+//   idle workers    count themselves in `sleepers`, then wait (under `mu`) for a new epoch
+//   waiting callers count themselves in `waiting`, then wait (under `mu`) for refs == 0
+// and whoever changes what they wait for (a caller publishing, a worker dropping a slot's last
+// reference) checks the count afterwards and, if it is not 0, takes `mu` once before notifying:
+// with sequentially consistent counts either the sleeper sees the change or the changer sees the
+// sleeper, and the sleeper holds `mu` from its last check until it waits, so no wakeup is lost.
+// Workers are pthreads (so that a child after fork() can forget them without joining), started
+// with every signal blocked. shutdown joins them under `admin` (one shutdown at a time).
 //
-// A job's lifetime: the caller links it, claims chunks, unlinks it, then waits until its
-// attached helpers (a count changed only under mu) drop to 0. A worker's decrement of that count
-// is its last access to the job, and it notifies the pool's condition variable (which outlives
-// every job), so the caller may return as soon as it reads 0.
-//
-// The pool lives in static storage and is never destroyed (so threads still calling at process
-// exit never find a destroyed mutex); a static Reaper joins the workers at unload or exit.
+// The pool lives in static storage and is never destroyed (threads still calling at process exit
+// never find a destroyed mutex); a static Reaper joins the workers at unload or exit, after which
+// loops run inline.
 #include "parallel.hpp"
 
 #include <pthread.h>
@@ -37,10 +47,11 @@ namespace {
 
 constexpr unsigned kMaxThreads = 1024;
 constexpr unsigned kMaxWorkers = kMaxThreads - 1;
+constexpr int kSlots = 64;  // calls running loops at once (more: the extra ones run inline)
 // How long an idle worker, and a caller waiting for its helpers, spin before sleeping.
 constexpr std::chrono::microseconds kSpin{50};
 
-thread_local int t_limit = 0;          // ThreadLimitScope's value; 0: the process default
+thread_local int t_limit = 0;           // ThreadLimitScope's value; 0: the process default
 thread_local bool t_in_region = false;  // a pool worker, or a caller running its own chunks
 
 inline void cpu_relax() noexcept {
@@ -67,29 +78,34 @@ bool spin_until(Done done) {
 struct Job {
     detail::RangeFn fn;
     int64_t n = 0, chunk = 0, nchunks = 0;
-    unsigned threads = 0;                 // the caller's cpu_threads()
-    std::atomic<int64_t> next{0};         // the next chunk to claim
-    std::atomic<bool> failed{false};      // a chunk threw: skip the rest
-    std::atomic<unsigned> helpers{0};     // attached workers (changed under mu)
-    bool caller_sleeps = false;           // under mu: the caller waits on done_cv
-    std::exception_ptr error;             // under mu: the first exception
-    Job* prev = nullptr;                  // under mu: the jobs list
-    Job* next_job = nullptr;
+    unsigned threads = 0;                // the caller's cpu_threads()
+    std::atomic<int64_t> next{0};        // the next chunk to claim
+    std::atomic<unsigned> helpers{0};    // workers helping (at most threads - 1)
+    std::atomic<bool> failed{false};     // a chunk threw: skip the rest
+    std::exception_ptr error;            // under mu: the first exception
+};
+
+struct alignas(64) Slot {
+    std::atomic<Job*> job{nullptr};
+    std::atomic<unsigned> refs{0};
+    std::atomic<bool> taken{false};  // owned by a caller (from claiming to release)
 };
 
 struct Pool {
-    std::mutex mu;
-    std::condition_variable work_cv;  // idle workers
-    std::condition_variable done_cv;  // callers waiting for their helpers
-    std::mutex admin;                 // serialises shutdowns
-    Job* jobs = nullptr;
-    unsigned running = 0;
-    unsigned sleepers = 0;
-    unsigned nworkers = 0;
-    pthread_t workers[kMaxWorkers];
-    std::atomic<uint64_t> epoch{0};
-    bool stop = false;
-    bool final = false;
+    Slot slots[kSlots];
+    alignas(64) std::atomic<uint64_t> epoch{0};
+    alignas(64) std::atomic<unsigned> running{0};
+    std::atomic<unsigned> sleepers{0};  // idle workers asleep or about to be
+    std::atomic<unsigned> waiting{0};   // callers asleep (or about to be) until refs == 0
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> live{0};      // nworkers, readable without mu
+    std::atomic<bool> final{false};     // unloaded: loops run inline from now on
+    std::mutex mu;                      // sleeping, exceptions, the worker list
+    std::condition_variable work_cv;    // idle workers
+    std::condition_variable done_cv;    // callers waiting for their helpers
+    std::mutex admin;                   // serialises shutdowns
+    unsigned nworkers = 0;              // under mu
+    pthread_t workers[kMaxWorkers];     // under mu
 };
 
 alignas(Pool) unsigned char g_storage[sizeof(Pool)];
@@ -98,9 +114,9 @@ std::atomic<bool> g_final{false};  // unloaded before the pool ever existed
 std::once_flag g_once;
 
 // fork(): the child has none of the workers, and mu may be held by a thread that does not exist
-// there. The parent holds mu across fork() (so no job or worker state is half changed) and the
-// child builds a fresh pool in the same storage (the old one's threads are gone: nothing to
-// destroy or join).
+// there. The parent holds mu across fork() and the child builds a fresh pool in the same storage
+// (the old one's threads are gone: nothing to destroy or join; calls in flight belong to threads
+// that are not in the child either).
 void before_fork() {
     if (Pool* p = g_pool.load(std::memory_order_acquire)) p->mu.lock();
 }
@@ -109,9 +125,9 @@ void after_fork_parent() {
 }
 void after_fork_child() {
     if (Pool* p = g_pool.load(std::memory_order_acquire)) {
-        const bool final = p->final;
+        const bool final = p->final.load(std::memory_order_relaxed);
         Pool* fresh = new (g_storage) Pool();
-        fresh->final = final;
+        fresh->final.store(final, std::memory_order_relaxed);
         g_pool.store(fresh, std::memory_order_release);
     }
 }
@@ -119,7 +135,7 @@ void after_fork_child() {
 Pool& pool() {
     std::call_once(g_once, [] {
         Pool* p = new (g_storage) Pool();
-        p->final = g_final.load(std::memory_order_acquire);
+        p->final.store(g_final.load(std::memory_order_acquire), std::memory_order_relaxed);
         g_pool.store(p, std::memory_order_release);
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     });
@@ -143,47 +159,64 @@ void run_chunks(Job& j, Pool& p) {
     }
 }
 
-// A linked job this worker may help with, or null: chunks left, fewer helpers than the caller
-// asked for, and fewer threads in parallel loops than the caller's thread count.
-Job* pick(Pool& p) {
-    for (Job* j = p.jobs; j != nullptr; j = j->next_job) {
-        if (j->next.load(std::memory_order_relaxed) >= j->nchunks) continue;
-        if (j->helpers.load(std::memory_order_relaxed) + 1 >= j->threads) continue;
-        if (p.running >= j->threads) continue;
-        return j;
+// Wakes whoever sleeps in `count` on cv (see the top of the file), after the change it waits for.
+void wake(Pool& p, std::atomic<unsigned>& count, std::condition_variable& cv) {
+    if (count.load(std::memory_order_seq_cst) == 0) return;
+    { std::lock_guard<std::mutex> lk(p.mu); }
+    cv.notify_all();
+}
+
+// Drops a worker's reference to slot s. After it the slot's job may be gone.
+void release(Pool& p, Slot& s) {
+    if (s.refs.fetch_sub(1, std::memory_order_seq_cst) == 1) wake(p, p.waiting, p.done_cv);
+}
+
+// Helps with one published job if there is one this worker may take: chunks left, fewer
+// helpers than the caller asked for, fewer threads in loops than its thread count. Returns
+// whether it helped.
+bool help_once(Pool& p) {
+    for (Slot& s : p.slots) {
+        if (s.job.load(std::memory_order_relaxed) == nullptr) continue;
+        s.refs.fetch_add(1, std::memory_order_seq_cst);
+        Job* j = s.job.load(std::memory_order_seq_cst);
+        if (j == nullptr || j->next.load(std::memory_order_relaxed) >= j->nchunks ||
+            p.running.load(std::memory_order_relaxed) >= j->threads) {
+            release(p, s);
+            continue;
+        }
+        if (j->helpers.fetch_add(1, std::memory_order_relaxed) + 1 >= j->threads) {
+            j->helpers.fetch_sub(1, std::memory_order_relaxed);
+            release(p, s);
+            continue;
+        }
+        p.running.fetch_add(1, std::memory_order_relaxed);
+        run_chunks(*j, p);
+        p.running.fetch_sub(1, std::memory_order_relaxed);
+        j->helpers.fetch_sub(1, std::memory_order_relaxed);
+        release(p, s);
+        return true;
     }
-    return nullptr;
+    return false;
 }
 
 void* worker_main(void* arg) {
     Pool& p = *static_cast<Pool*>(arg);
     t_in_region = true;  // loops inside chunks run inline
-    std::unique_lock<std::mutex> lk(p.mu);
     for (;;) {
-        if (p.stop) break;
-        if (Job* j = pick(p)) {
-            j->helpers.fetch_add(1, std::memory_order_relaxed);
-            ++p.running;
-            lk.unlock();
-            run_chunks(*j, p);
-            lk.lock();
-            --p.running;
-            const bool wake = j->caller_sleeps;
-            // The last access to *j: the caller may return once it reads 0.
-            const bool last = j->helpers.fetch_sub(1, std::memory_order_release) == 1;
-            if (wake && last) p.done_cv.notify_all();
-            continue;
-        }
+        if (p.stop.load(std::memory_order_acquire)) break;
+        const uint64_t seen = p.epoch.load(std::memory_order_acquire);
+        if (help_once(p)) continue;
         // Nothing to do: spin for a while (the next kernel usually comes within microseconds),
-        // then sleep until the next submission or stop.
-        const uint64_t seen = p.epoch.load(std::memory_order_relaxed);
-        lk.unlock();
-        const bool changed = spin_until([&] { return p.epoch.load(std::memory_order_relaxed) != seen; });
-        lk.lock();
-        if (changed) continue;
-        ++p.sleepers;
-        p.work_cv.wait(lk, [&] { return p.stop || p.epoch.load(std::memory_order_relaxed) != seen; });
-        --p.sleepers;
+        // then sleep until the next publication or stop.
+        if (spin_until([&] { return p.epoch.load(std::memory_order_acquire) != seen; })) continue;
+        p.sleepers.fetch_add(1, std::memory_order_seq_cst);
+        {
+            std::unique_lock<std::mutex> lk(p.mu);
+            p.work_cv.wait(lk, [&] {
+                return p.stop.load(std::memory_order_seq_cst) || p.epoch.load(std::memory_order_seq_cst) != seen;
+            });
+        }
+        p.sleepers.fetch_sub(1, std::memory_order_relaxed);
     }
     return nullptr;
 }
@@ -192,7 +225,7 @@ void* worker_main(void* arg) {
 // complete: callers run every chunk nobody else claims).
 void ensure_workers(Pool& p, unsigned want) {
     want = std::min(want, kMaxWorkers);
-    if (p.stop || p.nworkers >= want) return;
+    if (p.stop.load(std::memory_order_relaxed) || p.nworkers >= want) return;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);  // inherited by the new threads
@@ -202,6 +235,7 @@ void ensure_workers(Pool& p, unsigned want) {
         p.workers[p.nworkers++] = t;
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    p.live.store(p.nworkers, std::memory_order_relaxed);
 }
 
 void shutdown(bool final) noexcept {
@@ -214,17 +248,17 @@ void shutdown(bool final) noexcept {
     unsigned n;
     {
         std::lock_guard<std::mutex> lk(p.mu);
-        if (final) p.final = true;
-        p.stop = true;
-        p.epoch.fetch_add(1, std::memory_order_relaxed);
+        if (final) p.final.store(true, std::memory_order_relaxed);
+        p.stop.store(true, std::memory_order_seq_cst);
+        p.epoch.fetch_add(1, std::memory_order_seq_cst);
         n = p.nworkers;
         std::copy(p.workers, p.workers + n, joined);
         p.nworkers = 0;
+        p.live.store(0, std::memory_order_relaxed);
     }
     p.work_cv.notify_all();
     for (unsigned i = 0; i < n; ++i) pthread_join(joined[i], nullptr);
-    std::lock_guard<std::mutex> lk(p.mu);
-    p.stop = false;
+    p.stop.store(false, std::memory_order_release);
 }
 
 // Joins the workers when the object holding the kernels is unloaded (dlclose) or the process
@@ -279,48 +313,51 @@ void run_parallel(int64_t n, int64_t chunks, unsigned threads, RangeFn fn) {
     j.chunk = (n + chunks - 1) / chunks;
     j.nchunks = (n + j.chunk - 1) / j.chunk;
     j.threads = threads;
-    unsigned sleepers;
-    {
-        std::lock_guard<std::mutex> lk(p.mu);
-        if (p.final) {
-            sleepers = ~0u;  // unloading: inline
-        } else {
-            ensure_workers(p, threads - 1);
-            j.next_job = p.jobs;
-            if (p.jobs) p.jobs->prev = &j;
-            p.jobs = &j;
-            ++p.running;
-            p.epoch.fetch_add(1, std::memory_order_relaxed);
-            sleepers = p.sleepers;
-        }
-    }
-    if (sleepers == ~0u) {
+    // Workers: started on first use (and after a shutdown), under mu; the common case (enough
+    // started) only reads the count.
+    if (p.final.load(std::memory_order_relaxed)) {
         fn.call(fn.obj, 0, n);
         return;
     }
-    if (sleepers > 0) {
-        if (threads - 1 >= sleepers) p.work_cv.notify_all();
-        else for (unsigned i = 0; i + 1 < threads; ++i) p.work_cv.notify_one();
+    if (p.live.load(std::memory_order_relaxed) < std::min(threads - 1, kMaxWorkers)) {
+        std::lock_guard<std::mutex> lk(p.mu);
+        ensure_workers(p, threads - 1);
     }
+    // A free slot, else inline.
+    Slot* slot = nullptr;
+    for (Slot& s : p.slots) {
+        bool expected = false;
+        if (!s.taken.load(std::memory_order_relaxed) &&
+            s.taken.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+            slot = &s;
+            break;
+        }
+    }
+    if (slot == nullptr) {
+        fn.call(fn.obj, 0, n);
+        return;
+    }
+    p.running.fetch_add(1, std::memory_order_relaxed);
+    slot->job.store(&j, std::memory_order_seq_cst);
+    p.epoch.fetch_add(1, std::memory_order_seq_cst);
+    wake(p, p.sleepers, p.work_cv);
     t_in_region = true;
     run_chunks(j, p);
     t_in_region = false;
-    {
-        std::lock_guard<std::mutex> lk(p.mu);
-        if (j.prev) j.prev->next_job = j.next_job;
-        else p.jobs = j.next_job;
-        if (j.next_job) j.next_job->prev = j.prev;
-        --p.running;
-        // Spinning workers look again: with one thread fewer running, another job may now
-        // take a helper.
-        if (p.jobs) p.epoch.fetch_add(1, std::memory_order_relaxed);
+    slot->job.store(nullptr, std::memory_order_seq_cst);
+    p.running.fetch_sub(1, std::memory_order_relaxed);
+    // Wait for the workers holding references (and so chunks): spin first, they are usually
+    // nearly done.
+    const auto done = [&] { return slot->refs.load(std::memory_order_seq_cst) == 0; };
+    if (!spin_until(done)) {
+        p.waiting.fetch_add(1, std::memory_order_seq_cst);
+        {
+            std::unique_lock<std::mutex> lk(p.mu);
+            p.done_cv.wait(lk, done);
+        }
+        p.waiting.fetch_sub(1, std::memory_order_relaxed);
     }
-    // Wait for the chunks the helpers hold: spin first (they are usually nearly done).
-    if (!spin_until([&] { return j.helpers.load(std::memory_order_acquire) == 0; })) {
-        std::unique_lock<std::mutex> lk(p.mu);
-        j.caller_sleeps = true;
-        p.done_cv.wait(lk, [&] { return j.helpers.load(std::memory_order_acquire) == 0; });
-    }
+    slot->taken.store(false, std::memory_order_release);
     if (j.failed.load(std::memory_order_acquire)) {
         std::lock_guard<std::mutex> lk(p.mu);
         std::rethrow_exception(j.error);
