@@ -317,6 +317,7 @@ bool all_finite(const typename Elem<DT>::S* p, int64_t n, int64_t stride) {
 // top of the file; run_item also requires the item's queries to be finite).
 template <int DT, int MDT>
 int64_t visible_end(const aph_k_attention& d, int64_t Sk, int64_t b, int64_t h, int64_t hk, int64_t D) {
+    if (Sk == 0) return 0;  // (no mask data to read)
     using MS = typename Elem<MDT>::S;
     const MS* mrow = static_cast<const MS*>(d.mask.data) + b * d.mask.strides[0] + h * d.mask.strides[1];
     int64_t e = Sk;
