@@ -1,27 +1,10 @@
 // Dispatch from a kernel descriptor to the CPU kernel that runs it.
 #include "cpu.hpp"
-#include "parallel.hpp"
-
-#include <cstdlib>
 
 #include <exception>
 #include <new>
 
 namespace aph::kernels {
-
-unsigned cpu_threads() noexcept {
-    if (t_cpu_thread_limit != 0) return t_cpu_thread_limit;
-    static const unsigned n = [] {
-        if (const char* v = std::getenv("APHELION_CPU_THREADS")) {
-            char* end = nullptr;
-            const long x = std::strtol(v, &end, 10);
-            if (end != v && *end == '\0' && x > 0 && x <= kMaxCpuThreads) return static_cast<unsigned>(x);
-        }
-        const unsigned h = std::thread::hardware_concurrency();
-        return h ? h : 1u;
-    }();
-    return n;
-}
 
 void to_f32(const void* src, int32_t dtype, float* dst, int64_t n) {
     const char* s = static_cast<const char*>(src);
@@ -38,11 +21,24 @@ void from_f32(const float* src, void* dst, int32_t dtype, int64_t n) {
 int cpu_launch(int32_t op, const void* desc, std::string& msg) noexcept {
     try {
         switch (op) {
-// One case per line of kernel_list.h: a kernel without its CPU function does not compile.
-#define APH_K_CPU_CASE(name, value, type, cpu, cuda) \
-    case APH_K_##name: return cpu(*static_cast<const type*>(desc), msg);
-            APH_K_LIST(APH_K_CPU_CASE)
-#undef APH_K_CPU_CASE
+            case APH_K_MATMUL: return cpu_matmul(*static_cast<const aph_k_matmul*>(desc), msg);
+            case APH_K_BINARY: return cpu_binary(*static_cast<const aph_k_binary*>(desc), msg);
+            case APH_K_UNARY: return cpu_unary(*static_cast<const aph_k_unary*>(desc), msg);
+            case APH_K_CAST: return cpu_cast(*static_cast<const aph_k_unary*>(desc), msg);
+            case APH_K_BIAS_ACT: return cpu_bias_act(*static_cast<const aph_k_bias_act*>(desc), msg);
+            case APH_K_SOFTMAX: return cpu_softmax(*static_cast<const aph_k_softmax*>(desc), msg);
+            case APH_K_NORM: return cpu_norm(*static_cast<const aph_k_norm*>(desc), msg);
+            case APH_K_REDUCE: return cpu_reduce(*static_cast<const aph_k_reduce*>(desc), msg);
+            case APH_K_ROPE: return cpu_rope(*static_cast<const aph_k_rope*>(desc), msg);
+            case APH_K_EMBEDDING:
+                return cpu_embedding(*static_cast<const aph_k_embedding*>(desc), msg);
+            case APH_K_ATTENTION:
+                return cpu_attention(*static_cast<const aph_k_attention*>(desc), msg);
+            case APH_K_QUANTIZE: return cpu_quantize(*static_cast<const aph_k_quant*>(desc), msg);
+            case APH_K_DEQUANTIZE: return cpu_dequantize(*static_cast<const aph_k_quant*>(desc), msg);
+            case APH_K_TERNARY_MATMUL:
+                return cpu_ternary_matmul(*static_cast<const aph_k_ternary_matmul*>(desc), msg);
+            case APH_K_GRU_GATES: return cpu_gru_gates(*static_cast<const aph_k_gru_gates*>(desc), msg);
             default:
                 msg = "unknown kernel " + std::to_string(op);
                 return APH_K_STATUS_NOT_IMPLEMENTED;
