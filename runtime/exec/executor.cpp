@@ -1168,7 +1168,8 @@ void run(aph_executor& ex) {
                                     sizes_str(ex, ex.current->sizes).c_str(), shape_of(s.bound).c_str()));
     }
     // The executor's thread count for the CPU kernels of this run (0 keeps the caller's).
-    const kernels::ThreadLimitScope threads(ex.cpu_threads);
+    std::optional<kernels::ThreadLimitScope> threads;
+    if (ex.cpu_threads != 0) threads.emplace(static_cast<int>(ex.cpu_threads));
     bind_memory(ex);
     ex.ran = false;
     route_outputs(ex);
