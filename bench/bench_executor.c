@@ -171,11 +171,11 @@ static void mlp_build(Work* w, int64_t B, int64_t D, int64_t F) {
 static aph_tensor* mlp_eager(Work* w) {
     aph_tensor** t = w->t;
     aph_tensor** W = w->w;
-    check(aph_op_linear(NULL, w->x, W[0], W[1], t[0]), "linear");
-    check(aph_op_unary(NULL, APH_UNARY_GELU, t[0], t[1]), "gelu");
-    check(aph_op_linear(NULL, t[1], W[2], W[3], t[2]), "linear");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, t[2], w->x, t[3]), "add");
-    check(aph_op_layer_norm(NULL, t[3], W[4], W[5], 1e-5, t[4]), "layer_norm");
+    check(aph_op_linear(w->x, W[0], W[1], t[0], NULL), "linear");
+    check(aph_op_unary(APH_UNARY_GELU, t[0], t[1], NULL), "gelu");
+    check(aph_op_linear(t[1], W[2], W[3], t[2], NULL), "linear");
+    check(aph_op_binary(APH_BINARY_ADD, t[2], w->x, t[3], NULL), "add");
+    check(aph_op_layer_norm(t[3], W[4], W[5], 1e-5, t[4], NULL), "layer_norm");
     return t[4];
 }
 
@@ -265,22 +265,22 @@ static void block_build(Work* w, int64_t B, int64_t S, int64_t NH, int64_t NKV, 
 static aph_tensor* block_eager(Work* w) {
     aph_tensor** t = w->t;
     aph_tensor** W = w->w;
-    check(aph_op_rms_norm(NULL, w->x, W[0], 1e-6, t[0]), "rms_norm");
-    check(aph_op_linear(NULL, t[0], W[1], NULL, t[16]), "q");
-    check(aph_op_linear(NULL, t[0], W[2], NULL, t[17]), "k");
-    check(aph_op_linear(NULL, t[0], W[3], NULL, t[18]), "v");
-    check(aph_op_rope(NULL, t[1], w->positions, 10000.0, APH_ROPE_HALF, t[4]), "rope");
-    check(aph_op_rope(NULL, t[2], w->positions, 10000.0, APH_ROPE_HALF, t[5]), "rope");
-    check(aph_op_attention(NULL, t[4], t[5], t[3], NULL, 0.0, 1, t[6]), "attention");
-    check(aph_op_linear(NULL, t[19], W[4], NULL, t[7]), "o");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, w->x, t[7], t[8]), "add");
-    check(aph_op_rms_norm(NULL, t[8], W[5], 1e-6, t[9]), "rms_norm");
-    check(aph_op_linear(NULL, t[9], W[6], NULL, t[10]), "gate");
-    check(aph_op_linear(NULL, t[9], W[7], NULL, t[11]), "up");
-    check(aph_op_unary(NULL, APH_UNARY_SILU, t[10], t[12]), "silu");
-    check(aph_op_binary(NULL, APH_BINARY_MUL, t[12], t[11], t[13]), "mul");
-    check(aph_op_linear(NULL, t[13], W[8], NULL, t[14]), "down");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, t[8], t[14], t[15]), "add");
+    check(aph_op_rms_norm(w->x, W[0], 1e-6, t[0], NULL), "rms_norm");
+    check(aph_op_linear(t[0], W[1], NULL, t[16], NULL), "q");
+    check(aph_op_linear(t[0], W[2], NULL, t[17], NULL), "k");
+    check(aph_op_linear(t[0], W[3], NULL, t[18], NULL), "v");
+    check(aph_op_rope(t[1], w->positions, 10000.0, APH_ROPE_HALF, t[4], NULL), "rope");
+    check(aph_op_rope(t[2], w->positions, 10000.0, APH_ROPE_HALF, t[5], NULL), "rope");
+    check(aph_op_attention(t[4], t[5], t[3], NULL, 0.0, 1, t[6], NULL), "attention");
+    check(aph_op_linear(t[19], W[4], NULL, t[7], NULL), "o");
+    check(aph_op_binary(APH_BINARY_ADD, w->x, t[7], t[8], NULL), "add");
+    check(aph_op_rms_norm(t[8], W[5], 1e-6, t[9], NULL), "rms_norm");
+    check(aph_op_linear(t[9], W[6], NULL, t[10], NULL), "gate");
+    check(aph_op_linear(t[9], W[7], NULL, t[11], NULL), "up");
+    check(aph_op_unary(APH_UNARY_SILU, t[10], t[12], NULL), "silu");
+    check(aph_op_binary(APH_BINARY_MUL, t[12], t[11], t[13], NULL), "mul");
+    check(aph_op_linear(t[13], W[8], NULL, t[14], NULL), "down");
+    check(aph_op_binary(APH_BINARY_ADD, t[8], t[14], t[15], NULL), "add");
     return t[15];
 }
 

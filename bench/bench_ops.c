@@ -84,7 +84,7 @@ static aph_tensor* make(aph_dtype dtype, const int64_t* shape, size_t ndim, floa
     aph_tensor* t = f;
     if (dtype != APH_DTYPE_F32) {
         CHECK(aph_tensor_create(g_dev, dtype, shape, ndim, &t));
-        CHECK(aph_op_cast(NULL, f, t));
+        CHECK(aph_op_cast(f, t, NULL));
         aph_tensor_release(f);
     }
     if (host_out) *host_out = h;
@@ -224,8 +224,8 @@ typedef struct {
 } Mm;
 static void run_mm(void* p) {
     Mm* c = p;
-    if (c->linear) CHECK(aph_op_linear(NULL, c->a, c->b, c->bias, c->out));
-    else CHECK(aph_op_matmul(NULL, c->a, c->b, 0, 0, 1.0, 0.0, c->out));
+    if (c->linear) CHECK(aph_op_linear(c->a, c->b, c->bias, c->out, NULL));
+    else CHECK(aph_op_matmul(c->a, c->b, 0, 0, 1.0, 0.0, c->out, NULL));
 }
 static void run_sgemm(void* p) {
     Mm* c = p;
@@ -298,7 +298,7 @@ typedef struct {
 } Gru;
 static void run_gru(void* p) {
     Gru* c = p;
-    CHECK(aph_op_gru_cell(NULL, c->x, c->h, c->wih, c->whh, c->bih, c->bhh, c->out));
+    CHECK(aph_op_gru_cell(c->x, c->h, c->wih, c->whh, c->bih, c->bhh, c->out, NULL));
 }
 static void run_gru_base(void* p) {
     Gru* c = p;
@@ -346,7 +346,7 @@ typedef struct {
 } Tern;
 static void run_tern(void* p) {
     Tern* c = p;
-    CHECK(aph_op_ternary_matmul(NULL, c->x, c->packed, c->scale, c->out));
+    CHECK(aph_op_ternary_matmul(c->x, c->packed, c->scale, c->out, NULL));
 }
 static void run_tern_base(void* p) {
     Tern* c = p;
@@ -364,7 +364,7 @@ static void bench_ternary(int64_t m, int64_t n, int64_t k) {
     aph_tensor* w = make(APH_DTYPE_F32, sw, 2, &c.hw);
     c.packed = empty(APH_DTYPE_U8, sp, 2);
     c.scale = empty(APH_DTYPE_F32, &one, 1);
-    CHECK(aph_quantize(NULL, APH_QUANT_TERNARY, w, -1, c.packed, c.scale));
+    CHECK(aph_quantize(APH_QUANT_TERNARY, w, -1, c.packed, c.scale, NULL));
     c.out = empty(APH_DTYPE_F32, so, 2);
     c.hc = malloc(sizeof(float) * (size_t)(m * n));
     Timing a, t;
@@ -393,7 +393,7 @@ typedef struct {
 } Attn;
 static void run_attn(void* p) {
     Attn* c = p;
-    CHECK(aph_op_attention(NULL, c->q, c->k, c->v, NULL, 0.0, c->causal, c->out));
+    CHECK(aph_op_attention(c->q, c->k, c->v, NULL, 0.0, c->causal, c->out, NULL));
 }
 /* The naive composition: per (batch, head), S = Q·Kᵀ·scale (sgemm with leading dimension H·D, as
  * the [B, S, H, D] layout gives), causal mask, row softmax, O = P·V (sgemm). */
@@ -427,10 +427,10 @@ static void run_attn_base(void* p) {
 }
 static void run_attn_composed(void* p) {
     Attn* c = p;
-    CHECK(aph_op_matmul(NULL, c->qp, c->kp, 0, 1, 1.0 / sqrt((double)c->d), 0.0, c->scores));
-    CHECK(aph_op_binary(NULL, APH_BINARY_ADD, c->scores, c->mask, c->scores));
-    CHECK(aph_op_softmax(NULL, c->scores, c->probs));
-    CHECK(aph_op_matmul(NULL, c->probs, c->vp, 0, 0, 1.0, 0.0, c->o_bhsd));
+    CHECK(aph_op_matmul(c->qp, c->kp, 0, 1, 1.0 / sqrt((double)c->d), 0.0, c->scores, NULL));
+    CHECK(aph_op_binary(APH_BINARY_ADD, c->scores, c->mask, c->scores, NULL));
+    CHECK(aph_op_softmax(c->scores, c->probs, NULL));
+    CHECK(aph_op_matmul(c->probs, c->vp, 0, 0, 1.0, 0.0, c->o_bhsd, NULL));
 }
 static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, int64_t d, int causal) {
     if (!selected("attention")) return;
@@ -474,7 +474,7 @@ static void bench_attention(aph_dtype dtype, int64_t b, int64_t s, int64_t h, in
         CHECK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, sm, 2, mask, sizeof(float) * (size_t)(s * s), &mf));
         free(mask);
         c.mask = empty(dtype, sm, 2);
-        CHECK(aph_op_cast(NULL, mf, c.mask));
+        CHECK(aph_op_cast(mf, c.mask, NULL));
         aph_tensor_release(mf);
         time_pair(run_attn, &c, run_attn_composed, &c, g_quick ? 0.0 : 2.0, &a, &t);
         report("attention", shape_s, "GFLOP/s", flops, a, t, "cuBLAS composed");
@@ -505,19 +505,19 @@ enum {
 static void run_mem(void* p) {
     Mem* c = p;
     switch (c->kind) {
-        case K_ADD: case K_ADD_BCAST: CHECK(aph_op_binary(NULL, APH_BINARY_ADD, c->x, c->y, c->out)); break;
-        case K_GELU: CHECK(aph_op_unary(NULL, APH_UNARY_GELU, c->x, c->out)); break;
-        case K_BIAS_SILU: CHECK(aph_op_bias_activation(NULL, c->x, c->b, APH_ACTIVATION_SILU, c->out)); break;
-        case K_SOFTMAX: CHECK(aph_op_softmax(NULL, c->x, c->out)); break;
-        case K_LAYER_NORM: CHECK(aph_op_layer_norm(NULL, c->x, c->w, c->b, 1e-5, c->out)); break;
-        case K_RMS_NORM: CHECK(aph_op_rms_norm(NULL, c->x, c->w, 1e-5, c->out)); break;
-        case K_SUM: CHECK(aph_op_reduce(NULL, APH_REDUCE_SUM, c->x, -1, 0, c->out)); break;
-        case K_ROPE: CHECK(aph_op_rope(NULL, c->x, c->ids, 10000.0, APH_ROPE_HALF, c->out)); break;
-        case K_EMBED: CHECK(aph_op_embedding(NULL, c->x, c->ids, c->out)); break;
-        case K_CAST: CHECK(aph_op_cast(NULL, c->x, c->out)); break;
-        case K_Q_INT8: CHECK(aph_quantize(NULL, APH_QUANT_INT8, c->x, -1, c->out, c->out2)); break;
-        case K_Q_NF4: CHECK(aph_quantize(NULL, APH_QUANT_NF4, c->x, -1, c->out, c->out2)); break;
-        case K_DQ_NF4: CHECK(aph_dequantize(NULL, APH_QUANT_NF4, c->out, c->out2, -1, c->x)); break;
+        case K_ADD: case K_ADD_BCAST: CHECK(aph_op_binary(APH_BINARY_ADD, c->x, c->y, c->out, NULL)); break;
+        case K_GELU: CHECK(aph_op_unary(APH_UNARY_GELU, c->x, c->out, NULL)); break;
+        case K_BIAS_SILU: CHECK(aph_op_bias_activation(c->x, c->b, APH_ACTIVATION_SILU, c->out, NULL)); break;
+        case K_SOFTMAX: CHECK(aph_op_softmax(c->x, c->out, NULL)); break;
+        case K_LAYER_NORM: CHECK(aph_op_layer_norm(c->x, c->w, c->b, 1e-5, c->out, NULL)); break;
+        case K_RMS_NORM: CHECK(aph_op_rms_norm(c->x, c->w, 1e-5, c->out, NULL)); break;
+        case K_SUM: CHECK(aph_op_reduce(APH_REDUCE_SUM, c->x, -1, 0, c->out, NULL)); break;
+        case K_ROPE: CHECK(aph_op_rope(c->x, c->ids, 10000.0, APH_ROPE_HALF, c->out, NULL)); break;
+        case K_EMBED: CHECK(aph_op_embedding(c->x, c->ids, c->out, NULL)); break;
+        case K_CAST: CHECK(aph_op_cast(c->x, c->out, NULL)); break;
+        case K_Q_INT8: CHECK(aph_quantize(APH_QUANT_INT8, c->x, -1, c->out, c->out2, NULL)); break;
+        case K_Q_NF4: CHECK(aph_quantize(APH_QUANT_NF4, c->x, -1, c->out, c->out2, NULL)); break;
+        case K_DQ_NF4: CHECK(aph_dequantize(APH_QUANT_NF4, c->out, c->out2, -1, c->x, NULL)); break;
     }
 }
 
@@ -602,7 +602,7 @@ static void bench_memory_bound(void) {
                 c.x = make(APH_DTYPE_F32, &s1, 1, NULL);
                 c.out = empty(APH_DTYPE_U8, &half, 1);
                 c.out2 = empty(APH_DTYPE_F32, &blocks, 1);
-                CHECK(aph_quantize(NULL, APH_QUANT_NF4, c.x, -1, c.out, c.out2));
+                CHECK(aph_quantize(APH_QUANT_NF4, c.x, -1, c.out, c.out2, NULL));
                 break;
             }
         }

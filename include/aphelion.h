@@ -449,7 +449,7 @@ APH_API void aph_device_release(aph_device* device);
 /** APH_DEVICE_CPU for NULL. */
 APH_API aph_device_kind aph_device_get_kind(const aph_device* device);
 /** -1 for NULL. */
-APH_API int32_t aph_device_get_ordinal(const aph_device* device);
+APH_API int32_t aph_device_ordinal(const aph_device* device);
 /** The device as the error messages write it: "cpu", "cuda:0". "" for NULL. */
 APH_API const char* aph_device_label(const aph_device* device);
 /** Hardware name: the GPU's name ("NVIDIA H100 80GB HBM3") or the CPU model from the operating
@@ -775,12 +775,13 @@ typedef void (*aph_deleter)(void* data, void* user_data);
 /** A new contiguous tensor with uninitialised memory, on the device's default stream. */
 APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const int64_t* shape,
                                      size_t ndim, aph_tensor** out);
-/** As aph_tensor_create, with the memory allocated for use on stream (NULL: default); the
- *  stream is kept alive while the memory is. Work on other streams needs
+/** As aph_tensor_create, with the memory allocated for use on stream (NULL: the device's default
+ *  stream, as aph_tensor_create); the stream is kept alive while the memory is. stream must
+ *  belong to device (else APH_ERR_DEVICE_MISMATCH). Work on other streams needs
  *  aph_tensor_record_stream. */
-APH_API aph_status aph_tensor_create_on_stream(aph_stream* stream, aph_dtype dtype,
+APH_API aph_status aph_tensor_create_on_stream(aph_device* device, aph_dtype dtype,
                                                const int64_t* shape, size_t ndim,
-                                               aph_tensor** out);
+                                               aph_stream* stream, aph_tensor** out);
 /** A new contiguous tensor filled with zeros (all bits zero). Synchronous. */
 APH_API aph_status aph_tensor_zeros(aph_device* device, aph_dtype dtype, const int64_t* shape,
                                     size_t ndim, aph_tensor** out);
@@ -1014,9 +1015,9 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  *  CUDA: cuBLAS, loaded at run time (libcublas.so.13; without it APH_ERR_NOT_IMPLEMENTED
  *  "not implemented: cuBLAS not available: ..."), cublasGemmStridedBatchedEx with f32 compute
  *  and f32 reductions; TF32 is not used, so f32 results match the CPU. */
-APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b,
-                                 int transpose_a, int transpose_b, double alpha, double beta,
-                                 aph_tensor* out);
+APH_API aph_status aph_op_matmul(const aph_tensor* a, const aph_tensor* b, int transpose_a,
+                                 int transpose_b, double alpha, double beta, aph_tensor* out,
+                                 aph_stream* stream);
 
 /** A dense layer: out = x · weightᵀ + bias. x is [..., K] (at least 1 dimension; the leading
  *  dimensions are rows of one product), weight [N, K] (PyTorch's layout), bias [N] or NULL, out
@@ -1026,8 +1027,8 @@ APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const 
  *  cuBLASLt is missing or has no kernel for the layout, a small kernel writes the bias into out
  *  first and the product is accumulated onto it, on the same stream. On the CPU it is added
  *  right after the OpenBLAS product. */
-APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
-                                 const aph_tensor* bias, aph_tensor* out);
+APH_API aph_status aph_op_linear(const aph_tensor* x, const aph_tensor* weight,
+                                 const aph_tensor* bias, aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_binary_op) {
     APH_BINARY_ADD = 0,
@@ -1046,12 +1047,12 @@ typedef APH_ENUM(aph_binary_op) {
  *  0 anywhere in the broadcast shape does nothing. op outside aph_binary_op is
  *  APH_ERR_INVALID_ARGUMENT ("op 7 is not an aph_binary_op"). Division follows IEEE 754 (x/0 is
  *  ±inf or NaN). */
-APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
-                                 const aph_tensor* b, aph_tensor* out);
+APH_API aph_status aph_op_binary(aph_binary_op op, const aph_tensor* a, const aph_tensor* b,
+                                 aph_tensor* out, aph_stream* stream);
 /** out = a (op) scalar elementwise; out has a's shape and dtype and may be a. The scalar is
  *  converted to f32 first (f64 for f64 tensors); the errors are aph_op_binary's. */
-APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
-                                        double scalar, aph_tensor* out);
+APH_API aph_status aph_op_binary_scalar(aph_binary_op op, const aph_tensor* a, double scalar,
+                                        aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_unary_op) {
     APH_UNARY_RELU = 0,
@@ -1073,8 +1074,8 @@ typedef APH_ENUM(aph_unary_op) {
  *  rsqrt is 1/sqrt(x) with IEEE division and square root; outside an op's domain the IEEE
  *  result comes back (log of a negative is NaN, of 0 is -inf); NaN stays NaN (relu included).
  *  op outside aph_unary_op is APH_ERR_INVALID_ARGUMENT ("op 12 is not an aph_unary_op"). */
-APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
-                                aph_tensor* out);
+APH_API aph_status aph_op_unary(aph_unary_op op, const aph_tensor* x, aph_tensor* out,
+                                aph_stream* stream);
 
 typedef APH_ENUM(aph_activation) {
     APH_ACTIVATION_NONE = 0,
@@ -1090,17 +1091,17 @@ typedef APH_ENUM(aph_activation) {
  *  both shapes), out x's shape and dtype. out may be x (in place), never bias. The sum is not
  *  rounded before the activation (f32, f64 for f64). activation outside aph_activation is
  *  APH_ERR_INVALID_ARGUMENT ("activation 6 is not an aph_activation"). */
-APH_API aph_status aph_op_bias_activation(aph_stream* stream, const aph_tensor* x,
-                                          const aph_tensor* bias, aph_activation activation,
-                                          aph_tensor* out);
+APH_API aph_status aph_op_bias_activation(const aph_tensor* x, const aph_tensor* bias,
+                                          aph_activation activation, aph_tensor* out,
+                                          aph_stream* stream);
 
 /** Softmax over the last dimension, numerically stable (the row maximum is subtracted first);
  *  out has x's shape and may be x (in place). A 0-dim x is one row of one element. A row of
  *  -inf gives NaN, as in PyTorch; -inf entries in a row with a finite one give exact zeros. */
-APH_API aph_status aph_op_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_softmax(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 /** log(softmax(x)) over the last dimension, computed as (x - max) - log(Σ exp(x - max)); as
  *  aph_op_softmax otherwise (-inf entries give -inf). */
-APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_log_softmax(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 
 /** Layer normalisation over the last dimension N: out = (x - mean) / sqrt(var + eps) · weight
  *  + bias, with the biased variance. x [..., N] (at least 1-D), weight [N] (required), bias [N]
@@ -1108,14 +1109,14 @@ APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, a
  *  eps > 0 and finite (else APH_ERR_INVALID_ARGUMENT naming eps); statistics in f32 (f64 for
  *  f64) with a two-pass variance (the mean, then the mean of squared deviations). out has x's
  *  shape and may be x (in place). */
-APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
-                                     const aph_tensor* weight, const aph_tensor* bias, double eps,
-                                     aph_tensor* out);
+APH_API aph_status aph_op_layer_norm(const aph_tensor* x, const aph_tensor* weight,
+                                     const aph_tensor* bias, double eps, aph_tensor* out,
+                                     aph_stream* stream);
 /** RMS normalisation over the last dimension: out = x / sqrt(mean(x²) + eps) · weight, with
  *  the same rules as aph_op_layer_norm (weight [N] required, eps > 0 and finite, in place
  *  allowed). */
-APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
-                                   const aph_tensor* weight, double eps, aph_tensor* out);
+APH_API aph_status aph_op_rms_norm(const aph_tensor* x, const aph_tensor* weight, double eps,
+                                   aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_reduce_op) {
     APH_REDUCE_SUM = 0,
@@ -1128,13 +1129,13 @@ typedef APH_ENUM(aph_reduce_op) {
  *  set to 1 when keepdim is 1 (any non-zero value counts as 1); out's dtype is x's. A 0-dim x
  *  reduces along dim 0 or -1 to a 0-dim out. Accumulates in f32 (f64). Over an empty dim: sum
  *  0, mean NaN, max APH_ERR_INVALID_ARGUMENT naming the dim. */
-APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph_tensor* x,
-                                 int64_t dim, int keepdim, aph_tensor* out);
+APH_API aph_status aph_op_reduce(aph_reduce_op op, const aph_tensor* x, int64_t dim, int keepdim,
+                                 aph_tensor* out, aph_stream* stream);
 /** The index of the largest element along dim (the first one on ties; a NaN counts as the
  *  largest, so the first NaN wins). out has dtype i64 and the shape aph_op_reduce gives; an
  *  empty dim is APH_ERR_INVALID_ARGUMENT naming it. */
-APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
-                                 aph_tensor* out);
+APH_API aph_status aph_op_argmax(const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out,
+                                 aph_stream* stream);
 
 typedef APH_ENUM(aph_rope_layout) {
     /* GPT-J / Meta's original Llama: rotates the pairs (x[2i], x[2i+1]). */
@@ -1152,8 +1153,8 @@ typedef APH_ENUM(aph_rope_layout) {
  *  rotation, which is computed in f32 (f64), so long contexts keep exact angles on both
  *  devices. out has x's shape and may be x (in place); x and out may have any strides (q and
  *  k views of a fused projection are rotated where they are, without copies). */
-APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions,
-                               double theta, aph_rope_layout layout, aph_tensor* out);
+APH_API aph_status aph_op_rope(const aph_tensor* x, const aph_tensor* positions, double theta,
+                               aph_rope_layout layout, aph_tensor* out, aph_stream* stream);
 
 /** Embedding lookup: out[..., :] = table[ids[...], :]. table is [vocab, dim] (any float dtype,
  *  and out the same), ids an i32 or i64 tensor of any shape (0-dim too: out is then [dim]),
@@ -1162,8 +1163,8 @@ APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const ap
  *  index ("ids[5] = 1000 is outside [0, 50)"), and nothing is written: every id is checked
  *  before any row is copied. On CUDA (where checking would mean waiting for the device) such
  *  rows are written as zeros. */
-APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
-                                    const aph_tensor* ids, aph_tensor* out);
+APH_API aph_status aph_op_embedding(const aph_tensor* table, const aph_tensor* ids, aph_tensor* out,
+                                    aph_stream* stream);
 
 /** Converts x into out's dtype (same shape, any strides on both sides). Floating dtypes
  *  f64/f32/f16/bf16 and the integers i32/i64 in any combination: float to float rounds to nearest
@@ -1173,7 +1174,7 @@ APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
  *  first). The same dtype on both sides is a plain copy (in place: nothing to do); out may be x
  *  only then. Any other dtype is APH_ERR_INVALID_ARGUMENT naming the tensor and its dtype; f64
  *  on CUDA (either side) is APH_ERR_NOT_IMPLEMENTED. fp8 goes through aph_quantize. */
-APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_cast(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 
 /** Scaled dot-product attention, forward, FlashAttention style: keys and values are visited in
  *  tiles with an online softmax, so the [seq_q, seq_k] score matrix is never materialised and
@@ -1198,9 +1199,9 @@ APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tens
  *  Ranks other than 4, and batch, head_dim or heads that do not fit, are
  *  APH_ERR_DIMENSION_MISMATCH naming the shapes. Softmax statistics and accumulation in f32
  *  (f64 for f64). */
-APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k,
-                                    const aph_tensor* v, const aph_tensor* mask, double scale,
-                                    int causal, aph_tensor* out);
+APH_API aph_status aph_op_attention(const aph_tensor* q, const aph_tensor* k, const aph_tensor* v,
+                                    const aph_tensor* mask, double scale, int causal,
+                                    aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_quant_scheme) {
     /* Symmetric int8: s = absmax / 127, q = x / s rounded half to even (as rintf and
@@ -1242,8 +1243,8 @@ typedef APH_ENUM(aph_quant_scheme) {
  *  scale's sum is accumulated in f32 in an unspecified order, so it may differ from the CPU's
  *  (f64 sum) in its last bits (and with it a code whose w / s is that close to ±0.5); every
  *  other result is the same on both devices, bit for bit. */
-APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x,
-                                int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
+APH_API aph_status aph_quantize(aph_quant_scheme scheme, const aph_tensor* x, int64_t axis,
+                                aph_tensor* out_q, aph_tensor* out_scale, aph_stream* stream);
 /** The inverse: out (f32, f16, bf16, f64 on the CPU) = decoded q times its scale, computed in
  *  f32 (f64 for f64) and rounded once. out has the shape of the original tensor, and that shape
  *  tells the layout: for INT8 and fp8 it must be q's shape (else APH_ERR_SHAPE_MISMATCH); for
@@ -1251,8 +1252,9 @@ APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, con
  *  (the code dtype of the scheme) and scale (f32) must have exactly the shapes aph_quantize
  *  writes for such a tensor, with the same axis; otherwise APH_ERR_DIMENSION_MISMATCH naming the
  *  shapes. q and scale may be any strided views. */
-APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q,
-                                  const aph_tensor* scale, int64_t axis, aph_tensor* out);
+APH_API aph_status aph_dequantize(aph_quant_scheme scheme, const aph_tensor* q,
+                                  const aph_tensor* scale, int64_t axis, aph_tensor* out,
+                                  aph_stream* stream);
 /** out = x · Wᵀ · scale with W ternary weights [N, K] packed as APH_QUANT_TERNARY packs them
  *  (packed: u8 [N, ceil(K / 4)], scale: f32 [1]), consumed directly (the 2-bit codes are decoded
  *  on the fly; no dequantized copy is made): x [..., K] (f32, f16, bf16; f64 on the CPU; any
@@ -1261,9 +1263,9 @@ APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, c
  *  weight skips its x entirely (a NaN there does not propagate). K = 0 gives zeros. A packed
  *  that is not 2-D with ceil(K / 4) columns, or a scale that is not [1], is
  *  APH_ERR_DIMENSION_MISMATCH naming the shapes. */
-APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x,
-                                         const aph_tensor* packed, const aph_tensor* scale,
-                                         aph_tensor* out);
+APH_API aph_status aph_op_ternary_matmul(const aph_tensor* x, const aph_tensor* packed,
+                                         const aph_tensor* scale, aph_tensor* out,
+                                         aph_stream* stream);
 
 /** One step of a GRU cell, PyTorch's nn.GRUCell: with gi = x·w_ihᵀ + b_ih and gh = h·w_hhᵀ +
  *  b_hh split into (r, z, n) thirds: r = σ(gi_r + gh_r), z = σ(gi_z + gh_z),
@@ -1273,9 +1275,9 @@ APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x
  *  fit each other are APH_ERR_DIMENSION_MISMATCH. Two matrix products (as aph_op_linear, into
  *  temporaries of 2 × batch × 3·hidden elements in f32, f64 for f64, so half precision is
  *  rounded once, when out is stored), then the gates in one fused pass (f32, f64 for f64). */
-APH_API aph_status aph_op_gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h,
-                                   const aph_tensor* w_ih, const aph_tensor* w_hh,
-                                   const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
+APH_API aph_status aph_op_gru_cell(const aph_tensor* x, const aph_tensor* h, const aph_tensor* w_ih,
+                                   const aph_tensor* w_hh, const aph_tensor* b_ih,
+                                   const aph_tensor* b_hh, aph_tensor* out, aph_stream* stream);
 
 /* ============================================================================================
  * 15. Strings returned by the library, and errors from callbacks

@@ -178,8 +178,8 @@ static void test_operation_then_release(void** state) {
     o.expect = h;
     const int64_t shape[] = {N};
     aph_tensor* out = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &out));
-    APH_ASSERT_OK(aph_op_binary_scalar(s, APH_BINARY_MUL, a, 2.0, out));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &out));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, a, 2.0, out, s));
     aph_tensor_release(a);
     assert_not_yet(&o, "an operation reading borrowed memory");
     APH_ASSERT_OK(aph_stream_synchronize(s));
@@ -367,7 +367,7 @@ static void test_cpu_blob_deleter_at_release(void** state) {
     APH_ASSERT_OK(aph_tensor_from_blob(cpu, APH_DTYPE_F32, shape, NULL, 1, buf, cpu_deleter, &o, &t));
     aph_tensor* out = NULL;
     APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, shape, 1, &out));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_ADD, t, 1.0, out));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_ADD, t, 1.0, out, NULL));
     aph_tensor_release(t);
     assert_int_equal(calls_of(&o), 1);
     assert_int_equal(o.wrong_data, 0);

@@ -43,7 +43,7 @@ static aph_stream* new_stream(aph_device* d) {
 static aph_tensor* vector_on(aph_stream* s) {
     const int64_t shape[] = {N};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(aph_stream_device(s), APH_DTYPE_F32, shape, 1, s, &t));
     return t;
 }
 
@@ -78,7 +78,7 @@ static aph_tensor* busy(aph_stream* s, const float* h) {
 /* A kernel launch on s reading x (x * 3 into a new tensor); checked once s is synchronised. */
 static aph_tensor* launch_on(aph_stream* s, const aph_tensor* x, const char* after) {
     aph_tensor* out = vector_on(s);
-    const aph_status st = aph_op_binary_scalar(s, APH_BINARY_MUL, x, 3.0, out);
+    const aph_status st = aph_op_binary_scalar(APH_BINARY_MUL, x, 3.0, out, s);
     if (st != APH_OK) print_error("a launch after %s failed: %s\n", after, aph_last_error());
     APH_ASSERT_OK(st);
     return out;
@@ -115,7 +115,7 @@ static void test_queries_not_ready(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(x, shape2, 2, &sq));
     APH_ASSERT_OK(aph_tensor_transpose(sq, 0, 1, &col));
     aph_tensor* dense = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape2, 2, &dense));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(aph_stream_device(s), APH_DTYPE_F32, shape2, 2, s, &dense));
     const aph_status st = aph_tensor_copy_async(dense, col, s);
     if (st != APH_OK) print_error("a strided copy after aph_event_query answered not ready failed: %s\n", aph_last_error());
     APH_ASSERT_OK(st);

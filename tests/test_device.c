@@ -35,7 +35,7 @@ static void cpu_properties(void** state) {
     APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &d));
     assert_non_null(d);
     assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CPU);
-    assert_int_equal(aph_device_get_ordinal(d), 0);
+    assert_int_equal(aph_device_ordinal(d), 0);
     assert_string_equal(aph_device_label(d), "cpu");
     assert_true(strlen(aph_device_name(d)) > 0);
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -114,7 +114,7 @@ static void open_errors(void** state) {
 static void null_device(void** state) {
     (void)state;
     assert_int_equal(aph_device_get_kind(NULL), APH_DEVICE_CPU);
-    assert_int_equal(aph_device_get_ordinal(NULL), -1);
+    assert_int_equal(aph_device_ordinal(NULL), -1);
     assert_string_equal(aph_device_label(NULL), "");
     assert_string_equal(aph_device_name(NULL), "");
     assert_int_equal(aph_device_total_memory(NULL), 0);

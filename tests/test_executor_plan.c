@@ -67,8 +67,8 @@ static void test_chain(void** state) {
     et_set(ex, "x", x);
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(1000));
-    APH_ASSERT_OK(aph_op_unary(NULL, uops[0], x, want));
-    for (int i = 1; i < N; ++i) APH_ASSERT_OK(aph_op_unary(NULL, uops[i % 4], want, want));
+    APH_ASSERT_OK(aph_op_unary(uops[0], x, want, NULL));
+    for (int i = 1; i < N; ++i) APH_ASSERT_OK(aph_op_unary(uops[i % 4], want, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "chain");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -113,11 +113,11 @@ static void test_diamond(void** state) {
     aph_tensor* a = et_out(APH_DTYPE_F32, SHAPE(64, 64));
     aph_tensor* b = et_out(APH_DTYPE_F32, SHAPE(64));
     aph_tensor* c = et_out(APH_DTYPE_F32, SHAPE(64, 64));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, a));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, a, -1, 0, b));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, a, c));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, c, b, c));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_NEG, c, c));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, a, NULL));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, a, -1, 0, b, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, a, c, NULL));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, c, b, c, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_NEG, c, c, NULL));
     et_assert_same(et_result(ex, "y"), c, "diamond");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -274,11 +274,11 @@ static aph_graph* random_dag(dag* d, size_t target) {
         } else {
             aph_tensor* o = et_out(APH_DTYPE_F32, shape, 2);
             if (d->op[i] < 10)
-                APH_ASSERT_OK(aph_op_unary(NULL, kUnaryOp[d->op[i]], a, o));
+                APH_ASSERT_OK(aph_op_unary(kUnaryOp[d->op[i]], a, o, NULL));
             else if (d->op[i] < 20)
-                APH_ASSERT_OK(aph_op_binary(NULL, kBinaryOp[d->op[i] - 10], a, d->ref[d->ops[i][1]], o));
+                APH_ASSERT_OK(aph_op_binary(kBinaryOp[d->op[i] - 10], a, d->ref[d->ops[i][1]], o, NULL));
             else
-                APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, a, 0, 1, o));
+                APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, a, 0, 1, o, NULL));
             d->ref[i] = o;
         }
     }
@@ -438,7 +438,7 @@ static void test_outputs_and_constants(void** state) {
     APH_ASSERT_OK(aph_tensor_transpose(x, 0, 1, &xt));
     et_keep(xt);
     aph_tensor* u = et_out(APH_DTYPE_F32, SHAPE(10, 10));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, xt, u));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, xt, u, NULL));
     APH_ASSERT_OK(aph_tensor_slice(u, 0, 2, 5, 1, &xs));
     et_keep(xs);
     et_assert_same(et_result(ex, "y1"), xs, "slice of an output's value");
@@ -537,9 +537,9 @@ static void test_budget(void** state) {
     aph_tensor* c = et_out(APH_DTYPE_F32, SHAPE(128));
     const float half[128] = {[0 ... 127] = 0.5f};
     APH_ASSERT_OK(aph_tensor_copy_from_host(c, half, sizeof half));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w, c, l));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_SILU, l, l));
-    APH_ASSERT_OK(aph_op_softmax(NULL, l, l));
+    APH_ASSERT_OK(aph_op_linear(x, w, c, l, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_SILU, l, l, NULL));
+    APH_ASSERT_OK(aph_op_softmax(l, l, NULL));
     et_assert_same(et_result(ex, "y"), l, "budgeted run");
     et_pool_release(); /* the output reference too: the tracker goes back to 0 at release */
     aph_tracker_retain(tr);

@@ -769,23 +769,23 @@ static aph_status eager(const agree_case* c, aph_tensor* const* in, size_t n, ap
     static const char* const reduce[] = {"sum", "mean", "max"};
     const char* op = c->op;
     aph_tensor* o3 = n > 3 ? in[3] : NULL;
-    if (strcmp(op, "matmul") == 0) return aph_op_matmul(NULL, in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out);
-    if (strcmp(op, "linear") == 0) return aph_op_linear(NULL, in[0], in[1], n > 2 ? in[2] : NULL, out);
-    if (index_of(op, binary, 6) >= 0) return aph_op_binary(NULL, (aph_binary_op)c->i, in[0], in[1], out);
-    if (strcmp(op, "relu") == 0) return aph_op_unary(NULL, (aph_unary_op)c->i, in[0], out);
-    if (strcmp(op, "bias_activation") == 0) return aph_op_bias_activation(NULL, in[0], in[1], (aph_activation)c->i, out);
-    if (strcmp(op, "layer_norm") == 0) return aph_op_layer_norm(NULL, in[0], in[1], n > 2 ? in[2] : NULL, c->f, out);
-    if (strcmp(op, "rms_norm") == 0) return aph_op_rms_norm(NULL, in[0], in[1], c->f, out);
+    if (strcmp(op, "matmul") == 0) return aph_op_matmul(in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out, NULL);
+    if (strcmp(op, "linear") == 0) return aph_op_linear(in[0], in[1], n > 2 ? in[2] : NULL, out, NULL);
+    if (index_of(op, binary, 6) >= 0) return aph_op_binary((aph_binary_op)c->i, in[0], in[1], out, NULL);
+    if (strcmp(op, "relu") == 0) return aph_op_unary((aph_unary_op)c->i, in[0], out, NULL);
+    if (strcmp(op, "bias_activation") == 0) return aph_op_bias_activation(in[0], in[1], (aph_activation)c->i, out, NULL);
+    if (strcmp(op, "layer_norm") == 0) return aph_op_layer_norm(in[0], in[1], n > 2 ? in[2] : NULL, c->f, out, NULL);
+    if (strcmp(op, "rms_norm") == 0) return aph_op_rms_norm(in[0], in[1], c->f, out, NULL);
     const int r = index_of(op, reduce, 3);
-    if (r >= 0) return aph_op_reduce(NULL, (aph_reduce_op)r, in[0], c->i, c->flag, out);
-    if (strcmp(op, "argmax") == 0) return aph_op_argmax(NULL, in[0], c->i, c->flag, out);
-    if (strcmp(op, "rope") == 0) return aph_op_rope(NULL, in[0], in[1], c->f, (aph_rope_layout)c->flag, out);
-    if (strcmp(op, "embedding") == 0) return aph_op_embedding(NULL, in[0], in[1], out);
-    if (strcmp(op, "attention") == 0) return aph_op_attention(NULL, in[0], in[1], in[2], o3, c->f, c->flag, out);
-    if (strcmp(op, "ternary_matmul") == 0) return aph_op_ternary_matmul(NULL, in[0], in[1], in[2], out);
-    if (strcmp(op, "dequantize") == 0) return aph_dequantize(NULL, (aph_quant_scheme)c->flag, in[0], in[1], c->i, out);
+    if (r >= 0) return aph_op_reduce((aph_reduce_op)r, in[0], c->i, c->flag, out, NULL);
+    if (strcmp(op, "argmax") == 0) return aph_op_argmax(in[0], c->i, c->flag, out, NULL);
+    if (strcmp(op, "rope") == 0) return aph_op_rope(in[0], in[1], c->f, (aph_rope_layout)c->flag, out, NULL);
+    if (strcmp(op, "embedding") == 0) return aph_op_embedding(in[0], in[1], out, NULL);
+    if (strcmp(op, "attention") == 0) return aph_op_attention(in[0], in[1], in[2], o3, c->f, c->flag, out, NULL);
+    if (strcmp(op, "ternary_matmul") == 0) return aph_op_ternary_matmul(in[0], in[1], in[2], out, NULL);
+    if (strcmp(op, "dequantize") == 0) return aph_dequantize((aph_quant_scheme)c->flag, in[0], in[1], c->i, out, NULL);
     if (strcmp(op, "gru_cell") == 0)
-        return aph_op_gru_cell(NULL, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, n > 5 ? in[5] : NULL, out);
+        return aph_op_gru_cell(in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, n > 5 ? in[5] : NULL, out, NULL);
     fail_msg("no eager call for %s", op);
     return APH_ERR_INTERNAL;
 }
@@ -899,7 +899,7 @@ static aph_status scale_cpu(void* user_data, const char* params_json, size_t n_i
     (void)user_data;
     (void)params_json;
     (void)n_inputs;
-    return aph_op_binary_scalar(NULL, APH_BINARY_MUL, inputs[0], 2.0, out);
+    return aph_op_binary_scalar(APH_BINARY_MUL, inputs[0], 2.0, out, NULL);
 }
 
 static int setup_custom(void** state) {

@@ -186,7 +186,7 @@ static void run_case(const attn_case* c, aph_dtype dt, aph_stream* stream) {
         out = ot_poisoned(dt, qshape, 4);
     }
 
-    APH_ASSERT_OK(aph_op_attention(stream, tq, tk, tv, mask, c->scale, c->causal, out));
+    APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, c->scale, c->causal, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
 
@@ -303,7 +303,7 @@ static void test_all_masked(void** state) {
         aph_tensor* tv = ot_tensor(dt, ks, 4, kv);
         aph_tensor* mask = ot_tensor(APH_DTYPE_F32, ms, 2, m);
         aph_tensor* out = ot_poisoned(dt, qs, 4);
-        APH_ASSERT_OK(aph_op_attention(NULL, tq, tk, tv, mask, 0.0, 1, out));
+        APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, 0.0, 1, out, NULL));
         double* got = ot_read(out);
         for (int i = 0; i < 9 * 2 * 64; ++i) assert_true(got[i] == 0.0);
         free(got);
@@ -368,7 +368,7 @@ static void test_zero_size(void** state) {
             aph_tensor* q = ot_tensor(dt, shapes[s][0], 4, NULL);
             aph_tensor* kv = ot_tensor(dt, shapes[s][1], 4, NULL);
             aph_tensor* out = ot_tensor(dt, shapes[s][0], 4, NULL);
-            APH_ASSERT_OK(aph_op_attention(NULL, q, kv, kv, NULL, 0.0, 1, out));
+            APH_ASSERT_OK(aph_op_attention(q, kv, kv, NULL, 0.0, 1, out, NULL));
             aph_tensor_release(q);
             aph_tensor_release(kv);
             aph_tensor_release(out);
@@ -381,7 +381,7 @@ static void test_zero_size(void** state) {
         aph_tensor* mask = ot_tensor(dt, ms, 2, NULL);
         for (int with_mask = 0; with_mask < 2; ++with_mask) {
             aph_tensor* out = ot_poisoned(dt, qs, 4);
-            APH_ASSERT_OK(aph_op_attention(NULL, q, kv, kv, with_mask ? mask : NULL, 0.0, with_mask, out));
+            APH_ASSERT_OK(aph_op_attention(q, kv, kv, with_mask ? mask : NULL, 0.0, with_mask, out, NULL));
             double* got = ot_read(out);
             for (int i = 0; i < 2 * 5 * 4 * 64; ++i) assert_true(got[i] == 0.0);
             free(got);
@@ -425,7 +425,7 @@ static void run_long(const attn_case* c, aph_dtype dt, const int64_t* rows, size
     aph_tensor* tk = ot_tensor(dt, ks, 4, k);
     aph_tensor* tv = ot_tensor(dt, ks, 4, v);
     aph_tensor* out = ot_poisoned(dt, qs, 4);
-    APH_ASSERT_OK(aph_op_attention(NULL, tq, tk, tv, NULL, 0.0, c->causal, out));
+    APH_ASSERT_OK(aph_op_attention(tq, tk, tv, NULL, 0.0, c->causal, out, NULL));
     double* got = ot_read(out);
     /* Sums over up to 16384 keys in f32: a few times the f32 tolerance. */
     check_rows(c, q, k, v, got, rows, nrows, dt, dt == APH_DTYPE_F32 ? 4.0 : 2.0, what);
@@ -481,41 +481,41 @@ static void test_errors(void** state) {
     aph_tensor* out = ot_poisoned(dt, qs, 4);
 
     /* NULLs */
-    APH_ASSERT_ERR(aph_op_attention(NULL, NULL, k, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(NULL, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: q must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, NULL, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, NULL, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: k must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, NULL, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, NULL, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: v must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
 
     /* dtypes */
     {
         aph_tensor* kh = ot_tensor(APH_DTYPE_F16, ks, 4, kv);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kh, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, kh, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: k has dtype f16; expected f32");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, kh, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, kh, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: v has dtype f16; expected f32");
         const int64_t ms[2] = {5, 7};
         aph_tensor* mh = ot_tensor(APH_DTYPE_F16, ms, 2, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, mh, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, mh, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: mask has dtype f16; expected f32");
         aph_tensor* qi = ot_tensor(APH_DTYPE_I32, qs, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qi, k, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qi, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: q has dtype i32; expected f32, f16, bf16 or f64");
         aph_tensor* oh = ot_tensor(APH_DTYPE_F16, qs, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, oh), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, oh, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: out has dtype f16; this operation writes f32");
         /* a bf16 mask with f16 inputs */
         aph_tensor* qh = ot_tensor(APH_DTYPE_F16, qs, 4, qv);
         aph_tensor* vh = ot_tensor(APH_DTYPE_F16, ks, 4, kv);
         aph_tensor* mb = ot_tensor(APH_DTYPE_BF16, ms, 2, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qh, kh, vh, mb, 0.0, 0, oh), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qh, kh, vh, mb, 0.0, 0, oh, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: mask has dtype bf16; expected f16 (q's dtype) or f32");
         if (ot_is_cuda()) {
             aph_tensor* qd = ot_tensor(APH_DTYPE_F64, qs, 4, qv);
-            APH_ASSERT_ERR(aph_op_attention(NULL, qd, k, v, NULL, 0.0, 0, out), APH_ERR_NOT_IMPLEMENTED,
+            APH_ASSERT_ERR(aph_op_attention(qd, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_NOT_IMPLEMENTED,
                            "not implemented: f64 operations on CUDA (q)");
             aph_tensor_release(qd);
         }
@@ -532,27 +532,27 @@ static void test_errors(void** state) {
     {
         const int64_t q3[3] = {2, 5, 8};
         aph_tensor* t3 = ot_tensor(dt, q3, 3, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, t3, k, v, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(t3, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q must be 4-D [batch, seq_q, heads_q, head_dim], got [2, 5, 8]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, t3, v, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, t3, v, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k must be 4-D [batch, seq_k, heads_kv, head_dim], got [2, 5, 8]");
         aph_tensor_release(t3);
 
         const int64_t kh3[4] = {2, 7, 3, 8}, kd[4] = {2, 7, 2, 16}, kb[4] = {1, 7, 2, 8}, ksk[4] = {2, 6, 2, 8};
         aph_tensor* k3 = ot_tensor(dt, kh3, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k3, k3, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k3, k3, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: heads_q 4 (q [2, 5, 4, 8]) is not a multiple of heads_kv 3 "
                        "(k [2, 7, 3, 8])");
         aph_tensor* kdd = ot_tensor(dt, kd, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kdd, kdd, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kdd, kdd, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q [2, 5, 4, 8] and k [2, 7, 2, 16] must have the same head_dim");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, kdd, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, kdd, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k [2, 7, 2, 8] and v [2, 7, 2, 16] must have the same shape");
         aph_tensor* kbb = ot_tensor(dt, kb, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kbb, kbb, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kbb, kbb, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q [2, 5, 4, 8] and k [1, 7, 2, 8] must have the same batch size");
         aph_tensor* ks6 = ot_tensor(dt, ksk, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, ks6, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, ks6, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k [2, 7, 2, 8] and v [2, 6, 2, 8] must have the same shape");
         aph_tensor_release(k3);
         aph_tensor_release(kdd);
@@ -564,13 +564,13 @@ static void test_errors(void** state) {
         aph_tensor* a = ot_tensor(dt, m1, 2, NULL);
         aph_tensor* b = ot_tensor(dt, m2, 4, NULL);
         aph_tensor* c = ot_tensor(dt, m5, 5, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, a, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, a, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [5, 6] does not broadcast to [batch, heads_q, seq_q, seq_k] = "
                        "[2, 4, 5, 7]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, b, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, b, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [2, 3, 5, 7] does not broadcast to [batch, heads_q, seq_q, "
                        "seq_k] = [2, 4, 5, 7]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, c, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, c, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [1, 2, 4, 5, 7] does not broadcast to [batch, heads_q, seq_q, "
                        "seq_k] = [2, 4, 5, 7]");
         aph_tensor_release(a);
@@ -583,9 +583,9 @@ static void test_errors(void** state) {
         const int64_t o1[4] = {2, 5, 4, 9}, o2[4] = {2, 4, 5, 8};
         aph_tensor* a = ot_tensor(dt, o1, 4, NULL);
         aph_tensor* b = ot_tensor(dt, o2, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, a), APH_ERR_SHAPE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, a, NULL), APH_ERR_SHAPE_MISMATCH,
                        "shape mismatch: expected [2, 5, 4, 8], got [2, 5, 4, 9]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, b), APH_ERR_SHAPE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, b, NULL), APH_ERR_SHAPE_MISMATCH,
                        "shape mismatch: expected [2, 5, 4, 8], got [2, 4, 5, 8]");
         aph_tensor_release(a);
         aph_tensor_release(b);
@@ -596,28 +596,28 @@ static void test_errors(void** state) {
         const int64_t big[4] = {1, 2, 1, 320};
         aph_tensor* t = ot_tensor(dt, big, 4, NULL);
         aph_tensor* o = ot_tensor(dt, big, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, t, t, t, NULL, 0.0, 0, o), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_attention(t, t, t, NULL, 0.0, 0, o, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: attention with head_dim 320 (at most 256)");
         aph_tensor_release(t);
         aph_tensor_release(o);
     }
 
     /* scale and causal */
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, -1.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, -1.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got -1");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, INFINITY, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, INFINITY, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got inf");
-    APH_ASSERT_ERR_CONTAINS(aph_op_attention(NULL, q, k, v, NULL, NAN, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR_CONTAINS(aph_op_attention(q, k, v, NULL, NAN, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                             "scale must be finite and >= 0");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 2, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 2, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: causal must be 0 or 1, got 2");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: causal must be 0 or 1, got -1");
 
     /* out overlapping an input */
     {
         aph_tensor* qq = ot_tensor(dt, qs, 4, qv);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qq, k, v, NULL, 0.0, 0, qq), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qq, k, v, NULL, 0.0, 0, qq, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: out overlaps q in memory");
         aph_tensor_release(qq);
     }
@@ -628,12 +628,12 @@ static void test_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* kc = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(k, cpu, &kc));
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kc, v, NULL, 0.0, 0, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kc, v, NULL, 0.0, 0, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         const int64_t ms[2] = {5, 7};
         aph_tensor* mc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, dt, ms, 2, &mc));
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, mc, 0.0, 0, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, mc, 0.0, 0, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(kc);
         aph_tensor_release(mc);

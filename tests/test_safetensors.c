@@ -406,10 +406,10 @@ static void test_mapped_tensors_are_read_only(void** state) {
     aph_tensor_release(other_flat);
     float host[24] = {0};
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, host, sizeof host), APH_ERR_INVALID_ARGUMENT, "read-only");
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_RELU, other, t), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_RELU, other, t, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
-    APH_ASSERT_ERR_CONTAINS(aph_op_unary(NULL, APH_UNARY_NEG, t, t), APH_ERR_INVALID_ARGUMENT, "read-only");
-    APH_ASSERT_ERR_CONTAINS(aph_op_binary(NULL, APH_BINARY_ADD, other, other, t),
+    APH_ASSERT_ERR_CONTAINS(aph_op_unary(APH_UNARY_NEG, t, t, NULL), APH_ERR_INVALID_ARGUMENT, "read-only");
+    APH_ASSERT_ERR_CONTAINS(aph_op_binary(APH_BINARY_ADD, other, other, t, NULL),
                             APH_ERR_INVALID_ARGUMENT, "read-only");
     assert_same_contents(t, src);
 

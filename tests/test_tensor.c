@@ -1465,16 +1465,22 @@ static void test_streams_and_async(void** state) {
 
     /* A tensor allocated for a created stream lives on the stream's device. */
     aph_tensor* w = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 2, &w));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, s, &w));
     check_fresh(w, d, APH_DTYPE_F32, shape, 2);
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(w, host, 240, s));
     APH_ASSERT_OK(aph_stream_synchronize(s));
     assert_tensor_bytes(w, host, 240, "create_on_stream round trip");
     aph_tensor* out = SENTINEL;
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 2, NULL), "out");
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, (aph_dtype)77, shape, 2, &out), "dtype");
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, APH_DTYPE_F32, NULL, 2, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, s, NULL), "out");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, (aph_dtype)77, shape, 2, s, &out), "dtype");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, APH_DTYPE_F32, NULL, 2, s, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(NULL, APH_DTYPE_F32, shape, 2, s, &out), "device");
     assert_ptr_equal(out, SENTINEL);
+    /* NULL stream: the device's default stream, as aph_tensor_create. */
+    aph_tensor* dflt = NULL;
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, NULL, &dflt));
+    check_fresh(dflt, d, APH_DTYPE_F32, shape, 2);
+    aph_tensor_release(dflt);
 
     /* The stream is released before the tensor whose memory is kept for it. */
     aph_stream_release(s);

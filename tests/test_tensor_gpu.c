@@ -291,7 +291,7 @@ static void check_cuda_tensor(const aph_tensor* t, aph_dtype dt, const int64_t* 
     aph_device* d = aph_tensor_device(t);
     assert_ptr_equal(d, g_dev);
     assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CUDA);
-    assert_int_equal(aph_device_get_ordinal(d), 0);
+    assert_int_equal(aph_device_ordinal(d), 0);
     assert_int_equal(aph_tensor_dtype(t), dt);
     assert_int_equal(aph_tensor_ndim(t), ndim);
     assert_int_equal(aph_tensor_numel(t), numel);
@@ -988,7 +988,7 @@ static void test_copy_cuda_layouts(void** state) {
 
         /* copy_async on a created stream, then wait for it. */
         aph_tensor* g = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, dt, shape, 2, &g));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, dt, shape, 2, s, &g));
         aph_tensor* gt = NULL;
         APH_ASSERT_OK(aph_tensor_transpose(g, 0, 1, &gt));
         APH_ASSERT_OK(aph_tensor_copy_async(gt, dst, s));
@@ -1345,7 +1345,7 @@ static void test_streams_async(void** state) {
     const int64_t shape[] = {n};
     const size_t nbytes = (size_t)n * 4;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &t));
     check_cuda_tensor(t, APH_DTYPE_F32, shape, 1);
     void* src = random_host(APH_DTYPE_F32, n);
     void* saved = dup_bytes(src, nbytes);
@@ -1373,7 +1373,7 @@ static void test_streams_async(void** state) {
     const size_t nbytes2 = 1000 * 777 * 8;
     void* h2 = random_host(APH_DTYPE_F64, 1000 * 777);
     aph_tensor* m = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F64, shape2, 2, &m));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F64, shape2, 2, s, &m));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(m, h2, nbytes2, s));
     aph_tensor* mt = NULL;
     APH_ASSERT_OK(aph_tensor_transpose(m, 0, 1, &mt));
@@ -1440,8 +1440,8 @@ static void test_events(void** state) {
     void* saved = dup_bytes(src, (size_t)n);
     aph_tensor* x = NULL;
     aph_tensor* y = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(a, APH_DTYPE_U8, shape, 1, &x));
-    APH_ASSERT_OK(aph_tensor_create_on_stream(b, APH_DTYPE_U8, shape, 1, &y));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, a, &x));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, b, &y));
     for (int round = 0; round < 3; ++round) {
         APH_ASSERT_OK(aph_tensor_copy_from_host_async(x, src, (size_t)n, a));
         fill_bytes(src, (size_t)n); /* the next round's data */
@@ -1512,7 +1512,7 @@ static void test_stream_wrap(void** state) {
     const size_t nbytes = (size_t)n * 8;
     void* h = random_host(APH_DTYPE_I64, n);
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(w, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, w, &t));
     check_cuda_tensor(t, APH_DTYPE_I64, shape, 1);
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, w));
     unsigned char* out = poisoned(nbytes);
@@ -1524,7 +1524,7 @@ static void test_stream_wrap(void** state) {
 
     /* The stream survived its wrapper. */
     fill_random(h, n, APH_DTYPE_I64);
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, s, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, s));
     memset(out, POISON, nbytes);
     APH_ASSERT_OK(aph_tensor_to_host_async(t, out, nbytes, s));
@@ -1538,7 +1538,7 @@ static void test_stream_wrap(void** state) {
     /* Wrapping NULL gives the legacy default stream. */
     APH_ASSERT_OK(aph_stream_wrap_cuda(g_dev, NULL, &w));
     assert_null(aph_stream_cuda_handle(w));
-    APH_ASSERT_OK(aph_tensor_create_on_stream(w, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, w, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, w));
     memset(out, POISON, nbytes);
     APH_ASSERT_OK(aph_tensor_to_host_async(t, out, nbytes, w));
@@ -1571,8 +1571,8 @@ static void test_async_uploads_back_to_back(void** state) {
         const size_t nbytes = (size_t)n * 4;
         aph_tensor* a = NULL;
         aph_tensor* b = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &a));
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &b));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &a));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &b));
         void* ha = random_host(APH_DTYPE_F32, n);
         void* hb = random_host(APH_DTYPE_F32, n);
         void* want_a = dup_bytes(ha, nbytes);
@@ -1673,7 +1673,7 @@ static void test_async_calls_leave_stream_busy(void** state) {
     void* h = NULL;
     aph_tensor* t = cuda_random(APH_DTYPE_I32, shape, 1, &h);
     aph_tensor* u = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, shape, 1, &u));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I32, shape, 1, s, &u));
     APH_ASSERT_OK(aph_stream_synchronize(s));
     assert_int_equal(stream_idle(s), 1);
 
@@ -1701,7 +1701,7 @@ static void test_async_calls_leave_stream_busy(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(t2, sq, 2, &t2r));
     APH_ASSERT_OK(aph_tensor_transpose(t2r, 0, 1, &ut)); /* [500, 400], strides [1, 500] */
     const int64_t sq_t[] = {500, 400};
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, sq_t, 2, &v));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I32, sq_t, 2, s, &v));
     APH_ASSERT_OK(aph_tensor_copy_async(v, ut, s));
     if (g_sim_live_streams) assert_int_equal(stream_idle(s), 0);
     APH_ASSERT_OK(aph_stream_synchronize(s));
@@ -1735,7 +1735,7 @@ static void test_cpu_stream_waits_for_cuda_event(void** state) {
     unsigned char* src = (unsigned char*)xmalloc(n);
     fill_bytes(src, n);
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_U8, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, s, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, src, n, s));
     APH_ASSERT_OK(aph_event_record(e, s));
     int done = -1;
@@ -1812,7 +1812,7 @@ static void test_streams_destroyed(void** state) {
     assert_int_equal(g_sim_live_streams(), before + 1);
     const int64_t shape[] = {1000};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(b, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, b, &t));
     aph_stream_release(b);
     assert_int_equal(g_sim_live_streams(), before + 1); /* t's memory holds b */
     aph_tensor_release(t);
@@ -1838,7 +1838,7 @@ static void test_streams_destroyed(void** state) {
 static aph_tensor* bytes_on(aph_stream* s, uint64_t n) {
     const int64_t shape[] = {(int64_t)n};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_U8, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, s, &t));
     assert_non_null(t);
     assert_int_equal((uintptr_t)aph_tensor_data(t) % 512, 0);
     return t;
@@ -2674,7 +2674,7 @@ static void test_cross_device(void** state) {
         aph_tensor* b = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(a, d1, &b));
         assert_ptr_equal(aph_tensor_device(b), d1);
-        assert_int_equal(aph_device_get_ordinal(aph_tensor_device(b)), 1);
+        assert_int_equal(aph_device_ordinal(aph_tensor_device(b)), 1);
         assert_tensor_bytes(b, host, nbytes, "to_device(cuda:1)");
         aph_tensor* back = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(b, g_dev, &back));
@@ -2707,7 +2707,12 @@ static void test_cross_device(void** state) {
 
         /* copy_async on a stream of the destination device. */
         aph_tensor* e = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s1, dt, shape, 2, &e));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(d1, dt, shape, 2, s1, &e));
+        /* A stream of another device than the tensor's is refused (nothing allocated). */
+        aph_tensor* wrong = (aph_tensor*)&wrong;
+        APH_ASSERT_ERR(aph_tensor_create_on_stream(g_dev, dt, shape, 2, s1, &wrong), APH_ERR_DEVICE_MISMATCH,
+                       "device mismatch: tensors must be on the same device");
+        assert_ptr_equal(wrong, (aph_tensor*)&wrong);
         APH_ASSERT_OK(aph_tensor_copy_async(e, a, s1));
         APH_ASSERT_OK(aph_stream_synchronize(s1));
         assert_tensor_bytes(e, host, nbytes, "copy_async cuda:0 -> cuda:1");

@@ -301,7 +301,7 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
             if (st == APH_OK) {
                 aph_tensor* conv = NULL;
                 st = aph_tensor_create(cpu, ns.dtype, ns.shape, ns.ndim, &conv);
-                if (st == APH_OK) st = aph_op_cast(NULL, host, conv);
+                if (st == APH_OK) st = aph_op_cast(host, conv, NULL);
                 if (st == APH_OK) st = aph_tensor_copy(t, conv);
                 aph_tensor_release(conv);
             }
@@ -333,7 +333,7 @@ static int print_outputs(aph_executor* ex) {
         if (st == APH_OK) st = aph_tensor_to_device(out, cpu, &host);
         const int conv = st == APH_OK && castable(aph_tensor_dtype(host));
         if (conv) st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
-        if (conv && st == APH_OK) st = aph_op_cast(NULL, host, f64);
+        if (conv && st == APH_OK) st = aph_op_cast(host, f64, NULL);
         if (st != APH_OK) {
             rc = lib_fail("reading an output", st);
         } else {

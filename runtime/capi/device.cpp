@@ -108,7 +108,7 @@ APH_API aph_device_kind aph_device_get_kind(const aph_device* device) {
     return device ? device->kind : APH_DEVICE_CPU;
 }
 
-APH_API int32_t aph_device_get_ordinal(const aph_device* device) {
+APH_API int32_t aph_device_ordinal(const aph_device* device) {
     return device ? device->ordinal : -1;
 }
 

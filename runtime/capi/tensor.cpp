@@ -18,12 +18,12 @@ APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const 
     });
 }
 
-APH_API aph_status aph_tensor_create_on_stream(aph_stream* stream, aph_dtype dtype, const int64_t* shape,
-                                               size_t ndim, aph_tensor** out) {
+APH_API aph_status aph_tensor_create_on_stream(aph_device* device, aph_dtype dtype, const int64_t* shape,
+                                               size_t ndim, aph_stream* stream, aph_tensor** out) {
     return aph::guard([&] {
-        aph::require_arg(stream, "stream");
+        aph::require_arg(device, "device");
         aph::require_arg(out, "out");
-        *out = t::create(stream->device, stream, dtype, shape, ndim);
+        *out = t::create(device, stream, dtype, shape, ndim);
     });
 }
 
