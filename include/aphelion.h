@@ -182,10 +182,11 @@ typedef APH_ENUM(aph_log_level) {
     APH_LOG_TRACE = 4
 } aph_log_level;
 
-/** target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no trailing
- *  newline. Both strings are valid only during the call. */
-typedef void (*aph_log_callback)(aph_log_level level, const char* target, const char* message,
-                                 void* user_data);
+/** Called as cb(user_data, level, target, message) for each message that passes the level
+ *  filter. target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no
+ *  trailing newline. Both strings are valid only during the call. */
+typedef void (*aph_log_callback)(void* user_data, aph_log_level level, const char* target,
+                                 const char* message);
 
 /** Sends every message at or above the current level to cb. NULL restores the default stderr
  *  sink. See the section comment for the threading guarantees. */
@@ -768,9 +769,9 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
 
 typedef struct aph_tensor aph_tensor;
 
-/** Called once, deleter(data, user_data), after the last reference to borrowed memory is gone
+/** Called once, deleter(user_data, data), after the last reference to borrowed memory is gone
  *  and no queued work uses it any more (see the section comment: maybe on another thread). */
-typedef void (*aph_deleter)(void* data, void* user_data);
+typedef void (*aph_deleter)(void* user_data, void* data);
 
 /** A new contiguous tensor with uninitialised memory, on the device's default stream. */
 APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const int64_t* shape,
@@ -797,7 +798,7 @@ APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype,
  *  must lie at or after data (negative strides are rejected), and the span they cover, from
  *  data to the end of the furthest element, must fit in INT64_MAX bytes without wrapping the
  *  address space (else APH_ERR_INVALID_ARGUMENT naming the strides). deleter (may be NULL) is called
- *  with (data, user_data) exactly once after the last reference goes, as the section comment
+ *  with (user_data, data) exactly once after the last reference goes, as the section comment
  *  says (for CUDA memory: once the work queued on it is done): on success only; on failure the
  *  caller keeps ownership and the deleter is not called. */
 APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,

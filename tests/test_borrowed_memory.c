@@ -52,7 +52,7 @@ typedef struct owner {
 
 static int calls_of(owner* o) { return __atomic_load_n(&o->calls, __ATOMIC_ACQUIRE); }
 
-static void owner_deleter(void* data, void* user_data) {
+static void owner_deleter(void* user_data, void* data) {
     owner* o = (owner*)user_data;
     o->wrong_data = data != o->raw;
     if (g_sim && o->expect != NULL) o->saw_expected = memcmp(o->raw, o->expect, N * sizeof(float)) == 0;
@@ -238,7 +238,7 @@ typedef struct producer {
 
 static void producer_deleter(DLManagedTensorVersioned* self) {
     producer* p = (producer*)self->manager_ctx;
-    owner_deleter(p->o.raw, &p->o);
+    owner_deleter(&p->o, p->o.raw);
 }
 
 static void test_dlpack_import_then_release(void** state) {
@@ -346,7 +346,7 @@ static void test_reentrant_deleters(void** state) {
     free(h);
 }
 
-static void cpu_deleter(void* data, void* user_data) {
+static void cpu_deleter(void* user_data, void* data) {
     owner* o = (owner*)user_data;
     o->wrong_data = data != o->raw;
     free(data);

@@ -337,7 +337,7 @@ void assert_device_empty(CachingAllocator& a, SimulatedBackend* be) {
 struct LogCapture {
     std::mutex mu;
     std::vector<std::string> messages;
-    static void cb(aph_log_level level, const char* target, const char* message, void* ud) {
+    static void cb(void* ud, aph_log_level level, const char* target, const char* message) {
         auto* c = static_cast<LogCapture*>(ud);
         if (level != APH_LOG_WARN || std::strcmp(target, "aphelion::memory") != 0) return;
         std::lock_guard lock(c->mu);
@@ -365,7 +365,7 @@ struct Owner {
     int calls = 0;
     void* data = nullptr;
 };
-void owner_deleter(void* data, void* ud) {
+void owner_deleter(void* ud, void* data) {
     auto* o = static_cast<Owner*>(ud);
     o->calls++;
     o->data = data;

@@ -79,7 +79,7 @@ typedef struct log_state {
     const char* only_target; /* re-enter only for messages of this target (NULL: all) */
 } log_state;
 
-static void reentrant_log(aph_log_level level, const char* target, const char* message, void* ud) {
+static void reentrant_log(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)message;
     log_state* s = (log_state*)ud;
@@ -166,7 +166,7 @@ static void* third_thread(void* arg) {
     return NULL;
 }
 
-static void first_callback(aph_log_level level, const char* target, const char* message, void* ud) {
+static void first_callback(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     relay* r = (relay*)ud;
@@ -186,7 +186,7 @@ static void first_callback(aph_log_level level, const char* target, const char* 
     pthread_join(t, NULL);
 }
 
-static void second_callback(aph_log_level level, const char* target, const char* message, void* ud) {
+static void second_callback(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;
@@ -231,7 +231,7 @@ static void test_log_callback_replaced_while_running(void** state) {
 
 /* Rule 4: the log callback runs inside the failing call (the library logs its own failures at
  * debug level) and fails calls of its own: the caller still reads its call's message. */
-static void count_and_fail(aph_log_level level, const char* target, const char* message, void* ud) {
+static void count_and_fail(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;
@@ -592,7 +592,7 @@ typedef struct blob_state {
     aph_tensor* another; /* released from inside the deleter (its own deleter runs nested) */
 } blob_state;
 
-static void reentrant_deleter(void* data, void* ud) {
+static void reentrant_deleter(void* ud, void* data) {
     blob_state* b = (blob_state*)ud;
     assert_ptr_equal(data, b->data);
     b->calls++;

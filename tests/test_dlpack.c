@@ -147,7 +147,7 @@ typedef struct {
     void* data;
 } blob_owner;
 
-static void blob_deleter(void* data, void* user_data) {
+static void blob_deleter(void* user_data, void* data) {
     blob_owner* o = (blob_owner*)user_data;
     o->data = data;
     atomic_fetch_add(&o->calls, 1);

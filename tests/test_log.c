@@ -159,7 +159,7 @@ typedef struct {
     char last[64];
 } counter;
 
-static void counting_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void counting_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     counter* c = (counter*)ud;
@@ -199,7 +199,7 @@ typedef struct {
     char preset_message[160];
 } reentry;
 
-static void reentrant_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void reentrant_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     reentry* r = (reentry*)ud;
@@ -502,7 +502,7 @@ typedef struct {
     pthread_t owner[N_LOG_THREADS];
 } mt_state;
 
-static void mt_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void mt_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     mt_state* s = (mt_state*)ud;
     int t = -1, i = -1;
     atomic_fetch_add(&s->total, 1);
@@ -572,7 +572,7 @@ typedef struct {
     atomic_int in_progress;
 } swap_counter;
 
-static void swap_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void swap_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;

@@ -671,7 +671,7 @@ typedef struct {
     pthread_t thread;
 } deleter_log;
 
-static void record_deleter(void* data, void* user_data) {
+static void record_deleter(void* user_data, void* data) {
     deleter_log* log = (deleter_log*)user_data;
     log->data = data;
     log->user_data = user_data;
@@ -970,7 +970,7 @@ typedef struct {
     float back[4];
 } reentrant_log;
 
-static void reentrant_deleter(void* data, void* user_data) {
+static void reentrant_deleter(void* user_data, void* data) {
     (void)data;
     reentrant_log* log = (reentrant_log*)user_data;
     log->calls++;

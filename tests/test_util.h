@@ -55,7 +55,7 @@ typedef struct aph_capture {
     char messages[APH_CAPTURE_MAX][512];
 } aph_capture;
 
-static void aph_capture_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void aph_capture_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     aph_capture* c = (aph_capture*)ud;
     pthread_mutex_lock(&c->mutex);
     if (c->count < APH_CAPTURE_MAX) {

@@ -648,7 +648,7 @@ void CachingAllocator::run_ready(Block* list) noexcept {
         list = b->live_next;
         if (b->deleter) {
             try {
-                invoke_callback([b] { b->deleter(b->deleter_data, b->deleter_user_data); });
+                invoke_callback([b] { b->deleter(b->deleter_user_data, b->deleter_data); });
             } catch (...) {
                 // A C++ deleter that throws must not unwind through the library.
             }

@@ -146,7 +146,7 @@ public:
     // owned blocks; every stream counts, the default one included, since the deleter is not
     // stream-ordered). Throws std::bad_alloc.
     Block* borrow(void* ptr, size_t bytes, int32_t ordinal);
-    // The borrowed memory's last reference went: deleter(data, user_data) runs exactly once,
+    // The borrowed memory's last reference went: deleter(user_data, data) runs exactly once,
     // after the work queued (by now) on every stream it was used on has completed. When none is
     // pending it runs before this returns, on this thread. Otherwise it waits, and runs on the
     // first thread that finds the work done: a later call here that processes events

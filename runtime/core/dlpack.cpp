@@ -108,7 +108,7 @@ void delete_export(Managed* m) {
 
 // The import's ownership: the producer's managed tensor, whose deleter runs when the storage goes.
 template <class Managed>
-void call_producer_deleter(void*, void* user_data) {
+void call_producer_deleter(void* user_data, void*) {
     auto* m = static_cast<Managed*>(user_data);
     if (m->deleter) m->deleter(m);
 }

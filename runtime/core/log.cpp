@@ -204,7 +204,7 @@ void write(aph_log_level lvl, std::string_view target, std::string_view message)
         // The callback gets NUL-terminated copies.
         const std::string t(target), m(message);
         t_in_callback = true;
-        invoke_callback([&] { cb->fn(lvl, t.c_str(), m.c_str(), cb->user_data); });
+        invoke_callback([&] { cb->fn(cb->user_data, lvl, t.c_str(), m.c_str()); });
     } catch (...) {
         // A C++ callback that throws (or a failed copy) must not unwind through C callers.
     }

@@ -66,7 +66,7 @@ void storage_release(Storage* s) noexcept {
         (*s->device->memory).allocator.release_borrowed(s->borrowed, s->deleter, s->base, s->user_data);
     } else if (s->deleter) {
         try {
-            invoke_callback([s] { s->deleter(s->base, s->user_data); });
+            invoke_callback([s] { s->deleter(s->user_data, s->base); });
         } catch (...) {
             // A C++ deleter that throws must not unwind through the library.
         }

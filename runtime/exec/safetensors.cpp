@@ -252,7 +252,7 @@ private:
     throw Error::kind(APH_ERR_IO, path + ": " + std::strerror(err));
 }
 
-void release_file_ref(void* /*data*/, void* user_data) {
+void release_file_ref(void* user_data, void* /*data*/) {
     delete static_cast<std::shared_ptr<const SafetensorsFile>*>(user_data);
 }
 
