@@ -894,25 +894,29 @@ APH_API aph_status aph_tensor_record_stream(aph_tensor* tensor, aph_stream* stre
  *    be expressed with strides over the existing layout (always for contiguous tensors);
  *    otherwise APH_ERR_INVALID_ARGUMENT saying so (make it contiguous first). A numel that
  *    differs is APH_ERR_SHAPE_MISMATCH.
- *  - permute: dims is a permutation of 0..ndim-1 (ndim must equal the tensor's).
- *  - transpose: swaps two dimensions.
+ *  - permute: dims is a permutation of 0..ndim-1 (ndim must equal the tensor's; an entry may
+ *    be negative, counted from the end).
+ *  - transpose: swaps dimensions dim0 and dim1.
  *  - slice: elements start, start+step, ... before stop along dim; start and stop may be
  *    negative (counted from the end) and are clamped to [0, size] as in Python; step >= 1.
  *  - narrow: length elements from start along dim (start + length <= size).
  *  - select: index along dim (negative counts from the end), removing the dimension.
+ *  Dimension indices (dims, dim0, dim1, dim) count from the end when negative, -1 being the last;
+ *  one outside [-ndim, ndim) is APH_ERR_INVALID_ARGUMENT naming it ("dim 3 is out of range for a
+ *  tensor with 2 dimensions").
  *  - expand: broadcasts to shape (ndim >= the tensor's, aligned at the right); dimensions of
  *    size 1 grow with stride 0, -1 keeps a dimension; otherwise APH_ERR_SHAPE_MISMATCH. */
 APH_API aph_status aph_tensor_reshape(aph_tensor* tensor, const int64_t* shape, size_t ndim,
                                       aph_tensor** out);
 APH_API aph_status aph_tensor_permute(aph_tensor* tensor, const int64_t* dims, size_t ndim,
                                       aph_tensor** out);
-APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t dim1,
+APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, int64_t dim0, int64_t dim1,
                                         aph_tensor** out);
-APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t start, int64_t stop,
+APH_API aph_status aph_tensor_slice(aph_tensor* tensor, int64_t dim, int64_t start, int64_t stop,
                                     int64_t step, aph_tensor** out);
-APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t start,
+APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, int64_t dim, int64_t start,
                                      int64_t length, aph_tensor** out);
-APH_API aph_status aph_tensor_select(aph_tensor* tensor, size_t dim, int64_t index,
+APH_API aph_status aph_tensor_select(aph_tensor* tensor, int64_t dim, int64_t index,
                                      aph_tensor** out);
 APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, size_t ndim,
                                      aph_tensor** out);

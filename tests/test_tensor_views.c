@@ -694,12 +694,20 @@ static void test_permute(void** state) {
     check_view(q, &f.m, f.data, f.dt, f.host, f.t, "identity permutation");
     aph_tensor_release(q);
 
+    /* Negative entries count from the end: {-1, -3, -2} is {2, 0, 1}. */
+    const int64_t negative[] = {-1, -3, -2};
+    APH_ASSERT_OK(aph_tensor_permute(f.t, negative, 3, &q));
+    check_view(q, &m, f.data, f.dt, f.host, f.t, "permute [-1, -3, -2]");
+    aph_tensor_release(q);
+
     aph_tensor* out = SENTINEL;
-    const int64_t dup[] = {0, 0, 1}, range[] = {0, 1, 3}, negative[] = {-1, 0, 1}, two[] = {1, 0};
+    const int64_t dup[] = {0, 0, 1}, range[] = {0, 1, 3}, below[] = {-4, 0, 1}, two[] = {1, 0};
+    const int64_t same[] = {2, -1, 0}; /* -1 is 2 again */
     const int64_t four[] = {0, 1, 2, 3};
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, dup, 3, &out), "dims");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, range, 3, &out), "dims");
-    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, negative, 3, &out), "dims");
+    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, below, 3, &out), "dims");
+    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, same, 3, &out), "dims");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, two, 2, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, four, 4, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, NULL, 3, &out), "dims");
@@ -742,10 +750,22 @@ static void test_transpose(void** state) {
     check_view(back, &f.m, f.data, f.dt, f.host, f.t, "transposed twice");
     assert_int_equal(aph_tensor_is_contiguous(back), 1);
 
+    /* Negative dimensions count from the end: (-1, -3) is (2, 0), (0, -1) too. */
+    aph_tensor* tn = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(f.t, -1, -3, &tn));
+    check_view(tn, &m, f.data, f.dt, f.host, f.t, "transpose(-1, -3)");
+    aph_tensor_release(tn);
+    APH_ASSERT_OK(aph_tensor_transpose(f.t, 0, -1, &tn));
+    check_view(tn, &m, f.data, f.dt, f.host, f.t, "transpose(0, -1)");
+    aph_tensor_release(tn);
+
     aph_tensor* out = SENTINEL;
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 3, &out), "dim");
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 5, 1, &out), "dim");
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, (size_t)-1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 3, &out), "dim1");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 5, 1, &out), "dim0");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, -4, 1, &out), "dim0");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 1, INT64_MIN, &out), "dim1");
+    APH_ASSERT_ERR(aph_tensor_transpose(f.t, 0, -4, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: dim1 -4 is out of range for a tensor with 3 dimensions");
     ASSERT_INVALID_ARG(aph_tensor_transpose(NULL, 0, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -824,6 +844,13 @@ static void test_slice_python_semantics(void** state) {
     model m = g.m;
     model_slice(&m, 1, 1, 6, 2);
     check_view(s, &m, g.data, g.dt, g.host, g.t, "column slice");
+    {
+        /* dim -1 is the last dimension: the same view. */
+        aph_tensor* sn = NULL;
+        APH_ASSERT_OK(aph_tensor_slice(g.t, -1, 1, 6, 2, &sn));
+        check_view(sn, &m, g.data, g.dt, g.host, g.t, "column slice along dim -1");
+        aph_tensor_release(sn);
+    }
     aph_tensor* s2 = NULL;
     APH_ASSERT_OK(aph_tensor_slice(s, 0, -2, 4, 1, &s2));
     model_slice(&m, 0, -2, 4, 1);
@@ -877,6 +904,8 @@ static void test_slice_python_semantics(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 1, 4, 0, INT64_MIN, &out), "step");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 2, 0, 1, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 100, 0, 1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_slice(g.t, -3, 0, 1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_slice(g.t, INT64_MIN, 0, 1, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_slice(NULL, 0, 0, 1, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 0, 0, 1, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -912,6 +941,16 @@ static void test_narrow(void** state) {
     assert_memory_equal(aph_tensor_strides(n), want_strides, sizeof want_strides);
     aph_tensor_release(n);
 
+    /* dim -1 is the columns, -2 the rows. */
+    APH_ASSERT_OK(aph_tensor_narrow(f.t, -1, 2, 2, &n));
+    check_view(n, &m, f.data, f.dt, f.host, f.t, "narrow columns along dim -1");
+    aph_tensor_release(n);
+    APH_ASSERT_OK(aph_tensor_narrow(f.t, -2, 1, 3, &n));
+    m = f.m;
+    model_narrow(&m, 0, 1, 3);
+    check_view(n, &m, f.data, f.dt, f.host, f.t, "narrow rows along dim -2");
+    aph_tensor_release(n);
+
     /* The whole dimension, and nothing at the very end. */
     APH_ASSERT_OK(aph_tensor_narrow(f.t, 0, 0, 5, &n));
     check_view(n, &f.m, f.data, f.dt, f.host, f.t, "narrow everything");
@@ -935,6 +974,7 @@ static void test_narrow(void** state) {
     st = aph_tensor_narrow(f.t, 1, 2, INT64_MAX, &out);
     assert_string_equal(aph_status_name(st), "APH_ERR_INVALID_ARGUMENT");
     ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, 2, 0, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, -3, 0, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_narrow(NULL, 0, 0, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, 0, 0, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -978,6 +1018,15 @@ static void test_select(void** state) {
     model_select(&m, 2, 4);
     check_view(s, &m, f.data, f.dt, f.host, f.t, "select(2, 4)");
     aph_tensor_release(s);
+    /* Negative dimensions count from the end too: dim -1 is 2, -3 is 0. */
+    APH_ASSERT_OK(aph_tensor_select(f.t, -1, 4, &s));
+    check_view(s, &m, f.data, f.dt, f.host, f.t, "select(-1, 4)");
+    aph_tensor_release(s);
+    APH_ASSERT_OK(aph_tensor_select(f.t, -3, -1, &s));
+    m = f.m;
+    model_select(&m, 0, 2);
+    check_view(s, &m, f.data, f.dt, f.host, f.t, "select(-3, -1)");
+    aph_tensor_release(s);
 
     /* Down to 0 dimensions. */
     aph_tensor* a = NULL;
@@ -998,6 +1047,7 @@ static void test_select(void** state) {
     check_view(s, &m, f.data, f.dt, f.host, f.t, "select to 0-dim");
     aph_tensor* out = SENTINEL;
     ASSERT_INVALID_ARG(aph_tensor_select(s, 0, 0, &out), "dim"); /* no dimension left */
+    ASSERT_INVALID_ARG(aph_tensor_select(s, -1, 0, &out), "dim");
     aph_tensor_release(s);
     aph_tensor_release(b);
     aph_tensor_release(a);
@@ -1007,6 +1057,7 @@ static void test_select(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, INT64_MIN, &out), "index");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, INT64_MAX, &out), "index");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 3, 0, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_select(f.t, -4, 0, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_select(NULL, 0, 0, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, 0, NULL), "out");
     assert_ptr_equal(out, SENTINEL);

@@ -192,7 +192,7 @@ APH_API aph_status aph_tensor_permute(aph_tensor* tensor, const int64_t* dims, s
     });
 }
 
-APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t dim1, aph_tensor** out) {
+APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, int64_t dim0, int64_t dim1, aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         aph::require_arg(out, "out");
@@ -200,7 +200,7 @@ APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t 
     });
 }
 
-APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t start, int64_t stop, int64_t step,
+APH_API aph_status aph_tensor_slice(aph_tensor* tensor, int64_t dim, int64_t start, int64_t stop, int64_t step,
                                     aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
@@ -209,7 +209,7 @@ APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t star
     });
 }
 
-APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t start, int64_t length,
+APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, int64_t dim, int64_t start, int64_t length,
                                      aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
@@ -218,7 +218,7 @@ APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t sta
     });
 }
 
-APH_API aph_status aph_tensor_select(aph_tensor* tensor, size_t dim, int64_t index, aph_tensor** out) {
+APH_API aph_status aph_tensor_select(aph_tensor* tensor, int64_t dim, int64_t index, aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         aph::require_arg(out, "out");

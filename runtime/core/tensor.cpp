@@ -17,11 +17,15 @@ namespace {
 
 std::string shape_str(const std::vector<int64_t>& s) { return memory::format_shape(s.data(), s.size()); }
 
-void check_dim(size_t dim, size_t ndim, const char* arg) {
-    if (dim >= ndim) {
-        throw invalid_argument(strprintf("%s is %zu, out of range for a tensor of %zu dimension(s)",
-                                         arg, dim, ndim));
+// A dimension index as the C API takes it (negative counts from the end: -1 is the last), as an
+// index into the shape; outside [-ndim, ndim) is an invalid argument naming it.
+size_t check_dim(int64_t dim, size_t ndim, const char* arg) {
+    const int64_t n = static_cast<int64_t>(ndim);
+    if (dim < -n || dim >= n) {
+        throw invalid_argument(strprintf("%s %lld is out of range for a tensor with %zu dimensions", arg,
+                                         static_cast<long long>(dim), ndim));
     }
+    return static_cast<size_t>(dim < 0 ? dim + n : dim);
 }
 
 // The element count of a tensor of shape with elem-byte elements. numel is an int64_t and
@@ -329,30 +333,32 @@ aph_tensor* permute(aph_tensor* t, const int64_t* dims, size_t ndim) {
     if (dims == nullptr && ndim > 0) throw invalid_argument("dims must not be NULL when ndim > 0");
     std::vector<bool> seen(ndim, false);
     std::vector<int64_t> sh(ndim), st(ndim);
+    const int64_t n = static_cast<int64_t>(ndim);
     for (size_t i = 0; i < ndim; ++i) {
-        const int64_t d = dims[i];
-        if (d < 0 || static_cast<size_t>(d) >= ndim || seen[d]) {
-            throw invalid_argument(strprintf("dims[%zu] is %lld; dims must be a permutation of 0..%zu",
-                                             i, static_cast<long long>(d), ndim - 1));
+        const int64_t d = dims[i] < 0 && dims[i] >= -n ? dims[i] + n : dims[i];  // -1 is the last
+        if (d < 0 || d >= n || seen[static_cast<size_t>(d)]) {
+            throw invalid_argument(strprintf("dims[%zu] is %lld; dims must be a permutation of 0..%zu (or of "
+                                             "their negative counterparts, counted from the end)",
+                                             i, static_cast<long long>(dims[i]), ndim - 1));
         }
-        seen[d] = true;
-        sh[i] = t->shape[d];
-        st[i] = t->strides[d];
+        seen[static_cast<size_t>(d)] = true;
+        sh[i] = t->shape[static_cast<size_t>(d)];
+        st[i] = t->strides[static_cast<size_t>(d)];
     }
     return view_of(t, sh, st, t->offset);
 }
 
-aph_tensor* transpose(aph_tensor* t, size_t d0, size_t d1) {
-    check_dim(d0, t->shape.size(), "dim0");
-    check_dim(d1, t->shape.size(), "dim1");
+aph_tensor* transpose(aph_tensor* t, int64_t dim0, int64_t dim1) {
+    const size_t d0 = check_dim(dim0, t->shape.size(), "dim0");
+    const size_t d1 = check_dim(dim1, t->shape.size(), "dim1");
     std::vector<int64_t> sh = t->shape, st = t->strides;
     std::swap(sh[d0], sh[d1]);
     std::swap(st[d0], st[d1]);
     return view_of(t, sh, st, t->offset);
 }
 
-aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_t step) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* slice(aph_tensor* t, int64_t d, int64_t start, int64_t stop, int64_t step) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     if (step < 1) throw invalid_argument(strprintf("step is %lld; it must be >= 1", static_cast<long long>(step)));
     const int64_t size = t->shape[dim];
     auto norm = [size](int64_t v) {
@@ -374,8 +380,8 @@ aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_
     return view_of(t, sh, st, off);
 }
 
-aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* narrow(aph_tensor* t, int64_t d, int64_t start, int64_t length) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     const int64_t size = t->shape[dim];
     if (start < 0 || start > size) {
         throw invalid_argument(strprintf("start is %lld; it must be in [0, %lld]", static_cast<long long>(start),
@@ -385,11 +391,11 @@ aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length) {
         throw invalid_argument(strprintf("length is %lld; start + length must be <= %lld",
                                          static_cast<long long>(length), static_cast<long long>(size)));
     }
-    return slice(t, dim, start, start + length, 1);
+    return slice(t, static_cast<int64_t>(dim), start, start + length, 1);
 }
 
-aph_tensor* select(aph_tensor* t, size_t dim, int64_t index) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* select(aph_tensor* t, int64_t d, int64_t index) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     const int64_t size = t->shape[dim];
     const int64_t i = index < 0 ? index + size : index;
     if (i < 0 || i >= size) {

@@ -85,10 +85,10 @@ void release(aph_tensor* t) noexcept;
 // Views.
 aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim);
 aph_tensor* permute(aph_tensor* t, const int64_t* dims, size_t ndim);
-aph_tensor* transpose(aph_tensor* t, size_t d0, size_t d1);
-aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_t step);
-aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length);
-aph_tensor* select(aph_tensor* t, size_t dim, int64_t index);
+aph_tensor* transpose(aph_tensor* t, int64_t dim0, int64_t dim1);
+aph_tensor* slice(aph_tensor* t, int64_t dim, int64_t start, int64_t stop, int64_t step);
+aph_tensor* narrow(aph_tensor* t, int64_t dim, int64_t start, int64_t length);
+aph_tensor* select(aph_tensor* t, int64_t dim, int64_t index);
 aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim);
 
 // Copies (copy.cpp). stream NULL: the default stream of the device doing the work.
