@@ -396,7 +396,7 @@ APH_API aph_status aph_device_config_create(aph_device_config** out);
 APH_API aph_status aph_device_config_from_env(aph_device_config** out);
 /** ordinal must be >= 0. */
 APH_API aph_status aph_device_config_set_cuda_device(aph_device_config* config, int32_t ordinal);
-/** force_cpu: 0 or 1 (any non-zero value counts as 1). */
+/** force_cpu: a boolean (non-zero is true). */
 APH_API aph_status aph_device_config_set_force_cpu(aph_device_config* config, int force_cpu);
 /** The component name used in the CPU-fallback warning. Copied; must be a non-empty string. */
 APH_API aph_status aph_device_config_set_component(aph_device_config* config, const char* name);
@@ -1004,14 +1004,12 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  *   write the same memory at once race, as with any tensor write.
  * ========================================================================================== */
 
-/** out = alpha · op(a) · op(b) + beta · out, where op(x) is x or, when transpose_x is 1, x with
- *  its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
+/** out = alpha · op(a) · op(b) + beta · out, where op(x) is x or, when transpose_x is true
+ *  (non-zero), x with its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
  *  ([..., N, K] transposed), both with at least 2 dimensions; their batch dimensions (all but
  *  the last two) broadcast against each other numpy-style, and out is [batch..., M, N]. When
  *  beta is 0, out is not read (NaN in it does not propagate). K = 0 gives out = beta · out
- *  (zeros when beta is 0). Accumulates in f32 (f64 for f64).
- *  transpose_a and transpose_b must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT); a rank below 2,
- *  inner dimensions that differ or batch dimensions that do not broadcast are
+ *  (zeros when beta is 0). Accumulates in f32 (f64 for f64). A rank below 2, inner dimensions that differ or batch dimensions that do not broadcast are
  *  APH_ERR_DIMENSION_MISMATCH naming both shapes; out must not overlap a or b.
  *  Layouts: transposed views and padded rows (a unit stride in one of the last two dimensions)
  *  are read in place, as are batch dimensions that reduce to one stride (broadcast ones
@@ -1131,7 +1129,7 @@ typedef APH_ENUM(aph_reduce_op) {
 
 /** Reduces x along dim (negative counts from the end, -1 is the last; a dim outside
  *  [-ndim, ndim) is APH_ERR_INVALID_ARGUMENT naming it). out is x's shape with dim removed, or
- *  set to 1 when keepdim is 1 (any non-zero value counts as 1); out's dtype is x's. A 0-dim x
+ *  set to 1 when keepdim is true (non-zero); out's dtype is x's. A 0-dim x
  *  reduces along dim 0 or -1 to a 0-dim out. Accumulates in f32 (f64). Over an empty dim: sum
  *  0, mean NaN, max APH_ERR_INVALID_ARGUMENT naming the dim. */
 APH_API aph_status aph_op_reduce(aph_reduce_op op, const aph_tensor* x, int64_t dim, int keepdim,
@@ -1194,8 +1192,8 @@ APH_API aph_status aph_op_cast(const aph_tensor* x, aph_tensor* out, aph_stream*
  *  or 128 take the tensor-core path on compute capability 8.0 and newer (there the softmax
  *  probabilities are rounded to the input dtype before they multiply v, as in FlashAttention),
  *  everything else a scalar f32 path. scale multiplies q·kᵀ; 0 means 1/sqrt(head_dim); a
- *  negative or non-finite scale is APH_ERR_INVALID_ARGUMENT. causal (0 or 1, else
- *  APH_ERR_INVALID_ARGUMENT) 1 masks key j for query i when j > i + seq_k - seq_q (aligned at
+ *  negative or non-finite scale is APH_ERR_INVALID_ARGUMENT. causal (a boolean: non-zero is
+ *  true) masks key j for query i when j > i + seq_k - seq_q (aligned at
  *  the bottom right, as FlashAttention 2 does for seq_q != seq_k: with seq_q > seq_k the first
  *  seq_q - seq_k rows see no key). mask (NULL for none) is added to the scaled scores; it has
  *  q's dtype or f32, at most 4 dimensions, and broadcasts to [batch, heads_q, seq_q, seq_k]
@@ -1351,7 +1349,7 @@ APH_API const char* aph_model_config_param_key(const aph_model_config* config, s
 APH_API int aph_model_config_has_param(const aph_model_config* config, const char* key);
 
 /** Setters: insert or replace a parameter. A non-finite float is APH_ERR_INVALID_ARGUMENT (JSON
- *  has no NaN or infinity); set_bool's value must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT).
+ *  has no NaN or infinity); set_bool stores true for any non-zero value.
  *  set_json parses value_json as any JSON value (else APH_ERR_SERIALIZATION). Keys and string
  *  values are stored as the bytes given. */
 APH_API aph_status aph_model_config_set_int(aph_model_config* config, const char* key, int64_t value);
@@ -1476,7 +1474,7 @@ APH_API aph_status aph_graph_to_dot(const aph_graph* graph, char** out);
 
 /** The serde layout: {"nodes":[{"id":1,"name":...,"config":{"name":...,"version":...,
  *  "params":{...}},"metadata":{}}],"edges":[[1,2]]}. pretty 0 gives serde_json::to_string's
- *  compact text, 1 gives serde_json::to_string_pretty's (two-space indent), which is also what
+ *  compact text, non-zero serde_json::to_string_pretty's (two-space indent), which is also what
  *  aph_graph_save writes. Loading then saving gives back the same bytes. Free with
  *  aph_string_free. */
 APH_API aph_status aph_graph_to_json(const aph_graph* graph, int pretty, char** out);
@@ -1976,12 +1974,12 @@ struct aph_executor_options {
     aph_trace_sink* trace;
     /* Stream for the work (NULL: the device's default stream). */
     aph_stream* stream;
-    /* 1: after each node, count NaN and Inf in its output; the first node with any makes the run
+    /* Non-zero: after each node, count NaN and Inf in its output; the first node with any makes the run
      * fail with APH_ERR_KERNEL "kernel error: numerics check: node 5 'mlp_up' (linear)
      * produced 3 NaN and 1 Inf among 4096 values" (a debugging aid: it synchronises and reads
      * every output back). */
     int check_numerics;
-    /* 1: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
+    /* Non-zero: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
      * and the trace. Off by default: a run then does not wait for the device between nodes. */
     int profile;
     /* Worker threads of the CPU kernels during this executor's runs, the running thread

@@ -209,8 +209,19 @@ static void test_setter_errors(void** state) {
                    "invalid argument: value for parameter 'lr' is not finite (JSON has no NaN or infinity)");
     APH_ASSERT_ERR(aph_model_config_set_float(c, "x", -INFINITY), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: value for parameter 'x' is not finite (JSON has no NaN or infinity)");
-    APH_ASSERT_ERR(aph_model_config_set_bool(c, "lr", 2), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: value is 2; expected 0 or 1");
+    /* A boolean argument: any non-zero value is true, and the getter gives exactly 1. */
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", 2));
+    int flag = -5;
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 1);
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", -1));
+    flag = -5;
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 1);
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", 0));
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 0);
+    APH_ASSERT_OK(aph_model_config_remove(c, "flag"));
     APH_ASSERT_ERR_CONTAINS(aph_model_config_set_json(c, "lr", "{\"a\":"), APH_ERR_SERIALIZATION,
                             "serialization error: parameter 'lr': parse error at byte 6: ");
     APH_ASSERT_ERR_CONTAINS(aph_model_config_set_json(c, "lr", "1 2"), APH_ERR_SERIALIZATION,

@@ -617,10 +617,32 @@ static void test_matmul_errors(void** state) {
                    "invalid argument: b must not be NULL");
     APH_ASSERT_ERR(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_matmul(a, b, 2, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: transpose_a is 2; expected 0 or 1");
-    APH_ASSERT_ERR(aph_op_matmul(a, b, 0, -1, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: transpose_b is -1; expected 0 or 1");
+    /* The transpose flags are booleans: any non-zero value is true (messages say 1). */
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 7, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
+                   "dimension mismatch: a [2, 3] (transpose_a 1) and b [3, 4] (transpose_b 0): inner "
+                   "dimensions 2 and 3 differ");
+    {
+        /* bᵀ·aᵀ [4, 2] with flags (2, -1) and (1, 1): the same bits. */
+        double av[6], bv[12];
+        ot_fill(av, 6, -1.0, 1.0);
+        ot_fill(bv, 12, -1.0, 1.0);
+        aph_tensor* ar = ot_tensor(APH_DTYPE_F32, s23, 2, av);
+        aph_tensor* br = ot_tensor(APH_DTYPE_F32, s34, 2, bv);
+        aph_tensor* ones = ot_poisoned(APH_DTYPE_F32, s42, 2);
+        aph_tensor* others = ot_poisoned(APH_DTYPE_F32, s42, 2);
+        APH_ASSERT_OK(aph_op_matmul(br, ar, 1, 1, 1.0, 0.0, ones, NULL));
+        APH_ASSERT_OK(aph_op_matmul(br, ar, 2, -1, 1.0, 0.0, others, NULL));
+        double* want = ot_read(ones);
+        double* got = ot_read(others);
+        assert_memory_equal(got, want, 8 * sizeof(double));
+        assert_false(isnan(got[0]));
+        free(want);
+        free(got);
+        aph_tensor_release(ar);
+        aph_tensor_release(br);
+        aph_tensor_release(ones);
+        aph_tensor_release(others);
+    }
     APH_ASSERT_ERR(aph_op_matmul(a, bh, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: b has dtype f16; expected f32");
     APH_ASSERT_ERR(aph_op_matmul(bi, bi, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,

@@ -164,9 +164,7 @@ APH_API aph_status aph_model_config_set_bool(aph_model_config* config, const cha
     return aph::guard([&] {
         cfg_of(config);
         aph::require_arg(key, "key");
-        if (value != 0 && value != 1)
-            throw aph::invalid_argument(aph::strprintf("value is %d; expected 0 or 1", value));
-        set_param(config, key, Json(value == 1));
+        set_param(config, key, Json(value != 0));  // any non-zero value is true
     });
 }
 
@@ -444,9 +442,7 @@ APH_API aph_status aph_graph_to_json(const aph_graph* graph, int pretty, char** 
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(out, "out");
-        if (pretty != 0 && pretty != 1)
-            throw aph::invalid_argument(aph::strprintf("pretty is %d; expected 0 or 1", pretty));
-        *out = aph::c_string_copy(graph->g.to_json(pretty == 1));
+        *out = aph::c_string_copy(graph->g.to_json(pretty != 0));  // any non-zero value is true
     });
 }
 

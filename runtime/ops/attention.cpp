@@ -22,7 +22,7 @@ void require_4d(const Operand& t, const char* layout) {
 }  // namespace
 
 Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, const Operand& v, const Operand* mask,
-                         double scale, int causal) {
+                         double scale, int /*causal: a boolean, any value*/) {
     require_float(q, t);
     require_dtype(k, q.dtype);
     require_dtype(v, q.dtype);
@@ -32,7 +32,6 @@ Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, co
                                    : strprintf("%s has dtype %s; expected %s (%s's dtype) or f32", mask->name,
                                                dtype::name(mask->dtype), dtype::name(q.dtype), q.name));
     }
-    if (causal != 0 && causal != 1) throw invalid_argument(strprintf("causal must be 0 or 1, got %d", causal));
     if (!std::isfinite(scale) || scale < 0.0) {
         throw invalid_argument(strprintf("scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got %g", scale));
     }
@@ -111,7 +110,7 @@ void attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k, con
     if (mask != nullptr) d.mask = call.kt_as(mask, scores, broadcast_strides(mask, scores));
     d.out = o.kt();
     d.scale = scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(D)) : scale;
-    d.causal = causal;
+    d.causal = causal != 0 ? 1 : 0;  // any non-zero value is true
     call.launch<APH_K_ATTENTION>(d);
     o.finish();
 }

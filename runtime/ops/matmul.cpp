@@ -159,10 +159,6 @@ const aph_tensor* rows_operand(Call& call, const aph_tensor* u, const char* name
     return u;
 }
 
-void require_transpose_flag(int v, const char* name) {
-    if (v != 0 && v != 1) throw invalid_argument(strprintf("%s is %d; expected 0 or 1", name, v));
-}
-
 }  // namespace
 
 void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, const aph_tensor* bias,
@@ -190,8 +186,9 @@ void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, co
 }
 
 Inferred infer_matmul(const Target& t, const Operand& a, const Operand& b, int transpose_a, int transpose_b) {
-    require_transpose_flag(transpose_a, "transpose_a");
-    require_transpose_flag(transpose_b, "transpose_b");
+    // Booleans: any non-zero value is true.
+    transpose_a = transpose_a != 0;
+    transpose_b = transpose_b != 0;
     require_float(a, t);
     require_dtype(b, a.dtype);
     const size_t na = a.shape.size(), nb = b.shape.size();
