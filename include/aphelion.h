@@ -155,8 +155,8 @@ APH_API const char* aph_last_error(void);
  * stderr:  "2026-11-23T17:35:00.123456Z  WARN aphelion::device: message". A callback replaces
  * the default sink (the bindings route messages into their language's logging this way).
  *
- * The initial level comes from the environment variable APHELION_LOG (error, warn, info, debug
- * or trace, case-insensitive), read once at the first use of the logger; otherwise it is
+ * The initial level comes from the environment variable APHELION_LOG (trace, debug, info, warn
+ * or error, case-insensitive), read once at the first use of the logger; otherwise it is
  * APH_LOG_WARN. An unrecognised value is reported once at warn level and ignored.
  *
  * Thread safety: all logging functions are thread-safe. The callback is called on whichever
@@ -174,12 +174,14 @@ APH_API const char* aph_last_error(void);
  * callback. The callback does not change the caller's aph_last_error() (section 2).
  * ========================================================================================== */
 
+/** Severity, ascending (the numbers aph_trace_level gives the same names). A level filter keeps
+ *  the messages at or above its level. */
 typedef APH_ENUM(aph_log_level) {
-    APH_LOG_ERROR = 0,
-    APH_LOG_WARN = 1,
+    APH_LOG_TRACE = 0,
+    APH_LOG_DEBUG = 1,
     APH_LOG_INFO = 2,
-    APH_LOG_DEBUG = 3,
-    APH_LOG_TRACE = 4
+    APH_LOG_WARN = 3,
+    APH_LOG_ERROR = 4
 } aph_log_level;
 
 /** Called as cb(user_data, level, target, message) for each message that passes the level
@@ -192,11 +194,13 @@ typedef void (*aph_log_callback)(void* user_data, aph_log_level level, const cha
  *  sink. See the section comment for the threading guarantees. */
 APH_API aph_status aph_log_set_callback(aph_log_callback cb, void* user_data);
 
-/** Messages more verbose than level are dropped before they are formatted. */
+/** Messages below level (less severe) are dropped before they are formatted. Set and get: the
+ *  current level (initially APHELION_LOG's, else APH_LOG_WARN); a level outside the enum is
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_log_set_level(aph_log_level level);
 APH_API aph_log_level aph_log_get_level(void);
 
-/** "error", "warn", "info", "debug", "trace"; "invalid" for a value outside the enum. */
+/** "trace", "debug", "info", "warn", "error"; "invalid" for a value outside the enum. */
 APH_API const char* aph_log_level_name(aph_log_level level);
 
 /** Logs one message through libaphelion's logger (the level filter, then the callback or the

@@ -14,8 +14,9 @@
 
 static aph_capture g_cap; /* large: static, not on the stack */
 
-static const aph_log_level k_levels[] = {APH_LOG_ERROR, APH_LOG_WARN, APH_LOG_INFO,
-                                         APH_LOG_DEBUG, APH_LOG_TRACE};
+/* Ascending severity: k_levels[i] == i. */
+static const aph_log_level k_levels[] = {APH_LOG_TRACE, APH_LOG_DEBUG, APH_LOG_INFO,
+                                         APH_LOG_WARN, APH_LOG_ERROR};
 
 /* Asserts the i-th captured message exactly. */
 static void assert_captured(int i, aph_log_level level, const char* target, const char* message) {
@@ -49,11 +50,16 @@ static void test_default_level_is_warn(void** state) {
 
 static void test_level_values_and_names(void** state) {
     (void)state;
-    assert_int_equal(APH_LOG_ERROR, 0);
-    assert_int_equal(APH_LOG_WARN, 1);
+    /* Ascending severity, with the numbers of aph_trace_level for the same names. */
+    assert_int_equal(APH_LOG_TRACE, 0);
+    assert_int_equal(APH_LOG_DEBUG, 1);
     assert_int_equal(APH_LOG_INFO, 2);
-    assert_int_equal(APH_LOG_DEBUG, 3);
-    assert_int_equal(APH_LOG_TRACE, 4);
+    assert_int_equal(APH_LOG_WARN, 3);
+    assert_int_equal(APH_LOG_ERROR, 4);
+    assert_int_equal(APH_LOG_DEBUG, APH_TRACE_DEBUG);
+    assert_int_equal(APH_LOG_INFO, APH_TRACE_INFO);
+    assert_int_equal(APH_LOG_WARN, APH_TRACE_WARN);
+    assert_int_equal(APH_LOG_ERROR, APH_TRACE_ERROR);
     assert_string_equal(aph_log_level_name(APH_LOG_ERROR), "error");
     assert_string_equal(aph_log_level_name(APH_LOG_WARN), "warn");
     assert_string_equal(aph_log_level_name(APH_LOG_INFO), "info");
@@ -99,11 +105,11 @@ static void test_callback_receives_messages(void** state) {
         APH_ASSERT_OK(aph_log_write(k_levels[i], "myapp::module", msg));
     }
     assert_int_equal(g_cap.count, 5);
-    assert_captured(0, APH_LOG_ERROR, "myapp::module", "message 0 at error");
-    assert_captured(1, APH_LOG_WARN, "myapp::module", "message 1 at warn");
+    assert_captured(0, APH_LOG_TRACE, "myapp::module", "message 0 at trace");
+    assert_captured(1, APH_LOG_DEBUG, "myapp::module", "message 1 at debug");
     assert_captured(2, APH_LOG_INFO, "myapp::module", "message 2 at info");
-    assert_captured(3, APH_LOG_DEBUG, "myapp::module", "message 3 at debug");
-    assert_captured(4, APH_LOG_TRACE, "myapp::module", "message 4 at trace");
+    assert_captured(3, APH_LOG_WARN, "myapp::module", "message 3 at warn");
+    assert_captured(4, APH_LOG_ERROR, "myapp::module", "message 4 at error");
 
     /* NULL target means "aphelion"; an empty message is a message. */
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, NULL, "no target"));
@@ -141,11 +147,11 @@ static void test_level_filter(void** state) {
             char msg[64];
             snprintf(msg, sizeof msg, "random %llu", (unsigned long long)aph_test_rand(&rng));
             APH_ASSERT_OK(aph_log_write(k_levels[m], "filter", msg));
-            if (m <= l) {
+            if (m >= l) { /* at or above the filter's level: kept */
                 assert_int_equal(g_cap.count, before + 1);
                 assert_captured(before, k_levels[m], "filter", msg);
             } else {
-                assert_int_equal(g_cap.count, before); /* more verbose than the level: dropped */
+                assert_int_equal(g_cap.count, before); /* below the level: dropped */
             }
         }
     }

@@ -8,7 +8,7 @@
 #include "test_util.h"
 
 #define REJECTED_MESSAGE \
-    "ignoring APHELION_LOG=verbose: expected one of error, warn, info, debug, trace"
+    "ignoring APHELION_LOG=verbose: expected one of trace, debug, info, warn, error"
 
 static aph_capture g_cap;
 

@@ -5,7 +5,7 @@
 namespace {
 
 void check_level(aph_log_level level, const char* arg) {
-    if (static_cast<int>(level) < APH_LOG_ERROR || static_cast<int>(level) > APH_LOG_TRACE) {
+    if (static_cast<int>(level) < APH_LOG_TRACE || static_cast<int>(level) > APH_LOG_ERROR) {
         throw aph::invalid_argument(aph::strprintf("%s is %d, not a valid aph_log_level", arg,
                                                    static_cast<int>(level)));
     }

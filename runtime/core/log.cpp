@@ -75,7 +75,7 @@ void init_from_env() noexcept {
     // Logged after call_once has finished: logging re-enters init_from_env().
     if (rejected != nullptr) {
         logf(APH_LOG_WARN, "aphelion::log",
-             "ignoring APHELION_LOG=%s: expected one of error, warn, info, debug, trace", rejected);
+             "ignoring APHELION_LOG=%s: expected one of trace, debug, info, warn, error", rejected);
     }
 }
 
@@ -127,7 +127,10 @@ void write_stderr(const Sink& sink, aph_log_level level, std::string_view target
 }  // namespace
 
 bool parse_level(std::string_view s, aph_log_level* out) noexcept {
-    static constexpr const char* names[] = {"error", "warn", "info", "debug", "trace"};
+    // In the enum's order: the index is the level (ascending severity, TRACE = 0).
+    static constexpr const char* names[] = {"trace", "debug", "info", "warn", "error"};
+    static_assert(APH_LOG_TRACE == 0 && APH_LOG_DEBUG == 1 && APH_LOG_INFO == 2 && APH_LOG_WARN == 3 &&
+                  APH_LOG_ERROR == 4);
     for (int i = 0; i < 5; ++i) {
         const std::string_view n = names[i];
         if (n.size() != s.size()) continue;
@@ -167,7 +170,8 @@ void set_level(aph_log_level lvl) noexcept {
     logger().level.store(lvl, std::memory_order_relaxed);
 }
 
-bool enabled(aph_log_level lvl) noexcept { return static_cast<int>(lvl) <= level(); }
+// Severity ascends: a message passes when its level is at least the filter's.
+bool enabled(aph_log_level lvl) noexcept { return static_cast<int>(lvl) >= level(); }
 
 void write(aph_log_level lvl, std::string_view target, std::string_view message) noexcept {
     if (!enabled(lvl)) return;

@@ -45,7 +45,7 @@ bool apply_preset(aph_log_preset preset) noexcept;
 
 const char* level_name(aph_log_level level) noexcept;
 
-// Parses "error".."trace" case-insensitively; false if s is none of them.
+// Parses "trace", "debug", "info", "warn", "error" case-insensitively; false if s is none of them.
 bool parse_level(std::string_view s, aph_log_level* out) noexcept;
 
 // Rust's `{:.N}` and `{:.Ne}` formatting of an f64 ("0.123457", "1.00e-4", "NaN", "inf").
