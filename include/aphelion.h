@@ -2,36 +2,97 @@
  * aphelion.h — the C ABI of libaphelion, an embeddable runtime library for AI workloads.
  *
  * This header is the whole public interface. It is valid C11 and C++ and is the only file the
- * language bindings read.
+ * language bindings read. Behaviour shared with the Rust projects libaphelion grows out of
+ * (messages, formats, orders) is specified in docs/compat.md, which comments cite by section.
  *
- * Conventions (they hold for every function unless its comment says otherwise):
+ * Versions: 0.1 -> 0.2 was the one incompatible change made under major version 0, before any
+ * binding shipped. From 0.2.0 on the header only grows (compatible additions: new functions,
+ * enum values appended, struct fields appended behind struct_size); an incompatible change
+ * bumps the major version and the shared object's name (libaphelion.so.MAJOR) together.
  *
- *  - Status codes. Every call that can fail returns an aph_status: APH_OK (0) on success, an
- *    APH_ERR_* code otherwise. aph_last_error() then gives a human-readable message for the
- *    calling thread's most recent failure. Successful calls do not clear that message.
- *  - Out parameters. Results come back through pointer parameters named out / out_*; they are
- *    written only on success, so a failed call leaves the caller's variables untouched.
- *  - Invalid input (a NULL pointer where one is required, an enum value outside its range, a
- *    negative dimension, ...) is APH_ERR_INVALID_ARGUMENT with a message naming the argument.
- *  - The library never takes the host process down: no abort(), exit() or uncaught C++ exception
- *    escapes an aph_* function.
- *  - Ownership. *_create / *_open / *_select / *_from_* hand the caller a reference it owns and
- *    must give back with the matching *_release; so does every handle returned through a T** out
- *    parameter (aph_build_context_executor, aph_device_tracker). Reference-counted handles
- *    (devices, trackers, tensors, executors, ...) also have *_retain. *_release(NULL) is a
- *    no-op. Strings and shapes returned by getters are borrowed: they stay valid as long as the
- *    handle they came from (or, for functions with no handle, for the life of the process),
- *    unless the getter's comment states a shorter lifetime.
- *  - Threads. Each handle type states whether it is thread-safe. Trackers, devices and logging
- *    are; configuration objects must be used by one thread at a time.
- *  - Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count
- *    is 0 (a 0-dimensional shape, one element).
- *  - Structs the caller passes in (to be read or filled) begin with `size_t struct_size`; set it
- *    to sizeof(the struct) before the call. The library accepts any struct_size that covers the
- *    struct's required fields (for structs it fills: the first field after struct_size); input
- *    fields past struct_size take their defaults and output fields past it are not written, so
- *    programs built against an older header keep working with a newer library. A function that
- *    fills caller memory takes that memory's capacity.
+ * Rules of this API. They hold for every declaration unless its comment says otherwise;
+ * tests/check_header.py checks the ones a program can check.
+ *
+ *  1. Enums. Every enum is declared `typedef APH_ENUM(aph_x) { ... } aph_x;`: a fixed 32-bit
+ *     int underlying type (C passes enums as int). Values are explicit and never reordered or
+ *     reused. Every enum is open: a later version may append values, so code that receives an
+ *     enum value from the library (status codes, dtypes, node kinds, ...) must treat an unknown
+ *     value as data, never as undefined behaviour. Passing a value outside the enum to the
+ *     library is APH_ERR_INVALID_ARGUMENT naming the argument.
+ *  2. Structs. Every struct the caller passes to the library (to be read or filled) starts
+ *     with `size_t struct_size`; set it to sizeof(the struct). The library accepts every
+ *     struct_size that covers the struct's required fields (for structs it fills: at least the
+ *     first field after struct_size); input fields past struct_size take their documented
+ *     defaults and output fields past it are not written, so programs built against an older
+ *     header keep working with a newer library. A struct_size too small for the required
+ *     fields is APH_ERR_INVALID_ARGUMENT naming the struct. No struct and no callback signature
+ *     holds a fixed-size array: shapes are `const int64_t*` plus a `size_t` count, owned by
+ *     someone whose lifetime is stated, or caller memory with an explicit capacity. Every
+ *     function that fills caller memory takes that memory's capacity; too small is
+ *     APH_ERR_INVALID_ARGUMENT and writes nothing.
+ *  3. Status codes and out parameters. Every call that can fail returns an aph_status: APH_OK
+ *     (0) on success, an APH_ERR_* code otherwise (section 2). Results come back through
+ *     pointer parameters named out / out_*, written only on success: a failed call leaves the
+ *     caller's variables untouched. Invalid input (a NULL pointer where one is required, a
+ *     value outside its enum, a negative size, ...) is APH_ERR_INVALID_ARGUMENT with a message
+ *     naming the argument; a named input, output, weight, node, key, operation, preset or stage
+ *     that does not exist is APH_ERR_NOT_FOUND; a call in the wrong order is
+ *     APH_ERR_INVALID_STATE; an out-of-budget condition is APH_ERR_OUT_OF_MEMORY wherever it
+ *     surfaces. The library never takes the host process down: no abort(), exit() or C++
+ *     exception escapes an aph_* function.
+ *  4. Last error. aph_last_error() is the calling thread's message of its most recent failing
+ *     aph_* call: set by every call that returns a failing status, never by a successful one,
+ *     never cleared; functions that return no status (getters, *_retain, *_release) never touch
+ *     it. Read it on the thread that made the call, before that thread makes another one
+ *     (bindings whose threads move, such as Go's, read it inside the same C call). A failure
+ *     inside a callback the library invokes on the caller's behalf never replaces the message
+ *     the caller will read (section 2 says how a callback reports one).
+ *  5. Names and argument order.
+ *     - Functions are aph_<object>_<verb>; property getters of a handle are
+ *       aph_<object>_<property> (aph_tensor_dtype, aph_device_ordinal). `get_` appears only in
+ *       get/set pairs of keyed or process-wide values (aph_log_get_level / aph_log_set_level,
+ *       aph_model_config_get_int / _set_int) and where aph_<object>_<property> is already a
+ *       type's name (aph_device_get_kind: aph_device_kind is the enum; aph_cuda_get_info).
+ *     - The stream is the last parameter before the out pointers (T** out, int* out_done), or
+ *       the very last when there are none (CUDA's convention; bindings make it an optional
+ *       trailing argument): aph_op_matmul(a, b, ..., out, stream), whose out tensor is a
+ *       caller-made input, not an out pointer; aph_device_allocate(device, bytes, stream, out);
+ *       aph_tensor_create_on_stream(device, dtype, shape, ndim, stream, out). Functions of the
+ *       stream object itself (aph_stream_*) take it first, as their object. A NULL stream
+ *       always means the default stream of the device concerned.
+ *     - Callbacks take `void* user_data` as their FIRST parameter. Registration functions take
+ *       (fn, user_data[, destroy]) in that order, adjacent.
+ *     - Dimension indices are int64_t and count from the end when negative (-1 is the last)
+ *       wherever a dimension is named; sizes and shapes are int64_t; counts (ndim, numbers of
+ *       items, capacities, indexes into lists) are size_t. The one exception is the axis of
+ *       aph_quantize / aph_dequantize, where a negative value selects per-tensor scales.
+ *     - Booleans are int: an argument counts as true when it is non-zero (C's rule); a result
+ *       is exactly 0 or 1.
+ *     - Severity ascends everywhere, with the same number for the same name: aph_log_level
+ *       TRACE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4; aph_trace_level DEBUG=1 ... ERROR=4. A
+ *       filter keeps the levels at or above its minimum.
+ *     - Ownership shows in the signature. A handle returned through a T** out parameter is a
+ *       new reference (or a new object) the caller gives back with the matching *_release
+ *       (*_create, *_open, *_select, *_from_*, aph_build_context_executor, aph_device_tracker,
+ *       ...); reference-counted handles (devices, trackers, streams, tensors, executors, ...)
+ *       also have *_retain; *_release(NULL) is a no-op. A handle returned as the function's
+ *       value is borrowed, and its comment says until when. char** out strings are freed with
+ *       aph_string_free. const char* results (and shapes) are borrowed: valid as long as the
+ *       handle they came from (for functions with no handle, for the life of the process)
+ *       unless the comment states a shorter lifetime.
+ *  6. Process-wide state. Nothing one component of a process sets changes another component's
+ *     behaviour: the CPU worker-thread count is an executor option (cpu_threads) and a
+ *     per-thread setting for eager operations (aph_cpu_set_thread_limit); the environment
+ *     variable APHELION_CPU_THREADS is only the process default. (The logger is one per
+ *     process by nature, section 3.)
+ *  7. Documentation. Every exported function has a doc comment directly above its declaration
+ *     (a comment above consecutive declarations covers the group), saying what it does, who
+ *     owns what, and which statuses it returns.
+ *
+ * Threads: each handle type states whether it is thread-safe. Trackers, devices, streams,
+ * allocators and logging are; configuration objects must be used by one thread at a time.
+ * Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count is 0
+ * (a 0-dimensional shape, one element).
  *
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
@@ -219,6 +280,10 @@ typedef APH_ENUM(aph_log_preset) {
     APH_LOG_PRESET_TESTING = 2
 } aph_log_preset;
 
+/** Applies a preset: sets the level and the default sink's layout as described above (a log
+ *  callback, if one is set, keeps receiving the messages; only the level filter applies to it).
+ *  A preset outside the enum is APH_ERR_INVALID_ARGUMENT; inside the log callback too (see the
+ *  section comment). */
 APH_API aph_status aph_log_apply_preset(aph_log_preset preset);
 
 /** rust-ai-core's training-step helper: logs at info level, target "rust_ai::training",
@@ -448,6 +513,10 @@ APH_API aph_status aph_device_open(aph_device_kind kind, int32_t ordinal, aph_de
  *  the CUDA module or the driver is missing (see aph_cuda_get_info for why). */
 APH_API aph_status aph_device_count(aph_device_kind kind, int32_t* out);
 
+/** Adds a reference to device / drops one (NULL: no-op). When the last reference goes the handle
+ *  is freed (the next aph_device_open or aph_device_select makes a new one) and raw allocations
+ *  still live are reported as the leak report of section 11 says; tensors, streams, events and
+ *  contexts hold references of their own. */
 APH_API void aph_device_retain(aph_device* device);
 APH_API void aph_device_release(aph_device* device);
 
@@ -566,6 +635,7 @@ APH_API aph_status aph_stream_create(aph_device* device, aph_stream** out);
  *  legacy default stream. APH_ERR_INVALID_ARGUMENT for a CPU device. */
 APH_API aph_status aph_stream_wrap_cuda(aph_device* device, void* cuda_stream, aph_stream** out);
 
+/** Adds a reference to stream (NULL: no-op); release it with aph_stream_release. */
 APH_API void aph_stream_retain(aph_stream* stream);
 /** Drops a reference. When the last one goes, a stream made by aph_stream_create is destroyed
  *  (CUDA finishes its queued work in the background; the call does not wait), and memory the
@@ -763,7 +833,7 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  * Limits: at most APH_TENSOR_MAX_DIMS dimensions, and numel × dtype size at most INT64_MAX
  * bytes (broadcast views included; else APH_ERR_INVALID_ARGUMENT naming the shape).
  *
- * Errors use the compat page's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
+ * Errors use docs/compat.md's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
  * ("shape mismatch: expected [2, 3], got [3, 2]"), tensors on different devices where one is
  * required are APH_ERR_DEVICE_MISMATCH ("device mismatch: tensors must be on the same device"),
  * invalid dimensions, indices and strides are APH_ERR_INVALID_ARGUMENT naming the argument.
@@ -810,6 +880,8 @@ APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
                                         size_t ndim, void* data, aph_deleter deleter,
                                         void* user_data, aph_tensor** out);
 
+/** Adds a reference to the tensor handle (NULL: no-op); each reference is released with
+ *  aph_tensor_release. */
 APH_API void aph_tensor_retain(aph_tensor* tensor);
 /** Drops a reference; the last one frees the handle (and the storage, when no other view uses
  *  it). Releasing a handle twice is a bug in the caller; the library usually detects it, logs
@@ -959,9 +1031,16 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
 struct DLManagedTensorVersioned;
 struct DLManagedTensor;
 
+/** Export (see above): *out is a new DLManagedTensorVersioned (to_dlpack) or DLManagedTensor
+ *  (to_dlpack_unversioned) that the consumer owns and frees by calling its deleter once; it
+ *  holds a reference to tensor until then. NULL arguments are APH_ERR_INVALID_ARGUMENT, and so
+ *  is a read-only tensor for the unversioned struct, which cannot say read-only. */
 APH_API aph_status aph_tensor_to_dlpack(aph_tensor* tensor, struct DLManagedTensorVersioned** out);
 APH_API aph_status aph_tensor_to_dlpack_unversioned(aph_tensor* tensor,
                                                     struct DLManagedTensor** out);
+/** Import (see above): on success *out is a new tensor over src's memory and the library owns
+ *  src (its deleter is called once, when that memory is no longer used); on failure the caller
+ *  still owns src and nothing was called. The errors are listed in the section comment. */
 APH_API aph_status aph_tensor_from_dlpack(struct DLManagedTensorVersioned* src, aph_tensor** out);
 APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* src,
                                                       aph_tensor** out);
@@ -970,7 +1049,7 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  * 14. Operations (kernels)
  *
  * Eager operations over tensors, each with a CPU implementation and a CUDA implementation behind
- * one dispatch (compat page section 8): the device of the tensors picks the implementation. CUDA
+ * one dispatch (docs/compat.md section 8): the device of the tensors picks the implementation. CUDA
  * tensors run in the CUDA module; CPU tensors run on the calling thread (matrix products through
  * OpenBLAS), and the first CPU operation in a process logs the once-per-process CPU warning of
  * section 8 unless a force-CPU variable is set (forcing the CPU is how a user says "I meant it").
@@ -1240,7 +1319,8 @@ typedef APH_ENUM(aph_quant_scheme) {
  *  wrong dtype is APH_ERR_INVALID_ARGUMENT, a wrong shape APH_ERR_SHAPE_MISMATCH with the
  *  expected shape. axis is used by APH_QUANT_INT8 only: negative means per tensor, otherwise it
  *  is the channel dimension (axis >= ndim is APH_ERR_INVALID_ARGUMENT); the other schemes take
- *  exactly -1 (else APH_ERR_INVALID_ARGUMENT). APH_QUANT_TERNARY needs at least 1 dimension.
+ *  exactly -1 (else APH_ERR_INVALID_ARGUMENT). (So a negative axis does not count from the end:
+ *  the one exception to the dimension rule of the opening comment.) APH_QUANT_TERNARY needs at least 1 dimension.
  *  Numerics: a scale is computed from the finite elements only (NaN and ±inf count as 0), in
  *  f32 (f64 for f64 inputs, then rounded to the f32 that is stored), and codes are made from the
  *  stored scale: v = x / s in f32 (f64; fp8 then rounds v to f32 before encoding), or v = x
@@ -1412,7 +1492,7 @@ APH_API aph_status aph_model_config_validation_errors(const aph_model_config* co
  * order, are its operands.
  *
  * Compatibility with aphelion-core: stable_hash, topological_sort, to_dot and the JSON layout
- * are byte-for-byte the Rust ones (compat page section 6); a graph saved by
+ * are byte-for-byte the Rust ones (docs/compat.md section 6); a graph saved by
  * aphelion-framework-rs loads here and hashes the same. Where libaphelion does better: add_edge
  * rejects ids that name no node (the Rust code accepts them silently; self-loops and cycles are
  * still accepted and reported by has_cycle), and to_dot escapes quotes and backslashes.
@@ -1422,6 +1502,10 @@ APH_API aph_status aph_model_config_validation_errors(const aph_model_config* co
 
 typedef struct aph_graph aph_graph;
 
+/** create: a new empty graph; clone: a new independent copy of graph (nodes with their
+ *  configurations and metadata, edges, in the same order and with the same ids). *out is the
+ *  caller's, freed with aph_graph_release (NULL: no-op). NULL arguments are
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_graph_create(aph_graph** out);
 APH_API aph_status aph_graph_clone(const aph_graph* graph, aph_graph** out);
 APH_API void aph_graph_release(aph_graph* graph);
@@ -1438,6 +1522,7 @@ APH_API aph_status aph_graph_add_edge(aph_graph* graph, uint64_t from, uint64_t 
 APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key,
                                           const char* value_json);
 
+/** The number of nodes (the last node's id) and of edges; 0 for NULL. */
 APH_API size_t aph_graph_node_count(const aph_graph* graph);
 APH_API size_t aph_graph_edge_count(const aph_graph* graph);
 /** The node with this id: its name and configuration, borrowed (valid until the graph changes
@@ -1938,7 +2023,7 @@ APH_API aph_status aph_op_get_param(size_t op_index, size_t param_index, aph_op_
  *  NULL) on CUDA tensors, writing into out (allocated by the executor with the inferred dtype
  *  and shape; contiguous). stream is the stream to queue work on (NULL on the CPU). Each returns
  *  APH_OK or a failing status (with aph_set_last_error for the message). Dispatch is the
- *  built-in operations' (compat page section 8): a CUDA device runs cuda (without one,
+ *  built-in operations' (docs/compat.md section 8): a CUDA device runs cuda (without one,
  *  APH_ERR_NOT_IMPLEMENTED "not implemented: node 4 'n' (my_op): custom operation 'my_op' has
  *  no CUDA implementation"), the CPU runs cpu. The callbacks may run on any thread and
  *  several at once (one per executor running). */
@@ -2022,6 +2107,10 @@ typedef struct aph_plan_info {
     size_t steps;              /* nodes that run (inputs, weights, constants, outputs and views
                                   do not) */
 } aph_plan_info;
+/** Fills out with the executor's memory plan (made when the executor was; the same for its whole
+ *  life). Output struct: struct_size must cover at least arena_bytes (else
+ *  APH_ERR_INVALID_ARGUMENT); only the fields inside it are written. NULL arguments are
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
 /** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
@@ -2167,6 +2256,9 @@ APH_API uint64_t aph_executor_run_count(const aph_executor* executor);
 
 typedef struct aph_safetensors aph_safetensors;
 
+/** Opens and memory-maps the file at path and checks its header (errors above: APH_ERR_IO for an
+ *  unreadable file, APH_ERR_SERIALIZATION for a malformed one). *out is the caller's, released
+ *  with aph_safetensors_release. */
 APH_API aph_status aph_safetensors_open(const char* path, aph_safetensors** out);
 /** Releases the handle; tensors made from it keep the mapping alive. NULL is a no-op. */
 APH_API void aph_safetensors_release(aph_safetensors* file);

@@ -1,5 +1,5 @@
 /* Device configuration: defaults, setters and getters, NULL handling, and the environment
- * priority matrix of compat page section 2 (force-CPU and CUDA-ordinal variables). */
+ * priority matrix of docs/compat.md section 2 (force-CPU and CUDA-ordinal variables). */
 #include "test_util.h"
 
 static const char* const kForce[4] = {"APHELION_FORCE_CPU", "RUST_AI_FORCE_CPU",

@@ -1,5 +1,5 @@
 /* test_memory.c — section 5 of aphelion.h: aph_estimate_tensor_bytes and
- * aph_estimate_attention_bytes. Fixed examples from the compat page, randomised comparisons
+ * aph_estimate_attention_bytes. Fixed examples from docs/compat.md, randomised comparisons
  * against a reference computed here (fresh random inputs each run; the seed is printed on
  * failure), and the errors: negative dimensions, NULL pointers, invalid dtypes and byte counts
  * that overflow 64 bits (out parameters stay untouched on every failure). */
@@ -375,7 +375,7 @@ static void test_attention_random(void** state) {
         const uint64_t d = aph_test_rand(&rng) % 512;
         const aph_dtype dt = (aph_dtype)(aph_test_rand(&rng) % N_DTYPES);
         const uint64_t size = dtype_size_ref(dt);
-        /* The formula written out as the compat page does: Q, K, V, scores, output. */
+        /* The formula written out as docs/compat.md does: Q, K, V, scores, output. */
         const uint64_t expected = size * (3 * b * h * s * d + b * h * s * s + b * h * s * d);
         uint64_t out = POISON;
         const aph_status st = aph_estimate_attention_bytes(b, h, s, d, dt, &out);

@@ -1,6 +1,6 @@
 /* test_tracker.c — section 6 of aphelion.h: the memory tracker. Reference counting, the limit
  * (0: unlimited; reaching it exactly is allowed), allocate/deallocate/peak/reset exactly as the
- * compat page's section 3 says (exact out-of-memory message, nothing changes on failure),
+ * section 3 of docs/compat.md says (exact out-of-memory message, nothing changes on failure),
  * would_fit, the overhead factor and estimate_with_overhead, NULL handles everywhere, 64-bit
  * overflow without a limit, a random operation sequence checked against a model, and
  * concurrency: the limit is never exceeded whatever the threads do, and the totals come out
@@ -37,7 +37,7 @@ static void assert_state(const aph_tracker* t, uint64_t allocated, uint64_t peak
     assert_int_equal(aph_tracker_peak_bytes(t), peak);
 }
 
-/* The exact out-of-memory message of the compat page. */
+/* The exact out-of-memory message of docs/compat.md. */
 static void oom_message(char* buf, size_t size, uint64_t n, uint64_t limit, uint64_t current) {
     snprintf(buf, size,
              "out of memory: allocation of %llu bytes would exceed limit of %llu bytes "
@@ -447,7 +447,7 @@ static void test_null_tracker(void** state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * A random sequence of operations against a model of the compat page's rules
+ * A random sequence of operations against a model of docs/compat.md's rules
  * ------------------------------------------------------------------------------------------- */
 
 static void test_random_sequence_against_model(void** state) {

@@ -1,4 +1,4 @@
-// Devices (compat page section 2): the handles behind aph_device and aph_device_config.
+// Devices (docs/compat.md section 2): the handles behind aph_device and aph_device_config.
 #pragma once
 
 #include "aphelion.h"

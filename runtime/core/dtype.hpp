@@ -1,4 +1,4 @@
-// Element-type facts (compat page section 4). Shared by every part of the runtime.
+// Element-type facts (docs/compat.md section 4). Shared by every part of the runtime.
 #pragma once
 
 #include "aphelion.h"

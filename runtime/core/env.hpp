@@ -1,4 +1,4 @@
-// Environment variables read by device selection (compat page section 2).
+// Environment variables read by device selection (docs/compat.md section 2).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Memory estimates (compat page section 3), with overflow and negative dimensions as errors.
+// Memory estimates (docs/compat.md section 3), with overflow and negative dimensions as errors.
 #pragma once
 
 #include "aphelion.h"
@@ -8,7 +8,7 @@
 
 namespace aph::memory {
 
-// "[2, 3]": the compat page's shape format.
+// "[2, 3]": docs/compat.md's shape format.
 std::string format_shape(const int64_t* shape, size_t ndim);
 
 // Checks shape (NULL only with ndim 0, no negative dimension) and dtype; throws

@@ -273,7 +273,7 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
     }
     const uint64_t got = memory::numel(ns.data(), ns.size());
     if (got != static_cast<uint64_t>(t->numel)) {
-        // Compared as element counts, in the compat page's format.
+        // Compared as element counts, in docs/compat.md's format.
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
                           strprintf("expected [%lld], got [%llu]", static_cast<long long>(t->numel),
                                     static_cast<unsigned long long>(got)));

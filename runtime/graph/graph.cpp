@@ -1,4 +1,4 @@
-// Build graphs (header section 17; compat page section 6; aphelion-core graph.rs).
+// Build graphs (header section 17; docs/compat.md section 6; aphelion-core graph.rs).
 #include "graph.hpp"
 #include "serde_json.hpp"
 

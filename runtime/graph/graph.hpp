@@ -1,4 +1,4 @@
-// Build graphs and model configurations (header sections 16 and 17; compat page section 6).
+// Build graphs and model configurations (header sections 16 and 17; docs/compat.md section 6).
 //
 // Plain value types: the C handles aph_model_config and aph_graph wrap them (runtime/capi/
 // graph.cpp). JSON values are nlohmann::json, whose objects are std::map<std::string, ...>:
@@ -44,7 +44,7 @@ struct ModelConfig {
 // The JSON type name used in messages: null, bool, integer, number, string, array, object.
 const char* json_type_name(const Json& j);
 
-// Validators (compat page section 7): throw APH_ERR_VALIDATION with the exact message.
+// Validators (docs/compat.md section 7): throw APH_ERR_VALIDATION with the exact message.
 void validate_name(const std::string& name);
 void validate_version(const std::string& version);
 // Every problem, each "{field}: {message}"; empty when valid.

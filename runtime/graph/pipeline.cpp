@@ -1,4 +1,4 @@
-// Pipelines and build contexts (header section 19; aphelion-core pipeline.rs, compat page
+// Pipelines and build contexts (header section 19; aphelion-core pipeline.rs, docs/compat.md
 // section 7): pre-hooks, then stages with progress reports and skips, then post-hooks.
 #include "pipeline.hpp"
 

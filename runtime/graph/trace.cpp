@@ -1,4 +1,4 @@
-// Trace sinks (header section 18; compat page section 7): the in-memory sink with aphelion-core's
+// Trace sinks (header section 18; docs/compat.md section 7): the in-memory sink with aphelion-core's
 // JSON exporter and a Chrome trace-event exporter, the level filter, the fan-out and the callback
 // sink. Every sink is thread-safe: the memory sink takes a mutex per record; the others hold
 // nothing mutable after construction.

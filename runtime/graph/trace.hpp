@@ -1,4 +1,4 @@
-// Trace sinks (header section 18; compat page section 7): events and spans.
+// Trace sinks (header section 18; docs/compat.md section 7): events and spans.
 #pragma once
 
 #include "aphelion.h"

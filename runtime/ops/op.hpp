@@ -1,6 +1,6 @@
-// What every operation (header section 14) shares: argument checks with the compat page's
+// What every operation (header section 14) shares: argument checks with docs/compat.md's
 // messages, the device and stream of a call, kernel descriptors for tensors, temporaries, output
-// binding and the GPU/CPU dispatch (compat page section 8).
+// binding and the GPU/CPU dispatch (docs/compat.md section 8).
 //
 // An operation's shape is always the same:
 //
