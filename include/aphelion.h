@@ -64,8 +64,9 @@
  *       (fn, user_data[, destroy]) in that order, adjacent.
  *     - Dimension indices are int64_t and count from the end when negative (-1 is the last)
  *       wherever a dimension is named; sizes and shapes are int64_t; counts (ndim, numbers of
- *       items, capacities, indexes into lists) are size_t. The one exception is the axis of
- *       aph_quantize / aph_dequantize, where a negative value selects per-tensor scales.
+ *       items, capacities, indexes into lists) are size_t, except device ordinals and the
+ *       device count, int32_t as CUDA's. The one exception to negative dimensions is the axis
+ *       of aph_quantize / aph_dequantize, where a negative value selects per-tensor scales.
  *     - Booleans are int: an argument counts as true when it is non-zero (C's rule); a result
  *       is exactly 0 or 1.
  *     - Severity ascends everywhere, with the same number for the same name: aph_log_level
@@ -522,12 +523,13 @@ APH_API void aph_device_release(aph_device* device);
 
 /** APH_DEVICE_CPU for NULL. */
 APH_API aph_device_kind aph_device_get_kind(const aph_device* device);
-/** -1 for NULL. */
+/** The ordinal (0 for the CPU); -1 for NULL. */
 APH_API int32_t aph_device_ordinal(const aph_device* device);
-/** The device as the error messages write it: "cpu", "cuda:0". "" for NULL. */
+/** The device as the error messages write it: "cpu", "cuda:0". "" for NULL. Borrowed from the
+ *  device, valid while the handle lives, as the name below. */
 APH_API const char* aph_device_label(const aph_device* device);
 /** Hardware name: the GPU's name ("NVIDIA H100 80GB HBM3") or the CPU model from the operating
- *  system ("cpu" when it gives none). "" for NULL. */
+ *  system ("cpu" when it gives none). "" for NULL. Borrowed from the device. */
 APH_API const char* aph_device_name(const aph_device* device);
 
 /** Free and total memory in bytes, measured now. CPU: the memory available to this process
@@ -645,7 +647,8 @@ APH_API void aph_stream_release(aph_stream* stream);
 /** The stream's device, borrowed. NULL for NULL. */
 APH_API aph_device* aph_stream_device(const aph_stream* stream);
 /** The cudaStream_t behind a CUDA stream (NULL for the legacy default stream); NULL for a CPU
- *  stream or NULL. */
+ *  stream or NULL. Borrowed: valid while the aph_stream lives (a wrapped stream's handle is
+ *  the caller's, as aph_stream_wrap_cuda says). */
 APH_API void* aph_stream_cuda_handle(const aph_stream* stream);
 
 /** Waits until all work queued on the stream is done. */
@@ -904,6 +907,7 @@ APH_API uint64_t aph_tensor_nbytes(const aph_tensor* tensor);
 APH_API const void* aph_tensor_data(const aph_tensor* tensor);
 /** Bytes from the storage's start to the first element. */
 APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor);
+/** The tensor's device, borrowed: the tensor keeps it alive (valid while the handle lives). */
 APH_API aph_device* aph_tensor_device(const aph_tensor* tensor);
 /** 1 when the elements are laid out in row-major order without gaps (dimensions of size 1 may
  *  have any stride; zero-size tensors are contiguous). */
@@ -2036,8 +2040,8 @@ typedef struct aph_custom_op {
                         size_t out_shape_capacity, size_t* out_ndim);
     aph_status (*cpu)(void* user_data, const char* params_json, size_t n_inputs,
                       const aph_tensor* const* inputs, aph_tensor* out);
-    aph_status (*cuda)(void* user_data, const char* params_json, aph_stream* stream,
-                       size_t n_inputs, const aph_tensor* const* inputs, aph_tensor* out);
+    aph_status (*cuda)(void* user_data, const char* params_json, size_t n_inputs,
+                       const aph_tensor* const* inputs, aph_tensor* out, aph_stream* stream);
     void* user_data;
     /* Called once with user_data when the registration is gone: unregistered or replaced, and
      * no executor uses it any more. May be NULL. */

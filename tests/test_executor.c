@@ -1586,8 +1586,8 @@ static aph_status sa_cpu(void* ud, const char* params, size_t n, const aph_tenso
 }
 
 /* The same with the eager operations on the executor's stream. */
-static aph_status sa_cuda(void* ud, const char* params, aph_stream* stream, size_t n, const aph_tensor* const* in,
-                          aph_tensor* out) {
+static aph_status sa_cuda(void* ud, const char* params, size_t n, const aph_tensor* const* in, aph_tensor* out,
+                          aph_stream* stream) {
     op_state* s = ud;
     s->cuda_calls++;
     s->last_stream = stream;

@@ -191,8 +191,8 @@ static aph_status probe_cpu(void* ud, const char* params, size_t n, const aph_te
     return probe_run(ud, in[0], out);
 }
 
-static aph_status probe_cuda(void* ud, const char* params, aph_stream* stream, size_t n, const aph_tensor* const* in,
-                             aph_tensor* out) {
+static aph_status probe_cuda(void* ud, const char* params, size_t n, const aph_tensor* const* in, aph_tensor* out,
+                             aph_stream* stream) {
     (void)params;
     (void)n;
     (void)stream;

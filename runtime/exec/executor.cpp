@@ -509,7 +509,7 @@ void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>&
             throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "custom operation '" + s.op + "' has no CUDA implementation");
         aph_stream* stream = work_stream(ex);
         invoke_callback_checked(
-            [&] { return op.cuda(op.user_data, s.params_json.c_str(), stream, cin.size(), cin.data(), out); }, what);
+            [&] { return op.cuda(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out, stream); }, what);
         // The callback queued work on the stream that uses its operands: borrowed memory among
         // them must not go back to its owner before that work is done.
         for (const aph_tensor* t : cin) tensor::record_borrowed_use(t, stream);
