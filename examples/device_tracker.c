@@ -3,7 +3,7 @@
  *
  * Build against an installed libaphelion:
  *   cc device_tracker.c $(pkg-config --cflags --libs aphelion) -o device_tracker
- * or with CMake: find_package(aphelion 0.1 REQUIRED) + target_link_libraries(... aphelion::aphelion)
+ * or with CMake: find_package(aphelion 0.2 REQUIRED) + target_link_libraries(... aphelion::aphelion)
  */
 #include <aphelion.h>
 

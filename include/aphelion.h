@@ -140,7 +140,7 @@ extern "C" {
 /** Version of this header. The library reports its own numbers through aph_version(). An
  *  incompatible ABI change bumps the major version; the shared object is libaphelion.so.MAJOR. */
 #define APH_VERSION_MAJOR 0
-#define APH_VERSION_MINOR 1
+#define APH_VERSION_MINOR 2
 #define APH_VERSION_PATCH 0
 
 /** "MAJOR.MINOR.PATCH" of the loaded library. Never NULL; valid for the life of the process. */
