@@ -21,24 +21,11 @@ void from_f32(const float* src, void* dst, int32_t dtype, int64_t n) {
 int cpu_launch(int32_t op, const void* desc, std::string& msg) noexcept {
     try {
         switch (op) {
-            case APH_K_MATMUL: return cpu_matmul(*static_cast<const aph_k_matmul*>(desc), msg);
-            case APH_K_BINARY: return cpu_binary(*static_cast<const aph_k_binary*>(desc), msg);
-            case APH_K_UNARY: return cpu_unary(*static_cast<const aph_k_unary*>(desc), msg);
-            case APH_K_CAST: return cpu_cast(*static_cast<const aph_k_unary*>(desc), msg);
-            case APH_K_BIAS_ACT: return cpu_bias_act(*static_cast<const aph_k_bias_act*>(desc), msg);
-            case APH_K_SOFTMAX: return cpu_softmax(*static_cast<const aph_k_softmax*>(desc), msg);
-            case APH_K_NORM: return cpu_norm(*static_cast<const aph_k_norm*>(desc), msg);
-            case APH_K_REDUCE: return cpu_reduce(*static_cast<const aph_k_reduce*>(desc), msg);
-            case APH_K_ROPE: return cpu_rope(*static_cast<const aph_k_rope*>(desc), msg);
-            case APH_K_EMBEDDING:
-                return cpu_embedding(*static_cast<const aph_k_embedding*>(desc), msg);
-            case APH_K_ATTENTION:
-                return cpu_attention(*static_cast<const aph_k_attention*>(desc), msg);
-            case APH_K_QUANTIZE: return cpu_quantize(*static_cast<const aph_k_quant*>(desc), msg);
-            case APH_K_DEQUANTIZE: return cpu_dequantize(*static_cast<const aph_k_quant*>(desc), msg);
-            case APH_K_TERNARY_MATMUL:
-                return cpu_ternary_matmul(*static_cast<const aph_k_ternary_matmul*>(desc), msg);
-            case APH_K_GRU_GATES: return cpu_gru_gates(*static_cast<const aph_k_gru_gates*>(desc), msg);
+// One case per line of kernel_list.h: a kernel without its CPU function does not compile.
+#define APH_K_CPU_CASE(name, value, type, cpu, cuda) \
+    case APH_K_##name: return cpu(*static_cast<const type*>(desc), msg);
+            APH_K_LIST(APH_K_CPU_CASE)
+#undef APH_K_CPU_CASE
             default:
                 msg = "unknown kernel " + std::to_string(op);
                 return APH_K_STATUS_NOT_IMPLEMENTED;
