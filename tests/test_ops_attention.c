@@ -318,6 +318,71 @@ static void test_all_masked(void** state) {
     }
 }
 
+/* Right padding, as a batch of sentences of different lengths gives: a [B, 1, 1, Sk] mask of 0
+ * then -inf. The CPU kernel stops at the last visible key when that cannot change the result;
+ * these check that it gives the reference's numbers, and that a NaN or an infinity in a padded
+ * key or value still reaches the output as the arithmetic (0·NaN, -inf + inf) would take it. */
+static void test_padding(void** state) {
+    (void)state;
+    aph_dtype dts[4];
+    const size_t nd = ot_float_dtypes(dts);
+    const attn_case c = {.B = 3, .Sq = 70, .Sk = 70, .Hq = 4, .Hkv = 2, .D = 32, .dead_row = -1};
+    const int64_t len[3] = {70, 41, 5};
+    const int64_t qs[4] = {3, 70, 4, 32}, ks[4] = {3, 70, 2, 32}, ms[4] = {3, 1, 1, 70};
+    const size_t nq = 3 * 70 * 4 * 32, nk = 3 * 70 * 2 * 32;
+    double m[3 * 70];
+    for (int64_t b = 0; b < 3; ++b)
+        for (int64_t j = 0; j < 70; ++j) m[b * 70 + j] = j < len[b] ? 0.0 : -INFINITY;
+    for (size_t t = 0; t < nd; ++t) {
+        const aph_dtype dt = dts[t];
+        double* q = fresh(nq, dt);
+        double* k = fresh(nk, dt);
+        double* v = fresh(nk, dt);
+        double* want = malloc(sizeof(double) * nq);
+        double scratch[70];
+        assert_non_null(want);
+        aph_tensor* mask = ot_tensor(APH_DTYPE_F32, ms, 4, m);
+        /* 0: as drawn; 1: a NaN in a padded value (batch 1, key 60, kv head 0, dim 3); 2: also
+         * +inf in a padded key (batch 2, key 69, kv head 1, dim 0): its score is ±inf, and
+         * ±inf + -inf is NaN for every query of the heads reading it. */
+        for (int variant = 0; variant < 3; ++variant) {
+            if (variant == 1) v[((1 * 70 + 60) * 2 + 0) * 32 + 3] = NAN;
+            if (variant == 2) k[((2 * 70 + 69) * 2 + 1) * 32 + 0] = INFINITY;
+            aph_tensor* tq = ot_tensor(dt, qs, 4, q);
+            aph_tensor* tk = ot_tensor(dt, ks, 4, k);
+            aph_tensor* tv = ot_tensor(dt, ks, 4, v);
+            aph_tensor* out = ot_poisoned(dt, qs, 4);
+            APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, 0.0, 0, out, NULL));
+            double* got = ot_read(out);
+            for (int64_t b = 0; b < 3; ++b)
+                for (int64_t i = 0; i < 70; ++i)
+                    for (int64_t h = 0; h < 4; ++h)
+                        ref_row(&c, 1.0 / sqrt(32.0), q, k, v, m, ms, 4, b, h, i, scratch,
+                                want + ((b * 70 + i) * 4 + h) * 32);
+            /* (The variants do put NaN in the reference: in dim 3 of every row of batch 1, heads
+             * 0 and 1; in whole rows of batch 2, heads 2 and 3, whose q[0] is positive.) */
+            if (variant == 1) assert_true(isnan(want[((1 * 70 + 7) * 4 + 1) * 32 + 3]));
+            if (variant == 2) {
+                int rows = 0;
+                for (int64_t i = 0; i < 70; ++i) rows += isnan(want[((2 * 70 + i) * 4 + 3) * 32 + 5]);
+                assert_true(rows > 0);
+            }
+            ot_assert_close(got, want, nq, dt, (dt == APH_DTYPE_F16 || dt == APH_DTYPE_BF16) ? 2.0 : 1.0,
+                            variant == 0 ? "right-padded batch" : "right-padded batch, non-finite padding");
+            free(got);
+            aph_tensor_release(tq);
+            aph_tensor_release(tk);
+            aph_tensor_release(tv);
+            aph_tensor_release(out);
+        }
+        aph_tensor_release(mask);
+        free(q);
+        free(k);
+        free(v);
+        free(want);
+    }
+}
+
 /* An explicit scale instead of 1/sqrt(D). */
 static void test_scale(void** state) {
     (void)state;
@@ -661,7 +726,7 @@ int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_square),        cmocka_unit_test(test_rectangular), cmocka_unit_test(test_masks),
-        cmocka_unit_test(test_all_masked),    cmocka_unit_test(test_scale),       cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_all_masked),    cmocka_unit_test(test_padding),     cmocka_unit_test(test_scale),       cmocka_unit_test(test_strided),
         cmocka_unit_test(test_causal_any_nonzero),
         cmocka_unit_test(test_zero_size),     cmocka_unit_test(test_long_keys),   cmocka_unit_test(test_long_causal),
         cmocka_unit_test(test_custom_stream), cmocka_unit_test(test_errors),

@@ -165,11 +165,11 @@ APH_API aph_status aph_cpu_set_thread_limit(size_t threads) {
         if (threads > aph::kernels::kMaxCpuThreads)
             throw aph::invalid_argument(aph::strprintf("threads is %zu; at most %u (0: the process default)", threads,
                                                        aph::kernels::kMaxCpuThreads));
-        aph::kernels::t_cpu_thread_limit = static_cast<unsigned>(threads);
+        aph::kernels::set_thread_cpu_threads(static_cast<int>(threads));
     });
 }
 
-APH_API size_t aph_cpu_get_thread_limit(void) { return aph::kernels::t_cpu_thread_limit; }
+APH_API size_t aph_cpu_get_thread_limit(void) { return static_cast<size_t>(aph::kernels::thread_cpu_threads()); }
 
 APH_API size_t aph_cpu_thread_count(void) { return aph::kernels::cpu_threads(); }
 

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
 
 namespace aph::exec {
 
@@ -590,7 +591,8 @@ void run(aph_executor& ex) {
                                         s.kind == Kind::Input ? "aph_executor_set_input"
                                                               : "aph_executor_set_weight or aph_executor_load_weights"));
     // The executor's thread count for the CPU kernels of this run (0 keeps the caller's).
-    const kernels::ThreadLimitScope threads(ex.cpu_threads);
+    std::optional<kernels::ThreadLimitScope> threads;
+    if (ex.cpu_threads != 0) threads.emplace(static_cast<int>(ex.cpu_threads));
     if (!ex.allocated) allocate(ex);
     ex.ran = false;
     route_outputs(ex);

@@ -1,27 +1,10 @@
 // Dispatch from a kernel descriptor to the CPU kernel that runs it.
 #include "cpu.hpp"
-#include "parallel.hpp"
-
-#include <cstdlib>
 
 #include <exception>
 #include <new>
 
 namespace aph::kernels {
-
-unsigned cpu_threads() noexcept {
-    if (t_cpu_thread_limit != 0) return t_cpu_thread_limit;
-    static const unsigned n = [] {
-        if (const char* v = std::getenv("APHELION_CPU_THREADS")) {
-            char* end = nullptr;
-            const long x = std::strtol(v, &end, 10);
-            if (end != v && *end == '\0' && x > 0 && x <= kMaxCpuThreads) return static_cast<unsigned>(x);
-        }
-        const unsigned h = std::thread::hardware_concurrency();
-        return h ? h : 1u;
-    }();
-    return n;
-}
 
 void to_f32(const void* src, int32_t dtype, float* dst, int64_t n) {
     const char* s = static_cast<const char*>(src);
