@@ -25,14 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        aph_status st_ = (expr);                                                               \
-        if (st_ != APH_OK) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, aph_status_name(st_),       \
-                    aph_last_error());                                                         \
-            exit(1);                                                                           \
-        }                                                                                      \
+#define CHECK(expr)                                                                                         \
+    do {                                                                                                    \
+        aph_status st_ = (expr);                                                                            \
+        if (st_ != APH_OK) {                                                                                \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, aph_status_name(st_), aph_last_error()); \
+            exit(1);                                                                                        \
+        }                                                                                                   \
     } while (0)
 
 enum { B = 2, S = 24, DM = 64, HQ = 4, HKV = 2, HD = 16, FF = 128 };
@@ -200,9 +199,9 @@ int main(void) {
     printf("output [%d, %d, %d]: checksum sum = %.4f, sum |y| = %.4f\n", B, S, DM, read_scalar(sum),
            read_scalar(sum_abs));
 
-    aph_tensor* all[] = {x, norm1, norm2, Wq, Wk, Wv, Wo, Wg, Wu, Wd, positions, h, q, k, v, q4v, k4v, v4v,
-                         a4, ref, diff, dflat, maxdiff, a, proj, x1, h2, g, u, down, y, yflat, yabs, sum,
-                         sum_abs};
+    aph_tensor* all[] = {x,    norm1, norm2, Wq,  Wk,  Wv,   Wo, Wg,    Wu,   Wd,    positions, h,
+                         q,    k,     v,     q4v, k4v, v4v,  a4, ref,   diff, dflat, maxdiff,   a,
+                         proj, x1,    h2,    g,   u,   down, y,  yflat, yabs, sum,   sum_abs};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) aph_tensor_release(all[i]);
     aph_device_release(dev);
     if (!(max_diff <= 1e-4)) {

@@ -26,8 +26,8 @@
 #include "../cuda/module_abi.h"
 
 static aph_device* g_dev;
-static int g_sim;           /* the simulated module: device memory is host memory */
-static int g_sim_defer;     /* ... in deferred mode */
+static int g_sim;                        /* the simulated module: device memory is host memory */
+static int g_sim_defer;                  /* ... in deferred mode */
 static const aph_cuda_module_api* g_api; /* the module behind the library (for "the caller's own work") */
 static uint64_t g_rng;
 
@@ -40,14 +40,14 @@ static uint64_t g_rng;
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct owner {
-    void* raw;                 /* the memory */
-    const float* expect;       /* what the queued work leaves there (NULL: not checked) */
-    int calls;                 /* deleter calls (atomic) */
-    int saw_expected;          /* the memory held `expect` when the deleter ran */
+    void* raw;           /* the memory */
+    const float* expect; /* what the queued work leaves there (NULL: not checked) */
+    int calls;           /* deleter calls (atomic) */
+    int saw_expected;    /* the memory held `expect` when the deleter ran */
     aph_status free_status;
-    int reenter;               /* the deleter also calls into the library (allocator, streams) */
+    int reenter; /* the deleter also calls into the library (allocator, streams) */
     aph_status reenter_status;
-    int wrong_data;            /* the deleter got another pointer than the memory's */
+    int wrong_data; /* the deleter got another pointer than the memory's */
 } owner;
 
 static int calls_of(owner* o) { return __atomic_load_n(&o->calls, __ATOMIC_ACQUIRE); }
@@ -189,8 +189,8 @@ static void test_operation_then_release(void** state) {
     APH_ASSERT_OK(aph_tensor_to_host(out, got, N * sizeof(float)));
     for (int i = 0; i < N; ++i) {
         if (got[i] != 2.0f * h[i]) {
-            print_error("out[%d] = %g, expected %g: the operation read memory already given back\n", i,
-                        (double)got[i], 2.0 * h[i]);
+            print_error("out[%d] = %g, expected %g: the operation read memory already given back\n", i, (double)got[i],
+                        2.0 * h[i]);
             fail();
         }
     }

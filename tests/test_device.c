@@ -93,8 +93,7 @@ static void identity_and_refcount(void** state) {
 static void open_errors(void** state) {
     (void)state;
     aph_device* d = (aph_device*)0x1;
-    APH_ASSERT_ERR(aph_device_open(APH_DEVICE_CPU, 1, &d), APH_ERR_DEVICE_NOT_AVAILABLE,
-                   "device not available: cpu:1");
+    APH_ASSERT_ERR(aph_device_open(APH_DEVICE_CPU, 1, &d), APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cpu:1");
     int32_t n = 0;
     APH_ASSERT_OK(aph_device_count(APH_DEVICE_CUDA, &n));
     char expect[64];
@@ -127,8 +126,7 @@ static void null_device(void** state) {
     assert_int_equal(t, 5);
     APH_ASSERT_ERR(aph_device_compute_capability(NULL, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
-    APH_ASSERT_ERR(aph_device_select(NULL, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_device_select(NULL, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     aph_warn_if_cpu(NULL, "x"); /* no-op */
 }
 

@@ -1068,7 +1068,8 @@ static void test_graph_errors(void** state) {
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
     NODE(g, "a", "attention", "causal=1", "x,x,x");
-    expect_create_error(g, APH_ERR_GRAPH, "graph error: node 2 'a' (attention): param 'causal' is an integer, expected a bool");
+    expect_create_error(g, APH_ERR_GRAPH,
+                        "graph error: node 2 'a' (attention): param 'causal' is an integer, expected a bool");
     aph_graph_release(g);
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
@@ -1078,7 +1079,8 @@ static void test_graph_errors(void** state) {
     aph_graph_release(g);
     g = et_graph();
     NODE(g, "c", "constant", "shape=[3];value=[1,2]", NULL);
-    expect_create_error(g, APH_ERR_GRAPH, "graph error: node 1 'c' (constant): param 'value' has 2 numbers; shape [3] needs 3");
+    expect_create_error(g, APH_ERR_GRAPH,
+                        "graph error: node 1 'c' (constant): param 'value' has 2 numbers; shape [3] needs 3");
     aph_graph_release(g);
 
     /* A dangling edge in a graph loaded from JSON (add_edge itself refuses one). */
@@ -1124,8 +1126,9 @@ static void test_graph_errors(void** state) {
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
     et_input(g, "y", "input", APH_DTYPE_F32, SHAPE(3, 8));
     NODE(g, "s", "add", NULL, "x,y");
-    expect_create_error(g, APH_ERR_DIMENSION_MISMATCH,
-                        "dimension mismatch: node 3 's' (add): shapes [2, 8] and [3, 8] do not broadcast (dimension 0: 2 vs 3)");
+    expect_create_error(
+        g, APH_ERR_DIMENSION_MISMATCH,
+        "dimension mismatch: node 3 's' (add): shapes [2, 8] and [3, 8] do not broadcast (dimension 0: 2 vs 3)");
     aph_graph_release(g);
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
@@ -1224,7 +1227,8 @@ static void test_binding_errors(void** state) {
                    "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_executor_load_weights(ex, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: path must not be NULL");
-    APH_ASSERT_ERR(aph_executor_plan_info(ex, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_executor_plan_info(ex, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_executor_plan_info(NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: executor must not be NULL");
     aph_plan_info small;
@@ -1506,14 +1510,14 @@ static void test_numerics_check(void** state) {
 
 typedef struct op_state {
     int infer_calls, cpu_calls, cuda_calls, destroyed;
-    double factor;             /* multiplies k: tells registrations apart */
-    aph_stream* last_stream;   /* the stream the cuda callback got */
-    aph_status fail;           /* APH_OK, or what the run callbacks return */
-    const char* fail_message;  /* NULL: fail without aph_set_last_error */
-    int infer_fail_silently;   /* infer returns APH_ERR_INVALID_ARGUMENT without a message */
-    int infer_no_dtype;        /* infer returns APH_OK without writing anything */
+    double factor;              /* multiplies k: tells registrations apart */
+    aph_stream* last_stream;    /* the stream the cuda callback got */
+    aph_status fail;            /* APH_OK, or what the run callbacks return */
+    const char* fail_message;   /* NULL: fail without aph_set_last_error */
+    int infer_fail_silently;    /* infer returns APH_ERR_INVALID_ARGUMENT without a message */
+    int infer_no_dtype;         /* infer returns APH_OK without writing anything */
     size_t infer_ndim_override; /* non-zero: infer claims this many dimensions */
-    size_t infer_capacity;     /* out_shape's capacity in the last infer call */
+    size_t infer_capacity;      /* out_shape's capacity in the last infer call */
 } op_state;
 
 static double param_k(const char* params) {
@@ -1521,9 +1525,8 @@ static double param_k(const char* params) {
     return p ? strtod(p + 4, NULL) : 1.0;
 }
 
-static aph_status sa_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
-                           const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                           int64_t* oshape, size_t capacity, size_t* ondim) {
+static aph_status sa_infer(void* ud, const char* params, size_t n, const aph_dtype* dts, const int64_t* const* shapes,
+                           const size_t* ndims, aph_dtype* odt, int64_t* oshape, size_t capacity, size_t* ondim) {
     op_state* s = ud;
     (void)params;
     s->infer_calls++;
@@ -1848,14 +1851,17 @@ static void test_custom_op_register_errors(void** state) {
                    "invalid argument: op->name 'output' is a built-in operation; choose another name");
     op = sa_op("nothing_to_infer", &a, 1);
     op.infer = NULL;
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->infer must not be NULL");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->infer must not be NULL");
     op = sa_op("nothing_to_run", &a, 1);
     op.cpu = NULL;
     APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->cpu must not be NULL");
     op = sa_op(NULL, &a, 1);
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->name must not be NULL");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->name must not be NULL");
     op = sa_op("", &a, 1);
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->name must not be empty");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->name must not be empty");
     op = sa_op("tiny", &a, 1);
     op.struct_size = 8;
     APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,

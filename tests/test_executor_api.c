@@ -40,15 +40,15 @@ static void assert_info(const aph_value_info* v, const char* name, uint64_t id, 
 static void test_signature(void** state) {
     (void)state;
     aph_graph* g = et_graph();
-    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));         /* 1 */
-    et_input(g, "w1", "weight", APH_DTYPE_F32, SHAPE(4, 8));       /* 2 */
-    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(4));           /* 3 */
-    NODE(g, "h", "linear", NULL, "x,w1,b");                        /* 4 */
-    et_input(g, "scale", "input", APH_DTYPE_F32, SCALAR_SHAPE);    /* 5 */
-    NODE(g, "hs", "mul", NULL, "h,scale");                         /* 6 */
-    NODE(g, "y", "output", NULL, "hs");                            /* 7 */
-    NODE(g, "s", "sum", "dim=-1", "h");                            /* 8 */
-    NODE(g, "total", "output", NULL, "s");                         /* 9 */
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));      /* 1 */
+    et_input(g, "w1", "weight", APH_DTYPE_F32, SHAPE(4, 8));    /* 2 */
+    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(4));        /* 3 */
+    NODE(g, "h", "linear", NULL, "x,w1,b");                     /* 4 */
+    et_input(g, "scale", "input", APH_DTYPE_F32, SCALAR_SHAPE); /* 5 */
+    NODE(g, "hs", "mul", NULL, "h,scale");                      /* 6 */
+    NODE(g, "y", "output", NULL, "hs");                         /* 7 */
+    NODE(g, "s", "sum", "dim=-1", "h");                         /* 8 */
+    NODE(g, "total", "output", NULL, "s");                      /* 9 */
     aph_executor* ex = et_exec(g, NULL);
     /* The executor works on a copy: changing the graph afterwards changes nothing. */
     et_input(g, "late", "input", APH_DTYPE_F32, SHAPE(3));
@@ -644,13 +644,13 @@ static void test_cpu_threads(void** state) {
     et_set(with0, "x", in);
     et_set(older, "x", in);
 
-    APH_ASSERT_OK(aph_executor_run(with2));  /* seen[0]: 2 */
+    APH_ASSERT_OK(aph_executor_run(with2)); /* seen[0]: 2 */
     assert_int_equal(aph_cpu_thread_count(), base);
-    APH_ASSERT_OK(aph_executor_run(with0));  /* seen[1]: the default */
-    APH_ASSERT_OK(aph_executor_run(older));  /* seen[2]: the default */
+    APH_ASSERT_OK(aph_executor_run(with0)); /* seen[1]: the default */
+    APH_ASSERT_OK(aph_executor_run(older)); /* seen[2]: the default */
     APH_ASSERT_OK(aph_cpu_set_thread_limit(5));
-    APH_ASSERT_OK(aph_executor_run(with0));  /* seen[3]: this thread's 5 */
-    APH_ASSERT_OK(aph_executor_run(with2));  /* seen[4]: the executor's 2 */
+    APH_ASSERT_OK(aph_executor_run(with0));          /* seen[3]: this thread's 5 */
+    APH_ASSERT_OK(aph_executor_run(with2));          /* seen[4]: the executor's 2 */
     assert_int_equal(aph_cpu_get_thread_limit(), 5); /* restored after the run */
     assert_int_equal(aph_cpu_thread_count(), 5);
     APH_ASSERT_OK(aph_cpu_set_thread_limit(0));

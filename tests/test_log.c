@@ -15,8 +15,7 @@
 static aph_capture g_cap; /* large: static, not on the stack */
 
 /* Ascending severity: k_levels[i] == i. */
-static const aph_log_level k_levels[] = {APH_LOG_TRACE, APH_LOG_DEBUG, APH_LOG_INFO,
-                                         APH_LOG_WARN, APH_LOG_ERROR};
+static const aph_log_level k_levels[] = {APH_LOG_TRACE, APH_LOG_DEBUG, APH_LOG_INFO, APH_LOG_WARN, APH_LOG_ERROR};
 
 /* Asserts the i-th captured message exactly. */
 static void assert_captured(int i, aph_log_level level, const char* target, const char* message) {
@@ -83,8 +82,7 @@ static void test_set_get_level(void** state) {
     const int bad[] = {-1, 5, 42, -1000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char expected[96];
-        snprintf(expected, sizeof expected,
-                 "invalid argument: level is %d, not a valid aph_log_level", bad[i]);
+        snprintf(expected, sizeof expected, "invalid argument: level is %d, not a valid aph_log_level", bad[i]);
         APH_ASSERT_ERR(aph_log_set_level((aph_log_level)bad[i]), APH_ERR_INVALID_ARGUMENT, expected);
         assert_int_equal(aph_log_get_level(), APH_LOG_INFO); /* unchanged */
     }
@@ -188,8 +186,7 @@ static void test_callback_replacement_and_default(void** state) {
     /* NULL restores the default stderr sink: the callback no longer sees anything. */
     APH_ASSERT_OK(aph_log_set_callback(NULL, NULL));
     APH_ASSERT_OK(aph_log_set_callback(NULL, &a)); /* twice is fine; user_data ignored */
-    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test_log",
-                                "this line on stderr is expected (default sink restored)"));
+    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test_log", "this line on stderr is expected (default sink restored)"));
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 1);
 }
@@ -239,9 +236,8 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.max_depth, 1);
     assert_int_equal(r.set_status, APH_ERR_INVALID_ARGUMENT);
-    assert_string_equal(r.set_message,
-                        "invalid argument: aph_log_set_callback cannot be called from inside the "
-                        "log callback");
+    assert_string_equal(r.set_message, "invalid argument: aph_log_set_callback cannot be called from inside the "
+                                       "log callback");
     /* The failed call changed nothing: the callback is still installed. */
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "t", "still here"));
     assert_int_equal(r.calls, 2);
@@ -249,9 +245,8 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
     r.preset_status = APH_OK;
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "t", "try preset"));
     assert_int_equal(r.preset_status, APH_ERR_INVALID_ARGUMENT);
-    assert_string_equal(r.preset_message,
-                        "invalid argument: aph_log_apply_preset cannot be called from inside the "
-                        "log callback");
+    assert_string_equal(r.preset_message, "invalid argument: aph_log_apply_preset cannot be called from inside the "
+                                          "log callback");
     assert_int_equal(aph_log_get_level(), APH_LOG_DEBUG); /* the preset changed nothing */
     assert_int_equal(r.calls, 3);
 
@@ -271,8 +266,7 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
 
 /* Runs aph_log_write(level, target, message) with stderr redirected to a file and returns what
  * was written (at most size - 1 bytes). Asserts only after stderr is back. */
-static void stderr_of_write(aph_log_level level, const char* target, const char* message,
-                            char* out, size_t size) {
+static void stderr_of_write(aph_log_level level, const char* target, const char* message, char* out, size_t size) {
     FILE* tmp = tmpfile();
     assert_non_null(tmp);
     fflush(stderr);
@@ -295,8 +289,9 @@ static void stderr_of_write(aph_log_level level, const char* target, const char*
  * returns the length of the prefix (28), or fails. */
 static size_t check_timestamp(const char* line) {
     regex_t re;
-    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ",
-                             REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(
+        regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ", REG_EXTENDED | REG_NOSUB),
+        0);
     const int match = regexec(&re, line, 0, NULL, 0);
     regfree(&re);
     if (match != 0) {
@@ -305,8 +300,9 @@ static size_t check_timestamp(const char* line) {
     }
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec), 6);
+    assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                            &tm.tm_min, &tm.tm_sec),
+                     6);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     const time_t stamped = timegm(&tm);
@@ -384,10 +380,8 @@ static void test_presets(void** state) {
     const int bad[] = {-1, 3, 99};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char expected[96];
-        snprintf(expected, sizeof expected,
-                 "invalid argument: preset is %d, not a valid aph_log_preset", bad[i]);
-        APH_ASSERT_ERR(aph_log_apply_preset((aph_log_preset)bad[i]), APH_ERR_INVALID_ARGUMENT,
-                       expected);
+        snprintf(expected, sizeof expected, "invalid argument: preset is %d, not a valid aph_log_preset", bad[i]);
+        APH_ASSERT_ERR(aph_log_apply_preset((aph_log_preset)bad[i]), APH_ERR_INVALID_ARGUMENT, expected);
         assert_int_equal(aph_log_get_level(), APH_LOG_DEBUG); /* unchanged */
         /* (the failure itself is logged at debug, the level now in force) */
         assert_int_equal(aph_capture_find(&g_cap, APH_LOG_DEBUG, expected), 1);
@@ -478,11 +472,9 @@ static void test_memory_usage(void** state) {
     APH_ASSERT_OK(aph_log_memory_usage(0, 0, "idle"));
     APH_ASSERT_OK(aph_log_memory_usage(1000000, 3 * mib + 5243, "backward pass"));
     assert_int_equal(g_cap.count, 4);
-    assert_captured(0, APH_LOG_INFO, "rust_ai::memory",
-                    "memory usage allocated_mb=1.50 peak_mb=2.00 context=forward");
+    assert_captured(0, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=1.50 peak_mb=2.00 context=forward");
     assert_captured(1, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=1.50 peak_mb=2.00");
-    assert_captured(2, APH_LOG_INFO, "rust_ai::memory",
-                    "memory usage allocated_mb=0.00 peak_mb=0.00 context=idle");
+    assert_captured(2, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=0.00 peak_mb=0.00 context=idle");
     /* 1000000 / 2^20 = 0.9537 -> 0.95; (3 MiB + 5243) / 2^20 = 3.005 -> 3.01. */
     assert_captured(3, APH_LOG_INFO, "rust_ai::memory",
                     "memory usage allocated_mb=0.95 peak_mb=3.01 context=backward pass");
@@ -503,7 +495,7 @@ static void test_memory_usage(void** state) {
 
 typedef struct {
     atomic_int total;
-    atomic_int bad; /* malformed, out of order or on the wrong thread */
+    atomic_int bad;          /* malformed, out of order or on the wrong thread */
     int next[N_LOG_THREADS]; /* per thread: the next message index expected */
     pthread_t owner[N_LOG_THREADS];
 } mt_state;
@@ -512,8 +504,8 @@ static void mt_cb(void* ud, aph_log_level level, const char* target, const char*
     mt_state* s = (mt_state*)ud;
     int t = -1, i = -1;
     atomic_fetch_add(&s->total, 1);
-    if (level != APH_LOG_WARN || sscanf(target, "thread::%d", &t) != 1 || t < 0 ||
-        t >= N_LOG_THREADS || sscanf(message, "message %d", &i) != 1) {
+    if (level != APH_LOG_WARN || sscanf(target, "thread::%d", &t) != 1 || t < 0 || t >= N_LOG_THREADS ||
+        sscanf(message, "message %d", &i) != 1) {
         atomic_fetch_add(&s->bad, 1);
         return;
     }

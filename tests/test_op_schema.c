@@ -219,7 +219,8 @@ static void test_schema_api(void** state) {
                    "not found: built-in operation 'frobnicate'");
     assert_memory_equal(&o, &keep, sizeof o);
     APH_ASSERT_ERR(aph_op_schema_find(NULL, &o), APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be NULL");
-    APH_ASSERT_ERR(aph_op_schema_find("relu", NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_op_schema_find("relu", NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_op_get_schema(0, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     o.struct_size = sizeof(size_t);
     APH_ASSERT_ERR(aph_op_get_schema(0, &o), APH_ERR_INVALID_ARGUMENT,
@@ -245,8 +246,7 @@ static void test_schema_api(void** state) {
     for (size_t b = offsetof(aph_op_schema, kind); b < sizeof raw; ++b) assert_int_equal(raw[b], 0xEE);
 
     /* A registered custom operation is not a built-in one. */
-    APH_ASSERT_ERR(aph_op_schema_find("scale_add", &o), APH_ERR_NOT_FOUND,
-                   "not found: built-in operation 'scale_add'");
+    APH_ASSERT_ERR(aph_op_schema_find("scale_add", &o), APH_ERR_NOT_FOUND, "not found: built-in operation 'scale_add'");
 }
 
 /* ---- the executor agrees with the schemas ---------------------------------------------------- */
@@ -379,7 +379,8 @@ static void test_schema_matches_executor(void** state) {
         spec specs[MAX_OPERANDS];
         const size_t n_specs = parse_specs(fx->operands, specs);
         /* Every operand (the counts below go one past the maximum). */
-        if (n_specs != s.max_operands) fail_msg("the fixture of '%s' gives %zu operands, not %zu", s.name, n_specs, s.max_operands);
+        if (n_specs != s.max_operands)
+            fail_msg("the fixture of '%s' gives %zu operands, not %zu", s.name, n_specs, s.max_operands);
         aph_tensor* bound[MAX_OPERANDS + 1];
         for (size_t k = 0; k < n_specs; ++k) bound[k] = rand_of(&specs[k]);
         bound[n_specs] = et_rand(APH_DTYPE_F32, SHAPE(2, 3), -1, 1); /* the node itself: input, weight */
@@ -527,8 +528,8 @@ static size_t read_table(row* rows) {
     fclose(f);
     size_t head = SIZE_MAX;
     for (size_t i = 0; i < nl; ++i) {
-        if (strncmp(lines[i], " *   operation ", 15) == 0 && strstr(lines[i], " kind ") && strstr(lines[i], " operands ") &&
-            strstr(lines[i], " params")) {
+        if (strncmp(lines[i], " *   operation ", 15) == 0 && strstr(lines[i], " kind ") &&
+            strstr(lines[i], " operands ") && strstr(lines[i], " params")) {
             assert_int_equal(head, SIZE_MAX); /* one table */
             head = i;
         }
@@ -643,13 +644,15 @@ static void check_params(const row* r, const aph_op_schema* s) {
                 *def = '\0';
                 def += 3;
             }
-            if (strcmp(name, p.name) != 0) fail_msg("%s: param %zu is '%s' in the header, '%s' in the schema", r->name, k, name, p.name);
+            if (strcmp(name, p.name) != 0)
+                fail_msg("%s: param %zu is '%s' in the header, '%s' in the schema", r->name, k, name, p.name);
             /* Required: neither '?' nor a default. */
             assert_int_equal(p.required, !no_default && def == NULL);
             if (def != NULL) {
                 assert_non_null(p.default_json);
                 if (strcmp(def, p.default_json) != 0)
-                    fail_msg("%s: %s defaults to %s in the header, %s in the schema", r->name, name, def, p.default_json);
+                    fail_msg("%s: %s defaults to %s in the header, %s in the schema", r->name, name, def,
+                             p.default_json);
             } else {
                 assert_null(p.default_json);
             }
@@ -664,12 +667,14 @@ static void check_params(const row* r, const aph_op_schema* s) {
                     assert_true(v < p.allowed_count);
                     char quoted[64];
                     snprintf(quoted, sizeof quoted, "\"%s\"", p.allowed_values[v]);
-                    if (strcmp(a, quoted) != 0) fail_msg("%s: %s value %zu is %s in the header, %s in the schema", r->name, name, v, a, quoted);
+                    if (strcmp(a, quoted) != 0)
+                        fail_msg("%s: %s value %zu is %s in the header, %s in the schema", r->name, name, v, a, quoted);
                 }
                 assert_int_equal(v, p.allowed_count);
             } else {
                 if (strcmp(type, type_word(p.type)) != 0)
-                    fail_msg("%s: %s is '%s' in the header, '%s' in the schema", r->name, name, type, type_word(p.type));
+                    fail_msg("%s: %s is '%s' in the header, '%s' in the schema", r->name, name, type,
+                             type_word(p.type));
                 assert_null(p.allowed_values);
             }
         }
@@ -684,8 +689,10 @@ static void test_header_table(void** state) {
     assert_int_equal(n, aph_op_schema_count());
     for (size_t i = 0; i < n; ++i) {
         const aph_op_schema s = schema_at(i);
-        if (strcmp(rows[i].name, s.name) != 0) fail_msg("row %zu of the header's table is '%s', the schema's '%s'", i, rows[i].name, s.name);
-        if (strcmp(rows[i].kind, kind_word(s.kind)) != 0) fail_msg("%s: kind %s in the header, %s in the schema", s.name, rows[i].kind, kind_word(s.kind));
+        if (strcmp(rows[i].name, s.name) != 0)
+            fail_msg("row %zu of the header's table is '%s', the schema's '%s'", i, rows[i].name, s.name);
+        if (strcmp(rows[i].kind, kind_word(s.kind)) != 0)
+            fail_msg("%s: kind %s in the header, %s in the schema", s.name, rows[i].kind, kind_word(s.kind));
         if (rows[i].min_operands != s.min_operands || rows[i].max_operands != s.max_operands)
             fail_msg("%s: %zu to %zu operands in the header, %zu to %zu in the schema", s.name, rows[i].min_operands,
                      rows[i].max_operands, s.min_operands, s.max_operands);
@@ -769,11 +776,13 @@ static aph_status eager(const agree_case* c, aph_tensor* const* in, size_t n, ap
     static const char* const reduce[] = {"sum", "mean", "max"};
     const char* op = c->op;
     aph_tensor* o3 = n > 3 ? in[3] : NULL;
-    if (strcmp(op, "matmul") == 0) return aph_op_matmul(in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out, NULL);
+    if (strcmp(op, "matmul") == 0)
+        return aph_op_matmul(in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out, NULL);
     if (strcmp(op, "linear") == 0) return aph_op_linear(in[0], in[1], n > 2 ? in[2] : NULL, out, NULL);
     if (index_of(op, binary, 6) >= 0) return aph_op_binary((aph_binary_op)c->i, in[0], in[1], out, NULL);
     if (strcmp(op, "relu") == 0) return aph_op_unary((aph_unary_op)c->i, in[0], out, NULL);
-    if (strcmp(op, "bias_activation") == 0) return aph_op_bias_activation(in[0], in[1], (aph_activation)c->i, out, NULL);
+    if (strcmp(op, "bias_activation") == 0)
+        return aph_op_bias_activation(in[0], in[1], (aph_activation)c->i, out, NULL);
     if (strcmp(op, "layer_norm") == 0) return aph_op_layer_norm(in[0], in[1], n > 2 ? in[2] : NULL, c->f, out, NULL);
     if (strcmp(op, "rms_norm") == 0) return aph_op_rms_norm(in[0], in[1], c->f, out, NULL);
     const int r = index_of(op, reduce, 3);

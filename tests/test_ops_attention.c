@@ -3,7 +3,6 @@
  * mapping, additive masks broadcast from their own shapes, fully masked rows giving zeros. */
 #include "ops_test_util.h"
 
-
 enum { MASK_NONE = 0, MASK_SQ_SK = 1, MASK_B11SK = 2 };
 enum { LAYOUT_CONTIG = 0, LAYOUT_STRIDED = 1, LAYOUT_FUSED = 2, LAYOUT_PADDED = 3 };
 
@@ -22,8 +21,7 @@ typedef struct attn_case {
 /* ---- reference ------------------------------------------------------------------------------ */
 
 /* The mask value for (b, h, i, j) from the mask's own shape (right-aligned, size-1 broadcast). */
-static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, int64_t h, int64_t i,
-                      int64_t j) {
+static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, int64_t h, int64_t i, int64_t j) {
     const int64_t idx[4] = {b, h, i, j};
     int64_t off = 0;
     for (size_t a = 0; a < nd; ++a) {
@@ -36,8 +34,8 @@ static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, 
 /* One output row: out[b, i, h, :] from q [B, Sq, Hq, D], k and v [B, Sk, Hkv, D] (contiguous
  * doubles), mask (NULL or values of shape ms). scratch holds Sk doubles. */
 static void ref_row(const attn_case* c, double scale, const double* q, const double* k, const double* v,
-                    const double* m, const int64_t* ms, size_t mnd, int64_t b, int64_t h, int64_t i,
-                    double* scratch, double* out) {
+                    const double* m, const int64_t* ms, size_t mnd, int64_t b, int64_t h, int64_t i, double* scratch,
+                    double* out) {
     const int64_t D = c->D, hk = h / (c->Hq / c->Hkv);
     const double* qr = q + ((b * c->Sq + i) * c->Hq + h) * D;
     double mx = -INFINITY;
@@ -241,13 +239,22 @@ static void run_all_dtypes(const attn_case* c) {
  * 256 (the generic path), causal and not. */
 static void test_square(void** state) {
     (void)state;
-    static const struct { int64_t S, Hkv, D; int causal; } shapes[] = {
-        {1, 4, 64, 0},  {1, 1, 8, 1},    {17, 2, 40, 0},  {17, 4, 128, 1}, {65, 1, 64, 1},
+    static const struct {
+        int64_t S, Hkv, D;
+        int causal;
+    } shapes[] = {
+        {1, 4, 64, 0},  {1, 1, 8, 1},    {17, 2, 40, 0},   {17, 4, 128, 1}, {65, 1, 64, 1},
         {65, 2, 96, 0}, {130, 4, 64, 0}, {130, 2, 128, 1}, {33, 1, 256, 0}, {17, 2, 1, 1},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = shapes[s].S, .Sk = shapes[s].S, .Hq = 4, .Hkv = shapes[s].Hkv,
-                             .D = shapes[s].D, .causal = shapes[s].causal, .dead_row = -1};
+        const attn_case c = {.B = 2,
+                             .Sq = shapes[s].S,
+                             .Sk = shapes[s].S,
+                             .Hq = 4,
+                             .Hkv = shapes[s].Hkv,
+                             .D = shapes[s].D,
+                             .causal = shapes[s].causal,
+                             .dead_row = -1};
         run_all_dtypes(&c);
     }
 }
@@ -257,13 +264,22 @@ static void test_square(void** state) {
  * no key and are zeros). */
 static void test_rectangular(void** state) {
     (void)state;
-    static const struct { int64_t Sq, Sk, Hkv, D; int causal; } shapes[] = {
+    static const struct {
+        int64_t Sq, Sk, Hkv, D;
+        int causal;
+    } shapes[] = {
         {1, 130, 2, 64, 1}, {3, 127, 1, 128, 1}, {17, 65, 4, 40, 1}, {33, 130, 2, 96, 0},
         {65, 17, 4, 64, 1}, {130, 33, 1, 8, 1},  {17, 1, 2, 128, 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = shapes[s].Sq, .Sk = shapes[s].Sk, .Hq = 4, .Hkv = shapes[s].Hkv,
-                             .D = shapes[s].D, .causal = shapes[s].causal, .dead_row = -1};
+        const attn_case c = {.B = 2,
+                             .Sq = shapes[s].Sq,
+                             .Sk = shapes[s].Sk,
+                             .Hq = 4,
+                             .Hkv = shapes[s].Hkv,
+                             .D = shapes[s].D,
+                             .causal = shapes[s].causal,
+                             .dead_row = -1};
         run_all_dtypes(&c);
     }
 }
@@ -272,15 +288,26 @@ static void test_rectangular(void** state) {
  * and without causal masking; a query row whose keys are all masked gives zeros. */
 static void test_masks(void** state) {
     (void)state;
-    static const struct { int64_t Sq, Sk, Hkv, D; int causal, mask, f32; int64_t dead; } cases[] = {
-        {17, 17, 2, 64, 0, MASK_SQ_SK, 0, 5},   {65, 65, 4, 128, 1, MASK_SQ_SK, 1, 64},
-        {33, 130, 1, 40, 1, MASK_SQ_SK, 0, 0},  {17, 17, 4, 64, 0, MASK_B11SK, 1, -1},
+    static const struct {
+        int64_t Sq, Sk, Hkv, D;
+        int causal, mask, f32;
+        int64_t dead;
+    } cases[] = {
+        {17, 17, 2, 64, 0, MASK_SQ_SK, 0, 5},    {65, 65, 4, 128, 1, MASK_SQ_SK, 1, 64},
+        {33, 130, 1, 40, 1, MASK_SQ_SK, 0, 0},   {17, 17, 4, 64, 0, MASK_B11SK, 1, -1},
         {65, 130, 2, 128, 1, MASK_B11SK, 0, -1}, {1, 65, 1, 8, 0, MASK_B11SK, 0, -1},
     };
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = cases[s].Sq, .Sk = cases[s].Sk, .Hq = 4, .Hkv = cases[s].Hkv,
-                             .D = cases[s].D, .causal = cases[s].causal, .mask = cases[s].mask,
-                             .mask_f32 = cases[s].f32, .dead_row = cases[s].dead};
+        const attn_case c = {.B = 2,
+                             .Sq = cases[s].Sq,
+                             .Sk = cases[s].Sk,
+                             .Hq = 4,
+                             .Hkv = cases[s].Hkv,
+                             .D = cases[s].D,
+                             .causal = cases[s].causal,
+                             .mask = cases[s].mask,
+                             .mask_f32 = cases[s].f32,
+                             .dead_row = cases[s].dead};
         run_all_dtypes(&c);
     }
 }
@@ -387,8 +414,8 @@ static void test_padding(void** state) {
 static void test_scale(void** state) {
     (void)state;
     const attn_case a = {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 2, .D = 64, .scale = 0.3, .dead_row = -1};
-    const attn_case b = {.B = 2, .Sq = 9, .Sk = 9, .Hq = 4, .Hkv = 1, .D = 40, .causal = 1, .scale = 1.7,
-                         .dead_row = -1};
+    const attn_case b = {
+        .B = 2, .Sq = 9, .Sk = 9, .Hq = 4, .Hkv = 1, .D = 40, .causal = 1, .scale = 1.7, .dead_row = -1};
     run_all_dtypes(&a);
     run_all_dtypes(&b);
 }
@@ -411,15 +438,43 @@ static void test_strided(void** state) {
     (void)state;
     const attn_case cases[] = {
         {.B = 2, .Sq = 65, .Sk = 65, .Hq = 4, .Hkv = 4, .D = 64, .causal = 1, .layout = LAYOUT_FUSED, .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 17, .Hq = 4, .Hkv = 4, .D = 40, .layout = LAYOUT_FUSED, .strided_out = 1,
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 4,
+         .D = 40,
+         .layout = LAYOUT_FUSED,
+         .strided_out = 1,
          .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 2, .D = 128, .causal = 1, .layout = LAYOUT_STRIDED,
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 33,
+         .Hq = 4,
+         .Hkv = 2,
+         .D = 128,
+         .causal = 1,
+         .layout = LAYOUT_STRIDED,
          .dead_row = -1},
-        {.B = 2, .Sq = 33, .Sk = 17, .Hq = 4, .Hkv = 1, .D = 64, .mask = MASK_SQ_SK, .dead_row = 2,
-         .layout = LAYOUT_STRIDED, .strided_out = 1},
-        {.B = 2, .Sq = 65, .Sk = 130, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .layout = LAYOUT_PADDED,
-         .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 17, .Hq = 4, .Hkv = 4, .D = 128, .mask = MASK_B11SK, .layout = LAYOUT_PADDED,
+        {.B = 2,
+         .Sq = 33,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 1,
+         .D = 64,
+         .mask = MASK_SQ_SK,
+         .dead_row = 2,
+         .layout = LAYOUT_STRIDED,
+         .strided_out = 1},
+        {.B = 2, .Sq = 65, .Sk = 130, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .layout = LAYOUT_PADDED, .dead_row = -1},
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 4,
+         .D = 128,
+         .mask = MASK_B11SK,
+         .layout = LAYOUT_PADDED,
          .dead_row = -1},
         {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 1, .D = 40, .layout = LAYOUT_PADDED, .dead_row = -1},
     };
@@ -535,8 +590,8 @@ static void test_custom_stream(void** state) {
     (void)state;
     aph_stream* stream = NULL;
     APH_ASSERT_OK(aph_stream_create(ot_device(), &stream));
-    const attn_case c = {.B = 2, .Sq = 33, .Sk = 65, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .mask = MASK_B11SK,
-                         .dead_row = -1};
+    const attn_case c = {
+        .B = 2, .Sq = 33, .Sk = 65, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .mask = MASK_B11SK, .dead_row = -1};
     run_case(&c, APH_DTYPE_F16, stream);
     run_case(&c, APH_DTYPE_F32, stream);
     aph_stream_release(stream);
@@ -725,11 +780,13 @@ static void test_errors(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_square),        cmocka_unit_test(test_rectangular), cmocka_unit_test(test_masks),
-        cmocka_unit_test(test_all_masked),    cmocka_unit_test(test_padding),     cmocka_unit_test(test_scale),       cmocka_unit_test(test_strided),
-        cmocka_unit_test(test_causal_any_nonzero),
-        cmocka_unit_test(test_zero_size),     cmocka_unit_test(test_long_keys),   cmocka_unit_test(test_long_causal),
-        cmocka_unit_test(test_custom_stream), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_square),      cmocka_unit_test(test_rectangular),
+        cmocka_unit_test(test_masks),       cmocka_unit_test(test_all_masked),
+        cmocka_unit_test(test_padding),     cmocka_unit_test(test_scale),
+        cmocka_unit_test(test_strided),     cmocka_unit_test(test_causal_any_nonzero),
+        cmocka_unit_test(test_zero_size),   cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_long_causal), cmocka_unit_test(test_custom_stream),
+        cmocka_unit_test(test_errors),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

@@ -11,15 +11,13 @@
 
 #define MAXD 4
 
-static const aph_binary_op kBinaryOps[] = {APH_BINARY_ADD, APH_BINARY_SUB, APH_BINARY_MUL,
+static const aph_binary_op kBinaryOps[] = {APH_BINARY_ADD, APH_BINARY_SUB,     APH_BINARY_MUL,
                                            APH_BINARY_DIV, APH_BINARY_MAXIMUM, APH_BINARY_MINIMUM};
-static const aph_unary_op kUnaryOps[] = {APH_UNARY_RELU, APH_UNARY_GELU, APH_UNARY_GELU_TANH,
-                                         APH_UNARY_SILU, APH_UNARY_TANH, APH_UNARY_SIGMOID,
-                                         APH_UNARY_EXP, APH_UNARY_LOG, APH_UNARY_NEG,
-                                         APH_UNARY_SQRT, APH_UNARY_RSQRT, APH_UNARY_ABS};
-static const aph_activation kActivations[] = {APH_ACTIVATION_NONE, APH_ACTIVATION_RELU,
-                                              APH_ACTIVATION_GELU, APH_ACTIVATION_GELU_TANH,
-                                              APH_ACTIVATION_SILU, APH_ACTIVATION_TANH};
+static const aph_unary_op kUnaryOps[] = {APH_UNARY_RELU, APH_UNARY_GELU,    APH_UNARY_GELU_TANH, APH_UNARY_SILU,
+                                         APH_UNARY_TANH, APH_UNARY_SIGMOID, APH_UNARY_EXP,       APH_UNARY_LOG,
+                                         APH_UNARY_NEG,  APH_UNARY_SQRT,    APH_UNARY_RSQRT,     APH_UNARY_ABS};
+static const aph_activation kActivations[] = {APH_ACTIVATION_NONE,      APH_ACTIVATION_RELU, APH_ACTIVATION_GELU,
+                                              APH_ACTIVATION_GELU_TANH, APH_ACTIVATION_SILU, APH_ACTIVATION_TANH};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- float64 references */
@@ -42,8 +40,7 @@ static double ref_unary(aph_unary_op op, double x) {
     switch (op) {
         case APH_UNARY_RELU: return x > 0 ? x : 0.0;
         case APH_UNARY_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-        case APH_UNARY_GELU_TANH:
-            return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+        case APH_UNARY_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
         case APH_UNARY_SILU: return x * ref_sigmoid(x);
         case APH_UNARY_TANH: return tanh(x);
         case APH_UNARY_SIGMOID: return ref_sigmoid(x);
@@ -150,8 +147,8 @@ static void assert_exact(const double* got, const double* want, size_t n, const 
     for (size_t i = 0; i < n; ++i) {
         const int ok = (isnan(got[i]) && isnan(want[i])) || got[i] == want[i];
         if (!ok) {
-            fail_msg("%s: element %zu: got %.17g, want %.17g (APH_TEST_SEED=%llu)", what, i, got[i],
-                     want[i], (unsigned long long)ot_seed());
+            fail_msg("%s: element %zu: got %.17g, want %.17g (APH_TEST_SEED=%llu)", what, i, got[i], want[i],
+                     (unsigned long long)ot_seed());
         }
     }
 }
@@ -160,8 +157,8 @@ static void assert_exact(const double* got, const double* want, size_t n, const 
 
 /* One binary case: a[an] (op) b[bn] into out of the broadcast shape (os[on]), checked against
  * the reference; strided_* pick strided views for the operands and out. */
-static void binary_case(aph_dtype dtype, aph_binary_op op, const int64_t* as, size_t an, const int64_t* bs,
-                        size_t bn, const int64_t* os, size_t on, int strided_a, int strided_b, int strided_o) {
+static void binary_case(aph_dtype dtype, aph_binary_op op, const int64_t* as, size_t an, const int64_t* bs, size_t bn,
+                        const int64_t* os, size_t on, int strided_a, int strided_b, int strided_o) {
     const size_t na = (size_t)ot_numel(as, an), nb = (size_t)ot_numel(bs, bn), no = (size_t)ot_numel(os, on);
     double* va = fresh(na, -2.0, 2.0, dtype);
     double* vb = fresh_signed(nb, dtype);
@@ -422,7 +419,9 @@ static void test_binary_scalar(void** state) {
                 double* va = fresh(n, -2.0, 2.0, dt);
                 aph_tensor* a = input(dt, sh, n_d, va, strided);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? a : strided ? strided_out(dt, sh, n_d, &storage) : ot_poisoned(dt, sh, n_d);
+                aph_tensor* out = in_place  ? a
+                                  : strided ? strided_out(dt, sh, n_d, &storage)
+                                            : ot_poisoned(dt, sh, n_d);
                 APH_ASSERT_OK(aph_op_binary_scalar(op, a, sc, out, NULL));
                 double want[127];
                 for (size_t i = 0; i < n; ++i) want[i] = ref_binary(op, va[i], sc);
@@ -444,9 +443,20 @@ static void test_binary_scalar(void** state) {
 /* The input range of op: log, sqrt and rsqrt positive, exp moderate, the rest symmetric. */
 static void unary_range(aph_unary_op op, double* lo, double* hi) {
     switch (op) {
-        case APH_UNARY_LOG: case APH_UNARY_SQRT: case APH_UNARY_RSQRT: *lo = 0.05; *hi = 8.0; break;
-        case APH_UNARY_EXP: *lo = -5.0; *hi = 5.0; break;
-        default: *lo = -6.0; *hi = 6.0; break;
+        case APH_UNARY_LOG:
+        case APH_UNARY_SQRT:
+        case APH_UNARY_RSQRT:
+            *lo = 0.05;
+            *hi = 8.0;
+            break;
+        case APH_UNARY_EXP:
+            *lo = -5.0;
+            *hi = 5.0;
+            break;
+        default:
+            *lo = -6.0;
+            *hi = 6.0;
+            break;
     }
 }
 
@@ -468,8 +478,9 @@ static void test_unary_ops(void** state) {
                 double* vx = fresh(n, lo, hi, dt);
                 aph_tensor* x = input(dt, shapes[s], 3, vx, strided_in);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? x : strided_o ? strided_out(dt, shapes[s], 3, &storage)
-                                                           : ot_poisoned(dt, shapes[s], 3);
+                aph_tensor* out = in_place    ? x
+                                  : strided_o ? strided_out(dt, shapes[s], 3, &storage)
+                                              : ot_poisoned(dt, shapes[s], 3);
                 APH_ASSERT_OK(aph_op_unary(op, x, out, NULL));
                 double* want = malloc(sizeof(double) * n);
                 assert_non_null(want);
@@ -496,8 +507,8 @@ static void test_unary_extremes(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     const double vx[] = {-30000.0, -1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0, 30000.0};
     const int64_t sh[] = {8};
-    const aph_unary_op ops[] = {APH_UNARY_SIGMOID, APH_UNARY_TANH, APH_UNARY_SILU, APH_UNARY_GELU,
-                                APH_UNARY_GELU_TANH, APH_UNARY_RELU};
+    const aph_unary_op ops[] = {APH_UNARY_SIGMOID, APH_UNARY_TANH,      APH_UNARY_SILU,
+                                APH_UNARY_GELU,    APH_UNARY_GELU_TANH, APH_UNARY_RELU};
     for (size_t t = 0; t < nd; ++t) {
         const aph_dtype dt = dts[t];
         aph_tensor* x = ot_tensor(dt, sh, 1, vx);
@@ -564,7 +575,9 @@ static void test_bias_activation(void** state) {
                 aph_tensor* x = input(dt, xs, xd, vx, strided_x);
                 aph_tensor* b = ot_tensor(dt, &n, 1, vb);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? x : strided_o ? strided_out(dt, xs, xd, &storage) : ot_poisoned(dt, xs, xd);
+                aph_tensor* out = in_place    ? x
+                                  : strided_o ? strided_out(dt, xs, xd, &storage)
+                                              : ot_poisoned(dt, xs, xd);
                 APH_ASSERT_OK(aph_op_bias_activation(x, b, act, out, NULL));
                 double* want = malloc(sizeof(double) * total);
                 assert_non_null(want);
@@ -628,7 +641,7 @@ static void test_bias_activation_views(void** state) {
 
 /* ---- cast */
 
-static const aph_dtype kCastDtypes[] = {APH_DTYPE_F64, APH_DTYPE_F32, APH_DTYPE_F16,
+static const aph_dtype kCastDtypes[] = {APH_DTYPE_F64,  APH_DTYPE_F32, APH_DTYPE_F16,
                                         APH_DTYPE_BF16, APH_DTYPE_I32, APH_DTYPE_I64};
 
 static int is_int(aph_dtype d) { return d == APH_DTYPE_I32 || d == APH_DTYPE_I64; }
@@ -684,8 +697,7 @@ static void test_cast_matrix(void** state) {
 }
 
 /* Casts x (values v[n] in dtype from) to `to` and compares with want exactly. */
-static void cast_exact(aph_dtype from, aph_dtype to, const double* v, const double* want, size_t n,
-                       const char* what) {
+static void cast_exact(aph_dtype from, aph_dtype to, const double* v, const double* want, size_t n, const char* what) {
     if (ot_is_cuda() && (from == APH_DTYPE_F64 || to == APH_DTYPE_F64)) return;
     const int64_t sh[] = {(int64_t)n};
     aph_tensor* x = ot_tensor(from, sh, 1, v);
@@ -738,7 +750,8 @@ static void test_cast_rounding(void** state) {
         cast_exact(APH_DTYPE_I32, APH_DTYPE_F64, v, v, 4, "i32 -> f64");
         cast_exact(APH_DTYPE_I64, APH_DTYPE_F32, v, wf, 4, "i64 -> f32");
         /* bf16 (8 bits): 2^30 + 2^22 + 1 is just above the tie 2^30 + 2^22: up to 2^30 + 2^23. */
-        const double vb[] = {1073741824.0 + 4194304.0 + 1.0, 1073741824.0 + 4194304.0, 257.0, 259.0, 1073741824.0 + 12582912.0};
+        const double vb[] = {1073741824.0 + 4194304.0 + 1.0, 1073741824.0 + 4194304.0, 257.0, 259.0,
+                             1073741824.0 + 12582912.0};
         const double wb[] = {1073741824.0 + 8388608.0, 1073741824.0, 256.0, 260.0, 1073741824.0 + 16777216.0};
         cast_exact(APH_DTYPE_I32, APH_DTYPE_BF16, vb, wb, 5, "i32 -> bf16");
         cast_exact(APH_DTYPE_I64, APH_DTYPE_BF16, vb, wb, 5, "i64 -> bf16");
@@ -775,8 +788,9 @@ static void test_cast_i64_exact(void** state) {
     aph_tensor* o = ot_poisoned(APH_DTYPE_BF16, sh, 1);
     APH_ASSERT_OK(aph_op_cast(x, o, NULL));
     double* got = ot_read(o);
-    const double wb[] = {ldexp(1.0, 60) + ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 63),
-                         -ldexp(1.0, 63), -(ldexp(1.0, 60) + ldexp(1.0, 53))};
+    const double wb[] = {
+        ldexp(1.0, 60) + ldexp(1.0, 53),   ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 63), -ldexp(1.0, 63),
+        -(ldexp(1.0, 60) + ldexp(1.0, 53))};
     assert_exact(got, wb, 6, "i64 -> bf16");
     free(got);
     aph_tensor_release(o);
@@ -784,8 +798,9 @@ static void test_cast_i64_exact(void** state) {
         o = ot_poisoned(APH_DTYPE_F64, sh, 1);
         APH_ASSERT_OK(aph_op_cast(x, o, NULL));
         got = ot_read(o);
-        const double wd[] = {ldexp(1.0, 60) + ldexp(1.0, 52), ldexp(1.0, 53), ldexp(1.0, 53) + 4, ldexp(1.0, 63),
-                             -ldexp(1.0, 63), -(ldexp(1.0, 60) + ldexp(1.0, 52))};
+        const double wd[] = {
+            ldexp(1.0, 60) + ldexp(1.0, 52),   ldexp(1.0, 53), ldexp(1.0, 53) + 4, ldexp(1.0, 63), -ldexp(1.0, 63),
+            -(ldexp(1.0, 60) + ldexp(1.0, 52))};
         assert_exact(got, wd, 6, "i64 -> f64");
         free(got);
         aph_tensor_release(o);
@@ -855,9 +870,12 @@ static void test_cast_saturation(void** state) {
         for (int i = 0; i < 12; ++i) {
             int64_t want;
             if (isnan(vr[i])) want = 0;
-            else if (vr[i] >= 9223372036854775808.0) want = INT64_MAX;
-            else if (vr[i] < -9223372036854775808.0) want = INT64_MIN;
-            else want = (int64_t)vr[i];
+            else if (vr[i] >= 9223372036854775808.0)
+                want = INT64_MAX;
+            else if (vr[i] < -9223372036854775808.0)
+                want = INT64_MIN;
+            else
+                want = (int64_t)vr[i];
             if (r[i] != want) {
                 fail_msg("%s -> i64: element %d (%g): got %lld, want %lld", aph_dtype_name(from), i, vr[i],
                          (long long)r[i], (long long)want);
@@ -1106,14 +1124,16 @@ static void test_errors_binary(void** state) {
     APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, a, 1.0, NULL, NULL), IA,
                    "invalid argument: out must not be NULL");
     /* Enum values outside aph_binary_op. */
-    APH_ASSERT_ERR(aph_op_binary((aph_binary_op)6, a, b, out, NULL), IA, "invalid argument: op 6 is not an aph_binary_op");
+    APH_ASSERT_ERR(aph_op_binary((aph_binary_op)6, a, b, out, NULL), IA,
+                   "invalid argument: op 6 is not an aph_binary_op");
     APH_ASSERT_ERR(aph_op_binary((aph_binary_op)-1, a, b, out, NULL), IA,
                    "invalid argument: op -1 is not an aph_binary_op");
     APH_ASSERT_ERR(aph_op_binary_scalar((aph_binary_op)99, a, 1.0, out, NULL), IA,
                    "invalid argument: op 99 is not an aph_binary_op");
     /* Dtypes: b and out must have a's dtype; a must be a float. */
     aph_tensor* b16 = ot_tensor(APH_DTYPE_F16, s3, 1, v6);
-    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b16, out, NULL), IA, "invalid argument: b has dtype f16; expected f32");
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b16, out, NULL), IA,
+                   "invalid argument: b has dtype f16; expected f32");
     aph_tensor* o16 = ot_poisoned(APH_DTYPE_F16, s23, 2);
     APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, o16, NULL), IA,
                    "invalid argument: out has dtype f16; this operation writes f32");
@@ -1365,30 +1385,18 @@ static void test_errors_cast(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binary_ops),
-        cmocka_unit_test(test_binary_broadcast),
-        cmocka_unit_test(test_binary_strided),
-        cmocka_unit_test(test_binary_in_place),
-        cmocka_unit_test(test_binary_zero_size),
-        cmocka_unit_test(test_binary_nan),
-        cmocka_unit_test(test_binary_scalar),
-        cmocka_unit_test(test_unary_ops),
-        cmocka_unit_test(test_unary_extremes),
-        cmocka_unit_test(test_unary_zero_size),
-        cmocka_unit_test(test_bias_activation),
-        cmocka_unit_test(test_bias_activation_views),
-        cmocka_unit_test(test_cast_matrix),
-        cmocka_unit_test(test_cast_rounding),
-        cmocka_unit_test(test_cast_i64_exact),
-        cmocka_unit_test(test_cast_saturation),
-        cmocka_unit_test(test_cast_same_dtype),
-        cmocka_unit_test(test_cast_zero_size),
-        cmocka_unit_test(test_permuted_input),
-        cmocka_unit_test(test_large),
-        cmocka_unit_test(test_custom_stream),
-        cmocka_unit_test(test_errors_binary),
-        cmocka_unit_test(test_errors_unary_bias),
-        cmocka_unit_test(test_errors_cast),
+        cmocka_unit_test(test_binary_ops),        cmocka_unit_test(test_binary_broadcast),
+        cmocka_unit_test(test_binary_strided),    cmocka_unit_test(test_binary_in_place),
+        cmocka_unit_test(test_binary_zero_size),  cmocka_unit_test(test_binary_nan),
+        cmocka_unit_test(test_binary_scalar),     cmocka_unit_test(test_unary_ops),
+        cmocka_unit_test(test_unary_extremes),    cmocka_unit_test(test_unary_zero_size),
+        cmocka_unit_test(test_bias_activation),   cmocka_unit_test(test_bias_activation_views),
+        cmocka_unit_test(test_cast_matrix),       cmocka_unit_test(test_cast_rounding),
+        cmocka_unit_test(test_cast_i64_exact),    cmocka_unit_test(test_cast_saturation),
+        cmocka_unit_test(test_cast_same_dtype),   cmocka_unit_test(test_cast_zero_size),
+        cmocka_unit_test(test_permuted_input),    cmocka_unit_test(test_large),
+        cmocka_unit_test(test_custom_stream),     cmocka_unit_test(test_errors_binary),
+        cmocka_unit_test(test_errors_unary_bias), cmocka_unit_test(test_errors_cast),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

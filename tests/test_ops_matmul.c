@@ -40,9 +40,8 @@ static int all_nan(const aph_tensor* t) {
 
 /* out[batch..., M, N] = alpha · op(a) · op(b) + beta · c0 with numpy batch broadcasting.
  * a and b are row-major values of their stored shapes; fills out_shape / *out_ndim. */
-static double* ref_matmul(const double* a, const int64_t* as, size_t na, int ta, const double* b,
-                          const int64_t* bs, size_t nb, int tb, double alpha, double beta, const double* c0,
-                          int64_t* os, size_t* ond) {
+static double* ref_matmul(const double* a, const int64_t* as, size_t na, int ta, const double* b, const int64_t* bs,
+                          size_t nb, int tb, double alpha, double beta, const double* c0, int64_t* os, size_t* ond) {
     const int64_t M = ta ? as[na - 1] : as[na - 2], K = ta ? as[na - 2] : as[na - 1];
     const int64_t N = tb ? bs[nb - 2] : bs[nb - 1];
     const size_t nbat = (na > nb ? na : nb) - 2;
@@ -149,7 +148,8 @@ static void check_matmul(aph_dtype dt, const int64_t* as, size_t na, int ta, con
     aph_tensor* storage = NULL;
     aph_tensor* out;
     if (strides & STRIDE_OUT) out = strided_out(dt, os, ond, c0, &storage);
-    else out = c0 != NULL ? ot_tensor(dt, os, ond, c0) : ot_poisoned(dt, os, ond);
+    else
+        out = c0 != NULL ? ot_tensor(dt, os, ond, c0) : ot_poisoned(dt, os, ond);
 
     APH_ASSERT_OK(aph_op_matmul(a, b, ta, tb, alpha, beta, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
@@ -183,7 +183,7 @@ static void stored(int64_t rows, int64_t cols, int trans, int64_t out[2]) {
 
 static void test_matmul_sizes_and_transposes(void** state) {
     (void)state;
-    static const int64_t sizes[][3] = {{1, 1, 1},   {3, 17, 1},  {1, 33, 3},  {17, 3, 33},
+    static const int64_t sizes[][3] = {{1, 1, 1},    {3, 17, 1},   {1, 33, 3}, {17, 3, 33},
                                        {33, 65, 17}, {65, 33, 65}, {3, 1, 17}, {65, 1, 1}};
     aph_dtype dts[4];
     const size_t ndt = ot_float_dtypes(dts);
@@ -329,8 +329,7 @@ static void test_matmul_empty(void** state) {
         check_matmul(dt, a3, 3, 0, bs, 2, 0, 1.0, 0.0, 0, NULL);
 
         /* M, N or a batch dimension 0: nothing to do, OK. */
-        const int64_t shapes[][3][3] = {
-            {{0, 4}, {4, 3}, {0, 3}}, {{3, 4}, {4, 0}, {3, 0}}, {{0, 0}, {0, 0}, {0, 0}}};
+        const int64_t shapes[][3][3] = {{{0, 4}, {4, 3}, {0, 3}}, {{3, 4}, {4, 0}, {3, 0}}, {{0, 0}, {0, 0}, {0, 0}}};
         for (size_t i = 0; i < 3; ++i) {
             aph_tensor* a = ot_tensor(dt, shapes[i][0], 2, NULL);
             aph_tensor* b = ot_tensor(dt, shapes[i][1], 2, NULL);
@@ -515,8 +514,8 @@ static void check_gru(aph_dtype dt, int64_t B, int64_t I, int64_t H, int with_bi
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
     char what[128];
-    snprintf(what, sizeof what, "gru B %lld I %lld H %lld bias %d strided %d", (long long)B, (long long)I,
-             (long long)H, with_bias, strided);
+    snprintf(what, sizeof what, "gru B %lld I %lld H %lld bias %d strided %d", (long long)B, (long long)I, (long long)H,
+             with_bias, strided);
     /* The gates see sums of I and H products (then sigmoid/tanh, whose slopes are at most 1). */
     ot_assert_close(got, want, (size_t)(B * H), dt, acc_scale(I > H ? I : H), what);
     if (storage != NULL) assert_gaps(storage, 1);

@@ -58,13 +58,14 @@ static void softmax_ref(const double* x, double* y, int64_t rows, int64_t n, int
         for (int64_t j = 0; j < n; ++j) s += exp(xr[j] - m);
         for (int64_t j = 0; j < n; ++j) {
             if (m == -INFINITY) yr[j] = NAN; /* a row of -inf: NaN, as in PyTorch */
-            else yr[j] = log_ ? (xr[j] - m) - log(s) : exp(xr[j] - m) / s;
+            else
+                yr[j] = log_ ? (xr[j] - m) - log(s) : exp(xr[j] - m) / s;
         }
     }
 }
 
-static void norm_ref(const double* x, const double* w, const double* b, double eps, int rms, double* y,
-                     int64_t rows, int64_t n) {
+static void norm_ref(const double* x, const double* w, const double* b, double eps, int rms, double* y, int64_t rows,
+                     int64_t n) {
     for (int64_t r = 0; r < rows; ++r) {
         const double* xr = x + r * n;
         double* yr = y + r * n;
@@ -110,8 +111,7 @@ static void reduce_ref(int op, const double* x, double* y, int64_t outer, int64_
 
 /* ---- softmax ------------------------------------------------------------------------------- */
 
-static void check_softmax(aph_dtype dt, const int64_t* shape, size_t ndim, int log_, int strided_x,
-                          int strided_out) {
+static void check_softmax(aph_dtype dt, const int64_t* shape, size_t ndim, int log_, int strided_x, int strided_out) {
     const int64_t numel = ot_numel(shape, ndim);
     const int64_t n = ndim ? shape[ndim - 1] : 1;
     const int64_t rows = n ? numel / n : 0;
@@ -141,8 +141,8 @@ static void test_softmax(void** state) {
                 check_softmax(dts[di], shape, 2, log_, (int)(li & 1), 0);
             }
             const int64_t s3[3] = {2, 3, 17};
-            check_softmax(dts[di], s3, 3, log_, 1, 1); /* strided x and strided out */
-            check_softmax(dts[di], s3, 1, log_, 0, 1);  /* 1-D: one row */
+            check_softmax(dts[di], s3, 3, log_, 1, 1);   /* strided x and strided out */
+            check_softmax(dts[di], s3, 1, log_, 0, 1);   /* 1-D: one row */
             check_softmax(dts[di], NULL, 0, log_, 0, 0); /* 0-dim: one row of one */
         }
     }
@@ -158,9 +158,9 @@ static void test_softmax_inf(void** state) {
         for (size_t li = 0; li < 3; ++li) {
             const int64_t n = lengths[li], shape[2] = {3, n};
             double* x = random_values(dts[di], 3 * n, -4.0, 4.0);
-            for (int64_t j = 0; j < n; j += 2) x[j] = -INFINITY; /* row 0: every other -inf */
+            for (int64_t j = 0; j < n; j += 2) x[j] = -INFINITY;  /* row 0: every other -inf */
             for (int64_t j = 0; j < n; ++j) x[n + j] = -INFINITY; /* row 1: all -inf */
-            x[2 * n + n - 1] = -INFINITY;                          /* row 2: the last -inf */
+            x[2 * n + n - 1] = -INFINITY;                         /* row 2: the last -inf */
             double* want = malloc(sizeof(double) * (size_t)(3 * n));
             for (int log_ = 0; log_ <= 1; ++log_) {
                 softmax_ref(x, want, 3, n, log_);
@@ -295,7 +295,8 @@ static void check_norm(aph_dtype dt, const int64_t* shape, size_t ndim, int mode
     aph_tensor* tb = mode == 1 ? ot_tensor(dt, &n, 1, b) : NULL;
     aph_tensor* out = in_place ? tx : make_out(dt, shape, ndim, strided_out);
     if (mode == 2) APH_ASSERT_OK(aph_op_rms_norm(tx, tw, eps, out, NULL));
-    else APH_ASSERT_OK(aph_op_layer_norm(tx, tw, tb, eps, out, NULL));
+    else
+        APH_ASSERT_OK(aph_op_layer_norm(tx, tw, tb, eps, out, NULL));
     double* got = ot_read(out);
     /* The statistics of long rows are f32 sums over n terms: allow a few more roundings. */
     ot_assert_close(got, want, (size_t)numel, dt, n > 1000 ? 4.0 : 1.0, mode == 2 ? "rms_norm" : "layer_norm");
@@ -324,7 +325,7 @@ static void test_norms(void** state) {
             check_norm(dts[di], s3, 3, mode, 1, 1, 0); /* strided x and weight, strided out */
             check_norm(dts[di], s3, 3, mode, 0, 0, 1); /* in place */
             const int64_t s4097[2] = {2, 4097};
-            check_norm(dts[di], s4097, 2, mode, 0, 0, 1); /* in place, block path */
+            check_norm(dts[di], s4097, 2, mode, 0, 0, 1);  /* in place, block path */
             check_norm(dts[di], s3 + 2, 1, mode, 0, 0, 0); /* 1-D: one row */
         }
     }
@@ -432,7 +433,8 @@ static void check_reduce(aph_dtype dt, int op, const double* x, const int64_t* s
         if (i < d) outer *= shape[i];
         if (i > d) inner *= shape[i];
         if (i != d) oshape[ond++] = shape[i];
-        else if (keepdim) oshape[ond++] = 1;
+        else if (keepdim)
+            oshape[ond++] = 1;
     }
     const int64_t n = ndim ? shape[d] : 1, onumel = outer * inner;
     double* want = malloc(sizeof(double) * (size_t)(onumel ? onumel : 1));
@@ -441,7 +443,8 @@ static void check_reduce(aph_dtype dt, int op, const double* x, const int64_t* s
     aph_tensor* tx = make(dt, shape, ndim, x, strided_x);
     aph_tensor* out = op == 3 ? ot_poisoned(odt, oshape, ond) : make_out(odt, oshape, ond, strided_out);
     if (op == 3) APH_ASSERT_OK(aph_op_argmax(tx, dim, keepdim, out, NULL));
-    else APH_ASSERT_OK(aph_op_reduce((aph_reduce_op)op, tx, dim, keepdim, out, NULL));
+    else
+        APH_ASSERT_OK(aph_op_reduce((aph_reduce_op)op, tx, dim, keepdim, out, NULL));
     double* got = ot_read(out);
     static const char* names[] = {"sum", "mean", "max", "argmax"};
     if (op == 3) {
@@ -516,11 +519,11 @@ static void test_reduce_nan_and_ties(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     /* Rows of 6 (and the same values down columns of a [6, 5] tensor, transposed). */
     const double rows[5][6] = {
-        {1, 3, 3, 2, 3, 0},                /* tie: index 1 */
-        {1, NAN, 5, NAN, 2, 9},            /* first NaN: index 1 */
-        {-2, -2, -2, -2, -2, -2},          /* all equal: index 0 */
+        {1, 3, 3, 2, 3, 0},                                                 /* tie: index 1 */
+        {1, NAN, 5, NAN, 2, 9},                                             /* first NaN: index 1 */
+        {-2, -2, -2, -2, -2, -2},                                           /* all equal: index 0 */
         {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY}, /* index 0 */
-        {0.5, 0.25, INFINITY, 7, INFINITY, NAN}, /* NaN last: index 5 */
+        {0.5, 0.25, INFINITY, 7, INFINITY, NAN},                            /* NaN last: index 5 */
     };
     const double want_max[5] = {3, NAN, -2, -INFINITY, NAN};
     const double want_arg[5] = {1, 1, 0, 0, 5};

@@ -91,16 +91,17 @@ static groups groups_of(const int64_t* shape, size_t ndim, int64_t axis) {
     }
     for (size_t i = 0; i < ndim; ++i) {
         if ((int64_t)i < axis) g.outer *= shape[i];
-        else if ((int64_t)i == axis) g.channels = shape[i];
-        else g.inner *= shape[i];
+        else if ((int64_t)i == axis)
+            g.channels = shape[i];
+        else
+            g.inner *= shape[i];
     }
     return g;
 }
 
 /* One int8 case: quantize x (dtype dt, shape, axis), check the scales, the codes and the round
  * trip through aph_dequantize. */
-static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t axis, int strided_in,
-                       int strided_out) {
+static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t axis, int strided_in, int strided_out) {
     const int64_t n = ot_numel(shape, ndim);
     const groups g = groups_of(shape, ndim, axis);
     double* x = random_values(dt, n, -2.0, 2.0);
@@ -135,8 +136,8 @@ static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t 
         double want = nearbyint(v);
         want = want > 127 ? 127 : (want < -127 ? -127 : want);
         if (q[i] != want) {
-            fail_msg("int8 code %lld: got %g, want %g (x %.9g, s %.9g, dtype %s, seed %llu)", (long long)i, q[i],
-                     want, x[i], sc, aph_dtype_name(dt), (unsigned long long)ot_seed());
+            fail_msg("int8 code %lld: got %g, want %g (x %.9g, s %.9g, dtype %s, seed %llu)", (long long)i, q[i], want,
+                     x[i], sc, aph_dtype_name(dt), (unsigned long long)ot_seed());
         }
     }
     /* The round trip: |x - deq| <= s / 2, plus the rounding of deq to dt, plus the error of the
@@ -150,8 +151,8 @@ static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t 
     for (int64_t i = 0; i < n; ++i) {
         const double sc = ref_s[(i / g.inner) % g.channels];
         want[i] = q[i] * sc;
-        const double bound =
-            sc / 2 * (1 + 1e-6) + (fabs(x[i]) + sc) * dtype_eps(dt) + fabs(x[i]) * 0x1p-24 + dtype_tiny(dt);
+        const double bound = sc / 2 * (1 + 1e-6) + (fabs(x[i]) + sc) * dtype_eps(dt) + fabs(x[i]) * 0x1p-24 +
+                             dtype_tiny(dt);
         if (fabs(x[i] - deq[i]) > bound) {
             fail_msg("int8 round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", (long long)i, x[i], deq[i], sc,
                      aph_dtype_name(dt));
@@ -189,9 +190,9 @@ static void test_int8_per_channel(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     const int64_t s1[] = {17, 33}, s2[] = {3, 5, 7}, s3[] = {4, 40}, s4[] = {1};
     for (size_t d = 0; d < nd; ++d) {
-        check_int8(dts[d], s1, 2, 0, 0, 0);  /* first axis, rows of 33 */
-        check_int8(dts[d], s1, 2, 1, 1, 0);  /* last axis */
-        check_int8(dts[d], s2, 3, 1, 0, 1);  /* a middle axis, inner 7 */
+        check_int8(dts[d], s1, 2, 0, 0, 0); /* first axis, rows of 33 */
+        check_int8(dts[d], s1, 2, 1, 1, 0); /* last axis */
+        check_int8(dts[d], s2, 3, 1, 0, 1); /* a middle axis, inner 7 */
         check_int8(dts[d], s2, 3, 2, 1, 0);
         check_int8(dts[d], s2, 3, 0, 0, 0);
         check_int8(dts[d], s3, 2, 0, 1, 0);
@@ -271,14 +272,14 @@ static uint8_t fp8_nearest(double v, int e4m3, int* tie) {
 /* Known values through the per-tensor scale 1 (the finite absmax is the format's largest
  * value): rounding to nearest even, ties, subnormals, signed zero, NaN, saturation of ±inf. */
 static void check_fp8_known(aph_dtype dt, int e4m3) {
-    const double e4[] = {0.0,         -0.0,           448.0,           -448.0,        1.0,    -1.0,
-                         ldexp(1, -9), ldexp(1, -10), 3 * ldexp(1, -10), ldexp(1, -6), 1.0625, 1.1875,
-                         240.0,       NAN,            INFINITY,        -INFINITY};
+    const double e4[] = {
+        0.0,          -0.0,   448.0,  -448.0, 1.0, -1.0,     ldexp(1, -9), ldexp(1, -10), 3 * ldexp(1, -10),
+        ldexp(1, -6), 1.0625, 1.1875, 240.0,  NAN, INFINITY, -INFINITY};
     const uint8_t e4c[] = {0x00, 0x80, 0x7e, 0xfe, 0x38, 0xb8, 0x01, 0x00,
                            0x02, 0x08, 0x38, 0x3a, 0x77, 0x7f, 0x7e, 0xfe};
-    const double e5[] = {0.0,            -0.0,           57344.0,          -57344.0,      1.0,   -1.0,
+    const double e5[] = {0.0,           -0.0,          57344.0,           -57344.0,      1.0,   -1.0,
                          ldexp(1, -16), ldexp(1, -17), 3 * ldexp(1, -17), ldexp(1, -14), 1.125, 1.375,
-                         1.5,            NAN,            INFINITY,         -INFINITY};
+                         1.5,           NAN,           INFINITY,          -INFINITY};
     const uint8_t e5c[] = {0x00, 0x80, 0x7b, 0xfb, 0x3c, 0xbc, 0x01, 0x00,
                            0x02, 0x04, 0x3c, 0x3e, 0x3e, 0x7f, 0x7b, 0xfb};
     const double* x = e4m3 ? e4 : e5;
@@ -370,8 +371,8 @@ static void check_fp8_random(aph_dtype dt, int e4m3, const int64_t* shape, size_
         const double half = e4m3 ? fmax(v * 0x1p-4, 0x1p-10) : fmax(v * 0x1p-3, 0x1p-17);
         const double bound = half * sc * (1 + 1e-6) + fabs(x[i]) * 2 * dtype_eps(dt) + dtype_tiny(dt);
         if (fabs(x[i] - deq[i]) > bound) {
-            fail_msg("%s round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", e4m3 ? "e4m3" : "e5m2",
-                     (long long)i, x[i], deq[i], sc, aph_dtype_name(dt));
+            fail_msg("%s round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", e4m3 ? "e4m3" : "e5m2", (long long)i,
+                     x[i], deq[i], sc, aph_dtype_name(dt));
         }
     }
     free(deq);
@@ -637,8 +638,7 @@ static double* pack_codes(const int* codes, int64_t N, int64_t K) {
 }
 
 /* out [lead..., N] vs Σ_k x[m, k] · value(code[n, k]) · s in f64. */
-static void check_tmm(aph_dtype dt, const int64_t* xshape, size_t ndim, int64_t N, int strided_x,
-                      int strided_out) {
+static void check_tmm(aph_dtype dt, const int64_t* xshape, size_t ndim, int64_t N, int strided_x, int strided_out) {
     const int64_t K = xshape[ndim - 1], KB = ceil_div(K, 4), n = ot_numel(xshape, ndim), M = n / K;
     double* x = random_values(dt, n, -1.0, 1.0);
     const int64_t weights = N * K;
@@ -682,8 +682,8 @@ static void test_ternary_matmul(void** state) {
     (void)state;
     aph_dtype dts[4];
     const size_t nd = ot_float_dtypes(dts);
-    const int64_t x1[] = {1, 1}, x2[] = {5, 5}, x3[] = {2, 3, 63}, x4[] = {4, 64}, x5[] = {9, 127},
-                  x6[] = {3, 600}, x7[] = {17};
+    const int64_t x1[] = {1, 1}, x2[] = {5, 5}, x3[] = {2, 3, 63}, x4[] = {4, 64}, x5[] = {9, 127}, x6[] = {3, 600},
+                  x7[] = {17};
     for (size_t d = 0; d < nd; ++d) {
         check_tmm(dts[d], x1, 2, 3, 0, 0);
         check_tmm(dts[d], x2, 2, 7, 1, 0);
@@ -1004,8 +1004,7 @@ static void test_quantize_errors(void** state) {
         aph_tensor_release(xc);
         aph_device_release(cpu);
         aph_tensor* x64 = ot_tensor(APH_DTYPE_F64, xs, 2, xv);
-        APH_ASSERT_ERR_CONTAINS(aph_quantize(APH_QUANT_INT8, x64, -1, q, s, NULL), APH_ERR_NOT_IMPLEMENTED,
-                                "f64");
+        APH_ASSERT_ERR_CONTAINS(aph_quantize(APH_QUANT_INT8, x64, -1, q, s, NULL), APH_ERR_NOT_IMPLEMENTED, "f64");
         aph_tensor_release(x64);
         assert_true(all_bytes_ff(q));
     }

@@ -37,8 +37,8 @@ static int real_gpu(void) { return ot_is_cuda() && getenv("SIM_CUDA_DEVICES") ==
 /* ---- rope ---------------------------------------------------------------------------------- */
 
 /* x [B, S, H, D] row-major, pos [B, S] (shared: the same row for every b). */
-static void rope_ref(const double* x, const double* pos, int shared, double theta, int layout, double* y,
-                     int64_t B, int64_t S, int64_t H, int64_t D) {
+static void rope_ref(const double* x, const double* pos, int shared, double theta, int layout, double* y, int64_t B,
+                     int64_t S, int64_t H, int64_t D) {
     const int64_t half = D / 2;
     for (int64_t b = 0; b < B; ++b) {
         for (int64_t s = 0; s < S; ++s) {
@@ -84,8 +84,8 @@ static aph_tensor* rope_tensor(aph_dtype dt, const int64_t* shape, const double*
 }
 
 /* One case: positions [S] (shared) or [B, S] of dtype pdt, values up to max_pos. */
-static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_t H, int64_t D, int shared,
-                       int layout, int x_layout, int out_layout, int in_place, int64_t max_pos) {
+static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_t H, int64_t D, int shared, int layout,
+                       int x_layout, int out_layout, int in_place, int64_t max_pos) {
     const int64_t shape[4] = {B, S, H, D}, numel = B * S * H * D;
     const double theta = 10000.0;
     double* x = random_values(dt, numel, -2.0, 2.0);
@@ -97,8 +97,10 @@ static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_
     const int64_t pshape[2] = {B, S};
     aph_tensor* tp;
     if (shared) tp = ot_tensor(pdt, &S, 1, pos);
-    else if (x_layout == STRIDED) tp = ot_tensor_strided(pdt, pshape, 2, pos); /* strided positions too */
-    else tp = ot_tensor(pdt, pshape, 2, pos);
+    else if (x_layout == STRIDED)
+        tp = ot_tensor_strided(pdt, pshape, 2, pos); /* strided positions too */
+    else
+        tp = ot_tensor(pdt, pshape, 2, pos);
     aph_tensor* out = tx;
     if (!in_place) {
         double* nan = nan_values(numel);

@@ -263,30 +263,22 @@ static void test_null_arguments(void** state) {
     APH_ASSERT_ERR(aph_stream_create(NULL, &out_s), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
     assert_ptr_equal(out_s, (aph_stream*)&out_s);
-    APH_ASSERT_ERR(aph_stream_create(d, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_stream_create(d, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
 
     int flag = -7;
-    APH_ASSERT_ERR(aph_stream_query(s, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out_idle must not be NULL");
-    APH_ASSERT_ERR(aph_device_synchronize(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: device must not be NULL");
+    APH_ASSERT_ERR(aph_stream_query(s, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out_idle must not be NULL");
+    APH_ASSERT_ERR(aph_device_synchronize(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: device must not be NULL");
 
     aph_event* out_e = (aph_event*)&out_e;
     APH_ASSERT_ERR(aph_event_create(NULL, &out_e), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
     assert_ptr_equal(out_e, (aph_event*)&out_e);
-    APH_ASSERT_ERR(aph_event_create(d, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_event_record(NULL, s), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
-    APH_ASSERT_ERR(aph_event_synchronize(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
-    APH_ASSERT_ERR(aph_event_query(NULL, &flag), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_create(d, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_event_record(NULL, s), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_synchronize(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_query(NULL, &flag), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
     assert_int_equal(flag, -7);
-    APH_ASSERT_ERR(aph_event_query(e, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out_done must not be NULL");
+    APH_ASSERT_ERR(aph_event_query(e, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out_done must not be NULL");
     APH_ASSERT_ERR(aph_stream_wait_event(s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: event must not be NULL");
 
@@ -296,12 +288,12 @@ static void test_null_arguments(void** state) {
     /* Tensors on streams. */
     const int64_t shape[] = {4};
     aph_tensor* t = (aph_tensor*)&t;
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 1, s, NULL),
-                            APH_ERR_INVALID_ARGUMENT, "out");
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, NULL, 1, s, &t),
-                            APH_ERR_INVALID_ARGUMENT, "shape");
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, (aph_dtype)99, shape, 1, s, &t),
-                            APH_ERR_INVALID_ARGUMENT, "dtype");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 1, s, NULL), APH_ERR_INVALID_ARGUMENT,
+                            "out");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, NULL, 1, s, &t), APH_ERR_INVALID_ARGUMENT,
+                            "shape");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, (aph_dtype)99, shape, 1, s, &t), APH_ERR_INVALID_ARGUMENT,
+                            "dtype");
     assert_ptr_equal(t, (aph_tensor*)&t);
     APH_ASSERT_ERR(aph_tensor_record_stream(NULL, s), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: tensor must not be NULL");
@@ -318,12 +310,11 @@ static void test_wrap_cuda_on_cpu(void** state) {
     (void)state;
     aph_device* d = open_cpu();
     aph_stream* out = (aph_stream*)&out;
-    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, NULL, &out), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, NULL, &out), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_ptr_equal(out, (aph_stream*)&out);
     /* A non-NULL handle is refused the same way, without being touched. */
-    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, (void*)(uintptr_t)0x1234, &out),
-                            APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, (void*)(uintptr_t)0x1234, &out), APH_ERR_INVALID_ARGUMENT,
+                            "invalid argument: ");
     assert_ptr_equal(out, (aph_stream*)&out);
     aph_device_release(d);
 }

@@ -16,33 +16,32 @@
 #include <cmocka.h>
 
 /* Asserts that expr returns APH_OK, printing the library's message if it does not. */
-#define APH_ASSERT_OK(expr)                                                                 \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        if (aph_test_st_ != APH_OK) {                                                       \
-            print_error("%s returned %s: %s\n", #expr, aph_status_name(aph_test_st_),       \
-                        aph_last_error());                                                  \
-        }                                                                                   \
-        assert_int_equal(aph_test_st_, APH_OK);                                             \
+#define APH_ASSERT_OK(expr)                                                                              \
+    do {                                                                                                 \
+        aph_status aph_test_st_ = (expr);                                                                \
+        if (aph_test_st_ != APH_OK) {                                                                    \
+            print_error("%s returned %s: %s\n", #expr, aph_status_name(aph_test_st_), aph_last_error()); \
+        }                                                                                                \
+        assert_int_equal(aph_test_st_, APH_OK);                                                          \
     } while (0)
 
 /* Asserts that expr fails with status code and exactly the message msg. */
-#define APH_ASSERT_ERR(expr, code, msg)                                                     \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code));          \
-        assert_string_equal(aph_last_error(), (msg));                                       \
+#define APH_ASSERT_ERR(expr, code, msg)                                            \
+    do {                                                                           \
+        aph_status aph_test_st_ = (expr);                                          \
+        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code)); \
+        assert_string_equal(aph_last_error(), (msg));                              \
     } while (0)
 
 /* Asserts that expr fails with status code and a message containing part. */
-#define APH_ASSERT_ERR_CONTAINS(expr, code, part)                                           \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code));          \
-        if (strstr(aph_last_error(), (part)) == NULL) {                                     \
-            print_error("message '%s' lacks '%s'\n", aph_last_error(), (part));             \
-            fail();                                                                         \
-        }                                                                                   \
+#define APH_ASSERT_ERR_CONTAINS(expr, code, part)                                  \
+    do {                                                                           \
+        aph_status aph_test_st_ = (expr);                                          \
+        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code)); \
+        if (strstr(aph_last_error(), (part)) == NULL) {                            \
+            print_error("message '%s' lacks '%s'\n", aph_last_error(), (part));    \
+            fail();                                                                \
+        }                                                                          \
     } while (0)
 
 /* A log sink that records messages (thread-safe), for tests that check what was logged. */

@@ -74,8 +74,8 @@ void init_from_env() noexcept {
     });
     // Logged after call_once has finished: logging re-enters init_from_env().
     if (rejected != nullptr) {
-        logf(APH_LOG_WARN, "aphelion::log",
-             "ignoring APHELION_LOG=%s: expected one of trace, debug, info, warn, error", rejected);
+        logf(APH_LOG_WARN, "aphelion::log", "ignoring APHELION_LOG=%s: expected one of trace, debug, info, warn, error",
+             rejected);
     }
 }
 
@@ -91,22 +91,19 @@ const char* padded_level(aph_log_level level) noexcept {
     return "?????";
 }
 
-void write_stderr(const Sink& sink, aph_log_level level, std::string_view target,
-                  std::string_view message) noexcept {
+void write_stderr(const Sink& sink, aph_log_level level, std::string_view target, std::string_view message) noexcept {
     try {
         std::string line;
         line.reserve(64 + target.size() + message.size());
         if (sink.timestamps) {
             const auto now = std::chrono::system_clock::now();
-            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                now.time_since_epoch()).count();
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
             const std::time_t secs = static_cast<std::time_t>(us / 1000000);
             std::tm tm{};
             gmtime_r(&secs, &tm);
             char buf[48];
-            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ ",
-                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                          tm.tm_sec, static_cast<long long>(us % 1000000));
+            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ ", tm.tm_year + 1900, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
             line += buf;
         }
         line += padded_level(level);
@@ -260,9 +257,21 @@ bool apply_preset(aph_log_preset preset) noexcept {
     aph_log_level lvl = APH_LOG_WARN;
     bool timestamps = false, targets = false;
     switch (preset) {
-        case APH_LOG_PRESET_DEVELOPMENT: lvl = APH_LOG_DEBUG; timestamps = true; targets = true; break;
-        case APH_LOG_PRESET_PRODUCTION: lvl = APH_LOG_INFO; timestamps = true; targets = false; break;
-        case APH_LOG_PRESET_TESTING: lvl = APH_LOG_WARN; timestamps = false; targets = false; break;
+        case APH_LOG_PRESET_DEVELOPMENT:
+            lvl = APH_LOG_DEBUG;
+            timestamps = true;
+            targets = true;
+            break;
+        case APH_LOG_PRESET_PRODUCTION:
+            lvl = APH_LOG_INFO;
+            timestamps = true;
+            targets = false;
+            break;
+        case APH_LOG_PRESET_TESTING:
+            lvl = APH_LOG_WARN;
+            timestamps = false;
+            targets = false;
+            break;
     }
     {
         std::lock_guard lock(lg.mutex);

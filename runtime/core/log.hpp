@@ -15,8 +15,7 @@ bool enabled(aph_log_level level) noexcept;
 void write(aph_log_level level, std::string_view target, std::string_view message) noexcept;
 
 // printf-style write; formats only when the level is enabled. Never throws.
-void logf(aph_log_level level, const char* target, const char* fmt, ...) noexcept
-    __attribute__((format(printf, 3, 4)));
+void logf(aph_log_level level, const char* target, const char* fmt, ...) noexcept __attribute__((format(printf, 3, 4)));
 
 aph_log_level level() noexcept;
 void set_level(aph_log_level level) noexcept;

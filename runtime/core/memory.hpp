@@ -20,8 +20,7 @@ void check_dtype(aph_dtype dtype, const char* dtype_arg);
 uint64_t numel(const int64_t* shape, size_t ndim);
 
 uint64_t tensor_bytes(const int64_t* shape, size_t ndim, aph_dtype dtype);
-uint64_t attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq, uint64_t head_dim,
-                         aph_dtype dtype);
+uint64_t attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq, uint64_t head_dim, aph_dtype dtype);
 
 // a*b, a+b or throws "invalid argument: {what} overflows 64 bits".
 uint64_t checked_mul(uint64_t a, uint64_t b, const char* what);

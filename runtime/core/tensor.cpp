@@ -49,8 +49,7 @@ Storage* new_storage(aph_device* device) {
 }
 
 // A view of t with another layout (same storage, dtype and flags).
-aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64_t> strides,
-                    uint64_t offset) {
+aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64_t> strides, uint64_t offset) {
     t->storage->refs.retain();
     try {
         return make_view(t->storage, t->dtype, std::move(shape), std::move(strides), offset, t->read_only);
@@ -82,8 +81,8 @@ void storage_release(Storage* s) noexcept {
 
 void check_new_shape(const int64_t* shape, size_t ndim, aph_dtype dtype) {
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     memory::check_shape(shape, ndim, "shape");
     memory::check_dtype(dtype, "dtype");
@@ -112,8 +111,8 @@ bool is_contiguous(const aph_tensor& t) {
     return true;
 }
 
-aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape,
-                      std::vector<int64_t> strides, uint64_t offset, bool read_only) {
+aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape, std::vector<int64_t> strides,
+                      uint64_t offset, bool read_only) {
     const size_t elem = dtype::size(dtype);
     const int64_t numel = numel_of(shape, elem);  // may throw: before anything is allocated
     auto* t = new aph_tensor();
@@ -128,8 +127,7 @@ aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> sh
     return t;
 }
 
-aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape,
-                   size_t ndim) {
+aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape, size_t ndim) {
     check_new_shape(shape, ndim, dtype);
     std::vector<int64_t> sh(shape, shape + ndim);
     const uint64_t bytes = memory::tensor_bytes(shape, ndim, dtype);
@@ -156,9 +154,8 @@ aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, cons
     }
 }
 
-aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
-                      const int64_t* strides, size_t ndim, void* data, aph_deleter deleter,
-                      void* user_data, bool read_only) {
+aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape, const int64_t* strides, size_t ndim,
+                      void* data, aph_deleter deleter, void* user_data, bool read_only) {
     check_new_shape(shape, ndim, dtype);
     std::vector<int64_t> sh(shape, shape + ndim);
     std::vector<int64_t> st;
@@ -166,8 +163,8 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
         st.assign(strides, strides + ndim);
         for (size_t i = 0; i < ndim; ++i) {
             if (st[i] < 0) {
-                throw invalid_argument(strprintf("strides[%zu] is %lld; negative strides are not supported",
-                                                 i, static_cast<long long>(st[i])));
+                throw invalid_argument(strprintf("strides[%zu] is %lld; negative strides are not supported", i,
+                                                 static_cast<long long>(st[i])));
             }
         }
     } else {
@@ -179,20 +176,19 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
     uint64_t extent = 0;
     if (n > 0) {
         for (size_t i = 0; i < ndim; ++i) {
-            extent = memory::checked_add(extent, memory::checked_mul(static_cast<uint64_t>(sh[i] - 1),
-                                                                     static_cast<uint64_t>(st[i]), "strides"),
-                                         "strides");
+            extent = memory::checked_add(
+                extent, memory::checked_mul(static_cast<uint64_t>(sh[i] - 1), static_cast<uint64_t>(st[i]), "strides"),
+                "strides");
         }
         const uint64_t bytes = memory::checked_mul(extent + 1, dtype::size(dtype), "strides");
         // Byte offsets are int64_t everywhere (DLPack, views, kernels): the span must fit one,
         // and must not wrap the address space above data.
-        if (bytes > static_cast<uint64_t>(INT64_MAX) ||
-            reinterpret_cast<uintptr_t>(data) > UINTPTR_MAX - bytes) {
-            throw invalid_argument(strprintf(
-                "strides %s with shape %s span %llu elements of %zu bytes from %p, past the "
-                "addressable range",
-                shape_str(st).c_str(), shape_str(sh).c_str(),
-                static_cast<unsigned long long>(extent + 1), dtype::size(dtype), data));
+        if (bytes > static_cast<uint64_t>(INT64_MAX) || reinterpret_cast<uintptr_t>(data) > UINTPTR_MAX - bytes) {
+            throw invalid_argument(
+                strprintf("strides %s with shape %s span %llu elements of %zu bytes from %p, past the "
+                          "addressable range",
+                          shape_str(st).c_str(), shape_str(sh).c_str(), static_cast<unsigned long long>(extent + 1),
+                          dtype::size(dtype), data));
         }
     }
     Storage* s = new_storage(device);
@@ -216,9 +212,8 @@ namespace {
 
 bool live(const aph_tensor* t, const char* what) noexcept {
     if (t->magic == aph_tensor::kLive) return true;
-    log::logf(APH_LOG_ERROR, "aphelion::tensor",
-              "%s(%p): not a live tensor (released twice, or not a tensor); ignored", what,
-              static_cast<const void*>(t));
+    log::logf(APH_LOG_ERROR, "aphelion::tensor", "%s(%p): not a live tensor (released twice, or not a tensor); ignored",
+              what, static_cast<const void*>(t));
     return false;
 }
 
@@ -242,8 +237,8 @@ void release(aph_tensor* t) noexcept {
 
 aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     if (shape == nullptr && ndim > 0) throw invalid_argument("shape must not be NULL when ndim > 0");
     std::vector<int64_t> ns(shape, shape + ndim);
@@ -255,11 +250,11 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
             if (infer >= 0) throw invalid_argument("shape has more than one -1 dimension");
             infer = static_cast<int>(i);
         } else if (ns[i] < 0) {
-            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to infer one)",
-                                             i, static_cast<long long>(ns[i])));
+            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to infer one)", i,
+                                             static_cast<long long>(ns[i])));
         } else {
-            known = static_cast<int64_t>(memory::checked_mul(static_cast<uint64_t>(known),
-                                                             static_cast<uint64_t>(ns[i]), "shape"));
+            known = static_cast<int64_t>(
+                memory::checked_mul(static_cast<uint64_t>(known), static_cast<uint64_t>(ns[i]), "shape"));
         }
     }
     if (infer >= 0) {
@@ -306,10 +301,10 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
                 view_d--;
             }
             if (view_numel != tensor_numel) {
-                throw invalid_argument(strprintf(
-                    "shape %s cannot view a tensor of shape %s with strides %s; make it "
-                    "contiguous first (aph_tensor_contiguous)",
-                    shape_str(ns).c_str(), shape_str(t->shape).c_str(), shape_str(t->strides).c_str()));
+                throw invalid_argument(strprintf("shape %s cannot view a tensor of shape %s with strides %s; make it "
+                                                 "contiguous first (aph_tensor_contiguous)",
+                                                 shape_str(ns).c_str(), shape_str(t->shape).c_str(),
+                                                 shape_str(t->strides).c_str()));
             }
             if (td > 0) {
                 chunk_base_stride = ost[td - 1];
@@ -319,16 +314,16 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
         }
     }
     if (view_d != -1) {
-        throw invalid_argument(strprintf("shape %s cannot view a tensor of shape %s",
-                                         shape_str(ns).c_str(), shape_str(t->shape).c_str()));
+        throw invalid_argument(
+            strprintf("shape %s cannot view a tensor of shape %s", shape_str(ns).c_str(), shape_str(t->shape).c_str()));
     }
     return view_of(t, ns, nst, t->offset);
 }
 
 aph_tensor* permute(aph_tensor* t, const int64_t* dims, size_t ndim) {
     if (ndim != t->shape.size()) {
-        throw invalid_argument(strprintf("dims has %zu entries; the tensor has %zu dimension(s)", ndim,
-                                         t->shape.size()));
+        throw invalid_argument(
+            strprintf("dims has %zu entries; the tensor has %zu dimension(s)", ndim, t->shape.size()));
     }
     if (dims == nullptr && ndim > 0) throw invalid_argument("dims must not be NULL when ndim > 0");
     std::vector<bool> seen(ndim, false);
@@ -413,18 +408,18 @@ aph_tensor* select(aph_tensor* t, int64_t d, int64_t index) {
 aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
     const size_t old = t->shape.size();
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     if (shape == nullptr && ndim > 0) throw invalid_argument("shape must not be NULL when ndim > 0");
     std::vector<int64_t> req(shape, shape + ndim);
     auto mismatch = [&] {
-        return Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("expected %s, got %s", shape_str(t->shape).c_str(),
-                                                             shape_str(req).c_str()));
+        return Error::kind(APH_ERR_SHAPE_MISMATCH,
+                           strprintf("expected %s, got %s", shape_str(t->shape).c_str(), shape_str(req).c_str()));
     };
     if (ndim < old) {
-        throw invalid_argument(strprintf("shape has %zu dimension(s); expand needs at least the tensor's %zu",
-                                         ndim, old));
+        throw invalid_argument(
+            strprintf("shape has %zu dimension(s); expand needs at least the tensor's %zu", ndim, old));
     }
     std::vector<int64_t> sh(ndim), st(ndim);
     const size_t lead = ndim - old;
@@ -432,8 +427,8 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
         const int64_t want = req[i];
         if (i < lead) {
             if (want < 0) {
-                throw invalid_argument(strprintf("shape[%zu] is %lld; new leading dimensions must be >= 0",
-                                                 i, static_cast<long long>(want)));
+                throw invalid_argument(strprintf("shape[%zu] is %lld; new leading dimensions must be >= 0", i,
+                                                 static_cast<long long>(want)));
             }
             sh[i] = want;
             st[i] = 0;
@@ -444,8 +439,8 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
             sh[i] = have;
             st[i] = t->strides[i - lead];
         } else if (want < -1) {
-            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to keep one)",
-                                             i, static_cast<long long>(want)));
+            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to keep one)", i,
+                                             static_cast<long long>(want)));
         } else if (have == 1) {
             sh[i] = want;
             st[i] = 0;

@@ -75,7 +75,7 @@ struct Step {
     Kind kind = Kind::Compute;
     std::vector<size_t> operands;  // step indices (execution order), in edge insertion order
     Json params = Json::object();
-    std::string params_json;       // compact, for custom operations
+    std::string params_json;  // compact, for custom operations
     ValueInfo info;
     // Per dimension of info.shape: the symbol of a symbolic dimension, NULL for a fixed one
     // (aph_value_info's dim_names; every dimension is fixed until symbolic shapes arrive).
@@ -99,7 +99,7 @@ struct Step {
     // run. tensor is this, or for one run the caller's tensor bound to the output reading it
     // (written in place, see run()).
     aph_tensor* own = nullptr;
-    bool direct = false;           // output step: this run computed straight into bound
+    bool direct = false;  // output step: this run computed straight into bound
     uint64_t last_ns = 0, total_ns = 0;
 };
 
@@ -112,8 +112,8 @@ std::string weight_key(const Step& s);
 const Json& constant_value(const Step& s);
 
 struct PlanInfo {
-    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0,
-             constant_bytes = 0, total_bytes = 0, budget_bytes = 0;
+    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0, constant_bytes = 0,
+             total_bytes = 0, budget_bytes = 0;
     size_t buffers = 0, steps = 0;
 };
 
@@ -123,14 +123,14 @@ PlanInfo plan_memory(std::vector<Step>& steps);
 }  // namespace aph::exec
 
 struct aph_executor {
-    aph::RefCount refs;                // aph_executor_retain / aph_executor_release
-    aph_device* device = nullptr;      // owned reference
-    aph_stream* stream = nullptr;      // owned reference or NULL (default stream)
-    aph_tracker* tracker = nullptr;    // owned reference or NULL
-    aph_trace_sink* trace = nullptr;   // owned reference or NULL
+    aph::RefCount refs;               // aph_executor_retain / aph_executor_release
+    aph_device* device = nullptr;     // owned reference
+    aph_stream* stream = nullptr;     // owned reference or NULL (default stream)
+    aph_tracker* tracker = nullptr;   // owned reference or NULL
+    aph_trace_sink* trace = nullptr;  // owned reference or NULL
     bool check_numerics = false;
     bool profile = false;
-    unsigned cpu_threads = 0;          // CPU worker threads during runs (0: the caller's default)
+    unsigned cpu_threads = 0;  // CPU worker threads during runs (0: the caller's default)
 
     std::vector<aph::exec::Step> steps;  // execution (topological) order
     // Step indices of the input, weight and output nodes, each in graph (node id) order.
@@ -139,7 +139,7 @@ struct aph_executor {
 
     // Allocated at the first run.
     bool allocated = false;
-    uint64_t charged = 0;                // bytes charged to the tracker
+    uint64_t charged = 0;  // bytes charged to the tracker
     aph_tensor* arena = nullptr;
     std::vector<aph_tensor*> input_copies;  // per step: inputs bound on another device
     uint64_t runs = 0;
@@ -154,8 +154,7 @@ struct aph_executor {
 namespace aph::exec {
 
 // Analyses and plans graph for device (throws; nothing allocated).
-aph_executor* make_executor(const graph::Graph& graph, aph_device* device,
-                            const aph_executor_options* options);
+aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options);
 void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool weight);
 // Binds output name to t (NULL: unbinds); checks dtype, shape, device and writability.
 void bind_output(aph_executor& ex, const std::string& name, aph_tensor* t);
@@ -171,8 +170,7 @@ void check_graph(const graph::Graph& graph);
 // operation's schema and fills in the absent ones' defaults, then infers for a CUDA device
 // (f64 refused, as the eager operations refuse it) or not.
 ValueInfo infer_builtin(Step& s, const std::vector<const ValueInfo*>& in, bool cuda);
-void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in,
-                 aph_tensor* out);
+void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in, aph_tensor* out);
 // Makes a view step's tensor from its operand's.
 aph_tensor* make_view(const Step& s, aph_tensor* base);
 

@@ -59,8 +59,8 @@ struct Node {
 
 class Graph {
 public:
-    std::vector<Node> nodes;                             // nodes[i].id == i + 1
-    std::vector<std::pair<uint64_t, uint64_t>> edges;    // insertion order
+    std::vector<Node> nodes;                           // nodes[i].id == i + 1
+    std::vector<std::pair<uint64_t, uint64_t>> edges;  // insertion order
 
     uint64_t add_node(std::string name, ModelConfig config);
     // Throws APH_ERR_GRAPH when from or to names no node (nothing added).
@@ -73,7 +73,7 @@ public:
     const Node& node(uint64_t id) const;
     Node& node(uint64_t id);
 
-    std::string stable_hash() const;                // 64 lowercase hex digits
+    std::string stable_hash() const;  // 64 lowercase hex digits
     bool has_cycle() const;
     // Throws APH_ERR_BUILD on a cycle, APH_ERR_GRAPH for an edge naming no node (loaded graphs).
     std::vector<uint64_t> topological_sort() const;

@@ -54,12 +54,12 @@ Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, co
     // heads_q a multiple of heads_kv; 0 query heads with 0 key/value heads is an empty
     // attention (zero-size tensors do nothing), 0 key/value heads for query heads is not.
     if (Hkv == 0 ? Hq != 0 : Hq % Hkv != 0) {
-        throw_dims(strprintf("heads_q %lld (q %s) is not a multiple of heads_kv %lld (k %s)", static_cast<long long>(Hq),
-                             qs.c_str(), static_cast<long long>(Hkv), ks.c_str()));
+        throw_dims(strprintf("heads_q %lld (q %s) is not a multiple of heads_kv %lld (k %s)",
+                             static_cast<long long>(Hq), qs.c_str(), static_cast<long long>(Hkv), ks.c_str()));
     }
     if (D > APH_K_ATTENTION_MAX_HEAD_DIM) {
         throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("attention with head_dim %lld (at most %d)",
-                                                            static_cast<long long>(D), APH_K_ATTENTION_MAX_HEAD_DIM));
+                                                             static_cast<long long>(D), APH_K_ATTENTION_MAX_HEAD_DIM));
     }
 
     // The mask broadcasts to [B, Hq, Sq, Sk]: at most 4 dimensions, each (aligned at the right)

@@ -95,7 +95,7 @@ Inferred infer_dequantize(const Target& t, int32_t scheme, const Operand& q, con
                           const Operand& out);
 Inferred infer_ternary_matmul(const Target& t, const Operand& x, const Operand& packed, const Operand& scale);
 // aph_op_gru_cell: b_ih and b_hh may be NULL.
-Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih,
-                        const Operand& w_hh, const Operand* b_ih, const Operand* b_hh);
+Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih, const Operand& w_hh,
+                        const Operand* b_ih, const Operand* b_hh);
 
 }  // namespace aph::ops
