@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
         const unsigned threads = cpu_threads();
         std::printf("bench_parallel: %u threads (cpu_threads()), 8 chunks per call%s\n", threads,
                     g_quick ? ", --quick (numbers mean nothing)" : "");
-        std::printf("%-8s %-6s %10s %10s %10s %10s %14s %14s\n", "chunk", "gap", "ideal", "serial", "per call",
-                    "pool", "pool/per call", "pool/serial");
+        std::printf("%-8s %-6s %10s %10s %10s %10s %14s %14s\n", "chunk", "gap", "ideal", "serial", "per call", "pool",
+                    "pool/per call", "pool/serial");
         for (double gap : {0.0, 50.0}) {
             for (double chunk : {0.5, 2.0, 8.0, 32.0}) {
                 const auto body = [chunk](int64_t b, int64_t e) { spin_for(chunk * static_cast<double>(e - b)); };

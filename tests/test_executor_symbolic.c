@@ -35,8 +35,7 @@ static const char* dims(char* buf, size_t size, const char* pattern, int sym, in
     size_t n = 0;
     for (const char* p = pattern; *p && n + 16 < size; ++p) {
         if (*p == 'B' || *p == 'S') {
-            if (sym)
-                n += (size_t)snprintf(buf + n, size - n, "\"%s\"", *p == 'B' ? "batch" : "seq");
+            if (sym) n += (size_t)snprintf(buf + n, size - n, "\"%s\"", *p == 'B' ? "batch" : "seq");
             else
                 n += (size_t)snprintf(buf + n, size - n, "%lld", (long long)(*p == 'B' ? b : s));
         } else {
@@ -62,12 +61,15 @@ typedef struct {
 } weight_spec;
 
 static const weight_spec encoder_weights[] = {
-    {"word_emb", {VOCAB, HIDDEN}, 2}, {"pos_emb", {MAX_POS, HIDDEN}, 2}, {"ln0_w", {HIDDEN}, 1},
-    {"ln0_b", {HIDDEN}, 1},           {"wq", {HIDDEN, HIDDEN}, 2},       {"bq", {HIDDEN}, 1},
-    {"wk", {HIDDEN, HIDDEN}, 2},      {"bk", {HIDDEN}, 1},               {"wv", {HIDDEN, HIDDEN}, 2},
-    {"bv", {HIDDEN}, 1},              {"wo", {HIDDEN, HIDDEN}, 2},       {"bo", {HIDDEN}, 1},
-    {"ln1_w", {HIDDEN}, 1},           {"ln1_b", {HIDDEN}, 1},            {"w1", {FF, HIDDEN}, 2},
-    {"b1", {FF}, 1},                  {"w2", {HIDDEN, FF}, 2},           {"b2", {HIDDEN}, 1},
+    {"word_emb", {VOCAB, HIDDEN}, 2}, {"pos_emb", {MAX_POS, HIDDEN}, 2},
+    {"ln0_w", {HIDDEN}, 1},           {"ln0_b", {HIDDEN}, 1},
+    {"wq", {HIDDEN, HIDDEN}, 2},      {"bq", {HIDDEN}, 1},
+    {"wk", {HIDDEN, HIDDEN}, 2},      {"bk", {HIDDEN}, 1},
+    {"wv", {HIDDEN, HIDDEN}, 2},      {"bv", {HIDDEN}, 1},
+    {"wo", {HIDDEN, HIDDEN}, 2},      {"bo", {HIDDEN}, 1},
+    {"ln1_w", {HIDDEN}, 1},           {"ln1_b", {HIDDEN}, 1},
+    {"w1", {FF, HIDDEN}, 2},          {"b1", {FF}, 1},
+    {"w2", {HIDDEN, FF}, 2},          {"b2", {HIDDEN}, 1},
     {"ln2_w", {HIDDEN}, 1},           {"ln2_b", {HIDDEN}, 1},
 };
 #define N_WEIGHTS (sizeof encoder_weights / sizeof encoder_weights[0])
@@ -80,7 +82,8 @@ static aph_graph* encoder_graph(int sym, int64_t b, int64_t s) {
     node_dims(g, "input_ids", "input", "shape=%s;dtype=\"i64\"", "[B,S]", sym, b, s, NULL);
     node_dims(g, "attention_mask", "input", "shape=%s;dtype=\"i64\"", "[B,S]", sym, b, s, NULL);
     for (size_t i = 0; i < N_WEIGHTS; ++i)
-        et_input(g, encoder_weights[i].name, "weight", APH_DTYPE_F32, encoder_weights[i].shape, encoder_weights[i].ndim);
+        et_input(g, encoder_weights[i].name, "weight", APH_DTYPE_F32, encoder_weights[i].shape,
+                 encoder_weights[i].ndim);
     NODE(g, "we", "embedding", NULL, "word_emb,input_ids");
     NODE(g, "pos", "positions", "dim=-1", "input_ids");
     NODE(g, "pe", "embedding", NULL, "pos_emb,pos");
@@ -301,17 +304,18 @@ static void test_disagreeing_inputs(void** state) {
     NODE(g, "y", "output", NULL, "r");
     ex = et_exec(g, NULL);
     aph_graph_release(g);
-    APH_ASSERT_ERR(aph_executor_set_input(ex, "x", et_rand(APH_DTYPE_F32, SHAPE(3, 5, 4), -1, 1)), APH_ERR_SHAPE_MISMATCH,
-                   "shape mismatch: input 'x' (node 1) [3, 5, 4] gives the symbol n two sizes: 3 (dim 0) and 5 (dim 1)");
-    APH_ASSERT_ERR(aph_executor_set_input(ex, "x", et_rand(APH_DTYPE_F32, SHAPE(3, 3, 5), -1, 1)), APH_ERR_SHAPE_MISMATCH,
-                   "shape mismatch: input 'x' (node 1): expected [n, n, 4], got [3, 3, 5]");
+    APH_ASSERT_ERR(
+        aph_executor_set_input(ex, "x", et_rand(APH_DTYPE_F32, SHAPE(3, 5, 4), -1, 1)), APH_ERR_SHAPE_MISMATCH,
+        "shape mismatch: input 'x' (node 1) [3, 5, 4] gives the symbol n two sizes: 3 (dim 0) and 5 (dim 1)");
+    APH_ASSERT_ERR(aph_executor_set_input(ex, "x", et_rand(APH_DTYPE_F32, SHAPE(3, 3, 5), -1, 1)),
+                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: input 'x' (node 1): expected [n, n, 4], got [3, 3, 5]");
     symbol_is(ex, 0, "n", -1);
     aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(3, 3, 4), -1, 1);
     et_set(ex, "x", x);
     symbol_is(ex, 0, "n", 3);
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(3, 3, 4));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "relu [n, n, 4]");
     /* Errors of the symbol getters. */
     const char* name = "unchanged";
@@ -347,8 +351,8 @@ static aph_status run_exp_sum(aph_executor* ex, int64_t n, int64_t m) {
     if (st != APH_OK) return st;
     aph_tensor* a = et_out(APH_DTYPE_F32, SHAPE(n, m));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(n));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, x, a));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, a, 1, 0, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, x, a, NULL));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, a, 1, 0, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "exp_sum");
     return st;
 }
@@ -564,9 +568,10 @@ static void test_create_errors(void** state) {
     et_input(g, "w", "weight", APH_DTYPE_F32, SHAPE(16, 33));
     NODE(g, "fc", "linear", NULL, "x,w");
     NODE(g, "y", "output", NULL, "fc");
-    expect_create(g, APH_ERR_DIMENSION_MISMATCH,
-                  "dimension mismatch: node 3 'fc' (linear): x [batch, seq, 32] and weight [16, 33]: x's last dimension "
-                  "32 differs from weight's K 33 (weight is [N, K])");
+    expect_create(
+        g, APH_ERR_DIMENSION_MISMATCH,
+        "dimension mismatch: node 3 'fc' (linear): x [batch, seq, 32] and weight [16, 33]: x's last dimension "
+        "32 differs from weight's K 33 (weight is [N, K])");
 
     /* A symbol meets a fixed size (it would work for one size only). */
     g = et_graph();
@@ -584,8 +589,9 @@ static void test_create_errors(void** state) {
     NODE(g, "b", "input", "shape=[\"m\",\"n\"]", NULL);
     NODE(g, "s", "mul", NULL, "a,b");
     NODE(g, "y", "output", NULL, "s");
-    expect_create(g, APH_ERR_DIMENSION_MISMATCH,
-                  "dimension mismatch: node 3 's' (mul): shapes [n, m] and [m, n] do not broadcast (dimension 0: n vs m)");
+    expect_create(
+        g, APH_ERR_DIMENSION_MISMATCH,
+        "dimension mismatch: node 3 's' (mul): shapes [n, m] and [m, n] do not broadcast (dimension 0: n vs m)");
 
     /* Weights and constants are concrete. */
     g = et_graph();
@@ -663,7 +669,7 @@ static void test_create_errors(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(x, SHAPE(2, 5, 3, 4), &xr));
     APH_ASSERT_OK(aph_tensor_transpose(et_keep(xr), 1, 2, &xt));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(2, 3, 5, 4));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, et_keep(xt), m, want));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, et_keep(xt), m, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "reshape with a symbol and -1, broadcast against 1");
     aph_executor_release(ex);
 
@@ -682,7 +688,7 @@ static void test_create_errors(void** state) {
     et_set(ex, "x", x);
     APH_ASSERT_OK(aph_executor_run(ex));
     want = et_out(APH_DTYPE_F32, SHAPE(2));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MAX, x, 1, 0, want));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MAX, x, 1, 0, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "max after a failed size set");
     aph_executor_release(ex);
     et_pool_release();
@@ -694,14 +700,14 @@ static void test_signatures(void** state) {
     (void)state;
     aph_graph* g = et_graph();
     NODE(g, "ids", "input", "shape=[\"batch\",\"seq\"];dtype=\"i64\"", NULL); /* 1 */
-    et_input(g, "table", "weight", APH_DTYPE_F32, SHAPE(50, 8));             /* 2 */
-    NODE(g, "e", "embedding", NULL, "table,ids");                            /* 3 */
-    NODE(g, "r", "reshape", "shape=[-1,8]", "e");                            /* 4 */
-    NODE(g, "flat", "output", NULL, "r");                                    /* 5 */
-    NODE(g, "p", "sum", "dim=1", "e");                                       /* 6 */
-    NODE(g, "pooled", "output", NULL, "p");                                  /* 7 */
-    NODE(g, "sl", "slice", "dim=1;stop=4", "ids");                           /* 8 */
-    NODE(g, "head", "output", NULL, "sl");                                   /* 9 */
+    et_input(g, "table", "weight", APH_DTYPE_F32, SHAPE(50, 8));              /* 2 */
+    NODE(g, "e", "embedding", NULL, "table,ids");                             /* 3 */
+    NODE(g, "r", "reshape", "shape=[-1,8]", "e");                             /* 4 */
+    NODE(g, "flat", "output", NULL, "r");                                     /* 5 */
+    NODE(g, "p", "sum", "dim=1", "e");                                        /* 6 */
+    NODE(g, "pooled", "output", NULL, "p");                                   /* 7 */
+    NODE(g, "sl", "slice", "dim=1;stop=4", "ids");                            /* 8 */
+    NODE(g, "head", "output", NULL, "sl");                                    /* 9 */
     aph_executor* ex = et_exec(g, NULL);
     aph_graph_release(g);
 
@@ -744,7 +750,7 @@ static void test_signatures(void** state) {
         et_set(ex, "ids", ids);
         APH_ASSERT_OK(aph_executor_run(ex));
         aph_tensor* e = et_out(APH_DTYPE_F32, SHAPE(2, seqs[k], 8));
-        APH_ASSERT_OK(aph_op_embedding(NULL, table, ids, e));
+        APH_ASSERT_OK(aph_op_embedding(table, ids, e, NULL));
         aph_tensor* flat = NULL;
         APH_ASSERT_OK(aph_tensor_reshape(e, SHAPE(2 * seqs[k], 8), &flat));
         et_assert_same(et_result(ex, "flat"), et_keep(flat), "flat");
@@ -776,7 +782,7 @@ static void test_bound_outputs(void** state) {
     et_set(ex, "x", x);
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(3, 4));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, want, NULL));
     et_assert_same(out, want, "bound output");
     assert_ptr_equal(et_result(ex, "y"), out);
     /* Unbound, the other size set runs into the executor's memory. */
@@ -785,7 +791,7 @@ static void test_bound_outputs(void** state) {
     et_set(ex, "x", x);
     APH_ASSERT_OK(aph_executor_run(ex));
     want = et_out(APH_DTYPE_F32, SHAPE(2, 4));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "unbound output");
     aph_executor_release(ex);
     et_pool_release();
@@ -807,9 +813,7 @@ static void test_positions(void** state) {
     (void)state;
     /* Eagerly: any dtype and strides of x, any dimension. */
     aph_tensor* x = et_rand(APH_DTYPE_F16, SHAPE(2, 7, 3), -1, 1);
-    static const struct {
-        int64_t dim, n;
-    } cases[] = {{-2, 7}, {1, 7}, {0, 2}, {-1, 3}, {2, 3}, {-3, 2}};
+    static const struct { int64_t dim, n; } cases[] = {{-2, 7}, {1, 7}, {0, 2}, {-1, 3}, {2, 3}, {-3, 2}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         aph_tensor* out = et_out(APH_DTYPE_I64, SHAPE(cases[i].n));
         APH_ASSERT_OK(aph_op_positions(x, cases[i].dim, out, NULL));

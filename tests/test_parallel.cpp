@@ -357,14 +357,10 @@ void test_unload_joins_workers(void** state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_covers_every_index_once),
-        cmocka_unit_test(test_work_is_shared),
-        cmocka_unit_test(test_exceptions_reach_the_caller),
-        cmocka_unit_test(test_nested_loops_run_inline),
-        cmocka_unit_test(test_thread_limit_scope),
-        cmocka_unit_test(test_concurrent_callers),
-        cmocka_unit_test(test_shutdown_and_restart),
-        cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_covers_every_index_once),     cmocka_unit_test(test_work_is_shared),
+        cmocka_unit_test(test_exceptions_reach_the_caller), cmocka_unit_test(test_nested_loops_run_inline),
+        cmocka_unit_test(test_thread_limit_scope),          cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_shutdown_and_restart),        cmocka_unit_test(test_fork),
         cmocka_unit_test(test_unload_joins_workers),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);

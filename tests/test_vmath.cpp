@@ -78,9 +78,9 @@ double ulp_of(double v) {
 struct Bound {
     Fn f;
     const char* name;
-    double lo, hi;      // the sampled range
-    double max_ulp;     // bound where |reference| >= tiny
-    double tiny;        // below this: |got - ref| <= tiny_abs
+    double lo, hi;   // the sampled range
+    double max_ulp;  // bound where |reference| >= tiny
+    double tiny;     // below this: |got - ref| <= tiny_abs
     double tiny_abs;
     // gelu_tanh only: extra ulp per unit of |2u| (u = √(2/π)(x + 0.044715x³)): the f32 rounding
     // of the exponent 2u, inherent in computing it in f32, is amplified by |2u|.
@@ -181,15 +181,15 @@ void check_edges(const char* isa, EvalFn eval) {
         float x, want;
     };
     const Case cases[] = {
-        {kExp, 0.0f, 1.0f},         {kExp, -0.0f, 1.0f},      {kExp, inf, inf},           {kExp, -inf, 0.0f},
-        {kExp, 89.0f, inf},         {kExp, -88.0f, 0.0f},     {kExp, -1e30f, 0.0f},       {kExp, 1e30f, inf},
-        {kSigmoid, inf, 1.0f},      {kSigmoid, -inf, 0.0f},   {kSigmoid, 0.0f, 0.5f},     {kSigmoid, -1e4f, 0.0f},
-        {kErf, 0.0f, 0.0f},         {kErf, inf, 1.0f},        {kErf, -inf, -1.0f},        {kErf, 1e10f, 1.0f},
-        {kErf, 4.0f, 1.0f},         {kErfc, inf, 0.0f},       {kErfc, 1e30f, 0.0f},       {kTanh, inf, 1.0f},
-        {kTanh, -inf, -1.0f},       {kTanh, 0.0f, 0.0f},      {kTanh, 1e30f, 1.0f},       {kTanh, -20.0f, -1.0f},
-        {kGelu, 0.0f, 0.0f},        {kGelu, inf, inf},        {kGelu, 1e30f, 1e30f},      {kGelu, -30000.0f, 0.0f},
-        {kGelu, -1e30f, 0.0f},      {kGeluTanh, inf, inf},    {kGeluTanh, -1e30f, 0.0f},  {kGeluTanh, 30000.0f, 30000.0f},
-        {kSilu, inf, inf},          {kSilu, -1e30f, 0.0f},    {kSilu, 0.0f, 0.0f},
+        {kExp, 0.0f, 1.0f},    {kExp, -0.0f, 1.0f},    {kExp, inf, inf},          {kExp, -inf, 0.0f},
+        {kExp, 89.0f, inf},    {kExp, -88.0f, 0.0f},   {kExp, -1e30f, 0.0f},      {kExp, 1e30f, inf},
+        {kSigmoid, inf, 1.0f}, {kSigmoid, -inf, 0.0f}, {kSigmoid, 0.0f, 0.5f},    {kSigmoid, -1e4f, 0.0f},
+        {kErf, 0.0f, 0.0f},    {kErf, inf, 1.0f},      {kErf, -inf, -1.0f},       {kErf, 1e10f, 1.0f},
+        {kErf, 4.0f, 1.0f},    {kErfc, inf, 0.0f},     {kErfc, 1e30f, 0.0f},      {kTanh, inf, 1.0f},
+        {kTanh, -inf, -1.0f},  {kTanh, 0.0f, 0.0f},    {kTanh, 1e30f, 1.0f},      {kTanh, -20.0f, -1.0f},
+        {kGelu, 0.0f, 0.0f},   {kGelu, inf, inf},      {kGelu, 1e30f, 1e30f},     {kGelu, -30000.0f, 0.0f},
+        {kGelu, -1e30f, 0.0f}, {kGeluTanh, inf, inf},  {kGeluTanh, -1e30f, 0.0f}, {kGeluTanh, 30000.0f, 30000.0f},
+        {kSilu, inf, inf},     {kSilu, -1e30f, 0.0f},  {kSilu, 0.0f, 0.0f},
     };
     for (const Case& c : cases) {
         float y = nan;
@@ -267,8 +267,8 @@ void test_isa_choice(void** state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalar),  cmocka_unit_test(test_generic),    cmocka_unit_test(test_avx2),
-        cmocka_unit_test(test_avx512),  cmocka_unit_test(test_isa_choice),
+        cmocka_unit_test(test_scalar), cmocka_unit_test(test_generic),    cmocka_unit_test(test_avx2),
+        cmocka_unit_test(test_avx512), cmocka_unit_test(test_isa_choice),
     };
     // With APHELION_CPU_ISA set (the capped run), only the choice is tested: the accuracy tests
     // call every instruction set's functions directly whatever the cap.

@@ -127,7 +127,8 @@ int cli_validate(int argc, char** argv) {
     aph_build_context_release(ctx);
     aph_device_release(cpu);
     printf("%s: %zu nodes, %zu edges, hash %s\n", problems ? "invalid" : "valid", n, aph_graph_edge_count(g), hex);
-    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ", executable ? "" : reason);
+    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ",
+           executable ? "" : reason);
     aph_graph_release(g);
     if (problems) return CLI_EXIT_LIBRARY_ERROR;
     return require_exec && !executable ? CLI_EXIT_LIBRARY_ERROR : 0;
@@ -168,15 +169,24 @@ static int parse_bytes(const char* s, uint64_t* out) {
     if (end == s || errno != 0 || !(v > 0)) return 0;
     double mult = 1;
     if (*end == '\0' || strcmp(end, "B") == 0) mult = 1;
-    else if (strcmp(end, "KiB") == 0) mult = 1024.0;
-    else if (strcmp(end, "MiB") == 0) mult = 1024.0 * 1024;
-    else if (strcmp(end, "GiB") == 0) mult = 1024.0 * 1024 * 1024;
-    else if (strcmp(end, "TiB") == 0) mult = 1024.0 * 1024 * 1024 * 1024;
-    else if (strcmp(end, "KB") == 0 || strcmp(end, "kB") == 0) mult = 1e3;
-    else if (strcmp(end, "MB") == 0) mult = 1e6;
-    else if (strcmp(end, "GB") == 0) mult = 1e9;
-    else if (strcmp(end, "TB") == 0) mult = 1e12;
-    else return 0;
+    else if (strcmp(end, "KiB") == 0)
+        mult = 1024.0;
+    else if (strcmp(end, "MiB") == 0)
+        mult = 1024.0 * 1024;
+    else if (strcmp(end, "GiB") == 0)
+        mult = 1024.0 * 1024 * 1024;
+    else if (strcmp(end, "TiB") == 0)
+        mult = 1024.0 * 1024 * 1024 * 1024;
+    else if (strcmp(end, "KB") == 0 || strcmp(end, "kB") == 0)
+        mult = 1e3;
+    else if (strcmp(end, "MB") == 0)
+        mult = 1e6;
+    else if (strcmp(end, "GB") == 0)
+        mult = 1e9;
+    else if (strcmp(end, "TB") == 0)
+        mult = 1e12;
+    else
+        return 0;
     const double b = v * mult;
     if (b >= 1.8e19) return 0;
     *out = (uint64_t)b;
@@ -185,9 +195,12 @@ static int parse_bytes(const char* s, uint64_t* out) {
 
 static void human_bytes(char* buf, size_t n, uint64_t b) {
     if (b >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
-    else if (b >= (1ull << 20)) snprintf(buf, n, "%.2f MiB", (double)b / (double)(1ull << 20));
-    else if (b >= (1ull << 10)) snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
-    else snprintf(buf, n, "%llu B", (unsigned long long)b);
+    else if (b >= (1ull << 20))
+        snprintf(buf, n, "%.2f MiB", (double)b / (double)(1ull << 20));
+    else if (b >= (1ull << 10))
+        snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
+    else
+        snprintf(buf, n, "%llu B", (unsigned long long)b);
 }
 
 static int open_device(const char* spec, aph_device** out) {
@@ -235,10 +248,19 @@ static int castable(aph_dtype d) {
 /* Value i of a host buffer of a dtype aph_op_cast cannot convert (integers and bool); fp8 NaN. */
 static double raw_value(aph_dtype d, const unsigned char* p, int64_t i) {
     switch (d) {
-        case APH_DTYPE_U8: case APH_DTYPE_BOOL: return (double)p[i];
+        case APH_DTYPE_U8:
+        case APH_DTYPE_BOOL: return (double)p[i];
         case APH_DTYPE_I8: return (double)(int8_t)p[i];
-        case APH_DTYPE_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return (double)v; }
-        case APH_DTYPE_U32: { uint32_t v; memcpy(&v, p + 4 * i, 4); return (double)v; }
+        case APH_DTYPE_I16: {
+            int16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            return (double)v;
+        }
+        case APH_DTYPE_U32: {
+            uint32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            return (double)v;
+        }
         default: return NAN;
     }
 }
@@ -352,12 +374,13 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
                 if (k + 1 < numel) vals[k + 1] = r * sin(6.283185307179586 * u2);
             }
             if (st == APH_OK)
-                st = aph_tensor_from_host(cpu, APH_DTYPE_F64, ns.shape, ns.ndim, vals, (size_t)numel * sizeof(double), &host);
+                st = aph_tensor_from_host(cpu, APH_DTYPE_F64, ns.shape, ns.ndim, vals, (size_t)numel * sizeof(double),
+                                          &host);
             if (st == APH_OK) st = aph_tensor_create(aph_build_context_device(ctx), ns.dtype, ns.shape, ns.ndim, &t);
             if (st == APH_OK) {
                 aph_tensor* conv = NULL;
                 st = aph_tensor_create(cpu, ns.dtype, ns.shape, ns.ndim, &conv);
-                if (st == APH_OK) st = aph_op_cast(NULL, host, conv);
+                if (st == APH_OK) st = aph_op_cast(host, conv, NULL);
                 if (st == APH_OK) st = aph_tensor_copy(t, conv);
                 aph_tensor_release(conv);
             }
@@ -392,7 +415,7 @@ static int print_outputs(aph_executor* ex) {
         if (st == APH_OK) st = aph_tensor_to_device(out, cpu, &host);
         const int conv = st == APH_OK && castable(aph_tensor_dtype(host));
         if (conv) st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
-        if (conv && st == APH_OK) st = aph_op_cast(NULL, host, f64);
+        if (conv && st == APH_OK) st = aph_op_cast(host, f64, NULL);
         if (st != APH_OK) {
             rc = lib_fail("reading an output", st);
         } else {
@@ -462,13 +485,14 @@ static int write_npy(const char* path, const aph_tensor* t) {
      * of 64, the last byte a newline. */
     while ((10 + n + 1) % 64 != 0) header[n++] = ' ';
     header[n++] = '\n';
-    const unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xFF),
-                                        (unsigned char)(n >> 8)};
+    const unsigned char preamble[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xFF), (unsigned char)(n >> 8)};
     FILE* f = fopen(path, "wb");
     int bad = f == NULL;
     if (f != NULL) {
         const size_t bytes = (size_t)aph_tensor_nbytes(flat);
-        bad = fwrite(preamble, 1, sizeof preamble, f) != sizeof preamble || fwrite(header, 1, (size_t)n, f) != (size_t)n ||
+        bad = fwrite(preamble, 1, sizeof preamble, f) != sizeof preamble ||
+              fwrite(header, 1, (size_t)n, f) != (size_t)n ||
               (bytes > 0 && fwrite(aph_tensor_data(flat), 1, bytes, f) != bytes);
         bad = (fclose(f) != 0) || bad;
     }
@@ -538,7 +562,8 @@ int cli_run(int argc, char** argv) {
         } else if (strcmp(o, "--trace") == 0) {
             a.trace = v;
         } else if (strcmp(o, "--budget") == 0) {
-            if (!parse_bytes(v, &a.budget)) return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
+            if (!parse_bytes(v, &a.budget))
+                return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
         } else if (strcmp(o, "--iterations") == 0) {
             char* end = NULL;
             a.iterations = strtol(v, &end, 10);
@@ -598,8 +623,10 @@ int cli_run(int argc, char** argv) {
         }
         if (outputs != 1) {
             aph_graph_release(g);
-            fprintf(stderr, "aphelion: --save %s: the graph has %zu outputs; a .npy file holds one (save to a "
-                            ".safetensors file for several)\n(see aphelion --help)\n", a.save, outputs);
+            fprintf(stderr,
+                    "aphelion: --save %s: the graph has %zu outputs; a .npy file holds one (save to a "
+                    ".safetensors file for several)\n(see aphelion --help)\n",
+                    a.save, outputs);
             return CLI_EXIT_USAGE;
         }
     }
@@ -634,10 +661,12 @@ int cli_run(int argc, char** argv) {
     printf("graph   %s (%zu nodes, %zu edges) on %s\n", a.graph, aph_graph_node_count(g), aph_graph_edge_count(g),
            aph_device_label(dev));
     if ((st = aph_pipeline_create(&p)) != APH_OK || (st = aph_pipeline_add_builtin(p, "validation")) != APH_OK ||
-        (st = aph_pipeline_add_builtin(p, "check")) != APH_OK || (st = aph_pipeline_add_builtin(p, "hashing")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "check")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "hashing")) != APH_OK ||
         (st = aph_pipeline_add_builtin(p, "plan")) != APH_OK ||
         (st = aph_pipeline_add_stage(p, "inputs", bind_inputs_stage, &ss, NULL)) != APH_OK ||
-        (st = aph_pipeline_add_builtin(p, "execute")) != APH_OK || (st = aph_pipeline_set_progress(p, on_progress, &ss)) != APH_OK) {
+        (st = aph_pipeline_add_builtin(p, "execute")) != APH_OK ||
+        (st = aph_pipeline_set_progress(p, on_progress, &ss)) != APH_OK) {
         rc = lib_fail("building the pipeline", st);
         goto done;
     }
@@ -679,7 +708,8 @@ int cli_run(int argc, char** argv) {
     human_bytes(b4, sizeof b4, pi.unshared_bytes);
     human_bytes(b5, sizeof b5, pi.output_bytes + pi.constant_bytes);
     if (pi.budget_bytes) human_bytes(b6, sizeof b6, pi.budget_bytes);
-    else snprintf(b6, sizeof b6, "none");
+    else
+        snprintf(b6, sizeof b6, "none");
     printf("\nmemory plan\n  peak %s (budget %s): arena %s for %zu values (live peak %s; %s without reuse),"
            " outputs and constants %s\n",
            b1, b6, b2, pi.buffers, b3, b4, b5);
@@ -702,7 +732,8 @@ int cli_run(int argc, char** argv) {
         printf("  %-14s %-16s %-5s [%s]  %9.3f ms\n", ns.name, ns.op, aph_dtype_name(ns.dtype), shape,
                (double)ns.total_ns / (double)runs / 1e6);
     }
-    printf("  %-14s %-16s %-5s %s  %9.3f ms per run (node sum)\n", "total", "", "", "", (double)total_ns / (double)runs / 1e6);
+    printf("  %-14s %-16s %-5s %s  %9.3f ms per run (node sum)\n", "total", "", "", "",
+           (double)total_ns / (double)runs / 1e6);
     if (a.iterations > 1)
         printf("  wall time: first run %.3f ms (pipeline, allocation included), then min %.3f ms, mean %.3f ms\n",
                first_s * 1e3, min_s * 1e3, sum_s / (double)(a.iterations - 1) * 1e3);

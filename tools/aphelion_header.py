@@ -60,6 +60,7 @@ class Function:
 class EnumValue:
     name: str
     value: int
+    explicit: bool = True  # written `NAME = value` (not implied by the previous value + 1)
 
 
 @dataclass
@@ -316,7 +317,7 @@ def _parse_enum_body(body: str, line: int) -> List[EnumValue]:
                 nxt = int(v, 0)
             except ValueError:
                 raise HeaderError(f"line {line}: enum value {item!r} is not an integer literal")
-        values.append(EnumValue(m.group(1), nxt))
+        values.append(EnumValue(m.group(1), nxt, m.group(2) is not None))
         nxt += 1
     return values
 

@@ -23,8 +23,8 @@ void value_info(const aph_executor* ex, List member, size_t index, const char* w
         throw aph::invalid_argument(aph::strprintf("out->struct_size is %zu; set it to sizeof(aph_value_info) (%zu)",
                                                    out->struct_size, sizeof(aph_value_info)));
     if (index >= list.size())
-        throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu %s)", index,
-                                                   list.size(), what));
+        throw aph::invalid_argument(
+            aph::strprintf("index %zu is out of range (the executor has %zu %s)", index, list.size(), what));
     const aph::exec::Step& s = ex->steps[list[index]];
     aph_value_info full{};
     full.struct_size = out->struct_size;
@@ -66,8 +66,8 @@ APH_API aph_status aph_custom_op_unregister(const char* name) {
     return aph::guard([&] { aph::exec::unregister_custom(name); });
 }
 
-APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
-                                       const aph_executor_options* options, aph_executor** out) {
+APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device, const aph_executor_options* options,
+                                       aph_executor** out) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(device, "device");
@@ -168,15 +168,15 @@ APH_API aph_status aph_executor_output(const aph_executor* executor, const char*
         if (s == nullptr || s->kind != aph::exec::Kind::Output)
             throw aph::Error::kind(APH_ERR_NOT_FOUND, std::string("the graph has no output node named '") + name + "'");
         if (!executor->ran || s->tensor == nullptr)
-            throw aph::Error::kind(APH_ERR_INVALID_STATE, std::string("output '") + name + "' has no value: the executor has not run (successfully) yet");
+            throw aph::Error::kind(APH_ERR_INVALID_STATE,
+                                   std::string("output '") + name +
+                                       "' has no value: the executor has not run (successfully) yet");
         aph::tensor::retain(s->tensor);
         *out = s->tensor;
     });
 }
 
-APH_API size_t aph_executor_input_count(const aph_executor* executor) {
-    return executor ? executor->inputs.size() : 0;
-}
+APH_API size_t aph_executor_input_count(const aph_executor* executor) { return executor ? executor->inputs.size() : 0; }
 
 APH_API aph_status aph_executor_input_info(const aph_executor* executor, size_t index, aph_value_info* out) {
     return aph::guard([&] { value_info(executor, &aph_executor::inputs, index, "inputs", out); });
@@ -224,9 +224,7 @@ APH_API aph_status aph_executor_find_output(const aph_executor* executor, const 
     });
 }
 
-APH_API size_t aph_executor_node_count(const aph_executor* executor) {
-    return executor ? executor->steps.size() : 0;
-}
+APH_API size_t aph_executor_node_count(const aph_executor* executor) { return executor ? executor->steps.size() : 0; }
 
 APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t index, aph_node_stats* out) {
     return aph::guard([&] {
@@ -255,14 +253,14 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
     });
 }
 
-APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx,
-                                                          const aph_executor_options* options) {
+APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx, const aph_executor_options* options) {
     return aph::guard([&] {
         aph::require_arg(ctx, "ctx");
         aph_executor_options opt{};
         if (options != nullptr) {
             if (options->struct_size < offsetof(aph_executor_options, tracker) + sizeof(void*))
-                throw aph::invalid_argument("options->struct_size is too small (set it to sizeof(aph_executor_options))");
+                throw aph::invalid_argument(
+                    "options->struct_size is too small (set it to sizeof(aph_executor_options))");
             std::memcpy(&opt, options, std::min(options->struct_size, sizeof opt));
             opt.struct_size = sizeof opt;
         }
@@ -290,8 +288,8 @@ APH_API aph_status aph_executor_symbol(const aph_executor* executor, size_t inde
     return aph::guard([&] {
         aph::require_arg(executor, "executor");
         if (index >= executor->symbols.size())
-            throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu symbols)", index,
-                                                       executor->symbols.size()));
+            throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu symbols)",
+                                                       index, executor->symbols.size()));
         const int64_t value = aph::exec::bound_sizes(*executor)[index];
         if (out_name != nullptr) *out_name = executor->symbols[index].c_str();
         if (out_value != nullptr) *out_value = value;

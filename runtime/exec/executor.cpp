@@ -55,8 +55,9 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
         },
         [&] { return "custom operation '" + s.op + "' inference"; });
     if (ondim == SIZE_MAX || !dtype::valid(odt))
-        throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op +
-                                             "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
+        throw Error::kind(APH_ERR_GRAPH,
+                          "custom operation '" + s.op +
+                              "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
     if (ondim > capacity)
         throw Error::kind(APH_ERR_GRAPH, strprintf("custom operation '%s' inference returned %zu dimensions, more than "
                                                    "the %zu out_shape has room for",
@@ -263,11 +264,10 @@ Analysis analyse(const graph::Graph& g, bool cuda) {
     for (const auto& [from, to] : g.edges) {
         const uint64_t bad = (from < 1 || from > n) ? from : (to < 1 || to > n) ? to : 0;
         if (bad != 0)
-            throw Error::kind(APH_ERR_GRAPH, strprintf("edge (%llu, %llu) names node %llu, but the graph has %llu nodes",
-                                                       static_cast<unsigned long long>(from),
-                                                       static_cast<unsigned long long>(to),
-                                                       static_cast<unsigned long long>(bad),
-                                                       static_cast<unsigned long long>(n)));
+            throw Error::kind(APH_ERR_GRAPH,
+                              strprintf("edge (%llu, %llu) names node %llu, but the graph has %llu nodes",
+                                        static_cast<unsigned long long>(from), static_cast<unsigned long long>(to),
+                                        static_cast<unsigned long long>(bad), static_cast<unsigned long long>(n)));
     }
     if (g.has_cycle()) throw Error::kind(APH_ERR_GRAPH, "the graph has a cycle, so it cannot be executed");
     const std::vector<uint64_t> order = g.topological_sort();
@@ -312,8 +312,9 @@ Analysis analyse(const graph::Graph& g, bool cuda) {
             } else {
                 s.custom = find_custom(s.op);
                 if (!s.custom)
-                    throw Error::kind(APH_ERR_GRAPH, "unknown operation '" + s.op +
-                                                         "' (neither built in nor registered with aph_custom_op_register)");
+                    throw Error::kind(APH_ERR_GRAPH,
+                                      "unknown operation '" + s.op +
+                                          "' (neither built in nor registered with aph_custom_op_register)");
                 s.kind = Kind::Compute;
                 lo = 0;
                 hi = SIZE_MAX;
@@ -323,7 +324,8 @@ Analysis analyse(const graph::Graph& g, bool cuda) {
                 if (lo == hi)
                     throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu operand%s, got %zu", lo, lo == 1 ? "" : "s",
                                                                s.operands.size()));
-                throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu to %zu operands, got %zu", lo, hi, s.operands.size()));
+                throw Error::kind(APH_ERR_GRAPH,
+                                  strprintf("takes %zu to %zu operands, got %zu", lo, hi, s.operands.size()));
             }
             if (s.kind == Kind::Input || s.kind == Kind::Weight || s.kind == Kind::Output) {
                 auto [it, fresh] = bind_names.emplace(s.name, s.id);
@@ -483,8 +485,7 @@ void select_plan(aph_executor& ex, const std::vector<int64_t>& sizes) {
     try {
         p = build_plan(ex.steps, sizes, std::move(infos));
     } catch (const Error& e) {
-        if (ex.current != nullptr)
-            apply_plan(ex, *ex.current);
+        if (ex.current != nullptr) apply_plan(ex, *ex.current);
         else
             apply_signature(ex);
         at_sizes(e);
@@ -547,8 +548,8 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     if (opt.stream != nullptr && opt.stream->device != device)
         throw device_mismatch("the executor's stream belongs to another device");
     if (opt.cpu_threads > kernels::kMaxCpuThreads)
-        throw invalid_argument(strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads,
-                                         kernels::kMaxCpuThreads));
+        throw invalid_argument(
+            strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads, kernels::kMaxCpuThreads));
     if (opt.max_plans > kMaxMaxPlans)
         throw invalid_argument(strprintf("options->max_plans is %zu; at most %zu", opt.max_plans, kMaxMaxPlans));
 
@@ -642,10 +643,9 @@ void check_binding(const Step& s, const aph_tensor* t, const char* what) {
     for (size_t d = 0; fits && d < s.sig_shape.size(); ++d)
         fits = s.dim_names[d] != nullptr || t->shape[d] == s.sig_shape[d];
     if (!fits)
-        throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("%s '%s' (node %llu): expected %s, got %s", what, s.name.c_str(),
-                                    static_cast<unsigned long long>(s.id), signature_str(s).c_str(),
-                                    shape_of(t).c_str()));
+        throw Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("%s '%s' (node %llu): expected %s, got %s", what,
+                                                            s.name.c_str(), static_cast<unsigned long long>(s.id),
+                                                            signature_str(s).c_str(), shape_of(t).c_str()));
 }
 
 // "input 'ids' (node 1) [8, 26]".
@@ -777,17 +777,16 @@ void load_weights(aph_executor& ex, const std::string& path) {
         const std::string key = weight_key(s);
         const TensorInfo* ti = file->find(key);
         if (ti == nullptr)
-            throw Error::kind(APH_ERR_NOT_FOUND, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
-                                                               path.c_str(), key.c_str(),
-                                                               static_cast<unsigned long long>(s.id), s.name.c_str()));
+            throw Error::kind(APH_ERR_NOT_FOUND,
+                              strprintf("%s: no tensor '%s' for weight node %llu '%s'", path.c_str(), key.c_str(),
+                                        static_cast<unsigned long long>(s.id), s.name.c_str()));
         if (ti->dtype != s.info.dtype || ti->shape != s.info.shape)
-            throw Error::kind(APH_ERR_SERIALIZATION,
-                              strprintf("%s: tensor '%s' is %s %s, but weight node %llu '%s' is %s %s", path.c_str(),
-                                        key.c_str(), dtype::name(ti->dtype),
-                                        memory::format_shape(ti->shape.data(), ti->shape.size()).c_str(),
-                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
-                                        dtype::name(s.info.dtype),
-                                        memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str()));
+            throw Error::kind(
+                APH_ERR_SERIALIZATION,
+                strprintf("%s: tensor '%s' is %s %s, but weight node %llu '%s' is %s %s", path.c_str(), key.c_str(),
+                          dtype::name(ti->dtype), memory::format_shape(ti->shape.data(), ti->shape.size()).c_str(),
+                          static_cast<unsigned long long>(s.id), s.name.c_str(), dtype::name(s.info.dtype),
+                          memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str()));
         found.emplace_back(&s, ti);
     }
     std::vector<aph_tensor*> made;
@@ -844,9 +843,7 @@ bool aliases_executor_memory(const aph_executor& ex, const aph_tensor* t) {
     return false;
 }
 
-aph_stream* work_stream(const aph_executor& ex) {
-    return ex.stream != nullptr ? ex.stream : ex.device->default_stream;
-}
+aph_stream* work_stream(const aph_executor& ex) { return ex.stream != nullptr ? ex.stream : ex.device->default_stream; }
 
 // Fills constant s's tensor from its params (through a CPU tensor: f64 for floats, i64 for
 // integers, cast to the dtype once).
@@ -967,8 +964,8 @@ void bind_memory(aph_executor& ex) {
         if (!ex.constants_made) {
             for (Step& s : ex.steps) {
                 if (s.kind != Kind::Constant) continue;
-                replace(s.tensor, tensor::create(ex.device, ex.stream, s.info.dtype, s.info.shape.data(),
-                                                 s.info.shape.size()));
+                replace(s.tensor,
+                        tensor::create(ex.device, ex.stream, s.info.dtype, s.info.shape.data(), s.info.shape.size()));
                 fill_constant(ex, s);
             }
             ex.constants_made = true;
@@ -1050,15 +1047,15 @@ void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>&
             throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "custom operation '" + s.op + "' has no CUDA implementation");
         aph_stream* stream = work_stream(ex);
         invoke_callback_checked(
-            [&] { return op.cuda(op.user_data, s.params_json.c_str(), stream, cin.size(), cin.data(), out); }, what);
+            [&] { return op.cuda(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out, stream); }, what);
         // The callback queued work on the stream that uses its operands: borrowed memory among
         // them must not go back to its owner before that work is done.
         for (const aph_tensor* t : cin) tensor::record_borrowed_use(t, stream);
         tensor::record_borrowed_use(out, stream);
     } else if (ex.device->kind == APH_DEVICE_CPU) {
         ops::cpu_dispatch_warning();
-        invoke_callback_checked([&] { return op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out); },
-                                what);
+        invoke_callback_checked(
+            [&] { return op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out); }, what);
     } else {
         throw device_not_available(device::label(ex.device->kind, ex.device->ordinal));
     }
@@ -1125,11 +1122,12 @@ void synchronize(aph_executor& ex) {
 void run(aph_executor& ex) {
     for (const Step& s : ex.steps)
         if ((s.kind == Kind::Input || s.kind == Kind::Weight) && s.bound == nullptr)
-            throw Error::kind(APH_ERR_INVALID_STATE,
-                              strprintf("%s node %llu '%s' is not bound (%s)", s.kind == Kind::Input ? "input" : "weight",
-                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
-                                        s.kind == Kind::Input ? "aph_executor_set_input"
-                                                              : "aph_executor_set_weight or aph_executor_load_weights"));
+            throw Error::kind(
+                APH_ERR_INVALID_STATE,
+                strprintf("%s node %llu '%s' is not bound (%s)", s.kind == Kind::Input ? "input" : "weight",
+                          static_cast<unsigned long long>(s.id), s.name.c_str(),
+                          s.kind == Kind::Input ? "aph_executor_set_input"
+                                                : "aph_executor_set_weight or aph_executor_load_weights"));
     // The inputs bound since the last run call fix the symbols (the others must agree); a run
     // consumes them, failing or not.
     struct Consume {
@@ -1219,8 +1217,7 @@ void run(aph_executor& ex) {
                 case Kind::Compute: {
                     in.clear();
                     for (size_t op : s.operands) in.push_back(ex.steps[op].tensor);
-                    if (s.custom)
-                        run_custom(ex, s, in, s.tensor);
+                    if (s.custom) run_custom(ex, s, in, s.tensor);
                     else
                         run_builtin(s, ex.stream, in, s.tensor);
                     break;
@@ -1242,7 +1239,8 @@ void run(aph_executor& ex) {
                 throw Error::kind(APH_ERR_KERNEL,
                                   strprintf("numerics check: %s produced %llu NaN and %llu Inf among %lld values",
                                             node_label(s).c_str(), static_cast<unsigned long long>(nan),
-                                            static_cast<unsigned long long>(inf), static_cast<long long>(s.tensor->numel)));
+                                            static_cast<unsigned long long>(inf),
+                                            static_cast<long long>(s.tensor->numel)));
         }
         if (ex.trace != nullptr) {
             trace::Span span;
@@ -1296,8 +1294,8 @@ aph_executor::~aph_executor() {
 
 const aph::exec::Step* aph_executor::find(const std::string& name) const {
     for (const aph::exec::Step& s : steps)
-        if (s.name == name &&
-            (s.kind == aph::exec::Kind::Input || s.kind == aph::exec::Kind::Weight || s.kind == aph::exec::Kind::Output))
+        if (s.name == name && (s.kind == aph::exec::Kind::Input || s.kind == aph::exec::Kind::Weight ||
+                               s.kind == aph::exec::Kind::Output))
             return &s;
     return nullptr;
 }

@@ -98,7 +98,7 @@ struct Step {
     Kind kind = Kind::Compute;
     std::vector<size_t> operands;  // step indices (execution order), in edge insertion order
     Json params = Json::object();
-    std::string params_json;       // compact, for custom operations
+    std::string params_json;  // compact, for custom operations
     // Input and reshape nodes whose shape param names a symbol: the param's name and the shape
     // as written (the symbols are bound into params before each inference: bind_symbols).
     const char* symbolic_param = nullptr;
@@ -126,7 +126,7 @@ struct Step {
     // Owned reference: an input's or weight's bound tensor, or the caller's tensor an output
     // is bound to (aph_executor_bind_output).
     aph_tensor* bound = nullptr;
-    bool fresh = false;            // an input bound since the last aph_executor_run call
+    bool fresh = false;  // an input bound since the last aph_executor_run call
     // Owned references, own_memory values only: own_buffer is the memory held for the value
     // (a byte tensor of own_capacity bytes, grown when a plan needs more), own the value's view
     // of it under the plan the memory is laid out for. tensor is own, or for one run the
@@ -134,7 +134,7 @@ struct Step {
     aph_tensor* own_buffer = nullptr;
     uint64_t own_capacity = 0;
     aph_tensor* own = nullptr;
-    bool direct = false;           // output step: this run computed straight into bound
+    bool direct = false;  // output step: this run computed straight into bound
     uint64_t last_ns = 0, total_ns = 0;
 };
 
@@ -147,8 +147,8 @@ std::string weight_key(const Step& s);
 const Json& constant_value(const Step& s);
 
 struct PlanInfo {
-    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0,
-             constant_bytes = 0, total_bytes = 0;  // the budget is the tracker's limit
+    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0, constant_bytes = 0,
+             total_bytes = 0;  // the budget is the tracker's limit
     size_t buffers = 0, steps = 0;
 };
 
@@ -171,14 +171,14 @@ constexpr size_t kMaxMaxPlans = 4096;
 }  // namespace aph::exec
 
 struct aph_executor {
-    aph::RefCount refs;                // aph_executor_retain / aph_executor_release
-    aph_device* device = nullptr;      // owned reference
-    aph_stream* stream = nullptr;      // owned reference or NULL (default stream)
-    aph_tracker* tracker = nullptr;    // owned reference or NULL
-    aph_trace_sink* trace = nullptr;   // owned reference or NULL
+    aph::RefCount refs;               // aph_executor_retain / aph_executor_release
+    aph_device* device = nullptr;     // owned reference
+    aph_stream* stream = nullptr;     // owned reference or NULL (default stream)
+    aph_tracker* tracker = nullptr;   // owned reference or NULL
+    aph_trace_sink* trace = nullptr;  // owned reference or NULL
     bool check_numerics = false;
     bool profile = false;
-    unsigned cpu_threads = 0;          // CPU worker threads during runs (0: the caller's default)
+    unsigned cpu_threads = 0;  // CPU worker threads during runs (0: the caller's default)
 
     std::vector<aph::exec::Step> steps;  // execution (topological) order
     // Step indices of the input, weight and output nodes, each in graph (node id) order.
@@ -197,11 +197,11 @@ struct aph_executor {
     aph::exec::PlanInfo plan;
 
     // Memory, allocated at the first run and grown when a plan needs more.
-    uint64_t memory_plan = 0;            // id of the plan the step tensors are laid out for
+    uint64_t memory_plan = 0;  // id of the plan the step tensors are laid out for
     bool constants_made = false;
-    uint64_t held = 0;                   // arena capacity + output buffers + constants
-    uint64_t charged = 0;                // bytes charged to the tracker (held, with a tracker)
-    aph_tensor* arena = nullptr;         // arena_capacity bytes (NULL when 0)
+    uint64_t held = 0;            // arena capacity + output buffers + constants
+    uint64_t charged = 0;         // bytes charged to the tracker (held, with a tracker)
+    aph_tensor* arena = nullptr;  // arena_capacity bytes (NULL when 0)
     uint64_t arena_capacity = 0;
     std::vector<aph_tensor*> input_copies;  // per step: inputs bound on another device
     uint64_t runs = 0;
@@ -216,8 +216,7 @@ struct aph_executor {
 namespace aph::exec {
 
 // Analyses and plans graph for device (throws; nothing allocated).
-aph_executor* make_executor(const graph::Graph& graph, aph_device* device,
-                            const aph_executor_options* options);
+aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options);
 // Binds an input (the signature's dtype, rank and fixed sizes; its symbols' sizes agreeing with
 // the other inputs bound since the last run) or a weight.
 void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool weight);
@@ -249,8 +248,7 @@ const char* symbolic_param(const Builtin* b);
 // Runs a built-in's inference (prepared params; symbols bound) for a CUDA device (f64 refused,
 // as the eager operations refuse it) or not.
 ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in, bool cuda);
-void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in,
-                 aph_tensor* out);
+void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in, aph_tensor* out);
 // Makes a view step's tensor from its operand's.
 aph_tensor* make_view(const Step& s, aph_tensor* base);
 

@@ -47,7 +47,6 @@
 #include <type_traits>
 #include <vector>
 
-
 namespace aph::kernels {
 namespace {
 
@@ -127,12 +126,12 @@ constexpr int64_t LANES = static_cast<int64_t>(VB / sizeof(A));
 constexpr float kShifter = 12582912.0f;  // 1.5·2^23: x + kShifter holds round(x) in its low bits
 constexpr float kP0 = 1.535336188319500e-4f;
 // p (holding kP0) = the polynomial at f.
-#define APH_EXP2_POLY(p, f)                  \
-    p = p * (f) + 1.339887440266574e-3f;     \
-    p = p * (f) + 9.618437357674640e-3f;     \
-    p = p * (f) + 5.550332471162809e-2f;     \
-    p = p * (f) + 2.402264791363012e-1f;     \
-    p = p * (f) + 6.931472028550421e-1f;     \
+#define APH_EXP2_POLY(p, f)              \
+    p = p * (f) + 1.339887440266574e-3f; \
+    p = p * (f) + 9.618437357674640e-3f; \
+    p = p * (f) + 5.550332471162809e-2f; \
+    p = p * (f) + 2.402264791363012e-1f; \
+    p = p * (f) + 6.931472028550421e-1f; \
     p = p * (f) + 1.0f
 
 APH_AI float exp2_nonpos(float x) {
@@ -190,8 +189,8 @@ APH_AI void micro_kernel(const A* a, int64_t lda, const A* b, int64_t ldb, A* c,
 
 // C[rows][cols] (ACC: +=) = A[rows][kdim] · B[kdim][cols]; rows a multiple of MR, cols of NR.
 template <class A, int VB, bool ACC>
-APH_AI void gemm_tile(const A* a, int64_t lda, const A* b, int64_t ldb, A* c, int64_t ldc, int64_t rows,
-                      int64_t cols, int64_t kdim) {
+APH_AI void gemm_tile(const A* a, int64_t lda, const A* b, int64_t ldb, A* c, int64_t ldc, int64_t rows, int64_t cols,
+                      int64_t kdim) {
     for (int64_t r0 = 0; r0 < rows; r0 += MR) {
         for (int64_t c0 = 0; c0 < cols; c0 += NR<VB>) {
             micro_kernel<A, VB, ACC>(a + r0 * lda, lda, b + c0, ldb, c + r0 * ldc + c0, ldc, kdim);
@@ -289,9 +288,14 @@ template <class A>
 struct Tiles {
     std::vector<A> q, kt, v, s, o, m, l, mlog;
     explicit Tiles(const Job& j)
-        : q(static_cast<size_t>(j.bq * j.D)), kt(static_cast<size_t>(j.D * BK)), v(static_cast<size_t>(BK * j.Dp)),
-          s(static_cast<size_t>(j.bq * BK)), o(static_cast<size_t>(j.bq * j.Dp)), m(static_cast<size_t>(j.bq)),
-          l(static_cast<size_t>(j.bq)), mlog(static_cast<size_t>(BK)) {}
+        : q(static_cast<size_t>(j.bq * j.D)),
+          kt(static_cast<size_t>(j.D * BK)),
+          v(static_cast<size_t>(BK * j.Dp)),
+          s(static_cast<size_t>(j.bq * BK)),
+          o(static_cast<size_t>(j.bq * j.Dp)),
+          m(static_cast<size_t>(j.bq)),
+          l(static_cast<size_t>(j.bq)),
+          mlog(static_cast<size_t>(BK)) {}
 };
 
 // Are n elements, `stride` apart, all finite? (On the bits: an exponent field of all ones is an
@@ -300,8 +304,10 @@ template <int DT>
 bool all_finite(const typename Elem<DT>::S* p, int64_t n, int64_t stride) {
     using S = typename Elem<DT>::S;
     using Bits = std::conditional_t<sizeof(S) == 8, uint64_t, std::conditional_t<sizeof(S) == 4, uint32_t, uint16_t>>;
-    constexpr Bits kExp = DT == 3 ? Bits(0x7ff0000000000000ull) : DT == 0 ? Bits(0x7f800000u)
-                          : DT == 1 ? Bits(0x7c00u) : Bits(0x7f80u);
+    constexpr Bits kExp = DT == 3   ? Bits(0x7ff0000000000000ull)
+                          : DT == 0 ? Bits(0x7f800000u)
+                          : DT == 1 ? Bits(0x7c00u)
+                                    : Bits(0x7f80u);
     int bad = 0;
     if (stride == 1) {
         for (int64_t e = 0; e < n; ++e) bad += (std::bit_cast<Bits>(p[e]) & kExp) == kExp;
@@ -454,8 +460,8 @@ APH_AI void run_item(const Job& J, Tiles<AccOf<DT>>& w, int64_t b, int64_t h, in
         // O [nr4][Dp] += P [nr4][nk] · Vb [nk][Dp]. (Rows [nr, nr4) of P are 0: zero queries.)
         if constexpr (std::is_same_v<S, A>) {
             if (v_direct) {
-                gemm_tile<A, VB, true>(w.s.data(), BK, vg + k0 * d.v.strides[1], d.v.strides[1], w.o.data(), Dp,
-                                       nr4, Dp, nk);
+                gemm_tile<A, VB, true>(w.s.data(), BK, vg + k0 * d.v.strides[1], d.v.strides[1], w.o.data(), Dp, nr4,
+                                       Dp, nk);
                 continue;
             }
         }
@@ -591,9 +597,7 @@ int cpu_attention(const aph_k_attention& d, std::string& msg) {
         case 1: return run_dtype<1>(J, msg);
         case 2: return run_dtype<2>(J, msg);
         case 3: return run_dtype<3>(J, msg);
-        default:
-            msg = "cpu_attention: dtype " + std::to_string(d.q.dtype);
-            return APH_K_STATUS_NOT_IMPLEMENTED;
+        default: msg = "cpu_attention: dtype " + std::to_string(d.q.dtype); return APH_K_STATUS_NOT_IMPLEMENTED;
     }
 }
 

@@ -32,8 +32,18 @@ namespace {
 // the ABI; the kernels are built without the public header).
 enum BinaryOp : int { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kMaximum = 4, kMinimum = 5 };
 enum UnaryOp : int {
-    kRelu = 0, kGelu = 1, kGeluTanh = 2, kSilu = 3, kTanh = 4, kSigmoid = 5,
-    kExp = 6, kLog = 7, kNeg = 8, kSqrt = 9, kRsqrt = 10, kAbs = 11
+    kRelu = 0,
+    kGelu = 1,
+    kGeluTanh = 2,
+    kSilu = 3,
+    kTanh = 4,
+    kSigmoid = 5,
+    kExp = 6,
+    kLog = 7,
+    kNeg = 8,
+    kSqrt = 9,
+    kRsqrt = 10,
+    kAbs = 11
 };
 enum Activation : int { kActNone = 0, kActRelu = 1, kActGelu = 2, kActGeluTanh = 3, kActSilu = 4, kActTanh = 5 };
 
@@ -204,8 +214,8 @@ void binary_typed(const aph_k_binary& d) {
     const int last = w.nd - 1;
     const int64_t so = w.st[0][last], sa = w.st[1][last], sb = b ? w.st[2][last] : 0;
     for_each_block<3>(w, 1.0, [&](const int64_t* off, int64_t start, int64_t len) {
-        binary_row<E, OP>(o + off[0] + start * so, a + off[1] + start * sa, b ? b + off[2] + start * sb : nullptr,
-                          bs, len, so, sa, sb);
+        binary_row<E, OP>(o + off[0] + start * so, a + off[1] + start * sa, b ? b + off[2] + start * sb : nullptr, bs,
+                          len, so, sa, sb);
     });
 }
 
@@ -225,22 +235,25 @@ inline C sigmoid(C x) {
 
 template <int OP, class C>
 inline C un(C x) {
-    constexpr C kSqrtHalf = C(0.70710678118654752440);  // 1/√2
+    constexpr C kSqrtHalf = C(0.70710678118654752440);     // 1/√2
     constexpr C kSqrt2OverPi = C(0.79788456080286535588);  // √(2/π)
     constexpr bool f32 = std::is_same_v<C, float>;
     if constexpr (OP == kRelu) return x < C(0) ? C(0) : x;  // NaN stays NaN
     if constexpr (OP == kGelu) {
         if constexpr (f32) return vmath::gelu(x);
-        else return C(0.5) * x * (C(1) + std::erf(x * kSqrtHalf));
+        else
+            return C(0.5) * x * (C(1) + std::erf(x * kSqrtHalf));
     }
     if constexpr (OP == kGeluTanh) {
         if constexpr (f32) return vmath::gelu_tanh(x);
-        else return C(0.5) * x * (C(1) + std::tanh(kSqrt2OverPi * (x + C(0.044715) * x * x * x)));
+        else
+            return C(0.5) * x * (C(1) + std::tanh(kSqrt2OverPi * (x + C(0.044715) * x * x * x)));
     }
     if constexpr (OP == kSilu) return x * sigmoid(x);
     if constexpr (OP == kTanh) {
         if constexpr (f32) return vmath::tanh(x);
-        else return std::tanh(x);
+        else
+            return std::tanh(x);
     }
     if constexpr (OP == kSigmoid) return sigmoid(x);
     if constexpr (OP == kExp) return std::exp(x);
@@ -252,9 +265,7 @@ inline C un(C x) {
 }
 
 // Cost in simple operations per element (for the parallel_for estimate).
-constexpr double unary_cost(int op) {
-    return (op == kRelu || op == kNeg || op == kAbs) ? 1.0 : 20.0;
-}
+constexpr double unary_cost(int op) { return (op == kRelu || op == kNeg || op == kAbs) ? 1.0 : 20.0; }
 
 // ---- f32 vector paths (contiguous rows), one instantiation per instruction set
 
@@ -386,7 +397,8 @@ constexpr int act_op(int act) {
 template <int OP, class C>
 inline C act(C v) {
     if constexpr (OP < 0) return v;
-    else return un<OP>(v);
+    else
+        return un<OP>(v);
 }
 
 // x, out contiguous [rows, n]; bias [n]. Parallel over rows (whole rows per task: the bias row
@@ -464,7 +476,8 @@ I to_int(double v) {
 template <class From>
 auto src_value(typename From::S v) {
     if constexpr (std::is_same_v<From, F16> || std::is_same_v<From, BF16>) return From::ld(v);
-    else return v;  // float, double, int32_t, int64_t
+    else
+        return v;  // float, double, int32_t, int64_t
 }
 
 // A source value (float, double, int32_t or int64_t) as To's storage, rounded once.
@@ -477,8 +490,10 @@ typename To::S convert(V v) {
     } else if constexpr (std::is_same_v<To, F16> || std::is_same_v<To, BF16>) {
         float f;
         if constexpr (std::is_same_v<V, float>) f = v;
-        else if constexpr (std::is_same_v<V, double>) f = f64_to_f32_odd(v);
-        else f = i64_to_f32_odd(v);
+        else if constexpr (std::is_same_v<V, double>)
+            f = f64_to_f32_odd(v);
+        else
+            f = i64_to_f32_odd(v);
         return To::st(f);
     } else if constexpr (std::is_floating_point_v<V>) {
         return to_int<typename To::S>(static_cast<double>(v));
@@ -590,8 +605,7 @@ int cpu_bias_act(const aph_k_bias_act& d, std::string& msg) {
     bool act_ok = true;
     const bool dtype_ok = with_float(d.out.dtype, [&](auto e) {
         using E = decltype(e);
-        act_ok = with_op<0, kActTanh + 1>(
-            d.act, [&](auto c) { bias_act_typed<E, act_op(decltype(c)::value)>(d); });
+        act_ok = with_op<0, kActTanh + 1>(d.act, [&](auto c) { bias_act_typed<E, act_op(decltype(c)::value)>(d); });
     });
     if (!dtype_ok) {
         msg = "bias_act: dtype " + std::to_string(d.out.dtype) + " is not a floating dtype";

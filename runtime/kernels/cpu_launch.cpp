@@ -26,9 +26,7 @@ int cpu_launch(int32_t op, const void* desc, std::string& msg) noexcept {
     case APH_K_##name: return cpu(*static_cast<const type*>(desc), msg);
             APH_K_LIST(APH_K_CPU_CASE)
 #undef APH_K_CPU_CASE
-            default:
-                msg = "unknown kernel " + std::to_string(op);
-                return APH_K_STATUS_NOT_IMPLEMENTED;
+            default: msg = "unknown kernel " + std::to_string(op); return APH_K_STATUS_NOT_IMPLEMENTED;
         }
     } catch (const std::bad_alloc&) {
         msg = "host memory exhausted in a CPU kernel";

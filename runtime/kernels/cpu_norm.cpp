@@ -93,11 +93,15 @@ APH_VI float row_max(const float* x, int64_t n) {
 // The functors the sums apply (always inlined; not lambdas, see vmath.hpp's map).
 struct Identity {
     template <class V>
-    APH_VI V operator()(V v) const { return v; }
+    APH_VI V operator()(V v) const {
+        return v;
+    }
 };
 struct Square {
     template <class V>
-    APH_VI V operator()(V v) const { return v * v; }
+    APH_VI V operator()(V v) const {
+        return v * v;
+    }
 };
 struct SquaredDeviation {
     float mean;
@@ -196,16 +200,12 @@ APH_VI void norm_rows_w(const aph_k_norm& d, int64_t r0, int64_t r1) {
 void softmax_rows_generic(const aph_k_softmax& d, int64_t r0, int64_t r1) { softmax_rows_w<4>(d, r0, r1); }
 void norm_rows_generic(const aph_k_norm& d, int64_t r0, int64_t r1) { norm_rows_w<4>(d, r0, r1); }
 #ifdef APH_X86_DISPATCH
-APH_TARGET_AVX2 void softmax_rows_avx2(const aph_k_softmax& d, int64_t r0, int64_t r1) {
-    softmax_rows_w<8>(d, r0, r1);
-}
+APH_TARGET_AVX2 void softmax_rows_avx2(const aph_k_softmax& d, int64_t r0, int64_t r1) { softmax_rows_w<8>(d, r0, r1); }
 APH_TARGET_AVX2 void norm_rows_avx2(const aph_k_norm& d, int64_t r0, int64_t r1) { norm_rows_w<8>(d, r0, r1); }
 APH_TARGET_AVX512 void softmax_rows_avx512(const aph_k_softmax& d, int64_t r0, int64_t r1) {
     softmax_rows_w<16>(d, r0, r1);
 }
-APH_TARGET_AVX512 void norm_rows_avx512(const aph_k_norm& d, int64_t r0, int64_t r1) {
-    norm_rows_w<16>(d, r0, r1);
-}
+APH_TARGET_AVX512 void norm_rows_avx512(const aph_k_norm& d, int64_t r0, int64_t r1) { norm_rows_w<16>(d, r0, r1); }
 #endif
 
 template <class Fn>
@@ -236,7 +236,8 @@ void softmax_rows(const aph_k_softmax& d, int64_t r0, int64_t r1) {
         for (int64_t j = 0; j < n; ++j) {
             row[j] -= m;
             if constexpr (std::is_same_v<A, float>) e[j] = vmath::exp(row[j]);  // vectorised
-            else e[j] = std::exp(row[j]);
+            else
+                e[j] = std::exp(row[j]);
         }
         const A s = sum_of(e.data(), n);
         T* o = out + r * n;

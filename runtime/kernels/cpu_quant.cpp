@@ -257,7 +257,8 @@ VecKernels vec_kernels() {
 template <class D>
 typename D::C absmax_of(const typename D::S* x, int64_t n, const VecKernels& vk) {
     if constexpr (std::is_same_v<D, TF32>) return vk.absmax(x, n);
-    else return absmax_range<D>(x, n);
+    else
+        return absmax_range<D>(x, n);
 }
 
 // Elements per chunk of the per-tensor reductions: each chunk's partial result lands in its own
@@ -359,8 +360,10 @@ Channels channels_of(const aph_kt& x, int64_t axis) {
     }
     for (int32_t i = 0; i < x.ndim; ++i) {
         if (i < axis) c.outer *= x.shape[i];
-        else if (i == axis) c.channels = x.shape[i];
-        else c.inner *= x.shape[i];
+        else if (i == axis)
+            c.channels = x.shape[i];
+        else
+            c.inner *= x.shape[i];
     }
     return c;
 }
@@ -489,10 +492,9 @@ int quantize_ternary(const aph_k_quant& d) {
             uint8_t* qr = q + r * KB;
             for (int64_t j = 0; j < K / 4; ++j) {
                 const typename D::S* xj = xr + 4 * j;
-                qr[j] = static_cast<uint8_t>(ternary_code<C>(D::ld(xj) / div) |
-                                             (ternary_code<C>(D::ld(xj + 1) / div) << 2) |
-                                             (ternary_code<C>(D::ld(xj + 2) / div) << 4) |
-                                             (ternary_code<C>(D::ld(xj + 3) / div) << 6));
+                qr[j] = static_cast<uint8_t>(
+                    ternary_code<C>(D::ld(xj) / div) | (ternary_code<C>(D::ld(xj + 1) / div) << 2) |
+                    (ternary_code<C>(D::ld(xj + 2) / div) << 4) | (ternary_code<C>(D::ld(xj + 3) / div) << 6));
             }
             if (K % 4) {  // the last byte: weights past K are 0
                 unsigned byte = 0;
@@ -715,9 +717,7 @@ int cpu_quantize(const aph_k_quant& d, std::string& msg) {
             case kFp8E5m2: return quantize_fp8<D>(d, false);
             case kNf4Scheme: return quantize_nf4<D>(d);
             case kTernary: return quantize_ternary<D>(d);
-            default:
-                msg = "quantize: unknown scheme " + std::to_string(d.scheme);
-                return APH_K_STATUS_NOT_IMPLEMENTED;
+            default: msg = "quantize: unknown scheme " + std::to_string(d.scheme); return APH_K_STATUS_NOT_IMPLEMENTED;
         }
     });
 }

@@ -68,7 +68,8 @@ APH_VI void sincos_w(const double* a, double* c, double* s, int64_t n) {
         const int64_t k = n - i < WD ? n - i : WD;
         V x{};
         if (k == WD) std::memcpy(&x, a + i, sizeof x);  // (a fixed size: one vector load)
-        else std::memcpy(&x, a + i, static_cast<size_t>(k) * sizeof(double));
+        else
+            std::memcpy(&x, a + i, static_cast<size_t>(k) * sizeof(double));
         // q = round(x·2/π) (1.5·2^52 trick: the integer lands in the low mantissa bits).
         constexpr double kMagic = 6755399441055744.0;
         const V t = x * kTwoOverPi + kMagic;
@@ -164,7 +165,8 @@ using RotateFn = void (*)(const float*, float*, int64_t, const float*, const flo
 template <int W>
 APH_VI void rotate_w(bool half_layout, const float* x, float* o, int64_t D, const float* c, const float* s) {
     if (half_layout) rotate_half_w<W>(x, o, D / 2, c, s);
-    else rotate_interleaved_w<W>(x, o, D, c, s);
+    else
+        rotate_interleaved_w<W>(x, o, D, c, s);
 }
 void rotate_generic(bool h, const float* x, float* o, int64_t D, const float* c, const float* s) {
     rotate_w<4>(h, x, o, D, c, s);
@@ -186,8 +188,14 @@ Kernels kernels() {
     Kernels k;
 #ifdef APH_X86_DISPATCH
     switch (cpu_isa()) {
-        case Isa::kAvx512: k.sincos = sincos_avx512; k.rotate = rotate_avx512; break;
-        case Isa::kAvx2: k.sincos = sincos_avx2; k.rotate = rotate_avx2; break;
+        case Isa::kAvx512:
+            k.sincos = sincos_avx512;
+            k.rotate = rotate_avx512;
+            break;
+        case Isa::kAvx2:
+            k.sincos = sincos_avx2;
+            k.rotate = rotate_avx2;
+            break;
         case Isa::kGeneric: break;
     }
 #endif

@@ -25,8 +25,10 @@ Isa detect() noexcept {
     if (const char* v = std::getenv("APHELION_CPU_ISA")) {
         Isa cap = best;
         if (std::strcmp(v, "generic") == 0) cap = Isa::kGeneric;
-        else if (std::strcmp(v, "avx2") == 0) cap = Isa::kAvx2;
-        else if (std::strcmp(v, "avx512") == 0) cap = Isa::kAvx512;
+        else if (std::strcmp(v, "avx2") == 0)
+            cap = Isa::kAvx2;
+        else if (std::strcmp(v, "avx512") == 0)
+            cap = Isa::kAvx512;
         if (static_cast<int>(cap) < static_cast<int>(best)) best = cap;
     }
     return best;

@@ -78,11 +78,11 @@ bool spin_until(Done done) {
 struct Job {
     detail::RangeFn fn;
     int64_t n = 0, chunk = 0, nchunks = 0;
-    unsigned threads = 0;                // the caller's cpu_threads()
-    std::atomic<int64_t> next{0};        // the next chunk to claim
-    std::atomic<unsigned> helpers{0};    // workers helping (at most threads - 1)
-    std::atomic<bool> failed{false};     // a chunk threw: skip the rest
-    std::exception_ptr error;            // under mu: the first exception
+    unsigned threads = 0;              // the caller's cpu_threads()
+    std::atomic<int64_t> next{0};      // the next chunk to claim
+    std::atomic<unsigned> helpers{0};  // workers helping (at most threads - 1)
+    std::atomic<bool> failed{false};   // a chunk threw: skip the rest
+    std::exception_ptr error;          // under mu: the first exception
 };
 
 struct alignas(64) Slot {
@@ -98,14 +98,14 @@ struct Pool {
     std::atomic<unsigned> sleepers{0};  // idle workers asleep or about to be
     std::atomic<unsigned> waiting{0};   // callers asleep (or about to be) until refs == 0
     std::atomic<bool> stop{false};
-    std::atomic<unsigned> live{0};      // nworkers, readable without mu
-    std::atomic<bool> final{false};     // unloaded: loops run inline from now on
-    std::mutex mu;                      // sleeping, exceptions, the worker list
-    std::condition_variable work_cv;    // idle workers
-    std::condition_variable done_cv;    // callers waiting for their helpers
-    std::mutex admin;                   // serialises shutdowns
-    unsigned nworkers = 0;              // under mu
-    pthread_t workers[kMaxWorkers];     // under mu
+    std::atomic<unsigned> live{0};    // nworkers, readable without mu
+    std::atomic<bool> final{false};   // unloaded: loops run inline from now on
+    std::mutex mu;                    // sleeping, exceptions, the worker list
+    std::condition_variable work_cv;  // idle workers
+    std::condition_variable done_cv;  // callers waiting for their helpers
+    std::mutex admin;                 // serialises shutdowns
+    unsigned nworkers = 0;            // under mu
+    pthread_t workers[kMaxWorkers];   // under mu
 };
 
 alignas(Pool) unsigned char g_storage[sizeof(Pool)];

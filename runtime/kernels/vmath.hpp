@@ -116,7 +116,8 @@ using Vec = typename VecW<W>::type;
 template <class V>
 APH_VI V splat(float c) {
     if constexpr (VT<V>::N == 1) return c;
-    else return V{} + c;
+    else
+        return V{} + c;
 }
 template <class V>
 APH_VI typename VT<V>::U as_u(V v) {
@@ -360,35 +361,51 @@ APH_VI V silu(V x) {
 // to it by value would cross a call with two different ABIs. These are always inlined.)
 struct ExpOp {
     template <class V>
-    static APH_VI V f(V x) { return exp(x); }
+    static APH_VI V f(V x) {
+        return exp(x);
+    }
 };
 struct SigmoidOp {
     template <class V>
-    static APH_VI V f(V x) { return sigmoid(x); }
+    static APH_VI V f(V x) {
+        return sigmoid(x);
+    }
 };
 struct ErfOp {
     template <class V>
-    static APH_VI V f(V x) { return erf(x); }
+    static APH_VI V f(V x) {
+        return erf(x);
+    }
 };
 struct ErfcLargeOp {
     template <class V>
-    static APH_VI V f(V x) { return erfc_large(x); }
+    static APH_VI V f(V x) {
+        return erfc_large(x);
+    }
 };
 struct TanhOp {
     template <class V>
-    static APH_VI V f(V x) { return tanh(x); }
+    static APH_VI V f(V x) {
+        return tanh(x);
+    }
 };
 struct GeluOp {
     template <class V>
-    static APH_VI V f(V x) { return gelu(x); }
+    static APH_VI V f(V x) {
+        return gelu(x);
+    }
 };
 struct GeluTanhOp {
     template <class V>
-    static APH_VI V f(V x) { return gelu_tanh(x); }
+    static APH_VI V f(V x) {
+        return gelu_tanh(x);
+    }
 };
 struct SiluOp {
     template <class V>
-    static APH_VI V f(V x) { return silu(x); }
+    static APH_VI V f(V x) {
+        return silu(x);
+    }
 };
 
 // y[i] = Op::f(x[i]) for i < n, W lanes at a time (the tail through a partial vector).

@@ -13,7 +13,7 @@ Inferred infer_positions(const Target& t, const Operand& x, int64_t dim) {
     return Inferred{APH_DTYPE_I64, {x.shape[d]}};
 }
 
-void positions(const aph_tensor* x, int64_t dim, aph_tensor* out, aph_stream* stream) {
+void positions(aph_stream* stream, const aph_tensor* x, int64_t dim, aph_tensor* out) {
     require(x, "x");
     require(out, "out");
     Call call(stream, {x, out});
