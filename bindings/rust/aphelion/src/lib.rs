@@ -1,0 +1,104 @@
+//! Safe Rust API of libaphelion, over the raw declarations of [`aphelion_sys`].
+//!
+//! Written for the C API 0.2 (`include/aphelion.h`); the first constructor called checks that
+//! the loaded library is 0.2.x and fails with a message naming both versions otherwise.
+//!
+//! - Every handle is an owning type that releases its C handle exactly once (`Drop`);
+//!   reference-counted ones are `Clone` (`*_retain`). Borrowed things carry lifetimes: an
+//!   executor's [`Output`] cannot outlive the executor or a later run, a graph's borrowed
+//!   names cannot outlive a change to the graph.
+//! - `Send`/`Sync` follow the header: devices, trackers, streams, events, tensors, trace
+//!   sinks, safetensors files and tokenizers are thread-safe (`Send + Sync`); configurations,
+//!   graphs, pipelines, build contexts and executors are used by one thread at a time (`Send`
+//!   only).
+//! - Every fallible call returns [`Result`]`<T, `[`Error`]`>`; [`Error::kind`] distinguishes
+//!   every status code.
+//! - Callbacks are closures; a panic inside one never unwinds into C: it becomes a failing
+//!   status ([`PANIC_KIND`]) whose message says what panicked.
+//!
+//! ```
+//! use aphelion::{Device, Tensor, ops};
+//! let cpu = Device::cpu()?;
+//! let x = Tensor::from_slice(&cpu, &[2, 2], &[1.0f32, -2.0, 3.0, -4.0])?;
+//! let mut y = Tensor::empty(&cpu, x.dtype(), x.shape())?;
+//! ops::relu(&x, &mut y, None)?;
+//! assert_eq!(&*y.as_slice::<f32>()?, &[1.0, 0.0, 3.0, 0.0]);
+//! # Ok::<(), aphelion::Error>(())
+//! ```
+#![warn(missing_debug_implementations)]
+#![allow(clippy::missing_safety_doc)]
+
+pub use aphelion_sys as sys;
+
+mod callback;
+pub mod device;
+mod error;
+mod executor;
+mod graph;
+pub mod log;
+pub mod ops;
+mod pipeline;
+mod safetensors;
+pub mod tensor;
+mod tokenizer;
+mod trace;
+mod types;
+
+pub use callback::PANIC_KIND;
+pub use device::{cpu, cuda_info, estimate_attention_bytes, estimate_tensor_bytes, CudaInfo, Device, DeviceBuffer,
+                 DeviceConfig,
+                 Event, MemoryStats, Stream, Tracker};
+pub use error::{status_name, Error, ErrorKind, Result};
+pub use executor::{custom_op_unregister, register_custom_op, CustomOp, Executor, ExecutorOptions, InferInput,
+                   InferOutput, NodeStats, OpParam, OpSchema, Output, PlanInfo, ValueInfo};
+pub use graph::{validate_name, validate_version, ConfigRef, Graph, ModelConfig, Node};
+pub use pipeline::{BuildContext, BuildContextRef, GraphMut, GraphRef, Pipeline};
+pub use safetensors::{save_safetensors, SafetensorsFile};
+pub use tensor::{Tensor, TensorMut, TensorRef, TensorSlice, TensorSliceMut};
+pub use tokenizer::{Encoding, EncodeOptions, Tokenizer};
+pub use trace::{TraceEvent, TraceSink, TraceSpan};
+pub use types::{Activation, BinaryOp, DType, DeviceKind, Element, LogLevel, LogPreset, NodeKind, Padding,
+                ParamType, PrecisionMode, QuantScheme, ReduceOp, RopeLayout, TraceLevel, Truncation, UnaryOp,
+                BF16, F16};
+
+use std::ffi::CStr;
+use std::sync::OnceLock;
+
+/// The header version this binding was written for (major, minor, patch).
+pub const HEADER_VERSION: (u32, u32, u32) = sys::HEADER_VERSION;
+
+/// The loaded library's version numbers (`aph_version`).
+pub fn version() -> (i32, i32, i32) {
+    let (mut a, mut b, mut c) = (0, 0, 0);
+    unsafe { sys::aph_version(&mut a, &mut b, &mut c) };
+    (a, b, c)
+}
+
+/// The loaded library's "MAJOR.MINOR.PATCH".
+pub fn version_string() -> &'static str {
+    unsafe { CStr::from_ptr(sys::aph_version_string()) }.to_str().unwrap_or("?")
+}
+
+/// Checks that the loaded library's major.minor is the one this binding was written for
+/// (under major version 0 the minor counts too). Called by every constructor, once.
+pub fn check_version() -> Result<()> {
+    let (major, minor, _) = version();
+    let (hmaj, hmin, hpatch) = HEADER_VERSION;
+    if major as u32 == hmaj && minor as u32 == hmin {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::NotImplemented,
+            format!(
+                "libaphelion {} is loaded, but this Rust binding was written for {hmaj}.{hmin}.{hpatch} \
+                 (major.minor must match); rebuild against the matching library",
+                version_string()
+            ),
+        ))
+    }
+}
+
+pub(crate) fn ensure_version() -> Result<()> {
+    static CHECKED: OnceLock<Result<()>> = OnceLock::new();
+    CHECKED.get_or_init(check_version).clone()
+}
