@@ -195,6 +195,24 @@ impl From<std::ffi::NulError> for Error {
     }
 }
 
+/// Calls `f` with `s` as a NUL-terminated string, on the stack when it is short (hot paths:
+/// binding inputs by name), else through a `CString`. Interior NUL: `InvalidArgument`.
+#[inline]
+pub(crate) fn with_cstr<R>(s: &str, f: impl FnOnce(*const std::ffi::c_char) -> R) -> Result<R> {
+    let b = s.as_bytes();
+    if b.len() < 128 {
+        if let Some(i) = b.iter().position(|&c| c == 0) {
+            return Err(Error::invalid_argument(format!("string contains a NUL byte at {i}")));
+        }
+        let mut buf = [0u8; 128];
+        buf[..b.len()].copy_from_slice(b);
+        Ok(f(buf.as_ptr() as *const std::ffi::c_char))
+    } else {
+        let c = cstr(s)?;
+        Ok(f(c.as_ptr()))
+    }
+}
+
 /// A C string for a call (interior NUL: `InvalidArgument`).
 pub(crate) fn cstr(s: &str) -> Result<CString> {
     Ok(CString::new(s)?)

@@ -14,7 +14,7 @@ use aphelion_sys as sys;
 
 use crate::callback::{drop_box, status_of};
 use crate::device::{make, Device, Stream, Tracker};
-use crate::error::{borrowed_str, check, cstr, Error, Result};
+use crate::error::{borrowed_str, check, cstr, with_cstr, Error, Result};
 use crate::graph::Graph;
 use crate::tensor::{Access, Mem, Tensor, TensorMut, TensorRef};
 use crate::trace::TraceSink;
@@ -105,7 +105,7 @@ pub struct NodeStats {
 /// An executor's output after a run: a tensor tied to the executor, so that neither a later
 /// run (`&mut self`) nor dropping the executor can happen while it is borrowed.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0502
 /// # use aphelion::*;
 /// # fn f(mut ex: Executor) -> Result<()> {
 /// let out = ex.output("y")?;
@@ -114,7 +114,7 @@ pub struct NodeStats {
 /// # Ok(()) }
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0597
 /// # use aphelion::*;
 /// # fn f(g: &Graph, cpu: &Device) -> Result<()> {
 /// let out = {
@@ -148,8 +148,10 @@ impl fmt::Debug for Output<'_> {
 /// their memory borrowed while a run reads or writes them).
 pub struct Executor {
     raw: NonNull<sys::aph_executor>,
-    /// Tensors bound by name ("i:x", "w:x", "o:x"), kept for their borrow flags.
-    bound: HashMap<String, Tensor>,
+    /// Tensors bound by name, kept for their borrow flags.
+    inputs: HashMap<String, Tensor>,
+    weights: HashMap<String, Tensor>,
+    bound_outputs: HashMap<String, Tensor>,
     /// The borrow flags of the outputs' own memory, by name.
     outputs: RefCell<HashMap<String, Arc<Mem>>>,
 }
@@ -165,6 +167,19 @@ impl Drop for Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Executor({} inputs, {} outputs, {} runs)", self.input_count(), self.output_count(), self.run_count())
+    }
+}
+
+/// Keeps (or forgets) the tensor bound under `name`, reusing the key when it is there.
+fn keep(map: &mut HashMap<String, Tensor>, name: &str, tensor: Option<&Tensor>) {
+    match (map.get_mut(name), tensor) {
+        (Some(slot), Some(t)) => *slot = t.clone(),
+        (None, Some(t)) => {
+            map.insert(name.to_string(), t.clone());
+        }
+        (_, None) => {
+            map.remove(name);
+        }
     }
 }
 
@@ -195,7 +210,13 @@ impl Executor {
         Ok(Executor::own(raw))
     }
     pub(crate) fn own(raw: NonNull<sys::aph_executor>) -> Executor {
-        Executor { raw, bound: HashMap::new(), outputs: RefCell::new(HashMap::new()) }
+        Executor {
+            raw,
+            inputs: HashMap::new(),
+            weights: HashMap::new(),
+            bound_outputs: HashMap::new(),
+            outputs: RefCell::new(HashMap::new()),
+        }
     }
     /// The raw handle (still owned by `self`).
     pub fn as_raw(&self) -> *mut sys::aph_executor {
@@ -207,42 +228,39 @@ impl Executor {
 
     /// Binds input node `name` (NotFound for a name that is no input).
     pub fn set_input(&mut self, name: &str, tensor: &Tensor) -> Result<()> {
-        let n = cstr(name)?;
-        check(unsafe { sys::aph_executor_set_input(self.as_raw(), n.as_ptr(), tensor.as_raw()) })?;
-        self.bound.insert(format!("i:{name}"), tensor.clone());
+        let ex = self.as_raw();
+        check(with_cstr(name, |n| unsafe { sys::aph_executor_set_input(ex, n, tensor.as_raw()) })?)?;
+        keep(&mut self.inputs, name, Some(tensor));
         Ok(())
     }
     /// Binds weight node `name`.
     pub fn set_weight(&mut self, name: &str, tensor: &Tensor) -> Result<()> {
-        let n = cstr(name)?;
-        check(unsafe { sys::aph_executor_set_weight(self.as_raw(), n.as_ptr(), tensor.as_raw()) })?;
-        self.bound.insert(format!("w:{name}"), tensor.clone());
+        let ex = self.as_raw();
+        check(with_cstr(name, |n| unsafe { sys::aph_executor_set_weight(ex, n, tensor.as_raw()) })?)?;
+        keep(&mut self.weights, name, Some(tensor));
         Ok(())
     }
     /// Binds every weight node from a safetensors file (memory-mapped on the CPU).
     pub fn load_weights(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let p = cstr(&path.as_ref().to_string_lossy())?;
         check(unsafe { sys::aph_executor_load_weights(self.as_raw(), p.as_ptr()) })?;
-        self.bound.retain(|k, _| !k.starts_with("w:"));
+        self.weights.clear();
         Ok(())
     }
     /// Makes every later run write output `name` into `tensor` (`None` unbinds).
     pub fn bind_output(&mut self, name: &str, tensor: Option<&Tensor>) -> Result<()> {
-        let n = cstr(name)?;
-        check(unsafe { sys::aph_executor_bind_output(self.as_raw(), n.as_ptr(), tensor.map_or(ptr::null_mut(), |t| t.as_raw())) })?;
-        match tensor {
-            Some(t) => self.bound.insert(format!("o:{name}"), t.clone()),
-            None => self.bound.remove(&format!("o:{name}")),
-        };
+        let ex = self.as_raw();
+        let t = tensor.map_or(ptr::null_mut(), |t| t.as_raw());
+        check(with_cstr(name, |n| unsafe { sys::aph_executor_bind_output(ex, n, t) })?)?;
+        keep(&mut self.bound_outputs, name, tensor);
         Ok(())
     }
     /// Runs the graph once (InvalidState when an input or weight is not bound, or when a
     /// tensor the run reads or writes is borrowed as a slice).
     pub fn run(&mut self) -> Result<()> {
         let outputs = self.outputs.borrow();
-        let reads = self.bound.iter().filter(|(k, _)| !k.starts_with("o:")).map(|(_, t)| &*t.mem);
-        let writes = self.bound.iter().filter(|(k, _)| k.starts_with("o:")).map(|(_, t)| &*t.mem)
-            .chain(outputs.values().map(|m| &**m));
+        let reads = self.inputs.values().chain(self.weights.values()).map(|t| &*t.mem);
+        let writes = self.bound_outputs.values().map(|t| &*t.mem).chain(outputs.values().map(|m| &**m));
         let _a = Access::of_mems(reads, writes)?;
         check(unsafe { sys::aph_executor_run(self.as_raw()) })
     }
@@ -257,9 +275,9 @@ impl Executor {
     /// Output `name` after the last successful run (InvalidState before it; NotFound for a
     /// name that is no output), borrowed from the executor.
     pub fn output(&self, name: &str) -> Result<Output<'_>> {
-        let n = cstr(name)?;
-        let raw = make(|o| unsafe { sys::aph_executor_output(self.c(), n.as_ptr(), o) })?;
-        let mem = match self.bound.get(&format!("o:{name}")) {
+        let ex = self.c();
+        let raw = with_cstr(name, |n| make(|o| unsafe { sys::aph_executor_output(ex, n, o) }))??;
+        let mem = match self.bound_outputs.get(name) {
             Some(t) => t.mem.clone(),
             None => self.outputs.borrow_mut().entry(name.to_string()).or_default().clone(),
         };

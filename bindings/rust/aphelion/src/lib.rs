@@ -25,6 +25,82 @@
 //! assert_eq!(&*y.as_slice::<f32>()?, &[1.0, 0.0, 3.0, 0.0]);
 //! # Ok::<(), aphelion::Error>(())
 //! ```
+//!
+//! # What the compiler rejects
+//!
+//! Borrowed names die with the graph's next change:
+//! ```compile_fail,E0502
+//! # use aphelion::*;
+//! # fn f(g: &mut Graph, cfg: &ModelConfig) -> Result<()> {
+//! let name = g.node(1)?.name;
+//! g.add_node("b", cfg)?; // error: `g` is borrowed by `name`
+//! println!("{name}");
+//! # Ok(()) }
+//! ```
+//! and with the graph itself:
+//! ```compile_fail,E0597
+//! # use aphelion::*;
+//! # fn f(cfg: &ModelConfig) -> Result<()> {
+//! let name = {
+//!     let mut g = Graph::new()?;
+//!     g.add_node("a", cfg)?;
+//!     g.node(1)?.name
+//! }; // error: `g` does not live long enough
+//! println!("{name}");
+//! # Ok(()) }
+//! ```
+//! A configuration's borrowed strings die with its next change:
+//! ```compile_fail,E0502
+//! # use aphelion::*;
+//! # fn f(cfg: &mut ModelConfig) -> Result<()> {
+//! let name = cfg.name();
+//! cfg.set_int("n", 1)?; // error: `cfg` is borrowed by `name`
+//! println!("{name}");
+//! # Ok(()) }
+//! ```
+//! A slice cannot outlive its tensor, nor coexist with a mutable one of the same handle:
+//! ```compile_fail,E0597
+//! # use aphelion::*;
+//! # fn f(cpu: &Device) -> Result<()> {
+//! let s = {
+//!     let t = Tensor::zeros(cpu, DType::F32, &[4])?;
+//!     t.as_slice::<f32>()?
+//! }; // error: `t` does not live long enough
+//! println!("{}", s[0]);
+//! # Ok(()) }
+//! ```
+//! ```compile_fail,E0502
+//! # use aphelion::*;
+//! # fn f(mut t: Tensor) -> Result<()> {
+//! let a = t.as_slice::<f32>()?;
+//! let b = t.as_mut_slice::<f32>()?; // error: `t` is already borrowed
+//! println!("{} {}", a[0], b[0]);
+//! # Ok(()) }
+//! ```
+//! Objects the header says are used by one thread at a time are `Send` but not `Sync`:
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<aphelion::Executor>();
+//! ```
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<aphelion::Graph>();
+//! ```
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<aphelion::Pipeline>();
+//! ```
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<aphelion::ModelConfig>();
+//! ```
+//! and the thread-safe ones are both:
+//! ```
+//! fn shared<T: Send + Sync>() {}
+//! shared::<aphelion::Tensor>();
+//! shared::<aphelion::Device>();
+//! shared::<aphelion::Tokenizer>();
+//! ```
 #![warn(missing_debug_implementations)]
 #![allow(clippy::missing_safety_doc)]
 
