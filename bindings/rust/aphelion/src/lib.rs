@@ -111,6 +111,9 @@ pub mod device;
 mod error;
 mod executor;
 mod graph;
+/// Not yet in this branch's header: see the `model` feature.
+#[cfg(feature = "model")]
+pub mod model;
 pub mod log;
 pub mod ops;
 mod pipeline;
@@ -127,6 +130,8 @@ pub use device::{cpu, cuda_info, estimate_attention_bytes, estimate_tensor_bytes
 pub use error::{status_name, Error, ErrorKind, Result};
 pub use executor::{custom_op_unregister, register_custom_op, CustomOp, Executor, ExecutorOptions, InferInput,
                    InferOutput, NodeStats, OpParam, OpSchema, Output, PlanInfo, ValueInfo};
+#[cfg(feature = "model")]
+pub use model::{Model, ModelOptions, Pooling};
 pub use graph::{validate_name, validate_version, ConfigRef, Graph, ModelConfig, Node};
 pub use pipeline::{BuildContext, BuildContextRef, GraphMut, GraphRef, Pipeline};
 pub use safetensors::{save_safetensors, SafetensorsFile};
