@@ -65,8 +65,18 @@ func init() {
 	}
 }
 
-// cstr returns a C copy of s; free it with freeC.
-func cstr(s string) *C.char { return C.CString(s) }
+// cstr returns s as a NUL-terminated string in Go memory, for a C call that reads it during
+// the call only (cgo allows Go memory without Go pointers as an argument). Unlike C.CString it
+// needs no malloc and free, which are two more cgo calls. Not for C memory that outlives the
+// call or for structs passed to C: use cAlloc there.
+func cstr(s string) *C.char {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return (*C.char)(unsafe.Pointer(&b[0]))
+}
+
+// cAlloc returns a C copy of s (C.CString); free it with freeC.
+func cAlloc(s string) *C.char { return C.CString(s) }
 
 func freeC(p *C.char) {
 	if p != nil {

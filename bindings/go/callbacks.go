@@ -131,8 +131,6 @@ func LogLevelName(level LogLevel) string {
 // LogWrite logs message under target at level through the library's logger.
 func LogWrite(level LogLevel, target, message string) error {
 	t, m := cstr(target), cstr(message)
-	defer freeC(t)
-	defer freeC(m)
 	var cerr *C.char
 	return check(C.go_aph_log_write(C.aph_log_level(level), t, m, &cerr), cerr)
 }
@@ -152,7 +150,6 @@ func LogTrainingStep(step, totalSteps uint64, loss, lr float64) error {
 // LogMemoryUsage logs memory usage in the library's format.
 func LogMemoryUsage(allocatedBytes, peakBytes uint64, context string) error {
 	c := cstr(context)
-	defer freeC(c)
 	var cerr *C.char
 	return check(C.go_aph_log_memory_usage(C.uint64_t(allocatedBytes), C.uint64_t(peakBytes), c, &cerr), cerr)
 }

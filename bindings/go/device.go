@@ -187,7 +187,6 @@ func (c *DeviceConfig) SetComponent(name string) error {
 	}
 	defer c.h.unlock()
 	cs := cstr(name)
-	defer freeC(cs)
 	var cerr *C.char
 	return check(C.go_aph_device_config_set_component(p, cs, &cerr), cerr)
 }
@@ -351,7 +350,6 @@ func (d *Device) WarnIfCPU(component string) {
 	var cs *C.char
 	if component != "" {
 		cs = cstr(component)
-		defer freeC(cs)
 	}
 	defer d.h.unlock()
 	C.aph_warn_if_cpu(d.h.lock(), cs)

@@ -31,7 +31,6 @@ func (d DType) Accumulator() DType { return DType(C.aph_dtype_accumulator(C.aph_
 // ParseDType parses a canonical name or an alias ("float32", "bfloat16", ...).
 func ParseDType(name string) (DType, error) {
 	cn := cstr(name)
-	defer freeC(cn)
 	var out C.aph_dtype
 	var cerr *C.char
 	err := check(C.go_aph_dtype_from_name(cn, &out, &cerr), cerr)

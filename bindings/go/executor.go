@@ -112,7 +112,6 @@ func (e *Executor) bind(name string, t *Tensor, optional bool,
 		return err
 	}
 	n := cstr(name)
-	defer freeC(n)
 	return e.h.do(func(p *C.aph_executor, cerr **C.char) C.aph_status { return f(p, n, tp, cerr) })
 }
 
@@ -144,7 +143,6 @@ func (e *Executor) LoadWeights(ctx context.Context, path string) error {
 		return err
 	}
 	cp := cstr(path)
-	defer freeC(cp)
 	return e.h.do(func(p *C.aph_executor, cerr **C.char) C.aph_status {
 		return C.go_aph_executor_load_weights(p, cp, cerr)
 	})
@@ -197,7 +195,6 @@ func (e *Executor) RunWith(ctx context.Context, inputs map[string]*Tensor) (map[
 // or bind the output, to keep a value). ErrInvalidState before the first run.
 func (e *Executor) Output(name string) (*Tensor, error) {
 	n := cstr(name)
-	defer freeC(n)
 	var out *C.aph_tensor
 	if err := e.h.do(func(p *C.aph_executor, cerr **C.char) C.aph_status {
 		return C.go_aph_executor_output(p, n, &out, cerr)
@@ -287,7 +284,6 @@ func (e *Executor) OutputNames() []string {
 
 func (e *Executor) find(name string, f func(*C.aph_executor, *C.char, *C.size_t, **C.char) C.aph_status) (int, error) {
 	n := cstr(name)
-	defer freeC(n)
 	var idx C.size_t
 	err := e.h.do(func(p *C.aph_executor, cerr **C.char) C.aph_status { return f(p, n, &idx, cerr) })
 	return int(idx), err

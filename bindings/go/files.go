@@ -18,7 +18,6 @@ type SafetensorsFile struct{ h handle[C.aph_safetensors] }
 // OpenSafetensors maps the file and checks its header (ErrIo, ErrSerialization).
 func OpenSafetensors(path string) (*SafetensorsFile, error) {
 	cp := cstr(path)
-	defer freeC(cp)
 	var out *C.aph_safetensors
 	var cerr *C.char
 	if err := check(C.go_aph_safetensors_open(cp, &out, &cerr), cerr); err != nil {
@@ -56,7 +55,6 @@ func (f *SafetensorsFile) Metadata() (string, error) {
 // Info gives tensor name's dtype and shape (ErrNotFound).
 func (f *SafetensorsFile) Info(name string) (DType, []int64, error) {
 	cn := cstr(name)
-	defer freeC(cn)
 	var dt C.aph_dtype
 	var shape []int64
 	err := f.h.do(func(p *C.aph_safetensors, cerr **C.char) C.aph_status {
@@ -80,7 +78,6 @@ func (f *SafetensorsFile) Tensor(name string, device *Device) (*Tensor, error) {
 		return nil, err
 	}
 	cn := cstr(name)
-	defer freeC(cn)
 	var out *C.aph_tensor
 	if err := f.h.do(func(p *C.aph_safetensors, cerr **C.char) C.aph_status {
 		return C.go_aph_safetensors_tensor(p, cn, dp, &out, cerr)
@@ -102,7 +99,7 @@ func SaveSafetensors(path string, names []string, tensors []*Tensor, metadata ma
 	defer C.free(unsafe.Pointer(cnames))
 	nameSlice := unsafe.Slice(cnames, len(names)+1)
 	for i, n := range names {
-		nameSlice[i] = cstr(n)
+		nameSlice[i] = cAlloc(n)
 		defer freeC(nameSlice[i])
 	}
 	ptrs := make([]*C.aph_tensor, len(tensors)+1)
@@ -116,10 +113,8 @@ func SaveSafetensors(path string, names []string, tensors []*Tensor, metadata ma
 	var meta *C.char
 	if metadata != nil {
 		meta = cstr(jsonObject(metadata))
-		defer freeC(meta)
 	}
 	cp := cstr(path)
-	defer freeC(cp)
 	var cerr *C.char
 	return check(C.go_aph_safetensors_save(cp, cnames, &ptrs[0], C.size_t(len(names)), meta, &cerr), cerr)
 }
@@ -147,7 +142,6 @@ func LoadTokenizer(ctx context.Context, path string) (*Tokenizer, error) {
 		return nil, err
 	}
 	cp := cstr(path)
-	defer freeC(cp)
 	var out *C.aph_tokenizer
 	var cerr *C.char
 	if err := check(C.go_aph_tokenizer_load(cp, &out, &cerr), cerr); err != nil {
@@ -194,7 +188,6 @@ func (t *Tokenizer) SpecialTokenCount() int {
 // TokenToID is token's id, -1 when there is none.
 func (t *Tokenizer) TokenToID(token string) int64 {
 	ct := cstr(token)
-	defer freeC(ct)
 	defer t.h.unlock()
 	return int64(C.aph_tokenizer_token_to_id(t.h.lock(), ct))
 }
@@ -232,8 +225,7 @@ func (o *EncodeOptions) toC(c *C.aph_tokenizer_encode_options) *C.aph_tokenizer_
 
 // EncodeIDs is one text's token ids (the input_ids row Encode gives for a batch of one).
 func (t *Tokenizer) EncodeIDs(text string, opts *EncodeOptions) ([]int64, error) {
-	ct := C.CString(text)
-	defer freeC(ct)
+	ct := cstr(text) // length-delimited; the NUL is not needed, but keeps "" a valid pointer
 	co := (*C.aph_tokenizer_encode_options)(C.calloc(1, C.sizeof_aph_tokenizer_encode_options))
 	defer C.free(unsafe.Pointer(co))
 	var ids []int64

@@ -31,8 +31,6 @@ func modelConfigResult(s C.aph_status, out *C.aph_model_config, cerr *C.char) (*
 // NewModelConfig makes a configuration with no parameters.
 func NewModelConfig(name, version string) (*ModelConfig, error) {
 	n, v := cstr(name), cstr(version)
-	defer freeC(n)
-	defer freeC(v)
 	var out *C.aph_model_config
 	var cerr *C.char
 	return modelConfigResult(C.go_aph_model_config_create(n, v, &out, &cerr), out, cerr)
@@ -42,8 +40,6 @@ func NewModelConfig(name, version string) (*ModelConfig, error) {
 // name is ErrNotFound.
 func ModelConfigPreset(preset, name string) (*ModelConfig, error) {
 	p, n := cstr(preset), cstr(name)
-	defer freeC(p)
-	defer freeC(n)
 	var out *C.aph_model_config
 	var cerr *C.char
 	return modelConfigResult(C.go_aph_model_config_preset(p, n, &out, &cerr), out, cerr)
@@ -52,7 +48,6 @@ func ModelConfigPreset(preset, name string) (*ModelConfig, error) {
 // ModelConfigFromJSON parses {"name":..., "version":..., "params":{...}}.
 func ModelConfigFromJSON(json string) (*ModelConfig, error) {
 	j := cstr(json)
-	defer freeC(j)
 	var out *C.aph_model_config
 	var cerr *C.char
 	return modelConfigResult(C.go_aph_model_config_from_json(j, &out, &cerr), out, cerr)
@@ -100,14 +95,12 @@ func (c *ModelConfig) Keys() []string {
 // Has reports whether key is set.
 func (c *ModelConfig) Has(key string) bool {
 	k := cstr(key)
-	defer freeC(k)
 	defer c.h.unlock()
 	return C.aph_model_config_has_param(c.h.lock(), k) != 0
 }
 
 func (c *ModelConfig) withKey(key string, f func(p *C.aph_model_config, k *C.char, cerr **C.char) C.aph_status) error {
 	k := cstr(key)
-	defer freeC(k)
 	return c.h.do(func(p *C.aph_model_config, cerr **C.char) C.aph_status { return f(p, k, cerr) })
 }
 
@@ -135,7 +128,6 @@ func (c *ModelConfig) SetBool(key string, v bool) error {
 // SetString sets a string parameter.
 func (c *ModelConfig) SetString(key, v string) error {
 	cv := cstr(v)
-	defer freeC(cv)
 	return c.withKey(key, func(p *C.aph_model_config, k *C.char, cerr **C.char) C.aph_status {
 		return C.go_aph_model_config_set_string(p, k, cv, cerr)
 	})
@@ -144,7 +136,6 @@ func (c *ModelConfig) SetString(key, v string) error {
 // SetJSON sets a parameter to any JSON value (ErrSerialization when malformed).
 func (c *ModelConfig) SetJSON(key, valueJSON string) error {
 	cv := cstr(valueJSON)
-	defer freeC(cv)
 	return c.withKey(key, func(p *C.aph_model_config, k *C.char, cerr **C.char) C.aph_status {
 		return C.go_aph_model_config_set_json(p, k, cv, cerr)
 	})
@@ -238,7 +229,6 @@ func (c *ModelConfig) ValidationErrors() (string, error) {
 // ValidateName checks a name as aphelion-core does (ErrValidation).
 func ValidateName(name string) error {
 	n := cstr(name)
-	defer freeC(n)
 	var cerr *C.char
 	return check(C.go_aph_validate_name(n, &cerr), cerr)
 }
@@ -246,7 +236,6 @@ func ValidateName(name string) error {
 // ValidateVersion checks a semantic version (ErrValidation).
 func ValidateVersion(version string) error {
 	v := cstr(version)
-	defer freeC(v)
 	var cerr *C.char
 	return check(C.go_aph_validate_version(v, &cerr), cerr)
 }
@@ -302,7 +291,6 @@ func GraphFromJSON(json []byte) (*Graph, error) {
 // LoadGraph reads a graph JSON file (ErrIo naming the path when unreadable).
 func LoadGraph(path string) (*Graph, error) {
 	p := cstr(path)
-	defer freeC(p)
 	var out *C.aph_graph
 	var cerr *C.char
 	return graphResult(C.go_aph_graph_load(p, &out, &cerr), out, cerr)
@@ -334,7 +322,6 @@ func (g *Graph) AddNode(name string, config *ModelConfig) (uint64, error) {
 	}
 	defer config.h.unlock()
 	n := cstr(name)
-	defer freeC(n)
 	var id C.uint64_t
 	err = g.h.do(func(p *C.aph_graph, cerr **C.char) C.aph_status { return C.go_aph_graph_add_node(p, n, cp, &id, cerr) })
 	return uint64(id), err
@@ -356,8 +343,6 @@ func (g *Graph) SetMetadata(id uint64, key, valueJSON string) error {
 		return err
 	}
 	k, v := cstr(key), cstr(valueJSON)
-	defer freeC(k)
-	defer freeC(v)
 	return g.h.do(func(p *C.aph_graph, cerr **C.char) C.aph_status {
 		return C.go_aph_graph_set_metadata(p, C.uint64_t(id), k, v, cerr)
 	})
@@ -408,7 +393,6 @@ func (g *Graph) NodeMetadata(id uint64) (string, error) {
 // FindNode is the id of the node named name (ErrNotFound).
 func (g *Graph) FindNode(name string) (uint64, error) {
 	n := cstr(name)
-	defer freeC(n)
 	var id C.uint64_t
 	err := g.h.do(func(p *C.aph_graph, cerr **C.char) C.aph_status { return C.go_aph_graph_find_node(p, n, &id, cerr) })
 	return uint64(id), err
@@ -477,6 +461,5 @@ func (g *Graph) ToJSON(pretty bool) (string, error) {
 // Save writes the graph's JSON to path.
 func (g *Graph) Save(path string) error {
 	cp := cstr(path)
-	defer freeC(cp)
 	return g.h.do(func(p *C.aph_graph, cerr **C.char) C.aph_status { return C.go_aph_graph_save(p, cp, cerr) })
 }

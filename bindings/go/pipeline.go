@@ -82,8 +82,6 @@ func (c *BuildContext) Tracker() *Tracker {
 // Trace records an event in the context's sink (timestamp now).
 func (c *BuildContext) Trace(level TraceLevel, id, message string) error {
 	ci, cm := cstr(id), cstr(message)
-	defer freeC(ci)
-	defer freeC(cm)
 	return c.h.do(func(p *C.aph_build_context, cerr **C.char) C.aph_status {
 		return C.go_aph_build_context_trace(p, C.aph_trace_level(level), ci, cm, cerr)
 	})
@@ -105,7 +103,6 @@ func (c *BuildContext) SetInput(name string, t *Tensor) error {
 		return err
 	}
 	n := cstr(name)
-	defer freeC(n)
 	return c.h.do(func(p *C.aph_build_context, cerr **C.char) C.aph_status {
 		return C.go_aph_build_context_set_input(p, n, tp, cerr)
 	})
@@ -114,7 +111,6 @@ func (c *BuildContext) SetInput(name string, t *Tensor) error {
 // SetWeightsFile names the safetensors file for the weight nodes.
 func (c *BuildContext) SetWeightsFile(path string) error {
 	cp := cstr(path)
-	defer freeC(cp)
 	return c.h.do(func(p *C.aph_build_context, cerr **C.char) C.aph_status {
 		return C.go_aph_build_context_set_weights_file(p, cp, cerr)
 	})
@@ -219,7 +215,6 @@ func NewPipeline() (*Pipeline, error) {
 // PipelinePreset makes a preset pipeline ("standard", "for_training", "for_inference", "run").
 func PipelinePreset(preset string) (*Pipeline, error) {
 	cp := cstr(preset)
-	defer freeC(cp)
 	var out *C.aph_pipeline
 	var cerr *C.char
 	if err := check(C.go_aph_pipeline_preset(cp, &out, &cerr), cerr); err != nil {
@@ -243,7 +238,6 @@ func (pl *Pipeline) Close() error {
 // AddBuiltin appends a built-in stage ("validation", "hashing", "check", "plan", "execute").
 func (pl *Pipeline) AddBuiltin(stage string) error {
 	cs := cstr(stage)
-	defer freeC(cs)
 	return pl.h.do(func(p *C.aph_pipeline, cerr **C.char) C.aph_status { return C.go_aph_pipeline_add_builtin(p, cs, cerr) })
 }
 
@@ -253,7 +247,6 @@ func (pl *Pipeline) AddStage(name string, fn Stage) error {
 		return argError("fn is nil")
 	}
 	cs := cstr(name)
-	defer freeC(cs)
 	h := cgo.NewHandle(&stageEntry{name: name, fn: fn})
 	err := pl.h.do(func(p *C.aph_pipeline, cerr **C.char) C.aph_status {
 		return C.go_pipeline_add_stage(p, cs, C.uintptr_t(h), cerr)
@@ -287,7 +280,6 @@ func (pl *Pipeline) AddPostHook(fn Stage) error { return pl.addHook(true, fn) }
 // Skip adds a stage name to the skip list.
 func (pl *Pipeline) Skip(stage string) error {
 	cs := cstr(stage)
-	defer freeC(cs)
 	return pl.h.do(func(p *C.aph_pipeline, cerr **C.char) C.aph_status { return C.go_aph_pipeline_skip(p, cs, cerr) })
 }
 

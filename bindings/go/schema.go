@@ -81,7 +81,6 @@ func GetOpSchema(index int) (OpSchema, error) {
 // FindOpSchema describes the built-in operation named name (ErrNotFound).
 func FindOpSchema(name string) (OpSchema, error) {
 	cn := cstr(name)
-	defer freeC(cn)
 	var s C.aph_op_schema
 	s.struct_size = C.sizeof_aph_op_schema
 	var cerr *C.char
@@ -116,7 +115,6 @@ func RegisterCustomOp(name string, op CustomOp) error {
 		return argError("custom operation needs Infer and CPU")
 	}
 	cn := cstr(name)
-	defer freeC(cn)
 	h := cgo.NewHandle(&op)
 	var cerr *C.char
 	if err := check(C.go_custom_op_register(cn, C.uintptr_t(h), &cerr), cerr); err != nil {
@@ -129,7 +127,6 @@ func RegisterCustomOp(name string, op CustomOp) error {
 // UnregisterCustomOp removes a registration (ErrNotFound for an unknown name).
 func UnregisterCustomOp(name string) error {
 	cn := cstr(name)
-	defer freeC(cn)
 	var cerr *C.char
 	return check(C.go_aph_custom_op_unregister(cn, &cerr), cerr)
 }

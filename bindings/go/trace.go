@@ -165,12 +165,12 @@ func optCString(s string) *C.char {
 	if s == "" {
 		return nil
 	}
-	return cstr(s)
+	return cAlloc(s)
 }
 
 // Record records an event (ID and Message required).
 func (s *TraceSink) Record(e TraceEvent) error {
-	id, msg, sp, tr := cstr(e.ID), cstr(e.Message), optCString(e.SpanID), optCString(e.TraceID)
+	id, msg, sp, tr := cAlloc(e.ID), cAlloc(e.Message), optCString(e.SpanID), optCString(e.TraceID)
 	defer freeC(id)
 	defer freeC(msg)
 	defer freeC(sp)
@@ -188,7 +188,7 @@ func (s *TraceSink) Record(e TraceEvent) error {
 
 // RecordSpan records a span (ArgsJSON "" or a JSON object).
 func (s *TraceSink) RecordSpan(sp TraceSpan) error {
-	name, cat, dev, args := cstr(sp.Name), cstr(sp.Category), optCString(sp.Device), optCString(sp.ArgsJSON)
+	name, cat, dev, args := cAlloc(sp.Name), cAlloc(sp.Category), optCString(sp.Device), optCString(sp.ArgsJSON)
 	defer freeC(name)
 	defer freeC(cat)
 	defer freeC(dev)
