@@ -122,7 +122,7 @@ func TestErrors(t *testing.T) {
 // Many goroutines fail at once with different messages; each must read its own (the message is
 // copied inside the same cgo call as the failing call).
 func TestErrorMessagesPerGoroutine(t *testing.T) {
-	const goroutines, iterations = 32, 200
+	const goroutines, iterations = 64, 500
 	var wg sync.WaitGroup
 	errs := make(chan string, goroutines)
 	for g := 0; g < goroutines; g++ {
