@@ -2,7 +2,7 @@
 # Runs the Go binding's tests for CTest (label go). Usage:
 #   ctest.sh build-tree BUILD_DIR LIBDIR    go vet + go test -race against the build tree
 #                                           (BUILD_DIR/pkgconfig/aphelion-uninstalled.pc)
-#   ctest.sh installed  BUILD_DIR           cmake --install into a temporary prefix, then go test
+#   ctest.sh installed  BUILD_DIR           cmake --install into BUILD_DIR/bindings/go/installed, then go test
 #                                           against its lib/pkgconfig/aphelion.pc
 # Exit 77 (skipped) when Go or pkg-config is missing. Writes only into BUILD_DIR and temp dirs
 # (GOCACHE/GOPATH under BUILD_DIR/bindings/go, no module proxy).
@@ -17,6 +17,9 @@ state="$build_dir/bindings/go"
 mkdir -p "$state"
 export GOCACHE="$state/gocache" GOPATH="$state/gopath" GOPROXY=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 export CGO_ENABLED=1 APHELION_SOURCE_DIR="$(cd "$here/../.." && pwd)"
+# The go build cache does not hash headers outside the package (include/aphelion.h): put the
+# header's hash in the C flags so that a changed header rebuilds the cgo package.
+export CGO_CFLAGS="-O2 -g -DAPHELION_GO_HEADER_HASH=$(sha256sum "$APHELION_SOURCE_DIR/include/aphelion.h" | cut -c1-16)"
 cd "$here"
 case "$mode" in
 build-tree)
@@ -27,8 +30,11 @@ build-tree)
     go test -race -count=1 ./...
     ;;
 installed)
-    prefix=$(mktemp -d)
-    trap 'rm -rf "$prefix"' EXIT
+    # A fixed prefix and a cache of its own: the go build cache keys cgo packages on their
+    # flags, and a new temporary prefix each run would leave entries linking a deleted path.
+    prefix="$state/installed"
+    rm -rf "$prefix"
+    export GOCACHE="$state/gocache-installed"
     cmake --install "$build_dir" --prefix "$prefix" >/dev/null
     export PKG_CONFIG_PATH="$prefix/lib/pkgconfig" LD_LIBRARY_PATH="$prefix/lib"
     flags=$(pkg-config --cflags --libs aphelion)
