@@ -1,0 +1,3 @@
+module libaphelion/aphelion
+
+go 1.19
