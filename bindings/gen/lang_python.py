@@ -96,7 +96,7 @@ class _Types:
 
 def _cfunctype(types: _Types, ret: str, params, name: str) -> str:
     args = [types.ctype(ret)] + [types.ctype(p["type"] if isinstance(p, dict) else p.type) for p in params]
-    return f"{name} = ctypes.CFUNCTYPE({', '.join(args)})"
+    return f"{name} = _fnptr({', '.join(args)})"
 
 
 def generate(header) -> dict:
@@ -155,6 +155,24 @@ def generate(header) -> dict:
         w("")
         w("")
         declared.add(name)
+    w("def _fnptr(restype, *argtypes):")
+    w('    """A CFUNCTYPE that also takes None (a NULL function pointer) as an argument."""')
+    w("    base = ctypes.CFUNCTYPE(restype, *argtypes)")
+    w("")
+    w("    class FnPtr(base):")
+    w("        _argtypes_ = base._argtypes_")
+    w("        _restype_ = base._restype_")
+    w("        _flags_ = base._flags_")
+    w("")
+    w("        @classmethod")
+    w("        def from_param(cls, obj):")
+    w("            if obj is None:")
+    w("                return ctypes.c_void_p()")
+    w("            return base.from_param(obj)")
+    w("")
+    w("    return FnPtr")
+    w("")
+    w("")
     w("# Callback types (user_data first).")
     for c in header.callbacks:
         w(_cfunctype(types, c.ret, c.params, c.name))

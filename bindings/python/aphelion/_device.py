@@ -304,7 +304,7 @@ class Stream(Handle):
     _release_name = "aph_stream_release"
 
     def __init__(self, device: DeviceLike = None) -> None:
-        super().__init__(call_out(lib.aph_stream_create, as_device(device)._h))
+        super().__init__(call_out(lib.aph_stream_create, as_device(device)))
 
     @classmethod
     def wrap_cuda(cls, device: Device, cuda_stream: Optional[int]) -> "Stream":
@@ -345,7 +345,7 @@ class Event(Handle):
     _release_name = "aph_event_release"
 
     def __init__(self, device: DeviceLike = None) -> None:
-        super().__init__(call_out(lib.aph_event_create, as_device(device)._h))
+        super().__init__(call_out(lib.aph_event_create, as_device(device)))
 
     def record(self, stream: Optional[Stream] = None) -> None:
         lib.aph_event_record(self._h, stream._h if stream else None)

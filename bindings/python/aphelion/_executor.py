@@ -67,7 +67,7 @@ class Executor(Handle):
             tracker=tracker._h if tracker is not None else None, trace=trace._h if trace is not None else None,
             stream=stream._h if stream is not None else None, check_numerics=int(bool(check_numerics)),
             profile=int(bool(profile)), cpu_threads=int(cpu_threads), max_plans=int(max_plans))
-        super().__init__(call_out(lib.aph_executor_create, graph._h, as_device(device)._h, ctypes.byref(opts)))
+        super().__init__(call_out(lib.aph_executor_create, graph._h, as_device(device), ctypes.byref(opts)))
         self._inputs: Dict[str, Tensor] = {}
 
     @classmethod
@@ -323,8 +323,9 @@ def register_op(name: str, infer: Callable[[Dict[str, Any], List[Tuple[DType, Tu
     its message (an aphelion.Error keeps its status; anything else is BackendError), chained as
     __cause__ of the error the run raises."""
     key = register(_CustomOp(name, infer, cpu, cuda))
-    op = g.aph_custom_op.new(name=cstr(name), infer=_infer_fn, cpu=_cpu_fn, cuda=_cuda_fn if cuda else None,
-                             user_data=key, destroy=_op_destroy_fn)
+    op = g.aph_custom_op.new(name=cstr(name), infer=_infer_fn, cpu=_cpu_fn, user_data=key, destroy=_op_destroy_fn)
+    if cuda is not None:
+        op.cuda = _cuda_fn
     try:
         lib.aph_custom_op_register(ctypes.byref(op))
     except BaseException:

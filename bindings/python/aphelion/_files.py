@@ -50,7 +50,7 @@ class SafetensorsFile(Handle):
         return DType(dt.value), tuple(shape[: nd.value])
 
     def tensor(self, name: str, device: DeviceLike = None) -> Tensor:
-        return Tensor._wrap(call_out(lib.aph_safetensors_tensor, self._h, cstr(name), as_device(device)._h))
+        return Tensor._wrap(call_out(lib.aph_safetensors_tensor, self._h, cstr(name), as_device(device)))
 
     __getitem__ = tensor
 
@@ -137,7 +137,7 @@ class Tokenizer(Handle):
         opts = self._options(truncation, max_length, padding, pad_length, pad_to_multiple_of, add_special_tokens)
         ids, mask, types = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
         out_lens = (ctypes.c_size_t * max(n, 1))()
-        lib.aph_tokenizer_encode(self._h, arr, lens, n, ctypes.byref(opts), as_device(device)._h, ctypes.byref(ids),
+        lib.aph_tokenizer_encode(self._h, arr, lens, n, ctypes.byref(opts), as_device(device), ctypes.byref(ids),
                                  ctypes.byref(mask), ctypes.byref(types), out_lens, n)
         return {"input_ids": Tensor._wrap(ids.value), "attention_mask": Tensor._wrap(mask.value),
                 "token_type_ids": Tensor._wrap(types.value), "lengths": list(out_lens[:n])}

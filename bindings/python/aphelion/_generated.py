@@ -306,22 +306,40 @@ class aph_tokenizer_encode_options(ctypes.Structure):
         return cls(struct_size=ctypes.sizeof(cls), **fields)
 
 
+def _fnptr(restype, *argtypes):
+    """A CFUNCTYPE that also takes None (a NULL function pointer) as an argument."""
+    base = ctypes.CFUNCTYPE(restype, *argtypes)
+
+    class FnPtr(base):
+        _argtypes_ = base._argtypes_
+        _restype_ = base._restype_
+        _flags_ = base._flags_
+
+        @classmethod
+        def from_param(cls, obj):
+            if obj is None:
+                return ctypes.c_void_p()
+            return base.from_param(obj)
+
+    return FnPtr
+
+
 # Callback types (user_data first).
-aph_log_callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p)
-aph_deleter = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-aph_trace_event_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(aph_trace_event))
-aph_trace_span_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(aph_trace_span))
-aph_stage_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-aph_hook_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-aph_progress_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t)
-aph_custom_op_infer_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
-aph_custom_op_cpu_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)
-aph_custom_op_cuda_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_void_p)
-aph_custom_op_destroy_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-aph_trace_sink_callback_destroy_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-aph_pipeline_add_stage_destroy_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-aph_pipeline_add_pre_hook_destroy_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-aph_pipeline_add_post_hook_destroy_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+aph_log_callback = _fnptr(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p)
+aph_deleter = _fnptr(None, ctypes.c_void_p, ctypes.c_void_p)
+aph_trace_event_fn = _fnptr(None, ctypes.c_void_p, ctypes.POINTER(aph_trace_event))
+aph_trace_span_fn = _fnptr(None, ctypes.c_void_p, ctypes.POINTER(aph_trace_span))
+aph_stage_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+aph_hook_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+aph_progress_fn = _fnptr(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t)
+aph_custom_op_infer_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
+aph_custom_op_cpu_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)
+aph_custom_op_cuda_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_void_p)
+aph_custom_op_destroy_fn = _fnptr(None, ctypes.c_void_p)
+aph_trace_sink_callback_destroy_fn = _fnptr(None, ctypes.c_void_p)
+aph_pipeline_add_stage_destroy_fn = _fnptr(None, ctypes.c_void_p)
+aph_pipeline_add_pre_hook_destroy_fn = _fnptr(None, ctypes.c_void_p)
+aph_pipeline_add_post_hook_destroy_fn = _fnptr(None, ctypes.c_void_p)
 
 
 aph_cuda_info._fields_ = [

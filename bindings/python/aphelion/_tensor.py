@@ -282,13 +282,28 @@ class Tensor(Handle):
 
     copy_ = copy_from
 
+    def copy_to_host_async(self, dst: Any, stream: Optional[Stream] = None) -> Any:
+        """Queues a copy of the elements (row-major) into dst, a writable C-contiguous numpy
+        array of nbytes bytes, which must stay alive until the stream reaches it."""
+        if not (dst.flags.c_contiguous and dst.flags.writeable):
+            raise ValueError("dst must be a writable C-contiguous array")
+        lib.aph_tensor_to_host_async(self._h, dst.ctypes.data, dst.nbytes, stream_arg(stream))
+        return dst
+
+    def copy_from_host_async(self, src: Any, stream: Optional[Stream] = None) -> "Tensor":
+        """Queues a copy of host data (row-major, nbytes bytes) into this tensor; src may be
+        reused when the call returns (staged)."""
+        arr = _np.ascontiguousarray(src, dtype=_NP_TYPESTR.get(self.dtype))
+        lib.aph_tensor_copy_from_host_async(self._h, arr.ctypes.data, arr.nbytes, stream_arg(stream))
+        return self
+
     def copy_async(self, src: "Tensor", stream: Optional[Stream] = None) -> "Tensor":
         lib.aph_tensor_copy_async(self._h, src._h, stream_arg(stream))
         return self
 
     def to(self, device: DeviceLike) -> "Tensor":
         """A contiguous copy on device (a new tensor even on the same device)."""
-        return Tensor._wrap(call_out(lib.aph_tensor_to_device, self._h, as_device(device)._h))
+        return Tensor._wrap(call_out(lib.aph_tensor_to_device, self._h, as_device(device)))
 
     to_device = to
 
@@ -420,14 +435,14 @@ def empty(shape: Sequence[int], dtype: DTypeLike = DType.F32, device: DeviceLike
     """A new contiguous tensor with uninitialised memory."""
     arr, n = shape_array(shape)
     if stream is not None:
-        return Tensor._wrap(call_out(lib.aph_tensor_create_on_stream, as_device(device)._h, int(to_dtype(dtype)),
+        return Tensor._wrap(call_out(lib.aph_tensor_create_on_stream, as_device(device), int(to_dtype(dtype)),
                                      arr, n, stream._h))
-    return Tensor._wrap(call_out(lib.aph_tensor_create, as_device(device)._h, int(to_dtype(dtype)), arr, n))
+    return Tensor._wrap(call_out(lib.aph_tensor_create, as_device(device), int(to_dtype(dtype)), arr, n))
 
 
 def zeros(shape: Sequence[int], dtype: DTypeLike = DType.F32, device: DeviceLike = None) -> Tensor:
     arr, n = shape_array(shape)
-    return Tensor._wrap(call_out(lib.aph_tensor_zeros, as_device(device)._h, int(to_dtype(dtype)), arr, n))
+    return Tensor._wrap(call_out(lib.aph_tensor_zeros, as_device(device), int(to_dtype(dtype)), arr, n))
 
 
 def tensor(data: Any, dtype: Optional[DTypeLike] = None, device: DeviceLike = None) -> Tensor:
@@ -523,7 +538,7 @@ def from_numpy(array: Any) -> Tensor:
     key = _deleters.keep(array)
     out = ctypes.c_void_p()
     try:
-        lib.aph_tensor_from_blob(as_device(None)._h, int(dt), shape, strides, n,
+        lib.aph_tensor_from_blob(as_device(None), int(dt), shape, strides, n,
                                  array.ctypes.data if array.size else None, _blob_deleter_fn, key, ctypes.byref(out))
     except BaseException:
         with _deleters.lock:  # on failure the caller keeps ownership: the deleter is not called

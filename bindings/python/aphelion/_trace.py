@@ -176,7 +176,7 @@ class BuildContext(Handle):
     def __init__(self, device: DeviceLike = None, sink: Optional[TraceSink] = None,
                  tracker: Optional[Tracker] = None) -> None:
         super().__init__(call_out(lib.aph_build_context_create, device._h if isinstance(device, Device) else
-                                  (as_device(device)._h if device is not None else None),
+                                  (as_device(device) if device is not None else None),
                                   sink._h if sink else None, tracker._h if tracker else None))
 
     @property
@@ -204,7 +204,7 @@ class BuildContext(Handle):
         lib.aph_build_context_allocate(self._h, int(nbytes))
 
     def set_input(self, name: str, value: Any) -> None:
-        lib.aph_build_context_set_input(self._h, cstr(name), as_tensor(value)._h)
+        lib.aph_build_context_set_input(self._h, cstr(name), as_tensor(value))
 
     def set_weights_file(self, path: PathLike) -> None:
         lib.aph_build_context_set_weights_file(self._h, cstr(path))

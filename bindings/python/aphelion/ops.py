@@ -35,8 +35,10 @@ def _t(x: TensorLike, like: Optional[Tensor] = None) -> Tensor:
     return as_tensor(x, device=like.device if like is not None else None)
 
 
-def _opt(x: Optional[TensorLike], like: Tensor) -> Optional[int]:
-    return _t(x, like)._h if x is not None else None
+def _opt(x: Optional[TensorLike], like: Tensor) -> Optional[Tensor]:
+    # Returns the Tensor itself (passed through _as_parameter_): a temporary whose handle alone
+    # were passed would be released before the call.
+    return _t(x, like) if x is not None else None
 
 
 def _out(out: Optional[Tensor], shape: Sequence[int], dtype: Any, like: Tensor) -> Tensor:
@@ -161,7 +163,7 @@ def bias_activation(x: TensorLike, bias: TensorLike, activation: Union[Activatio
                     out: Optional[Tensor] = None, stream: Optional[Stream] = None) -> Tensor:
     x = _t(x)
     out = _out(out, x.shape, x.dtype, x)
-    lib.aph_op_bias_activation(x._h, _t(bias, x)._h, _enum(Activation, activation), out._h, stream_arg(stream))
+    lib.aph_op_bias_activation(x._h, _t(bias, x), _enum(Activation, activation), out._h, stream_arg(stream))
     return out
 
 
@@ -184,7 +186,7 @@ def layer_norm(x: TensorLike, weight: TensorLike, bias: Optional[TensorLike] = N
                out: Optional[Tensor] = None, stream: Optional[Stream] = None) -> Tensor:
     x = _t(x)
     out = _out(out, x.shape, x.dtype, x)
-    lib.aph_op_layer_norm(x._h, _t(weight, x)._h, _opt(bias, x), float(eps), out._h, stream_arg(stream))
+    lib.aph_op_layer_norm(x._h, _t(weight, x), _opt(bias, x), float(eps), out._h, stream_arg(stream))
     return out
 
 
@@ -192,7 +194,7 @@ def rms_norm(x: TensorLike, weight: TensorLike, eps: float = 1e-6, out: Optional
              stream: Optional[Stream] = None) -> Tensor:
     x = _t(x)
     out = _out(out, x.shape, x.dtype, x)
-    lib.aph_op_rms_norm(x._h, _t(weight, x)._h, float(eps), out._h, stream_arg(stream))
+    lib.aph_op_rms_norm(x._h, _t(weight, x), float(eps), out._h, stream_arg(stream))
     return out
 
 
@@ -241,7 +243,7 @@ def rope(x: TensorLike, positions: TensorLike, theta: float = 10000.0, layout: U
     """Rotary position embedding of x [batch, seq, heads, head_dim]."""
     x = _t(x)
     out = _out(out, x.shape, x.dtype, x)
-    lib.aph_op_rope(x._h, _t(positions, x)._h, float(theta), _enum(RopeLayout, layout), out._h, stream_arg(stream))
+    lib.aph_op_rope(x._h, _t(positions, x), float(theta), _enum(RopeLayout, layout), out._h, stream_arg(stream))
     return out
 
 
@@ -281,7 +283,7 @@ def attention(q: TensorLike, k: TensorLike, v: TensorLike, mask: Optional[Tensor
     [batch, seq_k, heads_kv, head_dim]; scale 0 means 1/sqrt(head_dim)."""
     q = _t(q)
     out = _out(out, q.shape, q.dtype, q)
-    lib.aph_op_attention(q._h, _t(k, q)._h, _t(v, q)._h, _opt(mask, q), float(scale), int(bool(causal)), out._h,
+    lib.aph_op_attention(q._h, _t(k, q), _t(v, q), _opt(mask, q), float(scale), int(bool(causal)), out._h,
                          stream_arg(stream))
     return out
 
@@ -325,7 +327,7 @@ def dequantize(q: TensorLike, scale: TensorLike, scheme: Union[QuantScheme, str]
     q = _t(q)
     if out is None:
         out = empty(tuple(shape) if shape is not None else q.shape, to_dtype(dtype), q.device)
-    lib.aph_dequantize(_enum(QuantScheme, scheme), q._h, _t(scale, q)._h, int(axis), out._h, stream_arg(stream))
+    lib.aph_dequantize(_enum(QuantScheme, scheme), q._h, _t(scale, q), int(axis), out._h, stream_arg(stream))
     return out
 
 
@@ -334,7 +336,7 @@ def ternary_matmul(x: TensorLike, packed: TensorLike, scale: TensorLike, out: Op
     x = _t(x)
     packed = _t(packed, x)
     out = _out(out, x.shape[:-1] + (packed.shape[0] if packed.ndim else 0,), x.dtype, x)
-    lib.aph_op_ternary_matmul(x._h, packed._h, _t(scale, x)._h, out._h, stream_arg(stream))
+    lib.aph_op_ternary_matmul(x._h, packed._h, _t(scale, x), out._h, stream_arg(stream))
     return out
 
 
@@ -344,6 +346,6 @@ def gru_cell(x: TensorLike, h: TensorLike, w_ih: TensorLike, w_hh: TensorLike, b
     x = _t(x)
     h = _t(h, x)
     out = _out(out, h.shape, h.dtype, x)
-    lib.aph_op_gru_cell(x._h, h._h, _t(w_ih, x)._h, _t(w_hh, x)._h, _opt(b_ih, x), _opt(b_hh, x), out._h,
+    lib.aph_op_gru_cell(x._h, h._h, _t(w_ih, x), _t(w_hh, x), _opt(b_ih, x), _opt(b_hh, x), out._h,
                         stream_arg(stream))
     return out
