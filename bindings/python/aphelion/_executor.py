@@ -70,6 +70,11 @@ class Executor(Handle):
         super().__init__(call_out(lib.aph_executor_create, graph._h, as_device(device), ctypes.byref(opts)))
         self._inputs: Dict[str, Tensor] = {}
 
+    def new_reference(self) -> "Executor":
+        """Another wrapper with its own reference to the same executor (aph_executor_retain)."""
+        lib.aph_executor_retain(self._h)
+        return Executor._from_ref(self._h)
+
     @classmethod
     def _from_ref(cls, ptr: int) -> "Executor":
         e = cls._wrap(ptr)
