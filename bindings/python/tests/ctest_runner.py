@@ -87,6 +87,9 @@ def main():
         cmd = [py, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-build-isolation",
                "--no-index", "--no-deps", "-w", wheels, "-C", "wheel.cmake=true", "-C", "cmake.define.APHELION_CUDA=OFF",
                "-C", f"build-dir={os.path.join(a.work, 'skbuild')}", pkg]
+        if shutil.which("ccache"):  # repeated runs recompile from the cache
+            cmd[-1:-1] = ["-C", "cmake.define.CMAKE_C_COMPILER_LAUNCHER=ccache",
+                          "-C", "cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache"]
         if run(cmd, env=env, cwd=a.work) != 0:
             return 1
         whl = [os.path.join(wheels, f) for f in os.listdir(wheels) if f.endswith(".whl")]
