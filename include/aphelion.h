@@ -2649,8 +2649,10 @@ typedef APH_ENUM(aph_pooling) {
  *  embedded so far (done grows to total). It may not call functions of the model. */
 typedef void (*aph_model_progress_fn)(void* user_data, size_t done, size_t total);
 
-/** Options of aph_model_load. Zero-initialised with struct_size set (or NULL), they are the
- *  directory's settings on the CPU; fields past struct_size take those defaults. */
+/** Options of aph_model_load. NULL means the directory's settings on the CPU; so does a struct
+ *  zero-initialised with struct_size set, except normalize, whose 0 means never: set it to -1
+ *  for the directory's choice. Fields past struct_size take the directory's settings
+ *  (normalize -1). */
 typedef struct aph_model_options {
     size_t struct_size;   /* sizeof(aph_model_options) */
     aph_device* device;   /* NULL: the CPU (the model keeps its own reference) */

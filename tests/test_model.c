@@ -355,6 +355,15 @@ static void test_golden_embed_tokens(void** state) {
     aph_tensor* short_mask = NULL;
     APH_ASSERT_OK(aph_tensor_zeros(cpu, APH_DTYPE_I64, shape, 2, &short_mask));
     APH_ASSERT_ERR_CONTAINS(aph_model_embed_tokens(m, ids, short_mask, &out), APH_ERR_SHAPE_MISMATCH, "differ");
+    /* A token id outside the vocabulary: the embedding node's error. */
+    const int64_t oov_shape[2] = {1, 3}, oov_ids[3] = {101, 30522, 102}, ones[3] = {1, 1, 1};
+    aph_tensor *oov = NULL, *oov_mask = NULL;
+    APH_ASSERT_OK(aph_tensor_from_host(cpu, APH_DTYPE_I64, oov_shape, 2, oov_ids, sizeof oov_ids, &oov));
+    APH_ASSERT_OK(aph_tensor_from_host(cpu, APH_DTYPE_I64, oov_shape, 2, ones, sizeof ones, &oov_mask));
+    APH_ASSERT_ERR_CONTAINS(aph_model_embed_tokens(m, oov, oov_mask, &out), APH_ERR_INVALID_ARGUMENT,
+                            "ids[1] = 30522 is outside [0, 30522)");
+    aph_tensor_release(oov);
+    aph_tensor_release(oov_mask);
     assert_ptr_equal(out, keep);
     aph_tensor_release(short_mask);
     aph_tensor_release(mask_f32);

@@ -341,8 +341,7 @@ aph_model* load_model(const std::string& dir, const aph_model_options* options) 
     if (options != nullptr) {
         if (options->struct_size < sizeof(size_t))
             throw invalid_argument("options->struct_size is too small (set it to sizeof(aph_model_options))");
-        std::memcpy(&o, options, std::min(options->struct_size, sizeof o));
-        if (options->struct_size < offsetof(aph_model_options, normalize) + sizeof(int)) o.normalize = -1;
+        std::memcpy(&o, options, std::min(options->struct_size, sizeof o));  // later fields: defaults
     }
 
     std::unique_ptr<aph_model> m(new aph_model());
@@ -361,7 +360,10 @@ aph_model* load_model(const std::string& dir, const aph_model_options* options) 
     if (max_length > max_pos)
         throw invalid_argument(strprintf("options->max_length %zu is more than the model's max_position_embeddings %zu",
                                          max_length, max_pos));
-    if (max_length == 0) max_length = std::min(read_max_seq_length(dir) ? read_max_seq_length(dir) : max_pos, max_pos);
+    if (max_length == 0) {
+        const size_t st_max = read_max_seq_length(dir);  // sentence-transformers' max_seq_length
+        max_length = st_max > 0 ? std::min(st_max, max_pos) : max_pos;
+    }
     m->max_length = max_length;
     m->tokenizer.t = Tokenizer::for_model(dir + "/tokenizer.json", max_length);
     if (max_length < m->tokenizer.t->special_token_count())
