@@ -88,7 +88,6 @@ int main(int argc, char** argv) {
         aph_model_options o = {0};
         o.struct_size = sizeof o;
         o.batch_size = batch;
-        o.normalize = -1;
         aph_model* m = NULL;
         if (!check(aph_model_load(dir, &o, &m), "aph_model_load")) return 1;
         char** texts = make_texts(aph_model_tokenizer(m), batch, seq);

@@ -2650,9 +2650,8 @@ typedef APH_ENUM(aph_pooling) {
 typedef void (*aph_model_progress_fn)(void* user_data, size_t done, size_t total);
 
 /** Options of aph_model_load. NULL means the directory's settings on the CPU; so does a struct
- *  zero-initialised with struct_size set, except normalize, whose 0 means never: set it to -1
- *  for the directory's choice. Fields past struct_size take the directory's settings
- *  (normalize -1). */
+ *  zero-initialised with struct_size set (as everywhere in this header, 0 is the default), and
+ *  so do fields past struct_size. */
 typedef struct aph_model_options {
     size_t struct_size;   /* sizeof(aph_model_options) */
     aph_device* device;   /* NULL: the CPU (the model keeps its own reference) */
@@ -2662,8 +2661,8 @@ typedef struct aph_model_options {
                              fewer than the tokenizer's special tokens:
                              APH_ERR_INVALID_ARGUMENT */
     size_t batch_size;    /* texts per executor run inside aph_model_embed; 0: 32 */
-    int normalize;        /* -1: as the directory says (a Normalize module), 0: never,
-                             1 (any other value): always L2-normalise */
+    int normalize;        /* 0: as the directory says (a Normalize module); > 0: always
+                             L2-normalise; < 0: never */
     aph_model_progress_fn progress; /* NULL: none */
     void* progress_user_data;
 } aph_model_options;

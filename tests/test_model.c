@@ -271,7 +271,7 @@ static void test_properties(void** state) {
 
 static void test_token_ids(void** state) {
     (void)state;
-    aph_model* m = load(0, -1);
+    aph_model* m = load(0, 0);
     const aph_tokenizer* tok = aph_model_tokenizer(m);
     int64_t ids[600];
     for (size_t i = 0; i < g_n; ++i) {
@@ -289,7 +289,7 @@ static void test_golden_batch_sizes(void** state) {
     (void)state;
     const size_t sizes[] = {1, 5, 16, 64};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
-        aph_model* m = load(sizes[s], -1);
+        aph_model* m = load(sizes[s], 0);
         char what[64];
         snprintf(what, sizeof what, "batch_size %zu", sizes[s]);
         embed_check(m, 0, g_n, what);
@@ -300,7 +300,7 @@ static void test_golden_batch_sizes(void** state) {
 /* Calls of mixed sizes through one model (one executor, symbolic sizes, plans kept). */
 static void test_golden_mixed_calls(void** state) {
     (void)state;
-    aph_model* m = load(8, -1);
+    aph_model* m = load(8, 0);
     const size_t chunks[] = {3, 11, 1, 22}; /* 37 */
     size_t first = 0;
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; ++c) {
@@ -331,7 +331,7 @@ static void test_golden_mixed_calls(void** state) {
 
 static void test_golden_embed_tokens(void** state) {
     (void)state;
-    aph_model* m = load(0, -1);
+    aph_model* m = load(0, 0);
     aph_device* cpu = NULL;
     APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
     aph_tensor *ids = NULL, *mask = NULL, *out = NULL;
@@ -373,10 +373,10 @@ static void test_golden_embed_tokens(void** state) {
     aph_model_release(m);
 }
 
-/* normalize 0: the pooled means; normalised here they are the golden rows. */
+/* normalize -1 (never): the pooled means; normalised here they are the golden rows. */
 static void test_golden_unnormalized(void** state) {
     (void)state;
-    aph_model* m = load(0, 0);
+    aph_model* m = load(0, -1);
     assert_int_equal(aph_model_normalizes(m), 0);
     aph_tensor* out = NULL;
     APH_ASSERT_OK(aph_model_embed(m, (const char* const*)g_text, g_len, g_n, &out));
@@ -388,7 +388,7 @@ static void test_golden_unnormalized(void** state) {
         if (fabs(sqrt(n2) - 1) > 1e-3) some_not_unit = 1;
         float row[DIM];
         for (size_t k = 0; k < DIM; ++k) row[k] = (float)(v[i * DIM + k] / sqrt(n2));
-        check_row(row, i, "normalize 0");
+        check_row(row, i, "normalize -1");
     }
     assert_true(some_not_unit);
     aph_tensor_release(out);
@@ -417,7 +417,6 @@ static void test_progress(void** state) {
     aph_model_options o = {0};
     o.struct_size = sizeof o;
     o.batch_size = 10;
-    o.normalize = -1;
     o.progress = on_progress;
     o.progress_user_data = &log;
     aph_model* m = NULL;

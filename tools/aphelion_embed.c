@@ -263,7 +263,6 @@ int cli_embed(int argc, char** argv) {
     o.device = dev;
     o.max_length = max_length;
     o.batch_size = batch;
-    o.normalize = -1;
     size_t per_batch = batch ? batch : 32;
     /* Progress for long inputs: more than four batches. */
     if (count > 4 * per_batch) {

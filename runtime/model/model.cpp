@@ -337,7 +337,6 @@ void run_into(aph_model& m, aph_tensor* ids, aph_tensor* mask, float* dst, size_
 
 aph_model* load_model(const std::string& dir, const aph_model_options* options) {
     aph_model_options o{};
-    o.normalize = -1;
     if (options != nullptr) {
         if (options->struct_size < sizeof(size_t))
             throw invalid_argument("options->struct_size is too small (set it to sizeof(aph_model_options))");
@@ -350,7 +349,7 @@ aph_model* load_model(const std::string& dir, const aph_model_options* options) 
     const Modules modules = read_modules(dir);
     m->pooling = APH_POOLING_MEAN;
     if (!modules.pooling_path.empty()) m->pooling = read_pooling(dir + "/" + modules.pooling_path + "/config.json");
-    m->normalize = o.normalize == -1 ? modules.normalize : o.normalize != 0;
+    m->normalize = o.normalize == 0 ? modules.normalize : o.normalize > 0;
     m->batch_size = o.batch_size ? o.batch_size : 32;
     m->progress = o.progress;
     m->progress_user_data = o.progress_user_data;
