@@ -100,7 +100,7 @@
  * 10 streams and events · 11 device memory (allocators, statistics, budgets) · 12 tensors ·
  * 13 DLPack · 14 operations · 15 strings and callback errors · 16 model configurations and
  * validators · 17 build graphs · 18 tracing · 19 pipelines · 20 executable graphs · 21 safetensors ·
- * 22 tokenizers.
+ * 22 tokenizers · 23 text encoders from Hugging Face directories.
  */
 #ifndef APHELION_H
 #define APHELION_H
@@ -2585,6 +2585,147 @@ APH_API aph_status aph_tokenizer_encode_ids(const aph_tokenizer* tokenizer, cons
                                             size_t length,
                                             const aph_tokenizer_encode_options* options,
                                             int64_t* out_ids, size_t capacity, size_t* out_count);
+
+/* ============================================================================================
+ * 23. Text encoders from Hugging Face directories
+ *
+ * A BERT-family sentence encoder (all-MiniLM-L6-v2 and the like) loaded from a Hugging Face
+ * model directory, as sentence-transformers loads it, and run by the executor of section 20.
+ * The directory holds:
+ *  - config.json: model_type "bert", hidden_size, num_hidden_layers, num_attention_heads
+ *    (dividing hidden_size), intermediate_size, hidden_act "gelu" (the exact, erf GELU),
+ *    layer_norm_eps, max_position_embeddings, type_vocab_size, vocab_size and
+ *    position_embedding_type "absolute" (or absent). Another value of model_type, hidden_act or
+ *    position_embedding_type, or a missing or mistyped key, is APH_ERR_INVALID_CONFIG naming the
+ *    file, the key and the value ("invalid configuration: {dir}/config.json: model_type 'gpt2' is
+ *    not supported (supported: bert)").
+ *  - model.safetensors: the weights, under the checkpoint's own keys
+ *    ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight", ...,
+ *    with the "bert." prefix of BertModel checkpoints that have it), f32. They are the weight
+ *    nodes' keys, so the file is used in place: memory-mapped and read where it lies on the CPU
+ *    (no conversion, no copy), copied once to another device. A key the graph needs that the
+ *    file lacks is APH_ERR_NOT_FOUND naming the file and the key; a tensor of another dtype or
+ *    shape is APH_ERR_SERIALIZATION naming both.
+ *  - tokenizer.json: the tokenizer (section 22).
+ *  - for sentence-transformers directories (optional): modules.json (a
+ *    sentence_transformers.models.Normalize module turns L2 normalisation on),
+ *    1_Pooling/config.json (pooling_mode_mean_tokens or pooling_mode_cls_token; another mode is
+ *    APH_ERR_INVALID_CONFIG naming it), sentence_bert_config.json (max_seq_length). Without
+ *    them the pooling is the mean and nothing is normalised, as sentence-transformers does for
+ *    a plain Hugging Face directory.
+ * A missing required file is APH_ERR_IO naming it ("I/O error: {dir}/config.json: No such file
+ * or directory").
+ *
+ * The graph the model builds (aph_model_graph) has inputs "input_ids" and "attention_mask", i64
+ * ["batch", "seq"] (symbolic: one executor runs every batch size and sequence length, keeping
+ * the plans of recent sizes), and one output "embeddings", f32 ["batch", dim]. It computes:
+ * word embeddings + position embeddings (the `positions` of input_ids) + the first token-type
+ * embedding (single texts: every token type id is 0), layer norm; per layer, self-attention
+ * whose scores get (attention_mask - 1) * 1e30 added (padding keys weigh nothing), output
+ * projection, residual and layer norm, then the feed-forward (linear, GELU, linear), residual
+ * and layer norm (post-norm, eps from the configuration); then pooling: the mean of the hidden
+ * states over the tokens the mask keeps (the count clamped to at least 1e-9, as
+ * sentence-transformers does) or the first token's; then, when on, x / max(||x||, 1e-12).
+ * Tokenisation is sentence-transformers': truncation to max_length tokens (special tokens
+ * included; the max_seq_length of sentence_bert_config.json overrides tokenizer.json's own
+ * truncation, 128 in all-MiniLM-L6-v2's file) and padding to the longest text of a batch.
+ *
+ * Threads: a model may be used by one thread at a time (it owns one executor); load one model
+ * per thread to embed in parallel. aph_model_retain and aph_model_release may be called from
+ * any thread.
+ * ========================================================================================== */
+
+typedef struct aph_model aph_model;
+
+/** The pooling after the encoder: what 1_Pooling/config.json says for sentence-transformers
+ *  directories (pooling_mode_mean_tokens / pooling_mode_cls_token); MEAN for a plain Hugging
+ *  Face BERT directory (what sentence-transformers does when it loads one). */
+typedef APH_ENUM(aph_pooling) {
+    APH_POOLING_MEAN = 0, /* mean over the tokens the attention mask keeps */
+    APH_POOLING_CLS = 1   /* the first token's ([CLS]) hidden state */
+} aph_pooling;
+
+/** Called by aph_model_embed after each batch, on the calling thread: done texts of total are
+ *  embedded so far (done grows to total). It may not call functions of the model. */
+typedef void (*aph_model_progress_fn)(void* user_data, size_t done, size_t total);
+
+/** Options of aph_model_load. NULL means the directory's settings on the CPU; so does a struct
+ *  zero-initialised with struct_size set (as everywhere in this header, 0 is the default), and
+ *  so do fields past struct_size. */
+typedef struct aph_model_options {
+    size_t struct_size;   /* sizeof(aph_model_options) */
+    aph_device* device;   /* NULL: the CPU (the model keeps its own reference) */
+    size_t max_length;    /* tokens per text incl. [CLS]/[SEP]; 0: the directory's
+                             (sentence_bert_config.json max_seq_length, else config.json
+                             max_position_embeddings); more than max_position_embeddings, or
+                             fewer than the tokenizer's special tokens:
+                             APH_ERR_INVALID_ARGUMENT */
+    size_t batch_size;    /* texts per executor run inside aph_model_embed; 0: 32 */
+    int normalize;        /* 0: as the directory says (a Normalize module); > 0: always
+                             L2-normalise; < 0: never */
+    aph_model_progress_fn progress; /* NULL: none */
+    void* progress_user_data;
+} aph_model_options;
+
+/** Loads the model directory dir (above) and builds its encoder graph and an executor on the
+ *  device. *out is a new model with one reference (aph_model_release). Errors: APH_ERR_IO (a
+ *  missing or unreadable file, naming it), APH_ERR_INVALID_CONFIG (model_type not bert,
+ *  position_embedding_type not absolute, hidden_act not gelu, an unsupported pooling, a missing
+ *  or mistyped key; naming the file, the key and the value), APH_ERR_SERIALIZATION (malformed
+ *  JSON or safetensors), APH_ERR_NOT_FOUND (a weight key the graph needs that the checkpoint
+ *  lacks, naming it and the file), APH_ERR_INVALID_ARGUMENT (NULL dir or out, an options
+ *  struct_size below sizeof(size_t), an out-of-range max_length), APH_ERR_OUT_OF_MEMORY.
+ *  Tokenizer errors as aph_tokenizer_load. */
+APH_API aph_status aph_model_load(const char* dir, const aph_model_options* options,
+                                  aph_model** out);
+/** Models are reference counted: retain adds a reference, release drops one (NULL: no-op); the
+ *  last release frees the executor, the tokenizer, the graph and the mapping of the weights. */
+APH_API void aph_model_retain(aph_model* model);
+APH_API void aph_model_release(aph_model* model);
+
+/** The size of one embedding (hidden_size: 384 for all-MiniLM-L6-v2); 0 for NULL. */
+APH_API size_t aph_model_embedding_dim(const aph_model* model);
+/** The tokens per text after truncation, special tokens included (256 for all-MiniLM-L6-v2);
+ *  0 for NULL. */
+APH_API size_t aph_model_max_length(const aph_model* model);
+/** The pooling (APH_POOLING_MEAN for NULL). */
+APH_API aph_pooling aph_model_pooling(const aph_model* model);
+/** 1 when the embeddings are L2-normalised, else 0 (also for NULL). */
+APH_API int aph_model_normalizes(const aph_model* model);
+
+/** Borrowed views of the model's parts, valid while the model lives (no new reference; NULL
+ *  for a NULL model): the tokenizer, configured by the model (its file defaults
+ *  APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to
+ *  max_length, padding to the longest text); the graph (inputs "input_ids" and
+ *  "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight
+ *  nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed
+ *  rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the
+ *  caller's race, as for any executor). */
+APH_API const aph_tokenizer* aph_model_tokenizer(const aph_model* model);
+APH_API const aph_graph* aph_model_graph(const aph_model* model);
+APH_API aph_executor* aph_model_executor(aph_model* model);
+
+/** Embeds count texts (UTF-8; texts[i] is text_lengths[i] bytes, or NUL-terminated when
+ *  text_lengths is NULL; a text may be NULL only when its length is 0): tokenises them
+ *  (truncating to max_length), sorts them by token count, runs the encoder in batches of
+ *  batch_size texts padded to their longest, pools and normalises, and calls the progress
+ *  callback after each batch. *out is a new contiguous f32 tensor [count, embedding_dim] on
+ *  the CPU, row i for texts[i] ([0, dim] for count 0). Errors: APH_ERR_INVALID_ARGUMENT for a
+ *  NULL model or out, NULL texts with count > 0, and the texts' errors of aph_tokenizer_encode
+ *  (invalid UTF-8 naming texts[i]); the executor's otherwise (APH_ERR_OUT_OF_MEMORY, ...).
+ *  Nothing is written on failure. Not thread-safe on one model. */
+APH_API aph_status aph_model_embed(aph_model* model, const char* const* texts,
+                                   const size_t* text_lengths, size_t count, aph_tensor** out);
+
+/** The encoder on the caller's tokens: input_ids and attention_mask, i64 [batch, seq] of the
+ *  same shape, seq at most max_position_embeddings (on any device: they are copied to the
+ *  model's when elsewhere). *out is a new contiguous f32 tensor [batch, embedding_dim] on the
+ *  CPU, pooled and normalised as aph_model_embed. Errors: APH_ERR_INVALID_ARGUMENT (NULL
+ *  arguments, another dtype or rank, a token id outside the vocabulary), APH_ERR_SHAPE_MISMATCH
+ *  (shapes that differ, seq over max_position_embeddings), the executor's otherwise. Nothing is
+ *  written on failure. Not thread-safe on one model. */
+APH_API aph_status aph_model_embed_tokens(aph_model* model, const aph_tensor* input_ids,
+                                          const aph_tensor* attention_mask, aph_tensor** out);
 
 #ifdef __cplusplus
 } /* extern "C" */

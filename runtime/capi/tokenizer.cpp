@@ -7,11 +7,6 @@
 #include <cstring>
 #include <vector>
 
-// The handle: the immutable tokenizer (shared, so that a future model object can hold it too).
-struct aph_tokenizer {
-    std::shared_ptr<const aph::model::Tokenizer> t;
-};
-
 namespace {
 
 namespace t = aph::tensor;

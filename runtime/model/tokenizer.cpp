@@ -133,7 +133,9 @@ std::u32string decode_valid(std::string_view s) {
 // Loading
 // ---------------------------------------------------------------------------------------------
 
-std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& path) {
+namespace {
+
+std::string read_tokenizer_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         const int err = errno;
@@ -142,7 +144,27 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& path) {
     std::ostringstream buf;
     buf << in.rdbuf();
     if (in.bad()) throw Error::kind(APH_ERR_IO, path + ": read failed");
-    return from_json(buf.str(), path);
+    return buf.str();
+}
+
+}  // namespace
+
+std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& path) {
+    return from_json(read_tokenizer_file(path), path);
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::for_model(const std::string& path, size_t max_length) {
+    std::shared_ptr<Tokenizer> t(new Tokenizer());
+    t->origin_ = path;
+    t->parse(read_tokenizer_file(path));
+    t->file_truncation_ = true;
+    t->file_max_length_ = max_length;
+    t->file_only_second_ = false;
+    t->file_padding_ = true;
+    t->file_pad_fixed_ = false;
+    t->file_pad_length_ = 0;
+    t->file_pad_multiple_ = 0;
+    return t;
 }
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_json(std::string_view json, const std::string& origin) {

@@ -69,6 +69,10 @@ public:
     // origin names the file in messages (the path, or "tokenizer.json" for JSON from memory).
     static std::shared_ptr<const Tokenizer> from_json(std::string_view json, const std::string& origin);
     static std::shared_ptr<const Tokenizer> from_file(const std::string& path);
+    // The file at path configured as sentence-transformers uses it for a model (header section
+    // 23): its truncation becomes max_length tokens (the file's direction kept) and its padding
+    // the longest text of a batch (the file's pad id, type id and direction kept, no multiple).
+    static std::shared_ptr<const Tokenizer> for_model(const std::string& path, size_t max_length);
 
     // As Hugging Face's get_vocab_size(with_added_tokens=True):
     // the model's vocabulary plus the added tokens that are not in it.
@@ -151,3 +155,8 @@ private:
 };
 
 }  // namespace aph::model
+
+// The C handle: the immutable tokenizer, shared (a model holds its tokenizer through one too).
+struct aph_tokenizer {
+    std::shared_ptr<const aph::model::Tokenizer> t;
+};
