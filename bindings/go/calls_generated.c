@@ -1117,3 +1117,21 @@ aph_status go_aph_tokenizer_encode_ids(const aph_tokenizer* tokenizer, const cha
     *go_err = s == APH_OK ? NULL : go_aph_copy_error();
     return s;
 }
+
+aph_status go_aph_model_load(const char* dir, const aph_model_options* options, aph_model** out, char** go_err) {
+    aph_status s = aph_model_load(dir, options, out);
+    *go_err = s == APH_OK ? NULL : go_aph_copy_error();
+    return s;
+}
+
+aph_status go_aph_model_embed(aph_model* model, const char* const* texts, const size_t* text_lengths, size_t count, aph_tensor** out, char** go_err) {
+    aph_status s = aph_model_embed(model, texts, text_lengths, count, out);
+    *go_err = s == APH_OK ? NULL : go_aph_copy_error();
+    return s;
+}
+
+aph_status go_aph_model_embed_tokens(aph_model* model, const aph_tensor* input_ids, const aph_tensor* attention_mask, aph_tensor** out, char** go_err) {
+    aph_status s = aph_model_embed_tokens(model, input_ids, attention_mask, out);
+    *go_err = s == APH_OK ? NULL : go_aph_copy_error();
+    return s;
+}

@@ -191,5 +191,8 @@ aph_status go_aph_tokenizer_load(const char* path, aph_tokenizer** out, char** g
 aph_status go_aph_tokenizer_load_json(const char* json, size_t length, aph_tokenizer** out, char** go_err);
 aph_status go_aph_tokenizer_encode(const aph_tokenizer* tokenizer, const char* const* texts, const size_t* text_lengths, size_t count, const aph_tokenizer_encode_options* options, aph_device* device, aph_tensor** out_input_ids, aph_tensor** out_attention_mask, aph_tensor** out_token_type_ids, size_t* out_lengths, size_t lengths_capacity, char** go_err);
 aph_status go_aph_tokenizer_encode_ids(const aph_tokenizer* tokenizer, const char* text, size_t length, const aph_tokenizer_encode_options* options, int64_t* out_ids, size_t capacity, size_t* out_count, char** go_err);
+aph_status go_aph_model_load(const char* dir, const aph_model_options* options, aph_model** out, char** go_err);
+aph_status go_aph_model_embed(aph_model* model, const char* const* texts, const size_t* text_lengths, size_t count, aph_tensor** out, char** go_err);
+aph_status go_aph_model_embed_tokens(aph_model* model, const aph_tensor* input_ids, const aph_tensor* attention_mask, aph_tensor** out, char** go_err);
 
 #endif

@@ -565,3 +565,26 @@ func (v Padding) String() string {
 	}
 	return "Padding(" + strconv.Itoa(int(v)) + ")"
 }
+
+// Pooling is the C enum aph_pooling. Enums are open: a value the library returns
+// may be one this version does not name; it is kept as data and prints as
+// "Pooling(N)".
+type Pooling int32
+
+const (
+	PoolingMean Pooling = 0 // APH_POOLING_MEAN
+	PoolingCLS  Pooling = 1 // APH_POOLING_CLS
+)
+
+var namesPooling = map[Pooling]string{
+	0: "mean",
+	1: "cls",
+}
+
+// String returns the value's name, or "Pooling(N)" for a value this version does not know.
+func (v Pooling) String() string {
+	if n, ok := namesPooling[v]; ok {
+		return n
+	}
+	return "Pooling(" + strconv.Itoa(int(v)) + ")"
+}

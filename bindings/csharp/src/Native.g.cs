@@ -222,6 +222,15 @@ namespace Aphelion
         Longest = 1, // APH_PADDING_LONGEST
         Fixed = 2, // APH_PADDING_FIXED
     }
+
+    /// <summary>The pooling after the encoder: what 1_Pooling/config.json says for sentence-transformers directories (pooling_mode_mean_tokens / pooling_mode_cls_token); MEAN for a plain Hugging Face BERT directory (what sentence-transformers does when it loads one).</summary>
+    /// <remarks>C enum aph_pooling. Open: a value the library returns may have no name here;
+    /// it is still a valid value of this type.</remarks>
+    public enum Pooling : int
+    {
+        Mean = 0, // APH_POOLING_MEAN
+        Cls = 1, // APH_POOLING_CLS
+    }
 }
 
 namespace Aphelion.Native
@@ -415,6 +424,19 @@ namespace Aphelion.Native
         public int no_special_tokens;
     }
 
+    /// <summary>Options of aph_model_load. NULL means the directory's settings on the CPU; so does a struct zero-initialised with struct_size set (as everywhere in this header, 0 is the default), and so do fields past struct_size.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct aph_model_options
+    {
+        public UIntPtr struct_size;
+        public IntPtr device;
+        public UIntPtr max_length;
+        public UIntPtr batch_size;
+        public int normalize;
+        public IntPtr progress;
+        public IntPtr progress_user_data;
+    }
+
     /// <summary>Called as cb(user_data, level, target, message) for each message that passes the level filter. target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no trailing newline. Both strings are valid only during the call.</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     public delegate void aph_log_callback(IntPtr user_data, LogLevel level, IntPtr target, IntPtr message);
@@ -442,6 +464,10 @@ namespace Aphelion.Native
     /// <summary>A stage or hook: return APH_OK, or a failing status (with aph_set_last_error for the message). Stages may change the graph; hooks see it read-only.</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     public delegate void aph_progress_fn(IntPtr user_data, IntPtr stage, UIntPtr index, UIntPtr total);
+
+    /// <summary>Called by aph_model_embed after each batch, on the calling thread: done texts of total are embedded so far (done grows to total). It may not call functions of the model.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void aph_model_progress_fn(IntPtr user_data, UIntPtr done, UIntPtr total);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     public delegate Status aph_custom_op_infer_fn(IntPtr user_data, IntPtr params_json, UIntPtr n_inputs, IntPtr input_dtypes, IntPtr input_shapes, IntPtr input_ndims, IntPtr out_dtype, IntPtr out_shape, UIntPtr out_shape_capacity, IntPtr out_ndim);
@@ -670,6 +696,25 @@ namespace Aphelion.Native
         public TokenizerHandle(IntPtr handle, bool ownsHandle) : base(IntPtr.Zero, ownsHandle) { SetHandle(handle); }
         public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
         protected override bool ReleaseHandle() { NativeMethods.aph_tokenizer_release(handle); return true; }
+    }
+
+    /// <summary>An aph_model* reference; releasing the SafeHandle calls aph_model_release once.</summary>
+    public sealed class ModelHandle : SafeHandle
+    {
+        /// <summary>A NULL aph_model* for optional arguments; never released.</summary>
+        public static readonly ModelHandle Null = new ModelHandle(IntPtr.Zero, false);
+        public ModelHandle() : base(IntPtr.Zero, true) { }
+        /// <summary>Wraps a pointer; ownsHandle: whether this object gives a reference back.</summary>
+        public ModelHandle(IntPtr handle, bool ownsHandle) : base(IntPtr.Zero, ownsHandle) { SetHandle(handle); }
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+        protected override bool ReleaseHandle() { NativeMethods.aph_model_release(handle); return true; }
+        /// <summary>A new owned reference to a borrowed pointer (aph_model_retain); null for NULL.</summary>
+        public static ModelHandle Retain(IntPtr borrowed)
+        {
+            if (borrowed == IntPtr.Zero) return null;
+            NativeMethods.aph_model_retain(borrowed);
+            return new ModelHandle(borrowed, true);
+        }
     }
 
     static class Imports
@@ -1249,6 +1294,30 @@ namespace Aphelion.Native
         internal static extern Status aph_tokenizer_encode(TokenizerHandle tokenizer, IntPtr[] texts, UIntPtr[] text_lengths, UIntPtr count, ref aph_tokenizer_encode_options options, DeviceHandle device, out TensorHandle out_input_ids, out TensorHandle out_attention_mask, out TensorHandle out_token_type_ids, [In, Out] UIntPtr[] out_lengths, UIntPtr lengths_capacity);
         [DllImport(LibraryName, EntryPoint = "aph_tokenizer_encode_ids", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern Status aph_tokenizer_encode_ids(TokenizerHandle tokenizer, byte[] text, UIntPtr length, ref aph_tokenizer_encode_options options, [In, Out] long[] out_ids, UIntPtr capacity, out UIntPtr out_count);
+        [DllImport(LibraryName, EntryPoint = "aph_model_load", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern Status aph_model_load(byte[] dir, ref aph_model_options options, out ModelHandle @out);
+        [DllImport(LibraryName, EntryPoint = "aph_model_retain", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void aph_model_retain(IntPtr model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_release", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void aph_model_release(IntPtr model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_embedding_dim", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr aph_model_embedding_dim(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_max_length", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr aph_model_max_length(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_pooling", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern Pooling aph_model_pooling(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_normalizes", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int aph_model_normalizes(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_tokenizer", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr aph_model_tokenizer(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_graph", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr aph_model_graph(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_executor", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr aph_model_executor(ModelHandle model);
+        [DllImport(LibraryName, EntryPoint = "aph_model_embed", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern Status aph_model_embed(ModelHandle model, IntPtr[] texts, UIntPtr[] text_lengths, UIntPtr count, out TensorHandle @out);
+        [DllImport(LibraryName, EntryPoint = "aph_model_embed_tokens", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern Status aph_model_embed_tokens(ModelHandle model, TensorHandle input_ids, TensorHandle attention_mask, out TensorHandle @out);
     }
 
     /// <summary>Every function of include/aphelion.h, as declared there (DllImport, Cdecl).</summary>
@@ -2405,5 +2474,53 @@ namespace Aphelion.Native
         /// <summary>One text's token ids into caller memory: the input_ids row aph_tokenizer_encode gives for a batch of one with the same options (so the file's {"Fixed": 128} padding of all-MiniLM-L6-v2 gives 128 ids, and APH_PADDING_LONGEST no pad ids at all). text is length bytes of UTF-8 (may be NULL when length is 0). *out_count receives the number of ids; out_ids receives them when capacity is at least that (out_ids may be NULL with capacity 0 to ask for the count only). A capacity that is not 0 but too small is APH_ERR_INVALID_ARGUMENT ("capacity 4 is less than the 12 ids of the text") and writes nothing. Other errors as aph_tokenizer_encode.</summary>
         public static Status aph_tokenizer_encode_ids(TokenizerHandle tokenizer, byte[] text, UIntPtr length, ref aph_tokenizer_encode_options options, long[] out_ids, UIntPtr capacity, out UIntPtr out_count)
         { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_tokenizer_encode_ids(tokenizer, text, length, ref options, out_ids, capacity, out out_count); }
+
+        /// <summary>Loads the model directory dir (above) and builds its encoder graph and an executor on the device. *out is a new model with one reference (aph_model_release). Errors: APH_ERR_IO (a missing or unreadable file, naming it), APH_ERR_INVALID_CONFIG (model_type not bert, position_embedding_type not absolute, hidden_act not gelu, an unsupported pooling, a missing or mistyped key; naming the file, the key and the value), APH_ERR_SERIALIZATION (malformed JSON or safetensors), APH_ERR_NOT_FOUND (a weight key the graph needs that the checkpoint lacks, naming it and the file), APH_ERR_INVALID_ARGUMENT (NULL dir or out, an options struct_size below sizeof(size_t), an out-of-range max_length), APH_ERR_OUT_OF_MEMORY. Tokenizer errors as aph_tokenizer_load.</summary>
+        public static Status aph_model_load(byte[] dir, ref aph_model_options options, out ModelHandle @out)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_load(dir, ref options, out @out); }
+
+        /// <summary>Models are reference counted: retain adds a reference, release drops one (NULL: no-op); the last release frees the executor, the tokenizer, the graph and the mapping of the weights.</summary>
+        public static void aph_model_retain(IntPtr model)
+        { if (Loader.Error != null) throw Loader.Failure(); Imports.aph_model_retain(model); }
+
+        /// <summary>Models are reference counted: retain adds a reference, release drops one (NULL: no-op); the last release frees the executor, the tokenizer, the graph and the mapping of the weights.</summary>
+        public static void aph_model_release(IntPtr model)
+        { if (Loader.Error != null) throw Loader.Failure(); Imports.aph_model_release(model); }
+
+        /// <summary>The size of one embedding (hidden_size: 384 for all-MiniLM-L6-v2); 0 for NULL.</summary>
+        public static UIntPtr aph_model_embedding_dim(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_embedding_dim(model); }
+
+        /// <summary>The tokens per text after truncation, special tokens included (256 for all-MiniLM-L6-v2); 0 for NULL.</summary>
+        public static UIntPtr aph_model_max_length(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_max_length(model); }
+
+        /// <summary>The pooling (APH_POOLING_MEAN for NULL).</summary>
+        public static Pooling aph_model_pooling(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_pooling(model); }
+
+        /// <summary>1 when the embeddings are L2-normalised, else 0 (also for NULL).</summary>
+        public static int aph_model_normalizes(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_normalizes(model); }
+
+        /// <summary>Borrowed views of the model's parts, valid while the model lives (no new reference; NULL for a NULL model): the tokenizer, configured by the model (its file defaults APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to max_length, padding to the longest text); the graph (inputs "input_ids" and "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the caller's race, as for any executor).</summary>
+        public static IntPtr aph_model_tokenizer(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_tokenizer(model); }
+
+        /// <summary>Borrowed views of the model's parts, valid while the model lives (no new reference; NULL for a NULL model): the tokenizer, configured by the model (its file defaults APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to max_length, padding to the longest text); the graph (inputs "input_ids" and "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the caller's race, as for any executor).</summary>
+        public static IntPtr aph_model_graph(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_graph(model); }
+
+        /// <summary>Borrowed views of the model's parts, valid while the model lives (no new reference; NULL for a NULL model): the tokenizer, configured by the model (its file defaults APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to max_length, padding to the longest text); the graph (inputs "input_ids" and "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the caller's race, as for any executor).</summary>
+        public static IntPtr aph_model_executor(ModelHandle model)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_executor(model); }
+
+        /// <summary>Embeds count texts (UTF-8; texts[i] is text_lengths[i] bytes, or NUL-terminated when text_lengths is NULL; a text may be NULL only when its length is 0): tokenises them (truncating to max_length), sorts them by token count, runs the encoder in batches of batch_size texts padded to their longest, pools and normalises, and calls the progress callback after each batch. *out is a new contiguous f32 tensor [count, embedding_dim] on the CPU, row i for texts[i] ([0, dim] for count 0). Errors: APH_ERR_INVALID_ARGUMENT for a NULL model or out, NULL texts with count &gt; 0, and the texts' errors of aph_tokenizer_encode (invalid UTF-8 naming texts[i]); the executor's otherwise (APH_ERR_OUT_OF_MEMORY, ...). Nothing is written on failure. Not thread-safe on one model.</summary>
+        public static Status aph_model_embed(ModelHandle model, IntPtr[] texts, UIntPtr[] text_lengths, UIntPtr count, out TensorHandle @out)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_embed(model, texts, text_lengths, count, out @out); }
+
+        /// <summary>The encoder on the caller's tokens: input_ids and attention_mask, i64 [batch, seq] of the same shape, seq at most max_position_embeddings (on any device: they are copied to the model's when elsewhere). *out is a new contiguous f32 tensor [batch, embedding_dim] on the CPU, pooled and normalised as aph_model_embed. Errors: APH_ERR_INVALID_ARGUMENT (NULL arguments, another dtype or rank, a token id outside the vocabulary), APH_ERR_SHAPE_MISMATCH (shapes that differ, seq over max_position_embeddings), the executor's otherwise. Nothing is written on failure. Not thread-safe on one model.</summary>
+        public static Status aph_model_embed_tokens(ModelHandle model, TensorHandle input_ids, TensorHandle attention_mask, out TensorHandle @out)
+        { if (Loader.Error != null) throw Loader.Failure(); return Imports.aph_model_embed_tokens(model, input_ids, attention_mask, out @out); }
     }
 }

@@ -197,6 +197,12 @@ class Padding(_OpenEnum):
     FIXED = 2
 
 
+class Pooling(_OpenEnum):
+    """aph_pooling (header section 23)."""
+    MEAN = 0
+    CLS = 1
+
+
 # Structs (struct_size first). Declared fields only: a newer library accepts this size.
 class aph_cuda_info(ctypes.Structure):
     """aph_cuda_info."""
@@ -306,6 +312,15 @@ class aph_tokenizer_encode_options(ctypes.Structure):
         return cls(struct_size=ctypes.sizeof(cls), **fields)
 
 
+class aph_model_options(ctypes.Structure):
+    """aph_model_options."""
+
+    @classmethod
+    def new(cls, **fields):
+        """An instance with struct_size set to this declaration's size."""
+        return cls(struct_size=ctypes.sizeof(cls), **fields)
+
+
 def _fnptr(restype, *argtypes):
     """A CFUNCTYPE that also takes None (a NULL function pointer) as an argument."""
     base = ctypes.CFUNCTYPE(restype, *argtypes)
@@ -332,6 +347,7 @@ aph_trace_span_fn = _fnptr(None, ctypes.c_void_p, ctypes.POINTER(aph_trace_span)
 aph_stage_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 aph_hook_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 aph_progress_fn = _fnptr(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t)
+aph_model_progress_fn = _fnptr(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
 aph_custom_op_infer_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
 aph_custom_op_cpu_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)
 aph_custom_op_cuda_fn = _fnptr(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_void_p)
@@ -477,6 +493,15 @@ aph_tokenizer_encode_options._fields_ = [
     ('pad_length', ctypes.c_size_t),
     ('pad_to_multiple_of', ctypes.c_size_t),
     ('no_special_tokens', ctypes.c_int),
+]
+aph_model_options._fields_ = [
+    ('struct_size', ctypes.c_size_t),
+    ('device', ctypes.c_void_p),
+    ('max_length', ctypes.c_size_t),
+    ('batch_size', ctypes.c_size_t),
+    ('normalize', ctypes.c_int),
+    ('progress', aph_model_progress_fn),
+    ('progress_user_data', ctypes.c_void_p),
 ]
 
 
@@ -769,6 +794,18 @@ FUNCTIONS = {
     'aph_tokenizer_special_token_count': (ctypes.c_size_t, [ctypes.c_void_p], False),
     'aph_tokenizer_encode': (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t, ctypes.POINTER(aph_tokenizer_encode_options), ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t], True),
     'aph_tokenizer_encode_ids': (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(aph_tokenizer_encode_options), ctypes.POINTER(ctypes.c_int64), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], True),
+    'aph_model_load': (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(aph_model_options), ctypes.POINTER(ctypes.c_void_p)], True),
+    'aph_model_retain': (None, [ctypes.c_void_p], False),
+    'aph_model_release': (None, [ctypes.c_void_p], False),
+    'aph_model_embedding_dim': (ctypes.c_size_t, [ctypes.c_void_p], False),
+    'aph_model_max_length': (ctypes.c_size_t, [ctypes.c_void_p], False),
+    'aph_model_pooling': (ctypes.c_int, [ctypes.c_void_p], False),
+    'aph_model_normalizes': (ctypes.c_int, [ctypes.c_void_p], False),
+    'aph_model_tokenizer': (ctypes.c_void_p, [ctypes.c_void_p], False),
+    'aph_model_graph': (ctypes.c_void_p, [ctypes.c_void_p], False),
+    'aph_model_executor': (ctypes.c_void_p, [ctypes.c_void_p], False),
+    'aph_model_embed': (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)], True),
+    'aph_model_embed_tokens': (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)], True),
 }
 
 # Parameter names, for messages and introspection.
@@ -1060,4 +1097,16 @@ PARAMS = {
     'aph_tokenizer_special_token_count': ('tokenizer',),
     'aph_tokenizer_encode': ('tokenizer', 'texts', 'text_lengths', 'count', 'options', 'device', 'out_input_ids', 'out_attention_mask', 'out_token_type_ids', 'out_lengths', 'lengths_capacity'),
     'aph_tokenizer_encode_ids': ('tokenizer', 'text', 'length', 'options', 'out_ids', 'capacity', 'out_count'),
+    'aph_model_load': ('dir', 'options', 'out'),
+    'aph_model_retain': ('model',),
+    'aph_model_release': ('model',),
+    'aph_model_embedding_dim': ('model',),
+    'aph_model_max_length': ('model',),
+    'aph_model_pooling': ('model',),
+    'aph_model_normalizes': ('model',),
+    'aph_model_tokenizer': ('model',),
+    'aph_model_graph': ('model',),
+    'aph_model_executor': ('model',),
+    'aph_model_embed': ('model', 'texts', 'text_lengths', 'count', 'out'),
+    'aph_model_embed_tokens': ('model', 'input_ids', 'attention_mask', 'out'),
 }

@@ -125,6 +125,13 @@ pub struct aph_tokenizer {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// Opaque handle `aph_model` (only ever used behind a pointer).
+#[repr(C)]
+pub struct aph_model {
+    _private: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// C enum `aph_status` (open: any i32 may come back).
 pub type aph_status = i32;
 pub const APH_OK: aph_status = 0;
@@ -286,6 +293,13 @@ pub const APH_PADDING_FROM_FILE: aph_padding = 0;
 pub const APH_PADDING_LONGEST: aph_padding = 1;
 pub const APH_PADDING_FIXED: aph_padding = 2;
 
+/// The pooling after the encoder: what 1_Pooling/config.json says for sentence-transformers
+///  directories (pooling_mode_mean_tokens / pooling_mode_cls_token); MEAN for a plain Hugging
+///  Face BERT directory (what sentence-transformers does when it loads one).
+pub type aph_pooling = i32;
+pub const APH_POOLING_MEAN: aph_pooling = 0;
+pub const APH_POOLING_CLS: aph_pooling = 1;
+
 /// Called as cb(user_data, level, target, message) for each message that passes the level
 ///  filter. target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no
 ///  trailing newline. Both strings are valid only during the call.
@@ -324,6 +338,10 @@ pub type aph_hook_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, ctx: 
 /// A stage or hook: return APH_OK, or a failing status (with aph_set_last_error for the
 ///  message). Stages may change the graph; hooks see it read-only.
 pub type aph_progress_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, stage: *const c_char, index: usize, total: usize)>;
+
+/// Called by aph_model_embed after each batch, on the calling thread: done texts of total are
+///  embedded so far (done grows to total). It may not call functions of the model.
+pub type aph_model_progress_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, done: usize, total: usize)>;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -545,6 +563,21 @@ pub struct aph_tokenizer_encode_options {
     pub pad_length: usize,
     pub pad_to_multiple_of: usize,
     pub no_special_tokens: c_int,
+}
+
+/// Options of aph_model_load. NULL means the directory's settings on the CPU; so does a struct
+///  zero-initialised with struct_size set (as everywhere in this header, 0 is the default), and
+///  so do fields past struct_size.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct aph_model_options {
+    pub struct_size: usize,
+    pub device: *mut aph_device,
+    pub max_length: usize,
+    pub batch_size: usize,
+    pub normalize: c_int,
+    pub progress: aph_model_progress_fn,
+    pub progress_user_data: *mut c_void,
 }
 
 extern "C" {
@@ -2011,6 +2044,76 @@ extern "C" {
     ///  APH_ERR_INVALID_ARGUMENT ("capacity 4 is less than the 12 ids of the text") and writes
     ///  nothing. Other errors as aph_tokenizer_encode.
     pub fn aph_tokenizer_encode_ids(tokenizer: *const aph_tokenizer, text: *const c_char, length: usize, options: *const aph_tokenizer_encode_options, out_ids: *mut i64, capacity: usize, out_count: *mut usize) -> aph_status;
+    /// Loads the model directory dir (above) and builds its encoder graph and an executor on the
+    ///  device. *out is a new model with one reference (aph_model_release). Errors: APH_ERR_IO (a
+    ///  missing or unreadable file, naming it), APH_ERR_INVALID_CONFIG (model_type not bert,
+    ///  position_embedding_type not absolute, hidden_act not gelu, an unsupported pooling, a missing
+    ///  or mistyped key; naming the file, the key and the value), APH_ERR_SERIALIZATION (malformed
+    ///  JSON or safetensors), APH_ERR_NOT_FOUND (a weight key the graph needs that the checkpoint
+    ///  lacks, naming it and the file), APH_ERR_INVALID_ARGUMENT (NULL dir or out, an options
+    ///  struct_size below sizeof(size_t), an out-of-range max_length), APH_ERR_OUT_OF_MEMORY.
+    ///  Tokenizer errors as aph_tokenizer_load.
+    pub fn aph_model_load(dir: *const c_char, options: *const aph_model_options, out: *mut *mut aph_model) -> aph_status;
+    /// Models are reference counted: retain adds a reference, release drops one (NULL: no-op); the
+    ///  last release frees the executor, the tokenizer, the graph and the mapping of the weights.
+    pub fn aph_model_retain(model: *mut aph_model);
+    /// Models are reference counted: retain adds a reference, release drops one (NULL: no-op); the
+    ///  last release frees the executor, the tokenizer, the graph and the mapping of the weights.
+    pub fn aph_model_release(model: *mut aph_model);
+    /// The size of one embedding (hidden_size: 384 for all-MiniLM-L6-v2); 0 for NULL.
+    pub fn aph_model_embedding_dim(model: *const aph_model) -> usize;
+    /// The tokens per text after truncation, special tokens included (256 for all-MiniLM-L6-v2);
+    ///  0 for NULL.
+    pub fn aph_model_max_length(model: *const aph_model) -> usize;
+    /// The pooling (APH_POOLING_MEAN for NULL).
+    pub fn aph_model_pooling(model: *const aph_model) -> aph_pooling;
+    /// 1 when the embeddings are L2-normalised, else 0 (also for NULL).
+    pub fn aph_model_normalizes(model: *const aph_model) -> c_int;
+    /// Borrowed views of the model's parts, valid while the model lives (no new reference; NULL
+    ///  for a NULL model): the tokenizer, configured by the model (its file defaults
+    ///  APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to
+    ///  max_length, padding to the longest text); the graph (inputs "input_ids" and
+    ///  "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight
+    ///  nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed
+    ///  rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the
+    ///  caller's race, as for any executor).
+    pub fn aph_model_tokenizer(model: *const aph_model) -> *const aph_tokenizer;
+    /// Borrowed views of the model's parts, valid while the model lives (no new reference; NULL
+    ///  for a NULL model): the tokenizer, configured by the model (its file defaults
+    ///  APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to
+    ///  max_length, padding to the longest text); the graph (inputs "input_ids" and
+    ///  "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight
+    ///  nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed
+    ///  rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the
+    ///  caller's race, as for any executor).
+    pub fn aph_model_graph(model: *const aph_model) -> *const aph_graph;
+    /// Borrowed views of the model's parts, valid while the model lives (no new reference; NULL
+    ///  for a NULL model): the tokenizer, configured by the model (its file defaults
+    ///  APH_TRUNCATION_FROM_FILE and APH_PADDING_FROM_FILE are the model's: truncation to
+    ///  max_length, padding to the longest text); the graph (inputs "input_ids" and
+    ///  "attention_mask", i64 ["batch", "seq"]; output "embeddings", f32 ["batch", dim]; weight
+    ///  nodes named after the checkpoint's keys); the executor (weights bound; aph_model_embed
+    ///  rebinds its inputs on every batch, and calling it concurrently with aph_model_embed is the
+    ///  caller's race, as for any executor).
+    pub fn aph_model_executor(model: *mut aph_model) -> *mut aph_executor;
+    /// Embeds count texts (UTF-8; texts[i] is text_lengths[i] bytes, or NUL-terminated when
+    ///  text_lengths is NULL; a text may be NULL only when its length is 0): tokenises them
+    ///  (truncating to max_length), sorts them by token count, runs the encoder in batches of
+    ///  batch_size texts padded to their longest, pools and normalises, and calls the progress
+    ///  callback after each batch. *out is a new contiguous f32 tensor [count, embedding_dim] on
+    ///  the CPU, row i for texts[i] ([0, dim] for count 0). Errors: APH_ERR_INVALID_ARGUMENT for a
+    ///  NULL model or out, NULL texts with count > 0, and the texts' errors of aph_tokenizer_encode
+    ///  (invalid UTF-8 naming texts[i]); the executor's otherwise (APH_ERR_OUT_OF_MEMORY, ...).
+    ///  Nothing is written on failure. Not thread-safe on one model.
+    pub fn aph_model_embed(model: *mut aph_model, texts: *const *const c_char, text_lengths: *const usize, count: usize, out: *mut *mut aph_tensor) -> aph_status;
+    /// The encoder on the caller's tokens: input_ids and attention_mask, i64 [batch, seq] of the
+    ///  same shape, seq at most max_position_embeddings (on any device: they are copied to the
+    ///  model's when elsewhere). *out is a new contiguous f32 tensor [batch, embedding_dim] on the
+    ///  CPU, pooled and normalised as aph_model_embed. Errors: APH_ERR_INVALID_ARGUMENT (NULL
+    ///  arguments, another dtype or rank, a token id outside the vocabulary), APH_ERR_SHAPE_MISMATCH
+    ///  (shapes that differ, seq over max_position_embeddings), the executor's otherwise. Nothing is
+    ///  written on failure. Not thread-safe on one model.
+    pub fn aph_model_embed_tokens(model: *mut aph_model, input_ids: *const aph_tensor, attention_mask: *const aph_tensor, out: *mut *mut aph_tensor) -> aph_status;
 }
 
 /// Every function of the header, in header order (the bindings' coverage tests read it).
@@ -2302,4 +2405,16 @@ pub const FUNCTIONS: &[&str] = &[
     "aph_tokenizer_special_token_count",
     "aph_tokenizer_encode",
     "aph_tokenizer_encode_ids",
+    "aph_model_load",
+    "aph_model_retain",
+    "aph_model_release",
+    "aph_model_embedding_dim",
+    "aph_model_max_length",
+    "aph_model_pooling",
+    "aph_model_normalizes",
+    "aph_model_tokenizer",
+    "aph_model_graph",
+    "aph_model_executor",
+    "aph_model_embed",
+    "aph_model_embed_tokens",
 ];
