@@ -41,3 +41,44 @@ if(Python3_Interpreter_FOUND)
 else()
     message(WARNING "python3 >= 3.11 not found: the bad-input sweep (test_sweep) is not built")
 endif()
+
+# ---- fuzz targets (tests/fuzz/): with APHELION_FUZZ=ON (Clang; CI's ASan stage) linked with
+# libFuzzer and run for APHELION_FUZZ_SECONDS each (label fuzz); everywhere their committed
+# seeds (tests/fuzz/<target>/) and regression inputs (tests/fuzz/regressions/<target>/, each a
+# crash once found) run once as ordinary tests ----
+set(APHELION_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz target runs in the fuzz tests (label fuzz)")
+set(_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+foreach(_t graph_json safetensors dlpack tokenizer sequence)
+    set(_exe fuzz_${_t})
+    if(APHELION_FUZZ)
+        add_executable(${_exe} fuzz/${_exe}.c)
+        target_link_options(${_exe} PRIVATE -fsanitize=fuzzer)
+    else()
+        add_executable(${_exe} fuzz/${_exe}.c fuzz/standalone_main.c)
+    endif()
+    target_link_libraries(${_exe} PRIVATE aphelion Threads::Threads)
+    target_compile_options(${_exe} PRIVATE -Wall -Wextra $<$<BOOL:${APHELION_WERROR}>:-Werror>)
+    set(_inputs ${_fuzz_dir}/${_t} ${_fuzz_dir}/regressions/${_t})
+    if(APHELION_FUZZ)
+        # -runs=0: every seed and regression input once, then exit.
+        add_test(NAME ${_exe}_inputs COMMAND ${_exe} -runs=0 ${_inputs})
+        # A working corpus in the build tree (libFuzzer adds what it finds to the first
+        # directory), the committed seeds read-only; crashes land in fuzz-artifacts/.
+        set(_work ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus/${_t})
+        set(_art ${CMAKE_CURRENT_BINARY_DIR}/fuzz-artifacts)
+        file(MAKE_DIRECTORY ${_work} ${_art})
+        add_test(NAME ${_exe} COMMAND ${_exe} -max_total_time=${APHELION_FUZZ_SECONDS} -timeout=20
+            -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=${_art}/${_t}- ${_work} ${_inputs})
+        set_tests_properties(${_exe} PROPERTIES LABELS "fuzz" TIMEOUT 600
+            ENVIRONMENT "APHELION_LOG=;APHELION_FORCE_CPU=1;APHELION_CUDA_MODULE=")
+    else()
+        add_test(NAME ${_exe}_inputs COMMAND ${_exe} ${_inputs})
+    endif()
+    set_tests_properties(${_exe}_inputs PROPERTIES LABELS "c;fuzz-inputs" TIMEOUT 300
+        ENVIRONMENT "APHELION_LOG=;APHELION_FORCE_CPU=1;APHELION_CUDA_MODULE=")
+endforeach()
+
+# nlohmann/json only through runtime/core/json.hpp (its destructor's fix for running out of memory).
+add_test(NAME json_include_rule COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/check_json_include.cmake)
+set_tests_properties(json_include_rule PROPERTIES LABELS "abi")
