@@ -82,3 +82,48 @@ endforeach()
 add_test(NAME json_include_rule COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
     -P ${CMAKE_CURRENT_SOURCE_DIR}/check_json_include.cmake)
 set_tests_properties(json_include_rule PROPERTIES LABELS "abi")
+
+# ---- soak under threads (CI runs it under ThreadSanitizer too); APH_SOAK_SECONDS sizes it ----
+add_executable(test_soak_threads soak/test_soak_threads.c)
+target_link_libraries(test_soak_threads PRIVATE aphelion Threads::Threads)
+target_compile_options(test_soak_threads PRIVATE -Wall -Wextra $<$<BOOL:${APHELION_WERROR}>:-Werror>)
+aph_c_test(test_soak_threads LABELS soak ENV APH_SOAK_SECONDS=3 APH_SOAK_THREADS=4)
+
+# ---- valgrind memcheck over the examples and the command (label valgrind): no invalid access,
+# no use of uninitialised memory, no leak (definite or indirect). Built where valgrind can run
+# them: a build without sanitizers (CI's first stage). tests/valgrind/aphelion.supp lists the
+# third-party libraries' reports (OpenBLAS, the CUDA runtime), nothing of libaphelion's. ----
+find_program(APH_VALGRIND valgrind)
+if(APH_VALGRIND AND NOT APHELION_SANITIZE)
+    set(_vg ${APH_VALGRIND} --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30
+        --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/valgrind/aphelion.supp)
+    set(_vg_env "APHELION_LOG=;APHELION_FORCE_CPU=1")
+    foreach(_e device_tracker dlpack_exchange transformer_layer)
+        add_executable(vg_${_e} ${PROJECT_SOURCE_DIR}/examples/${_e}.c)
+        target_link_libraries(vg_${_e} PRIVATE aphelion m)
+        add_test(NAME valgrind_example_${_e} COMMAND ${_vg} $<TARGET_FILE:vg_${_e}>)
+        set_tests_properties(valgrind_example_${_e} PROPERTIES PASS_REGULAR_EXPRESSION "example: ok")
+        list(APPEND _vg_tests valgrind_example_${_e})
+    endforeach()
+    set(_graphs ${PROJECT_SOURCE_DIR}/examples/graphs)
+    set(_gen ${CMAKE_CURRENT_BINARY_DIR}/valgrind-graphs)
+    # build_examples writes the example graphs and their weights, then runs both (its --run).
+    add_test(NAME valgrind_build_examples COMMAND ${_vg} $<TARGET_FILE:build_examples> ${_gen} --run)
+    set_tests_properties(valgrind_build_examples PROPERTIES FIXTURES_SETUP valgrind_graphs)
+    list(APPEND _vg_tests valgrind_build_examples)
+    set(_cli_cases
+        "info" "--version" "--help" "hash|${_graphs}/mlp.json" "dot|${_graphs}/mlp.json"
+        "validate|${_graphs}/transformer_block.json|--executable"
+        "run|${_graphs}/transformer_block.json|--weights|${_gen}/transformer_block.safetensors|--iterations|2|--check-numerics|--trace|${_gen}/trace.json")
+    set(_i 0)
+    foreach(_case ${_cli_cases})
+        string(REPLACE "|" ";" _args "${_case}")
+        list(GET _args 0 _name)
+        string(REGEX REPLACE "^-+" "" _name "${_name}")
+        add_test(NAME valgrind_cli_${_name} COMMAND ${_vg} $<TARGET_FILE:aphelion_cli> ${_args})
+        list(APPEND _vg_tests valgrind_cli_${_name})
+    endforeach()
+    set_tests_properties(valgrind_cli_run PROPERTIES FIXTURES_REQUIRED valgrind_graphs)
+    set_tests_properties(${_vg_tests} PROPERTIES LABELS "valgrind" TIMEOUT 600 ENVIRONMENT "${_vg_env}")
+endif()

@@ -129,15 +129,20 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FZ_CHECK(aph_tensor_ndim(t) == (size_t)ndim, "ndim %zu, not %d", aph_tensor_ndim(t), ndim);
     const int64_t* ts = aph_tensor_shape(t);
     const int64_t* tst = aph_tensor_strides(t);
-    int64_t compact[32];
-    int64_t c = 1;
-    for (int i = ndim - 1; i >= 0; --i) {
-        compact[i] = c;
-        c *= shape[i];
+    /* An accepted tensor's element count fits in int64 unless it is empty (a 0 in the shape,
+     * however large the other sizes): products are only formed in the first case. */
+    int empty = 0;
+    for (int i = 0; i < ndim; ++i) empty |= shape[i] == 0;
+    int64_t numel = 1, compact[32];
+    if (empty) {
+        numel = 0;
+    } else {
+        for (int i = ndim - 1; i >= 0; --i) {
+            compact[i] = numel;
+            numel *= shape[i];
+        }
     }
     const int64_t* want_strides = null_strides ? compact : strides;
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; ++i) numel *= shape[i];
     for (int i = 0; i < ndim; ++i) {
         FZ_CHECK(ts[i] == shape[i], "shape[%d] %lld, not %lld", i, (long long)ts[i], (long long)shape[i]);
         /* Strides matter where they select elements: not for a size-1 dimension or an empty tensor. */

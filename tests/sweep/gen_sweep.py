@@ -117,8 +117,10 @@ class Gen:
             return True
         if not (p.name == "out" or p.name.startswith("out_")):
             return False
-        if self.stars(p.type) == 0 or p.type.startswith("const "):
+        if self.stars(p.type) == 0:
             return False
+        if self.stars(p.type) == 1 and p.type.startswith("const "):
+            return False  # const T*: read, not written (const T** is an out pointer to const T*)
         if self.stars(p.type) == 1 and self.base(p.type) in self.opaque:
             return False  # an operation's out tensor: a caller-made input
         return True
