@@ -58,7 +58,12 @@ foreach(_t graph_json safetensors dlpack tokenizer sequence)
     endif()
     target_link_libraries(${_exe} PRIVATE aphelion Threads::Threads)
     target_compile_options(${_exe} PRIVATE -Wall -Wextra $<$<BOOL:${APHELION_WERROR}>:-Werror>)
-    set(_inputs ${_fuzz_dir}/${_t} ${_fuzz_dir}/regressions/${_t})
+    # The seeds, and the regression inputs once there are any (a crash found, kept for good).
+    set(_inputs ${_fuzz_dir}/${_t})
+    file(GLOB _regressions CONFIGURE_DEPENDS ${_fuzz_dir}/regressions/${_t}/*)
+    if(_regressions)
+        list(APPEND _inputs ${_fuzz_dir}/regressions/${_t})
+    endif()
     if(APHELION_FUZZ)
         # -runs=0: every seed and regression input once, then exit.
         add_test(NAME ${_exe}_inputs COMMAND ${_exe} -runs=0 ${_inputs})
@@ -67,7 +72,7 @@ foreach(_t graph_json safetensors dlpack tokenizer sequence)
         set(_work ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus/${_t})
         set(_art ${CMAKE_CURRENT_BINARY_DIR}/fuzz-artifacts)
         file(MAKE_DIRECTORY ${_work} ${_art})
-        add_test(NAME ${_exe} COMMAND ${_exe} -max_total_time=${APHELION_FUZZ_SECONDS} -timeout=20
+        add_test(NAME ${_exe} COMMAND ${_exe} -max_total_time=${APHELION_FUZZ_SECONDS} -timeout=60
             -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=${_art}/${_t}- ${_work} ${_inputs})
         set_tests_properties(${_exe} PROPERTIES LABELS "fuzz" TIMEOUT 600
             ENVIRONMENT "APHELION_LOG=;APHELION_FORCE_CPU=1;APHELION_CUDA_MODULE=")
