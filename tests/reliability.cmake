@@ -132,3 +132,12 @@ if(APH_VALGRIND AND NOT APHELION_SANITIZE)
     set_tests_properties(valgrind_cli_run PROPERTIES FIXTURES_REQUIRED valgrind_graphs)
     set_tests_properties(${_vg_tests} PROPERTIES LABELS "valgrind" TIMEOUT 600 ENVIRONMENT "${_vg_env}")
 endif()
+
+# ---- the ABI guard's own test (tools/abi.sh on relinked variants of this build's library: a
+# function removed or a struct member inserted fails, a function added or a member appended
+# passes). The check against the committed baseline is .ci/run's (tools/abi.sh check). Needs a
+# Ninja build with debug information and abigail-tools (else skipped, 77). ----
+if(CMAKE_GENERATOR MATCHES "Ninja" AND NOT APHELION_SANITIZE AND NOT APHELION_FUZZ)
+    add_test(NAME abi_guard COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/abi/test_abi_guard.sh ${PROJECT_BINARY_DIR})
+    set_tests_properties(abi_guard PROPERTIES LABELS "abi" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
