@@ -16,11 +16,11 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 
-# Debian packages the build and the tests need (valgrind: the valgrind tests), and those named
-# as arguments. Installed only when missing (needs root).
+# Debian packages the build and the tests need (valgrind: the valgrind tests; abigail-tools: the
+# ABI guard), and those named as arguments. Installed only when missing (needs root).
 ensure_packages() {
     local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev zlib1g-dev
-                valgrind "$@")
+                valgrind abigail-tools "$@")
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
