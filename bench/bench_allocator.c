@@ -38,22 +38,22 @@
 #include <time.h>
 
 #ifdef __GLIBC__
-#  include <gnu/libc-version.h>
-#  include <malloc.h>
-#  if __GLIBC_PREREQ(2, 33)
-#    define APH_BENCH_MALLINFO2 1 /* mallinfo2: the malloc baseline's footprint */
-#  endif
+#include <gnu/libc-version.h>
+#include <malloc.h>
+#if __GLIBC_PREREQ(2, 33)
+#define APH_BENCH_MALLINFO2 1 /* mallinfo2: the malloc baseline's footprint */
+#endif
 #endif
 
 #if defined(APH_BENCH_CUDA) && APH_BENCH_CUDA
-#  include <cuda_runtime.h>
-#  define BENCH_CUDA 1
+#include <cuda_runtime.h>
+#define BENCH_CUDA 1
 #else
-#  define BENCH_CUDA 0
+#define BENCH_CUDA 0
 #endif
 
 #ifndef APH_BENCH_BUILD_TYPE
-#  define APH_BENCH_BUILD_TYPE "unknown"
+#define APH_BENCH_BUILD_TYPE "unknown"
 #endif
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -86,7 +86,7 @@ static void check_aph(aph_status st, const char* what) {
 static void check_cuda(cudaError_t err, const char* what) {
     if (err != cudaSuccess) die(what, cudaGetErrorString(err));
 }
-#  define CUDA_CHECK(call) check_cuda((call), #call)
+#define CUDA_CHECK(call) check_cuda((call), #call)
 #endif
 
 /* ---------------------------------------------------------------------------------------------
@@ -146,15 +146,15 @@ static double mib(uint64_t bytes) { return (double)bytes / (double)MiB; }
 typedef struct Settings {
     int quick;
     uint64_t seed;
-    int rounds;             /* interleaved rounds for the hit paths and copies */
-    int trace_rounds;       /* interleaved rounds for the trace replays */
-    size_t pair_iters;      /* allocate+free pairs per measurement (CPU) */
-    size_t tensor_iters;    /* tensor create+release pairs per measurement */
-    size_t trace_slots;     /* slots a trace's live allocations occupy */
-    size_t trace_ops;       /* timed operations of a trace (after the fill) */
-    size_t cuda_pair_iters; /* aphelion pairs on the GPU */
-    size_t cudamalloc_iters;/* cudaMalloc+cudaFree pairs (slow: cudaFree synchronises) */
-    size_t cuda_trace_ops;  /* timed operations of the GPU traces */
+    int rounds;              /* interleaved rounds for the hit paths and copies */
+    int trace_rounds;        /* interleaved rounds for the trace replays */
+    size_t pair_iters;       /* allocate+free pairs per measurement (CPU) */
+    size_t tensor_iters;     /* tensor create+release pairs per measurement */
+    size_t trace_slots;      /* slots a trace's live allocations occupy */
+    size_t trace_ops;        /* timed operations of a trace (after the fill) */
+    size_t cuda_pair_iters;  /* aphelion pairs on the GPU */
+    size_t cudamalloc_iters; /* cudaMalloc+cudaFree pairs (slow: cudaFree synchronises) */
+    size_t cuda_trace_ops;   /* timed operations of the GPU traces */
 } Settings;
 
 static Settings settings_for(int quick, uint64_t seed) {
@@ -276,8 +276,7 @@ static void measure_pairs(const Method* methods, int n, size_t bytes, int rounds
     }
     for (int r = 0; r < rounds; ++r) {
         for (int m = 0; m < n; ++m) {
-            samples[m][r] = methods[m].run(methods[m].ctx, bytes, methods[m].iters) /
-                            (double)methods[m].iters;
+            samples[m][r] = methods[m].run(methods[m].ctx, bytes, methods[m].iters) / (double)methods[m].iters;
         }
     }
     for (int m = 0; m < n; ++m) out[m] = summarize(samples[m], rounds);
@@ -299,9 +298,10 @@ static void bench_hit_path_cpu(aph_device* cpu, const Settings* s, double aph_ns
         {"posix_memalign(64)", pairs_memalign, NULL, s->pair_iters},
     };
     printf("\n(a) Hit path, CPU: allocate+free of a cached size, ns per pair (%zu pairs, median of "
-           "%d rounds)\n", s->pair_iters, s->rounds);
-    printf("  %-8s  %15s  %15s  %15s  %10s  %12s\n", "size", "aphelion", "malloc",
-           "memalign(64)", "aph/malloc", "aph/memalign");
+           "%d rounds)\n",
+           s->pair_iters, s->rounds);
+    printf("  %-8s  %15s  %15s  %15s  %10s  %12s\n", "size", "aphelion", "malloc", "memalign(64)", "aph/malloc",
+           "aph/memalign");
     for (int i = 0; i < 3; ++i) {
         Summary r[3];
         char label[32];
@@ -324,8 +324,8 @@ static void bench_tensor_cpu(aph_device* cpu, const Settings* s) {
     measure_pairs(methods, 3, bytes, s->rounds, r);
     printf("\n(b) Tensors, CPU: aph_tensor_create f32 [256, 256] + aph_tensor_release (256 KiB), "
            "ns per pair\n");
-    printf("  %-8s  %15s  %15s  %15s  %13s  %14s\n", "", "tensor", "aph_allocate", "malloc",
-           "tensor/malloc", "tensor/allocate");
+    printf("  %-8s  %15s  %15s  %15s  %13s  %14s\n", "", "tensor", "aph_allocate", "malloc", "tensor/malloc",
+           "tensor/allocate");
     printf("  %-8s", "256 KiB");
     for (int m = 0; m < 3; ++m) print_cell(r[m]);
     printf("  %12.2fx  %13.2fx\n", r[0].median / r[2].median, r[0].median / r[1].median);
@@ -486,8 +486,7 @@ static uint64_t malloc_peak_footprint(const Trace* t, void** slots) {
 /* Replays the trace through the device's allocator and through `baseline`, interleaved, and
  * prints times and the allocator's peaks. Returns 0, or 1 when the allocator's requested-bytes
  * peak disagrees with the trace's own. */
-static int bench_trace(aph_device* dev, const Replayer* baseline, const Trace* t, int rounds,
-                       int malloc_footprint) {
+static int bench_trace(aph_device* dev, const Replayer* baseline, const Trace* t, int rounds, int malloc_footprint) {
     const Replayer aph = {"aphelion", replay_aph_alloc, replay_aph_free, dev};
     void** slots = calloc(t->slots, sizeof *slots);
     if (slots == NULL) die("calloc", "slots");
@@ -513,23 +512,18 @@ static int bench_trace(aph_device* dev, const Replayer* baseline, const Trace* t
 
     printf("  time per operation    aphelion %9.1f ns ±%.0f%%   %s %9.1f ns ±%.0f%%   "
            "aph/%s %.2fx\n",
-           a.median, a.spread_pct, baseline->name, b.median, b.spread_pct, baseline->name,
-           a.median / b.median);
-    printf("  peak requested        %10.1f MiB (the trace's live bytes as asked for)\n",
-           mib(st.requested_bytes_peak));
+           a.median, a.spread_pct, baseline->name, b.median, b.spread_pct, baseline->name, a.median / b.median);
+    printf("  peak requested        %10.1f MiB (the trace's live bytes as asked for)\n", mib(st.requested_bytes_peak));
     printf("  peak allocated        %10.1f MiB (after rounding to 512 B and whole blocks: "
            "%.3fx requested)\n",
-           mib(st.allocated_bytes_peak),
-           (double)st.allocated_bytes_peak / (double)st.requested_bytes_peak);
-    printf("  peak reserved         %10.1f MiB (segments held from the %s)\n",
-           mib(st.reserved_bytes_peak), aph_device_get_kind(dev) == APH_DEVICE_CPU ? "system"
-                                                                                    : "driver");
+           mib(st.allocated_bytes_peak), (double)st.allocated_bytes_peak / (double)st.requested_bytes_peak);
+    printf("  peak reserved         %10.1f MiB (segments held from the %s)\n", mib(st.reserved_bytes_peak),
+           aph_device_get_kind(dev) == APH_DEVICE_CPU ? "system" : "driver");
     printf("  fragmentation         %10.3f   (peak reserved / peak allocated; 1.0 is none)\n",
            (double)st.reserved_bytes_peak / (double)st.allocated_bytes_peak);
     printf("  reserved / requested  %10.3f   (peak reserved / peak requested)\n",
            (double)st.reserved_bytes_peak / (double)st.requested_bytes_peak);
-    printf("  cache                 %" PRIu64 " allocations, %" PRIu64
-           " needed a new segment (%.2f%% misses)\n",
+    printf("  cache                 %" PRIu64 " allocations, %" PRIu64 " needed a new segment (%.2f%% misses)\n",
            st.allocations, st.cache_misses,
            st.allocations ? 100.0 * (double)st.cache_misses / (double)st.allocations : 0.0);
 #ifdef APH_BENCH_MALLINFO2
@@ -600,9 +594,9 @@ static void bench_threads_cpu(aph_device* cpu, const Settings* s, const double a
         {"malloc", pairs_malloc, NULL, s->pair_iters},
     };
     printf("\n(d) Hit path, CPU, %d threads at once: ns per pair per thread (%zu pairs each, "
-           "median of %d rounds)\n", BENCH_THREADS, s->pair_iters, s->rounds);
-    printf("  %-8s  %15s  %15s  %10s  %17s\n", "size", "aphelion", "malloc", "aph/malloc",
-           "aph vs 1 thread");
+           "median of %d rounds)\n",
+           BENCH_THREADS, s->pair_iters, s->rounds);
+    printf("  %-8s  %15s  %15s  %10s  %17s\n", "size", "aphelion", "malloc", "aph/malloc", "aph vs 1 thread");
     for (int i = 0; i < 3; ++i) {
         double samples[2][MAX_ROUNDS];
         for (int r = 0; r < s->rounds; ++r) {
@@ -670,8 +664,7 @@ static double copy_aph_d2h(void* ctx, size_t bytes, size_t iters) {
     return (double)(now_ns() - t0);
 }
 
-static double copy_cuda(void* dst, const void* src, size_t bytes, size_t iters,
-                        enum cudaMemcpyKind kind) {
+static double copy_cuda(void* dst, const void* src, size_t bytes, size_t iters, enum cudaMemcpyKind kind) {
     const uint64_t t0 = now_ns();
     for (size_t i = 0; i < iters; ++i) CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
     CUDA_CHECK(cudaDeviceSynchronize());
@@ -702,8 +695,8 @@ static void bench_copies_cuda(aph_device* gpu, const Settings* s) {
            "     with pageable host memory (allocation from the cache included); baseline:"
            " cudaMemcpy from/to page-locked memory\n",
            aph_device_label(gpu), s->rounds);
-    printf("  %-8s  %-4s  %15s  %15s  %15s  %12s\n", "size", "dir", "aphelion", "cudaMemcpy",
-           "cudaMemcpy", "aph/pinned");
+    printf("  %-8s  %-4s  %15s  %15s  %15s  %12s\n", "size", "dir", "aphelion", "cudaMemcpy", "cudaMemcpy",
+           "aph/pinned");
     printf("  %-8s  %-4s  %15s  %15s  %15s\n", "", "", "", "pinned", "pageable");
     for (int i = 0; i < 2; ++i) {
         const size_t bytes = s->quick ? sizes[i] / 64 : sizes[i];
@@ -765,16 +758,15 @@ static int bench_cuda(const Settings* s) {
     return 0;
 #else
     if (count == 0) {
-        printf("  skipped: no CUDA device: %s\n", info.reason && info.reason[0] ? info.reason
-                                                                               : "(no reason given)");
+        printf("  skipped: no CUDA device: %s\n", info.reason && info.reason[0] ? info.reason : "(no reason given)");
         return 0;
     }
     aph_device* gpu = NULL;
     CHECK(aph_device_open(APH_DEVICE_CUDA, 0, &gpu));
     CUDA_CHECK(cudaSetDevice(0));
     CUDA_CHECK(cudaFree(NULL)); /* create the baseline's context before anything is timed */
-    printf("  device   %s (%s), driver %d, runtime %d\n", aph_device_label(gpu),
-           aph_device_name(gpu), info.driver_version, info.runtime_version);
+    printf("  device   %s (%s), driver %d, runtime %d\n", aph_device_label(gpu), aph_device_name(gpu),
+           info.driver_version, info.runtime_version);
 
     bench_hit_path_cuda(gpu, s);
 
@@ -782,8 +774,7 @@ static int bench_cuda(const Settings* s) {
     const Replayer cuda = {"cudaMalloc", replay_cuda_alloc, replay_cuda_free, NULL};
     printf("\n(e2) Trace replay, %s: seed %" PRIu64 ", %zu slots, %zu-allocation fill, %zu timed "
            "operations (%zu allocations), median of %d rounds\n",
-           aph_device_label(gpu), s->seed, t.slots, t.fill, t.ops, t.timed_allocs,
-           s->trace_rounds);
+           aph_device_label(gpu), s->seed, t.slots, t.fill, t.ops, t.timed_allocs, s->trace_rounds);
     const int failed = bench_trace(gpu, &cuda, &t, s->trace_rounds, 0);
     free(t.op);
 
@@ -839,14 +830,12 @@ int main(int argc, char** argv) {
     strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
     printf("libaphelion allocator benchmark\n");
     printf("  date     %s\n", date);
-    printf("  library  libaphelion %s (benchmark built as %s)\n", aph_version_string(),
-           APH_BENCH_BUILD_TYPE);
+    printf("  library  libaphelion %s (benchmark built as %s)\n", aph_version_string(), APH_BENCH_BUILD_TYPE);
     printf("  cpu      %s, %d logical cores\n", aph_device_name(cpu), aph_device_logical_cores(cpu));
 #ifdef __GLIBC__
     printf("  libc     glibc %s (the malloc baseline)\n", gnu_get_libc_version());
 #endif
-    printf("  mode     %s\n", quick ? "quick (smoke run: tiny counts, the numbers mean nothing)"
-                                    : "full");
+    printf("  mode     %s\n", quick ? "quick (smoke run: tiny counts, the numbers mean nothing)" : "full");
     printf("  reading  ratios are aphelion / baseline: for times, below 1 means aphelion is "
            "faster;\n"
            "           each cell is the median round ± half the range of the rounds, in %%\n");

@@ -105,7 +105,8 @@ static uint64_t op2(G* g, const char* name, const char* op, const char* params, 
 static uint64_t weight(G* g, const char* name, const int64_t* shape, size_t ndim) {
     char p[256];
     int off = snprintf(p, sizeof p, "{\"shape\":[");
-    for (size_t i = 0; i < ndim; ++i) off += snprintf(p + off, sizeof p - (size_t)off, "%s%lld", i ? "," : "", (long long)shape[i]);
+    for (size_t i = 0; i < ndim; ++i)
+        off += snprintf(p + off, sizeof p - (size_t)off, "%s%lld", i ? "," : "", (long long)shape[i]);
     snprintf(p + off, sizeof p - (size_t)off, "],\"dtype\":\"f32\"}");
     return node(g, name, "weight", p);
 }
@@ -171,11 +172,11 @@ static void mlp_build(Work* w, int64_t B, int64_t D, int64_t F) {
 static aph_tensor* mlp_eager(Work* w) {
     aph_tensor** t = w->t;
     aph_tensor** W = w->w;
-    check(aph_op_linear(NULL, w->x, W[0], W[1], t[0]), "linear");
-    check(aph_op_unary(NULL, APH_UNARY_GELU, t[0], t[1]), "gelu");
-    check(aph_op_linear(NULL, t[1], W[2], W[3], t[2]), "linear");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, t[2], w->x, t[3]), "add");
-    check(aph_op_layer_norm(NULL, t[3], W[4], W[5], 1e-5, t[4]), "layer_norm");
+    check(aph_op_linear(w->x, W[0], W[1], t[0], NULL), "linear");
+    check(aph_op_unary(APH_UNARY_GELU, t[0], t[1], NULL), "gelu");
+    check(aph_op_linear(t[1], W[2], W[3], t[2], NULL), "linear");
+    check(aph_op_binary(APH_BINARY_ADD, t[2], w->x, t[3], NULL), "add");
+    check(aph_op_layer_norm(t[3], W[4], W[5], 1e-5, t[4], NULL), "layer_norm");
     return t[4];
 }
 
@@ -190,7 +191,8 @@ static void block_build(Work* w, int64_t B, int64_t S, int64_t NH, int64_t NKV, 
     snprintf(p, sizeof p, "{\"shape\":[%lld,%lld,%lld]}", (long long)B, (long long)S, (long long)H);
     uint64_t x = node(&g, "x", "input", p);
     int off = snprintf(p, sizeof p, "{\"shape\":[%lld],\"dtype\":\"i64\",\"value\":[", (long long)S);
-    for (int64_t i = 0; i < S; ++i) off += snprintf(p + off, sizeof p - (size_t)off, "%s%lld", i ? "," : "", (long long)i);
+    for (int64_t i = 0; i < S; ++i)
+        off += snprintf(p + off, sizeof p - (size_t)off, "%s%lld", i ? "," : "", (long long)i);
     snprintf(p + off, sizeof p - (size_t)off, "]}");
     uint64_t pos = node(&g, "positions", "constant", p);
     int64_t hv[1] = {H}, wq[2] = {H, H}, wkv[2] = {KV, H}, wg[2] = {F, H}, wd[2] = {H, F};
@@ -208,9 +210,11 @@ static void block_build(Work* w, int64_t B, int64_t S, int64_t NH, int64_t NKV, 
     uint64_t q = op2(&g, "q_proj", "linear", NULL, n1, base + 2);
     uint64_t k = op2(&g, "k_proj", "linear", NULL, n1, base + 3);
     uint64_t v = op2(&g, "v_proj", "linear", NULL, n1, base + 4);
-    snprintf(p, sizeof p, "{\"shape\":[%lld,%lld,%lld,%lld]}", (long long)B, (long long)S, (long long)NH, (long long)HD);
+    snprintf(p, sizeof p, "{\"shape\":[%lld,%lld,%lld,%lld]}", (long long)B, (long long)S, (long long)NH,
+             (long long)HD);
     uint64_t q4 = op1(&g, "q_heads", "reshape", p, q);
-    snprintf(p, sizeof p, "{\"shape\":[%lld,%lld,%lld,%lld]}", (long long)B, (long long)S, (long long)NKV, (long long)HD);
+    snprintf(p, sizeof p, "{\"shape\":[%lld,%lld,%lld,%lld]}", (long long)B, (long long)S, (long long)NKV,
+             (long long)HD);
     uint64_t k4 = op1(&g, "k_heads", "reshape", p, k);
     uint64_t v4 = op1(&g, "v_heads", "reshape", p, v);
     uint64_t qr = op2(&g, "q_rope", "rope", "{\"theta\":10000.0,\"layout\":\"half\"}", q4, pos);
@@ -236,7 +240,8 @@ static void block_build(Work* w, int64_t B, int64_t S, int64_t NH, int64_t NKV, 
     int64_t* pv = malloc((size_t)S * sizeof(int64_t));
     for (int64_t i = 0; i < S; ++i) pv[i] = i;
     int64_t ps[1] = {S};
-    check(aph_tensor_from_host(g_dev, APH_DTYPE_I64, ps, 1, pv, (size_t)S * sizeof(int64_t), &w->positions), "positions");
+    check(aph_tensor_from_host(g_dev, APH_DTYPE_I64, ps, 1, pv, (size_t)S * sizeof(int64_t), &w->positions),
+          "positions");
     free(pv);
     w->t[0] = empty(xs, 3, APH_DTYPE_F32);  /* n1 */
     w->t[1] = empty(qs, 4, APH_DTYPE_F32);  /* q */
@@ -265,22 +270,22 @@ static void block_build(Work* w, int64_t B, int64_t S, int64_t NH, int64_t NKV, 
 static aph_tensor* block_eager(Work* w) {
     aph_tensor** t = w->t;
     aph_tensor** W = w->w;
-    check(aph_op_rms_norm(NULL, w->x, W[0], 1e-6, t[0]), "rms_norm");
-    check(aph_op_linear(NULL, t[0], W[1], NULL, t[16]), "q");
-    check(aph_op_linear(NULL, t[0], W[2], NULL, t[17]), "k");
-    check(aph_op_linear(NULL, t[0], W[3], NULL, t[18]), "v");
-    check(aph_op_rope(NULL, t[1], w->positions, 10000.0, APH_ROPE_HALF, t[4]), "rope");
-    check(aph_op_rope(NULL, t[2], w->positions, 10000.0, APH_ROPE_HALF, t[5]), "rope");
-    check(aph_op_attention(NULL, t[4], t[5], t[3], NULL, 0.0, 1, t[6]), "attention");
-    check(aph_op_linear(NULL, t[19], W[4], NULL, t[7]), "o");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, w->x, t[7], t[8]), "add");
-    check(aph_op_rms_norm(NULL, t[8], W[5], 1e-6, t[9]), "rms_norm");
-    check(aph_op_linear(NULL, t[9], W[6], NULL, t[10]), "gate");
-    check(aph_op_linear(NULL, t[9], W[7], NULL, t[11]), "up");
-    check(aph_op_unary(NULL, APH_UNARY_SILU, t[10], t[12]), "silu");
-    check(aph_op_binary(NULL, APH_BINARY_MUL, t[12], t[11], t[13]), "mul");
-    check(aph_op_linear(NULL, t[13], W[8], NULL, t[14]), "down");
-    check(aph_op_binary(NULL, APH_BINARY_ADD, t[8], t[14], t[15]), "add");
+    check(aph_op_rms_norm(w->x, W[0], 1e-6, t[0], NULL), "rms_norm");
+    check(aph_op_linear(t[0], W[1], NULL, t[16], NULL), "q");
+    check(aph_op_linear(t[0], W[2], NULL, t[17], NULL), "k");
+    check(aph_op_linear(t[0], W[3], NULL, t[18], NULL), "v");
+    check(aph_op_rope(t[1], w->positions, 10000.0, APH_ROPE_HALF, t[4], NULL), "rope");
+    check(aph_op_rope(t[2], w->positions, 10000.0, APH_ROPE_HALF, t[5], NULL), "rope");
+    check(aph_op_attention(t[4], t[5], t[3], NULL, 0.0, 1, t[6], NULL), "attention");
+    check(aph_op_linear(t[19], W[4], NULL, t[7], NULL), "o");
+    check(aph_op_binary(APH_BINARY_ADD, w->x, t[7], t[8], NULL), "add");
+    check(aph_op_rms_norm(t[8], W[5], 1e-6, t[9], NULL), "rms_norm");
+    check(aph_op_linear(t[9], W[6], NULL, t[10], NULL), "gate");
+    check(aph_op_linear(t[9], W[7], NULL, t[11], NULL), "up");
+    check(aph_op_unary(APH_UNARY_SILU, t[10], t[12], NULL), "silu");
+    check(aph_op_binary(APH_BINARY_MUL, t[12], t[11], t[13], NULL), "mul");
+    check(aph_op_linear(t[13], W[8], NULL, t[14], NULL), "down");
+    check(aph_op_binary(APH_BINARY_ADD, t[8], t[14], t[15], NULL), "add");
     return t[15];
 }
 
@@ -333,9 +338,10 @@ static void bench(Work* w, aph_tensor* (*eager)(Work*), int reps) {
            same ? "bit-identical" : "DIFFER");
     printf("%-18s intermediates: eager %.2f MiB (one tensor each), executor plan %.2f MiB (arena %.2f MiB, live peak "
            "%.2f MiB, output %.2f MiB, constants %.2f MiB): %.2fx less\n",
-           "", (double)g_eager_bytes / 1048576.0, (double)pi.total_bytes / 1048576.0, (double)pi.arena_bytes / 1048576.0,
-           (double)pi.live_peak_bytes / 1048576.0, (double)pi.output_bytes / 1048576.0,
-           (double)pi.constant_bytes / 1048576.0, (double)g_eager_bytes / (double)pi.total_bytes);
+           "", (double)g_eager_bytes / 1048576.0, (double)pi.total_bytes / 1048576.0,
+           (double)pi.arena_bytes / 1048576.0, (double)pi.live_peak_bytes / 1048576.0,
+           (double)pi.output_bytes / 1048576.0, (double)pi.constant_bytes / 1048576.0,
+           (double)g_eager_bytes / (double)pi.total_bytes);
     free(te), free(tx);
     aph_executor_release(ex);
     if (!same) exit(1);
@@ -353,7 +359,8 @@ int main(int argc, char** argv) {
     const char* device = "cpu";
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) g_quick = 1;
-        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
+        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            device = argv[++i];
         else {
             fprintf(stderr, "usage: bench_executor [--quick] [--device cpu|cuda]\n");
             return 2;
@@ -377,14 +384,16 @@ int main(int argc, char** argv) {
     memset(&w, 0, sizeof w);
     g_eager_bytes = 0;
     if (g_quick) mlp_build(&w, 4, 32, 64);
-    else mlp_build(&w, 64, 1024, 4096);
+    else
+        mlp_build(&w, 64, 1024, 4096);
     bench(&w, mlp_eager, reps);
     work_free(&w);
 
     memset(&w, 0, sizeof w);
     g_eager_bytes = 0;
     if (g_quick) block_build(&w, 1, 16, 4, 2, 16, 64);
-    else block_build(&w, 1, 256, 16, 4, 64, 2816);
+    else
+        block_build(&w, 1, 256, 16, 4, 64, 2816);
     bench(&w, block_eager, g_quick ? 3 : 20);
     work_free(&w);
     aph_device_release(g_dev);

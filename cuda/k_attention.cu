@@ -41,7 +41,7 @@ struct AttnParams {
     int group;       // Hq / Hkv
     int D;
     int causal;
-    int mask_f32;    // mask dtype: f32 (1) or the inputs' (0)
+    int mask_f32;      // mask dtype: f32 (1) or the inputs' (0)
     float scale_log2;  // scale·log2(e)
 };
 
@@ -55,9 +55,13 @@ __device__ __forceinline__ float mask_value(const AttnParams& p, int64_t off) {
 template <class T>
 __device__ __forceinline__ T zero_elem();
 template <>
-__device__ __forceinline__ __half zero_elem<__half>() { return __ushort_as_half(0); }
+__device__ __forceinline__ __half zero_elem<__half>() {
+    return __ushort_as_half(0);
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 zero_elem<__nv_bfloat16>() { return __ushort_as_bfloat16(0); }
+__device__ __forceinline__ __nv_bfloat16 zero_elem<__nv_bfloat16>() {
+    return __ushort_as_bfloat16(0);
+}
 
 // ---- the tensor-core kernel ----------------------------------------------------------------
 
@@ -102,20 +106,18 @@ template <class T>
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 template <>
 __device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 template <>
 __device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                                         uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Two floats rounded to T and packed, lo in the low half.
@@ -282,7 +284,8 @@ __global__ void __launch_bounds__(kThreads) attn_mma(const AttnParams p) {
 #pragma unroll
             for (int jp = 0; jp < 4; ++jp) {
                 uint32_t kb[4];
-                ldmatrix_x4(kb, sKb + (jp * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+                ldmatrix_x4(kb,
+                            sKb + (jp * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
                 mma16816<T>(s[2 * jp], qf[kk], kb[0], kb[1]);
                 mma16816<T>(s[2 * jp + 1], qf[kk], kb[2], kb[3]);
             }
@@ -541,7 +544,8 @@ __global__ void __launch_bounds__(kThreads) attn_generic(const AttnParams p) {
                 for (int r = 0; r < kGenRw; ++r) {
                     const float4 pv = *reinterpret_cast<const float4*>(pw + r * kGenBc + j);
 #pragma unroll
-                    for (int c = 0; c < NC; ++c) o[r][c] += pv.x * vv[0][c] + pv.y * vv[1][c] + pv.z * vv[2][c] + pv.w * vv[3][c];
+                    for (int c = 0; c < NC; ++c)
+                        o[r][c] += pv.x * vv[0][c] + pv.y * vv[1][c] + pv.z * vv[2][c] + pv.w * vv[3][c];
                 }
             }
         }
@@ -564,11 +568,12 @@ __global__ void __launch_bounds__(kThreads) attn_generic(const AttnParams p) {
 // ---- launcher -------------------------------------------------------------------------------
 
 // Launches kernel over grid (gx, Hq, batches), in slices of at most 65535 batches (grid.z).
-int launch_grid(void (*kernel)(AttnParams), const char* name, AttnParams p, int64_t batches, unsigned gx,
-                unsigned hq, size_t smem, cudaStream_t s, char* msg, size_t len) {
+int launch_grid(void (*kernel)(AttnParams), const char* name, AttnParams p, int64_t batches, unsigned gx, unsigned hq,
+                size_t smem, cudaStream_t s, char* msg, size_t len) {
     if (smem > 48 * 1024) {
-        const int rc = check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-                             "cudaFuncSetAttribute(attention, max dynamic shared memory)", msg, len);
+        const int rc = check(
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+            "cudaFuncSetAttribute(attention, max dynamic shared memory)", msg, len);
         if (rc != 0) return rc;
     }
     for (int64_t b0 = 0; b0 < batches; b0 += 65535) {
@@ -601,15 +606,17 @@ int launch_attention(const aph_k_attention& d, AttnParams p, int64_t B, int64_t 
     if constexpr (!std::is_same_v<T, float>) {
         int dev = 0, major = 0;
         int rc = check(cudaGetDevice(&dev), "cudaGetDevice", msg, len);
-        if (rc == 0) rc = check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev),
-                                "cudaDeviceGetAttribute(compute capability)", msg, len);
+        if (rc == 0)
+            rc = check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev),
+                       "cudaDeviceGetAttribute(compute capability)", msg, len);
         if (rc != 0) return rc;
         if (major >= 8 && (D == 64 || D == 128)) {
             const unsigned gx = static_cast<unsigned>((p.Sq + kMmaBr - 1) / kMmaBr);
             const bool al = rows_aligned(d.q) && rows_aligned(d.k) && rows_aligned(d.v) && rows_aligned(d.out);
             void (*kernel)(AttnParams) = nullptr;
             if (D == 64) kernel = al ? attn_mma<T, 64, true> : attn_mma<T, 64, false>;
-            else kernel = al ? attn_mma<T, 128, true> : attn_mma<T, 128, false>;
+            else
+                kernel = al ? attn_mma<T, 128, true> : attn_mma<T, 128, false>;
             // Its body exists only in code compiled for sm_80+: a build for older architectures
             // alone runs JIT-compiled PTX with an empty body here, so it takes the generic kernel.
             cudaFuncAttributes fa{};
@@ -622,9 +629,10 @@ int launch_attention(const aph_k_attention& d, AttnParams p, int64_t B, int64_t 
         }
     }
     const unsigned gx = static_cast<unsigned>((p.Sq + kGenBr - 1) / kGenBr);
-    void (*kernel)(AttnParams) = D <= 32 ? attn_generic<T, 1> : D <= 64 ? attn_generic<T, 2>
-                                                              : D <= 128 ? attn_generic<T, 4>
-                                                                         : attn_generic<T, 8>;
+    void (*kernel)(AttnParams) = D <= 32    ? attn_generic<T, 1>
+                                 : D <= 64  ? attn_generic<T, 2>
+                                 : D <= 128 ? attn_generic<T, 4>
+                                            : attn_generic<T, 8>;
     return launch_grid(kernel, "attention kernel", p, B, gx, hq, generic_smem_bytes(D), s, msg, len);
 }
 

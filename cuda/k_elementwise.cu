@@ -27,8 +27,18 @@ constexpr int kThreads = 256;
 // the ABI; the module is built without the public header).
 enum BinaryOp : int { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kMaximum = 4, kMinimum = 5 };
 enum UnaryOp : int {
-    kRelu = 0, kGelu = 1, kGeluTanh = 2, kSilu = 3, kTanh = 4, kSigmoid = 5,
-    kExp = 6, kLog = 7, kNeg = 8, kSqrt = 9, kRsqrt = 10, kAbs = 11
+    kRelu = 0,
+    kGelu = 1,
+    kGeluTanh = 2,
+    kSilu = 3,
+    kTanh = 4,
+    kSigmoid = 5,
+    kExp = 6,
+    kLog = 7,
+    kNeg = 8,
+    kSqrt = 9,
+    kRsqrt = 10,
+    kAbs = 11
 };
 enum Activation : int { kActNone = 0, kActRelu = 1, kActGelu = 2, kActGeluTanh = 3, kActSilu = 4, kActTanh = 5 };
 
@@ -144,18 +154,19 @@ __device__ __forceinline__ float un(float x) {
 
 // aph_activation -> the unary op computing it (NONE: -1).
 constexpr int act_op(int act) {
-    return act == kActRelu ? kRelu
-         : act == kActGelu ? kGelu
-         : act == kActGeluTanh ? kGeluTanh
-         : act == kActSilu ? kSilu
-         : act == kActTanh ? kTanh
-         : -1;
+    return act == kActRelu       ? kRelu
+           : act == kActGelu     ? kGelu
+           : act == kActGeluTanh ? kGeluTanh
+           : act == kActSilu     ? kSilu
+           : act == kActTanh     ? kTanh
+                                 : -1;
 }
 
 template <int OP>
 __device__ __forceinline__ float act(float v) {
     if constexpr (OP < 0) return v;
-    else return un<OP>(v);
+    else
+        return un<OP>(v);
 }
 
 // ---- binary
@@ -164,8 +175,7 @@ __device__ __forceinline__ float act(float v) {
 // single value b[0], or bv when b is null (the scalar form). Thread t handles packs t, t + G, ...
 // (G = threads in the grid), pack p covering elements [p·VEC, p·VEC + VEC).
 template <class T, int OP, int VEC, bool UA, bool UB>
-__global__ void __launch_bounds__(kThreads)
-k_binary_flat(T* out, const T* a, const T* b, float bv, int64_t n) {
+__global__ void __launch_bounds__(kThreads) k_binary_flat(T* out, const T* a, const T* b, float bv, int64_t n) {
     using P = Pack<T, VEC>;
     const int64_t t = thread_index(), G = grid_stride();
     float xu = 0.0f, yu = bv;
@@ -182,9 +192,11 @@ k_binary_flat(T* out, const T* a, const T* b, float bv, int64_t n) {
         for (int j = 0; j < VEC; ++j) {
             float x, y;
             if constexpr (UA) x = xu;
-            else x = ld(&pa.v[j]);
+            else
+                x = ld(&pa.v[j]);
             if constexpr (UB) y = yu;
-            else y = ld(&pb.v[j]);
+            else
+                y = ld(&pb.v[j]);
             st(&po.v[j], bin<OP>(x, y));
         }
         reinterpret_cast<P*>(out)[p] = po;
@@ -198,8 +210,7 @@ k_binary_flat(T* out, const T* a, const T* b, float bv, int64_t n) {
 
 // Strided path: any strides (0 where an operand broadcasts); b null: the scalar bv.
 template <class T, int OP, class I>
-__global__ void __launch_bounds__(kThreads)
-k_binary_strided(T* out, const T* a, const T* b, float bv, I n, Geo g) {
+__global__ void __launch_bounds__(kThreads) k_binary_strided(T* out, const T* a, const T* b, float bv, I n, Geo g) {
     for (int64_t i = thread_index(); i < static_cast<int64_t>(n); i += grid_stride()) {
         int64_t off[3];
         offsets<3>(g, static_cast<I>(i), off);
@@ -228,16 +239,20 @@ void launch_binary(const aph_k_binary& d, cudaStream_t s) {
         const bool vec = aligned<T, VEC>(d.out.data) && aligned<T, VEC>(d.a.data) && (ub || aligned<T, VEC>(d.b.data));
         if (ub) {
             if (vec) launch_binary_flat<T, OP, VEC, false, true>(d, s, n);
-            else launch_binary_flat<T, OP, 1, false, true>(d, s, n);
+            else
+                launch_binary_flat<T, OP, 1, false, true>(d, s, n);
         } else {
             if (vec) launch_binary_flat<T, OP, VEC, false, false>(d, s, n);
-            else launch_binary_flat<T, OP, 1, false, false>(d, s, n);
+            else
+                launch_binary_flat<T, OP, 1, false, false>(d, s, n);
         }
         return;
     }
     if (flat && sa == 0 && has_b && sb == 1) {  // a single value against a contiguous b
-        if (aligned<T, VEC>(d.out.data) && aligned<T, VEC>(d.b.data)) launch_binary_flat<T, OP, VEC, true, false>(d, s, n);
-        else launch_binary_flat<T, OP, 1, true, false>(d, s, n);
+        if (aligned<T, VEC>(d.out.data) && aligned<T, VEC>(d.b.data))
+            launch_binary_flat<T, OP, VEC, true, false>(d, s, n);
+        else
+            launch_binary_flat<T, OP, 1, true, false>(d, s, n);
         return;
     }
     const Geo g = geo_of(d.out, &d.a, has_b ? &d.b : nullptr);
@@ -246,8 +261,8 @@ void launch_binary(const aph_k_binary& d, cudaStream_t s) {
     const T* b = static_cast<const T*>(d.b.data);
     const float bv = static_cast<float>(d.scalar);
     if (fits_u32(n)) {
-        k_binary_strided<T, OP, uint32_t><<<grid_for(n, kThreads), kThreads, 0, s>>>(
-            o, a, b, bv, static_cast<uint32_t>(n), g);
+        k_binary_strided<T, OP, uint32_t>
+            <<<grid_for(n, kThreads), kThreads, 0, s>>>(o, a, b, bv, static_cast<uint32_t>(n), g);
     } else {
         k_binary_strided<T, OP, int64_t><<<grid_for(n, kThreads), kThreads, 0, s>>>(o, a, b, bv, n, g);
     }
@@ -257,8 +272,7 @@ void launch_binary(const aph_k_binary& d, cudaStream_t s) {
 
 // Flat path over n contiguous elements, VEC per pack as in k_binary_flat.
 template <class TO, class TI, int VEC, class F>
-__global__ void __launch_bounds__(kThreads)
-k_map_flat(TO* out, const TI* x, int64_t n, F f) {
+__global__ void __launch_bounds__(kThreads) k_map_flat(TO* out, const TI* x, int64_t n, F f) {
     using PI = Pack<TI, VEC>;
     using PO = Pack<TO, VEC>;
     const int64_t t = thread_index(), G = grid_stride();
@@ -274,8 +288,7 @@ k_map_flat(TO* out, const TI* x, int64_t n, F f) {
 }
 
 template <class TO, class TI, class I, class F>
-__global__ void __launch_bounds__(kThreads)
-k_map_strided(TO* out, const TI* x, I n, Geo g, F f) {
+__global__ void __launch_bounds__(kThreads) k_map_strided(TO* out, const TI* x, I n, Geo g, F f) {
     for (int64_t i = thread_index(); i < static_cast<int64_t>(n); i += grid_stride()) {
         int64_t off[3];
         offsets<2>(g, static_cast<I>(i), off);
@@ -301,8 +314,8 @@ void launch_map(const aph_kt& out, const aph_kt& x, cudaStream_t s, F f) {
     const int64_t total = numel(out);
     const Geo g = geo_of(out, &x, nullptr);
     if (fits_u32(total)) {
-        k_map_strided<TO, TI, uint32_t><<<grid_for(total, kThreads), kThreads, 0, s>>>(
-            o, xi, static_cast<uint32_t>(total), g, f);
+        k_map_strided<TO, TI, uint32_t>
+            <<<grid_for(total, kThreads), kThreads, 0, s>>>(o, xi, static_cast<uint32_t>(total), g, f);
     } else {
         k_map_strided<TO, TI, int64_t><<<grid_for(total, kThreads), kThreads, 0, s>>>(o, xi, total, g, f);
     }
@@ -320,15 +333,15 @@ struct UnaryF {
 // ---- cast: f32, f16, bf16, i32, i64 in any combination
 
 template <class T>
-constexpr bool kIsFloat =
-    std::is_same<T, float>::value || std::is_same<T, __half>::value || std::is_same<T, __nv_bfloat16>::value;
+constexpr bool kIsFloat = std::is_same<T, float>::value || std::is_same<T, __half>::value ||
+                          std::is_same<T, __nv_bfloat16>::value;
 
 // Round to odd from an integer: |v| truncated to 24 significant bits, the lowest one set when any
 // discarded bit was. Rounding that to f16/bf16 (nearest even) equals rounding v directly, which
 // rounding v to nearest f32 first would not (double rounding).
 __device__ __forceinline__ float i64_to_f32_odd(long long v) {
     const unsigned long long u = v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
-    if (u < (1ull << 24)) return static_cast<float>(v);  // exact
+    if (u < (1ull << 24)) return static_cast<float>(v);              // exact
     const int shift = 64 - __clzll(static_cast<long long>(u)) - 24;  // 1..40
     unsigned long long m = u >> shift;
     if ((u & ((1ull << shift) - 1ull)) != 0ull) m |= 1ull;
@@ -399,8 +412,7 @@ int with_cast_type(int32_t dtype, F&& f) {
 // [p·VEC, p·VEC + VEC) of the flattened tensor; VEC divides n, so a pack lies in one row, at
 // column (p·VEC) % n, and the matching VEC bias values are one aligned pack too.
 template <class T, int OP, int VEC, class I>
-__global__ void __launch_bounds__(kThreads)
-k_bias_act(T* out, const T* x, const T* bias, I n, I npack) {
+__global__ void __launch_bounds__(kThreads) k_bias_act(T* out, const T* x, const T* bias, I n, I npack) {
     using P = Pack<T, VEC>;
     for (int64_t p = thread_index(); p < static_cast<int64_t>(npack); p += grid_stride()) {
         const I e = static_cast<I>(p) * VEC;

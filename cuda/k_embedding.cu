@@ -39,11 +39,11 @@ void launch_words(const aph_k_embedding& d, int64_t row_bytes, cudaStream_t s) {
     W* out = static_cast<W*>(d.out.data);
     const unsigned grid = grid_for(n, 1);
     if (d.ids.dtype == 8) {  // i32
-        embedding_kernel<W, int32_t><<<grid, kThreads, 0, s>>>(table, static_cast<const int32_t*>(d.ids.data), out,
-                                                               n, vocab, words);
+        embedding_kernel<W, int32_t>
+            <<<grid, kThreads, 0, s>>>(table, static_cast<const int32_t*>(d.ids.data), out, n, vocab, words);
     } else {
-        embedding_kernel<W, int64_t><<<grid, kThreads, 0, s>>>(table, static_cast<const int64_t*>(d.ids.data), out,
-                                                               n, vocab, words);
+        embedding_kernel<W, int64_t>
+            <<<grid, kThreads, 0, s>>>(table, static_cast<const int64_t*>(d.ids.data), out, n, vocab, words);
     }
 }
 
@@ -52,8 +52,9 @@ void launch_words(const aph_k_embedding& d, int64_t row_bytes, cudaStream_t s) {
 int embedding(const aph_k_embedding& d, cudaStream_t s, char* msg, size_t len) {
     int64_t esize;
     switch (d.table.dtype) {
-        case 0: esize = 4; break;            // f32
-        case 1: case 2: esize = 2; break;    // f16, bf16
+        case 0: esize = 4; break;  // f32
+        case 1:
+        case 2: esize = 2; break;  // f16, bf16
         default:
             put(msg, len, "dtype %d is not supported by this CUDA kernel", static_cast<int>(d.table.dtype));
             return APH_K_STATUS_NOT_IMPLEMENTED;
@@ -63,9 +64,12 @@ int embedding(const aph_k_embedding& d, cudaStream_t s, char* msg, size_t len) {
     const uint64_t align = static_cast<uint64_t>(row_bytes) | reinterpret_cast<uintptr_t>(d.table.data) |
                            reinterpret_cast<uintptr_t>(d.out.data);
     if (align % 16 == 0) launch_words<uint4>(d, row_bytes, s);
-    else if (align % 8 == 0) launch_words<uint2>(d, row_bytes, s);
-    else if (align % 4 == 0) launch_words<uint32_t>(d, row_bytes, s);
-    else launch_words<uint16_t>(d, row_bytes, s);
+    else if (align % 8 == 0)
+        launch_words<uint2>(d, row_bytes, s);
+    else if (align % 4 == 0)
+        launch_words<uint32_t>(d, row_bytes, s);
+    else
+        launch_words<uint16_t>(d, row_bytes, s);
     return check_launch("embedding kernel", msg, len);
 }
 

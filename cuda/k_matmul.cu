@@ -135,7 +135,8 @@ int blas_fail(const char* call, cublasStatus_t st, char* msg, size_t len) {
     const char* name = b.status_name != nullptr ? b.status_name(st) : nullptr;
     const char* text = b.status_string != nullptr ? b.status_string(st) : nullptr;
     if (name != nullptr) put(msg, len, "%s failed: %s (%s)", call, text != nullptr ? text : "error", name);
-    else put(msg, len, "%s failed: cuBLAS status %d", call, static_cast<int>(st));
+    else
+        put(msg, len, "%s failed: cuBLAS status %d", call, static_cast<int>(st));
     return st == CUBLAS_STATUS_ALLOC_FAILED ? APH_K_STATUS_OUT_OF_MEMORY : APH_K_STATUS_FAILED;
 }
 
@@ -221,8 +222,8 @@ int handle_for(cudaStream_t s, std::shared_ptr<Handle>& out, char* msg, size_t l
         h->cublas = nullptr;
         return blas_fail("cublasCreate", st, msg, len);
     }
-    st = b.set_math_mode(h->cublas,
-                         static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
+    st = b.set_math_mode(
+        h->cublas, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
     if (st != CUBLAS_STATUS_SUCCESS) return blas_fail("cublasSetMathMode", st, msg, len);
 
     std::shared_ptr<Handle> evicted;  // destroyed after the lock is released
@@ -377,8 +378,8 @@ struct LtObjects {
 
 // Runs the product with the bias epilogue when cuBLASLt has a kernel for it; *done false (and
 // 0) when it has none or cannot be used, so the caller falls back. h's mutex is held.
-int lt_bias_matmul(Handle& h, const Gemm& g, const aph_k_matmul& d, float alpha, float beta, cudaStream_t s,
-                   bool* done, char* msg, size_t len) {
+int lt_bias_matmul(Handle& h, const Gemm& g, const aph_k_matmul& d, float alpha, float beta, cudaStream_t s, bool* done,
+                   char* msg, size_t len) {
     *done = false;
     const Blas& b = blas();
     if (!b.lt || h.lt_failed) return 0;

@@ -20,9 +20,9 @@
 namespace aph::cuk {
 namespace {
 
-constexpr int kWarpRowsPerBlock = 4;   // warps (rows) per block in the warp path
-constexpr int kBlockThreads = 512;     // threads per row in the block path
-constexpr int kWarpMaxN = 1024;        // 32 lanes × 32 values
+constexpr int kWarpRowsPerBlock = 4;  // warps (rows) per block in the warp path
+constexpr int kBlockThreads = 512;    // threads per row in the block path
+constexpr int kWarpMaxN = 1024;       // 32 lanes × 32 values
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -218,11 +218,16 @@ __global__ void __launch_bounds__(kBlockThreads)
 template <class F>
 void with_vpt(int64_t n, F&& f) {
     if (n <= 32) f(std::integral_constant<int, 1>{});
-    else if (n <= 64) f(std::integral_constant<int, 2>{});
-    else if (n <= 128) f(std::integral_constant<int, 4>{});
-    else if (n <= 256) f(std::integral_constant<int, 8>{});
-    else if (n <= 512) f(std::integral_constant<int, 16>{});
-    else f(std::integral_constant<int, 32>{});
+    else if (n <= 64)
+        f(std::integral_constant<int, 2>{});
+    else if (n <= 128)
+        f(std::integral_constant<int, 4>{});
+    else if (n <= 256)
+        f(std::integral_constant<int, 8>{});
+    else if (n <= 512)
+        f(std::integral_constant<int, 16>{});
+    else
+        f(std::integral_constant<int, 32>{});
 }
 
 }  // namespace
@@ -238,12 +243,14 @@ int softmax(const aph_k_softmax& d, cudaStream_t s, char* msg, size_t len) {
             with_vpt(d.n, [&](auto vpt) {
                 constexpr int V = decltype(vpt)::value;
                 if (d.log) softmax_warp<T, V, true><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, out, d.rows, n);
-                else softmax_warp<T, V, false><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, out, d.rows, n);
+                else
+                    softmax_warp<T, V, false><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, out, d.rows, n);
             });
         } else {
             const unsigned grid = grid_for(d.rows, 1);
             if (d.log) softmax_block<T, true><<<grid, kBlockThreads, 0, s>>>(x, out, d.rows, d.n);
-            else softmax_block<T, false><<<grid, kBlockThreads, 0, s>>>(x, out, d.rows, d.n);
+            else
+                softmax_block<T, false><<<grid, kBlockThreads, 0, s>>>(x, out, d.rows, d.n);
         }
         return check_launch(d.log ? "log_softmax kernel" : "softmax kernel", msg, len);
     });
@@ -263,12 +270,14 @@ int norm(const aph_k_norm& d, cudaStream_t s, char* msg, size_t len) {
             with_vpt(d.n, [&](auto vpt) {
                 constexpr int V = decltype(vpt)::value;
                 if (d.rms) norm_warp<T, V, true><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, w, b, out, d.rows, n, eps);
-                else norm_warp<T, V, false><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, w, b, out, d.rows, n, eps);
+                else
+                    norm_warp<T, V, false><<<grid, 32 * kWarpRowsPerBlock, 0, s>>>(x, w, b, out, d.rows, n, eps);
             });
         } else {
             const unsigned grid = grid_for(d.rows, 1);
             if (d.rms) norm_block<T, true><<<grid, kBlockThreads, 0, s>>>(x, w, b, out, d.rows, d.n, eps);
-            else norm_block<T, false><<<grid, kBlockThreads, 0, s>>>(x, w, b, out, d.rows, d.n, eps);
+            else
+                norm_block<T, false><<<grid, kBlockThreads, 0, s>>>(x, w, b, out, d.rows, d.n, eps);
         }
         return check_launch(d.rms ? "rms_norm kernel" : "layer_norm kernel", msg, len);
     });

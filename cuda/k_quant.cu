@@ -73,8 +73,8 @@ __device__ __forceinline__ float scaled(float x, float s) { return s > 0.0f ? __
 // Per tensor: bits[0] = max over all n elements of finite |x| (as f32 bits). Grid-stride over x;
 // one atomicMax per block.
 template <class T>
-__global__ void __launch_bounds__(kThreads) absmax_all_kernel(const T* __restrict__ x, int64_t n,
-                                                              unsigned* __restrict__ bits) {
+__global__ void __launch_bounds__(kThreads)
+    absmax_all_kernel(const T* __restrict__ x, int64_t n, unsigned* __restrict__ bits) {
     unsigned m = 0;
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -89,9 +89,8 @@ __global__ void __launch_bounds__(kThreads) absmax_all_kernel(const T* __restric
 // t = o · inner + i of its slices, t = y · 256 + tid, step gridDim.y · 256 (consecutive threads
 // read consecutive i: coalesced), then one atomicMax into bits[c].
 template <class T>
-__global__ void __launch_bounds__(kThreads) absmax_rows_kernel(const T* __restrict__ x, int64_t outer,
-                                                               int64_t channels, int64_t inner,
-                                                               unsigned* __restrict__ bits) {
+__global__ void __launch_bounds__(kThreads) absmax_rows_kernel(const T* __restrict__ x, int64_t outer, int64_t channels,
+                                                               int64_t inner, unsigned* __restrict__ bits) {
     const int64_t c = blockIdx.x;
     const int64_t per = outer * inner;
     unsigned m = 0;
@@ -110,8 +109,8 @@ __global__ void __launch_bounds__(kThreads) absmax_rows_kernel(const T* __restri
 // 8 · gridDim.y; the 8 partial maxima of a column meet in shared memory [8][33] (padded against
 // bank conflicts), then one atomicMax per column.
 template <class T>
-__global__ void __launch_bounds__(kThreads) absmax_cols_kernel(const T* __restrict__ x, int64_t outer, int64_t W,
-                                                               int64_t inner, unsigned* __restrict__ bits) {
+__global__ void __launch_bounds__(kThreads)
+    absmax_cols_kernel(const T* __restrict__ x, int64_t outer, int64_t W, int64_t inner, unsigned* __restrict__ bits) {
     __shared__ unsigned part[8][33];
     const int64_t w = blockIdx.x * 32ll + threadIdx.x;
     unsigned m = 0;
@@ -131,8 +130,7 @@ __global__ void __launch_bounds__(kThreads) absmax_cols_kernel(const T* __restri
 
 // Per tensor: *sum += Σ finite |x| (f32; warp shuffles, then one atomicAdd per block).
 template <class T>
-__global__ void __launch_bounds__(kThreads) abssum_kernel(const T* __restrict__ x, int64_t n,
-                                                          float* __restrict__ sum) {
+__global__ void __launch_bounds__(kThreads) abssum_kernel(const T* __restrict__ x, int64_t n, float* __restrict__ sum) {
     __shared__ float part[32];
     float s = 0.0f;
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -166,9 +164,9 @@ __global__ void mean_to_scale_kernel(float* scale, float n) { scale[0] = __fdiv_
 // int8 over x viewed as [rows, inner], row r with scale[r % channels] (per tensor: channels 1,
 // inner numel). Grid-stride over elements.
 template <class T>
-__global__ void __launch_bounds__(kThreads) int8_kernel(const T* __restrict__ x, int8_t* __restrict__ q,
-                                                        const float* __restrict__ scale, int64_t n,
-                                                        int64_t channels, int64_t inner) {
+__global__ void __launch_bounds__(kThreads)
+    int8_kernel(const T* __restrict__ x, int8_t* __restrict__ q, const float* __restrict__ scale, int64_t n,
+                int64_t channels, int64_t inner) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const float s = channels == 1 ? scale[0] : scale[(i / inner) % channels];
@@ -191,15 +189,15 @@ __global__ void __launch_bounds__(kThreads) fp8_kernel(const T* __restrict__ x, 
 // The NF4 levels (QLoRA / bitsandbytes; index = code) and the midpoints between neighbours:
 // the f32 rounding of (level[i] + level[i + 1]) / 2 computed in f64 from the f32 levels, as the
 // CPU kernel computes them (checked below at compile time).
-#define APH_NF4_LEVELS                                                                            \
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,                   \
-        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,              \
-        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f, \
-        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f
-#define APH_NF4_MIDS                                                                          \
-    -0x1.b239bp-1f, -0x1.38a4ep-1f, -0x1.d709p-2f, -0x1.5bd4ecp-2f, -0x1.e079d8p-3f,         \
-        -0x1.1a7178p-3f, -0x1.74f0e2p-5f, 0x1.45f5fep-5f, 0x1.ec90c4p-4f, 0x1.a0cfcp-3f,      \
-        0x1.2b05a8p-2f, 0x1.8ea7f2p-2f, 0x1.00da08p-1f, 0x1.491b5ep-1f, 0x1.b913b4p-1f
+#define APH_NF4_LEVELS                                                                                              \
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,                \
+        -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,             \
+        0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, \
+        1.0f
+#define APH_NF4_MIDS                                                                                                   \
+    -0x1.b239bp-1f, -0x1.38a4ep-1f, -0x1.d709p-2f, -0x1.5bd4ecp-2f, -0x1.e079d8p-3f, -0x1.1a7178p-3f, -0x1.74f0e2p-5f, \
+        0x1.45f5fep-5f, 0x1.ec90c4p-4f, 0x1.a0cfcp-3f, 0x1.2b05a8p-2f, 0x1.8ea7f2p-2f, 0x1.00da08p-1f, 0x1.491b5ep-1f, \
+        0x1.b913b4p-1f
 
 __constant__ float c_nf4[16] = {APH_NF4_LEVELS};
 __constant__ float c_nf4_mid[15] = {APH_NF4_MIDS};
@@ -211,8 +209,8 @@ struct Nf4Table {
 constexpr bool nf4_mids_ok() {
     const Nf4Table t{};
     for (int i = 0; i < 15; ++i) {
-        const float m =
-            static_cast<float>((static_cast<double>(t.levels[i]) + static_cast<double>(t.levels[i + 1])) / 2.0);
+        const float m = static_cast<float>((static_cast<double>(t.levels[i]) + static_cast<double>(t.levels[i + 1])) /
+                                           2.0);
         if (m != t.mids[i]) return false;
     }
     return true;
@@ -234,8 +232,8 @@ __device__ __forceinline__ unsigned nf4_code(float v) {
 // (written by lane 0), and lane l writes byte 32b + l: the first element's code in the high
 // nibble. Missing elements of the last block read as 0; an odd tail leaves a low nibble of 0.
 template <class T>
-__global__ void __launch_bounds__(kThreads) nf4_kernel(const T* __restrict__ x, uint8_t* __restrict__ q,
-                                                       float* __restrict__ scale, int64_t n) {
+__global__ void __launch_bounds__(kThreads)
+    nf4_kernel(const T* __restrict__ x, uint8_t* __restrict__ q, float* __restrict__ scale, int64_t n) {
     const int lane = threadIdx.x & 31;
     const int64_t blocks = (n + 63) / 64;
     const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarps;
@@ -259,9 +257,9 @@ __global__ void __launch_bounds__(kThreads) nf4_kernel(const T* __restrict__ x, 
 // byte j = i % KB, weights 4j..4j+3 of row r in bits 2(k % 4) (0 past K). Codes: v = w / (s +
 // 1e-8) is +1 (code 1) above 0.5, -1 (code 2) below -0.5, else 0 (clamp(round half to even)).
 template <class T>
-__global__ void __launch_bounds__(kThreads) ternary_pack_kernel(const T* __restrict__ x, uint8_t* __restrict__ q,
-                                                                const float* __restrict__ scale, int64_t bytes,
-                                                                int64_t K, int64_t KB) {
+__global__ void __launch_bounds__(kThreads)
+    ternary_pack_kernel(const T* __restrict__ x, uint8_t* __restrict__ q, const float* __restrict__ scale,
+                        int64_t bytes, int64_t K, int64_t KB) {
     const float div = __fadd_rn(scale[0], 1e-8f);
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < bytes;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -283,9 +281,9 @@ __global__ void __launch_bounds__(kThreads) ternary_pack_kernel(const T* __restr
 // ---- dequantization (elementwise over out, grid-stride) --------------------------------------
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) deq_int8_kernel(const int8_t* __restrict__ q,
-                                                            const float* __restrict__ scale, T* __restrict__ out,
-                                                            int64_t n, int64_t channels, int64_t inner) {
+__global__ void __launch_bounds__(kThreads)
+    deq_int8_kernel(const int8_t* __restrict__ q, const float* __restrict__ scale, T* __restrict__ out, int64_t n,
+                    int64_t channels, int64_t inner) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const float s = channels == 1 ? scale[0] : scale[(i / inner) % channels];
@@ -294,9 +292,9 @@ __global__ void __launch_bounds__(kThreads) deq_int8_kernel(const int8_t* __rest
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) deq_fp8_kernel(const uint8_t* __restrict__ q,
-                                                           const float* __restrict__ scale, T* __restrict__ out,
-                                                           int64_t n, bool e4m3) {
+__global__ void __launch_bounds__(kThreads)
+    deq_fp8_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale, T* __restrict__ out, int64_t n,
+                   bool e4m3) {
     const float s = scale[0];
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -308,9 +306,8 @@ __global__ void __launch_bounds__(kThreads) deq_fp8_kernel(const uint8_t* __rest
 // The 16 levels are copied into shared memory (per-thread indices differ: constant memory would
 // serialise them).
 template <class T>
-__global__ void __launch_bounds__(kThreads) deq_nf4_kernel(const uint8_t* __restrict__ q,
-                                                           const float* __restrict__ scale, T* __restrict__ out,
-                                                           int64_t n) {
+__global__ void __launch_bounds__(kThreads)
+    deq_nf4_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale, T* __restrict__ out, int64_t n) {
     __shared__ float levels[16];
     if (threadIdx.x < 16) levels[threadIdx.x] = c_nf4[threadIdx.x];
     __syncthreads();
@@ -323,9 +320,9 @@ __global__ void __launch_bounds__(kThreads) deq_nf4_kernel(const uint8_t* __rest
 
 // out viewed as [rows, K]; element (r, k) decodes bits 2(k % 4) of byte (r, k / 4).
 template <class T>
-__global__ void __launch_bounds__(kThreads) deq_ternary_kernel(const uint8_t* __restrict__ q,
-                                                               const float* __restrict__ scale, T* __restrict__ out,
-                                                               int64_t n, int64_t K, int64_t KB) {
+__global__ void __launch_bounds__(kThreads)
+    deq_ternary_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale, T* __restrict__ out, int64_t n,
+                       int64_t K, int64_t KB) {
     const float s = scale[0];
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -360,11 +357,9 @@ __device__ __forceinline__ void ternary_add(float& pos, float& neg, float v, uns
 }
 
 template <class T, int MT>
-__global__ void __launch_bounds__(kThreads) ternary_matmul_kernel(const T* __restrict__ x,
-                                                                  const uint8_t* __restrict__ packed,
-                                                                  const float* __restrict__ scale,
-                                                                  T* __restrict__ out, int64_t M, int64_t N,
-                                                                  int64_t K, int64_t KB) {
+__global__ void __launch_bounds__(kThreads)
+    ternary_matmul_kernel(const T* __restrict__ x, const uint8_t* __restrict__ packed, const float* __restrict__ scale,
+                          T* __restrict__ out, int64_t M, int64_t N, int64_t K, int64_t KB) {
     __shared__ __align__(16) float xs[MT][kTmmChunk];
     const int lane = threadIdx.x & 31;
     const int64_t n = blockIdx.x * static_cast<int64_t>(kWarps) + (threadIdx.x >> 5);
@@ -440,16 +435,17 @@ Channels channels_of(const aph_kt& x, int64_t axis) {
     }
     for (int32_t i = 0; i < x.ndim; ++i) {
         if (i < axis) c.outer *= x.shape[i];
-        else if (i == axis) c.channels = x.shape[i];
-        else c.inner *= x.shape[i];
+        else if (i == axis)
+            c.channels = x.shape[i];
+        else
+            c.inner *= x.shape[i];
     }
     return c;
 }
 
 // Pass 1 of INT8 and fp8: scale[c] = (finite absmax of group c) / div.
 template <class T>
-int absmax_scales(const T* x, const Channels& g, float* scale, float div, cudaStream_t stream, char* msg,
-                  size_t len) {
+int absmax_scales(const T* x, const Channels& g, float* scale, float div, cudaStream_t stream, char* msg, size_t len) {
     int rc = check(cudaMemsetAsync(scale, 0, static_cast<size_t>(g.channels) * sizeof(float), stream),
                    "cudaMemsetAsync", msg, len);
     if (rc != 0) return rc;
@@ -488,8 +484,8 @@ int quantize_t(const aph_k_quant& d, cudaStream_t stream, char* msg, size_t len)
         case kInt8: {
             const Channels g = channels_of(d.x, d.axis);
             if ((rc = absmax_scales(x, g, scale, 127.0f, stream, msg, len)) != 0) return rc;
-            int8_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(x, static_cast<int8_t*>(d.q.data), scale,
-                                                                            n, g.channels, g.inner);
+            int8_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(x, static_cast<int8_t*>(d.q.data), scale, n,
+                                                                           g.channels, g.inner);
             return check_launch("int8_kernel", msg, len);
         }
         case kFp8E4m3:
@@ -498,14 +494,14 @@ int quantize_t(const aph_k_quant& d, cudaStream_t stream, char* msg, size_t len)
             if ((rc = absmax_scales(x, Channels{1, 1, n}, scale, e4m3 ? 448.0f : 57344.0f, stream, msg, len)) != 0) {
                 return rc;
             }
-            fp8_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(x, static_cast<uint8_t*>(d.q.data), scale,
-                                                                           n, e4m3);
+            fp8_kernel<T>
+                <<<grid_for(n, kThreads), kThreads, 0, stream>>>(x, static_cast<uint8_t*>(d.q.data), scale, n, e4m3);
             return check_launch("fp8_kernel", msg, len);
         }
         case kNf4Scheme: {
             const int64_t blocks = (n + 63) / 64;
-            nf4_kernel<T><<<grid_for(blocks, kWarps), kThreads, 0, stream>>>(x, static_cast<uint8_t*>(d.q.data),
-                                                                              scale, n);
+            nf4_kernel<T>
+                <<<grid_for(blocks, kWarps), kThreads, 0, stream>>>(x, static_cast<uint8_t*>(d.q.data), scale, n);
             return check_launch("nf4_kernel", msg, len);
         }
         case kTernary: {
@@ -547,13 +543,11 @@ int dequantize_t(const aph_k_quant& d, cudaStream_t stream, char* msg, size_t le
             return check_launch("deq_nf4_kernel", msg, len);
         case kTernary: {
             const int64_t K = d.x.shape[d.x.ndim - 1];
-            deq_ternary_kernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(d.q.data), scale, out,
-                                                                 n, K, (K + 3) / 4);
+            deq_ternary_kernel<T>
+                <<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(d.q.data), scale, out, n, K, (K + 3) / 4);
             return check_launch("deq_ternary_kernel", msg, len);
         }
-        default:
-            put(msg, len, "dequantize: unknown scheme %d", static_cast<int>(d.scheme));
-            return APH_K_STATUS_FAILED;
+        default: put(msg, len, "dequantize: unknown scheme %d", static_cast<int>(d.scheme)); return APH_K_STATUS_FAILED;
     }
 }
 

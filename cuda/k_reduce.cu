@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(kBlockThreads) reduce_rows_block(const T* x, v
 
 // inner > 1: see the file comment for the tile.
 template <class T, int32_t OP>
-__global__ void __launch_bounds__(kTileX * kTileY)
+__global__ void __launch_bounds__(kTileX* kTileY)
     reduce_cols(const T* x, void* out, int64_t outer, int64_t n, int64_t inner) {
     __shared__ Part part[kTileY][kTileX];
     const int64_t tiles = (inner + kTileX - 1) / kTileX;

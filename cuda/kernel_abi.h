@@ -23,8 +23,8 @@ extern "C" {
 #define APH_K_MAX_DIMS 16
 
 typedef struct aph_kt {
-    void* data;      /* first element; NULL for an absent optional tensor */
-    int32_t dtype;   /* aph_dtype */
+    void* data;    /* first element; NULL for an absent optional tensor */
+    int32_t dtype; /* aph_dtype */
     int32_t ndim;
     int64_t shape[APH_K_MAX_DIMS];
     int64_t strides[APH_K_MAX_DIMS];
@@ -152,10 +152,15 @@ typedef struct aph_k_gru_gates {
     aph_kt gi, gh, h, out;
 } aph_k_gru_gates;
 
+/* out [n] contiguous i64 = 0, 1, ..., n - 1 (the positions along one dimension of a tensor). */
+typedef struct aph_k_positions {
+    aph_kt out;
+} aph_k_positions;
+
 /* Kernel statuses besides 0 (success). */
-#define APH_K_STATUS_FAILED 1        /* message says what failed */
+#define APH_K_STATUS_FAILED 1 /* message says what failed */
 #define APH_K_STATUS_NOT_IMPLEMENTED 2
-#define APH_K_STATUS_BAD_INDEX 3     /* embedding id out of range (CPU) */
+#define APH_K_STATUS_BAD_INDEX 3 /* embedding id out of range (CPU) */
 #define APH_K_STATUS_OUT_OF_MEMORY 4
 
 #ifdef __cplusplus

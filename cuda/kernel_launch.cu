@@ -27,23 +27,20 @@ const D* as(const void* desc, size_t size) {
 }  // namespace
 
 int launch(int32_t op, const void* desc, size_t size, cudaStream_t s, char* msg, size_t len) {
-#define APH_K_CASE(id, type, fn)                                                           \
-    case id: {                                                                             \
-        const type* d = as<type>(desc, size);                                              \
-        if (d == nullptr) {                                                                \
-            put(msg, len, "kernel %d: descriptor of %zu bytes, expected %zu", op, size,    \
-                sizeof(type));                                                             \
-            return APH_K_STATUS_FAILED;                                                    \
-        }                                                                                  \
-        return fn(*d, s, msg, len);                                                        \
+#define APH_K_CASE(id, type, fn)                                                                       \
+    case id: {                                                                                         \
+        const type* d = as<type>(desc, size);                                                          \
+        if (d == nullptr) {                                                                            \
+            put(msg, len, "kernel %d: descriptor of %zu bytes, expected %zu", op, size, sizeof(type)); \
+            return APH_K_STATUS_FAILED;                                                                \
+        }                                                                                              \
+        return fn(*d, s, msg, len);                                                                    \
     }
     switch (op) {
 #define APH_K_LIST_CASE(name, value, type, cpu, cuda) APH_K_CASE(APH_K_##name, type, cuda)
         APH_K_LIST(APH_K_LIST_CASE)
 #undef APH_K_LIST_CASE
-        default:
-            put(msg, len, "unknown kernel %d", op);
-            return APH_K_STATUS_NOT_IMPLEMENTED;
+        default: put(msg, len, "unknown kernel %d", op); return APH_K_STATUS_NOT_IMPLEMENTED;
     }
 #undef APH_K_CASE
 }

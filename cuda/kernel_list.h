@@ -20,21 +20,22 @@
 #ifndef APHELION_KERNEL_LIST_H
 #define APHELION_KERNEL_LIST_H
 
-#define APH_K_LIST(X)                                                                        \
-    X(MATMUL, 1, aph_k_matmul, cpu_matmul, matmul)                                           \
-    X(BINARY, 2, aph_k_binary, cpu_binary, binary)                                           \
-    X(UNARY, 3, aph_k_unary, cpu_unary, unary)                                               \
-    X(CAST, 4, aph_k_unary, cpu_cast, cast)                                                  \
-    X(BIAS_ACT, 5, aph_k_bias_act, cpu_bias_act, bias_act)                                   \
-    X(SOFTMAX, 6, aph_k_softmax, cpu_softmax, softmax)                                       \
-    X(NORM, 7, aph_k_norm, cpu_norm, norm)                                                   \
-    X(REDUCE, 8, aph_k_reduce, cpu_reduce, reduce)                                           \
-    X(ROPE, 9, aph_k_rope, cpu_rope, rope)                                                   \
-    X(EMBEDDING, 10, aph_k_embedding, cpu_embedding, embedding)                              \
-    X(ATTENTION, 11, aph_k_attention, cpu_attention, attention)                              \
-    X(QUANTIZE, 12, aph_k_quant, cpu_quantize, quantize)                                     \
-    X(DEQUANTIZE, 13, aph_k_quant, cpu_dequantize, dequantize)                               \
-    X(TERNARY_MATMUL, 14, aph_k_ternary_matmul, cpu_ternary_matmul, ternary_matmul)          \
-    X(GRU_GATES, 15, aph_k_gru_gates, cpu_gru_gates, gru_gates)
+#define APH_K_LIST(X)                                                               \
+    X(MATMUL, 1, aph_k_matmul, cpu_matmul, matmul)                                  \
+    X(BINARY, 2, aph_k_binary, cpu_binary, binary)                                  \
+    X(UNARY, 3, aph_k_unary, cpu_unary, unary)                                      \
+    X(CAST, 4, aph_k_unary, cpu_cast, cast)                                         \
+    X(BIAS_ACT, 5, aph_k_bias_act, cpu_bias_act, bias_act)                          \
+    X(SOFTMAX, 6, aph_k_softmax, cpu_softmax, softmax)                              \
+    X(NORM, 7, aph_k_norm, cpu_norm, norm)                                          \
+    X(REDUCE, 8, aph_k_reduce, cpu_reduce, reduce)                                  \
+    X(ROPE, 9, aph_k_rope, cpu_rope, rope)                                          \
+    X(EMBEDDING, 10, aph_k_embedding, cpu_embedding, embedding)                     \
+    X(ATTENTION, 11, aph_k_attention, cpu_attention, attention)                     \
+    X(QUANTIZE, 12, aph_k_quant, cpu_quantize, quantize)                            \
+    X(DEQUANTIZE, 13, aph_k_quant, cpu_dequantize, dequantize)                      \
+    X(TERNARY_MATMUL, 14, aph_k_ternary_matmul, cpu_ternary_matmul, ternary_matmul) \
+    X(GRU_GATES, 15, aph_k_gru_gates, cpu_gru_gates, gru_gates)                     \
+    X(POSITIONS, 16, aph_k_positions, cpu_positions, positions)
 
 #endif

@@ -50,6 +50,7 @@ int quantize(const aph_k_quant& d, cudaStream_t s, char* msg, size_t len);
 int dequantize(const aph_k_quant& d, cudaStream_t s, char* msg, size_t len);
 int ternary_matmul(const aph_k_ternary_matmul& d, cudaStream_t s, char* msg, size_t len);
 int gru_gates(const aph_k_gru_gates& d, cudaStream_t s, char* msg, size_t len);
+int positions(const aph_k_positions& d, cudaStream_t s, char* msg, size_t len);
 
 // Dispatch entry (kernel_launch.cu).
 int launch(int32_t op, const void* desc, size_t desc_size, cudaStream_t s, char* msg, size_t len);
@@ -59,20 +60,32 @@ int launch(int32_t op, const void* desc, size_t desc_size, cudaStream_t s, char*
 template <class T>
 __device__ __forceinline__ float ld(const T* p);
 template <>
-__device__ __forceinline__ float ld<float>(const float* p) { return *p; }
+__device__ __forceinline__ float ld<float>(const float* p) {
+    return *p;
+}
 template <>
-__device__ __forceinline__ float ld<__half>(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float ld<__half>(const __half* p) {
+    return __half2float(*p);
+}
 template <>
-__device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p) {
+    return __bfloat162float(*p);
+}
 
 template <class T>
 __device__ __forceinline__ void st(T* p, float v);
 template <>
-__device__ __forceinline__ void st<float>(float* p, float v) { *p = v; }
+__device__ __forceinline__ void st<float>(float* p, float v) {
+    *p = v;
+}
 template <>
-__device__ __forceinline__ void st<__half>(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void st<__half>(__half* p, float v) {
+    *p = __float2half_rn(v);
+}
 template <>
-__device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
 
 // Calls f(T{}) with T the element type of a floating dtype (f32, f16, bf16); returns
 // APH_K_STATUS_NOT_IMPLEMENTED with a message for any other dtype.

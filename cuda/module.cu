@@ -55,8 +55,7 @@ bool driver_library_present(char* reason, size_t len) {
     return true;
 }
 
-int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason,
-          size_t reason_len) {
+int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason, size_t reason_len) {
     if (!driver_present || !driver_version || !device_count) return 1;
     *driver_present = 0;
     *driver_version = 0;
@@ -106,8 +105,7 @@ int device_properties(int32_t ordinal, aph_cuda_module_device* out, char* msg, s
 // happen under one lock, and the thread's previous device is restored afterwards.
 std::mutex g_device_switch;
 
-int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
-                size_t msg_len) {
+int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg, size_t msg_len) {
     std::lock_guard<std::mutex> lock(g_device_switch);
     aph_cuda_device_scope scope;
     const char* what = "";
@@ -147,25 +145,24 @@ private:
     cudaError_t err_ = cudaSuccess;
 };
 
-#define APH_GUARD_DEVICE(ordinal)                   \
+#define APH_GUARD_DEVICE(ordinal)                     \
     DeviceGuard device_guard_(ordinal, msg, msg_len); \
     if (!device_guard_.ok()) return 1
 
 // A failing call is reported and consumed (last_error.h, rule 1).
-#define APH_CUDA_CHECK(call)                          \
-    do {                                              \
-        const cudaError_t err_ = (call);              \
-        if (err_ != cudaSuccess) {                    \
-            report_cuda(msg, msg_len, #call, err_);   \
-            return 1;                                 \
-        }                                             \
+#define APH_CUDA_CHECK(call)                        \
+    do {                                            \
+        const cudaError_t err_ = (call);            \
+        if (err_ != cudaSuccess) {                  \
+            report_cuda(msg, msg_len, #call, err_); \
+            return 1;                               \
+        }                                           \
     } while (0)
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 cudaEvent_t as_event(void* e) { return static_cast<cudaEvent_t>(e); }
 
-int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
-              size_t msg_len) {
+int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg, size_t msg_len) {
     if (out_of_memory) *out_of_memory = 0;
     APH_GUARD_DEVICE(ordinal);
     void* p = nullptr;
@@ -204,24 +201,22 @@ int host_free(void* ptr, char* msg, size_t msg_len) {
     return 0;
 }
 
-int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
-                 char* msg, size_t msg_len) {
+int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream, char* msg, size_t msg_len) {
     if (bytes == 0) return 0;
     APH_GUARD_DEVICE(ordinal);
     APH_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, as_stream(stream)));
     return 0;
 }
 
-int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
-                      size_t bytes, void* stream, char* msg, size_t msg_len) {
+int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal, size_t bytes, void* stream,
+                      char* msg, size_t msg_len) {
     if (bytes == 0) return 0;
     APH_GUARD_DEVICE(src_ordinal);
     APH_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_ordinal, src, src_ordinal, bytes, as_stream(stream)));
     return 0;
 }
 
-int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
-                 size_t msg_len) {
+int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg, size_t msg_len) {
     if (bytes == 0) return 0;
     APH_GUARD_DEVICE(ordinal);
     APH_CUDA_CHECK(cudaMemsetAsync(ptr, value, bytes, as_stream(stream)));
@@ -248,8 +243,7 @@ __global__ void strided_copy_kernel(aph_cuda_strided_copy p, int64_t numel) {
     }
 }
 
-int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream,
-                       char* msg, size_t msg_len) {
+int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream, char* msg, size_t msg_len) {
     if (copy == nullptr || copy->ndim < 0 || copy->ndim > APH_CUDA_MAX_DIMS) {
         put(msg, msg_len, "%s", "strided copy: invalid parameters");
         return 1;
@@ -268,9 +262,7 @@ int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* copy, void*
         case 2: strided_copy_kernel<uint16_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
         case 4: strided_copy_kernel<uint32_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
         case 8: strided_copy_kernel<uint64_t><<<blocks, threads, 0, s>>>(*copy, numel); break;
-        default:
-            put(msg, msg_len, "strided copy: element size %d not supported", copy->elem_size);
-            return 1;
+        default: put(msg, msg_len, "strided copy: element size %d not supported", copy->elem_size); return 1;
     }
     const cudaError_t err = static_cast<cudaError_t>(aph_cuda_launch_result(&kRuntime));
     if (err != cudaSuccess) {
@@ -355,8 +347,8 @@ int device_synchronize(int32_t ordinal, char* msg, size_t msg_len) {
     return 0;
 }
 
-int kernel_launch(int32_t ordinal, int32_t op, const void* desc, size_t desc_size, void* stream,
-                  char* msg, size_t msg_len) {
+int kernel_launch(int32_t ordinal, int32_t op, const void* desc, size_t desc_size, void* stream, char* msg,
+                  size_t msg_len) {
     if (desc == nullptr) {
         put(msg, msg_len, "%s", "kernel launch: descriptor is NULL");
         return APH_K_STATUS_FAILED;
@@ -395,7 +387,6 @@ const aph_cuda_module_api kApi = {
     device_synchronize,
     kernel_launch,
 };
-
 
 }  // namespace
 

@@ -55,29 +55,24 @@ typedef struct aph_cuda_module_api {
     /* Looks for the driver and counts devices. Always fills all outputs; when no device is
      * usable, reason says why ("NVIDIA driver not found (...)"). Returns non-zero only when
      * an output pointer is NULL. */
-    int (*probe)(int* driver_present, int32_t* driver_version, int32_t* device_count,
-                 char* reason, size_t reason_len);
-    int (*device_properties)(int32_t ordinal, aph_cuda_module_device* out, char* msg,
-                             size_t msg_len);
-    int (*memory_info)(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
-                       size_t msg_len);
+    int (*probe)(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason, size_t reason_len);
+    int (*device_properties)(int32_t ordinal, aph_cuda_module_device* out, char* msg, size_t msg_len);
+    int (*memory_info)(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg, size_t msg_len);
 
     /* Memory. *out_of_memory is set to 1 when the failure was cudaErrorMemoryAllocation. */
-    int (*mem_alloc)(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
-                     size_t msg_len);
+    int (*mem_alloc)(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg, size_t msg_len);
     int (*mem_free)(int32_t ordinal, void* ptr, char* msg, size_t msg_len);
     int (*host_alloc)(size_t bytes, void** out, int* out_of_memory, char* msg, size_t msg_len);
     int (*host_free)(void* ptr, char* msg, size_t msg_len);
 
     /* Copies and fills, queued on stream (cudaMemcpyDefault: any direction, unified addressing). */
-    int (*memcpy_async)(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
-                        char* msg, size_t msg_len);
-    int (*memcpy_peer_async)(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
-                             size_t bytes, void* stream, char* msg, size_t msg_len);
-    int (*memset_async)(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream,
-                        char* msg, size_t msg_len);
-    int (*strided_copy_async)(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream,
-                              char* msg, size_t msg_len);
+    int (*memcpy_async)(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream, char* msg,
+                        size_t msg_len);
+    int (*memcpy_peer_async)(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal, size_t bytes,
+                             void* stream, char* msg, size_t msg_len);
+    int (*memset_async)(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg, size_t msg_len);
+    int (*strided_copy_async)(int32_t ordinal, const aph_cuda_strided_copy* copy, void* stream, char* msg,
+                              size_t msg_len);
 
     /* Streams (created non-blocking) and events (timing disabled). */
     int (*stream_create)(int32_t ordinal, void** out, char* msg, size_t msg_len);
@@ -89,15 +84,14 @@ typedef struct aph_cuda_module_api {
     int (*event_record)(int32_t ordinal, void* event, void* stream, char* msg, size_t msg_len);
     int (*event_query)(void* event, int* done, char* msg, size_t msg_len);
     int (*event_synchronize)(void* event, char* msg, size_t msg_len);
-    int (*stream_wait_event)(int32_t ordinal, void* stream, void* event, char* msg,
-                             size_t msg_len);
+    int (*stream_wait_event)(int32_t ordinal, void* stream, void* event, char* msg, size_t msg_len);
     int (*device_synchronize)(int32_t ordinal, char* msg, size_t msg_len);
 
     /* Kernels (ABI v3): queues operation op (aph_k_op) described by desc (the aph_k_* struct of
      * that op, desc_size bytes, read before the call returns) on stream. Returns 0, or an
      * APH_K_STATUS_* code with msg. */
-    int (*kernel_launch)(int32_t ordinal, int32_t op, const void* desc, size_t desc_size,
-                         void* stream, char* msg, size_t msg_len);
+    int (*kernel_launch)(int32_t ordinal, int32_t op, const void* desc, size_t desc_size, void* stream, char* msg,
+                         size_t msg_len);
 } aph_cuda_module_api;
 
 typedef const aph_cuda_module_api* (*aph_cuda_module_entry_fn)(void);

@@ -3,19 +3,19 @@
  *
  * Build against an installed libaphelion:
  *   cc device_tracker.c $(pkg-config --cflags --libs aphelion) -o device_tracker
- * or with CMake: find_package(aphelion 0.1 REQUIRED) + target_link_libraries(... aphelion::aphelion)
+ * or with CMake: find_package(aphelion 0.2 REQUIRED) + target_link_libraries(... aphelion::aphelion)
  */
 #include <aphelion.h>
 
 #include <stdio.h>
 
-#define CHECK(call)                                                                   \
-    do {                                                                              \
-        aph_status st_ = (call);                                                      \
-        if (st_ != APH_OK) {                                                          \
+#define CHECK(call)                                                                         \
+    do {                                                                                    \
+        aph_status st_ = (call);                                                            \
+        if (st_ != APH_OK) {                                                                \
             fprintf(stderr, "%s: %s: %s\n", #call, aph_status_name(st_), aph_last_error()); \
-            return 1;                                                                 \
-        }                                                                             \
+            return 1;                                                                       \
+        }                                                                                   \
     } while (0)
 
 int main(void) {
@@ -29,8 +29,8 @@ int main(void) {
 
     uint64_t free_bytes = 0, total_bytes = 0;
     CHECK(aph_device_memory_info(device, &free_bytes, &total_bytes));
-    printf("device: %s (%s), %.1f of %.1f GiB free\n", aph_device_label(device),
-           aph_device_name(device), free_bytes / 1073741824.0, total_bytes / 1073741824.0);
+    printf("device: %s (%s), %.1f of %.1f GiB free\n", aph_device_label(device), aph_device_name(device),
+           free_bytes / 1073741824.0, total_bytes / 1073741824.0);
 
     /* Budget: a quarter of the free memory. */
     aph_tracker* tracker = NULL;
@@ -53,8 +53,7 @@ int main(void) {
         if (++layers == 64) break;
     }
     printf("layers that fit: %d, peak %llu bytes of %llu\n", layers,
-           (unsigned long long)aph_tracker_peak_bytes(tracker),
-           (unsigned long long)aph_tracker_limit_bytes(tracker));
+           (unsigned long long)aph_tracker_peak_bytes(tracker), (unsigned long long)aph_tracker_limit_bytes(tracker));
     if (aph_tracker_peak_bytes(tracker) > aph_tracker_limit_bytes(tracker)) return 1;
 
     aph_tracker_release(tracker);

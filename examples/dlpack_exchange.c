@@ -18,14 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(call)                                                                       \
-    do {                                                                                  \
-        aph_status st_ = (call);                                                          \
-        if (st_ != APH_OK) {                                                              \
-            fprintf(stderr, "%s failed: %s: %s\n", #call, aph_status_name(st_),           \
-                    aph_last_error());                                                    \
-            exit(1);                                                                      \
-        }                                                                                 \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        aph_status st_ = (call);                                                                   \
+        if (st_ != APH_OK) {                                                                       \
+            fprintf(stderr, "%s failed: %s: %s\n", #call, aph_status_name(st_), aph_last_error()); \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* The "other library" of step 3: a malloc'd buffer described as a DLManagedTensorVersioned. */
@@ -58,18 +57,17 @@ int main(void) {
     CHECK(aph_tensor_slice(a, 1, 1, 4, 2, &cols));
     float out[6];
     CHECK(aph_tensor_to_host(cols, out, sizeof out)); /* logical order: 1 3 5 7 9 11 */
-    printf("columns 1 and 3: %g %g %g %g %g %g (shares memory: %d)\n", out[0], out[1], out[2],
-           out[3], out[4], out[5], aph_tensor_shares_storage(a, cols));
+    printf("columns 1 and 3: %g %g %g %g %g %g (shares memory: %d)\n", out[0], out[1], out[2], out[3], out[4], out[5],
+           aph_tensor_shares_storage(a, cols));
 
     /* 2. Export the transposed view. The consumer sees the same memory, with strides. */
     DLManagedTensorVersioned* dl = NULL;
     CHECK(aph_tensor_to_dlpack(at, &dl));
     const DLTensor* t = &dl->dl_tensor;
     const float* base = (const float*)((const char*)t->data + t->byte_offset);
-    printf("DLPack %u.%u: ndim %d, shape [%lld, %lld], strides [%lld, %lld], zero-copy: %s\n",
-           dl->version.major, dl->version.minor, t->ndim, (long long)t->shape[0],
-           (long long)t->shape[1], (long long)t->strides[0], (long long)t->strides[1],
-           (const void*)base == aph_tensor_data(at) ? "yes" : "no");
+    printf("DLPack %u.%u: ndim %d, shape [%lld, %lld], strides [%lld, %lld], zero-copy: %s\n", dl->version.major,
+           dl->version.minor, t->ndim, (long long)t->shape[0], (long long)t->shape[1], (long long)t->strides[0],
+           (long long)t->strides[1], (const void*)base == aph_tensor_data(at) ? "yes" : "no");
     printf("element [2][1] read through DLPack: %g\n", base[2 * t->strides[0] + 1 * t->strides[1]]);
     aph_tensor_release(at); /* the export keeps the memory alive on its own ... */
     dl->deleter(dl);        /* ... until the consumer is done with it */

@@ -25,14 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        aph_status st_ = (expr);                                                               \
-        if (st_ != APH_OK) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, aph_status_name(st_),       \
-                    aph_last_error());                                                         \
-            exit(1);                                                                           \
-        }                                                                                      \
+#define CHECK(expr)                                                                                         \
+    do {                                                                                                    \
+        aph_status st_ = (expr);                                                                            \
+        if (st_ != APH_OK) {                                                                                \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, aph_status_name(st_), aph_last_error()); \
+            exit(1);                                                                                        \
+        }                                                                                                   \
     } while (0)
 
 enum { B = 2, S = 24, DM = 64, HQ = 4, HKV = 2, HD = 16, FF = 128 };
@@ -97,16 +96,16 @@ static aph_tensor* attention_unfused(aph_tensor* q, aph_tensor* k, aph_tensor* v
 
     const int64_t ss[4] = {B, HQ, S, S}, s2[2] = {S, S};
     aph_tensor* scores = empty(ss, 4);
-    CHECK(aph_op_matmul(NULL, qp, kr, 0, 1, 1.0 / sqrt((double)HD), 0.0, scores));
+    CHECK(aph_op_matmul(qp, kr, 0, 1, 1.0 / sqrt((double)HD), 0.0, scores, NULL));
     float mask[S * S];
     for (int i = 0; i < S; ++i)
         for (int j = 0; j < S; ++j) mask[i * S + j] = j > i ? -INFINITY : 0.0f;
     aph_tensor* m = NULL;
     CHECK(aph_tensor_from_host(dev, APH_DTYPE_F32, s2, 2, mask, sizeof mask, &m));
-    CHECK(aph_op_binary(NULL, APH_BINARY_ADD, scores, m, scores));
-    CHECK(aph_op_softmax(NULL, scores, scores));
+    CHECK(aph_op_binary(APH_BINARY_ADD, scores, m, scores, NULL));
+    CHECK(aph_op_softmax(scores, scores, NULL));
     aph_tensor* o = empty(full4, 4);
-    CHECK(aph_op_matmul(NULL, scores, vr, 0, 0, 1.0, 0.0, o));
+    CHECK(aph_op_matmul(scores, vr, 0, 0, 1.0, 0.0, o, NULL));
     aph_tensor* out = NULL; /* back to [B, S, HQ, HD] */
     aph_tensor* op = NULL;
     CHECK(aph_tensor_permute(o, perm, 4, &op));
@@ -144,65 +143,65 @@ int main(void) {
 
     /* Attention block. */
     aph_tensor* h = empty(sx, 3);
-    CHECK(aph_op_rms_norm(NULL, x, norm1, 1e-5, h));
+    CHECK(aph_op_rms_norm(x, norm1, 1e-5, h, NULL));
     aph_tensor *q = empty(sq, 3), *k = empty(skv, 3), *v = empty(skv, 3);
-    CHECK(aph_op_linear(NULL, h, Wq, NULL, q));
-    CHECK(aph_op_linear(NULL, h, Wk, NULL, k));
-    CHECK(aph_op_linear(NULL, h, Wv, NULL, v));
+    CHECK(aph_op_linear(h, Wq, NULL, q, NULL));
+    CHECK(aph_op_linear(h, Wk, NULL, k, NULL));
+    CHECK(aph_op_linear(h, Wv, NULL, v, NULL));
     const int64_t q4[4] = {B, S, HQ, HD}, kv4[4] = {B, S, HKV, HD};
     aph_tensor* q4v = reshape(q, q4, 4);
     aph_tensor* k4v = reshape(k, kv4, 4);
     aph_tensor* v4v = reshape(v, kv4, 4);
-    CHECK(aph_op_rope(NULL, q4v, positions, 10000.0, APH_ROPE_HALF, q4v)); /* in place */
-    CHECK(aph_op_rope(NULL, k4v, positions, 10000.0, APH_ROPE_HALF, k4v));
+    CHECK(aph_op_rope(q4v, positions, 10000.0, APH_ROPE_HALF, q4v, NULL)); /* in place */
+    CHECK(aph_op_rope(k4v, positions, 10000.0, APH_ROPE_HALF, k4v, NULL));
     aph_tensor* a4 = empty(q4, 4);
-    CHECK(aph_op_attention(NULL, q4v, k4v, v4v, NULL, 0.0, 1, a4));
+    CHECK(aph_op_attention(q4v, k4v, v4v, NULL, 0.0, 1, a4, NULL));
 
     /* Check the fused attention against the unfused composition. */
     aph_tensor* ref = attention_unfused(q4v, k4v, v4v);
     aph_tensor* diff = empty(q4, 4);
-    CHECK(aph_op_binary(NULL, APH_BINARY_SUB, a4, ref, diff));
-    CHECK(aph_op_unary(NULL, APH_UNARY_ABS, diff, diff));
+    CHECK(aph_op_binary(APH_BINARY_SUB, a4, ref, diff, NULL));
+    CHECK(aph_op_unary(APH_UNARY_ABS, diff, diff, NULL));
     const int64_t flat = (int64_t)B * S * HQ * HD;
     aph_tensor* dflat = reshape(diff, &flat, 1);
     aph_tensor* maxdiff = empty(NULL, 0);
-    CHECK(aph_op_reduce(NULL, APH_REDUCE_MAX, dflat, 0, 0, maxdiff));
+    CHECK(aph_op_reduce(APH_REDUCE_MAX, dflat, 0, 0, maxdiff, NULL));
     const double max_diff = read_scalar(maxdiff);
     printf("attention: fused vs unfused max |difference| = %.3g\n", max_diff);
 
     aph_tensor* a = reshape(a4, sq, 3);
     aph_tensor* proj = empty(sx, 3);
-    CHECK(aph_op_linear(NULL, a, Wo, NULL, proj));
+    CHECK(aph_op_linear(a, Wo, NULL, proj, NULL));
     aph_tensor* x1 = empty(sx, 3);
-    CHECK(aph_op_binary(NULL, APH_BINARY_ADD, x, proj, x1));
+    CHECK(aph_op_binary(APH_BINARY_ADD, x, proj, x1, NULL));
 
     /* MLP block (SwiGLU). */
     aph_tensor* h2 = empty(sx, 3);
-    CHECK(aph_op_rms_norm(NULL, x1, norm2, 1e-5, h2));
+    CHECK(aph_op_rms_norm(x1, norm2, 1e-5, h2, NULL));
     aph_tensor *g = empty(sf, 3), *u = empty(sf, 3);
-    CHECK(aph_op_linear(NULL, h2, Wg, NULL, g));
-    CHECK(aph_op_linear(NULL, h2, Wu, NULL, u));
-    CHECK(aph_op_unary(NULL, APH_UNARY_SILU, g, g));
-    CHECK(aph_op_binary(NULL, APH_BINARY_MUL, g, u, g));
+    CHECK(aph_op_linear(h2, Wg, NULL, g, NULL));
+    CHECK(aph_op_linear(h2, Wu, NULL, u, NULL));
+    CHECK(aph_op_unary(APH_UNARY_SILU, g, g, NULL));
+    CHECK(aph_op_binary(APH_BINARY_MUL, g, u, g, NULL));
     aph_tensor* down = empty(sx, 3);
-    CHECK(aph_op_linear(NULL, g, Wd, NULL, down));
+    CHECK(aph_op_linear(g, Wd, NULL, down, NULL));
     aph_tensor* y = empty(sx, 3);
-    CHECK(aph_op_binary(NULL, APH_BINARY_ADD, x1, down, y));
+    CHECK(aph_op_binary(APH_BINARY_ADD, x1, down, y, NULL));
 
     /* Checksum: sum and sum of absolute values of y. */
     const int64_t ny = (int64_t)B * S * DM;
     aph_tensor* yflat = reshape(y, &ny, 1);
     aph_tensor* yabs = empty(&ny, 1);
-    CHECK(aph_op_unary(NULL, APH_UNARY_ABS, yflat, yabs));
+    CHECK(aph_op_unary(APH_UNARY_ABS, yflat, yabs, NULL));
     aph_tensor *sum = empty(NULL, 0), *sum_abs = empty(NULL, 0);
-    CHECK(aph_op_reduce(NULL, APH_REDUCE_SUM, yflat, 0, 0, sum));
-    CHECK(aph_op_reduce(NULL, APH_REDUCE_SUM, yabs, 0, 0, sum_abs));
+    CHECK(aph_op_reduce(APH_REDUCE_SUM, yflat, 0, 0, sum, NULL));
+    CHECK(aph_op_reduce(APH_REDUCE_SUM, yabs, 0, 0, sum_abs, NULL));
     printf("output [%d, %d, %d]: checksum sum = %.4f, sum |y| = %.4f\n", B, S, DM, read_scalar(sum),
            read_scalar(sum_abs));
 
-    aph_tensor* all[] = {x, norm1, norm2, Wq, Wk, Wv, Wo, Wg, Wu, Wd, positions, h, q, k, v, q4v, k4v, v4v,
-                         a4, ref, diff, dflat, maxdiff, a, proj, x1, h2, g, u, down, y, yflat, yabs, sum,
-                         sum_abs};
+    aph_tensor* all[] = {x,    norm1, norm2, Wq,  Wk,  Wv,   Wo, Wg,    Wu,   Wd,    positions, h,
+                         q,    k,     v,     q4v, k4v, v4v,  a4, ref,   diff, dflat, maxdiff,   a,
+                         proj, x1,    h2,    g,   u,   down, y,  yflat, yabs, sum,   sum_abs};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) aph_tensor_release(all[i]);
     aph_device_release(dev);
     if (!(max_diff <= 1e-4)) {

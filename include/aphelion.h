@@ -2,36 +2,98 @@
  * aphelion.h — the C ABI of libaphelion, an embeddable runtime library for AI workloads.
  *
  * This header is the whole public interface. It is valid C11 and C++ and is the only file the
- * language bindings read.
+ * language bindings read. Behaviour shared with the Rust projects libaphelion grows out of
+ * (messages, formats, orders) is specified in docs/compat.md, which comments cite by section.
  *
- * Conventions (they hold for every function unless its comment says otherwise):
+ * Versions: 0.1 -> 0.2 was the one incompatible change made under major version 0, before any
+ * binding shipped. From 0.2.0 on the header only grows (compatible additions: new functions,
+ * enum values appended, struct fields appended behind struct_size); an incompatible change
+ * bumps the major version and the shared object's name (libaphelion.so.MAJOR) together.
  *
- *  - Status codes. Every call that can fail returns an aph_status: APH_OK (0) on success, an
- *    APH_ERR_* code otherwise. aph_last_error() then gives a human-readable message for the
- *    calling thread's most recent failure. Successful calls do not clear that message.
- *  - Out parameters. Results come back through pointer parameters named out / out_*; they are
- *    written only on success, so a failed call leaves the caller's variables untouched.
- *  - Invalid input (a NULL pointer where one is required, an enum value outside its range, a
- *    negative dimension, ...) is APH_ERR_INVALID_ARGUMENT with a message naming the argument.
- *  - The library never takes the host process down: no abort(), exit() or uncaught C++ exception
- *    escapes an aph_* function.
- *  - Ownership. *_create / *_open / *_select / *_from_* hand the caller a reference it owns and
- *    must give back with the matching *_release; so does every handle returned through a T** out
- *    parameter (aph_build_context_executor, aph_device_tracker). Reference-counted handles
- *    (devices, trackers, tensors, executors, ...) also have *_retain. *_release(NULL) is a
- *    no-op. Strings and shapes returned by getters are borrowed: they stay valid as long as the
- *    handle they came from (or, for functions with no handle, for the life of the process),
- *    unless the getter's comment states a shorter lifetime.
- *  - Threads. Each handle type states whether it is thread-safe. Trackers, devices and logging
- *    are; configuration objects must be used by one thread at a time.
- *  - Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count
- *    is 0 (a 0-dimensional shape, one element).
- *  - Structs the caller passes in (to be read or filled) begin with `size_t struct_size`; set it
- *    to sizeof(the struct) before the call. The library accepts any struct_size that covers the
- *    struct's required fields (for structs it fills: the first field after struct_size); input
- *    fields past struct_size take their defaults and output fields past it are not written, so
- *    programs built against an older header keep working with a newer library. A function that
- *    fills caller memory takes that memory's capacity.
+ * Rules of this API. They hold for every declaration unless its comment says otherwise;
+ * tests/check_header.py checks the ones a program can check.
+ *
+ *  1. Enums. Every enum is declared `typedef APH_ENUM(aph_x) { ... } aph_x;`: a fixed 32-bit
+ *     int underlying type (C passes enums as int). Values are explicit and never reordered or
+ *     reused. Every enum is open: a later version may append values, so code that receives an
+ *     enum value from the library (status codes, dtypes, node kinds, ...) must treat an unknown
+ *     value as data, never as undefined behaviour. Passing a value outside the enum to the
+ *     library is APH_ERR_INVALID_ARGUMENT naming the argument.
+ *  2. Structs. Every struct the caller passes to the library (to be read or filled) starts
+ *     with `size_t struct_size`; set it to sizeof(the struct). The library accepts every
+ *     struct_size that covers the struct's required fields (for structs it fills: at least the
+ *     first field after struct_size); input fields past struct_size take their documented
+ *     defaults and output fields past it are not written, so programs built against an older
+ *     header keep working with a newer library. A struct_size too small for the required
+ *     fields is APH_ERR_INVALID_ARGUMENT naming the struct. No struct and no callback signature
+ *     holds a fixed-size array: shapes are `const int64_t*` plus a `size_t` count, owned by
+ *     someone whose lifetime is stated, or caller memory with an explicit capacity. Every
+ *     function that fills caller memory takes that memory's capacity; too small is
+ *     APH_ERR_INVALID_ARGUMENT and writes nothing.
+ *  3. Status codes and out parameters. Every call that can fail returns an aph_status: APH_OK
+ *     (0) on success, an APH_ERR_* code otherwise (section 2). Results come back through
+ *     pointer parameters named out / out_*, written only on success: a failed call leaves the
+ *     caller's variables untouched. Invalid input (a NULL pointer where one is required, a
+ *     value outside its enum, a negative size, ...) is APH_ERR_INVALID_ARGUMENT with a message
+ *     naming the argument; a named input, output, weight, node, key, operation, preset or stage
+ *     that does not exist is APH_ERR_NOT_FOUND; a call in the wrong order is
+ *     APH_ERR_INVALID_STATE; an out-of-budget condition is APH_ERR_OUT_OF_MEMORY wherever it
+ *     surfaces. The library never takes the host process down: no abort(), exit() or C++
+ *     exception escapes an aph_* function.
+ *  4. Last error. aph_last_error() is the calling thread's message of its most recent failing
+ *     aph_* call: set by every call that returns a failing status, never by a successful one,
+ *     never cleared; functions that return no status (getters, *_retain, *_release) never touch
+ *     it. Read it on the thread that made the call, before that thread makes another one
+ *     (bindings whose threads move, such as Go's, read it inside the same C call). A failure
+ *     inside a callback the library invokes on the caller's behalf never replaces the message
+ *     the caller will read (section 2 says how a callback reports one).
+ *  5. Names and argument order.
+ *     - Functions are aph_<object>_<verb>; property getters of a handle are
+ *       aph_<object>_<property> (aph_tensor_dtype, aph_device_ordinal). `get_` appears only in
+ *       get/set pairs of keyed or process-wide values (aph_log_get_level / aph_log_set_level,
+ *       aph_model_config_get_int / _set_int) and where aph_<object>_<property> is already a
+ *       type's name (aph_device_get_kind: aph_device_kind is the enum; aph_cuda_get_info).
+ *     - The stream is the last parameter before the out pointers (T** out, int* out_done), or
+ *       the very last when there are none (CUDA's convention; bindings make it an optional
+ *       trailing argument): aph_op_matmul(a, b, ..., out, stream), whose out tensor is a
+ *       caller-made input, not an out pointer; aph_device_allocate(device, bytes, stream, out);
+ *       aph_tensor_create_on_stream(device, dtype, shape, ndim, stream, out). Functions of the
+ *       stream object itself (aph_stream_*) take it first, as their object. A NULL stream
+ *       always means the default stream of the device concerned.
+ *     - Callbacks take `void* user_data` as their FIRST parameter. Registration functions take
+ *       (fn, user_data[, destroy]) in that order, adjacent.
+ *     - Dimension indices are int64_t and count from the end when negative (-1 is the last)
+ *       wherever a dimension is named; sizes and shapes are int64_t; counts (ndim, numbers of
+ *       items, capacities, indexes into lists) are size_t, except device ordinals and the
+ *       device count, int32_t as CUDA's. The one exception to negative dimensions is the axis
+ *       of aph_quantize / aph_dequantize, where a negative value selects per-tensor scales.
+ *     - Booleans are int: an argument counts as true when it is non-zero (C's rule); a result
+ *       is exactly 0 or 1.
+ *     - Severity ascends everywhere, with the same number for the same name: aph_log_level
+ *       TRACE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4; aph_trace_level DEBUG=1 ... ERROR=4. A
+ *       filter keeps the levels at or above its minimum.
+ *     - Ownership shows in the signature. A handle returned through a T** out parameter is a
+ *       new reference (or a new object) the caller gives back with the matching *_release
+ *       (*_create, *_open, *_select, *_from_*, aph_build_context_executor, aph_device_tracker,
+ *       ...); reference-counted handles (devices, trackers, streams, tensors, executors, ...)
+ *       also have *_retain; *_release(NULL) is a no-op. A handle returned as the function's
+ *       value is borrowed, and its comment says until when. char** out strings are freed with
+ *       aph_string_free. const char* results (and shapes) are borrowed: valid as long as the
+ *       handle they came from (for functions with no handle, for the life of the process)
+ *       unless the comment states a shorter lifetime.
+ *  6. Process-wide state. Nothing one component of a process sets changes another component's
+ *     behaviour: the CPU worker-thread count is an executor option (cpu_threads) and a
+ *     per-thread setting for eager operations (aph_cpu_set_thread_limit); the environment
+ *     variable APHELION_CPU_THREADS is only the process default. (The logger is one per
+ *     process by nature, section 3.)
+ *  7. Documentation. Every exported function has a doc comment directly above its declaration
+ *     (a comment above consecutive declarations covers the group), saying what it does, who
+ *     owns what, and which statuses it returns.
+ *
+ * Threads: each handle type states whether it is thread-safe. Trackers, devices, streams,
+ * allocators and logging are; configuration objects must be used by one thread at a time.
+ * Shapes are int64_t arrays with a size_t count; a shape pointer may be NULL when the count is 0
+ * (a 0-dimensional shape, one element).
  *
  * Sections: 1 export and version macros · 2 status and errors · 3 logging · 4 dtypes ·
  * 5 memory estimates · 6 memory tracker · 7 device configuration · 8 devices · 9 CUDA support ·
@@ -78,7 +140,7 @@ extern "C" {
 /** Version of this header. The library reports its own numbers through aph_version(). An
  *  incompatible ABI change bumps the major version; the shared object is libaphelion.so.MAJOR. */
 #define APH_VERSION_MAJOR 0
-#define APH_VERSION_MINOR 1
+#define APH_VERSION_MINOR 2
 #define APH_VERSION_PATCH 0
 
 /** "MAJOR.MINOR.PATCH" of the loaded library. Never NULL; valid for the life of the process. */
@@ -155,8 +217,8 @@ APH_API const char* aph_last_error(void);
  * stderr:  "2026-11-23T17:35:00.123456Z  WARN aphelion::device: message". A callback replaces
  * the default sink (the bindings route messages into their language's logging this way).
  *
- * The initial level comes from the environment variable APHELION_LOG (error, warn, info, debug
- * or trace, case-insensitive), read once at the first use of the logger; otherwise it is
+ * The initial level comes from the environment variable APHELION_LOG (trace, debug, info, warn
+ * or error, case-insensitive), read once at the first use of the logger; otherwise it is
  * APH_LOG_WARN. An unrecognised value is reported once at warn level and ignored.
  *
  * Thread safety: all logging functions are thread-safe. The callback is called on whichever
@@ -174,28 +236,33 @@ APH_API const char* aph_last_error(void);
  * callback. The callback does not change the caller's aph_last_error() (section 2).
  * ========================================================================================== */
 
+/** Severity, ascending (the numbers aph_trace_level gives the same names). A level filter keeps
+ *  the messages at or above its level. */
 typedef APH_ENUM(aph_log_level) {
-    APH_LOG_ERROR = 0,
-    APH_LOG_WARN = 1,
+    APH_LOG_TRACE = 0,
+    APH_LOG_DEBUG = 1,
     APH_LOG_INFO = 2,
-    APH_LOG_DEBUG = 3,
-    APH_LOG_TRACE = 4
+    APH_LOG_WARN = 3,
+    APH_LOG_ERROR = 4
 } aph_log_level;
 
-/** target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no trailing
- *  newline. Both strings are valid only during the call. */
-typedef void (*aph_log_callback)(aph_log_level level, const char* target, const char* message,
-                                 void* user_data);
+/** Called as cb(user_data, level, target, message) for each message that passes the level
+ *  filter. target is the subsystem ("aphelion::device", "aphelion::cuda", ...); message has no
+ *  trailing newline. Both strings are valid only during the call. */
+typedef void (*aph_log_callback)(void* user_data, aph_log_level level, const char* target,
+                                 const char* message);
 
 /** Sends every message at or above the current level to cb. NULL restores the default stderr
  *  sink. See the section comment for the threading guarantees. */
 APH_API aph_status aph_log_set_callback(aph_log_callback cb, void* user_data);
 
-/** Messages more verbose than level are dropped before they are formatted. */
+/** Messages below level (less severe) are dropped before they are formatted. Set and get: the
+ *  current level (initially APHELION_LOG's, else APH_LOG_WARN); a level outside the enum is
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_log_set_level(aph_log_level level);
 APH_API aph_log_level aph_log_get_level(void);
 
-/** "error", "warn", "info", "debug", "trace"; "invalid" for a value outside the enum. */
+/** "trace", "debug", "info", "warn", "error"; "invalid" for a value outside the enum. */
 APH_API const char* aph_log_level_name(aph_log_level level);
 
 /** Logs one message through libaphelion's logger (the level filter, then the callback or the
@@ -214,6 +281,10 @@ typedef APH_ENUM(aph_log_preset) {
     APH_LOG_PRESET_TESTING = 2
 } aph_log_preset;
 
+/** Applies a preset: sets the level and the default sink's layout as described above (a log
+ *  callback, if one is set, keeps receiving the messages; only the level filter applies to it).
+ *  A preset outside the enum is APH_ERR_INVALID_ARGUMENT; inside the log callback too (see the
+ *  section comment). */
 APH_API aph_status aph_log_apply_preset(aph_log_preset preset);
 
 /** rust-ai-core's training-step helper: logs at info level, target "rust_ai::training",
@@ -395,7 +466,7 @@ APH_API aph_status aph_device_config_create(aph_device_config** out);
 APH_API aph_status aph_device_config_from_env(aph_device_config** out);
 /** ordinal must be >= 0. */
 APH_API aph_status aph_device_config_set_cuda_device(aph_device_config* config, int32_t ordinal);
-/** force_cpu: 0 or 1 (any non-zero value counts as 1). */
+/** force_cpu: a boolean (non-zero is true). */
 APH_API aph_status aph_device_config_set_force_cpu(aph_device_config* config, int force_cpu);
 /** The component name used in the CPU-fallback warning. Copied; must be a non-empty string. */
 APH_API aph_status aph_device_config_set_component(aph_device_config* config, const char* name);
@@ -443,17 +514,22 @@ APH_API aph_status aph_device_open(aph_device_kind kind, int32_t ordinal, aph_de
  *  the CUDA module or the driver is missing (see aph_cuda_get_info for why). */
 APH_API aph_status aph_device_count(aph_device_kind kind, int32_t* out);
 
+/** Adds a reference to device / drops one (NULL: no-op). When the last reference goes the handle
+ *  is freed (the next aph_device_open or aph_device_select makes a new one) and raw allocations
+ *  still live are reported as the leak report of section 11 says; tensors, streams, events and
+ *  contexts hold references of their own. */
 APH_API void aph_device_retain(aph_device* device);
 APH_API void aph_device_release(aph_device* device);
 
 /** APH_DEVICE_CPU for NULL. */
 APH_API aph_device_kind aph_device_get_kind(const aph_device* device);
-/** -1 for NULL. */
-APH_API int32_t aph_device_get_ordinal(const aph_device* device);
-/** The device as the error messages write it: "cpu", "cuda:0". "" for NULL. */
+/** The ordinal (0 for the CPU); -1 for NULL. */
+APH_API int32_t aph_device_ordinal(const aph_device* device);
+/** The device as the error messages write it: "cpu", "cuda:0". "" for NULL. Borrowed from the
+ *  device, valid while the handle lives, as the name below. */
 APH_API const char* aph_device_label(const aph_device* device);
 /** Hardware name: the GPU's name ("NVIDIA H100 80GB HBM3") or the CPU model from the operating
- *  system ("cpu" when it gives none). "" for NULL. */
+ *  system ("cpu" when it gives none). "" for NULL. Borrowed from the device. */
 APH_API const char* aph_device_name(const aph_device* device);
 
 /** Free and total memory in bytes, measured now. CPU: the memory available to this process
@@ -561,6 +637,7 @@ APH_API aph_status aph_stream_create(aph_device* device, aph_stream** out);
  *  legacy default stream. APH_ERR_INVALID_ARGUMENT for a CPU device. */
 APH_API aph_status aph_stream_wrap_cuda(aph_device* device, void* cuda_stream, aph_stream** out);
 
+/** Adds a reference to stream (NULL: no-op); release it with aph_stream_release. */
 APH_API void aph_stream_retain(aph_stream* stream);
 /** Drops a reference. When the last one goes, a stream made by aph_stream_create is destroyed
  *  (CUDA finishes its queued work in the background; the call does not wait), and memory the
@@ -570,7 +647,8 @@ APH_API void aph_stream_release(aph_stream* stream);
 /** The stream's device, borrowed. NULL for NULL. */
 APH_API aph_device* aph_stream_device(const aph_stream* stream);
 /** The cudaStream_t behind a CUDA stream (NULL for the legacy default stream); NULL for a CPU
- *  stream or NULL. */
+ *  stream or NULL. Borrowed: valid while the aph_stream lives (a wrapped stream's handle is
+ *  the caller's, as aph_stream_wrap_cuda says). */
 APH_API void* aph_stream_cuda_handle(const aph_stream* stream);
 
 /** Waits until all work queued on the stream is done. */
@@ -758,7 +836,7 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
  * Limits: at most APH_TENSOR_MAX_DIMS dimensions, and numel × dtype size at most INT64_MAX
  * bytes (broadcast views included; else APH_ERR_INVALID_ARGUMENT naming the shape).
  *
- * Errors use the compat page's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
+ * Errors use docs/compat.md's messages: shapes that do not match are APH_ERR_SHAPE_MISMATCH
  * ("shape mismatch: expected [2, 3], got [3, 2]"), tensors on different devices where one is
  * required are APH_ERR_DEVICE_MISMATCH ("device mismatch: tensors must be on the same device"),
  * invalid dimensions, indices and strides are APH_ERR_INVALID_ARGUMENT naming the argument.
@@ -768,19 +846,20 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
 
 typedef struct aph_tensor aph_tensor;
 
-/** Called once, deleter(data, user_data), after the last reference to borrowed memory is gone
+/** Called once, deleter(user_data, data), after the last reference to borrowed memory is gone
  *  and no queued work uses it any more (see the section comment: maybe on another thread). */
-typedef void (*aph_deleter)(void* data, void* user_data);
+typedef void (*aph_deleter)(void* user_data, void* data);
 
 /** A new contiguous tensor with uninitialised memory, on the device's default stream. */
 APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const int64_t* shape,
                                      size_t ndim, aph_tensor** out);
-/** As aph_tensor_create, with the memory allocated for use on stream (NULL: default); the
- *  stream is kept alive while the memory is. Work on other streams needs
+/** As aph_tensor_create, with the memory allocated for use on stream (NULL: the device's default
+ *  stream, as aph_tensor_create); the stream is kept alive while the memory is. stream must
+ *  belong to device (else APH_ERR_DEVICE_MISMATCH). Work on other streams needs
  *  aph_tensor_record_stream. */
-APH_API aph_status aph_tensor_create_on_stream(aph_stream* stream, aph_dtype dtype,
+APH_API aph_status aph_tensor_create_on_stream(aph_device* device, aph_dtype dtype,
                                                const int64_t* shape, size_t ndim,
-                                               aph_tensor** out);
+                                               aph_stream* stream, aph_tensor** out);
 /** A new contiguous tensor filled with zeros (all bits zero). Synchronous. */
 APH_API aph_status aph_tensor_zeros(aph_device* device, aph_dtype dtype, const int64_t* shape,
                                     size_t ndim, aph_tensor** out);
@@ -796,7 +875,7 @@ APH_API aph_status aph_tensor_from_host(aph_device* device, aph_dtype dtype,
  *  must lie at or after data (negative strides are rejected), and the span they cover, from
  *  data to the end of the furthest element, must fit in INT64_MAX bytes without wrapping the
  *  address space (else APH_ERR_INVALID_ARGUMENT naming the strides). deleter (may be NULL) is called
- *  with (data, user_data) exactly once after the last reference goes, as the section comment
+ *  with (user_data, data) exactly once after the last reference goes, as the section comment
  *  says (for CUDA memory: once the work queued on it is done): on success only; on failure the
  *  caller keeps ownership and the deleter is not called. */
 APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
@@ -804,6 +883,8 @@ APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype,
                                         size_t ndim, void* data, aph_deleter deleter,
                                         void* user_data, aph_tensor** out);
 
+/** Adds a reference to the tensor handle (NULL: no-op); each reference is released with
+ *  aph_tensor_release. */
 APH_API void aph_tensor_retain(aph_tensor* tensor);
 /** Drops a reference; the last one frees the handle (and the storage, when no other view uses
  *  it). Releasing a handle twice is a bug in the caller; the library usually detects it, logs
@@ -826,6 +907,7 @@ APH_API uint64_t aph_tensor_nbytes(const aph_tensor* tensor);
 APH_API const void* aph_tensor_data(const aph_tensor* tensor);
 /** Bytes from the storage's start to the first element. */
 APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor);
+/** The tensor's device, borrowed: the tensor keeps it alive (valid while the handle lives). */
 APH_API aph_device* aph_tensor_device(const aph_tensor* tensor);
 /** 1 when the elements are laid out in row-major order without gaps (dimensions of size 1 may
  *  have any stride; zero-size tensors are contiguous). */
@@ -892,25 +974,29 @@ APH_API aph_status aph_tensor_record_stream(aph_tensor* tensor, aph_stream* stre
  *    be expressed with strides over the existing layout (always for contiguous tensors);
  *    otherwise APH_ERR_INVALID_ARGUMENT saying so (make it contiguous first). A numel that
  *    differs is APH_ERR_SHAPE_MISMATCH.
- *  - permute: dims is a permutation of 0..ndim-1 (ndim must equal the tensor's).
- *  - transpose: swaps two dimensions.
+ *  - permute: dims is a permutation of 0..ndim-1 (ndim must equal the tensor's; an entry may
+ *    be negative, counted from the end).
+ *  - transpose: swaps dimensions dim0 and dim1.
  *  - slice: elements start, start+step, ... before stop along dim; start and stop may be
  *    negative (counted from the end) and are clamped to [0, size] as in Python; step >= 1.
  *  - narrow: length elements from start along dim (start + length <= size).
  *  - select: index along dim (negative counts from the end), removing the dimension.
+ *  Dimension indices (dims, dim0, dim1, dim) count from the end when negative, -1 being the last;
+ *  one outside [-ndim, ndim) is APH_ERR_INVALID_ARGUMENT naming it ("dim 3 is out of range for a
+ *  tensor with 2 dimensions").
  *  - expand: broadcasts to shape (ndim >= the tensor's, aligned at the right); dimensions of
  *    size 1 grow with stride 0, -1 keeps a dimension; otherwise APH_ERR_SHAPE_MISMATCH. */
 APH_API aph_status aph_tensor_reshape(aph_tensor* tensor, const int64_t* shape, size_t ndim,
                                       aph_tensor** out);
 APH_API aph_status aph_tensor_permute(aph_tensor* tensor, const int64_t* dims, size_t ndim,
                                       aph_tensor** out);
-APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t dim1,
+APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, int64_t dim0, int64_t dim1,
                                         aph_tensor** out);
-APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t start, int64_t stop,
+APH_API aph_status aph_tensor_slice(aph_tensor* tensor, int64_t dim, int64_t start, int64_t stop,
                                     int64_t step, aph_tensor** out);
-APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t start,
+APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, int64_t dim, int64_t start,
                                      int64_t length, aph_tensor** out);
-APH_API aph_status aph_tensor_select(aph_tensor* tensor, size_t dim, int64_t index,
+APH_API aph_status aph_tensor_select(aph_tensor* tensor, int64_t dim, int64_t index,
                                      aph_tensor** out);
 APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, size_t ndim,
                                      aph_tensor** out);
@@ -949,9 +1035,16 @@ APH_API aph_status aph_tensor_expand(aph_tensor* tensor, const int64_t* shape, s
 struct DLManagedTensorVersioned;
 struct DLManagedTensor;
 
+/** Export (see above): *out is a new DLManagedTensorVersioned (to_dlpack) or DLManagedTensor
+ *  (to_dlpack_unversioned) that the consumer owns and frees by calling its deleter once; it
+ *  holds a reference to tensor until then. NULL arguments are APH_ERR_INVALID_ARGUMENT, and so
+ *  is a read-only tensor for the unversioned struct, which cannot say read-only. */
 APH_API aph_status aph_tensor_to_dlpack(aph_tensor* tensor, struct DLManagedTensorVersioned** out);
 APH_API aph_status aph_tensor_to_dlpack_unversioned(aph_tensor* tensor,
                                                     struct DLManagedTensor** out);
+/** Import (see above): on success *out is a new tensor over src's memory and the library owns
+ *  src (its deleter is called once, when that memory is no longer used); on failure the caller
+ *  still owns src and nothing was called. The errors are listed in the section comment. */
 APH_API aph_status aph_tensor_from_dlpack(struct DLManagedTensorVersioned* src, aph_tensor** out);
 APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* src,
                                                       aph_tensor** out);
@@ -960,7 +1053,7 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  * 14. Operations (kernels)
  *
  * Eager operations over tensors, each with a CPU implementation and a CUDA implementation behind
- * one dispatch (compat page section 8): the device of the tensors picks the implementation. CUDA
+ * one dispatch (docs/compat.md section 8): the device of the tensors picks the implementation. CUDA
  * tensors run in the CUDA module; CPU tensors run on the calling thread (matrix products through
  * OpenBLAS), and the first CPU operation in a process logs the once-per-process CPU warning of
  * section 8 unless a force-CPU variable is set (forcing the CPU is how a user says "I meant it").
@@ -998,14 +1091,12 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  *   write the same memory at once race, as with any tensor write.
  * ========================================================================================== */
 
-/** out = alpha · op(a) · op(b) + beta · out, where op(x) is x or, when transpose_x is 1, x with
- *  its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
+/** out = alpha · op(a) · op(b) + beta · out, where op(x) is x or, when transpose_x is true
+ *  (non-zero), x with its last two dimensions swapped. a is [..., M, K] ([..., K, M] transposed), b is [..., K, N]
  *  ([..., N, K] transposed), both with at least 2 dimensions; their batch dimensions (all but
  *  the last two) broadcast against each other numpy-style, and out is [batch..., M, N]. When
  *  beta is 0, out is not read (NaN in it does not propagate). K = 0 gives out = beta · out
- *  (zeros when beta is 0). Accumulates in f32 (f64 for f64).
- *  transpose_a and transpose_b must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT); a rank below 2,
- *  inner dimensions that differ or batch dimensions that do not broadcast are
+ *  (zeros when beta is 0). Accumulates in f32 (f64 for f64). A rank below 2, inner dimensions that differ or batch dimensions that do not broadcast are
  *  APH_ERR_DIMENSION_MISMATCH naming both shapes; out must not overlap a or b.
  *  Layouts: transposed views and padded rows (a unit stride in one of the last two dimensions)
  *  are read in place, as are batch dimensions that reduce to one stride (broadcast ones
@@ -1014,9 +1105,9 @@ APH_API aph_status aph_tensor_from_dlpack_unversioned(struct DLManagedTensor* sr
  *  CUDA: cuBLAS, loaded at run time (libcublas.so.13; without it APH_ERR_NOT_IMPLEMENTED
  *  "not implemented: cuBLAS not available: ..."), cublasGemmStridedBatchedEx with f32 compute
  *  and f32 reductions; TF32 is not used, so f32 results match the CPU. */
-APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b,
-                                 int transpose_a, int transpose_b, double alpha, double beta,
-                                 aph_tensor* out);
+APH_API aph_status aph_op_matmul(const aph_tensor* a, const aph_tensor* b, int transpose_a,
+                                 int transpose_b, double alpha, double beta, aph_tensor* out,
+                                 aph_stream* stream);
 
 /** A dense layer: out = x · weightᵀ + bias. x is [..., K] (at least 1 dimension; the leading
  *  dimensions are rows of one product), weight [N, K] (PyTorch's layout), bias [N] or NULL, out
@@ -1026,8 +1117,8 @@ APH_API aph_status aph_op_matmul(aph_stream* stream, const aph_tensor* a, const 
  *  cuBLASLt is missing or has no kernel for the layout, a small kernel writes the bias into out
  *  first and the product is accumulated onto it, on the same stream. On the CPU it is added
  *  right after the OpenBLAS product. */
-APH_API aph_status aph_op_linear(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight,
-                                 const aph_tensor* bias, aph_tensor* out);
+APH_API aph_status aph_op_linear(const aph_tensor* x, const aph_tensor* weight,
+                                 const aph_tensor* bias, aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_binary_op) {
     APH_BINARY_ADD = 0,
@@ -1046,12 +1137,12 @@ typedef APH_ENUM(aph_binary_op) {
  *  0 anywhere in the broadcast shape does nothing. op outside aph_binary_op is
  *  APH_ERR_INVALID_ARGUMENT ("op 7 is not an aph_binary_op"). Division follows IEEE 754 (x/0 is
  *  ±inf or NaN). */
-APH_API aph_status aph_op_binary(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
-                                 const aph_tensor* b, aph_tensor* out);
+APH_API aph_status aph_op_binary(aph_binary_op op, const aph_tensor* a, const aph_tensor* b,
+                                 aph_tensor* out, aph_stream* stream);
 /** out = a (op) scalar elementwise; out has a's shape and dtype and may be a. The scalar is
  *  converted to f32 first (f64 for f64 tensors); the errors are aph_op_binary's. */
-APH_API aph_status aph_op_binary_scalar(aph_stream* stream, aph_binary_op op, const aph_tensor* a,
-                                        double scalar, aph_tensor* out);
+APH_API aph_status aph_op_binary_scalar(aph_binary_op op, const aph_tensor* a, double scalar,
+                                        aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_unary_op) {
     APH_UNARY_RELU = 0,
@@ -1073,8 +1164,8 @@ typedef APH_ENUM(aph_unary_op) {
  *  rsqrt is 1/sqrt(x) with IEEE division and square root; outside an op's domain the IEEE
  *  result comes back (log of a negative is NaN, of 0 is -inf); NaN stays NaN (relu included).
  *  op outside aph_unary_op is APH_ERR_INVALID_ARGUMENT ("op 12 is not an aph_unary_op"). */
-APH_API aph_status aph_op_unary(aph_stream* stream, aph_unary_op op, const aph_tensor* x,
-                                aph_tensor* out);
+APH_API aph_status aph_op_unary(aph_unary_op op, const aph_tensor* x, aph_tensor* out,
+                                aph_stream* stream);
 
 typedef APH_ENUM(aph_activation) {
     APH_ACTIVATION_NONE = 0,
@@ -1090,17 +1181,17 @@ typedef APH_ENUM(aph_activation) {
  *  both shapes), out x's shape and dtype. out may be x (in place), never bias. The sum is not
  *  rounded before the activation (f32, f64 for f64). activation outside aph_activation is
  *  APH_ERR_INVALID_ARGUMENT ("activation 6 is not an aph_activation"). */
-APH_API aph_status aph_op_bias_activation(aph_stream* stream, const aph_tensor* x,
-                                          const aph_tensor* bias, aph_activation activation,
-                                          aph_tensor* out);
+APH_API aph_status aph_op_bias_activation(const aph_tensor* x, const aph_tensor* bias,
+                                          aph_activation activation, aph_tensor* out,
+                                          aph_stream* stream);
 
 /** Softmax over the last dimension, numerically stable (the row maximum is subtracted first);
  *  out has x's shape and may be x (in place). A 0-dim x is one row of one element. A row of
  *  -inf gives NaN, as in PyTorch; -inf entries in a row with a finite one give exact zeros. */
-APH_API aph_status aph_op_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_softmax(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 /** log(softmax(x)) over the last dimension, computed as (x - max) - log(Σ exp(x - max)); as
  *  aph_op_softmax otherwise (-inf entries give -inf). */
-APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_log_softmax(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 
 /** Layer normalisation over the last dimension N: out = (x - mean) / sqrt(var + eps) · weight
  *  + bias, with the biased variance. x [..., N] (at least 1-D), weight [N] (required), bias [N]
@@ -1108,14 +1199,14 @@ APH_API aph_status aph_op_log_softmax(aph_stream* stream, const aph_tensor* x, a
  *  eps > 0 and finite (else APH_ERR_INVALID_ARGUMENT naming eps); statistics in f32 (f64 for
  *  f64) with a two-pass variance (the mean, then the mean of squared deviations). out has x's
  *  shape and may be x (in place). */
-APH_API aph_status aph_op_layer_norm(aph_stream* stream, const aph_tensor* x,
-                                     const aph_tensor* weight, const aph_tensor* bias, double eps,
-                                     aph_tensor* out);
+APH_API aph_status aph_op_layer_norm(const aph_tensor* x, const aph_tensor* weight,
+                                     const aph_tensor* bias, double eps, aph_tensor* out,
+                                     aph_stream* stream);
 /** RMS normalisation over the last dimension: out = x / sqrt(mean(x²) + eps) · weight, with
  *  the same rules as aph_op_layer_norm (weight [N] required, eps > 0 and finite, in place
  *  allowed). */
-APH_API aph_status aph_op_rms_norm(aph_stream* stream, const aph_tensor* x,
-                                   const aph_tensor* weight, double eps, aph_tensor* out);
+APH_API aph_status aph_op_rms_norm(const aph_tensor* x, const aph_tensor* weight, double eps,
+                                   aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_reduce_op) {
     APH_REDUCE_SUM = 0,
@@ -1125,16 +1216,16 @@ typedef APH_ENUM(aph_reduce_op) {
 
 /** Reduces x along dim (negative counts from the end, -1 is the last; a dim outside
  *  [-ndim, ndim) is APH_ERR_INVALID_ARGUMENT naming it). out is x's shape with dim removed, or
- *  set to 1 when keepdim is 1 (any non-zero value counts as 1); out's dtype is x's. A 0-dim x
+ *  set to 1 when keepdim is true (non-zero); out's dtype is x's. A 0-dim x
  *  reduces along dim 0 or -1 to a 0-dim out. Accumulates in f32 (f64). Over an empty dim: sum
  *  0, mean NaN, max APH_ERR_INVALID_ARGUMENT naming the dim. */
-APH_API aph_status aph_op_reduce(aph_stream* stream, aph_reduce_op op, const aph_tensor* x,
-                                 int64_t dim, int keepdim, aph_tensor* out);
+APH_API aph_status aph_op_reduce(aph_reduce_op op, const aph_tensor* x, int64_t dim, int keepdim,
+                                 aph_tensor* out, aph_stream* stream);
 /** The index of the largest element along dim (the first one on ties; a NaN counts as the
  *  largest, so the first NaN wins). out has dtype i64 and the shape aph_op_reduce gives; an
  *  empty dim is APH_ERR_INVALID_ARGUMENT naming it. */
-APH_API aph_status aph_op_argmax(aph_stream* stream, const aph_tensor* x, int64_t dim, int keepdim,
-                                 aph_tensor* out);
+APH_API aph_status aph_op_argmax(const aph_tensor* x, int64_t dim, int keepdim, aph_tensor* out,
+                                 aph_stream* stream);
 
 typedef APH_ENUM(aph_rope_layout) {
     /* GPT-J / Meta's original Llama: rotates the pairs (x[2i], x[2i+1]). */
@@ -1152,8 +1243,8 @@ typedef APH_ENUM(aph_rope_layout) {
  *  rotation, which is computed in f32 (f64), so long contexts keep exact angles on both
  *  devices. out has x's shape and may be x (in place); x and out may have any strides (q and
  *  k views of a fused projection are rotated where they are, without copies). */
-APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const aph_tensor* positions,
-                               double theta, aph_rope_layout layout, aph_tensor* out);
+APH_API aph_status aph_op_rope(const aph_tensor* x, const aph_tensor* positions, double theta,
+                               aph_rope_layout layout, aph_tensor* out, aph_stream* stream);
 
 /** Embedding lookup: out[..., :] = table[ids[...], :]. table is [vocab, dim] (any float dtype,
  *  and out the same), ids an i32 or i64 tensor of any shape (0-dim too: out is then [dim]),
@@ -1162,8 +1253,19 @@ APH_API aph_status aph_op_rope(aph_stream* stream, const aph_tensor* x, const ap
  *  index ("ids[5] = 1000 is outside [0, 50)"), and nothing is written: every id is checked
  *  before any row is copied. On CUDA (where checking would mean waiting for the device) such
  *  rows are written as zeros. */
-APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
-                                    const aph_tensor* ids, aph_tensor* out);
+APH_API aph_status aph_op_embedding(const aph_tensor* table, const aph_tensor* ids, aph_tensor* out,
+                                    aph_stream* stream);
+
+/** The positions 0, 1, ..., n - 1 of dimension dim of x, where n is x's size there: out is an
+ *  i64 tensor [n] (else APH_ERR_INVALID_ARGUMENT for its dtype, APH_ERR_SHAPE_MISMATCH for its
+ *  shape). x is only measured, never read: any dtype, any strides, on either device (out on the
+ *  same one). dim counts from the end when negative (-1 is the last); outside [-ndim, ndim) it is
+ *  APH_ERR_INVALID_ARGUMENT naming dim (a 0-dim x has no dimension to measure). It gives a
+ *  transformer's absolute position ids ([seq] from input_ids [batch, seq] with dim -1, to gather
+ *  position embeddings with aph_op_embedding), which in a graph with a symbolic sequence length
+ *  (section 20) no constant can. */
+APH_API aph_status aph_op_positions(const aph_tensor* x, int64_t dim, aph_tensor* out,
+                                    aph_stream* stream);
 
 /** Converts x into out's dtype (same shape, any strides on both sides). Floating dtypes
  *  f64/f32/f16/bf16 and the integers i32/i64 in any combination: float to float rounds to nearest
@@ -1173,7 +1275,7 @@ APH_API aph_status aph_op_embedding(aph_stream* stream, const aph_tensor* table,
  *  first). The same dtype on both sides is a plain copy (in place: nothing to do); out may be x
  *  only then. Any other dtype is APH_ERR_INVALID_ARGUMENT naming the tensor and its dtype; f64
  *  on CUDA (either side) is APH_ERR_NOT_IMPLEMENTED. fp8 goes through aph_quantize. */
-APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tensor* out);
+APH_API aph_status aph_op_cast(const aph_tensor* x, aph_tensor* out, aph_stream* stream);
 
 /** Scaled dot-product attention, forward, FlashAttention style: keys and values are visited in
  *  tiles with an online softmax, so the [seq_q, seq_k] score matrix is never materialised and
@@ -1188,8 +1290,8 @@ APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tens
  *  or 128 take the tensor-core path on compute capability 8.0 and newer (there the softmax
  *  probabilities are rounded to the input dtype before they multiply v, as in FlashAttention),
  *  everything else a scalar f32 path. scale multiplies q·kᵀ; 0 means 1/sqrt(head_dim); a
- *  negative or non-finite scale is APH_ERR_INVALID_ARGUMENT. causal (0 or 1, else
- *  APH_ERR_INVALID_ARGUMENT) 1 masks key j for query i when j > i + seq_k - seq_q (aligned at
+ *  negative or non-finite scale is APH_ERR_INVALID_ARGUMENT. causal (a boolean: non-zero is
+ *  true) masks key j for query i when j > i + seq_k - seq_q (aligned at
  *  the bottom right, as FlashAttention 2 does for seq_q != seq_k: with seq_q > seq_k the first
  *  seq_q - seq_k rows see no key). mask (NULL for none) is added to the scaled scores; it has
  *  q's dtype or f32, at most 4 dimensions, and broadcasts to [batch, heads_q, seq_q, seq_k]
@@ -1198,9 +1300,9 @@ APH_API aph_status aph_op_cast(aph_stream* stream, const aph_tensor* x, aph_tens
  *  Ranks other than 4, and batch, head_dim or heads that do not fit, are
  *  APH_ERR_DIMENSION_MISMATCH naming the shapes. Softmax statistics and accumulation in f32
  *  (f64 for f64). */
-APH_API aph_status aph_op_attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k,
-                                    const aph_tensor* v, const aph_tensor* mask, double scale,
-                                    int causal, aph_tensor* out);
+APH_API aph_status aph_op_attention(const aph_tensor* q, const aph_tensor* k, const aph_tensor* v,
+                                    const aph_tensor* mask, double scale, int causal,
+                                    aph_tensor* out, aph_stream* stream);
 
 typedef APH_ENUM(aph_quant_scheme) {
     /* Symmetric int8: s = absmax / 127, q = x / s rounded half to even (as rintf and
@@ -1232,7 +1334,8 @@ typedef APH_ENUM(aph_quant_scheme) {
  *  wrong dtype is APH_ERR_INVALID_ARGUMENT, a wrong shape APH_ERR_SHAPE_MISMATCH with the
  *  expected shape. axis is used by APH_QUANT_INT8 only: negative means per tensor, otherwise it
  *  is the channel dimension (axis >= ndim is APH_ERR_INVALID_ARGUMENT); the other schemes take
- *  exactly -1 (else APH_ERR_INVALID_ARGUMENT). APH_QUANT_TERNARY needs at least 1 dimension.
+ *  exactly -1 (else APH_ERR_INVALID_ARGUMENT). (So a negative axis does not count from the end:
+ *  the one exception to the dimension rule of the opening comment.) APH_QUANT_TERNARY needs at least 1 dimension.
  *  Numerics: a scale is computed from the finite elements only (NaN and ±inf count as 0), in
  *  f32 (f64 for f64 inputs, then rounded to the f32 that is stored), and codes are made from the
  *  stored scale: v = x / s in f32 (f64; fp8 then rounds v to f32 before encoding), or v = x
@@ -1242,8 +1345,8 @@ typedef APH_ENUM(aph_quant_scheme) {
  *  scale's sum is accumulated in f32 in an unspecified order, so it may differ from the CPU's
  *  (f64 sum) in its last bits (and with it a code whose w / s is that close to ±0.5); every
  *  other result is the same on both devices, bit for bit. */
-APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* x,
-                                int64_t axis, aph_tensor* out_q, aph_tensor* out_scale);
+APH_API aph_status aph_quantize(aph_quant_scheme scheme, const aph_tensor* x, int64_t axis,
+                                aph_tensor* out_q, aph_tensor* out_scale, aph_stream* stream);
 /** The inverse: out (f32, f16, bf16, f64 on the CPU) = decoded q times its scale, computed in
  *  f32 (f64 for f64) and rounded once. out has the shape of the original tensor, and that shape
  *  tells the layout: for INT8 and fp8 it must be q's shape (else APH_ERR_SHAPE_MISMATCH); for
@@ -1251,8 +1354,9 @@ APH_API aph_status aph_quantize(aph_stream* stream, aph_quant_scheme scheme, con
  *  (the code dtype of the scheme) and scale (f32) must have exactly the shapes aph_quantize
  *  writes for such a tensor, with the same axis; otherwise APH_ERR_DIMENSION_MISMATCH naming the
  *  shapes. q and scale may be any strided views. */
-APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, const aph_tensor* q,
-                                  const aph_tensor* scale, int64_t axis, aph_tensor* out);
+APH_API aph_status aph_dequantize(aph_quant_scheme scheme, const aph_tensor* q,
+                                  const aph_tensor* scale, int64_t axis, aph_tensor* out,
+                                  aph_stream* stream);
 /** out = x · Wᵀ · scale with W ternary weights [N, K] packed as APH_QUANT_TERNARY packs them
  *  (packed: u8 [N, ceil(K / 4)], scale: f32 [1]), consumed directly (the 2-bit codes are decoded
  *  on the fly; no dequantized copy is made): x [..., K] (f32, f16, bf16; f64 on the CPU; any
@@ -1261,9 +1365,9 @@ APH_API aph_status aph_dequantize(aph_stream* stream, aph_quant_scheme scheme, c
  *  weight skips its x entirely (a NaN there does not propagate). K = 0 gives zeros. A packed
  *  that is not 2-D with ceil(K / 4) columns, or a scale that is not [1], is
  *  APH_ERR_DIMENSION_MISMATCH naming the shapes. */
-APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x,
-                                         const aph_tensor* packed, const aph_tensor* scale,
-                                         aph_tensor* out);
+APH_API aph_status aph_op_ternary_matmul(const aph_tensor* x, const aph_tensor* packed,
+                                         const aph_tensor* scale, aph_tensor* out,
+                                         aph_stream* stream);
 
 /** One step of a GRU cell, PyTorch's nn.GRUCell: with gi = x·w_ihᵀ + b_ih and gh = h·w_hhᵀ +
  *  b_hh split into (r, z, n) thirds: r = σ(gi_r + gh_r), z = σ(gi_z + gh_z),
@@ -1273,9 +1377,9 @@ APH_API aph_status aph_op_ternary_matmul(aph_stream* stream, const aph_tensor* x
  *  fit each other are APH_ERR_DIMENSION_MISMATCH. Two matrix products (as aph_op_linear, into
  *  temporaries of 2 × batch × 3·hidden elements in f32, f64 for f64, so half precision is
  *  rounded once, when out is stored), then the gates in one fused pass (f32, f64 for f64). */
-APH_API aph_status aph_op_gru_cell(aph_stream* stream, const aph_tensor* x, const aph_tensor* h,
-                                   const aph_tensor* w_ih, const aph_tensor* w_hh,
-                                   const aph_tensor* b_ih, const aph_tensor* b_hh, aph_tensor* out);
+APH_API aph_status aph_op_gru_cell(const aph_tensor* x, const aph_tensor* h, const aph_tensor* w_ih,
+                                   const aph_tensor* w_hh, const aph_tensor* b_ih,
+                                   const aph_tensor* b_hh, aph_tensor* out, aph_stream* stream);
 
 /* ============================================================================================
  * 15. Strings returned by the library, and errors from callbacks
@@ -1344,7 +1448,7 @@ APH_API const char* aph_model_config_param_key(const aph_model_config* config, s
 APH_API int aph_model_config_has_param(const aph_model_config* config, const char* key);
 
 /** Setters: insert or replace a parameter. A non-finite float is APH_ERR_INVALID_ARGUMENT (JSON
- *  has no NaN or infinity); set_bool's value must be 0 or 1 (else APH_ERR_INVALID_ARGUMENT).
+ *  has no NaN or infinity); set_bool stores true for any non-zero value.
  *  set_json parses value_json as any JSON value (else APH_ERR_SERIALIZATION). Keys and string
  *  values are stored as the bytes given. */
 APH_API aph_status aph_model_config_set_int(aph_model_config* config, const char* key, int64_t value);
@@ -1403,7 +1507,7 @@ APH_API aph_status aph_model_config_validation_errors(const aph_model_config* co
  * order, are its operands.
  *
  * Compatibility with aphelion-core: stable_hash, topological_sort, to_dot and the JSON layout
- * are byte-for-byte the Rust ones (compat page section 6); a graph saved by
+ * are byte-for-byte the Rust ones (docs/compat.md section 6); a graph saved by
  * aphelion-framework-rs loads here and hashes the same. Where libaphelion does better: add_edge
  * rejects ids that name no node (the Rust code accepts them silently; self-loops and cycles are
  * still accepted and reported by has_cycle), and to_dot escapes quotes and backslashes.
@@ -1413,6 +1517,10 @@ APH_API aph_status aph_model_config_validation_errors(const aph_model_config* co
 
 typedef struct aph_graph aph_graph;
 
+/** create: a new empty graph; clone: a new independent copy of graph (nodes with their
+ *  configurations and metadata, edges, in the same order and with the same ids). *out is the
+ *  caller's, freed with aph_graph_release (NULL: no-op). NULL arguments are
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_graph_create(aph_graph** out);
 APH_API aph_status aph_graph_clone(const aph_graph* graph, aph_graph** out);
 APH_API void aph_graph_release(aph_graph* graph);
@@ -1429,6 +1537,7 @@ APH_API aph_status aph_graph_add_edge(aph_graph* graph, uint64_t from, uint64_t 
 APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key,
                                           const char* value_json);
 
+/** The number of nodes (the last node's id) and of edges; 0 for NULL. */
 APH_API size_t aph_graph_node_count(const aph_graph* graph);
 APH_API size_t aph_graph_edge_count(const aph_graph* graph);
 /** The node with this id: its name and configuration, borrowed (valid until the graph changes
@@ -1469,7 +1578,7 @@ APH_API aph_status aph_graph_to_dot(const aph_graph* graph, char** out);
 
 /** The serde layout: {"nodes":[{"id":1,"name":...,"config":{"name":...,"version":...,
  *  "params":{...}},"metadata":{}}],"edges":[[1,2]]}. pretty 0 gives serde_json::to_string's
- *  compact text, 1 gives serde_json::to_string_pretty's (two-space indent), which is also what
+ *  compact text, non-zero serde_json::to_string_pretty's (two-space indent), which is also what
  *  aph_graph_save writes. Loading then saving gives back the same bytes. Free with
  *  aph_string_free. */
 APH_API aph_status aph_graph_to_json(const aph_graph* graph, int pretty, char** out);
@@ -1736,7 +1845,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *
  *   operation        kind      operands                        params
  *   ---------------  --------  ------------------------------  -------------------------------------
- *   input            input     -                               shape: int list;
+ *   input            input     -                               shape: symbolic shape;
  *                                                              dtype: dtype = "f32"
  *   weight           weight    -                               shape: int list;
  *                                                              dtype: dtype = "f32"; key?: string
@@ -1781,6 +1890,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *                                                              layout: "interleaved" | "half"
  *                                                              = "half"
  *   embedding        compute   table, ids                      -
+ *   positions        compute   x                               dim: int = -1
  *   cast             compute   x                               dtype: dtype
  *   attention        compute   q, k, v[, mask]                 scale: float = 0;
  *                                                              causal: bool = false
@@ -1791,7 +1901,7 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  *                                                              dtype: dtype = "f32"
  *   gru_cell         compute   x, h, w_ih, w_hh[, b_ih, b_hh]  -
  *   contiguous       compute   x                               -
- *   reshape          view      x                               shape: int list
+ *   reshape          view      x                               shape: symbolic shape
  *   permute          view      x                               dims: int list
  *   transpose        view      x                               dim0: int; dim1: int
  *   slice            view      x                               dim: int; start: int = 0;
@@ -1804,7 +1914,8 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * the default written as JSON, exactly as aph_op_get_param reports it) or `name?: type`
  * (optional, and its absence means what the notes below say). Types: int (a JSON integer in the
  * int64 range), float (any JSON number), bool (true or false), string, int list (an array of
- * ints), dtype (a string naming a dtype, as aph_dtype_from_name reads it), number or list (a
+ * ints), symbolic shape (an array of ints and symbol names: see Symbolic dimensions below),
+ * dtype (a string naming a dtype, as aph_dtype_from_name reads it), number or list (a
  * number or an array of numbers), and enumerations, written as their strings ("a" | "b"): the
  * n-th string is the value n of the C enum (activation: aph_activation, layout:
  * aph_rope_layout, scheme: aph_quant_scheme). This table is also data at run time
@@ -1817,7 +1928,10 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * with one (scalar then required, and refused with two). attention: scale 0 means
  * 1/sqrt(head_dim). dequantize: shape and dtype are the output's (the original tensor's, as out
  * is for aph_dequantize). gru_cell: both biases or neither. contiguous: a contiguous copy of its
- * operand (any dtype). reshape: one entry may be -1; the operand must be contiguous. permute,
+ * operand (any dtype). positions: i64 [n], the positions 0 ... n - 1 along dimension dim of x
+ * (aph_op_positions; x's values are not read): a transformer's position ids for whatever
+ * sequence length its input has. reshape: one entry may be -1, others may name symbols; the
+ * operand must be contiguous. permute,
  * transpose, slice: dimensions may be negative (counting from the end). slice: elements start,
  * start + step, ... before stop (absent: the dimension's size), start and stop counted from the
  * end when negative and clamped, as in Python.
@@ -1838,17 +1952,74 @@ APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* c
  * operations on CUDA (x)"), as the eager operations report it when called. Input, weight and
  * output nodes need distinct names (they are bound and read by name).
  *
+ * Symbolic dimensions. An entry of an input node's shape may be a string, a symbol such as
+ * "batch" or "seq" (letters, digits and underscores, not starting with a digit): that size is
+ * given by the tensor bound to the input, and may change from run to run ("shape": ["batch",
+ * "seq"]). Inputs that name the same symbol share its size. A reshape's shape may name the
+ * symbols the inputs declare (["batch", "seq", 12, 32]), besides one -1. Weights, constants and
+ * every other param are concrete (a symbol there is APH_ERR_GRAPH: "graph error: node 3 'w'
+ * (weight): param 'shape' holds the string "batch"; expected integers (symbolic dimensions are
+ * allowed in the shapes of input and reshape nodes only)"; a reshape naming a symbol no input
+ * declares is APH_ERR_GRAPH too). What is checked when:
+ * - aph_executor_create checks all it can with the sizes unknown: operations, operand counts,
+ *   params, ranks, dtypes, and every relation the operations' rules make between sizes. It runs
+ *   the same rules (there is one definition of each operation) with the symbols set to probe
+ *   sizes: two assignments of distinct odd primes from 10007 and from 20011, one per symbol,
+ *   that no other size of a graph should equal. So a relation that holds only for particular
+ *   sizes of a symbol fails here, as a mistake of the graph: a symbol meeting a fixed size
+ *   (x ["batch", 32] plus a weight [3, 32]), two symbols meeting each other, a reshape that
+ *   needs an even size (["n"] to [-1, 2]). Messages write the probe sizes as the symbols they
+ *   stand for, derived ones as products: "dimension mismatch: node 3 's' (add): shapes [batch,
+ *   4] and [3, 4] do not broadcast (dimension 0: batch vs 3)", "shape mismatch: node 3 'r2'
+ *   (reshape): cannot reshape [batch*seq, 32] to [-1, 5]". Broadcasting a symbol against 1, a
+ *   -1 over symbolic sizes and symbols shared by inputs are fine. Limits: every value must stay
+ *   under 2^63 bytes at the probe sizes, about 2·10^4 per symbol ([batch, seq, seq, 1024] f32
+ *   does; a fourth symbolic size in one shape usually does not, and such a graph is refused with
+ *   the size error), and a graph has at most 256 symbols.
+ * - Binding an input checks its dtype, its rank and its fixed sizes (the rest is the symbols'),
+ *   and that it gives each symbol the size the other inputs bound since the last run give it:
+ *   APH_ERR_SHAPE_MISMATCH naming both inputs and the symbol otherwise ("shape mismatch: the
+ *   inputs disagree on seq: input 'attention_mask' (node 2) [8, 30] has seq = 30, input
+ *   'input_ids' (node 1) [8, 26], bound for the next run, has seq = 26"), and the binding is
+ *   refused. So the inputs bound since the last run fix the symbols for the next one
+ *   (aph_executor_symbol reads them); an input bound before and not since must agree with them
+ *   when the run starts (the same error, the input said to be "bound before the last run").
+ * - A run at sizes it has not seen infers the whole graph again at those sizes (an error names
+ *   the node and the sizes: "... (at batch = 2, seq = 0)") and plans its memory (below);
+ *   nothing is reloaded or copied: weights stay bound. The plans of the last max_plans size
+ *   sets (an executor option, 8 by default) are kept, least recently used dropped first, so
+ *   runs alternating between size sets plan nothing (aph_plan_info's plans_made counts the
+ *   plans made).
+ * Signatures (aph_value_info) give each symbolic size as -1 with its name: the symbol, a
+ * product of symbols for a derived size ("batch*seq" after a reshape to [-1, 32]), or "?" for a
+ * size that depends on the symbols otherwise (a slice stopping at a fixed index of a symbolic
+ * dimension). aph_executor_plan_info and aph_executor_node_stats describe the plan of the
+ * current size set: the one the bound inputs give (planned when asked, if no run has used it
+ * yet), else the last run's.
+ *
  * Memory planning: every value a node computes lives in one arena, at an offset chosen by
  * liveness: a value is live from the step that computes it to the last step that reads it (a
  * view keeps its base live), and values whose lifetimes do not overlap share memory (offsets
  * are given largest value first, each at the lowest 256-byte-aligned offset free during its
  * lifetime). Values read by output nodes get memory of their own, so outputs stay readable until
- * the next run (or are written into the caller's tensors: aph_executor_bind_output). Inputs bound by the caller and weights are not in the plan. The plan is made
- * when the executor is, before any memory is allocated; with a tracker whose limit the plan
- * does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
+ * the next run (or are written into the caller's tensors: aph_executor_bind_output). Inputs
+ * bound by the caller and weights are not in the plan. For a graph without symbols the plan is
+ * made when the executor is, before any memory is allocated; with a tracker whose limit the
+ * plan does not fit, aph_executor_create fails with APH_ERR_OUT_OF_MEMORY ("out of memory: the
  * memory plan needs {peak} bytes at its peak, over the budget of {limit} bytes ({current}
  * bytes already tracked)") and allocates nothing. Memory is allocated at the first run (and
  * charged to the tracker until the executor is released) and reused by every later run.
+ * With symbolic dimensions there is one plan per size set, made by the first run (or
+ * aph_executor_plan_info) at those sizes. The executor holds one arena and one block per output
+ * value, each as large as the largest plan that ran needed: a run whose plan fits them
+ * allocates nothing; one that needs more grows them first. The budget applies to every plan
+ * before it allocates: when the grown memory would exceed the tracker's limit but the plan's
+ * own peak would not, the memory is allocated again at exactly the plan's sizes; when the plan
+ * alone does not fit, the run fails with APH_ERR_OUT_OF_MEMORY naming the sizes ("out of
+ * memory: the memory plan for batch = 3, seq = 202 needs {peak} bytes at its peak, over the
+ * budget of {limit} bytes ({other} bytes already tracked besides this executor's memory)"),
+ * before anything is allocated or run: the memory stays as it was and smaller size sets still
+ * run.
  *
  * Threads: an executor must be used by one thread at a time; separate executors (of the same
  * graph or not) may run at once on one device. The custom operation registry is thread-safe.
@@ -1873,7 +2044,9 @@ typedef APH_ENUM(aph_param_type) {
     APH_PARAM_STRING = 3,   /* a JSON string; one of allowed_values when those are given */
     APH_PARAM_INT_LIST = 4, /* an array of integers */
     APH_PARAM_DTYPE = 5,    /* a string naming a dtype (as aph_dtype_from_name reads it) */
-    APH_PARAM_NUMBERS = 6   /* a number, or an array of numbers */
+    APH_PARAM_NUMBERS = 6,  /* a number, or an array of numbers */
+    APH_PARAM_SYMBOLIC_SHAPE = 7 /* an array of integers and symbol names (strings): a shape
+                                    that may name symbolic dimensions (input, reshape) */
 } aph_param_type;
 
 /** A built-in operation: the table above as data. Every string and array is static (valid for
@@ -1929,7 +2102,7 @@ APH_API aph_status aph_op_get_param(size_t op_index, size_t param_index, aph_op_
  *  NULL) on CUDA tensors, writing into out (allocated by the executor with the inferred dtype
  *  and shape; contiguous). stream is the stream to queue work on (NULL on the CPU). Each returns
  *  APH_OK or a failing status (with aph_set_last_error for the message). Dispatch is the
- *  built-in operations' (compat page section 8): a CUDA device runs cuda (without one,
+ *  built-in operations' (docs/compat.md section 8): a CUDA device runs cuda (without one,
  *  APH_ERR_NOT_IMPLEMENTED "not implemented: node 4 'n' (my_op): custom operation 'my_op' has
  *  no CUDA implementation"), the CPU runs cpu. The callbacks may run on any thread and
  *  several at once (one per executor running). */
@@ -1942,8 +2115,8 @@ typedef struct aph_custom_op {
                         size_t out_shape_capacity, size_t* out_ndim);
     aph_status (*cpu)(void* user_data, const char* params_json, size_t n_inputs,
                       const aph_tensor* const* inputs, aph_tensor* out);
-    aph_status (*cuda)(void* user_data, const char* params_json, aph_stream* stream,
-                       size_t n_inputs, const aph_tensor* const* inputs, aph_tensor* out);
+    aph_status (*cuda)(void* user_data, const char* params_json, size_t n_inputs,
+                       const aph_tensor* const* inputs, aph_tensor* out, aph_stream* stream);
     void* user_data;
     /* Called once with user_data when the registration is gone: unregistered or replaced, and
      * no executor uses it any more. May be NULL. */
@@ -1961,20 +2134,21 @@ APH_API aph_status aph_custom_op_unregister(const char* name);
 
 struct aph_executor_options {
     size_t struct_size;
-    /* Charged with the plan's total (arena, outputs, constants) from the first run until the
-     * executor is released; its limit is the plan's budget. Copies of bound tensors (inputs on
-     * another device or not contiguous, weights copied when bound) are not charged. NULL: none. */
+    /* Charged with the memory the executor holds for runs (arena, outputs, constants:
+     * aph_plan_info's held_bytes) from the first run until the executor is released; its limit
+     * is the budget of every plan. Copies of bound tensors (inputs on another device or not
+     * contiguous, weights copied when bound) are not charged. NULL: none. */
     aph_tracker* tracker;
     /* Spans per executed node (category "node", with device and bytes) and per run. NULL: none. */
     aph_trace_sink* trace;
     /* Stream for the work (NULL: the device's default stream). */
     aph_stream* stream;
-    /* 1: after each node, count NaN and Inf in its output; the first node with any makes the run
+    /* Non-zero: after each node, count NaN and Inf in its output; the first node with any makes the run
      * fail with APH_ERR_KERNEL "kernel error: numerics check: node 5 'mlp_up' (linear)
      * produced 3 NaN and 1 Inf among 4096 values" (a debugging aid: it synchronises and reads
      * every output back). */
     int check_numerics;
-    /* 1: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
+    /* Non-zero: time every node (on CUDA it synchronises after each node), for aph_executor_node_stats
      * and the trace. Off by default: a run then does not wait for the device between nodes. */
     int profile;
     /* Worker threads of the CPU kernels during this executor's runs, the running thread
@@ -1983,12 +2157,18 @@ struct aph_executor_options {
      * (aph_cpu_set_thread_limit), else the process default. It applies to the runs only, on the
      * thread that runs them, and changes no other thread's or executor's setting. */
     size_t cpu_threads;
+    /* Graphs with symbolic dimensions: how many size sets' plans the executor keeps, the least
+     * recently used dropped first (at most 4096, else APH_ERR_INVALID_ARGUMENT). 0 (the default,
+     * also when struct_size ends before this field): 8. */
+    size_t max_plans;
 };
 
 /** Makes an executor for a copy of graph on device: checks the graph, infers every shape and
  *  dtype, resolves operations (custom ones from the registry) and plans memory (errors above).
- *  options may be NULL; options->struct_size must cover at least the tracker field. Nothing is
- *  allocated on the device yet. *out is a new executor with one reference. */
+ *  A graph with symbolic dimensions is checked with the symbols unknown and planned per size
+ *  set at run time (Symbolic dimensions above). options may be NULL; options->struct_size must
+ *  cover at least the tracker field. Nothing is allocated on the device yet. *out is a new
+ *  executor with one reference. */
 APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
                                        const aph_executor_options* options, aph_executor** out);
 /** Executors are reference counted (aph_build_context_executor hands out references too):
@@ -2012,13 +2192,34 @@ typedef struct aph_plan_info {
     size_t buffers;            /* values placed in the arena */
     size_t steps;              /* nodes that run (inputs, weights, constants, outputs and views
                                   do not) */
+    /* The executor rather than this plan (graphs with symbolic dimensions make one plan per
+     * size set): */
+    size_t plans_cached;       /* plans it keeps now (1 for a graph without symbols) */
+    uint64_t plans_made;       /* plans it has made (inference and planning), the first
+                                  included: a run at a size set whose plan is kept makes none */
+    uint64_t arena_capacity_bytes; /* the arena it holds (>= arena_bytes once this plan ran; the
+                                      largest arena a run needed; 0 before the first run) */
+    uint64_t held_bytes;       /* all the memory it holds for runs (arena, outputs, constants):
+                                  what the tracker is charged with; 0 before the first run */
 } aph_plan_info;
+/** Fills out with the executor's memory plan: for a graph with symbolic dimensions, the plan of
+ *  the current size set, which is the one the bound inputs give (made now, with inference and
+ *  planning but no allocation, when no run has used it yet: its inference errors come back
+ *  here, as aph_executor_run would report them), else the last run's; before any input gives
+ *  every symbol a size, APH_ERR_INVALID_STATE ("invalid state: the graph has symbolic
+ *  dimensions (batch, seq): its plan depends on their sizes; bind inputs that give them
+ *  first"). Output struct: struct_size must cover at least arena_bytes (else
+ *  APH_ERR_INVALID_ARGUMENT); only the fields inside it are written. NULL arguments are
+ *  APH_ERR_INVALID_ARGUMENT. */
 APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan_info* out);
 
 /** Binds input node name to tensor (a reference is kept until rebound or the executor goes).
  *  A name that is no input node is APH_ERR_NOT_FOUND ("not found: the graph has no input node
- *  named 'x'"). Its dtype and shape must be the node's (APH_ERR_SHAPE_MISMATCH /
- *  APH_ERR_INVALID_ARGUMENT). The executor only reads it: read-only tensors are accepted.
+ *  named 'x'"). Its dtype and shape must be the node's (APH_ERR_INVALID_ARGUMENT /
+ *  APH_ERR_SHAPE_MISMATCH "shape mismatch: input 'x' (node 1): expected [batch, 16], got
+ *  [2, 15]"), a symbolic dimension of any size that agrees with the other inputs bound since
+ *  the last aph_executor_run (else APH_ERR_SHAPE_MISMATCH naming both inputs and the symbol;
+ *  nothing is bound then). The executor only reads it: read-only tensors are accepted.
  *  It is used in place when it is a contiguous tensor on the executor's device; otherwise (another
  *  device, a strided view) it is copied into memory of the executor's at each run, before any
  *  node computes. A tensor from aph_executor_output of the same executor (a recurrent state fed
@@ -2039,7 +2240,10 @@ APH_API aph_status aph_executor_load_weights(aph_executor* executor, const char*
  *  output's value into (ONNX Runtime's I/O binding); a reference is kept until unbound (tensor
  *  NULL), rebound or the executor goes. A name that is no output node is APH_ERR_NOT_FOUND. The
  *  tensor must have the output's dtype (else APH_ERR_INVALID_ARGUMENT) and shape (else
- *  APH_ERR_SHAPE_MISMATCH), live on the executor's device (else APH_ERR_DEVICE_MISMATCH) and be
+ *  APH_ERR_SHAPE_MISMATCH; with symbolic dimensions, its rank and fixed sizes here, and at each
+ *  run the run's shape: a run whose output shape differs fails before anything runs, "shape
+ *  mismatch: output 'y' (node 9) is [8, 384] at batch = 8, seq = 26; the tensor bound to it is
+ *  [3, 384]"), live on the executor's device (else APH_ERR_DEVICE_MISMATCH) and be
  *  writable: not read-only, no broadcast (stride-0) dimension of size > 1, no memory shared
  *  with the tensor bound to another output, not memory of this executor (else
  *  APH_ERR_INVALID_ARGUMENT saying which); any strides. The run computes the value straight
@@ -2052,9 +2256,14 @@ APH_API aph_status aph_executor_bind_output(aph_executor* executor, const char* 
                                             aph_tensor* tensor);
 /** Runs the graph once: every input and weight must be bound (else APH_ERR_INVALID_STATE naming
  *  the first that is not, "invalid state: input node 1 'x' is not bound (aph_executor_set_input)").
- *  On CUDA it returns once the work is queued on the stream (profile and check_numerics make it
- *  wait); aph_executor_output's tensors are then ready in stream order. An error stops the run
- *  and names the node. */
+ *  With symbolic dimensions, the inputs must agree on every symbol's size (else
+ *  APH_ERR_SHAPE_MISMATCH naming both and the symbol); the plan of those sizes is made when no
+ *  kept plan has them (inference errors name the node and the sizes), and memory is grown for
+ *  it within the budget (else APH_ERR_OUT_OF_MEMORY naming the sizes): all before any node
+ *  runs, leaving the last run's outputs readable. On CUDA it returns once the work is queued on
+ *  the stream (profile and check_numerics make it wait); aph_executor_output's tensors are then
+ *  ready in stream order. An error stops the run and names the node. The inputs bound since
+ *  the last run no longer count as such afterwards, whether the run succeeded or not. */
 APH_API aph_status aph_executor_run(aph_executor* executor);
 /** The value of output node name after the last successful run, as a new reference (release
  *  it with aph_tensor_release):
@@ -2063,8 +2272,10 @@ APH_API aph_status aph_executor_run(aph_executor* executor);
  *    an output that reads an input or weight node, through views or not, the bound tensor or a
  *    view of it). Its contents are the last run's value until the next aph_executor_run of this
  *    executor starts, which writes the next value into the same memory: a tensor obtained before
- *    then shows the new value (copy it, or bind the output, to keep a value across runs). The
- *    reference keeps the memory allocated, even after the executor is released.
+ *    then shows the new value (copy it, or bind the output, to keep a value across runs). A run
+ *    at other symbolic sizes writes it too where the memory suffices (the old tensor's shape
+ *    then no longer describes it), or gives the output new memory, leaving the old value to the
+ *    old tensor. The reference keeps the memory allocated, even after the executor is released.
  *  Before the first successful run APH_ERR_INVALID_STATE ("invalid state: output 'y' has no
  *  value: the executor has not run (successfully) yet"); a name that is no output node is
  *  APH_ERR_NOT_FOUND. */
@@ -2074,10 +2285,11 @@ APH_API aph_status aph_executor_output(const aph_executor* executor, const char*
 /** An input, weight or output of an executor (its signature, as ONNX Runtime's
  *  SessionGetInputTypeInfo gives it). Every pointer is borrowed from the executor and valid
  *  until its last reference is released. A dimension is either fixed (its size in shape,
- *  dim_names[i] NULL) or symbolic (shape[i] -1, dim_names[i] the symbol's name, such as
- *  "batch"; graphs with symbolic dimensions come in a later version, so today every dimension
- *  is fixed). Output struct: struct_size must cover at least name; only the fields inside it
- *  are written. */
+ *  dim_names[i] NULL) or symbolic (shape[i] -1, dim_names[i] its name: the symbol, such as
+ *  "batch", for inputs and for values of that size; a product such as "batch*seq" for a size
+ *  derived from the symbols; "?" for a size that depends on them otherwise). Weights are always
+ *  fixed. Output struct: struct_size must cover at least name; only the fields inside it are
+ *  written. */
 typedef struct aph_value_info {
     size_t struct_size;
     const char* name;              /* the node's name */
@@ -2113,7 +2325,11 @@ APH_API aph_status aph_executor_find_output(const aph_executor* executor, const 
 
 /** Per-node facts, in execution order (every node of the graph, in topological order). The
  *  strings and shape are borrowed from the executor, valid until its last reference is
- *  released. Output struct: struct_size must cover at least id; only the fields inside it are
+ *  released (with symbolic dimensions the sizes the shape points to follow the current plan,
+ *  so copy them to keep them). Shapes, bytes and
+ *  offsets are those of the current plan, as aph_executor_plan_info chooses it (and makes it,
+ *  with its errors); before any size set, symbolic sizes are -1, bytes 0 and offsets
+ *  UINT64_MAX. Output struct: struct_size must cover at least id; only the fields inside it are
  *  written. */
 typedef struct aph_node_stats {
     size_t struct_size;
@@ -2133,6 +2349,17 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
                                            aph_node_stats* out);
 /** Number of completed runs. */
 APH_API uint64_t aph_executor_run_count(const aph_executor* executor);
+
+/** The symbolic dimensions of the executor's graph (the strings in its input nodes' shapes),
+ *  in the order the input nodes (by id) first name them: their count (0 for a graph without
+ *  them, and for NULL), and the index-th one's name (borrowed from the executor, valid until its
+ *  last reference is released) and its size now: the size the bound inputs give it (inputs
+ *  bound since the last aph_executor_run first), which the next run will use; -1 while no
+ *  bound input has a dimension of that name. out_name and out_value may each be NULL (not
+ *  written). An index out of range (or a NULL executor) is APH_ERR_INVALID_ARGUMENT. */
+APH_API size_t aph_executor_symbol_count(const aph_executor* executor);
+APH_API aph_status aph_executor_symbol(const aph_executor* executor, size_t index,
+                                       const char** out_name, int64_t* out_value);
 
 /* ============================================================================================
  * 21. safetensors files
@@ -2159,6 +2386,9 @@ APH_API uint64_t aph_executor_run_count(const aph_executor* executor);
 
 typedef struct aph_safetensors aph_safetensors;
 
+/** Opens and memory-maps the file at path and checks its header (errors above: APH_ERR_IO for an
+ *  unreadable file, APH_ERR_SERIALIZATION for a malformed one). *out is the caller's, released
+ *  with aph_safetensors_release. */
 APH_API aph_status aph_safetensors_open(const char* path, aph_safetensors** out);
 /** Releases the handle; tensors made from it keep the mapping alive. NULL is a no-op. */
 APH_API void aph_safetensors_release(aph_safetensors* file);

@@ -78,14 +78,15 @@ static inline aph_graph* et_graph(void) {
 /* "shape=[a,b];dtype=\"f32\"" for an input or weight node. */
 static inline const char* et_decl(char* buf, size_t size, aph_dtype dtype, const int64_t* shape, size_t ndim) {
     int n = snprintf(buf, size, "shape=[");
-    for (size_t i = 0; i < ndim; ++i) n += snprintf(buf + n, size - (size_t)n, "%s%lld", i ? "," : "", (long long)shape[i]);
+    for (size_t i = 0; i < ndim; ++i)
+        n += snprintf(buf + n, size - (size_t)n, "%s%lld", i ? "," : "", (long long)shape[i]);
     snprintf(buf + n, size - (size_t)n, "];dtype=\"%s\"", aph_dtype_name(dtype));
     return buf;
 }
 
 /* An input (or weight) node of that dtype and shape. */
-static inline uint64_t et_input(aph_graph* g, const char* name, const char* kind, aph_dtype dtype,
-                                const int64_t* shape, size_t ndim) {
+static inline uint64_t et_input(aph_graph* g, const char* name, const char* kind, aph_dtype dtype, const int64_t* shape,
+                                size_t ndim) {
     char buf[256];
     return NODE(g, name, kind, et_decl(buf, sizeof buf, dtype, shape, ndim), NULL);
 }

@@ -21,7 +21,7 @@ int header_c_check(void) {
     DLManagedTensorVersioned m;
     m.version.major = DLPACK_MAJOR_VERSION;
     m.dl_tensor.device.device_type = kDLCUDA;
-    return (int)d + (int)s + (int)l + (int)k + (use_create != 0) + (use_export != 0) +
-           (use_import != 0) + (int)APH_VERSION_MAJOR + (int)m.version.major +
-           (int)m.dl_tensor.device.device_type + (int)(stats.struct_size > 0) + APH_TENSOR_MAX_DIMS;
+    return (int)d + (int)s + (int)l + (int)k + (use_create != 0) + (use_export != 0) + (use_import != 0) +
+           (int)APH_VERSION_MAJOR + (int)m.version.major + (int)m.dl_tensor.device.device_type +
+           (int)(stats.struct_size > 0) + APH_TENSOR_MAX_DIMS;
 }

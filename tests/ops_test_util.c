@@ -56,9 +56,7 @@ void ot_fill(double* x, size_t n, double lo, double hi) {
     for (size_t i = 0; i < n; ++i) x[i] = ot_uniform(lo, hi);
 }
 
-int64_t ot_int(int64_t lo, int64_t hi) {
-    return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo + 1));
-}
+int64_t ot_int(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo + 1)); }
 
 size_t ot_float_dtypes(aph_dtype out[4]) {
     size_t n = 0;
@@ -92,8 +90,10 @@ static float from_f16(uint16_t h) {
     const int sign = h >> 15, exp = (h >> 10) & 31, man = h & 1023;
     float v;
     if (exp == 31) v = man ? NAN : INFINITY;
-    else if (exp == 0) v = ldexpf((float)man, -24);
-    else v = ldexpf((float)(man + 1024), exp - 25);
+    else if (exp == 0)
+        v = ldexpf((float)man, -24);
+    else
+        v = ldexpf((float)(man + 1024), exp - 25);
     return sign ? -v : v;
 }
 /* Round to nearest even by search over the representable neighbours (slow, obviously right). */
@@ -107,7 +107,8 @@ static uint16_t to_f16(float f) {
     while (lo < hi) {
         const uint16_t mid = (uint16_t)((lo + hi + 1) / 2);
         if ((double)from_f16(mid) <= a) lo = mid;
-        else hi = (uint16_t)(mid - 1);
+        else
+            hi = (uint16_t)(mid - 1);
     }
     uint16_t c = lo;
     if (c < 0x7bff) {
@@ -160,7 +161,8 @@ static void encode(aph_dtype dtype, const double* v, void* dst, int64_t n) {
             case APH_DTYPE_I32: ((int32_t*)dst)[i] = (int32_t)to_i64(v[i]); break;
             case APH_DTYPE_I64: ((int64_t*)dst)[i] = to_i64(v[i]); break;
             case APH_DTYPE_I8: ((int8_t*)dst)[i] = (int8_t)to_i64(v[i]); break;
-            case APH_DTYPE_U8: case APH_DTYPE_BOOL: ((uint8_t*)dst)[i] = (uint8_t)to_i64(v[i]); break;
+            case APH_DTYPE_U8:
+            case APH_DTYPE_BOOL: ((uint8_t*)dst)[i] = (uint8_t)to_i64(v[i]); break;
             default: fail_msg("ot: dtype %d not supported", (int)dtype);
         }
     }
@@ -176,7 +178,8 @@ static void decode(aph_dtype dtype, const void* src, double* v, int64_t n) {
             case APH_DTYPE_I32: v[i] = ((const int32_t*)src)[i]; break;
             case APH_DTYPE_I64: v[i] = (double)((const int64_t*)src)[i]; break;
             case APH_DTYPE_I8: v[i] = ((const int8_t*)src)[i]; break;
-            case APH_DTYPE_U8: case APH_DTYPE_BOOL: v[i] = ((const uint8_t*)src)[i]; break;
+            case APH_DTYPE_U8:
+            case APH_DTYPE_BOOL: v[i] = ((const uint8_t*)src)[i]; break;
             default: fail_msg("ot: dtype %d not supported", (int)dtype);
         }
     }
@@ -251,26 +254,42 @@ double* ot_read(const aph_tensor* t) {
 void ot_tolerance(aph_dtype dtype, double scale, double* atol, double* rtol) {
     double a, r;
     switch (dtype) {
-        case APH_DTYPE_F64: a = 1e-12; r = 1e-10; break;
-        case APH_DTYPE_F32: a = 1e-5; r = 1e-5; break;
-        case APH_DTYPE_F16: a = 1e-3; r = 1e-2; break;
-        case APH_DTYPE_BF16: a = 1e-2; r = 1.6e-2; break;
-        default: a = 0; r = 0; break;
+        case APH_DTYPE_F64:
+            a = 1e-12;
+            r = 1e-10;
+            break;
+        case APH_DTYPE_F32:
+            a = 1e-5;
+            r = 1e-5;
+            break;
+        case APH_DTYPE_F16:
+            a = 1e-3;
+            r = 1e-2;
+            break;
+        case APH_DTYPE_BF16:
+            a = 1e-2;
+            r = 1.6e-2;
+            break;
+        default:
+            a = 0;
+            r = 0;
+            break;
     }
     *atol = a * scale;
     *rtol = r * scale;
 }
 
-void ot_assert_close(const double* got, const double* want, size_t n, aph_dtype dtype, double scale,
-                     const char* what) {
+void ot_assert_close(const double* got, const double* want, size_t n, aph_dtype dtype, double scale, const char* what) {
     double atol, rtol;
     ot_tolerance(dtype, scale, &atol, &rtol);
     for (size_t i = 0; i < n; ++i) {
         const double g = got[i], w = want[i];
         int ok;
         if (isnan(w)) ok = isnan(g);
-        else if (isinf(w)) ok = g == w;
-        else ok = !isnan(g) && fabs(g - w) <= atol + rtol * fabs(w);
+        else if (isinf(w))
+            ok = g == w;
+        else
+            ok = !isnan(g) && fabs(g - w) <= atol + rtol * fabs(w);
         if (!ok) {
             fail_msg("%s: element %zu of %zu: got %.9g, want %.9g (dtype %s, atol %.3g, rtol %.3g, "
                      "APH_TEST_SEED=%llu)",

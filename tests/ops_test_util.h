@@ -51,8 +51,7 @@ double* ot_read(const aph_tensor* t);
 void ot_tolerance(aph_dtype dtype, double scale, double* atol, double* rtol);
 /* Fails (printing the first bad index, values, dtype, seed and what) unless every got[i] is
  * within the tolerance of want[i]; NaN matches only NaN, infinities only themselves. */
-void ot_assert_close(const double* got, const double* want, size_t n, aph_dtype dtype, double scale,
-                     const char* what);
+void ot_assert_close(const double* got, const double* want, size_t n, aph_dtype dtype, double scale, const char* what);
 
 /* numel of a shape. */
 int64_t ot_numel(const int64_t* shape, size_t ndim);

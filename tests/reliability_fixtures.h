@@ -14,6 +14,8 @@
  * linear(w2 [2, 3]) -> softmax -> output "y" [2, 2]; plus a view (transpose) and a constant,
  * so that loading, planning and running touch inputs, weights, constants, views, compute nodes
  * and an output. */
+/* One node a line. */
+// clang-format off
 #define RF_NODE(id, name, op, params) \
     "{\"id\":" #id ",\"name\":\"" name "\",\"config\":{\"name\":\"" op "\",\"version\":\"1.0.0\",\"params\":" params "},\"metadata\":{}}"
 static const char rf_graph_json[] =
@@ -33,6 +35,19 @@ static const char rf_graph_json[] =
     RF_NODE(13, "y", "output", "{}")
     "],\"edges\":[[1,4],[2,4],[3,4],[4,5],[5,7],[6,7],[7,9],[8,9],[9,10],[10,11],[11,12],[12,13]]}";
 
+/* The first layer of rf_graph_json with a symbolic batch: x ["batch", 4] -> linear(w1, b1) ->
+ * gelu -> output "y" ["batch", 3] (header section 20), with the same weights. */
+static const char rf_sym_graph_json[] =
+    "{\"nodes\":["
+    RF_NODE(1, "x", "input", "{\"dtype\":\"f32\",\"shape\":[\"batch\",4]}") ","
+    RF_NODE(2, "w1", "weight", "{\"dtype\":\"f32\",\"shape\":[3,4]}") ","
+    RF_NODE(3, "b1", "weight", "{\"dtype\":\"f32\",\"shape\":[3]}") ","
+    RF_NODE(4, "fc1", "linear", "{}") ","
+    RF_NODE(5, "act", "gelu", "{}") ","
+    RF_NODE(6, "y", "output", "{}")
+    "],\"edges\":[[1,4],[2,4],[3,4],[4,5],[5,6]]}";
+// clang-format on
+
 /* The weights of rf_graph_json, and an input, as f32 values. */
 static const float rf_w1[12] = {0.5f, -0.25f, 0.125f, 1.0f, -0.75f, 0.3f, 0.2f, -0.1f, 0.05f, 0.6f, -0.4f, 0.9f};
 static const float rf_b1[3] = {0.1f, -0.2f, 0.3f};
@@ -46,13 +61,18 @@ static const char rf_tokenizer_json[] =
     "\"LongestFirst\",\"stride\":0},\"padding\":{\"strategy\":{\"Fixed\":8},\"direction\":\"Right\","
     "\"pad_to_multiple_of\":null,\"pad_id\":0,\"pad_type_id\":0,\"pad_token\":\"[PAD]\"},"
     "\"added_tokens\":["
-    "{\"id\":0,\"content\":\"[PAD]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true},"
-    "{\"id\":1,\"content\":\"[UNK]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true},"
-    "{\"id\":2,\"content\":\"[CLS]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true},"
-    "{\"id\":3,\"content\":\"[SEP]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}],"
+    "{\"id\":0,\"content\":\"[PAD]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+    "\"special\":true},"
+    "{\"id\":1,\"content\":\"[UNK]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+    "\"special\":true},"
+    "{\"id\":2,\"content\":\"[CLS]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+    "\"special\":true},"
+    "{\"id\":3,\"content\":\"[SEP]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+    "\"special\":true}],"
     "\"normalizer\":{\"type\":\"BertNormalizer\",\"clean_text\":true,\"handle_chinese_chars\":true,"
     "\"strip_accents\":null,\"lowercase\":true},\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
-    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},"
+    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}"
+    "},"
     "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}],"
     "\"pair\":[],\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[2],\"tokens\":[\"[CLS]\"]},"
     "\"[SEP]\":{\"id\":\"[SEP]\",\"ids\":[3],\"tokens\":[\"[SEP]\"]}}},\"decoder\":null,"

@@ -98,10 +98,10 @@ static int g_defer;
 static unsigned long long g_capacity = 16384ULL << 20;
 static unsigned long long g_used[SIM_MAX_DEVICES];
 static sim_stream g_legacy[SIM_MAX_DEVICES]; /* each device's legacy default stream */
-static sim_stream* g_streams[4096];           /* created streams (kept: handles stay valid) */
+static sim_stream* g_streams[4096];          /* created streams (kept: handles stay valid) */
 static int g_nstreams;
-static int g_live_streams;                    /* created minus destroyed */
-static unsigned long long g_host_bytes;       /* live cudaHostAlloc bytes */
+static int g_live_streams;              /* created minus destroyed */
+static unsigned long long g_host_bytes; /* live cudaHostAlloc bytes */
 
 SIM_EXPORT int sim_cuda_live_streams(void) {
     pthread_mutex_lock(&g_mutex);
@@ -161,11 +161,11 @@ static void put_sim(char* msg, size_t len, const char* call, int err) {
     put(msg, len, "%s failed: %s (%s)", call, sim_error_string(err), sim_error_name(err));
 }
 
-static __thread int t_last_error;    /* the calling thread's last error */
-static __thread int t_device;        /* the calling thread's current device */
-static int g_fail_malloc;            /* the next cudaMalloc fails with this (0: none) */
-static int g_fail_set_device = -1;   /* the next cudaSetDevice(this ordinal) fails ... */
-static int g_fail_set_device_err;    /* ... with this */
+static __thread int t_last_error;  /* the calling thread's last error */
+static __thread int t_device;      /* the calling thread's current device */
+static int g_fail_malloc;          /* the next cudaMalloc fails with this (0: none) */
+static int g_fail_set_device = -1; /* the next cudaSetDevice(this ordinal) fails ... */
+static int g_fail_set_device_err;  /* ... with this */
 
 /* A simulated runtime call failed with err: recorded as the thread's last error, as CUDA does. */
 static int sim_fail(int err) {
@@ -198,8 +198,7 @@ static int rt_set_device(int device) {
     return SIM_SUCCESS;
 }
 
-static const aph_cuda_runtime k_rt = {SIM_SUCCESS, SIM_ERR_NOT_READY, rt_get_last_error, rt_get_device,
-                                      rt_set_device};
+static const aph_cuda_runtime k_rt = {SIM_SUCCESS, SIM_ERR_NOT_READY, rt_get_last_error, rt_get_device, rt_set_device};
 
 SIM_EXPORT int sim_cuda_peek_last_error(void) { return t_last_error; }
 SIM_EXPORT void sim_cuda_set_last_error(int err) { t_last_error = err; }
@@ -235,8 +234,8 @@ static int sim_enter(int32_t ordinal, aph_cuda_device_scope* scope, char* msg, s
     return err != SIM_SUCCESS;
 }
 
-#define SIM_GUARD_DEVICE(ordinal)                                                   \
-    __attribute__((cleanup(sim_leave))) aph_cuda_device_scope sim_scope_;            \
+#define SIM_GUARD_DEVICE(ordinal)                                         \
+    __attribute__((cleanup(sim_leave))) aph_cuda_device_scope sim_scope_; \
     if (sim_enter((ordinal), &sim_scope_, msg, len)) return 1
 
 static sim_stream* stream_of(int32_t ordinal, void* s) {
@@ -255,8 +254,7 @@ static void run_strided(const aph_cuda_strided_copy* c) {
             d_off += k * c->dst_strides[d];
             s_off += k * c->src_strides[d];
         }
-        memcpy((char*)c->dst + d_off * c->elem_size, (const char*)c->src + s_off * c->elem_size,
-               (size_t)c->elem_size);
+        memcpy((char*)c->dst + d_off * c->elem_size, (const char*)c->src + s_off * c->elem_size, (size_t)c->elem_size);
     }
 }
 
@@ -268,9 +266,7 @@ static void run_op(const sim_op* op) {
         case OP_SET:
             if (op->bytes) memset(op->dst, op->value, op->bytes);
             break;
-        case OP_STRIDED:
-            run_strided(&op->strided);
-            break;
+        case OP_STRIDED: run_strided(&op->strided); break;
         case OP_KERNEL: {
             char msg[512] = {0};
             /* Deferred: a failure can only be reported, as an asynchronous CUDA error would be. */
@@ -329,14 +325,14 @@ static int submit(int32_t ordinal, void* stream, const sim_op* op, char* msg, si
     sim_stream* s = stream_of(ordinal, stream);
     q->seq = ++s->enqueued;
     if (s->tail) s->tail->next = q;
-    else s->head = q;
+    else
+        s->head = q;
     s->tail = q;
     pthread_mutex_unlock(&g_mutex);
     return 0;
 }
 
-static int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason,
-                 size_t reason_len) {
+static int probe(int* driver_present, int32_t* driver_version, int32_t* device_count, char* reason, size_t reason_len) {
     if (!driver_present || !driver_version || !device_count) return 1;
     const char* n = getenv("SIM_CUDA_DEVICES");
     const char* m = getenv("SIM_CUDA_MEMORY_MIB");
@@ -364,8 +360,7 @@ static int device_properties(int32_t ordinal, aph_cuda_module_device* out, char*
     return 0;
 }
 
-static int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg,
-                       size_t len) {
+static int memory_info(int32_t ordinal, uint64_t* free_bytes, uint64_t* total_bytes, char* msg, size_t len) {
     SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
     if (free_bytes) *free_bytes = g_capacity - g_used[ordinal];
@@ -382,8 +377,7 @@ typedef struct sim_header {
     char pad[512 - sizeof(unsigned long long) - sizeof(int32_t)];
 } sim_header;
 
-static int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg,
-                     size_t len) {
+static int mem_alloc(int32_t ordinal, size_t bytes, void** out, int* out_of_memory, char* msg, size_t len) {
     if (out_of_memory) *out_of_memory = 0;
     SIM_GUARD_DEVICE(ordinal);
     pthread_mutex_lock(&g_mutex);
@@ -464,15 +458,15 @@ static int host_free(void* ptr, char* msg, size_t len) {
     return 0;
 }
 
-static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream,
-                        char* msg, size_t len) {
+static int memcpy_async(int32_t ordinal, void* dst, const void* src, size_t bytes, void* stream, char* msg,
+                        size_t len) {
     SIM_GUARD_DEVICE(ordinal);
     const sim_op op = {.kind = OP_COPY, .dst = dst, .src = src, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
-static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal,
-                             size_t bytes, void* stream, char* msg, size_t len) {
+static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, int32_t src_ordinal, size_t bytes,
+                             void* stream, char* msg, size_t len) {
     SIM_GUARD_DEVICE(src_ordinal);
     if (dst_ordinal < 0 || dst_ordinal >= g_devices) {
         report(msg, len, "cudaMemcpyPeerAsync", sim_fail(SIM_ERR_INVALID_DEVICE));
@@ -482,15 +476,13 @@ static int memcpy_peer_async(void* dst, int32_t dst_ordinal, const void* src, in
     return submit(src_ordinal, stream, &op, msg, len);
 }
 
-static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg,
-                        size_t len) {
+static int memset_async(int32_t ordinal, void* ptr, int value, size_t bytes, void* stream, char* msg, size_t len) {
     SIM_GUARD_DEVICE(ordinal);
     const sim_op op = {.kind = OP_SET, .dst = ptr, .value = value, .bytes = bytes};
     return submit(ordinal, stream, &op, msg, len);
 }
 
-static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, void* stream,
-                              char* msg, size_t len) {
+static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, void* stream, char* msg, size_t len) {
     if (c == NULL || c->ndim < 0 || c->ndim > APH_CUDA_MAX_DIMS) {
         put(msg, len, "%s", "strided copy: invalid parameters");
         return 1;
@@ -517,8 +509,8 @@ static int strided_copy_async(int32_t ordinal, const aph_cuda_strided_copy* c, v
 
 /* The launch itself: run now (immediate mode: the kernel's own status, as a synchronous device
  * would report it) or queued (deferred mode). */
-static int launch_kernel(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
-                         char* msg, size_t len) {
+static int launch_kernel(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream, char* msg,
+                         size_t len) {
     if (!g_defer) {
         pthread_mutex_lock(&g_mutex);
         stream_of(ordinal, stream)->enqueued++;
@@ -537,8 +529,8 @@ static int launch_kernel(int32_t ordinal, int32_t kernel, const void* desc, size
     return rc;
 }
 
-static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream,
-                         char* msg, size_t len) {
+static int kernel_launch(int32_t ordinal, int32_t kernel, const void* desc, size_t desc_size, void* stream, char* msg,
+                         size_t len) {
     if (desc == NULL) {
         put(msg, len, "%s", "kernel launch: descriptor is NULL");
         return APH_K_STATUS_FAILED;
@@ -715,6 +707,4 @@ static const aph_cuda_module_api kApi = {
     kernel_launch,
 };
 
-__attribute__((visibility("default"))) const aph_cuda_module_api* aph_cuda_module_entry(void) {
-    return &kApi;
-}
+__attribute__((visibility("default"))) const aph_cuda_module_api* aph_cuda_module_entry(void) { return &kApi; }

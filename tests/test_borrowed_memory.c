@@ -26,8 +26,8 @@
 #include "../cuda/module_abi.h"
 
 static aph_device* g_dev;
-static int g_sim;           /* the simulated module: device memory is host memory */
-static int g_sim_defer;     /* ... in deferred mode */
+static int g_sim;                        /* the simulated module: device memory is host memory */
+static int g_sim_defer;                  /* ... in deferred mode */
 static const aph_cuda_module_api* g_api; /* the module behind the library (for "the caller's own work") */
 static uint64_t g_rng;
 
@@ -40,19 +40,19 @@ static uint64_t g_rng;
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct owner {
-    void* raw;                 /* the memory */
-    const float* expect;       /* what the queued work leaves there (NULL: not checked) */
-    int calls;                 /* deleter calls (atomic) */
-    int saw_expected;          /* the memory held `expect` when the deleter ran */
+    void* raw;           /* the memory */
+    const float* expect; /* what the queued work leaves there (NULL: not checked) */
+    int calls;           /* deleter calls (atomic) */
+    int saw_expected;    /* the memory held `expect` when the deleter ran */
     aph_status free_status;
-    int reenter;               /* the deleter also calls into the library (allocator, streams) */
+    int reenter; /* the deleter also calls into the library (allocator, streams) */
     aph_status reenter_status;
-    int wrong_data;            /* the deleter got another pointer than the memory's */
+    int wrong_data; /* the deleter got another pointer than the memory's */
 } owner;
 
 static int calls_of(owner* o) { return __atomic_load_n(&o->calls, __ATOMIC_ACQUIRE); }
 
-static void owner_deleter(void* data, void* user_data) {
+static void owner_deleter(void* user_data, void* data) {
     owner* o = (owner*)user_data;
     o->wrong_data = data != o->raw;
     if (g_sim && o->expect != NULL) o->saw_expected = memcmp(o->raw, o->expect, N * sizeof(float)) == 0;
@@ -178,8 +178,8 @@ static void test_operation_then_release(void** state) {
     o.expect = h;
     const int64_t shape[] = {N};
     aph_tensor* out = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &out));
-    APH_ASSERT_OK(aph_op_binary_scalar(s, APH_BINARY_MUL, a, 2.0, out));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &out));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, a, 2.0, out, s));
     aph_tensor_release(a);
     assert_not_yet(&o, "an operation reading borrowed memory");
     APH_ASSERT_OK(aph_stream_synchronize(s));
@@ -189,8 +189,8 @@ static void test_operation_then_release(void** state) {
     APH_ASSERT_OK(aph_tensor_to_host(out, got, N * sizeof(float)));
     for (int i = 0; i < N; ++i) {
         if (got[i] != 2.0f * h[i]) {
-            print_error("out[%d] = %g, expected %g: the operation read memory already given back\n", i,
-                        (double)got[i], 2.0 * h[i]);
+            print_error("out[%d] = %g, expected %g: the operation read memory already given back\n", i, (double)got[i],
+                        2.0 * h[i]);
             fail();
         }
     }
@@ -238,7 +238,7 @@ typedef struct producer {
 
 static void producer_deleter(DLManagedTensorVersioned* self) {
     producer* p = (producer*)self->manager_ctx;
-    owner_deleter(p->o.raw, &p->o);
+    owner_deleter(&p->o, p->o.raw);
 }
 
 static void test_dlpack_import_then_release(void** state) {
@@ -346,7 +346,7 @@ static void test_reentrant_deleters(void** state) {
     free(h);
 }
 
-static void cpu_deleter(void* data, void* user_data) {
+static void cpu_deleter(void* user_data, void* data) {
     owner* o = (owner*)user_data;
     o->wrong_data = data != o->raw;
     free(data);
@@ -367,7 +367,7 @@ static void test_cpu_blob_deleter_at_release(void** state) {
     APH_ASSERT_OK(aph_tensor_from_blob(cpu, APH_DTYPE_F32, shape, NULL, 1, buf, cpu_deleter, &o, &t));
     aph_tensor* out = NULL;
     APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, shape, 1, &out));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_ADD, t, 1.0, out));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_ADD, t, 1.0, out, NULL));
     aph_tensor_release(t);
     assert_int_equal(calls_of(&o), 1);
     assert_int_equal(o.wrong_data, 0);

@@ -42,7 +42,6 @@ extern "C" {
 #include <cmocka.h>
 }
 
-
 // Host allocation failure injection: when armed, the Nth operator new from now on throws
 // std::bad_alloc (for the exception-safety test of allocate).
 namespace {
@@ -101,8 +100,8 @@ public:
     };
 
     ~SimulatedBackend() override {
-        if (final_) *final_ = Final{live_bytes_, regions_.size(), events_.size(), free_calls_,
-                                    events_destroyed_, bad_frees_};
+        if (final_)
+            *final_ = Final{live_bytes_, regions_.size(), events_.size(), free_calls_, events_destroyed_, bad_frees_};
         // Whatever the allocator did not give back (a failed test) goes here, so the process
         // stays clean for the tests after it.
         for (auto& [p, n] : regions_) std::free(p);
@@ -125,8 +124,7 @@ public:
         }
         if (bytes > capacity_ - live_bytes_) {
             failed_allocs_++;
-            why = aph::strprintf("simulated device full: %zu of %zu bytes in use", live_bytes_,
-                                 capacity_);
+            why = aph::strprintf("simulated device full: %zu of %zu bytes in use", live_bytes_, capacity_);
             return nullptr;
         }
         void* p = std::aligned_alloc(512, (bytes + 511) / 512 * 512);
@@ -223,10 +221,10 @@ public:
     }
 
     // Observations ----------------------------------------------------------------------------
-#define SIM_GETTER(type, name)            \
-    type name() {                         \
-        std::lock_guard lock(mu_);        \
-        return name##_;                   \
+#define SIM_GETTER(type, name)     \
+    type name() {                  \
+        std::lock_guard lock(mu_); \
+        return name##_;            \
     }
     SIM_GETTER(size_t, live_bytes)
     SIM_GETTER(uint64_t, alloc_calls)
@@ -273,8 +271,8 @@ private:
     std::set<Event*> events_;
     std::unordered_map<uint64_t, uint64_t> recorded_, completed_;
     std::set<uint64_t> inline_streams_, throwing_streams_;
-    uint64_t alloc_calls_ = 0, free_calls_ = 0, failed_allocs_ = 0, bad_frees_ = 0,
-             bad_events_ = 0, events_recorded_ = 0, events_destroyed_ = 0, inline_records_ = 0;
+    uint64_t alloc_calls_ = 0, free_calls_ = 0, failed_allocs_ = 0, bad_frees_ = 0, bad_events_ = 0,
+             events_recorded_ = 0, events_destroyed_ = 0, inline_records_ = 0;
     std::vector<size_t> alloc_sizes_;
 };
 
@@ -290,10 +288,24 @@ size_t N(const Block* b) { return CachingAllocator::block_size(b); }
 
 void assert_stats_equal(const Stats& a, const Stats& b) {
 #define EQ(f) assert_int_equal(a.f, b.f)
-    EQ(allocated.current); EQ(allocated.peak); EQ(reserved.current); EQ(reserved.peak);
-    EQ(active.current); EQ(active.peak); EQ(requested.current); EQ(requested.peak);
-    EQ(allocations); EQ(frees); EQ(segment_allocations); EQ(segment_frees); EQ(cache_misses);
-    EQ(alloc_retries); EQ(ooms); EQ(leaked); EQ(active_allocations); EQ(segments);
+    EQ(allocated.current);
+    EQ(allocated.peak);
+    EQ(reserved.current);
+    EQ(reserved.peak);
+    EQ(active.current);
+    EQ(active.peak);
+    EQ(requested.current);
+    EQ(requested.peak);
+    EQ(allocations);
+    EQ(frees);
+    EQ(segment_allocations);
+    EQ(segment_frees);
+    EQ(cache_misses);
+    EQ(alloc_retries);
+    EQ(ooms);
+    EQ(leaked);
+    EQ(active_allocations);
+    EQ(segments);
 #undef EQ
 }
 
@@ -337,7 +349,7 @@ void assert_device_empty(CachingAllocator& a, SimulatedBackend* be) {
 struct LogCapture {
     std::mutex mu;
     std::vector<std::string> messages;
-    static void cb(aph_log_level level, const char* target, const char* message, void* ud) {
+    static void cb(void* ud, aph_log_level level, const char* target, const char* message) {
         auto* c = static_cast<LogCapture*>(ud);
         if (level != APH_LOG_WARN || std::strcmp(target, "aphelion::memory") != 0) return;
         std::lock_guard lock(c->mu);
@@ -365,7 +377,7 @@ struct Owner {
     int calls = 0;
     void* data = nullptr;
 };
-void owner_deleter(void* data, void* ud) {
+void owner_deleter(void* ud, void* data) {
     auto* o = static_cast<Owner*>(ud);
     o->calls++;
     o->data = data;
@@ -591,7 +603,7 @@ static void test_segment_sizes(void**) {
     assert_int_equal(N(l2), 10 * MiB);
     Block* l3 = a->allocate(11 * MiB + 1, S(5));
     assert_int_equal(be->alloc_sizes().back(), 12 * MiB);
-    assert_int_equal(N(l3), 12 * MiB);  // a remainder under 1 MiB is not split off
+    assert_int_equal(N(l3), 12 * MiB);            // a remainder under 1 MiB is not split off
     Block* l4 = a->allocate(10 * MiB - 1, S(6));  // rounds to exactly 10 MiB
     assert_int_equal(be->alloc_sizes().back(), 10 * MiB);
     assert_int_equal(N(l4), 10 * MiB);
@@ -1124,9 +1136,8 @@ static void test_tracker_budget(void**) {
     attached->refs.release();
     Stats before = a->stats();
     std::string msg = expect_error([&] { a->allocate(8192, S(1)); }, APH_ERR_OUT_OF_MEMORY);
-    assert_string_equal(msg.c_str(),
-                        "out of memory: allocation of 8192 bytes would exceed limit of 4096 bytes "
-                        "(current: 0 bytes)");
+    assert_string_equal(msg.c_str(), "out of memory: allocation of 8192 bytes would exceed limit of 4096 bytes "
+                                     "(current: 0 bytes)");
     assert_stats_equal(a->stats(), before);
     assert_int_equal(be->alloc_calls(), 0);
     assert_int_equal(t->allocated(), 0);
@@ -1138,9 +1149,8 @@ static void test_tracker_budget(void**) {
 
     before = a->stats();
     msg = expect_error([&] { a->allocate(4000, S(1)); }, APH_ERR_OUT_OF_MEMORY);
-    assert_string_equal(msg.c_str(),
-                        "out of memory: allocation of 4096 bytes would exceed limit of 4096 bytes "
-                        "(current: 512 bytes)");
+    assert_string_equal(msg.c_str(), "out of memory: allocation of 4096 bytes would exceed limit of 4096 bytes "
+                                     "(current: 512 bytes)");
     Stats after = a->stats();
     assert_stats_equal(after, before);  // allocations, reserved, segments, ooms: nothing moves
     assert_int_equal(after.ooms, 0);    // budgets are not device refusals
@@ -1153,9 +1163,8 @@ static void test_tracker_budget(void**) {
     Block* b2 = a->allocate(3584, S(1));
     assert_int_equal(t->allocated(), 4096);
     msg = expect_error([&] { a->allocate(1, S(1)); }, APH_ERR_OUT_OF_MEMORY);
-    assert_string_equal(msg.c_str(),
-                        "out of memory: allocation of 512 bytes would exceed limit of 4096 bytes "
-                        "(current: 4096 bytes)");
+    assert_string_equal(msg.c_str(), "out of memory: allocation of 512 bytes would exceed limit of 4096 bytes "
+                                     "(current: 4096 bytes)");
     a->free(b1);
     assert_int_equal(t->allocated(), 3584);
     a->free(b2);
@@ -1207,8 +1216,8 @@ static void test_peak_stats_and_counts(void**) {
     auto a = make_allocator(&be);
 
     Block* m1 = a->allocate(1 * MiB, S(1));
-    Block* m2 = a->allocate(1 * MiB, S(1));   // the same segment
-    Block* k = a->allocate(4096, S(1));       // the segment is full: a second one
+    Block* m2 = a->allocate(1 * MiB, S(1));  // the same segment
+    Block* k = a->allocate(4096, S(1));      // the segment is full: a second one
     Stats s = a->stats();
     assert_int_equal(s.allocations, 3);
     assert_int_equal(s.segment_allocations, 2);
@@ -1326,8 +1335,8 @@ static void test_unknown_pointers(void**) {
 
     assert_false(a->free_ptr(nullptr));
     assert_false(a->free_ptr(&local));
-    assert_false(a->free_ptr(p + 512));         // inside a live block
-    assert_false(a->free_ptr(p + 4096));        // the free remainder
+    assert_false(a->free_ptr(p + 512));   // inside a live block
+    assert_false(a->free_ptr(p + 4096));  // the free remainder
     assert_false(a->record_stream_ptr(nullptr, S(2)));
     assert_false(a->record_stream_ptr(&local, S(2)));
     assert_false(a->record_stream_ptr(p + 512, S(2)));
@@ -1375,8 +1384,7 @@ size_t random_size(std::mt19937_64& rng) {
     switch (rng() % 10) {
         case 0: return 512 * (1 + rng() % 64);
         case 1: {
-            static const size_t edges[] = {1, 511, 512, 513, MiB - 1, MiB, MiB + 1, 10 * MiB - 512,
-                                           2 * MiB, 8 * MiB};
+            static const size_t edges[] = {1, 511, 512, 513, MiB - 1, MiB, MiB + 1, 10 * MiB - 512, 2 * MiB, 8 * MiB};
             return edges[rng() % (sizeof edges / sizeof edges[0])];
         }
         default: return std::max<size_t>(1, static_cast<size_t>(std::exp(u(rng))));
@@ -1421,20 +1429,15 @@ std::string check_invariants(CachingAllocator& a, SimulatedBackend* be, std::vec
         req += r.requested;
     }
     if (s.allocated.current != sum)
-        return aph::strprintf("allocated %" PRIu64 " != sum of live blocks %" PRIu64,
-                              s.allocated.current, sum);
+        return aph::strprintf("allocated %" PRIu64 " != sum of live blocks %" PRIu64, s.allocated.current, sum);
     if (s.requested.current != req)
-        return aph::strprintf("requested %" PRIu64 " != sum of requests %" PRIu64,
-                              s.requested.current, req);
+        return aph::strprintf("requested %" PRIu64 " != sum of requests %" PRIu64, s.requested.current, req);
     if (s.reserved.current != be->live_bytes())
-        return aph::strprintf("reserved %" PRIu64 " != backend live %zu", s.reserved.current,
-                              be->live_bytes());
+        return aph::strprintf("reserved %" PRIu64 " != backend live %zu", s.reserved.current, be->live_bytes());
     if (s.segments != be->live_regions())
-        return aph::strprintf("segments %" PRIu64 " != backend regions %zu", s.segments,
-                              be->live_regions());
+        return aph::strprintf("segments %" PRIu64 " != backend regions %zu", s.segments, be->live_regions());
     if (s.active_allocations != live.size())
-        return aph::strprintf("active_allocations %" PRIu64 " != %zu", s.active_allocations,
-                              live.size());
+        return aph::strprintf("active_allocations %" PRIu64 " != %zu", s.active_allocations, live.size());
     if (s.allocations - s.frees != live.size()) return "allocations - frees != live blocks";
     if (s.active.current < s.allocated.current) return "active < allocated";
     if (s.allocated.current > s.reserved.current) return "allocated > reserved";
@@ -1444,8 +1447,7 @@ std::string check_invariants(CachingAllocator& a, SimulatedBackend* be, std::vec
     if (be->bad_frees() || be->bad_events()) return "the backend saw a bad free or event";
     std::vector<const LiveRec*> sorted;
     for (const LiveRec& r : live) sorted.push_back(&r);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const LiveRec* x, const LiveRec* y) { return x->ptr < y->ptr; });
+    std::sort(sorted.begin(), sorted.end(), [](const LiveRec* x, const LiveRec* y) { return x->ptr < y->ptr; });
     for (size_t i = 0; i < sorted.size(); i++) {
         const LiveRec& r = *sorted[i];
         if (reinterpret_cast<uintptr_t>(r.ptr) % 512 != 0) return "a block not 512-aligned";
@@ -1460,8 +1462,7 @@ std::string check_invariants(CachingAllocator& a, SimulatedBackend* be, std::vec
 
 static void test_random_stress(void**) {
     const uint64_t seed = test_seed();
-    std::printf("test_random_stress: seed %" PRIu64 " (APH_TEST_SEED=%" PRIu64 " replays it)\n",
-                seed, seed);
+    std::printf("test_random_stress: seed %" PRIu64 " (APH_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
     std::fflush(stdout);
     std::mt19937_64 rng(seed);
     SimulatedBackend* be;
@@ -1493,8 +1494,7 @@ static void test_random_stress(void**) {
                 Block* b = a->allocate(n, S(st), /*raw=*/(rng() % 2) == 0);
                 LiveRec r{b, P(b), N(b), n, st, next_tag++ * 0x9E3779B97F4A7C15ULL};
                 if (!size_ok(n, r.size)) {
-                    fail_msg("seed %" PRIu64 " op %d: %zu bytes got a block of %zu", seed, op, n,
-                             r.size);
+                    fail_msg("seed %" PRIu64 " op %d: %zu bytes got a block of %zu", seed, op, n, r.size);
                 }
                 write_tag(r);
                 live.push_back(r);
@@ -1525,8 +1525,8 @@ static void test_random_stress(void**) {
     }
 
     Stats s = a->stats();
-    std::printf("test_random_stress: %zu live at the end, %" PRIu64 " out-of-memory, %" PRIu64
-                " retries, %" PRIu64 " segments allocated, %" PRIu64 " record_stream\n",
+    std::printf("test_random_stress: %zu live at the end, %" PRIu64 " out-of-memory, %" PRIu64 " retries, %" PRIu64
+                " segments allocated, %" PRIu64 " record_stream\n",
                 live.size(), ooms, s.alloc_retries, s.segment_allocations, records);
     assert_int_equal(s.ooms, ooms);
     for (const LiveRec& r : live) a->free(r.block);
@@ -1626,11 +1626,11 @@ static void test_destructor(void**) {
         auto a = make_allocator(&be);
         be->report_final_state_to(&fin);
         a->set_tracker(t);
-        a->set_tracker(t);  // setting the same tracker again keeps one reference
-        Block* live = a->allocate(4096, S(1));       // stays with its owner
-        Block* cached = a->allocate(10 * MiB, S(1)); // a whole free segment: returned
+        a->set_tracker(t);                            // setting the same tracker again keeps one reference
+        Block* live = a->allocate(4096, S(1));        // stays with its owner
+        Block* cached = a->allocate(10 * MiB, S(1));  // a whole free segment: returned
         a->free(cached);
-        Block* waiting = a->allocate(4096, S(3));    // freed, waiting on stream 2's event
+        Block* waiting = a->allocate(4096, S(3));  // freed, waiting on stream 2's event
         a->record_stream(waiting, S(2));
         a->free(waiting);
         a->set_tracker(nullptr);
@@ -1670,7 +1670,8 @@ static void guarded(void** state) {
     }
     if (msg[0]) fail_msg("unexpected exception: %s", msg);
 }
-#define TEST(f) {#f, guarded<f>, nullptr, nullptr, nullptr}
+#define TEST(f) \
+    { #f, guarded < f>, nullptr, nullptr, nullptr }
 
 // A stream that goes away while a live block has a declared use on it: the use becomes an event
 // recorded at retirement, nothing is recorded on the dead stream later, and the block is held
@@ -1696,7 +1697,6 @@ static void test_retire_stream_with_live_uses(void**) {
     a->free(d);
     assert_int_equal(a->stats().active.current, 0);
 }
-
 
 // A stream goes away while a live block has a declared use on it, and the event that should
 // stand in for that use cannot be recorded: the block must not come back to the cache when it
@@ -1725,7 +1725,6 @@ static void test_retire_stream_failing_event_keeps_live_use(void**) {
     ignore_leak(b);
     a->free(c);
 }
-
 
 // A host allocation failure (std::bad_alloc) anywhere inside allocate() must leave everything
 // as it was: no budget charge kept, no segment lost, the statistics unchanged, and the device
@@ -1758,15 +1757,12 @@ static void test_allocate_bad_alloc_changes_nothing(void**) {
             } else {
                 const Stats after = a->stats();
                 if (t->allocated() != 0) fail_msg("mode %d, new #%ld: budget charge kept", mode, n);
-                if (after.allocations != before.allocations ||
-                    after.allocated.current != before.allocated.current)
+                if (after.allocations != before.allocations || after.allocated.current != before.allocated.current)
                     fail_msg("mode %d, new #%ld: statistics moved", mode, n);
                 if (after.reserved.current != be->live_bytes() || be->live_bytes() != live_before)
-                    fail_msg("mode %d, new #%ld: reserved %llu, backend holds %zu (before %zu)",
-                             mode, n, (unsigned long long)after.reserved.current,
-                             be->live_bytes(), live_before);
-                if (!a->live_blocks(false).empty())
-                    fail_msg("mode %d, new #%ld: a block left live", mode, n);
+                    fail_msg("mode %d, new #%ld: reserved %llu, backend holds %zu (before %zu)", mode, n,
+                             (unsigned long long)after.reserved.current, be->live_bytes(), live_before);
+                if (!a->live_blocks(false).empty()) fail_msg("mode %d, new #%ld: a block left live", mode, n);
             }
             a->set_tracker(nullptr);
             if (t->refs.release()) delete t;
@@ -1777,7 +1773,6 @@ static void test_allocate_bad_alloc_changes_nothing(void**) {
         }
     }
 }
-
 
 // free() is noexcept and must survive a host allocation failure at any point (before, the
 // set insert or the pending-event queue threw through it and ended the process): the block is

@@ -75,11 +75,11 @@ typedef struct log_state {
     pthread_mutex_t mutex;
     int calls;
     int reentered;
-    aph_status status; /* of the re-entrant calls */
+    aph_status status;       /* of the re-entrant calls */
     const char* only_target; /* re-enter only for messages of this target (NULL: all) */
 } log_state;
 
-static void reentrant_log(aph_log_level level, const char* target, const char* message, void* ud) {
+static void reentrant_log(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)message;
     log_state* s = (log_state*)ud;
@@ -153,8 +153,8 @@ static void test_log_under_allocator_lock(void** state) {
 typedef struct relay {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
-    int in_callback;   /* the first callback is running */
-    int replacing;     /* the replacing thread is about to call aph_log_set_callback */
+    int in_callback; /* the first callback is running */
+    int replacing;   /* the replacing thread is about to call aph_log_set_callback */
     int first_calls, second_calls;
 } relay;
 
@@ -166,7 +166,7 @@ static void* third_thread(void* arg) {
     return NULL;
 }
 
-static void first_callback(aph_log_level level, const char* target, const char* message, void* ud) {
+static void first_callback(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     relay* r = (relay*)ud;
@@ -186,7 +186,7 @@ static void first_callback(aph_log_level level, const char* target, const char* 
     pthread_join(t, NULL);
 }
 
-static void second_callback(aph_log_level level, const char* target, const char* message, void* ud) {
+static void second_callback(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;
@@ -231,7 +231,7 @@ static void test_log_callback_replaced_while_running(void** state) {
 
 /* Rule 4: the log callback runs inside the failing call (the library logs its own failures at
  * debug level) and fails calls of its own: the caller still reads its call's message. */
-static void count_and_fail(aph_log_level level, const char* target, const char* message, void* ud) {
+static void count_and_fail(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;
@@ -259,8 +259,9 @@ static void test_log_callback_keeps_last_error(void** state) {
     snprintf(got, sizeof got, "%s", held);
     /* A successful call that logs (the callback fails inside it) leaves the message alone, even
      * the storage behind the pointer the caller holds. */
-    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test", "a message that is much longer than the one before it, "
-                                                      "so that a copy into the same storage would reallocate"));
+    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test",
+                                "a message that is much longer than the one before it, "
+                                "so that a copy into the same storage would reallocate"));
     assert_ptr_equal(aph_last_error(), held);
     assert_string_equal(held, got);
     APH_ASSERT_OK(aph_log_set_callback(NULL, NULL));
@@ -413,7 +414,8 @@ static void test_trace_and_pipeline_callbacks(void** state) {
     /* A stage that fails with a message: the outer call's message is built from it. */
     ps.fail = APH_ERR_KERNEL;
     ps.fail_message = "the stage could not go on";
-    APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_KERNEL, "kernel error: the stage could not go on (stage: mine)");
+    APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_KERNEL,
+                   "kernel error: the stage could not go on (stage: mine)");
     /* Without one: a generic message naming the stage. */
     ps.fail_message = NULL;
     APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_KERNEL,
@@ -450,8 +452,8 @@ static void op_note(op_state* s, aph_status st) {
 }
 
 static aph_status helper_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
-                               const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                               int64_t* oshape, size_t capacity, size_t* ondim) {
+                               const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt, int64_t* oshape,
+                               size_t capacity, size_t* ondim) {
     (void)ud;
     (void)params;
     if (n != 1 || ndims[0] > capacity) return APH_ERR_GRAPH;
@@ -485,8 +487,8 @@ static aph_status churn_registry(void) {
 }
 
 static aph_status reenter_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
-                                const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                                int64_t* oshape, size_t capacity, size_t* ondim) {
+                                const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt, int64_t* oshape,
+                                size_t capacity, size_t* ondim) {
     op_state* s = (op_state*)ud;
     s->infer++;
     op_note(s, reenter());
@@ -592,7 +594,7 @@ typedef struct blob_state {
     aph_tensor* another; /* released from inside the deleter (its own deleter runs nested) */
 } blob_state;
 
-static void reentrant_deleter(void* data, void* ud) {
+static void reentrant_deleter(void* ud, void* data) {
     blob_state* b = (blob_state*)ud;
     assert_ptr_equal(data, b->data);
     b->calls++;
@@ -611,8 +613,10 @@ static void test_deleters(void** state) {
     const int64_t shape[] = {256};
     aph_tensor* a = NULL;
     aph_tensor* b = NULL;
-    APH_ASSERT_OK(aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, 1, inner.data, reentrant_deleter, &inner, &a));
-    APH_ASSERT_OK(aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, 1, outer.data, reentrant_deleter, &outer, &b));
+    APH_ASSERT_OK(
+        aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, 1, inner.data, reentrant_deleter, &inner, &a));
+    APH_ASSERT_OK(
+        aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, 1, outer.data, reentrant_deleter, &outer, &b));
     outer.another = a;
     fail_once();
     char expected[512];

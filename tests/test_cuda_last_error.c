@@ -43,7 +43,7 @@ static aph_stream* new_stream(aph_device* d) {
 static aph_tensor* vector_on(aph_stream* s) {
     const int64_t shape[] = {N};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(aph_stream_device(s), APH_DTYPE_F32, shape, 1, s, &t));
     return t;
 }
 
@@ -78,7 +78,7 @@ static aph_tensor* busy(aph_stream* s, const float* h) {
 /* A kernel launch on s reading x (x * 3 into a new tensor); checked once s is synchronised. */
 static aph_tensor* launch_on(aph_stream* s, const aph_tensor* x, const char* after) {
     aph_tensor* out = vector_on(s);
-    const aph_status st = aph_op_binary_scalar(s, APH_BINARY_MUL, x, 3.0, out);
+    const aph_status st = aph_op_binary_scalar(APH_BINARY_MUL, x, 3.0, out, s);
     if (st != APH_OK) print_error("a launch after %s failed: %s\n", after, aph_last_error());
     APH_ASSERT_OK(st);
     return out;
@@ -115,9 +115,10 @@ static void test_queries_not_ready(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(x, shape2, 2, &sq));
     APH_ASSERT_OK(aph_tensor_transpose(sq, 0, 1, &col));
     aph_tensor* dense = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape2, 2, &dense));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(aph_stream_device(s), APH_DTYPE_F32, shape2, 2, s, &dense));
     const aph_status st = aph_tensor_copy_async(dense, col, s);
-    if (st != APH_OK) print_error("a strided copy after aph_event_query answered not ready failed: %s\n", aph_last_error());
+    if (st != APH_OK)
+        print_error("a strided copy after aph_event_query answered not ready failed: %s\n", aph_last_error());
     APH_ASSERT_OK(st);
     check_times3(s, out, h);
     float got[N];
@@ -147,7 +148,7 @@ static void test_allocator_polling(void** state) {
     aph_tensor* held = vector_on(a);
     aph_tensor* work = busy(b, h);
     APH_ASSERT_OK(aph_tensor_record_stream(held, b));
-    aph_tensor_release(held); /* waits for an event on b, which is busy */
+    aph_tensor_release(held);         /* waits for an event on b, which is busy */
     aph_tensor* other = vector_on(a); /* this allocation polls that event: not ready */
     assert_no_error_left("the allocator polled a pending event");
     aph_tensor* out = launch_on(b, x, "the allocator polled a pending event"); /* reads x (of a) on b */
@@ -278,10 +279,8 @@ int main(void) {
     APH_ASSERT_OK(aph_device_open(APH_DEVICE_CUDA, 0, &g_dev));
     if (count > 1) APH_ASSERT_OK(aph_device_open(APH_DEVICE_CUDA, 1, &g_dev1));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_queries_not_ready),
-        cmocka_unit_test(test_allocator_polling),
-        cmocka_unit_test(test_error_left_by_the_caller),
-        cmocka_unit_test(test_failed_malloc),
+        cmocka_unit_test(test_queries_not_ready),        cmocka_unit_test(test_allocator_polling),
+        cmocka_unit_test(test_error_left_by_the_caller), cmocka_unit_test(test_failed_malloc),
         cmocka_unit_test(test_failed_device_restore),
     };
     const int failed = cmocka_run_group_tests(tests, NULL, NULL);

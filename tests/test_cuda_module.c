@@ -104,8 +104,7 @@ static void struct_size_contract(void** state) {
     info.struct_size = 4;
     APH_ASSERT_ERR_CONTAINS(aph_cuda_get_info(&info), APH_ERR_INVALID_ARGUMENT,
                             "invalid argument: info->struct_size is 4; set it to sizeof(aph_cuda_info)");
-    APH_ASSERT_ERR(aph_cuda_get_info(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: info must not be NULL");
+    APH_ASSERT_ERR(aph_cuda_get_info(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: info must not be NULL");
 }
 
 int main(void) {

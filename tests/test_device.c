@@ -35,7 +35,7 @@ static void cpu_properties(void** state) {
     APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &d));
     assert_non_null(d);
     assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CPU);
-    assert_int_equal(aph_device_get_ordinal(d), 0);
+    assert_int_equal(aph_device_ordinal(d), 0);
     assert_string_equal(aph_device_label(d), "cpu");
     assert_true(strlen(aph_device_name(d)) > 0);
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -93,8 +93,7 @@ static void identity_and_refcount(void** state) {
 static void open_errors(void** state) {
     (void)state;
     aph_device* d = (aph_device*)0x1;
-    APH_ASSERT_ERR(aph_device_open(APH_DEVICE_CPU, 1, &d), APH_ERR_DEVICE_NOT_AVAILABLE,
-                   "device not available: cpu:1");
+    APH_ASSERT_ERR(aph_device_open(APH_DEVICE_CPU, 1, &d), APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cpu:1");
     int32_t n = 0;
     APH_ASSERT_OK(aph_device_count(APH_DEVICE_CUDA, &n));
     char expect[64];
@@ -114,7 +113,7 @@ static void open_errors(void** state) {
 static void null_device(void** state) {
     (void)state;
     assert_int_equal(aph_device_get_kind(NULL), APH_DEVICE_CPU);
-    assert_int_equal(aph_device_get_ordinal(NULL), -1);
+    assert_int_equal(aph_device_ordinal(NULL), -1);
     assert_string_equal(aph_device_label(NULL), "");
     assert_string_equal(aph_device_name(NULL), "");
     assert_int_equal(aph_device_total_memory(NULL), 0);
@@ -127,8 +126,7 @@ static void null_device(void** state) {
     assert_int_equal(t, 5);
     APH_ASSERT_ERR(aph_device_compute_capability(NULL, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
-    APH_ASSERT_ERR(aph_device_select(NULL, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_device_select(NULL, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     aph_warn_if_cpu(NULL, "x"); /* no-op */
 }
 

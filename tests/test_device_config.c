@@ -1,11 +1,11 @@
 /* Device configuration: defaults, setters and getters, NULL handling, and the environment
- * priority matrix of compat page section 2 (force-CPU and CUDA-ordinal variables). */
+ * priority matrix of docs/compat.md section 2 (force-CPU and CUDA-ordinal variables). */
 #include "test_util.h"
 
-static const char* const kForce[4] = {"APHELION_FORCE_CPU", "RUST_AI_FORCE_CPU",
-                                      "AXOLOTL_FORCE_CPU", "VSA_OPTIM_FORCE_CPU"};
-static const char* const kDevice[4] = {"APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE",
-                                       "AXOLOTL_CUDA_DEVICE", "VSA_OPTIM_CUDA_DEVICE"};
+static const char* const kForce[4] = {"APHELION_FORCE_CPU", "RUST_AI_FORCE_CPU", "AXOLOTL_FORCE_CPU",
+                                      "VSA_OPTIM_FORCE_CPU"};
+static const char* const kDevice[4] = {"APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE", "AXOLOTL_CUDA_DEVICE",
+                                       "VSA_OPTIM_CUDA_DEVICE"};
 
 static void clear_env(void) {
     for (int i = 0; i < 4; ++i) {
@@ -58,8 +58,7 @@ static void setters(void** state) {
 static void null_arguments(void** state) {
     (void)state;
     const char* msg_config = "invalid argument: config must not be NULL";
-    APH_ASSERT_ERR(aph_device_config_create(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_device_config_create(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_device_config_from_env(NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_device_config_set_cuda_device(NULL, 0), APH_ERR_INVALID_ARGUMENT, msg_config);
@@ -132,8 +131,8 @@ static void env_matrix(void** state) {
         if (aph_device_config_force_cpu(cfg) != c->expect_force ||
             aph_device_config_cuda_device(cfg) != c->expect_device) {
             print_error("case %zu: force_cpu=%d cuda_device=%d, expected %d and %d\n", k,
-                        aph_device_config_force_cpu(cfg), aph_device_config_cuda_device(cfg),
-                        c->expect_force, c->expect_device);
+                        aph_device_config_force_cpu(cfg), aph_device_config_cuda_device(cfg), c->expect_force,
+                        c->expect_device);
             fail();
         }
         assert_string_equal(aph_device_config_component(cfg), "aphelion");

@@ -9,7 +9,7 @@ static void cuda_properties(void** state) {
         aph_device* d = NULL;
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CUDA, i, &d));
         assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CUDA);
-        assert_int_equal(aph_device_get_ordinal(d), i);
+        assert_int_equal(aph_device_ordinal(d), i);
         char label[32];
         snprintf(label, sizeof label, "cuda:%d", i);
         assert_string_equal(aph_device_label(d), label);
@@ -45,7 +45,7 @@ static void select_prefers_cuda(void** state) {
     aph_device* d = NULL;
     APH_ASSERT_OK(aph_device_select(NULL, &d));
     assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CUDA);
-    assert_int_equal(aph_device_get_ordinal(d), 0);
+    assert_int_equal(aph_device_ordinal(d), 0);
     aph_device_release(d);
     setenv("APHELION_CUDA_DEVICE", "0", 1);
     setenv("RUST_AI_CUDA_DEVICE", "9999", 1);

@@ -102,8 +102,7 @@ static void assert_stats_equal(const aph_memory_stats* a, const aph_memory_stats
     assert_int_equal(a->active_allocations, b->active_allocations);
     assert_int_equal(a->segments, b->segments);
     /* and nothing else in the struct: compare the raw bytes after struct_size too */
-    assert_memory_equal((const char*)a + sizeof(size_t), (const char*)b + sizeof(size_t),
-                        sizeof *a - sizeof(size_t));
+    assert_memory_equal((const char*)a + sizeof(size_t), (const char*)b + sizeof(size_t), sizeof *a - sizeof(size_t));
 }
 
 static void oom_message(char* buf, size_t size, uint64_t n, uint64_t limit, uint64_t current) {
@@ -129,8 +128,7 @@ static void test_stats_struct_size(void** state) {
         aph_memory_stats s;
         memset(&s, 0xAB, sizeof s);
         s.struct_size = too_small[i];
-        APH_ASSERT_ERR_CONTAINS(aph_device_memory_stats(d, &s), APH_ERR_INVALID_ARGUMENT,
-                                "struct_size");
+        APH_ASSERT_ERR_CONTAINS(aph_device_memory_stats(d, &s), APH_ERR_INVALID_ARGUMENT, "struct_size");
         assert_int_equal(s.struct_size, too_small[i]);
         for (size_t b = sizeof(size_t); b < sizeof s; ++b) {
             assert_int_equal(((unsigned char*)&s)[b], 0xAB);
@@ -597,8 +595,8 @@ static void test_free_errors_change_nothing(void** state) {
         const aph_memory_stats with_tensor = stats_of(d);
         APH_ASSERT_ERR_CONTAINS(aph_device_free(d, aph_test_data_mut(t)), APH_ERR_INVALID_ARGUMENT,
                                 "was not allocated by cpu's allocator");
-        APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(d, aph_test_data_mut(t), NULL),
-                                APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
+        APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(d, aph_test_data_mut(t), NULL), APH_ERR_INVALID_ARGUMENT,
+                                "invalid argument: ");
         const aph_memory_stats after_try = stats_of(d);
         assert_int_equal(after_try.frees, with_tensor.frees);
         assert_int_equal(after_try.allocated_bytes, with_tensor.allocated_bytes);
@@ -606,19 +604,15 @@ static void test_free_errors_change_nothing(void** state) {
     }
     const aph_memory_stats before = stats_of(d);
 
-
     /* A pointer the device never handed out. */
     void* foreign = malloc(4096);
     assert_non_null(foreign);
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, foreign), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, foreign), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     free(foreign);
     /* A pointer inside a live block. */
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, (char*)live + 64), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, (char*)live + 64), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     /* A block already freed (double free). */
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, gone), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, gone), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     aph_memory_stats after = stats_of(d);
     assert_stats_equal(&after, &before);
 
@@ -631,16 +625,14 @@ static void test_free_errors_change_nothing(void** state) {
     /* The live block is unaffected and frees normally, exactly once. */
     memset(live, 0x5A, 4096);
     APH_ASSERT_OK(aph_device_free(d, live));
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, live), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(d, live), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     after = stats_of(d);
     assert_int_equal(after.active_allocations, 0);
     assert_int_equal(after.frees, before.frees + 1);
 
     /* allocate's argument errors write nothing. */
     void* out = (void*)&out;
-    APH_ASSERT_ERR(aph_device_allocate(NULL, 16, NULL, &out), APH_ERR_INVALID_ARGUMENT,
-                   NULL_DEVICE);
+    APH_ASSERT_ERR(aph_device_allocate(NULL, 16, NULL, &out), APH_ERR_INVALID_ARGUMENT, NULL_DEVICE);
     assert_ptr_equal(out, (void*)&out);
     APH_ASSERT_ERR(aph_device_allocate(d, 16, NULL, NULL), APH_ERR_INVALID_ARGUMENT, NULL_OUT);
     aph_memory_stats last = stats_of(d);
@@ -737,8 +729,7 @@ static void test_budget_charges_and_refuses(void** state) {
 
     /* A large request over the budget: also nothing (no 20 MiB segment is taken). */
     oom_message(msg, sizeof msg, 3 * MiB, 4096, 1536);
-    APH_ASSERT_ERR(aph_device_allocate(d, (size_t)(3 * MiB), NULL, &out), APH_ERR_OUT_OF_MEMORY,
-                   msg);
+    APH_ASSERT_ERR(aph_device_allocate(d, (size_t)(3 * MiB), NULL, &out), APH_ERR_OUT_OF_MEMORY, msg);
     after = stats_of(d);
     assert_stats_equal(&after, &before);
 
@@ -861,15 +852,12 @@ static void test_budget_tensors(void** state) {
     char msg[256];
     oom_message(msg, sizeof msg, 8192, 4096, 512);
     aph_tensor* y = (aph_tensor*)&y;
-    APH_ASSERT_ERR(aph_tensor_create(d, APH_DTYPE_F32, big_shape, 1, &y), APH_ERR_OUT_OF_MEMORY,
-                   msg);
+    APH_ASSERT_ERR(aph_tensor_create(d, APH_DTYPE_F32, big_shape, 1, &y), APH_ERR_OUT_OF_MEMORY, msg);
     assert_ptr_equal(y, (aph_tensor*)&y);
-    APH_ASSERT_ERR(aph_tensor_zeros(d, APH_DTYPE_F32, big_shape, 1, &y), APH_ERR_OUT_OF_MEMORY,
-                   msg);
+    APH_ASSERT_ERR(aph_tensor_zeros(d, APH_DTYPE_F32, big_shape, 1, &y), APH_ERR_OUT_OF_MEMORY, msg);
     float* host = calloc(2000, sizeof(float));
     assert_non_null(host);
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, big_shape, 1, host, 8000, &y),
-                   APH_ERR_OUT_OF_MEMORY, msg);
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, big_shape, 1, host, 8000, &y), APH_ERR_OUT_OF_MEMORY, msg);
     free(host);
     assert_ptr_equal(y, (aph_tensor*)&y);
     aph_memory_stats after = stats_of(d);
@@ -1044,8 +1032,7 @@ static void* conc_worker(void* vp) {
     for (int it = 0; it < CONC_ITERS && !a->bad; ++it) {
         const uint64_t r = aph_test_rand(&rng);
         if (n < CONC_LIVE && (n == 0 || (r & 1))) {
-            size_t bytes = (r >> 8) & 1 ? (size_t)(1 + (r >> 16) % (64 * KiB))
-                                        : (size_t)(1 + (r >> 16) % (4 * MiB));
+            size_t bytes = (r >> 8) & 1 ? (size_t)(1 + (r >> 16) % (64 * KiB)) : (size_t)(1 + (r >> 16) % (4 * MiB));
             void* p = NULL;
             aph_status st = aph_device_allocate(a->d, bytes, NULL, &p);
             if (st == APH_OK) {
@@ -1069,8 +1056,7 @@ static void* conc_worker(void* vp) {
                 }
             } else {
                 a->bad = 1;
-                snprintf(a->why, sizeof a->why, "allocate: %s %s", aph_status_name(st),
-                         aph_last_error());
+                snprintf(a->why, sizeof a->why, "allocate: %s %s", aph_status_name(st), aph_last_error());
             }
         } else {
             const int k = (int)((r >> 8) % (uint64_t)n);
@@ -1137,8 +1123,8 @@ static void test_concurrent_allocate_free_with_budget(void** state) {
         successes += args[i].successes;
         refusals += args[i].refusals;
     }
-    print_message("concurrent: %llu allocations, %llu refused by the budget\n",
-                  (unsigned long long)successes, (unsigned long long)refusals);
+    print_message("concurrent: %llu allocations, %llu refused by the budget\n", (unsigned long long)successes,
+                  (unsigned long long)refusals);
     assert_true(successes > 0);
     assert_true(refusals > 0); /* the budget was exercised */
 
@@ -1164,8 +1150,7 @@ static void test_concurrent_allocate_free_with_budget(void** state) {
     const aph_memory_stats e = stats_of(d);
     assert_int_equal(e.reserved_bytes, 0);
     assert_int_equal(e.segments, 0);
-    assert_int_equal(e.segment_allocations - s0.segment_allocations,
-                     e.segment_frees - s0.segment_frees);
+    assert_int_equal(e.segment_allocations - s0.segment_allocations, e.segment_frees - s0.segment_frees);
     aph_device_release(d);
 }
 

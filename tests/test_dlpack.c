@@ -46,12 +46,18 @@ static const struct {
     uint8_t code;
     uint8_t bits;
 } DTYPES[] = {
-    {APH_DTYPE_F32, kDLFloat, 32},         {APH_DTYPE_F16, kDLFloat, 16},
-    {APH_DTYPE_BF16, kDLBfloat, 16},       {APH_DTYPE_F64, kDLFloat, 64},
-    {APH_DTYPE_U8, kDLUInt, 8},            {APH_DTYPE_U32, kDLUInt, 32},
-    {APH_DTYPE_I8, kDLInt, 8},             {APH_DTYPE_I16, kDLInt, 16},
-    {APH_DTYPE_I32, kDLInt, 32},           {APH_DTYPE_I64, kDLInt, 64},
-    {APH_DTYPE_BOOL, kDLBool, 8},          {APH_DTYPE_F8E4M3, kDLFloat8_e4m3fn, 8},
+    {APH_DTYPE_F32, kDLFloat, 32},
+    {APH_DTYPE_F16, kDLFloat, 16},
+    {APH_DTYPE_BF16, kDLBfloat, 16},
+    {APH_DTYPE_F64, kDLFloat, 64},
+    {APH_DTYPE_U8, kDLUInt, 8},
+    {APH_DTYPE_U32, kDLUInt, 32},
+    {APH_DTYPE_I8, kDLInt, 8},
+    {APH_DTYPE_I16, kDLInt, 16},
+    {APH_DTYPE_I32, kDLInt, 32},
+    {APH_DTYPE_I64, kDLInt, 64},
+    {APH_DTYPE_BOOL, kDLBool, 8},
+    {APH_DTYPE_F8E4M3, kDLFloat8_e4m3fn, 8},
     {APH_DTYPE_F8E5M2, kDLFloat8_e5m2, 8},
 };
 #define N_DTYPES (sizeof DTYPES / sizeof DTYPES[0])
@@ -60,9 +66,8 @@ static void assert_dl_dtype(DLDataType got, aph_dtype dt) {
     for (size_t i = 0; i < N_DTYPES; ++i) {
         if (DTYPES[i].dtype != dt) continue;
         if (got.code != DTYPES[i].code || got.bits != DTYPES[i].bits || got.lanes != 1) {
-            print_error("%s exported as code %u bits %u lanes %u, expected %u/%u/1\n",
-                        aph_dtype_name(dt), got.code, got.bits, got.lanes, DTYPES[i].code,
-                        DTYPES[i].bits);
+            print_error("%s exported as code %u bits %u lanes %u, expected %u/%u/1\n", aph_dtype_name(dt), got.code,
+                        got.bits, got.lanes, DTYPES[i].code, DTYPES[i].bits);
             fail();
         }
         return;
@@ -135,8 +140,7 @@ static aph_tensor* f32_tensor(const int64_t* shape, size_t ndim) {
     assert_non_null(host);
     for (int64_t i = 0; i < numel; ++i) host[i] = (float)i * 0.75f - 5.0f;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_from_host(g_cpu, APH_DTYPE_F32, shape, ndim, host,
-                                       (size_t)numel * sizeof(float), &t));
+    APH_ASSERT_OK(aph_tensor_from_host(g_cpu, APH_DTYPE_F32, shape, ndim, host, (size_t)numel * sizeof(float), &t));
     free(host);
     return t;
 }
@@ -147,7 +151,7 @@ typedef struct {
     void* data;
 } blob_owner;
 
-static void blob_deleter(void* data, void* user_data) {
+static void blob_deleter(void* user_data, void* data) {
     blob_owner* o = (blob_owner*)user_data;
     o->data = data;
     atomic_fetch_add(&o->calls, 1);
@@ -157,8 +161,7 @@ static aph_tensor* blob_tensor(float* data, const int64_t* shape, size_t ndim, b
     atomic_init(&o->calls, 0);
     o->data = NULL;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, ndim, data, blob_deleter,
-                                       o, &t));
+    APH_ASSERT_OK(aph_tensor_from_blob(g_cpu, APH_DTYPE_F32, shape, NULL, ndim, data, blob_deleter, o, &t));
     return t;
 }
 
@@ -188,8 +191,8 @@ static void producer_deleter_u(DLManagedTensor* self) {
     atomic_fetch_add(&p->deleted, 1);
 }
 
-static void producer_init(producer* p, void* data, uint8_t code, uint8_t bits, const int64_t* shape,
-                          int32_t ndim, const int64_t* strides, uint64_t byte_offset) {
+static void producer_init(producer* p, void* data, uint8_t code, uint8_t bits, const int64_t* shape, int32_t ndim,
+                          const int64_t* strides, uint64_t byte_offset) {
     memset(p, 0, sizeof *p);
     atomic_init(&p->deleted, 0);
     DLTensor dl;
@@ -553,8 +556,7 @@ static void test_export_errors(void** state) {
     APH_ASSERT_ERR(aph_tensor_to_dlpack(NULL, &m), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: tensor must not be NULL");
     assert_ptr_equal(m, (void*)(uintptr_t)0x77);
-    APH_ASSERT_ERR(aph_tensor_to_dlpack(t, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_tensor_to_dlpack(t, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     struct DLManagedTensor* u = (struct DLManagedTensor*)(uintptr_t)0x77;
     APH_ASSERT_ERR(aph_tensor_to_dlpack_unversioned(NULL, &u), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: tensor must not be NULL");
@@ -601,7 +603,7 @@ static void test_import_versioned_basic(void** state) {
     for (int i = 0; i < 12; ++i) w[i] = -(float)i;
     APH_ASSERT_OK(aph_tensor_copy_from_host(t, w, sizeof w));
     assert_memory_equal(buf + 2, w, sizeof w);
-    assert_true(buf[1] == 1.25f * 1 + 0.5f);  /* before the first element: untouched */
+    assert_true(buf[1] == 1.25f * 1 + 0.5f);   /* before the first element: untouched */
     assert_true(buf[14] == 1.25f * 14 + 0.5f); /* after the last: untouched */
 
     aph_tensor_retain(t);
@@ -880,8 +882,7 @@ static void test_import_accepted_variants(void** state) {
 
 /* Asserts that importing p (versioned, and unversioned when also_u) fails with code, a
  * message starting with prefix and containing part, writes nothing and leaves p owned by us. */
-static void expect_rejected(producer* p, int also_u, aph_status code, const char* prefix,
-                            const char* part) {
+static void expect_rejected(producer* p, int also_u, aph_status code, const char* prefix, const char* part) {
     aph_tensor* out = SENTINEL_TENSOR;
     APH_ASSERT_ERR_CONTAINS(aph_tensor_from_dlpack(&p->m, &out), code, part);
     if (strncmp(aph_last_error(), prefix, strlen(prefix)) != 0) {
@@ -920,7 +921,7 @@ static void test_import_rejections(void** state) {
     const struct {
         uint8_t code, bits;
     } unsupported[] = {
-        {kDLComplex, 64}, {kDLComplex, 128}, {kDLUInt, 16}, {kDLUInt, 64},
+        {kDLComplex, 64},    {kDLComplex, 128},       {kDLUInt, 16},         {kDLUInt, 64},
         {kDLFloat8_e4m3, 8}, {kDLFloat8_e5m2fnuz, 8}, {kDLFloat4_e2m1fn, 4},
     };
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; ++i) {
@@ -944,14 +945,12 @@ static void test_import_rejections(void** state) {
         producer_f32(&p, buf, shape, 2);
         p.m.dl_tensor.device.device_type = kDLCUDA;
         p.u.dl_tensor.device.device_type = kDLCUDA;
-        expect_rejected(&p, 1, APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cuda:0",
-                        "cuda:0");
+        expect_rejected(&p, 1, APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cuda:0", "cuda:0");
         assert_string_equal(aph_last_error(), "device not available: cuda:0");
         producer_f32(&p, buf, shape, 2);
         p.m.dl_tensor.device.device_type = kDLCUDAManaged;
         p.u.dl_tensor.device.device_type = kDLCUDAManaged;
-        expect_rejected(&p, 1, APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cuda:0",
-                        "cuda:0");
+        expect_rejected(&p, 1, APH_ERR_DEVICE_NOT_AVAILABLE, "device not available: cuda:0", "cuda:0");
     }
     producer_f32(&p, buf, shape, 2);
     p.m.dl_tensor.device.device_type = kDLCUDA;

@@ -68,10 +68,8 @@ static void test_dtype_predicates(void** state) {
     (void)state;
     for (int i = 0; i < N_DTYPES; ++i) {
         const dtype_row* r = &k_rows[i];
-        if (aph_dtype_is_floating_point(r->dtype) != r->floating ||
-            aph_dtype_is_half_precision(r->dtype) != r->half ||
-            aph_dtype_is_training(r->dtype) != r->training ||
-            aph_dtype_is_integer(r->dtype) != r->integer) {
+        if (aph_dtype_is_floating_point(r->dtype) != r->floating || aph_dtype_is_half_precision(r->dtype) != r->half ||
+            aph_dtype_is_training(r->dtype) != r->training || aph_dtype_is_integer(r->dtype) != r->integer) {
             print_error("wrong classification of %s\n", r->name);
         }
         assert_int_equal(aph_dtype_is_floating_point(r->dtype), r->floating);
@@ -133,14 +131,12 @@ static const struct {
     const char* alias;
     aph_dtype dtype;
 } k_aliases[] = {
-    {"float16", APH_DTYPE_F16},       {"bfloat16", APH_DTYPE_BF16},
-    {"float32", APH_DTYPE_F32},       {"float", APH_DTYPE_F32},
-    {"float64", APH_DTYPE_F64},       {"double", APH_DTYPE_F64},
-    {"uint8", APH_DTYPE_U8},          {"uint32", APH_DTYPE_U32},
-    {"int16", APH_DTYPE_I16},         {"int32", APH_DTYPE_I32},
-    {"int", APH_DTYPE_I32},           {"int64", APH_DTYPE_I64},
-    {"long", APH_DTYPE_I64},          {"int8", APH_DTYPE_I8},
-    {"float8_e4m3fn", APH_DTYPE_F8E4M3}, {"float8_e5m2", APH_DTYPE_F8E5M2},
+    {"float16", APH_DTYPE_F16},        {"bfloat16", APH_DTYPE_BF16}, {"float32", APH_DTYPE_F32},
+    {"float", APH_DTYPE_F32},          {"float64", APH_DTYPE_F64},   {"double", APH_DTYPE_F64},
+    {"uint8", APH_DTYPE_U8},           {"uint32", APH_DTYPE_U32},    {"int16", APH_DTYPE_I16},
+    {"int32", APH_DTYPE_I32},          {"int", APH_DTYPE_I32},       {"int64", APH_DTYPE_I64},
+    {"long", APH_DTYPE_I64},           {"int8", APH_DTYPE_I8},       {"float8_e4m3fn", APH_DTYPE_F8E4M3},
+    {"float8_e5m2", APH_DTYPE_F8E5M2},
 };
 #define N_ALIASES (sizeof k_aliases / sizeof k_aliases[0])
 
@@ -168,14 +164,45 @@ static void assert_rejected(const char* name) {
 static void test_from_name_rejects_unknown(void** state) {
     (void)state;
     static const char* bad[] = {
-        "",  /* empty */
+        "", /* empty */
         /* Case variants: the parser is case-sensitive, as rust-ai-core's. */
-        "F32", "F16", "BF16", "Bf16", "Float", "FLOAT32", "Double", "INT", "Long", "Bool",
-        "F8E4M3", "Float8_e4m3fn",
+        "F32",
+        "F16",
+        "BF16",
+        "Bf16",
+        "Float",
+        "FLOAT32",
+        "Double",
+        "INT",
+        "Long",
+        "Bool",
+        "F8E4M3",
+        "Float8_e4m3fn",
         /* Near misses. */
-        " f32", "f32 ", "f32\n", "f 32", "f3", "f322", "fp32", "fp16", "half", "bfloat",
-        "float8_e4m3", "float8_e5m2fn", "f8", "e4m3", "uint16", "u16", "u64", "uint64",
-        "int128", "complex64", "boolean", "char", "invalid", "f32\t",
+        " f32",
+        "f32 ",
+        "f32\n",
+        "f 32",
+        "f3",
+        "f322",
+        "fp32",
+        "fp16",
+        "half",
+        "bfloat",
+        "float8_e4m3",
+        "float8_e5m2fn",
+        "f8",
+        "e4m3",
+        "uint16",
+        "u16",
+        "u64",
+        "uint64",
+        "int128",
+        "complex64",
+        "boolean",
+        "char",
+        "invalid",
+        "f32\t",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) assert_rejected(bad[i]);
 
@@ -222,10 +249,9 @@ static void test_from_name_random_garbage(void** state) {
         } else {
             char expected[64];
             snprintf(expected, sizeof expected, "Unknown dtype: %s", name);
-            if (st != APH_ERR_INVALID_ARGUMENT || strcmp(aph_last_error(), expected) != 0 ||
-                d != SENTINEL) {
-                print_error("seed %llu: '%s' gave %s '%s'\n", (unsigned long long)seed0, name,
-                            aph_status_name(st), aph_last_error());
+            if (st != APH_ERR_INVALID_ARGUMENT || strcmp(aph_last_error(), expected) != 0 || d != SENTINEL) {
+                print_error("seed %llu: '%s' gave %s '%s'\n", (unsigned long long)seed0, name, aph_status_name(st),
+                            aph_last_error());
                 fail();
             }
             ++rejected;
@@ -237,8 +263,7 @@ static void test_from_name_random_garbage(void** state) {
 static void test_from_name_null_arguments(void** state) {
     (void)state;
     aph_dtype d = SENTINEL;
-    APH_ASSERT_ERR(aph_dtype_from_name(NULL, &d), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: name must not be NULL");
+    APH_ASSERT_ERR(aph_dtype_from_name(NULL, &d), APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be NULL");
     assert_int_equal(d, SENTINEL);
     APH_ASSERT_ERR(aph_dtype_from_name("f32", NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");

@@ -108,16 +108,15 @@ static void test_last_error_exact_message(void** state) {
     APH_ASSERT_ERR(aph_tracker_allocate(t, 101), APH_ERR_OUT_OF_MEMORY,
                    "out of memory: allocation of 101 bytes would exceed limit of 100 bytes "
                    "(current: 0 bytes)");
-    APH_ASSERT_ERR(aph_dtype_from_name("nope", &(aph_dtype){APH_DTYPE_F32}),
-                   APH_ERR_INVALID_ARGUMENT, "Unknown dtype: nope");
+    APH_ASSERT_ERR(aph_dtype_from_name("nope", &(aph_dtype){APH_DTYPE_F32}), APH_ERR_INVALID_ARGUMENT,
+                   "Unknown dtype: nope");
     aph_tracker_release(t);
 }
 
 static void test_last_error_not_cleared_by_success(void** state) {
     (void)state;
     aph_dtype d = APH_DTYPE_F32;
-    APH_ASSERT_ERR(aph_dtype_from_name("complex64", &d), APH_ERR_INVALID_ARGUMENT,
-                   "Unknown dtype: complex64");
+    APH_ASSERT_ERR(aph_dtype_from_name("complex64", &d), APH_ERR_INVALID_ARGUMENT, "Unknown dtype: complex64");
     const char* before = aph_last_error();
 
     /* A series of successful calls of different kinds. */
@@ -198,8 +197,7 @@ static void test_version(void** state) {
     const char* s = aph_version_string();
     assert_non_null(s);
     char expected[64];
-    snprintf(expected, sizeof expected, "%d.%d.%d", APH_VERSION_MAJOR, APH_VERSION_MINOR,
-             APH_VERSION_PATCH);
+    snprintf(expected, sizeof expected, "%d.%d.%d", APH_VERSION_MAJOR, APH_VERSION_MINOR, APH_VERSION_PATCH);
     assert_string_equal(s, expected);
     /* Static storage: the same string every time. */
     assert_ptr_equal(aph_version_string(), s);

@@ -88,11 +88,11 @@ static void mlp_case(aph_dtype dt) {
     aph_tensor* y = et_out(dt, SHAPE(4, 8));
     aph_tensor* p = et_out(dt, SHAPE(4, 8));
     aph_tensor* ba = et_out(dt, SHAPE(4, 32));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w1, b1, h));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_GELU, h, a));
-    APH_ASSERT_OK(aph_op_linear(NULL, a, w2, b2, y));
-    APH_ASSERT_OK(aph_op_softmax(NULL, y, p));
-    APH_ASSERT_OK(aph_op_bias_activation(NULL, h, b1, APH_ACTIVATION_SILU, ba));
+    APH_ASSERT_OK(aph_op_linear(x, w1, b1, h, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, h, a, NULL));
+    APH_ASSERT_OK(aph_op_linear(a, w2, b2, y, NULL));
+    APH_ASSERT_OK(aph_op_softmax(y, p, NULL));
+    APH_ASSERT_OK(aph_op_bias_activation(h, b1, APH_ACTIVATION_SILU, ba, NULL));
     et_assert_same(et_result(ex, "probs"), p, "mlp probs");
     et_assert_same(et_result(ex, "ba_out"), ba, "mlp bias_activation");
 
@@ -187,13 +187,13 @@ static void llama_case(aph_dtype dt) {
     APH_ASSERT_OK(aph_tensor_from_host(ot_device(), APH_DTYPE_I64, SHAPE(6), posv, sizeof posv, &pos));
     et_keep(pos);
     aph_tensor* n1 = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_rms_norm(NULL, x, wn1, 1e-5, n1));
+    APH_ASSERT_OK(aph_op_rms_norm(x, wn1, 1e-5, n1, NULL));
     aph_tensor* q = et_out(dt, SHAPE(B, S, HQ * HD));
     aph_tensor* k = et_out(dt, SHAPE(B, S, HKV * HD));
     aph_tensor* v = et_out(dt, SHAPE(B, S, HKV * HD));
-    APH_ASSERT_OK(aph_op_linear(NULL, n1, wq, NULL, q));
-    APH_ASSERT_OK(aph_op_linear(NULL, n1, wk, NULL, k));
-    APH_ASSERT_OK(aph_op_linear(NULL, n1, wv, NULL, v));
+    APH_ASSERT_OK(aph_op_linear(n1, wq, NULL, q, NULL));
+    APH_ASSERT_OK(aph_op_linear(n1, wk, NULL, k, NULL));
+    APH_ASSERT_OK(aph_op_linear(n1, wv, NULL, v, NULL));
     aph_tensor *qh = NULL, *kh = NULL, *vh = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(q, SHAPE(B, S, HQ, HD), &qh));
     APH_ASSERT_OK(aph_tensor_reshape(k, SHAPE(B, S, HKV, HD), &kh));
@@ -203,31 +203,31 @@ static void llama_case(aph_dtype dt) {
     et_keep(vh);
     aph_tensor* qr = et_out(dt, SHAPE(B, S, HQ, HD));
     aph_tensor* kr = et_out(dt, SHAPE(B, S, HKV, HD));
-    APH_ASSERT_OK(aph_op_rope(NULL, qh, pos, 500000.0, APH_ROPE_HALF, qr));
-    APH_ASSERT_OK(aph_op_rope(NULL, kh, pos, 500000.0, APH_ROPE_HALF, kr));
+    APH_ASSERT_OK(aph_op_rope(qh, pos, 500000.0, APH_ROPE_HALF, qr, NULL));
+    APH_ASSERT_OK(aph_op_rope(kh, pos, 500000.0, APH_ROPE_HALF, kr, NULL));
     aph_tensor* att = et_out(dt, SHAPE(B, S, HQ, HD));
-    APH_ASSERT_OK(aph_op_attention(NULL, qr, kr, vh, NULL, 0.0, 1, att));
+    APH_ASSERT_OK(aph_op_attention(qr, kr, vh, NULL, 0.0, 1, att, NULL));
     aph_tensor* ao = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(att, SHAPE(B, S, D), &ao));
     et_keep(ao);
     aph_tensor* o = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_linear(NULL, ao, wo, NULL, o));
+    APH_ASSERT_OK(aph_op_linear(ao, wo, NULL, o, NULL));
     aph_tensor* h1 = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, x, o, h1));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, x, o, h1, NULL));
     aph_tensor* n2 = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_rms_norm(NULL, h1, wn2, 1e-5, n2));
+    APH_ASSERT_OK(aph_op_rms_norm(h1, wn2, 1e-5, n2, NULL));
     aph_tensor* gate = et_out(dt, SHAPE(B, S, F));
     aph_tensor* gs = et_out(dt, SHAPE(B, S, F));
     aph_tensor* up = et_out(dt, SHAPE(B, S, F));
     aph_tensor* gu = et_out(dt, SHAPE(B, S, F));
-    APH_ASSERT_OK(aph_op_linear(NULL, n2, wg, NULL, gate));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_SILU, gate, gs));
-    APH_ASSERT_OK(aph_op_linear(NULL, n2, wu, NULL, up));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_MUL, gs, up, gu));
+    APH_ASSERT_OK(aph_op_linear(n2, wg, NULL, gate, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_SILU, gate, gs, NULL));
+    APH_ASSERT_OK(aph_op_linear(n2, wu, NULL, up, NULL));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_MUL, gs, up, gu, NULL));
     aph_tensor* down = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_linear(NULL, gu, wd, NULL, down));
+    APH_ASSERT_OK(aph_op_linear(gu, wd, NULL, down, NULL));
     aph_tensor* y = et_out(dt, SHAPE(B, S, D));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, h1, down, y));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, h1, down, y, NULL));
 
     et_assert_same(et_result(ex, "attn_out"), att, "llama attention");
     et_assert_same(et_result(ex, "y"), y, "llama block");
@@ -292,19 +292,19 @@ static void test_views(void** state) {
     APH_ASSERT_OK(aph_tensor_permute(a, SHAPE(0, 2, 1), &pa));
     et_keep(pa);
     aph_tensor* m1 = et_out(dt, SHAPE(3, 5, 6));
-    APH_ASSERT_OK(aph_op_matmul(NULL, pa, b, 0, 0, 1.0, 0.0, m1));
+    APH_ASSERT_OK(aph_op_matmul(pa, b, 0, 0, 1.0, 0.0, m1, NULL));
     APH_ASSERT_OK(aph_tensor_transpose(c, 0, 1, &tc));
     et_keep(tc);
     aph_tensor* m2 = et_out(dt, SHAPE(5, 7));
-    APH_ASSERT_OK(aph_op_matmul(NULL, tc, d, 0, 0, 1.0, 0.0, m2));
+    APH_ASSERT_OK(aph_op_matmul(tc, d, 0, 0, 1.0, 0.0, m2, NULL));
     APH_ASSERT_OK(aph_tensor_slice(e, 0, 1, 7, 2, &se));
     et_keep(se);
     aph_tensor* m3 = et_out(dt, SHAPE(3, 2));
-    APH_ASSERT_OK(aph_op_matmul(NULL, se, f, 0, 1, 0.5, 0.0, m3));
+    APH_ASSERT_OK(aph_op_matmul(se, f, 0, 1, 0.5, 0.0, m3, NULL));
     APH_ASSERT_OK(aph_tensor_slice(e, 1, -3, 4, 1, &s2));
     et_keep(s2);
     aph_tensor* r2 = et_out(dt, SHAPE(8, 3));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, s2, r2));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, s2, r2, NULL));
     APH_ASSERT_OK(aph_tensor_reshape(m1, SHAPE(15, 6), &r));
     et_keep(r);
 
@@ -353,16 +353,16 @@ static void test_scalar_binary(void** state) {
     APH_ASSERT_OK(aph_executor_run(ex));
 
     aph_tensor* t = et_out(dt, SHAPE(4, 6));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_ADD, x, 2.5, t));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, t, -3.0, t));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_SUB, t, 1.0, t));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_DIV, t, 4.0, t));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MAXIMUM, t, -1.25, t));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MINIMUM, t, 0.5, t));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_ADD, x, 2.5, t, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, t, -3.0, t, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_SUB, t, 1.0, t, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_DIV, t, 4.0, t, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MAXIMUM, t, -1.25, t, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MINIMUM, t, 0.5, t, NULL));
     aph_tensor* bc = et_out(dt, SHAPE(4, 6));
     aph_tensor* sb = et_out(dt, SHAPE(4, 6));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, x, y, bc));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_SUB, y, x, sb));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, x, y, bc, NULL));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_SUB, y, x, sb, NULL));
     et_assert_same(et_result(ex, "mn_out"), t, "scalar chain");
     et_assert_same(et_result(ex, "bc_out"), bc, "broadcast add");
     et_assert_same(et_result(ex, "sb_out"), sb, "broadcast sub");
@@ -414,12 +414,12 @@ static void test_reductions(void** state) {
     aph_tensor* a = et_out(APH_DTYPE_I64, SHAPE(3, 4));
     aph_tensor* ak = et_out(APH_DTYPE_I64, SHAPE(3, 1, 5));
     aph_tensor* ls = et_out(dt, SHAPE(3, 4, 5));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 1, s));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MEAN, x, -1, 0, m));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MAX, x, 0, 0, mx));
-    APH_ASSERT_OK(aph_op_argmax(NULL, x, 2, 0, a));
-    APH_ASSERT_OK(aph_op_argmax(NULL, x, -2, 1, ak));
-    APH_ASSERT_OK(aph_op_log_softmax(NULL, x, ls));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, x, 1, 1, s, NULL));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MEAN, x, -1, 0, m, NULL));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MAX, x, 0, 0, mx, NULL));
+    APH_ASSERT_OK(aph_op_argmax(x, 2, 0, a, NULL));
+    APH_ASSERT_OK(aph_op_argmax(x, -2, 1, ak, NULL));
+    APH_ASSERT_OK(aph_op_log_softmax(x, ls, NULL));
     et_assert_same(et_result(ex, "s_out"), s, "sum");
     et_assert_same(et_result(ex, "m_out"), m, "mean");
     et_assert_same(et_result(ex, "mx_out"), mx, "max");
@@ -463,11 +463,11 @@ static void test_cast(void** state) {
     aph_tensor* i = et_out(APH_DTYPE_I32, SHAPE(5, 7));
     aph_tensor* back = et_out(APH_DTYPE_F32, SHAPE(5, 7));
     aph_tensor* fi = et_out(APH_DTYPE_F32, SHAPE(4));
-    APH_ASSERT_OK(aph_op_cast(NULL, x, h));
-    APH_ASSERT_OK(aph_op_cast(NULL, x, bf));
-    APH_ASSERT_OK(aph_op_cast(NULL, x, i));
-    APH_ASSERT_OK(aph_op_cast(NULL, h, back));
-    APH_ASSERT_OK(aph_op_cast(NULL, ids, fi));
+    APH_ASSERT_OK(aph_op_cast(x, h, NULL));
+    APH_ASSERT_OK(aph_op_cast(x, bf, NULL));
+    APH_ASSERT_OK(aph_op_cast(x, i, NULL));
+    APH_ASSERT_OK(aph_op_cast(h, back, NULL));
+    APH_ASSERT_OK(aph_op_cast(ids, fi, NULL));
     et_assert_same(et_result(ex, "h_out"), h, "cast f16");
     et_assert_same(et_result(ex, "bf_out"), bf, "cast bf16");
     et_assert_same(et_result(ex, "i_out"), i, "cast i32");
@@ -475,7 +475,7 @@ static void test_cast(void** state) {
     et_assert_same(et_result(ex, "fi_out"), fi, "cast i64 -> f32");
     if (is_cpu()) {
         aph_tensor* d = et_out(APH_DTYPE_F64, SHAPE(5, 7));
-        APH_ASSERT_OK(aph_op_cast(NULL, x, d));
+        APH_ASSERT_OK(aph_op_cast(x, d, NULL));
         et_assert_same(et_result(ex, "d_out"), d, "cast f64");
     }
     aph_executor_release(ex);
@@ -542,8 +542,8 @@ static void test_constants(void** state) {
     }
     /* (x + 0.75) * 2 against the eager operations. */
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(2, 3));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_ADD, x, 0.75, want));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, want, 2.0, want));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_ADD, x, 0.75, want, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, want, 2.0, want, NULL));
     et_assert_same(et_result(ex, "prod_out"), want, "constants in arithmetic");
 
     aph_executor_release(ex);
@@ -574,8 +574,8 @@ static void test_layer_norm(void** state) {
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* l1 = et_out(dt, SHAPE(5, 12));
     aph_tensor* l2 = et_out(dt, SHAPE(5, 12));
-    APH_ASSERT_OK(aph_op_layer_norm(NULL, x, w, b, 1e-5, l1));
-    APH_ASSERT_OK(aph_op_layer_norm(NULL, x, w, NULL, 1e-3, l2));
+    APH_ASSERT_OK(aph_op_layer_norm(x, w, b, 1e-5, l1, NULL));
+    APH_ASSERT_OK(aph_op_layer_norm(x, w, NULL, 1e-3, l2, NULL));
     et_assert_same(et_result(ex, "ln1_out"), l1, "layer_norm with bias");
     et_assert_same(et_result(ex, "ln2_out"), l2, "layer_norm without bias, eps 1e-3");
     aph_executor_release(ex);
@@ -607,8 +607,8 @@ static void test_embedding(void** state) {
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* e = et_out(dt, SHAPE(2, 3, 6));
     aph_tensor* e2 = et_out(dt, SHAPE(4, 6));
-    APH_ASSERT_OK(aph_op_embedding(NULL, table, ids, e));
-    APH_ASSERT_OK(aph_op_embedding(NULL, table, ids32, e2));
+    APH_ASSERT_OK(aph_op_embedding(table, ids, e, NULL));
+    APH_ASSERT_OK(aph_op_embedding(table, ids32, e2, NULL));
     et_assert_same(et_result(ex, "e_out"), e, "embedding i64");
     et_assert_same(et_result(ex, "e2_out"), e2, "embedding i32");
     aph_executor_release(ex);
@@ -646,8 +646,8 @@ static void test_gru_cell(void** state) {
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* g1 = et_out(dt, SHAPE(3, 4));
     aph_tensor* g2 = et_out(dt, SHAPE(3, 4));
-    APH_ASSERT_OK(aph_op_gru_cell(NULL, x, h, wih, whh, bih, bhh, g1));
-    APH_ASSERT_OK(aph_op_gru_cell(NULL, x, h, wih, whh, NULL, NULL, g2));
+    APH_ASSERT_OK(aph_op_gru_cell(x, h, wih, whh, bih, bhh, g1, NULL));
+    APH_ASSERT_OK(aph_op_gru_cell(x, h, wih, whh, NULL, NULL, g2, NULL));
     et_assert_same(et_result(ex, "g1_out"), g1, "gru_cell with biases");
     et_assert_same(et_result(ex, "g2_out"), g2, "gru_cell without biases");
     aph_executor_release(ex);
@@ -663,13 +663,13 @@ static void test_quantized(void** state) {
     aph_tensor* w = et_rand(APH_DTYPE_F32, SHAPE(6, 10), -1, 1);
     aph_tensor* q8 = et_out(APH_DTYPE_I8, SHAPE(6, 10));
     aph_tensor* s8 = et_out(APH_DTYPE_F32, SHAPE(6));
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, w, 0, q8, s8));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, w, 0, q8, s8, NULL));
     aph_tensor* q4 = et_out(APH_DTYPE_U8, SHAPE(30));
     aph_tensor* s4 = et_out(APH_DTYPE_F32, SHAPE(1));
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_NF4, w, -1, q4, s4));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_NF4, w, -1, q4, s4, NULL));
     aph_tensor* qt = et_out(APH_DTYPE_U8, SHAPE(6, 3));
     aph_tensor* st = et_out(APH_DTYPE_F32, SHAPE(1));
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, w, -1, qt, st));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, w, -1, qt, st, NULL));
 
     aph_graph* g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(3, 10));
@@ -697,13 +697,13 @@ static void test_quantized(void** state) {
     et_setw(ex, "st", st);
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* w8 = et_out(APH_DTYPE_F32, SHAPE(6, 10));
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_INT8, q8, s8, 0, w8));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_INT8, q8, s8, 0, w8, NULL));
     aph_tensor* l8 = et_out(APH_DTYPE_F32, SHAPE(3, 6));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w8, NULL, l8));
+    APH_ASSERT_OK(aph_op_linear(x, w8, NULL, l8, NULL));
     aph_tensor* w4 = et_out(APH_DTYPE_BF16, SHAPE(6, 10));
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_NF4, q4, s4, -1, w4));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_NF4, q4, s4, -1, w4, NULL));
     aph_tensor* lt = et_out(APH_DTYPE_F32, SHAPE(3, 6));
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, x, qt, st, lt));
+    APH_ASSERT_OK(aph_op_ternary_matmul(x, qt, st, lt, NULL));
     et_assert_same(et_result(ex, "l8_out"), l8, "int8 dequantize + linear");
     et_assert_same(et_result(ex, "w4_out"), w4, "nf4 dequantize to bf16");
     et_assert_same(et_result(ex, "lt_out"), lt, "ternary_matmul");
@@ -815,9 +815,9 @@ static void test_repeated_runs(void** state) {
         aph_tensor* l = et_out(dt, SHAPE(6, 7));
         aph_tensor* t = et_out(dt, SHAPE(6, 7));
         aph_tensor* s = et_out(dt, SHAPE(7));
-        APH_ASSERT_OK(aph_op_linear(NULL, xd, wd, NULL, l));
-        APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_TANH, l, t));
-        APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, t, 0, 0, s));
+        APH_ASSERT_OK(aph_op_linear(xd, wd, NULL, l, NULL));
+        APH_ASSERT_OK(aph_op_unary(APH_UNARY_TANH, l, t, NULL));
+        APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, t, 0, 0, s, NULL));
         aph_tensor* y = et_result(ex, "y");
         et_assert_same(y, t, "repeated run: y");
         et_assert_same(et_result(ex, "z"), s, "repeated run: z");
@@ -910,12 +910,12 @@ static void test_profile_trace_stream(void** state) {
         }
     }
     aph_tensor* l = et_out(dt, SHAPE(16, 32));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w, NULL, l));
+    APH_ASSERT_OK(aph_op_linear(x, w, NULL, l, NULL));
     aph_tensor* r = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(l, SHAPE(32, 16), &r));
     et_keep(r);
     aph_tensor* e = et_out(dt, SHAPE(32, 16));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, r, e));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, r, e, NULL));
     if (stream) APH_ASSERT_OK(aph_stream_synchronize(stream));
     et_assert_same(et_result(ex, "y"), e, "profiled run on a stream");
 
@@ -957,7 +957,7 @@ static void test_strided_input(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(xc, SHAPE(24), &r));
     et_keep(r);
     aph_tensor* l = et_out(APH_DTYPE_F32, SHAPE(3));
-    APH_ASSERT_OK(aph_op_linear(NULL, r, w, NULL, l));
+    APH_ASSERT_OK(aph_op_linear(r, w, NULL, l, NULL));
     et_assert_same(et_result(ex, "rv"), r, "reshape of a strided input");
     et_assert_same(et_result(ex, "y"), l, "linear of a reshaped strided input");
     aph_executor_release(ex);
@@ -1048,7 +1048,8 @@ static void test_graph_errors(void** state) {
     g = et_graph();
     NODE(g, "x", "input", "shape=\"2x8\"", NULL);
     expect_create_error(g, APH_ERR_GRAPH,
-                        "graph error: node 1 'x' (input): param 'shape' is a string, expected an array of integers");
+                        "graph error: node 1 'x' (input): param 'shape' is a string, expected an array of integers "
+                        "and symbol names");
     aph_graph_release(g);
     g = et_graph();
     NODE(g, "x", "input", "shape=[2,8];dtype=\"f33\"", NULL);
@@ -1068,7 +1069,8 @@ static void test_graph_errors(void** state) {
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
     NODE(g, "a", "attention", "causal=1", "x,x,x");
-    expect_create_error(g, APH_ERR_GRAPH, "graph error: node 2 'a' (attention): param 'causal' is an integer, expected a bool");
+    expect_create_error(g, APH_ERR_GRAPH,
+                        "graph error: node 2 'a' (attention): param 'causal' is an integer, expected a bool");
     aph_graph_release(g);
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
@@ -1078,7 +1080,8 @@ static void test_graph_errors(void** state) {
     aph_graph_release(g);
     g = et_graph();
     NODE(g, "c", "constant", "shape=[3];value=[1,2]", NULL);
-    expect_create_error(g, APH_ERR_GRAPH, "graph error: node 1 'c' (constant): param 'value' has 2 numbers; shape [3] needs 3");
+    expect_create_error(g, APH_ERR_GRAPH,
+                        "graph error: node 1 'c' (constant): param 'value' has 2 numbers; shape [3] needs 3");
     aph_graph_release(g);
 
     /* A dangling edge in a graph loaded from JSON (add_edge itself refuses one). */
@@ -1124,8 +1127,9 @@ static void test_graph_errors(void** state) {
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
     et_input(g, "y", "input", APH_DTYPE_F32, SHAPE(3, 8));
     NODE(g, "s", "add", NULL, "x,y");
-    expect_create_error(g, APH_ERR_DIMENSION_MISMATCH,
-                        "dimension mismatch: node 3 's' (add): shapes [2, 8] and [3, 8] do not broadcast (dimension 0: 2 vs 3)");
+    expect_create_error(
+        g, APH_ERR_DIMENSION_MISMATCH,
+        "dimension mismatch: node 3 's' (add): shapes [2, 8] and [3, 8] do not broadcast (dimension 0: 2 vs 3)");
     aph_graph_release(g);
     g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));
@@ -1205,7 +1209,7 @@ static void test_binding_errors(void** state) {
     /* The failed calls kept x bound to the first tensor. */
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(2, 3));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w, NULL, want));
+    APH_ASSERT_OK(aph_op_linear(x, w, NULL, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "binding kept after failed calls");
 
     /* NULL arguments. */
@@ -1224,7 +1228,8 @@ static void test_binding_errors(void** state) {
                    "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_executor_load_weights(ex, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: path must not be NULL");
-    APH_ASSERT_ERR(aph_executor_plan_info(ex, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_executor_plan_info(ex, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_executor_plan_info(NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: executor must not be NULL");
     aph_plan_info small;
@@ -1313,7 +1318,7 @@ static void test_bindings_copied(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(xc, SHAPE(6), &flat));
     et_keep(flat);
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(6));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, flat, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, flat, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "relu(reshape(transposed x))");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -1341,7 +1346,7 @@ static void test_bindings_copied(void** state) {
         APH_ASSERT_OK(aph_executor_run(ex));
         h = et_result(ex, "h_next");
         aph_tensor* next = et_out(APH_DTYPE_F32, SHAPE(2, 4));
-        APH_ASSERT_OK(aph_op_gru_cell(NULL, x, ref, wih, whh, NULL, NULL, next));
+        APH_ASSERT_OK(aph_op_gru_cell(x, ref, wih, whh, NULL, NULL, next, NULL));
         ref = next;
         et_assert_same(h, ref, "gru state fed back");
     }
@@ -1506,14 +1511,14 @@ static void test_numerics_check(void** state) {
 
 typedef struct op_state {
     int infer_calls, cpu_calls, cuda_calls, destroyed;
-    double factor;             /* multiplies k: tells registrations apart */
-    aph_stream* last_stream;   /* the stream the cuda callback got */
-    aph_status fail;           /* APH_OK, or what the run callbacks return */
-    const char* fail_message;  /* NULL: fail without aph_set_last_error */
-    int infer_fail_silently;   /* infer returns APH_ERR_INVALID_ARGUMENT without a message */
-    int infer_no_dtype;        /* infer returns APH_OK without writing anything */
+    double factor;              /* multiplies k: tells registrations apart */
+    aph_stream* last_stream;    /* the stream the cuda callback got */
+    aph_status fail;            /* APH_OK, or what the run callbacks return */
+    const char* fail_message;   /* NULL: fail without aph_set_last_error */
+    int infer_fail_silently;    /* infer returns APH_ERR_INVALID_ARGUMENT without a message */
+    int infer_no_dtype;         /* infer returns APH_OK without writing anything */
     size_t infer_ndim_override; /* non-zero: infer claims this many dimensions */
-    size_t infer_capacity;     /* out_shape's capacity in the last infer call */
+    size_t infer_capacity;      /* out_shape's capacity in the last infer call */
 } op_state;
 
 static double param_k(const char* params) {
@@ -1521,9 +1526,8 @@ static double param_k(const char* params) {
     return p ? strtod(p + 4, NULL) : 1.0;
 }
 
-static aph_status sa_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
-                           const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                           int64_t* oshape, size_t capacity, size_t* ondim) {
+static aph_status sa_infer(void* ud, const char* params, size_t n, const aph_dtype* dts, const int64_t* const* shapes,
+                           const size_t* ndims, aph_dtype* odt, int64_t* oshape, size_t capacity, size_t* ondim) {
     op_state* s = ud;
     (void)params;
     s->infer_calls++;
@@ -1586,15 +1590,15 @@ static aph_status sa_cpu(void* ud, const char* params, size_t n, const aph_tenso
 }
 
 /* The same with the eager operations on the executor's stream. */
-static aph_status sa_cuda(void* ud, const char* params, aph_stream* stream, size_t n, const aph_tensor* const* in,
-                          aph_tensor* out) {
+static aph_status sa_cuda(void* ud, const char* params, size_t n, const aph_tensor* const* in, aph_tensor* out,
+                          aph_stream* stream) {
     op_state* s = ud;
     s->cuda_calls++;
     s->last_stream = stream;
     if (s->fail != APH_OK) return sa_fail(s);
     if (n != 2 || stream == NULL) return APH_ERR_INTERNAL;
-    aph_status st = aph_op_binary_scalar(stream, APH_BINARY_MUL, in[0], param_k(params) * s->factor, out);
-    if (st == APH_OK) st = aph_op_binary(stream, APH_BINARY_ADD, out, in[1], out);
+    aph_status st = aph_op_binary_scalar(APH_BINARY_MUL, in[0], param_k(params) * s->factor, out, stream);
+    if (st == APH_OK) st = aph_op_binary(APH_BINARY_ADD, out, in[1], out, stream);
     return st;
 }
 
@@ -1646,10 +1650,10 @@ static custom_inputs custom_bind(aph_executor* ex) {
 /* relu(linear(x, w)·k + y) by the eager operations. */
 static aph_tensor* custom_want(const custom_inputs* in, double k) {
     aph_tensor* l = et_out(APH_DTYPE_F32, SHAPE(4, 8));
-    APH_ASSERT_OK(aph_op_linear(NULL, in->x, in->w, NULL, l));
-    APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, l, k, l));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, l, in->y, l));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, l, l));
+    APH_ASSERT_OK(aph_op_linear(in->x, in->w, NULL, l, NULL));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, l, k, l, NULL));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, l, in->y, l, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, l, l, NULL));
     return l;
 }
 
@@ -1848,14 +1852,17 @@ static void test_custom_op_register_errors(void** state) {
                    "invalid argument: op->name 'output' is a built-in operation; choose another name");
     op = sa_op("nothing_to_infer", &a, 1);
     op.infer = NULL;
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->infer must not be NULL");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->infer must not be NULL");
     op = sa_op("nothing_to_run", &a, 1);
     op.cpu = NULL;
     APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->cpu must not be NULL");
     op = sa_op(NULL, &a, 1);
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->name must not be NULL");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->name must not be NULL");
     op = sa_op("", &a, 1);
-    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT, "invalid argument: op->name must not be empty");
+    APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: op->name must not be empty");
     op = sa_op("tiny", &a, 1);
     op.struct_size = 8;
     APH_ASSERT_ERR(aph_custom_op_register(&op), APH_ERR_INVALID_ARGUMENT,
@@ -1879,7 +1886,7 @@ static void test_custom_op_register_errors(void** state) {
     APH_ASSERT_OK(aph_executor_run(ex));
     assert_int_equal(a.infer_calls + a.cpu_calls + a.cuda_calls, 0);
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(3));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, want));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "built-in relu");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -1940,7 +1947,7 @@ static void test_load_weights(void** state) {
     et_assert_same(o1, w1, "w1 from the file");
     et_assert_same(et_result(ex, "o2"), w2, "layer.w2 from the file");
     aph_tensor* s = et_out(APH_DTYPE_F32, SHAPE(4));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, w1, -1, 0, s));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, w1, -1, 0, s, NULL));
     et_assert_same(et_result(ex, "os"), s, "sum of a loaded weight");
 
     aph_safetensors* file = NULL;
@@ -2089,10 +2096,10 @@ static void test_pipeline_run(void** state) {
     assert_int_equal(aph_executor_run_count(ex), 1);
     aph_tensor* h = et_out(APH_DTYPE_F32, SHAPE(4, 32));
     aph_tensor* y = et_out(APH_DTYPE_F32, SHAPE(4, 8));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w1, b1, h));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_GELU, h, h));
-    APH_ASSERT_OK(aph_op_linear(NULL, h, w2, b2, y));
-    APH_ASSERT_OK(aph_op_softmax(NULL, y, y));
+    APH_ASSERT_OK(aph_op_linear(x, w1, b1, h, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, h, h, NULL));
+    APH_ASSERT_OK(aph_op_linear(h, w2, b2, y, NULL));
+    APH_ASSERT_OK(aph_op_softmax(y, y, NULL));
     et_assert_same(et_result(ex, "probs"), y, "the run preset's output");
 
     /* Spans: one "stage" per stage in order, one "node" per computing node in execution order

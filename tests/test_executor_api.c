@@ -40,15 +40,15 @@ static void assert_info(const aph_value_info* v, const char* name, uint64_t id, 
 static void test_signature(void** state) {
     (void)state;
     aph_graph* g = et_graph();
-    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));         /* 1 */
-    et_input(g, "w1", "weight", APH_DTYPE_F32, SHAPE(4, 8));       /* 2 */
-    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(4));           /* 3 */
-    NODE(g, "h", "linear", NULL, "x,w1,b");                        /* 4 */
-    et_input(g, "scale", "input", APH_DTYPE_F32, SCALAR_SHAPE);    /* 5 */
-    NODE(g, "hs", "mul", NULL, "h,scale");                         /* 6 */
-    NODE(g, "y", "output", NULL, "hs");                            /* 7 */
-    NODE(g, "s", "sum", "dim=-1", "h");                            /* 8 */
-    NODE(g, "total", "output", NULL, "s");                         /* 9 */
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 8));      /* 1 */
+    et_input(g, "w1", "weight", APH_DTYPE_F32, SHAPE(4, 8));    /* 2 */
+    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(4));        /* 3 */
+    NODE(g, "h", "linear", NULL, "x,w1,b");                     /* 4 */
+    et_input(g, "scale", "input", APH_DTYPE_F32, SCALAR_SHAPE); /* 5 */
+    NODE(g, "hs", "mul", NULL, "h,scale");                      /* 6 */
+    NODE(g, "y", "output", NULL, "hs");                         /* 7 */
+    NODE(g, "s", "sum", "dim=-1", "h");                         /* 8 */
+    NODE(g, "total", "output", NULL, "s");                      /* 9 */
     aph_executor* ex = et_exec(g, NULL);
     /* The executor works on a copy: changing the graph afterwards changes nothing. */
     et_input(g, "late", "input", APH_DTYPE_F32, SHAPE(3));
@@ -191,8 +191,8 @@ static aph_status probe_cpu(void* ud, const char* params, size_t n, const aph_te
     return probe_run(ud, in[0], out);
 }
 
-static aph_status probe_cuda(void* ud, const char* params, aph_stream* stream, size_t n, const aph_tensor* const* in,
-                             aph_tensor* out) {
+static aph_status probe_cuda(void* ud, const char* params, size_t n, const aph_tensor* const* in, aph_tensor* out,
+                             aph_stream* stream) {
     (void)params;
     (void)n;
     (void)stream;
@@ -233,7 +233,7 @@ static aph_graph* bind_graph(void) {
 /* The eager x·w, and its transpose (contiguous). */
 static aph_tensor* eager_mm(const aph_tensor* x, const aph_tensor* w) {
     aph_tensor* m = et_out(APH_DTYPE_F32, SHAPE(4, 8));
-    APH_ASSERT_OK(aph_op_matmul(NULL, x, w, 0, 0, 1.0, 0.0, m));
+    APH_ASSERT_OK(aph_op_matmul(x, w, 0, 0, 1.0, 0.0, m, NULL));
     return m;
 }
 
@@ -350,7 +350,7 @@ static void test_bind_output_in_place_state(void** state) {
     for (int step = 0; step < 3; ++step) {
         APH_ASSERT_OK(aph_executor_run(ex));
         aph_tensor* next = et_out(APH_DTYPE_F32, SHAPE(4, 16));
-        APH_ASSERT_OK(aph_op_matmul(NULL, want, w, 0, 0, 1.0, 0.0, next));
+        APH_ASSERT_OK(aph_op_matmul(want, w, 0, 0, 1.0, 0.0, next, NULL));
         want = next;
         char what[64];
         snprintf(what, sizeof what, "state after step %d", step + 1);
@@ -503,7 +503,7 @@ static aph_status twice_cpu(void* ud, const char* params, size_t n, const aph_te
     (void)params;
     (void)n;
     if (ud != NULL) return APH_ERR_INTERNAL; /* user_data must read as NULL */
-    return aph_op_binary_scalar(NULL, APH_BINARY_MUL, in[0], 2.0, out);
+    return aph_op_binary_scalar(APH_BINARY_MUL, in[0], 2.0, out, NULL);
 }
 
 static void test_custom_op_short_struct(void** state) {
@@ -532,7 +532,7 @@ static void test_custom_op_short_struct(void** state) {
     } else {
         APH_ASSERT_OK(aph_executor_run(ex));
         aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(5));
-        APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, x, 2.0, want));
+        APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, x, 2.0, want, NULL));
         et_assert_same(et_result(ex, "y"), want, "twice_short");
     }
     aph_executor_release(ex);
@@ -610,10 +610,10 @@ static void test_cpu_threads(void** state) {
     aph_tensor* one = et_out(APH_DTYPE_F32, &n, 1);
     aph_tensor* dflt = et_out(APH_DTYPE_F32, &n, 1);
     APH_ASSERT_OK(aph_cpu_set_thread_limit(1));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_GELU, x, one));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, x, one, NULL));
     APH_ASSERT_OK(aph_cpu_set_thread_limit(0));
     assert_int_equal(aph_cpu_thread_count(), base);
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_GELU, x, dflt));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, x, dflt, NULL));
     et_assert_same(one, dflt, "gelu on one thread and on the default count");
 
     /* The executor's option, seen from inside a run (a custom operation runs on the calling
@@ -644,13 +644,13 @@ static void test_cpu_threads(void** state) {
     et_set(with0, "x", in);
     et_set(older, "x", in);
 
-    APH_ASSERT_OK(aph_executor_run(with2));  /* seen[0]: 2 */
+    APH_ASSERT_OK(aph_executor_run(with2)); /* seen[0]: 2 */
     assert_int_equal(aph_cpu_thread_count(), base);
-    APH_ASSERT_OK(aph_executor_run(with0));  /* seen[1]: the default */
-    APH_ASSERT_OK(aph_executor_run(older));  /* seen[2]: the default */
+    APH_ASSERT_OK(aph_executor_run(with0)); /* seen[1]: the default */
+    APH_ASSERT_OK(aph_executor_run(older)); /* seen[2]: the default */
     APH_ASSERT_OK(aph_cpu_set_thread_limit(5));
-    APH_ASSERT_OK(aph_executor_run(with0));  /* seen[3]: this thread's 5 */
-    APH_ASSERT_OK(aph_executor_run(with2));  /* seen[4]: the executor's 2 */
+    APH_ASSERT_OK(aph_executor_run(with0));          /* seen[3]: this thread's 5 */
+    APH_ASSERT_OK(aph_executor_run(with2));          /* seen[4]: the executor's 2 */
     assert_int_equal(aph_cpu_get_thread_limit(), 5); /* restored after the run */
     assert_int_equal(aph_cpu_thread_count(), 5);
     APH_ASSERT_OK(aph_cpu_set_thread_limit(0));

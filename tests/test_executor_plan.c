@@ -67,8 +67,8 @@ static void test_chain(void** state) {
     et_set(ex, "x", x);
     APH_ASSERT_OK(aph_executor_run(ex));
     aph_tensor* want = et_out(APH_DTYPE_F32, SHAPE(1000));
-    APH_ASSERT_OK(aph_op_unary(NULL, uops[0], x, want));
-    for (int i = 1; i < N; ++i) APH_ASSERT_OK(aph_op_unary(NULL, uops[i % 4], want, want));
+    APH_ASSERT_OK(aph_op_unary(uops[0], x, want, NULL));
+    for (int i = 1; i < N; ++i) APH_ASSERT_OK(aph_op_unary(uops[i % 4], want, want, NULL));
     et_assert_same(et_result(ex, "y"), want, "chain");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -81,11 +81,11 @@ static void test_diamond(void** state) {
     (void)state;
     aph_graph* g = et_graph();
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(64, 64));
-    NODE(g, "a", "relu", NULL, "x");        /* step 1, 16384 bytes, read at 2 and 3 */
-    NODE(g, "b", "sum", "dim=-1", "a");     /* step 2, 256 bytes, read at 4 */
-    NODE(g, "c", "exp", NULL, "a");         /* step 3, 16384 bytes, read at 4 */
-    NODE(g, "d", "add", NULL, "c,b");       /* step 4, 16384 bytes, read at 5 */
-    NODE(g, "e", "neg", NULL, "d");         /* step 5: read by the output, memory of its own */
+    NODE(g, "a", "relu", NULL, "x");    /* step 1, 16384 bytes, read at 2 and 3 */
+    NODE(g, "b", "sum", "dim=-1", "a"); /* step 2, 256 bytes, read at 4 */
+    NODE(g, "c", "exp", NULL, "a");     /* step 3, 16384 bytes, read at 4 */
+    NODE(g, "d", "add", NULL, "c,b");   /* step 4, 16384 bytes, read at 5 */
+    NODE(g, "e", "neg", NULL, "d");     /* step 5: read by the output, memory of its own */
     NODE(g, "y", "output", NULL, "e");
     aph_executor* ex = et_exec(g, NULL);
     const char* order[7] = {"x", "a", "b", "c", "d", "e", "y"};
@@ -113,11 +113,11 @@ static void test_diamond(void** state) {
     aph_tensor* a = et_out(APH_DTYPE_F32, SHAPE(64, 64));
     aph_tensor* b = et_out(APH_DTYPE_F32, SHAPE(64));
     aph_tensor* c = et_out(APH_DTYPE_F32, SHAPE(64, 64));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_RELU, x, a));
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, a, -1, 0, b));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, a, c));
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, c, b, c));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_NEG, c, c));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_RELU, x, a, NULL));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, a, -1, 0, b, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, a, c, NULL));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, c, b, c, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_NEG, c, c, NULL));
     et_assert_same(et_result(ex, "y"), c, "diamond");
     aph_executor_release(ex);
     aph_graph_release(g);
@@ -132,18 +132,18 @@ enum { K_INPUT, K_COMPUTE, K_VIEW, K_OUTPUT };
 typedef struct dag {
     size_t n;
     int kind[MAXN];
-    int64_t rows[MAXN], cols[MAXN];  /* every value is 2-D */
+    int64_t rows[MAXN], cols[MAXN]; /* every value is 2-D */
     size_t ops[MAXN][2];
     size_t nops[MAXN];
-    int op[MAXN];                    /* 0..5 unary, 10..13 binary, 20 sum(dim 0, keepdim), 30 transpose,
+    int op[MAXN];      /* 0..5 unary, 10..13 binary, 20 sum(dim 0, keepdim), 30 transpose,
                                       * 31 slice of the first row */
-    size_t base[MAXN];               /* the value whose memory a view or output is */
+    size_t base[MAXN]; /* the value whose memory a view or output is */
     char name[MAXN][16];
-    aph_tensor* ref[MAXN];           /* eager reference values */
+    aph_tensor* ref[MAXN]; /* eager reference values */
 } dag;
 
 static const char* kUnary[6] = {"relu", "neg", "tanh", "sigmoid", "abs", "gelu"};
-static const aph_unary_op kUnaryOp[6] = {APH_UNARY_RELU, APH_UNARY_NEG,  APH_UNARY_TANH,
+static const aph_unary_op kUnaryOp[6] = {APH_UNARY_RELU,    APH_UNARY_NEG, APH_UNARY_TANH,
                                          APH_UNARY_SIGMOID, APH_UNARY_ABS, APH_UNARY_GELU};
 static const char* kBinary[4] = {"add", "mul", "sub", "maximum"};
 static const aph_binary_op kBinaryOp[4] = {APH_BINARY_ADD, APH_BINARY_MUL, APH_BINARY_SUB, APH_BINARY_MAXIMUM};
@@ -223,8 +223,7 @@ static aph_graph* random_dag(dag* d, size_t target) {
             d->ops[i][0] = a;
             d->nops[i] = 1;
             d->base[i] = d->base[a];
-            if (t)
-                NODE(g, d->name[i], "transpose", "dim0=0;dim1=1", d->name[a]);
+            if (t) NODE(g, d->name[i], "transpose", "dim0=0;dim1=1", d->name[a]);
             else
                 NODE(g, d->name[i], "slice", "dim=0;start=0;stop=1", d->name[a]);
         }
@@ -266,19 +265,17 @@ static aph_graph* random_dag(dag* d, size_t target) {
             d->ref[i] = a;
         } else if (d->kind[i] == K_VIEW) {
             aph_tensor* v = NULL;
-            if (d->op[i] == 30)
-                APH_ASSERT_OK(aph_tensor_transpose(a, 0, 1, &v));
+            if (d->op[i] == 30) APH_ASSERT_OK(aph_tensor_transpose(a, 0, 1, &v));
             else
                 APH_ASSERT_OK(aph_tensor_slice(a, 0, 0, 1, 1, &v));
             d->ref[i] = et_keep(v);
         } else {
             aph_tensor* o = et_out(APH_DTYPE_F32, shape, 2);
-            if (d->op[i] < 10)
-                APH_ASSERT_OK(aph_op_unary(NULL, kUnaryOp[d->op[i]], a, o));
+            if (d->op[i] < 10) APH_ASSERT_OK(aph_op_unary(kUnaryOp[d->op[i]], a, o, NULL));
             else if (d->op[i] < 20)
-                APH_ASSERT_OK(aph_op_binary(NULL, kBinaryOp[d->op[i] - 10], a, d->ref[d->ops[i][1]], o));
+                APH_ASSERT_OK(aph_op_binary(kBinaryOp[d->op[i] - 10], a, d->ref[d->ops[i][1]], o, NULL));
             else
-                APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, a, 0, 1, o));
+                APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, a, 0, 1, o, NULL));
             d->ref[i] = o;
         }
     }
@@ -332,7 +329,8 @@ static void check_dag(size_t target) {
         if (d->kind[i] == K_COMPUTE && own[i]) outputs += size[i];
         planned[i] = d->kind[i] == K_COMPUTE && !own[i];
         if (!planned[i]) {
-            if (offset[i] != UINT64_MAX) fail_msg("node %s is not planned but has offset %llu", d->name[i], (unsigned long long)offset[i]);
+            if (offset[i] != UINT64_MAX)
+                fail_msg("node %s is not planned but has offset %llu", d->name[i], (unsigned long long)offset[i]);
             continue;
         }
         ++buffers;
@@ -407,15 +405,15 @@ static void test_outputs_and_constants(void** state) {
     et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(10, 10)); /* 400 bytes -> 512 */
     NODE(g, "c", "constant", "shape=[100];value=1.5", NULL);
     NODE(g, "r", "reshape", "shape=[100]", "x");
-    NODE(g, "s", "add", NULL, "r,c");          /* planned */
+    NODE(g, "s", "add", NULL, "r,c"); /* planned */
     NODE(g, "t", "transpose", "dim0=0;dim1=1", "x");
-    NODE(g, "u", "exp", NULL, "t");            /* read through a view by an output: own memory */
+    NODE(g, "u", "exp", NULL, "t"); /* read through a view by an output: own memory */
     NODE(g, "uv", "slice", "dim=0;start=2;stop=5", "u");
-    NODE(g, "m", "mul", NULL, "s,s");          /* planned */
+    NODE(g, "m", "mul", NULL, "s,s"); /* planned */
     NODE(g, "y1", "output", NULL, "uv");
-    NODE(g, "y2", "output", NULL, "m");        /* own memory */
-    NODE(g, "y3", "output", NULL, "x");        /* the caller's input: no memory */
-    NODE(g, "y4", "output", NULL, "c");        /* the constant's own memory */
+    NODE(g, "y2", "output", NULL, "m"); /* own memory */
+    NODE(g, "y3", "output", NULL, "x"); /* the caller's input: no memory */
+    NODE(g, "y4", "output", NULL, "c"); /* the constant's own memory */
     aph_executor* ex = et_exec(g, NULL);
     const aph_plan_info p = et_plan(ex);
     assert_int_equal(p.constant_bytes, 512);
@@ -438,7 +436,7 @@ static void test_outputs_and_constants(void** state) {
     APH_ASSERT_OK(aph_tensor_transpose(x, 0, 1, &xt));
     et_keep(xt);
     aph_tensor* u = et_out(APH_DTYPE_F32, SHAPE(10, 10));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_EXP, xt, u));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_EXP, xt, u, NULL));
     APH_ASSERT_OK(aph_tensor_slice(u, 0, 2, 5, 1, &xs));
     et_keep(xs);
     et_assert_same(et_result(ex, "y1"), xs, "slice of an output's value");
@@ -537,9 +535,9 @@ static void test_budget(void** state) {
     aph_tensor* c = et_out(APH_DTYPE_F32, SHAPE(128));
     const float half[128] = {[0 ... 127] = 0.5f};
     APH_ASSERT_OK(aph_tensor_copy_from_host(c, half, sizeof half));
-    APH_ASSERT_OK(aph_op_linear(NULL, x, w, c, l));
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_SILU, l, l));
-    APH_ASSERT_OK(aph_op_softmax(NULL, l, l));
+    APH_ASSERT_OK(aph_op_linear(x, w, c, l, NULL));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_SILU, l, l, NULL));
+    APH_ASSERT_OK(aph_op_softmax(l, l, NULL));
     et_assert_same(et_result(ex, "y"), l, "budgeted run");
     et_pool_release(); /* the output reference too: the tracker goes back to 0 at release */
     aph_tracker_retain(tr);
@@ -552,10 +550,8 @@ static void test_budget(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_diamond),
-        cmocka_unit_test(test_random_dags),
-        cmocka_unit_test(test_outputs_and_constants),
+        cmocka_unit_test(test_chain),       cmocka_unit_test(test_diamond),
+        cmocka_unit_test(test_random_dags), cmocka_unit_test(test_outputs_and_constants),
         cmocka_unit_test(test_budget),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);

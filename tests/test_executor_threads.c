@@ -18,8 +18,8 @@ static int g_calls;
 
 /* A custom operation: out = 2·x (f32, contiguous). */
 static aph_status twice_infer(void* ud, const char* params, size_t n, const aph_dtype* dts,
-                              const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt,
-                              int64_t* oshape, size_t capacity, size_t* ondim) {
+                              const int64_t* const* shapes, const size_t* ndims, aph_dtype* odt, int64_t* oshape,
+                              size_t capacity, size_t* ondim) {
     (void)ud;
     (void)params;
     if (n != 1 || ndims[0] > capacity) return APH_ERR_GRAPH;

@@ -127,8 +127,7 @@ static void test_nodes_and_edges(void** state) {
     assert_int_equal(found, 1); /* the first of that name */
     APH_ASSERT_OK(aph_graph_find_node(g, "n20", &found));
     assert_int_equal(found, 23);
-    APH_ASSERT_ERR(aph_graph_find_node(g, "nope", &found), APH_ERR_NOT_FOUND,
-                   "not found: no node named 'nope'");
+    APH_ASSERT_ERR(aph_graph_find_node(g, "nope", &found), APH_ERR_NOT_FOUND, "not found: no node named 'nope'");
     assert_int_equal(found, 23);
 
     /* Edges. */
@@ -164,8 +163,7 @@ static void test_nodes_and_edges(void** state) {
     aph_graph_release(NULL);
     aph_graph* out = (aph_graph*)0x1;
     APH_ASSERT_ERR(aph_graph_create(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_graph_clone(NULL, &out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: graph must not be NULL");
+    APH_ASSERT_ERR(aph_graph_clone(NULL, &out), APH_ERR_INVALID_ARGUMENT, "invalid argument: graph must not be NULL");
     assert_ptr_equal(out, (aph_graph*)0x1);
     g = make_graph();
     c = make_config("c", "1.0.0");
@@ -286,8 +284,8 @@ static void test_stable_hash_vectors(void** state) {
     /* Nested objects (keys sorted bytewise at every level) and arrays. */
     g = make_graph();
     c = make_config("nest", "0.1.0");
-    APH_ASSERT_OK(aph_model_config_set_json(c, "nested",
-                                            "{\"\xc3\xa9\": 1, \"a\": {\"z\": [1, 2.5, \"x\"], \"B\": null}, \"B\": true}"));
+    APH_ASSERT_OK(aph_model_config_set_json(
+        c, "nested", "{\"\xc3\xa9\": 1, \"a\": {\"z\": [1, 2.5, \"x\"], \"B\": null}, \"B\": true}"));
     APH_ASSERT_OK(aph_model_config_set_json(c, "arr", "[1, -2, 2.5, \"x\", true, false, null, [], {}]"));
     APH_ASSERT_OK(aph_graph_add_node(g, "n", c, NULL));
     aph_model_config_release(c);
@@ -449,64 +447,63 @@ static void test_to_dot(void** state) {
     APH_ASSERT_OK(aph_graph_add_edge(g, 2, 3));
     APH_ASSERT_OK(aph_graph_add_edge(g, 3, 3));
     APH_ASSERT_OK(aph_graph_to_dot(g, &dot));
-    assert_string_equal(dot,
-                        "digraph BuildGraph {\n"
-                        "    \"1\" [label=\"input\"];\n"
-                        "    \"2\" [label=\"say \\\"hi\\\"\"];\n"
-                        "    \"3\" [label=\"C:\\\\path \xc3\xa9\"];\n"
-                        "    \"1\" -> \"2\";\n"
-                        "    \"2\" -> \"3\";\n"
-                        "    \"3\" -> \"3\";\n"
-                        "}\n");
+    assert_string_equal(dot, "digraph BuildGraph {\n"
+                             "    \"1\" [label=\"input\"];\n"
+                             "    \"2\" [label=\"say \\\"hi\\\"\"];\n"
+                             "    \"3\" [label=\"C:\\\\path \xc3\xa9\"];\n"
+                             "    \"1\" -> \"2\";\n"
+                             "    \"2\" -> \"3\";\n"
+                             "    \"3\" -> \"3\";\n"
+                             "}\n");
     aph_string_free(dot);
     APH_ASSERT_ERR(aph_graph_to_dot(g, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     aph_graph_release(g);
 }
 
-#define COMPACT_TWO                                                                              \
+#define COMPACT_TWO                                                                                          \
     "{\"nodes\":[{\"id\":1,\"name\":\"encoder\",\"config\":{\"name\":\"transformer\",\"version\":\"1.0.0\"," \
-    "\"params\":{}},\"metadata\":{\"stage\":\"input\",\"w\":[1,2.5]}},{\"id\":2,\"name\":\"decoder\","    \
-    "\"config\":{\"name\":\"transformer\",\"version\":\"1.0.0\",\"params\":{\"hidden_size\":256}},"       \
+    "\"params\":{}},\"metadata\":{\"stage\":\"input\",\"w\":[1,2.5]}},{\"id\":2,\"name\":\"decoder\","       \
+    "\"config\":{\"name\":\"transformer\",\"version\":\"1.0.0\",\"params\":{\"hidden_size\":256}},"          \
     "\"metadata\":{}}],\"edges\":[[1,2]]}"
 
-#define PRETTY_TWO                     \
-    "{\n"                              \
-    "  \"nodes\": [\n"                 \
-    "    {\n"                          \
-    "      \"id\": 1,\n"               \
-    "      \"name\": \"encoder\",\n"   \
-    "      \"config\": {\n"            \
+#define PRETTY_TWO                         \
+    "{\n"                                  \
+    "  \"nodes\": [\n"                     \
+    "    {\n"                              \
+    "      \"id\": 1,\n"                   \
+    "      \"name\": \"encoder\",\n"       \
+    "      \"config\": {\n"                \
     "        \"name\": \"transformer\",\n" \
-    "        \"version\": \"1.0.0\",\n" \
-    "        \"params\": {}\n"         \
-    "      },\n"                       \
-    "      \"metadata\": {\n"          \
-    "        \"stage\": \"input\",\n"  \
-    "        \"w\": [\n"               \
-    "          1,\n"                   \
-    "          2.5\n"                  \
-    "        ]\n"                      \
-    "      }\n"                        \
-    "    },\n"                         \
-    "    {\n"                          \
-    "      \"id\": 2,\n"               \
-    "      \"name\": \"decoder\",\n"   \
-    "      \"config\": {\n"            \
+    "        \"version\": \"1.0.0\",\n"    \
+    "        \"params\": {}\n"             \
+    "      },\n"                           \
+    "      \"metadata\": {\n"              \
+    "        \"stage\": \"input\",\n"      \
+    "        \"w\": [\n"                   \
+    "          1,\n"                       \
+    "          2.5\n"                      \
+    "        ]\n"                          \
+    "      }\n"                            \
+    "    },\n"                             \
+    "    {\n"                              \
+    "      \"id\": 2,\n"                   \
+    "      \"name\": \"decoder\",\n"       \
+    "      \"config\": {\n"                \
     "        \"name\": \"transformer\",\n" \
-    "        \"version\": \"1.0.0\",\n" \
-    "        \"params\": {\n"          \
-    "          \"hidden_size\": 256\n" \
-    "        }\n"                      \
-    "      },\n"                       \
-    "      \"metadata\": {}\n"         \
-    "    }\n"                          \
-    "  ],\n"                           \
-    "  \"edges\": [\n"                 \
-    "    [\n"                          \
-    "      1,\n"                       \
-    "      2\n"                        \
-    "    ]\n"                          \
-    "  ]\n"                            \
+    "        \"version\": \"1.0.0\",\n"    \
+    "        \"params\": {\n"              \
+    "          \"hidden_size\": 256\n"     \
+    "        }\n"                          \
+    "      },\n"                           \
+    "      \"metadata\": {}\n"             \
+    "    }\n"                              \
+    "  ],\n"                               \
+    "  \"edges\": [\n"                     \
+    "    [\n"                              \
+    "      1,\n"                           \
+    "      2\n"                            \
+    "    ]\n"                              \
+    "  ]\n"                                \
     "}"
 
 static void test_json_layout_and_round_trip(void** state) {
@@ -529,8 +526,13 @@ static void test_json_layout_and_round_trip(void** state) {
     s = to_json(g, 1);
     assert_string_equal(s, PRETTY_TWO);
     aph_string_free(s);
-    APH_ASSERT_ERR(aph_graph_to_json(g, 2, &s), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: pretty is 2; expected 0 or 1");
+    /* pretty is a boolean: any non-zero value is the pretty layout. */
+    s = to_json(g, 2);
+    assert_string_equal(s, PRETTY_TWO);
+    aph_string_free(s);
+    s = to_json(g, -1);
+    assert_string_equal(s, PRETTY_TWO);
+    aph_string_free(s);
     aph_graph_release(g);
 
     /* load -> save gives back the same bytes, compact and pretty; either loads to the other. */
@@ -559,9 +561,10 @@ static void test_json_layout_and_round_trip(void** state) {
     }
 
     /* Any key order and whitespace; metadata may be absent; unknown fields are ignored. */
-    g = from_json(" { \"edges\" : [ [1 ,2] ] , \"x\": 0, \"nodes\" : [ {\"config\": {\"params\": {\"hidden_size\": 256},"
-                  " \"version\": \"1.0.0\", \"name\": \"transformer\"}, \"name\": \"decoder\", \"id\": 1},"
-                  "{\"name\":\"encoder\",\"id\":2,\"config\":{\"name\":\"transformer\",\"version\":\"1.0.0\"}}]}\n");
+    g = from_json(
+        " { \"edges\" : [ [1 ,2] ] , \"x\": 0, \"nodes\" : [ {\"config\": {\"params\": {\"hidden_size\": 256},"
+        " \"version\": \"1.0.0\", \"name\": \"transformer\"}, \"name\": \"decoder\", \"id\": 1},"
+        "{\"name\":\"encoder\",\"id\":2,\"config\":{\"name\":\"transformer\",\"version\":\"1.0.0\"}}]}\n");
     s = to_json(g, 0);
     assert_string_equal(s, "{\"nodes\":[{\"id\":1,\"name\":\"decoder\",\"config\":{\"name\":\"transformer\","
                            "\"version\":\"1.0.0\",\"params\":{\"hidden_size\":256}},\"metadata\":{}},"
@@ -615,9 +618,11 @@ static void test_from_json_errors(void** state) {
          "serialization error: nodes[2].config.version: expected a string"},
         {"{\"nodes\":[{\"id\":1,\"name\":\"a\",\"config\":{\"version\":\"1\"}}],\"edges\":[]}",
          "serialization error: nodes[0].config.name: missing field"},
-        {"{\"nodes\":[{\"id\":1,\"name\":\"a\",\"config\":{\"name\":\"c\",\"version\":\"1\",\"params\":null}}],\"edges\":[]}",
+        {"{\"nodes\":[{\"id\":1,\"name\":\"a\",\"config\":{\"name\":\"c\",\"version\":\"1\",\"params\":null}}],"
+         "\"edges\":[]}",
          "serialization error: nodes[0].config.params: expected an object"},
-        {"{\"nodes\":[{\"id\":1,\"name\":\"a\",\"config\":{\"name\":\"c\",\"version\":\"1\"},\"metadata\":[]}],\"edges\":[]}",
+        {"{\"nodes\":[{\"id\":1,\"name\":\"a\",\"config\":{\"name\":\"c\",\"version\":\"1\"},\"metadata\":[]}],"
+         "\"edges\":[]}",
          "serialization error: nodes[0].metadata: expected an object"},
         {"{\"nodes\":[],\"edges\":[1]}", "serialization error: edges[0]: expected a two-element array [from, to]"},
         {"{\"nodes\":[],\"edges\":[[1,2],[1,2,3]]}",
@@ -692,7 +697,8 @@ static void test_example_file(void** state) {
     const aph_model_config* cfg = NULL;
     const char* name = NULL;
     APH_ASSERT_OK(aph_graph_node(g, 3, &name, &cfg));
-    assert_string_equal(name, "d\xc3\xa9" "codeur \"main\"");
+    assert_string_equal(name, "d\xc3\xa9"
+                              "codeur \"main\"");
     APH_ASSERT_OK(aph_graph_node(g, 2, &name, &cfg));
     double lr = 0;
     APH_ASSERT_OK(aph_model_config_get_float(cfg, "lr", &lr));

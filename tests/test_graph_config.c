@@ -209,8 +209,19 @@ static void test_setter_errors(void** state) {
                    "invalid argument: value for parameter 'lr' is not finite (JSON has no NaN or infinity)");
     APH_ASSERT_ERR(aph_model_config_set_float(c, "x", -INFINITY), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: value for parameter 'x' is not finite (JSON has no NaN or infinity)");
-    APH_ASSERT_ERR(aph_model_config_set_bool(c, "lr", 2), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: value is 2; expected 0 or 1");
+    /* A boolean argument: any non-zero value is true, and the getter gives exactly 1. */
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", 2));
+    int flag = -5;
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 1);
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", -1));
+    flag = -5;
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 1);
+    APH_ASSERT_OK(aph_model_config_set_bool(c, "flag", 0));
+    APH_ASSERT_OK(aph_model_config_get_bool(c, "flag", &flag));
+    assert_int_equal(flag, 0);
+    APH_ASSERT_OK(aph_model_config_remove(c, "flag"));
     APH_ASSERT_ERR_CONTAINS(aph_model_config_set_json(c, "lr", "{\"a\":"), APH_ERR_SERIALIZATION,
                             "serialization error: parameter 'lr': parse error at byte 6: ");
     APH_ASSERT_ERR_CONTAINS(aph_model_config_set_json(c, "lr", "1 2"), APH_ERR_SERIALIZATION,
@@ -292,9 +303,16 @@ static void test_number_kinds_kept(void** state) {
         const char* in;
         const char* out;
     } cases[] = {
-        {"1.0", "1.0"},     {"1", "1"},       {"1e2", "100.0"},   {"1E+2", "100.0"},
-        {"-0", "-0.0"},        {"-0.0", "-0.0"}, {"0.10", "0.1"},    {"-12", "-12"},
-        {"1e400", NULL},    {"18446744073709551616", "1.8446744073709552e+19"},
+        {"1.0", "1.0"},
+        {"1", "1"},
+        {"1e2", "100.0"},
+        {"1E+2", "100.0"},
+        {"-0", "-0.0"},
+        {"-0.0", "-0.0"},
+        {"0.10", "0.1"},
+        {"-12", "-12"},
+        {"1e400", NULL},
+        {"18446744073709551616", "1.8446744073709552e+19"},
         {"-9223372036854775809", "-9.223372036854776e+18"},
         {"\"\\u00e9\\n\\/\"", "\"\xc3\xa9\\n/\""},
         {"[true,false,null]", "[true,false,null]"},
@@ -317,7 +335,9 @@ static void test_number_kinds_kept(void** state) {
 static void test_string_escapes(void** state) {
     (void)state;
     aph_model_config* c = make("q\"b\\", "1\n0");
-    APH_ASSERT_OK(aph_model_config_set_string(c, "s", "a\x01" "b\tc\x7f\x08\x0c\r\x1f/\xc3\xa9\xe6\x97\xa5"));
+    APH_ASSERT_OK(aph_model_config_set_string(c, "s",
+                                              "a\x01"
+                                              "b\tc\x7f\x08\x0c\r\x1f/\xc3\xa9\xe6\x97\xa5"));
     assert_json(c, "{\"name\":\"q\\\"b\\\\\",\"version\":\"1\\n0\",\"params\":{\"s\":"
                    "\"a\\u0001b\\tc\x7f\\b\\f\\r\\u001f/\xc3\xa9\xe6\x97\xa5\"}}");
     aph_model_config_release(c);
@@ -345,8 +365,7 @@ static void test_from_json_and_clone(void** state) {
     (void)state;
     aph_model_config* c = NULL;
     APH_ASSERT_OK(aph_model_config_from_json(
-        " {\"params\": {\"z\": 1, \"a\": [1.5, \"x\"]}, \"version\": \"2.0.0\", \"name\": \"enc\", \"extra\": 1}",
-        &c));
+        " {\"params\": {\"z\": 1, \"a\": [1.5, \"x\"]}, \"version\": \"2.0.0\", \"name\": \"enc\", \"extra\": 1}", &c));
     assert_json(c, "{\"name\":\"enc\",\"version\":\"2.0.0\",\"params\":{\"a\":[1.5,\"x\"],\"z\":1}}");
 
     aph_model_config* d = NULL;
@@ -368,10 +387,10 @@ static void test_from_json_and_clone(void** state) {
     aph_model_config* out = (aph_model_config*)0x1;
     APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":\"a\"}", &out), APH_ERR_SERIALIZATION,
                    "serialization error: config.version: missing field");
-    APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":\"a\",\"version\":1}", &out),
-                   APH_ERR_SERIALIZATION, "serialization error: config.version: expected a string");
-    APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":null,\"version\":\"1\"}", &out),
-                   APH_ERR_SERIALIZATION, "serialization error: config.name: expected a string");
+    APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":\"a\",\"version\":1}", &out), APH_ERR_SERIALIZATION,
+                   "serialization error: config.version: expected a string");
+    APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":null,\"version\":\"1\"}", &out), APH_ERR_SERIALIZATION,
+                   "serialization error: config.name: expected a string");
     APH_ASSERT_ERR(aph_model_config_from_json("{\"name\":\"a\",\"version\":\"1\",\"params\":[]}", &out),
                    APH_ERR_SERIALIZATION, "serialization error: config.params: expected an object");
     APH_ASSERT_ERR(aph_model_config_from_json("[]", &out), APH_ERR_SERIALIZATION,
@@ -422,50 +441,56 @@ static void test_presets(void** state) {
 
 static void test_validate_name(void** state) {
     (void)state;
-    const char* good[] = {"my-model_v1", "valid-name_123", "A", "0", "-", "_",
+    const char* good[] = {"my-model_v1",
+                          "valid-name_123",
+                          "A",
+                          "0",
+                          "-",
+                          "_",
                           "\xd0\xbc\xd0\xbe\xd0\xb4\xd0\xb5\xd0\xbb\xd1\x8c_1", /* модель_1 */
                           "\xe6\x97\xa5\xe6\x9c\xac",                           /* 日本 */
                           "caf\xc3\xa9",                                        /* café */
-                          "\xd9\xa3",          /* ٣ ARABIC-INDIC DIGIT THREE (Nd) */
-                          "\xc2\xbd",          /* ½ (No) */
-                          "\xe2\x85\xa0",      /* Ⅰ ROMAN NUMERAL ONE (Nl) */
-                          "\xc2\xaa",          /* ª (Lo) */
-                          "\xf0\x9d\x90\x80",  /* 𝐀 MATHEMATICAL BOLD CAPITAL A */
-                          "\xe0\xa4\xbe"};     /* ा DEVANAGARI VOWEL SIGN AA (Other_Alphabetic) */
+                          "\xd9\xa3",                                           /* ٣ ARABIC-INDIC DIGIT THREE (Nd) */
+                          "\xc2\xbd",                                           /* ½ (No) */
+                          "\xe2\x85\xa0",                                       /* Ⅰ ROMAN NUMERAL ONE (Nl) */
+                          "\xc2\xaa",                                           /* ª (Lo) */
+                          "\xf0\x9d\x90\x80",                                   /* 𝐀 MATHEMATICAL BOLD CAPITAL A */
+                          "\xe0\xa4\xbe"}; /* ा DEVANAGARI VOWEL SIGN AA (Other_Alphabetic) */
     for (size_t k = 0; k < sizeof good / sizeof good[0]; ++k) {
         aph_status st = aph_validate_name(good[k]);
         if (st != APH_OK) print_error("'%s': %s\n", good[k], aph_last_error());
         assert_int_equal(st, APH_OK);
     }
-    const char* bad[] = {"a b", "a.b", "invalid@name", "a/b", "tab\t", "x\xcc\x81", /* combining acute */
+    const char* bad[] = {"a b",          "a.b",
+                         "invalid@name", "a/b",
+                         "tab\t",        "x\xcc\x81",                      /* combining acute */
                          "\xe2\x80\x94", /* em dash */ "\xf0\x9f\x98\x80", /* emoji */
-                         "\xff", "\xc3", "\xc0\xaf", /* invalid UTF-8 */ "\xed\xa0\x80" /* surrogate */};
+                         "\xff",         "\xc3",
+                         "\xc0\xaf",     /* invalid UTF-8 */ "\xed\xa0\x80" /* surrogate */};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k)
         APH_ASSERT_ERR(aph_validate_name(bad[k]), APH_ERR_VALIDATION, NAME_CHARS);
     APH_ASSERT_ERR(aph_validate_name(""), APH_ERR_VALIDATION, "validation error: Name cannot be empty");
-    APH_ASSERT_ERR(aph_validate_name(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: name must not be NULL");
+    APH_ASSERT_ERR(aph_validate_name(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be NULL");
 }
 
 static void test_validate_version(void** state) {
     (void)state;
-    const char* good[] = {"1.2.3", "0.0.0", "1.0.0.4", "1.2.3.beta", "01.002.3", "+1.2.3",
-                          "4294967295.0.0", "1.2.3.", "1.2.3..x"};
+    const char* good[] = {"1.2.3",  "0.0.0",          "1.0.0.4", "1.2.3.beta", "01.002.3",
+                          "+1.2.3", "4294967295.0.0", "1.2.3.",  "1.2.3..x"};
     for (size_t k = 0; k < sizeof good / sizeof good[0]; ++k) {
         aph_status st = aph_validate_version(good[k]);
         if (st != APH_OK) print_error("'%s': %s\n", good[k], aph_last_error());
         assert_int_equal(st, APH_OK);
     }
-    const char* bad[] = {"1.2", "1", "1.2.a", "4294967296.0.0", "-1.2.3", "1..2.3", "1.2.3-beta",
-                         ".1.2", "a.b.c", "1.2. 3", "+.1.2", "++1.2.3", "1.2.+", " 1.2.3", "\xd9\xa1.2.3"};
+    const char* bad[] = {"1.2",   "1",      "1.2.a", "4294967296.0.0", "-1.2.3", "1..2.3", "1.2.3-beta",  ".1.2",
+                         "a.b.c", "1.2. 3", "+.1.2", "++1.2.3",        "1.2.+",  " 1.2.3", "\xd9\xa1.2.3"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k) {
         aph_status st = aph_validate_version(bad[k]);
         if (st != APH_ERR_VALIDATION) print_error("'%s' accepted\n", bad[k]);
         APH_ASSERT_ERR(st, APH_ERR_VALIDATION, VERSION_PATTERN);
     }
     APH_ASSERT_ERR(aph_validate_version(""), APH_ERR_VALIDATION, "validation error: Version cannot be empty");
-    APH_ASSERT_ERR(aph_validate_version(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: version must not be NULL");
+    APH_ASSERT_ERR(aph_validate_version(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: version must not be NULL");
 }
 
 static void test_validate_config(void** state) {
@@ -518,18 +543,12 @@ static void test_validate_config(void** state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_and_accessors),
-        cmocka_unit_test(test_setters_getters),
-        cmocka_unit_test(test_getter_errors),
-        cmocka_unit_test(test_setter_errors),
-        cmocka_unit_test(test_float_text),
-        cmocka_unit_test(test_number_kinds_kept),
-        cmocka_unit_test(test_string_escapes),
-        cmocka_unit_test(test_key_order_bytewise),
-        cmocka_unit_test(test_from_json_and_clone),
-        cmocka_unit_test(test_presets),
-        cmocka_unit_test(test_validate_name),
-        cmocka_unit_test(test_validate_version),
+        cmocka_unit_test(test_create_and_accessors), cmocka_unit_test(test_setters_getters),
+        cmocka_unit_test(test_getter_errors),        cmocka_unit_test(test_setter_errors),
+        cmocka_unit_test(test_float_text),           cmocka_unit_test(test_number_kinds_kept),
+        cmocka_unit_test(test_string_escapes),       cmocka_unit_test(test_key_order_bytewise),
+        cmocka_unit_test(test_from_json_and_clone),  cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_validate_name),        cmocka_unit_test(test_validate_version),
         cmocka_unit_test(test_validate_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,8 +14,8 @@
 
 static aph_capture g_cap; /* large: static, not on the stack */
 
-static const aph_log_level k_levels[] = {APH_LOG_ERROR, APH_LOG_WARN, APH_LOG_INFO,
-                                         APH_LOG_DEBUG, APH_LOG_TRACE};
+/* Ascending severity: k_levels[i] == i. */
+static const aph_log_level k_levels[] = {APH_LOG_TRACE, APH_LOG_DEBUG, APH_LOG_INFO, APH_LOG_WARN, APH_LOG_ERROR};
 
 /* Asserts the i-th captured message exactly. */
 static void assert_captured(int i, aph_log_level level, const char* target, const char* message) {
@@ -49,11 +49,16 @@ static void test_default_level_is_warn(void** state) {
 
 static void test_level_values_and_names(void** state) {
     (void)state;
-    assert_int_equal(APH_LOG_ERROR, 0);
-    assert_int_equal(APH_LOG_WARN, 1);
+    /* Ascending severity, with the numbers of aph_trace_level for the same names. */
+    assert_int_equal(APH_LOG_TRACE, 0);
+    assert_int_equal(APH_LOG_DEBUG, 1);
     assert_int_equal(APH_LOG_INFO, 2);
-    assert_int_equal(APH_LOG_DEBUG, 3);
-    assert_int_equal(APH_LOG_TRACE, 4);
+    assert_int_equal(APH_LOG_WARN, 3);
+    assert_int_equal(APH_LOG_ERROR, 4);
+    assert_int_equal(APH_LOG_DEBUG, APH_TRACE_DEBUG);
+    assert_int_equal(APH_LOG_INFO, APH_TRACE_INFO);
+    assert_int_equal(APH_LOG_WARN, APH_TRACE_WARN);
+    assert_int_equal(APH_LOG_ERROR, APH_TRACE_ERROR);
     assert_string_equal(aph_log_level_name(APH_LOG_ERROR), "error");
     assert_string_equal(aph_log_level_name(APH_LOG_WARN), "warn");
     assert_string_equal(aph_log_level_name(APH_LOG_INFO), "info");
@@ -77,8 +82,7 @@ static void test_set_get_level(void** state) {
     const int bad[] = {-1, 5, 42, -1000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char expected[96];
-        snprintf(expected, sizeof expected,
-                 "invalid argument: level is %d, not a valid aph_log_level", bad[i]);
+        snprintf(expected, sizeof expected, "invalid argument: level is %d, not a valid aph_log_level", bad[i]);
         APH_ASSERT_ERR(aph_log_set_level((aph_log_level)bad[i]), APH_ERR_INVALID_ARGUMENT, expected);
         assert_int_equal(aph_log_get_level(), APH_LOG_INFO); /* unchanged */
     }
@@ -99,11 +103,11 @@ static void test_callback_receives_messages(void** state) {
         APH_ASSERT_OK(aph_log_write(k_levels[i], "myapp::module", msg));
     }
     assert_int_equal(g_cap.count, 5);
-    assert_captured(0, APH_LOG_ERROR, "myapp::module", "message 0 at error");
-    assert_captured(1, APH_LOG_WARN, "myapp::module", "message 1 at warn");
+    assert_captured(0, APH_LOG_TRACE, "myapp::module", "message 0 at trace");
+    assert_captured(1, APH_LOG_DEBUG, "myapp::module", "message 1 at debug");
     assert_captured(2, APH_LOG_INFO, "myapp::module", "message 2 at info");
-    assert_captured(3, APH_LOG_DEBUG, "myapp::module", "message 3 at debug");
-    assert_captured(4, APH_LOG_TRACE, "myapp::module", "message 4 at trace");
+    assert_captured(3, APH_LOG_WARN, "myapp::module", "message 3 at warn");
+    assert_captured(4, APH_LOG_ERROR, "myapp::module", "message 4 at error");
 
     /* NULL target means "aphelion"; an empty message is a message. */
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, NULL, "no target"));
@@ -141,11 +145,11 @@ static void test_level_filter(void** state) {
             char msg[64];
             snprintf(msg, sizeof msg, "random %llu", (unsigned long long)aph_test_rand(&rng));
             APH_ASSERT_OK(aph_log_write(k_levels[m], "filter", msg));
-            if (m <= l) {
+            if (m >= l) { /* at or above the filter's level: kept */
                 assert_int_equal(g_cap.count, before + 1);
                 assert_captured(before, k_levels[m], "filter", msg);
             } else {
-                assert_int_equal(g_cap.count, before); /* more verbose than the level: dropped */
+                assert_int_equal(g_cap.count, before); /* below the level: dropped */
             }
         }
     }
@@ -159,7 +163,7 @@ typedef struct {
     char last[64];
 } counter;
 
-static void counting_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void counting_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     counter* c = (counter*)ud;
@@ -182,8 +186,7 @@ static void test_callback_replacement_and_default(void** state) {
     /* NULL restores the default stderr sink: the callback no longer sees anything. */
     APH_ASSERT_OK(aph_log_set_callback(NULL, NULL));
     APH_ASSERT_OK(aph_log_set_callback(NULL, &a)); /* twice is fine; user_data ignored */
-    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test_log",
-                                "this line on stderr is expected (default sink restored)"));
+    APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "test_log", "this line on stderr is expected (default sink restored)"));
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 1);
 }
@@ -199,7 +202,7 @@ typedef struct {
     char preset_message[160];
 } reentry;
 
-static void reentrant_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void reentrant_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     reentry* r = (reentry*)ud;
@@ -233,9 +236,8 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.max_depth, 1);
     assert_int_equal(r.set_status, APH_ERR_INVALID_ARGUMENT);
-    assert_string_equal(r.set_message,
-                        "invalid argument: aph_log_set_callback cannot be called from inside the "
-                        "log callback");
+    assert_string_equal(r.set_message, "invalid argument: aph_log_set_callback cannot be called from inside the "
+                                       "log callback");
     /* The failed call changed nothing: the callback is still installed. */
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "t", "still here"));
     assert_int_equal(r.calls, 2);
@@ -243,9 +245,8 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
     r.preset_status = APH_OK;
     APH_ASSERT_OK(aph_log_write(APH_LOG_WARN, "t", "try preset"));
     assert_int_equal(r.preset_status, APH_ERR_INVALID_ARGUMENT);
-    assert_string_equal(r.preset_message,
-                        "invalid argument: aph_log_apply_preset cannot be called from inside the "
-                        "log callback");
+    assert_string_equal(r.preset_message, "invalid argument: aph_log_apply_preset cannot be called from inside the "
+                                          "log callback");
     assert_int_equal(aph_log_get_level(), APH_LOG_DEBUG); /* the preset changed nothing */
     assert_int_equal(r.calls, 3);
 
@@ -265,8 +266,7 @@ static void test_set_callback_from_inside_callback_fails(void** state) {
 
 /* Runs aph_log_write(level, target, message) with stderr redirected to a file and returns what
  * was written (at most size - 1 bytes). Asserts only after stderr is back. */
-static void stderr_of_write(aph_log_level level, const char* target, const char* message,
-                            char* out, size_t size) {
+static void stderr_of_write(aph_log_level level, const char* target, const char* message, char* out, size_t size) {
     FILE* tmp = tmpfile();
     assert_non_null(tmp);
     fflush(stderr);
@@ -289,8 +289,9 @@ static void stderr_of_write(aph_log_level level, const char* target, const char*
  * returns the length of the prefix (28), or fails. */
 static size_t check_timestamp(const char* line) {
     regex_t re;
-    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ",
-                             REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(
+        regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ", REG_EXTENDED | REG_NOSUB),
+        0);
     const int match = regexec(&re, line, 0, NULL, 0);
     regfree(&re);
     if (match != 0) {
@@ -299,8 +300,9 @@ static size_t check_timestamp(const char* line) {
     }
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec), 6);
+    assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                            &tm.tm_min, &tm.tm_sec),
+                     6);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     const time_t stamped = timegm(&tm);
@@ -378,10 +380,8 @@ static void test_presets(void** state) {
     const int bad[] = {-1, 3, 99};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         char expected[96];
-        snprintf(expected, sizeof expected,
-                 "invalid argument: preset is %d, not a valid aph_log_preset", bad[i]);
-        APH_ASSERT_ERR(aph_log_apply_preset((aph_log_preset)bad[i]), APH_ERR_INVALID_ARGUMENT,
-                       expected);
+        snprintf(expected, sizeof expected, "invalid argument: preset is %d, not a valid aph_log_preset", bad[i]);
+        APH_ASSERT_ERR(aph_log_apply_preset((aph_log_preset)bad[i]), APH_ERR_INVALID_ARGUMENT, expected);
         assert_int_equal(aph_log_get_level(), APH_LOG_DEBUG); /* unchanged */
         /* (the failure itself is logged at debug, the level now in force) */
         assert_int_equal(aph_capture_find(&g_cap, APH_LOG_DEBUG, expected), 1);
@@ -472,11 +472,9 @@ static void test_memory_usage(void** state) {
     APH_ASSERT_OK(aph_log_memory_usage(0, 0, "idle"));
     APH_ASSERT_OK(aph_log_memory_usage(1000000, 3 * mib + 5243, "backward pass"));
     assert_int_equal(g_cap.count, 4);
-    assert_captured(0, APH_LOG_INFO, "rust_ai::memory",
-                    "memory usage allocated_mb=1.50 peak_mb=2.00 context=forward");
+    assert_captured(0, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=1.50 peak_mb=2.00 context=forward");
     assert_captured(1, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=1.50 peak_mb=2.00");
-    assert_captured(2, APH_LOG_INFO, "rust_ai::memory",
-                    "memory usage allocated_mb=0.00 peak_mb=0.00 context=idle");
+    assert_captured(2, APH_LOG_INFO, "rust_ai::memory", "memory usage allocated_mb=0.00 peak_mb=0.00 context=idle");
     /* 1000000 / 2^20 = 0.9537 -> 0.95; (3 MiB + 5243) / 2^20 = 3.005 -> 3.01. */
     assert_captured(3, APH_LOG_INFO, "rust_ai::memory",
                     "memory usage allocated_mb=0.95 peak_mb=3.01 context=backward pass");
@@ -497,17 +495,17 @@ static void test_memory_usage(void** state) {
 
 typedef struct {
     atomic_int total;
-    atomic_int bad; /* malformed, out of order or on the wrong thread */
+    atomic_int bad;          /* malformed, out of order or on the wrong thread */
     int next[N_LOG_THREADS]; /* per thread: the next message index expected */
     pthread_t owner[N_LOG_THREADS];
 } mt_state;
 
-static void mt_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void mt_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     mt_state* s = (mt_state*)ud;
     int t = -1, i = -1;
     atomic_fetch_add(&s->total, 1);
-    if (level != APH_LOG_WARN || sscanf(target, "thread::%d", &t) != 1 || t < 0 ||
-        t >= N_LOG_THREADS || sscanf(message, "message %d", &i) != 1) {
+    if (level != APH_LOG_WARN || sscanf(target, "thread::%d", &t) != 1 || t < 0 || t >= N_LOG_THREADS ||
+        sscanf(message, "message %d", &i) != 1) {
         atomic_fetch_add(&s->bad, 1);
         return;
     }
@@ -572,7 +570,7 @@ typedef struct {
     atomic_int in_progress;
 } swap_counter;
 
-static void swap_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void swap_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;

@@ -7,8 +7,7 @@
 #define _DEFAULT_SOURCE /* setenv */
 #include "test_util.h"
 
-#define REJECTED_MESSAGE \
-    "ignoring APHELION_LOG=verbose: expected one of error, warn, info, debug, trace"
+#define REJECTED_MESSAGE "ignoring APHELION_LOG=verbose: expected one of trace, debug, info, warn, error"
 
 static aph_capture g_cap;
 
@@ -18,8 +17,7 @@ static aph_log_level expected_level(void) {
         print_error("APH_TEST_EXPECT_LEVEL is not set\n");
         fail();
     }
-    static const aph_log_level all[] = {APH_LOG_ERROR, APH_LOG_WARN, APH_LOG_INFO, APH_LOG_DEBUG,
-                                        APH_LOG_TRACE};
+    static const aph_log_level all[] = {APH_LOG_ERROR, APH_LOG_WARN, APH_LOG_INFO, APH_LOG_DEBUG, APH_LOG_TRACE};
     for (size_t i = 0; i < 5; ++i) {
         if (strcmp(want, aph_log_level_name(all[i])) == 0) return all[i];
     }
@@ -42,8 +40,8 @@ static void test_initial_level_from_env(void** state) {
     const aph_log_level got = aph_log_get_level(); /* the first use: APHELION_LOG is read now */
     if (got != want) {
         const char* env = getenv("APHELION_LOG");
-        print_error("APHELION_LOG=%s: level %s, expected %s\n", env ? env : "(unset)",
-                    aph_log_level_name(got), aph_log_level_name(want));
+        print_error("APHELION_LOG=%s: level %s, expected %s\n", env ? env : "(unset)", aph_log_level_name(got),
+                    aph_log_level_name(want));
     }
     assert_int_equal(got, want);
 

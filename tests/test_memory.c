@@ -1,5 +1,5 @@
 /* test_memory.c — section 5 of aphelion.h: aph_estimate_tensor_bytes and
- * aph_estimate_attention_bytes. Fixed examples from the compat page, randomised comparisons
+ * aph_estimate_attention_bytes. Fixed examples from docs/compat.md, randomised comparisons
  * against a reference computed here (fresh random inputs each run; the seed is printed on
  * failure), and the errors: negative dimensions, NULL pointers, invalid dtypes and byte counts
  * that overflow 64 bits (out parameters stay untouched on every failure). */
@@ -20,13 +20,13 @@ static uint64_t fresh_seed(void) {
     return s ? s : 1;
 }
 
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            print_error("seed %llu: ", (unsigned long long)g_seed0);                          \
-            print_error(__VA_ARGS__);                                                         \
-            fail();                                                                           \
-        }                                                                                     \
+#define CHECK(cond, ...)                                             \
+    do {                                                             \
+        if (!(cond)) {                                               \
+            print_error("seed %llu: ", (unsigned long long)g_seed0); \
+            print_error(__VA_ARGS__);                                \
+            fail();                                                  \
+        }                                                            \
     } while (0)
 
 static size_t dtype_size_ref(aph_dtype d) {
@@ -126,8 +126,8 @@ static void test_tensor_bytes_boundaries(void** state) {
 /* Asserts an overflow error and that out was not written. */
 static void assert_overflow(const int64_t* shape, size_t ndim, aph_dtype dtype) {
     uint64_t out = POISON;
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(shape, ndim, dtype, &out),
-                            APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(shape, ndim, dtype, &out), APH_ERR_INVALID_ARGUMENT,
+                            "overflows 64 bits");
     assert_true(out == POISON);
 }
 
@@ -155,8 +155,8 @@ static void test_tensor_bytes_overflow(void** state) {
     assert_overflow(h, 2, APH_DTYPE_I16);
     /* The message names the shape. */
     uint64_t out = POISON;
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(b, 2, APH_DTYPE_F32, &out),
-                            APH_ERR_INVALID_ARGUMENT, "[4294967296, 4294967296]");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(b, 2, APH_DTYPE_F32, &out), APH_ERR_INVALID_ARGUMENT,
+                            "[4294967296, 4294967296]");
 }
 
 static void test_tensor_bytes_negative_dimension(void** state) {
@@ -168,20 +168,18 @@ static void test_tensor_bytes_negative_dimension(void** state) {
     assert_true(out == POISON);
 
     const int64_t m[] = {INT64_MIN};
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(m, 1, APH_DTYPE_U8, &out),
-                            APH_ERR_INVALID_ARGUMENT, "shape[0]");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(m, 1, APH_DTYPE_U8, &out), APH_ERR_INVALID_ARGUMENT, "shape[0]");
     assert_true(out == POISON);
 
     /* A negative dimension after a zero is still an error (not 0 bytes). */
     const int64_t z[] = {0, -1};
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(z, 2, APH_DTYPE_U8, &out),
-                            APH_ERR_INVALID_ARGUMENT, "shape[1]");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(z, 2, APH_DTYPE_U8, &out), APH_ERR_INVALID_ARGUMENT, "shape[1]");
     assert_true(out == POISON);
 
     /* -1 * -1 = 1 would hide two negatives in a plain product. */
     const int64_t two[] = {-1, -1};
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(two, 2, APH_DTYPE_U8, &out),
-                            APH_ERR_INVALID_ARGUMENT, "shape[0]");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(two, 2, APH_DTYPE_U8, &out), APH_ERR_INVALID_ARGUMENT,
+                            "shape[0]");
     assert_true(out == POISON);
 
     /* Random shapes with one negative dimension at a random place. */
@@ -195,8 +193,7 @@ static void test_tensor_bytes_negative_dimension(void** state) {
         char part[64];
         snprintf(part, sizeof part, "shape[%zu] is %lld;", bad, (long long)shape[bad]);
         out = POISON;
-        const aph_status st =
-            aph_estimate_tensor_bytes(shape, ndim, (aph_dtype)(aph_test_rand(&rng) % N_DTYPES), &out);
+        const aph_status st = aph_estimate_tensor_bytes(shape, ndim, (aph_dtype)(aph_test_rand(&rng) % N_DTYPES), &out);
         CHECK(st == APH_ERR_INVALID_ARGUMENT && strstr(aph_last_error(), part) != NULL,
               "negative shape[%zu]: %s '%s'\n", bad, aph_status_name(st), aph_last_error());
         CHECK(out == POISON, "out written on failure\n");
@@ -206,12 +203,11 @@ static void test_tensor_bytes_negative_dimension(void** state) {
 static void test_tensor_bytes_null_and_invalid_arguments(void** state) {
     (void)state;
     uint64_t out = POISON;
-    APH_ASSERT_ERR(aph_estimate_tensor_bytes(NULL, 3, APH_DTYPE_F32, &out),
-                   APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_estimate_tensor_bytes(NULL, 3, APH_DTYPE_F32, &out), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: shape must not be NULL when ndim is 3");
     assert_true(out == POISON);
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(NULL, 1, APH_DTYPE_F32, &out),
-                            APH_ERR_INVALID_ARGUMENT, "shape must not be NULL");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_tensor_bytes(NULL, 1, APH_DTYPE_F32, &out), APH_ERR_INVALID_ARGUMENT,
+                            "shape must not be NULL");
     assert_true(out == POISON);
 
     const int64_t s[] = {2, 3};
@@ -221,14 +217,13 @@ static void test_tensor_bytes_null_and_invalid_arguments(void** state) {
     const int bad_dtypes[] = {-1, 13, 999, -1000};
     for (size_t i = 0; i < sizeof bad_dtypes / sizeof bad_dtypes[0]; ++i) {
         char expected[128];
-        snprintf(expected, sizeof expected,
-                 "invalid argument: dtype is %d, not a valid aph_dtype", bad_dtypes[i]);
-        APH_ASSERT_ERR(aph_estimate_tensor_bytes(s, 2, (aph_dtype)bad_dtypes[i], &out),
-                       APH_ERR_INVALID_ARGUMENT, expected);
+        snprintf(expected, sizeof expected, "invalid argument: dtype is %d, not a valid aph_dtype", bad_dtypes[i]);
+        APH_ASSERT_ERR(aph_estimate_tensor_bytes(s, 2, (aph_dtype)bad_dtypes[i], &out), APH_ERR_INVALID_ARGUMENT,
+                       expected);
         assert_true(out == POISON);
         /* Also for a 0-dimensional shape. */
-        APH_ASSERT_ERR(aph_estimate_tensor_bytes(NULL, 0, (aph_dtype)bad_dtypes[i], &out),
-                       APH_ERR_INVALID_ARGUMENT, expected);
+        APH_ASSERT_ERR(aph_estimate_tensor_bytes(NULL, 0, (aph_dtype)bad_dtypes[i], &out), APH_ERR_INVALID_ARGUMENT,
+                       expected);
         assert_true(out == POISON);
     }
 }
@@ -267,8 +262,8 @@ static void test_tensor_bytes_random_small(void** state) {
         uint64_t out = POISON;
         const aph_status st = aph_estimate_tensor_bytes(ndim ? shape : NULL, ndim, dt, &out);
         CHECK(st == APH_OK, "ndim %zu: %s\n", ndim, aph_last_error());
-        CHECK(out == expected, "ndim %zu dtype %s: got %llu, expected %llu\n", ndim,
-              aph_dtype_name(dt), (unsigned long long)out, (unsigned long long)expected);
+        CHECK(out == expected, "ndim %zu dtype %s: got %llu, expected %llu\n", ndim, aph_dtype_name(dt),
+              (unsigned long long)out, (unsigned long long)expected);
     }
 }
 
@@ -292,16 +287,14 @@ static void test_tensor_bytes_random_large(void** state) {
         const aph_status st = aph_estimate_tensor_bytes(shape, ndim, dt, &out);
         if (ok) {
             ++fits;
-            CHECK(st == APH_OK, "expected %llu, got %s '%s'\n", (unsigned long long)expected,
-                  aph_status_name(st), aph_last_error());
-            CHECK(out == expected, "got %llu, expected %llu\n", (unsigned long long)out,
-                  (unsigned long long)expected);
+            CHECK(st == APH_OK, "expected %llu, got %s '%s'\n", (unsigned long long)expected, aph_status_name(st),
+                  aph_last_error());
+            CHECK(out == expected, "got %llu, expected %llu\n", (unsigned long long)out, (unsigned long long)expected);
         } else {
             ++overflows;
-            CHECK(st == APH_ERR_INVALID_ARGUMENT &&
-                      strstr(aph_last_error(), "overflows 64 bits") != NULL,
-                  "expected overflow, got %s '%s' (%llu)\n", aph_status_name(st),
-                  aph_last_error(), (unsigned long long)out);
+            CHECK(st == APH_ERR_INVALID_ARGUMENT && strstr(aph_last_error(), "overflows 64 bits") != NULL,
+                  "expected overflow, got %s '%s' (%llu)\n", aph_status_name(st), aph_last_error(),
+                  (unsigned long long)out);
             CHECK(out == POISON, "out written on failure\n");
         }
     }
@@ -315,8 +308,7 @@ static void test_tensor_bytes_random_large(void** state) {
  * ------------------------------------------------------------------------------------------- */
 
 /* b*h*s*size*(4d + s) in 128 bits; 1 if it fits in 64. */
-static int reference_attention(uint64_t b, uint64_t h, uint64_t s, uint64_t d, size_t size,
-                               uint64_t* out) {
+static int reference_attention(uint64_t b, uint64_t h, uint64_t s, uint64_t d, size_t size, uint64_t* out) {
     if (b == 0 || h == 0 || s == 0) {
         *out = 0;
         return 1;
@@ -360,8 +352,7 @@ static void test_attention_zero_sizes(void** state) {
     assert_int_equal(out, 0);
     /* Zero batch makes huge other sizes harmless. */
     out = POISON;
-    APH_ASSERT_OK(aph_estimate_attention_bytes(0, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                                               APH_DTYPE_F64, &out));
+    APH_ASSERT_OK(aph_estimate_attention_bytes(0, UINT64_MAX, UINT64_MAX, UINT64_MAX, APH_DTYPE_F64, &out));
     assert_int_equal(out, 0);
 }
 
@@ -375,17 +366,15 @@ static void test_attention_random(void** state) {
         const uint64_t d = aph_test_rand(&rng) % 512;
         const aph_dtype dt = (aph_dtype)(aph_test_rand(&rng) % N_DTYPES);
         const uint64_t size = dtype_size_ref(dt);
-        /* The formula written out as the compat page does: Q, K, V, scores, output. */
+        /* The formula written out as docs/compat.md does: Q, K, V, scores, output. */
         const uint64_t expected = size * (3 * b * h * s * d + b * h * s * s + b * h * s * d);
         uint64_t out = POISON;
         const aph_status st = aph_estimate_attention_bytes(b, h, s, d, dt, &out);
-        CHECK(st == APH_OK, "(%llu,%llu,%llu,%llu,%s): %s\n", (unsigned long long)b,
-              (unsigned long long)h, (unsigned long long)s, (unsigned long long)d,
-              aph_dtype_name(dt), aph_last_error());
-        CHECK(out == expected, "(%llu,%llu,%llu,%llu,%s): got %llu, expected %llu\n",
-              (unsigned long long)b, (unsigned long long)h, (unsigned long long)s,
-              (unsigned long long)d, aph_dtype_name(dt), (unsigned long long)out,
-              (unsigned long long)expected);
+        CHECK(st == APH_OK, "(%llu,%llu,%llu,%llu,%s): %s\n", (unsigned long long)b, (unsigned long long)h,
+              (unsigned long long)s, (unsigned long long)d, aph_dtype_name(dt), aph_last_error());
+        CHECK(out == expected, "(%llu,%llu,%llu,%llu,%s): got %llu, expected %llu\n", (unsigned long long)b,
+              (unsigned long long)h, (unsigned long long)s, (unsigned long long)d, aph_dtype_name(dt),
+              (unsigned long long)out, (unsigned long long)expected);
     }
 }
 
@@ -410,16 +399,15 @@ static void test_attention_random_large(void** state) {
             ++fits;
             CHECK(st == APH_OK && out == expected, "(%llu,%llu,%llu,%llu,%s): %s %llu vs %llu\n",
                   (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
-                  (unsigned long long)v[3], aph_dtype_name(dt), aph_status_name(st),
-                  (unsigned long long)out, (unsigned long long)expected);
+                  (unsigned long long)v[3], aph_dtype_name(dt), aph_status_name(st), (unsigned long long)out,
+                  (unsigned long long)expected);
         } else {
             ++overflows;
-            CHECK(st == APH_ERR_INVALID_ARGUMENT &&
-                      strstr(aph_last_error(), "overflows 64 bits") != NULL && out == POISON,
-                  "(%llu,%llu,%llu,%llu,%s): expected overflow, got %s '%s'\n",
-                  (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
-                  (unsigned long long)v[3], aph_dtype_name(dt), aph_status_name(st),
-                  aph_last_error());
+            CHECK(st == APH_ERR_INVALID_ARGUMENT && strstr(aph_last_error(), "overflows 64 bits") != NULL &&
+                      out == POISON,
+                  "(%llu,%llu,%llu,%llu,%s): expected overflow, got %s '%s'\n", (unsigned long long)v[0],
+                  (unsigned long long)v[1], (unsigned long long)v[2], (unsigned long long)v[3], aph_dtype_name(dt),
+                  aph_status_name(st), aph_last_error());
         }
     }
     assert_true(fits > 1000);
@@ -436,17 +424,15 @@ static void test_attention_errors(void** state) {
     APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(1, 1, UINT64_MAX, 0, APH_DTYPE_U8, &out),
                             APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
     assert_true(out == POISON);
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes((uint64_t)1 << 32, (uint64_t)1 << 32, 1, 1,
-                                                         APH_DTYPE_U8, &out),
-                            APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
+    APH_ASSERT_ERR_CONTAINS(
+        aph_estimate_attention_bytes((uint64_t)1 << 32, (uint64_t)1 << 32, 1, 1, APH_DTYPE_U8, &out),
+        APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
     assert_true(out == POISON);
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(1 << 20, 1 << 20, 1 << 20, 128,
-                                                         APH_DTYPE_F32, &out),
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(1 << 20, 1 << 20, 1 << 20, 128, APH_DTYPE_F32, &out),
                             APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
     assert_true(out == POISON);
     /* The last multiplication (by the dtype size) is the one that overflows. */
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(1, 1, 1, ((uint64_t)1 << 61) - 1,
-                                                         APH_DTYPE_F64, &out),
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(1, 1, 1, ((uint64_t)1 << 61) - 1, APH_DTYPE_F64, &out),
                             APH_ERR_INVALID_ARGUMENT, "overflows 64 bits");
     assert_true(out == POISON);
     /* ...but with one byte per element it fits: 1 * (4 * (2^61 - 1) + 1) = 2^63 - 3. */
@@ -455,19 +441,19 @@ static void test_attention_errors(void** state) {
 
     /* Invalid dtype, also with a zero batch. */
     out = POISON;
-    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, (aph_dtype)13, &out),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: dtype is 13, not a valid aph_dtype");
+    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, (aph_dtype)13, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: dtype is 13, not a valid aph_dtype");
     assert_true(out == POISON);
-    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, APH_DTYPE_INVALID, &out),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: dtype is -1, not a valid aph_dtype");
+    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, APH_DTYPE_INVALID, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: dtype is -1, not a valid aph_dtype");
     assert_true(out == POISON);
-    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(0, 1, 4, 2, (aph_dtype)999, &out),
-                            APH_ERR_INVALID_ARGUMENT, "dtype");
+    APH_ASSERT_ERR_CONTAINS(aph_estimate_attention_bytes(0, 1, 4, 2, (aph_dtype)999, &out), APH_ERR_INVALID_ARGUMENT,
+                            "dtype");
     assert_true(out == POISON);
 
     /* NULL out. */
-    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, APH_DTYPE_F32, NULL),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: out_bytes must not be NULL");
+    APH_ASSERT_ERR(aph_estimate_attention_bytes(1, 1, 4, 2, APH_DTYPE_F32, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out_bytes must not be NULL");
 }
 
 int main(void) {

@@ -152,7 +152,7 @@ static void test_schema_api(void** state) {
             assert_non_null(p.name);
             assert_true(p.name[0] != '\0');
             for (size_t j = 0; j < k; ++j) assert_string_not_equal(param_at(i, j).name, p.name);
-            assert_true((int)p.type >= APH_PARAM_INT && (int)p.type <= APH_PARAM_NUMBERS);
+            assert_true((int)p.type >= APH_PARAM_INT && (int)p.type <= APH_PARAM_SYMBOLIC_SHAPE);
             assert_true(p.required == 0 || p.required == 1);
             if (p.required) assert_null(p.default_json);
             if (p.default_json != NULL) assert_json(p.default_json);
@@ -219,7 +219,8 @@ static void test_schema_api(void** state) {
                    "not found: built-in operation 'frobnicate'");
     assert_memory_equal(&o, &keep, sizeof o);
     APH_ASSERT_ERR(aph_op_schema_find(NULL, &o), APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be NULL");
-    APH_ASSERT_ERR(aph_op_schema_find("relu", NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_op_schema_find("relu", NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_op_get_schema(0, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     o.struct_size = sizeof(size_t);
     APH_ASSERT_ERR(aph_op_get_schema(0, &o), APH_ERR_INVALID_ARGUMENT,
@@ -245,8 +246,7 @@ static void test_schema_api(void** state) {
     for (size_t b = offsetof(aph_op_schema, kind); b < sizeof raw; ++b) assert_int_equal(raw[b], 0xEE);
 
     /* A registered custom operation is not a built-in one. */
-    APH_ASSERT_ERR(aph_op_schema_find("scale_add", &o), APH_ERR_NOT_FOUND,
-                   "not found: built-in operation 'scale_add'");
+    APH_ASSERT_ERR(aph_op_schema_find("scale_add", &o), APH_ERR_NOT_FOUND, "not found: built-in operation 'scale_add'");
 }
 
 /* ---- the executor agrees with the schemas ---------------------------------------------------- */
@@ -293,6 +293,7 @@ static const struct fixture {
     {"argmax", "f32:2,3", NULL},
     {"rope", "f32:1,3,2,4 i64:3", NULL},
     {"embedding", "f32:5,4 i64:3", NULL},
+    {"positions", "f32:2,3", NULL},
     {"cast", "f32:2,3", "dtype=\"f16\""},
     {"attention", "f32:1,3,2,4 f32:1,3,2,4 f32:1,3,2,4 f32:3,3", NULL},
     {"ternary_matmul", "f32:2,8 u8:3,2 f32:1", NULL},
@@ -379,7 +380,8 @@ static void test_schema_matches_executor(void** state) {
         spec specs[MAX_OPERANDS];
         const size_t n_specs = parse_specs(fx->operands, specs);
         /* Every operand (the counts below go one past the maximum). */
-        if (n_specs != s.max_operands) fail_msg("the fixture of '%s' gives %zu operands, not %zu", s.name, n_specs, s.max_operands);
+        if (n_specs != s.max_operands)
+            fail_msg("the fixture of '%s' gives %zu operands, not %zu", s.name, n_specs, s.max_operands);
         aph_tensor* bound[MAX_OPERANDS + 1];
         for (size_t k = 0; k < n_specs; ++k) bound[k] = rand_of(&specs[k]);
         bound[n_specs] = et_rand(APH_DTYPE_F32, SHAPE(2, 3), -1, 1); /* the node itself: input, weight */
@@ -527,8 +529,8 @@ static size_t read_table(row* rows) {
     fclose(f);
     size_t head = SIZE_MAX;
     for (size_t i = 0; i < nl; ++i) {
-        if (strncmp(lines[i], " *   operation ", 15) == 0 && strstr(lines[i], " kind ") && strstr(lines[i], " operands ") &&
-            strstr(lines[i], " params")) {
+        if (strncmp(lines[i], " *   operation ", 15) == 0 && strstr(lines[i], " kind ") &&
+            strstr(lines[i], " operands ") && strstr(lines[i], " params")) {
             assert_int_equal(head, SIZE_MAX); /* one table */
             head = i;
         }
@@ -613,6 +615,7 @@ static const char* type_word(aph_param_type t) {
         case APH_PARAM_INT_LIST: return "int list";
         case APH_PARAM_DTYPE: return "dtype";
         case APH_PARAM_NUMBERS: return "number or list";
+        case APH_PARAM_SYMBOLIC_SHAPE: return "symbolic shape";
     }
     return "?";
 }
@@ -643,13 +646,15 @@ static void check_params(const row* r, const aph_op_schema* s) {
                 *def = '\0';
                 def += 3;
             }
-            if (strcmp(name, p.name) != 0) fail_msg("%s: param %zu is '%s' in the header, '%s' in the schema", r->name, k, name, p.name);
+            if (strcmp(name, p.name) != 0)
+                fail_msg("%s: param %zu is '%s' in the header, '%s' in the schema", r->name, k, name, p.name);
             /* Required: neither '?' nor a default. */
             assert_int_equal(p.required, !no_default && def == NULL);
             if (def != NULL) {
                 assert_non_null(p.default_json);
                 if (strcmp(def, p.default_json) != 0)
-                    fail_msg("%s: %s defaults to %s in the header, %s in the schema", r->name, name, def, p.default_json);
+                    fail_msg("%s: %s defaults to %s in the header, %s in the schema", r->name, name, def,
+                             p.default_json);
             } else {
                 assert_null(p.default_json);
             }
@@ -664,12 +669,14 @@ static void check_params(const row* r, const aph_op_schema* s) {
                     assert_true(v < p.allowed_count);
                     char quoted[64];
                     snprintf(quoted, sizeof quoted, "\"%s\"", p.allowed_values[v]);
-                    if (strcmp(a, quoted) != 0) fail_msg("%s: %s value %zu is %s in the header, %s in the schema", r->name, name, v, a, quoted);
+                    if (strcmp(a, quoted) != 0)
+                        fail_msg("%s: %s value %zu is %s in the header, %s in the schema", r->name, name, v, a, quoted);
                 }
                 assert_int_equal(v, p.allowed_count);
             } else {
                 if (strcmp(type, type_word(p.type)) != 0)
-                    fail_msg("%s: %s is '%s' in the header, '%s' in the schema", r->name, name, type, type_word(p.type));
+                    fail_msg("%s: %s is '%s' in the header, '%s' in the schema", r->name, name, type,
+                             type_word(p.type));
                 assert_null(p.allowed_values);
             }
         }
@@ -684,8 +691,10 @@ static void test_header_table(void** state) {
     assert_int_equal(n, aph_op_schema_count());
     for (size_t i = 0; i < n; ++i) {
         const aph_op_schema s = schema_at(i);
-        if (strcmp(rows[i].name, s.name) != 0) fail_msg("row %zu of the header's table is '%s', the schema's '%s'", i, rows[i].name, s.name);
-        if (strcmp(rows[i].kind, kind_word(s.kind)) != 0) fail_msg("%s: kind %s in the header, %s in the schema", s.name, rows[i].kind, kind_word(s.kind));
+        if (strcmp(rows[i].name, s.name) != 0)
+            fail_msg("row %zu of the header's table is '%s', the schema's '%s'", i, rows[i].name, s.name);
+        if (strcmp(rows[i].kind, kind_word(s.kind)) != 0)
+            fail_msg("%s: kind %s in the header, %s in the schema", s.name, rows[i].kind, kind_word(s.kind));
         if (rows[i].min_operands != s.min_operands || rows[i].max_operands != s.max_operands)
             fail_msg("%s: %zu to %zu operands in the header, %zu to %zu in the schema", s.name, rows[i].min_operands,
                      rows[i].max_operands, s.min_operands, s.max_operands);
@@ -741,6 +750,8 @@ static const agree_case agree_cases[] = {
     {"rope", "theta=0", "f32:1,2,1,4 i64:2", NULL, 0, 0, APH_ROPE_HALF},
     {"embedding", NULL, "f32:10,4,1 i64:3", NULL, 0, 0, 0},
     {"embedding", NULL, "f32:10,4 f32:3", NULL, 0, 0, 0},
+    {"positions", "dim=2", "f32:2,3", NULL, 0, 2, 0},
+    {"positions", "dim=-3", "i64:2,3", NULL, 0, -3, 0},
     {"ternary_matmul", NULL, "f32:2,5 u8:3,3 f32:1", NULL, 0, 0, 0},
     {"ternary_matmul", NULL, "f32:2,5 u8:3,2 f32:2", NULL, 0, 0, 0},
     {"dequantize", "scheme=\"int8\";axis=1;shape=[3,5]", "i8:3,5 f32:1", "f32:3,5", 0, 1, APH_QUANT_INT8},
@@ -756,6 +767,8 @@ static const agree_case agree_cases[] = {
     {"rope", "layout=\"interleaved\";theta=500", "f32:1,2,1,4 i64:2", "f32:1,2,1,4", 500, 0, APH_ROPE_INTERLEAVED},
     {"bias_activation", "activation=\"silu\"", "f32:2,3 f32:3", "f32:2,3", 0, APH_ACTIVATION_SILU, 0},
     {"gru_cell", NULL, "f32:2,3 f32:2,4 f32:12,3 f32:12,4", "f32:2,4", 0, 0, 0},
+    {"positions", "dim=-2", "f16:4,5", "i64:4", 0, -2, 0},
+    {"positions", NULL, "i32:4,5", "i64:5", 0, -1, 0},
 };
 
 static int index_of(const char* op, const char* const* names, size_t n) {
@@ -769,23 +782,26 @@ static aph_status eager(const agree_case* c, aph_tensor* const* in, size_t n, ap
     static const char* const reduce[] = {"sum", "mean", "max"};
     const char* op = c->op;
     aph_tensor* o3 = n > 3 ? in[3] : NULL;
-    if (strcmp(op, "matmul") == 0) return aph_op_matmul(NULL, in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out);
-    if (strcmp(op, "linear") == 0) return aph_op_linear(NULL, in[0], in[1], n > 2 ? in[2] : NULL, out);
-    if (index_of(op, binary, 6) >= 0) return aph_op_binary(NULL, (aph_binary_op)c->i, in[0], in[1], out);
-    if (strcmp(op, "relu") == 0) return aph_op_unary(NULL, (aph_unary_op)c->i, in[0], out);
-    if (strcmp(op, "bias_activation") == 0) return aph_op_bias_activation(NULL, in[0], in[1], (aph_activation)c->i, out);
-    if (strcmp(op, "layer_norm") == 0) return aph_op_layer_norm(NULL, in[0], in[1], n > 2 ? in[2] : NULL, c->f, out);
-    if (strcmp(op, "rms_norm") == 0) return aph_op_rms_norm(NULL, in[0], in[1], c->f, out);
+    if (strcmp(op, "matmul") == 0)
+        return aph_op_matmul(in[0], in[1], c->flag & 1, (c->flag >> 1) & 1, c->f, 0.0, out, NULL);
+    if (strcmp(op, "linear") == 0) return aph_op_linear(in[0], in[1], n > 2 ? in[2] : NULL, out, NULL);
+    if (index_of(op, binary, 6) >= 0) return aph_op_binary((aph_binary_op)c->i, in[0], in[1], out, NULL);
+    if (strcmp(op, "relu") == 0) return aph_op_unary((aph_unary_op)c->i, in[0], out, NULL);
+    if (strcmp(op, "bias_activation") == 0)
+        return aph_op_bias_activation(in[0], in[1], (aph_activation)c->i, out, NULL);
+    if (strcmp(op, "layer_norm") == 0) return aph_op_layer_norm(in[0], in[1], n > 2 ? in[2] : NULL, c->f, out, NULL);
+    if (strcmp(op, "rms_norm") == 0) return aph_op_rms_norm(in[0], in[1], c->f, out, NULL);
     const int r = index_of(op, reduce, 3);
-    if (r >= 0) return aph_op_reduce(NULL, (aph_reduce_op)r, in[0], c->i, c->flag, out);
-    if (strcmp(op, "argmax") == 0) return aph_op_argmax(NULL, in[0], c->i, c->flag, out);
-    if (strcmp(op, "rope") == 0) return aph_op_rope(NULL, in[0], in[1], c->f, (aph_rope_layout)c->flag, out);
-    if (strcmp(op, "embedding") == 0) return aph_op_embedding(NULL, in[0], in[1], out);
-    if (strcmp(op, "attention") == 0) return aph_op_attention(NULL, in[0], in[1], in[2], o3, c->f, c->flag, out);
-    if (strcmp(op, "ternary_matmul") == 0) return aph_op_ternary_matmul(NULL, in[0], in[1], in[2], out);
-    if (strcmp(op, "dequantize") == 0) return aph_dequantize(NULL, (aph_quant_scheme)c->flag, in[0], in[1], c->i, out);
+    if (r >= 0) return aph_op_reduce((aph_reduce_op)r, in[0], c->i, c->flag, out, NULL);
+    if (strcmp(op, "argmax") == 0) return aph_op_argmax(in[0], c->i, c->flag, out, NULL);
+    if (strcmp(op, "rope") == 0) return aph_op_rope(in[0], in[1], c->f, (aph_rope_layout)c->flag, out, NULL);
+    if (strcmp(op, "embedding") == 0) return aph_op_embedding(in[0], in[1], out, NULL);
+    if (strcmp(op, "positions") == 0) return aph_op_positions(in[0], c->i, out, NULL);
+    if (strcmp(op, "attention") == 0) return aph_op_attention(in[0], in[1], in[2], o3, c->f, c->flag, out, NULL);
+    if (strcmp(op, "ternary_matmul") == 0) return aph_op_ternary_matmul(in[0], in[1], in[2], out, NULL);
+    if (strcmp(op, "dequantize") == 0) return aph_dequantize((aph_quant_scheme)c->flag, in[0], in[1], c->i, out, NULL);
     if (strcmp(op, "gru_cell") == 0)
-        return aph_op_gru_cell(NULL, in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, n > 5 ? in[5] : NULL, out);
+        return aph_op_gru_cell(in[0], in[1], in[2], in[3], n > 4 ? in[4] : NULL, n > 5 ? in[5] : NULL, out, NULL);
     fail_msg("no eager call for %s", op);
     return APH_ERR_INTERNAL;
 }
@@ -899,7 +915,7 @@ static aph_status scale_cpu(void* user_data, const char* params_json, size_t n_i
     (void)user_data;
     (void)params_json;
     (void)n_inputs;
-    return aph_op_binary_scalar(NULL, APH_BINARY_MUL, inputs[0], 2.0, out);
+    return aph_op_binary_scalar(APH_BINARY_MUL, inputs[0], 2.0, out, NULL);
 }
 
 static int setup_custom(void** state) {

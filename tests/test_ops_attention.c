@@ -3,7 +3,6 @@
  * mapping, additive masks broadcast from their own shapes, fully masked rows giving zeros. */
 #include "ops_test_util.h"
 
-
 enum { MASK_NONE = 0, MASK_SQ_SK = 1, MASK_B11SK = 2 };
 enum { LAYOUT_CONTIG = 0, LAYOUT_STRIDED = 1, LAYOUT_FUSED = 2, LAYOUT_PADDED = 3 };
 
@@ -22,8 +21,7 @@ typedef struct attn_case {
 /* ---- reference ------------------------------------------------------------------------------ */
 
 /* The mask value for (b, h, i, j) from the mask's own shape (right-aligned, size-1 broadcast). */
-static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, int64_t h, int64_t i,
-                      int64_t j) {
+static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, int64_t h, int64_t i, int64_t j) {
     const int64_t idx[4] = {b, h, i, j};
     int64_t off = 0;
     for (size_t a = 0; a < nd; ++a) {
@@ -36,8 +34,8 @@ static double mask_at(const double* m, const int64_t* ms, size_t nd, int64_t b, 
 /* One output row: out[b, i, h, :] from q [B, Sq, Hq, D], k and v [B, Sk, Hkv, D] (contiguous
  * doubles), mask (NULL or values of shape ms). scratch holds Sk doubles. */
 static void ref_row(const attn_case* c, double scale, const double* q, const double* k, const double* v,
-                    const double* m, const int64_t* ms, size_t mnd, int64_t b, int64_t h, int64_t i,
-                    double* scratch, double* out) {
+                    const double* m, const int64_t* ms, size_t mnd, int64_t b, int64_t h, int64_t i, double* scratch,
+                    double* out) {
     const int64_t D = c->D, hk = h / (c->Hq / c->Hkv);
     const double* qr = q + ((b * c->Sq + i) * c->Hq + h) * D;
     double mx = -INFINITY;
@@ -186,7 +184,7 @@ static void run_case(const attn_case* c, aph_dtype dt, aph_stream* stream) {
         out = ot_poisoned(dt, qshape, 4);
     }
 
-    APH_ASSERT_OK(aph_op_attention(stream, tq, tk, tv, mask, c->scale, c->causal, out));
+    APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, c->scale, c->causal, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
 
@@ -241,13 +239,22 @@ static void run_all_dtypes(const attn_case* c) {
  * 256 (the generic path), causal and not. */
 static void test_square(void** state) {
     (void)state;
-    static const struct { int64_t S, Hkv, D; int causal; } shapes[] = {
-        {1, 4, 64, 0},  {1, 1, 8, 1},    {17, 2, 40, 0},  {17, 4, 128, 1}, {65, 1, 64, 1},
+    static const struct {
+        int64_t S, Hkv, D;
+        int causal;
+    } shapes[] = {
+        {1, 4, 64, 0},  {1, 1, 8, 1},    {17, 2, 40, 0},   {17, 4, 128, 1}, {65, 1, 64, 1},
         {65, 2, 96, 0}, {130, 4, 64, 0}, {130, 2, 128, 1}, {33, 1, 256, 0}, {17, 2, 1, 1},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = shapes[s].S, .Sk = shapes[s].S, .Hq = 4, .Hkv = shapes[s].Hkv,
-                             .D = shapes[s].D, .causal = shapes[s].causal, .dead_row = -1};
+        const attn_case c = {.B = 2,
+                             .Sq = shapes[s].S,
+                             .Sk = shapes[s].S,
+                             .Hq = 4,
+                             .Hkv = shapes[s].Hkv,
+                             .D = shapes[s].D,
+                             .causal = shapes[s].causal,
+                             .dead_row = -1};
         run_all_dtypes(&c);
     }
 }
@@ -257,13 +264,22 @@ static void test_square(void** state) {
  * no key and are zeros). */
 static void test_rectangular(void** state) {
     (void)state;
-    static const struct { int64_t Sq, Sk, Hkv, D; int causal; } shapes[] = {
+    static const struct {
+        int64_t Sq, Sk, Hkv, D;
+        int causal;
+    } shapes[] = {
         {1, 130, 2, 64, 1}, {3, 127, 1, 128, 1}, {17, 65, 4, 40, 1}, {33, 130, 2, 96, 0},
         {65, 17, 4, 64, 1}, {130, 33, 1, 8, 1},  {17, 1, 2, 128, 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = shapes[s].Sq, .Sk = shapes[s].Sk, .Hq = 4, .Hkv = shapes[s].Hkv,
-                             .D = shapes[s].D, .causal = shapes[s].causal, .dead_row = -1};
+        const attn_case c = {.B = 2,
+                             .Sq = shapes[s].Sq,
+                             .Sk = shapes[s].Sk,
+                             .Hq = 4,
+                             .Hkv = shapes[s].Hkv,
+                             .D = shapes[s].D,
+                             .causal = shapes[s].causal,
+                             .dead_row = -1};
         run_all_dtypes(&c);
     }
 }
@@ -272,15 +288,26 @@ static void test_rectangular(void** state) {
  * and without causal masking; a query row whose keys are all masked gives zeros. */
 static void test_masks(void** state) {
     (void)state;
-    static const struct { int64_t Sq, Sk, Hkv, D; int causal, mask, f32; int64_t dead; } cases[] = {
-        {17, 17, 2, 64, 0, MASK_SQ_SK, 0, 5},   {65, 65, 4, 128, 1, MASK_SQ_SK, 1, 64},
-        {33, 130, 1, 40, 1, MASK_SQ_SK, 0, 0},  {17, 17, 4, 64, 0, MASK_B11SK, 1, -1},
+    static const struct {
+        int64_t Sq, Sk, Hkv, D;
+        int causal, mask, f32;
+        int64_t dead;
+    } cases[] = {
+        {17, 17, 2, 64, 0, MASK_SQ_SK, 0, 5},    {65, 65, 4, 128, 1, MASK_SQ_SK, 1, 64},
+        {33, 130, 1, 40, 1, MASK_SQ_SK, 0, 0},   {17, 17, 4, 64, 0, MASK_B11SK, 1, -1},
         {65, 130, 2, 128, 1, MASK_B11SK, 0, -1}, {1, 65, 1, 8, 0, MASK_B11SK, 0, -1},
     };
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; ++s) {
-        const attn_case c = {.B = 2, .Sq = cases[s].Sq, .Sk = cases[s].Sk, .Hq = 4, .Hkv = cases[s].Hkv,
-                             .D = cases[s].D, .causal = cases[s].causal, .mask = cases[s].mask,
-                             .mask_f32 = cases[s].f32, .dead_row = cases[s].dead};
+        const attn_case c = {.B = 2,
+                             .Sq = cases[s].Sq,
+                             .Sk = cases[s].Sk,
+                             .Hq = 4,
+                             .Hkv = cases[s].Hkv,
+                             .D = cases[s].D,
+                             .causal = cases[s].causal,
+                             .mask = cases[s].mask,
+                             .mask_f32 = cases[s].f32,
+                             .dead_row = cases[s].dead};
         run_all_dtypes(&c);
     }
 }
@@ -303,7 +330,7 @@ static void test_all_masked(void** state) {
         aph_tensor* tv = ot_tensor(dt, ks, 4, kv);
         aph_tensor* mask = ot_tensor(APH_DTYPE_F32, ms, 2, m);
         aph_tensor* out = ot_poisoned(dt, qs, 4);
-        APH_ASSERT_OK(aph_op_attention(NULL, tq, tk, tv, mask, 0.0, 1, out));
+        APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, 0.0, 1, out, NULL));
         double* got = ot_read(out);
         for (int i = 0; i < 9 * 2 * 64; ++i) assert_true(got[i] == 0.0);
         free(got);
@@ -318,12 +345,87 @@ static void test_all_masked(void** state) {
     }
 }
 
+/* Right padding, as a batch of sentences of different lengths gives: a [B, 1, 1, Sk] mask of 0
+ * then -inf. The CPU kernel stops at the last visible key when that cannot change the result;
+ * these check that it gives the reference's numbers, and that a NaN or an infinity in a padded
+ * key or value still reaches the output as the arithmetic (0·NaN, -inf + inf) would take it. */
+static void test_padding(void** state) {
+    (void)state;
+    aph_dtype dts[4];
+    const size_t nd = ot_float_dtypes(dts);
+    const attn_case c = {.B = 3, .Sq = 70, .Sk = 70, .Hq = 4, .Hkv = 2, .D = 32, .dead_row = -1};
+    const int64_t len[3] = {70, 41, 5};
+    const int64_t qs[4] = {3, 70, 4, 32}, ks[4] = {3, 70, 2, 32}, ms[4] = {3, 1, 1, 70};
+    const size_t nq = 3 * 70 * 4 * 32, nk = 3 * 70 * 2 * 32;
+    double m[3 * 70];
+    for (int64_t b = 0; b < 3; ++b)
+        for (int64_t j = 0; j < 70; ++j) m[b * 70 + j] = j < len[b] ? 0.0 : -INFINITY;
+    for (size_t t = 0; t < nd; ++t) {
+        const aph_dtype dt = dts[t];
+        double* q = fresh(nq, dt);
+        double* k = fresh(nk, dt);
+        double* v = fresh(nk, dt);
+        double* want = malloc(sizeof(double) * nq);
+        double scratch[70];
+        assert_non_null(want);
+        aph_tensor* mask = ot_tensor(APH_DTYPE_F32, ms, 4, m);
+        /* 0: as drawn; 1: a NaN in a padded value (batch 1, key 60, kv head 0, dim 3); 2: also
+         * +inf in a padded key (batch 2, key 69, kv head 1, dim 0): its score is ±inf, and
+         * ±inf + -inf is NaN for every query of the heads reading it. */
+        for (int variant = 0; variant < 3; ++variant) {
+            if (variant == 1) v[((1 * 70 + 60) * 2 + 0) * 32 + 3] = NAN;
+            if (variant == 2) k[((2 * 70 + 69) * 2 + 1) * 32 + 0] = INFINITY;
+            aph_tensor* tq = ot_tensor(dt, qs, 4, q);
+            aph_tensor* tk = ot_tensor(dt, ks, 4, k);
+            aph_tensor* tv = ot_tensor(dt, ks, 4, v);
+            aph_tensor* out = ot_poisoned(dt, qs, 4);
+            APH_ASSERT_OK(aph_op_attention(tq, tk, tv, mask, 0.0, 0, out, NULL));
+            double* got = ot_read(out);
+            for (int64_t b = 0; b < 3; ++b)
+                for (int64_t i = 0; i < 70; ++i)
+                    for (int64_t h = 0; h < 4; ++h)
+                        ref_row(&c, 1.0 / sqrt(32.0), q, k, v, m, ms, 4, b, h, i, scratch,
+                                want + ((b * 70 + i) * 4 + h) * 32);
+            /* (The variants do put NaN in the reference: in dim 3 of every row of batch 1, heads
+             * 0 and 1; in whole rows of batch 2, heads 2 and 3, whose q[0] is positive.) */
+            if (variant == 1) assert_true(isnan(want[((1 * 70 + 7) * 4 + 1) * 32 + 3]));
+            if (variant == 2) {
+                int rows = 0;
+                for (int64_t i = 0; i < 70; ++i) rows += isnan(want[((2 * 70 + i) * 4 + 3) * 32 + 5]);
+                assert_true(rows > 0);
+            }
+            ot_assert_close(got, want, nq, dt, (dt == APH_DTYPE_F16 || dt == APH_DTYPE_BF16) ? 2.0 : 1.0,
+                            variant == 0 ? "right-padded batch" : "right-padded batch, non-finite padding");
+            free(got);
+            aph_tensor_release(tq);
+            aph_tensor_release(tk);
+            aph_tensor_release(tv);
+            aph_tensor_release(out);
+        }
+        aph_tensor_release(mask);
+        free(q);
+        free(k);
+        free(v);
+        free(want);
+    }
+}
+
 /* An explicit scale instead of 1/sqrt(D). */
 static void test_scale(void** state) {
     (void)state;
     const attn_case a = {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 2, .D = 64, .scale = 0.3, .dead_row = -1};
-    const attn_case b = {.B = 2, .Sq = 9, .Sk = 9, .Hq = 4, .Hkv = 1, .D = 40, .causal = 1, .scale = 1.7,
-                         .dead_row = -1};
+    const attn_case b = {
+        .B = 2, .Sq = 9, .Sk = 9, .Hq = 4, .Hkv = 1, .D = 40, .causal = 1, .scale = 1.7, .dead_row = -1};
+    run_all_dtypes(&a);
+    run_all_dtypes(&b);
+}
+
+/* causal is a boolean: any non-zero value masks as 1 does (the reference masks for any non-zero
+ * value too). */
+static void test_causal_any_nonzero(void** state) {
+    (void)state;
+    const attn_case a = {.B = 1, .Sq = 9, .Sk = 9, .Hq = 2, .Hkv = 1, .D = 8, .causal = 2, .dead_row = -1};
+    const attn_case b = {.B = 2, .Sq = 5, .Sk = 12, .Hq = 2, .Hkv = 2, .D = 16, .causal = -1, .dead_row = -1};
     run_all_dtypes(&a);
     run_all_dtypes(&b);
 }
@@ -336,15 +438,43 @@ static void test_strided(void** state) {
     (void)state;
     const attn_case cases[] = {
         {.B = 2, .Sq = 65, .Sk = 65, .Hq = 4, .Hkv = 4, .D = 64, .causal = 1, .layout = LAYOUT_FUSED, .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 17, .Hq = 4, .Hkv = 4, .D = 40, .layout = LAYOUT_FUSED, .strided_out = 1,
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 4,
+         .D = 40,
+         .layout = LAYOUT_FUSED,
+         .strided_out = 1,
          .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 2, .D = 128, .causal = 1, .layout = LAYOUT_STRIDED,
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 33,
+         .Hq = 4,
+         .Hkv = 2,
+         .D = 128,
+         .causal = 1,
+         .layout = LAYOUT_STRIDED,
          .dead_row = -1},
-        {.B = 2, .Sq = 33, .Sk = 17, .Hq = 4, .Hkv = 1, .D = 64, .mask = MASK_SQ_SK, .dead_row = 2,
-         .layout = LAYOUT_STRIDED, .strided_out = 1},
-        {.B = 2, .Sq = 65, .Sk = 130, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .layout = LAYOUT_PADDED,
-         .dead_row = -1},
-        {.B = 2, .Sq = 17, .Sk = 17, .Hq = 4, .Hkv = 4, .D = 128, .mask = MASK_B11SK, .layout = LAYOUT_PADDED,
+        {.B = 2,
+         .Sq = 33,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 1,
+         .D = 64,
+         .mask = MASK_SQ_SK,
+         .dead_row = 2,
+         .layout = LAYOUT_STRIDED,
+         .strided_out = 1},
+        {.B = 2, .Sq = 65, .Sk = 130, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .layout = LAYOUT_PADDED, .dead_row = -1},
+        {.B = 2,
+         .Sq = 17,
+         .Sk = 17,
+         .Hq = 4,
+         .Hkv = 4,
+         .D = 128,
+         .mask = MASK_B11SK,
+         .layout = LAYOUT_PADDED,
          .dead_row = -1},
         {.B = 2, .Sq = 17, .Sk = 33, .Hq = 4, .Hkv = 1, .D = 40, .layout = LAYOUT_PADDED, .dead_row = -1},
     };
@@ -368,7 +498,7 @@ static void test_zero_size(void** state) {
             aph_tensor* q = ot_tensor(dt, shapes[s][0], 4, NULL);
             aph_tensor* kv = ot_tensor(dt, shapes[s][1], 4, NULL);
             aph_tensor* out = ot_tensor(dt, shapes[s][0], 4, NULL);
-            APH_ASSERT_OK(aph_op_attention(NULL, q, kv, kv, NULL, 0.0, 1, out));
+            APH_ASSERT_OK(aph_op_attention(q, kv, kv, NULL, 0.0, 1, out, NULL));
             aph_tensor_release(q);
             aph_tensor_release(kv);
             aph_tensor_release(out);
@@ -381,7 +511,7 @@ static void test_zero_size(void** state) {
         aph_tensor* mask = ot_tensor(dt, ms, 2, NULL);
         for (int with_mask = 0; with_mask < 2; ++with_mask) {
             aph_tensor* out = ot_poisoned(dt, qs, 4);
-            APH_ASSERT_OK(aph_op_attention(NULL, q, kv, kv, with_mask ? mask : NULL, 0.0, with_mask, out));
+            APH_ASSERT_OK(aph_op_attention(q, kv, kv, with_mask ? mask : NULL, 0.0, with_mask, out, NULL));
             double* got = ot_read(out);
             for (int i = 0; i < 2 * 5 * 4 * 64; ++i) assert_true(got[i] == 0.0);
             free(got);
@@ -425,7 +555,7 @@ static void run_long(const attn_case* c, aph_dtype dt, const int64_t* rows, size
     aph_tensor* tk = ot_tensor(dt, ks, 4, k);
     aph_tensor* tv = ot_tensor(dt, ks, 4, v);
     aph_tensor* out = ot_poisoned(dt, qs, 4);
-    APH_ASSERT_OK(aph_op_attention(NULL, tq, tk, tv, NULL, 0.0, c->causal, out));
+    APH_ASSERT_OK(aph_op_attention(tq, tk, tv, NULL, 0.0, c->causal, out, NULL));
     double* got = ot_read(out);
     /* Sums over up to 16384 keys in f32: a few times the f32 tolerance. */
     check_rows(c, q, k, v, got, rows, nrows, dt, dt == APH_DTYPE_F32 ? 4.0 : 2.0, what);
@@ -460,8 +590,8 @@ static void test_custom_stream(void** state) {
     (void)state;
     aph_stream* stream = NULL;
     APH_ASSERT_OK(aph_stream_create(ot_device(), &stream));
-    const attn_case c = {.B = 2, .Sq = 33, .Sk = 65, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .mask = MASK_B11SK,
-                         .dead_row = -1};
+    const attn_case c = {
+        .B = 2, .Sq = 33, .Sk = 65, .Hq = 4, .Hkv = 2, .D = 64, .causal = 1, .mask = MASK_B11SK, .dead_row = -1};
     run_case(&c, APH_DTYPE_F16, stream);
     run_case(&c, APH_DTYPE_F32, stream);
     aph_stream_release(stream);
@@ -481,41 +611,41 @@ static void test_errors(void** state) {
     aph_tensor* out = ot_poisoned(dt, qs, 4);
 
     /* NULLs */
-    APH_ASSERT_ERR(aph_op_attention(NULL, NULL, k, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(NULL, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: q must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, NULL, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, NULL, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: k must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, NULL, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, NULL, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: v must not be NULL");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
 
     /* dtypes */
     {
         aph_tensor* kh = ot_tensor(APH_DTYPE_F16, ks, 4, kv);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kh, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, kh, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: k has dtype f16; expected f32");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, kh, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, kh, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: v has dtype f16; expected f32");
         const int64_t ms[2] = {5, 7};
         aph_tensor* mh = ot_tensor(APH_DTYPE_F16, ms, 2, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, mh, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, mh, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: mask has dtype f16; expected f32");
         aph_tensor* qi = ot_tensor(APH_DTYPE_I32, qs, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qi, k, v, NULL, 0.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qi, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: q has dtype i32; expected f32, f16, bf16 or f64");
         aph_tensor* oh = ot_tensor(APH_DTYPE_F16, qs, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, oh), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, oh, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: out has dtype f16; this operation writes f32");
         /* a bf16 mask with f16 inputs */
         aph_tensor* qh = ot_tensor(APH_DTYPE_F16, qs, 4, qv);
         aph_tensor* vh = ot_tensor(APH_DTYPE_F16, ks, 4, kv);
         aph_tensor* mb = ot_tensor(APH_DTYPE_BF16, ms, 2, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qh, kh, vh, mb, 0.0, 0, oh), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qh, kh, vh, mb, 0.0, 0, oh, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: mask has dtype bf16; expected f16 (q's dtype) or f32");
         if (ot_is_cuda()) {
             aph_tensor* qd = ot_tensor(APH_DTYPE_F64, qs, 4, qv);
-            APH_ASSERT_ERR(aph_op_attention(NULL, qd, k, v, NULL, 0.0, 0, out), APH_ERR_NOT_IMPLEMENTED,
+            APH_ASSERT_ERR(aph_op_attention(qd, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_NOT_IMPLEMENTED,
                            "not implemented: f64 operations on CUDA (q)");
             aph_tensor_release(qd);
         }
@@ -532,27 +662,27 @@ static void test_errors(void** state) {
     {
         const int64_t q3[3] = {2, 5, 8};
         aph_tensor* t3 = ot_tensor(dt, q3, 3, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, t3, k, v, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(t3, k, v, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q must be 4-D [batch, seq_q, heads_q, head_dim], got [2, 5, 8]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, t3, v, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, t3, v, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k must be 4-D [batch, seq_k, heads_kv, head_dim], got [2, 5, 8]");
         aph_tensor_release(t3);
 
         const int64_t kh3[4] = {2, 7, 3, 8}, kd[4] = {2, 7, 2, 16}, kb[4] = {1, 7, 2, 8}, ksk[4] = {2, 6, 2, 8};
         aph_tensor* k3 = ot_tensor(dt, kh3, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k3, k3, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k3, k3, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: heads_q 4 (q [2, 5, 4, 8]) is not a multiple of heads_kv 3 "
                        "(k [2, 7, 3, 8])");
         aph_tensor* kdd = ot_tensor(dt, kd, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kdd, kdd, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kdd, kdd, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q [2, 5, 4, 8] and k [2, 7, 2, 16] must have the same head_dim");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, kdd, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, kdd, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k [2, 7, 2, 8] and v [2, 7, 2, 16] must have the same shape");
         aph_tensor* kbb = ot_tensor(dt, kb, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kbb, kbb, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kbb, kbb, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: q [2, 5, 4, 8] and k [1, 7, 2, 8] must have the same batch size");
         aph_tensor* ks6 = ot_tensor(dt, ksk, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, ks6, NULL, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, ks6, NULL, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: k [2, 7, 2, 8] and v [2, 6, 2, 8] must have the same shape");
         aph_tensor_release(k3);
         aph_tensor_release(kdd);
@@ -564,13 +694,13 @@ static void test_errors(void** state) {
         aph_tensor* a = ot_tensor(dt, m1, 2, NULL);
         aph_tensor* b = ot_tensor(dt, m2, 4, NULL);
         aph_tensor* c = ot_tensor(dt, m5, 5, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, a, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, a, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [5, 6] does not broadcast to [batch, heads_q, seq_q, seq_k] = "
                        "[2, 4, 5, 7]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, b, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, b, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [2, 3, 5, 7] does not broadcast to [batch, heads_q, seq_q, "
                        "seq_k] = [2, 4, 5, 7]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, c, 0.0, 0, out), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, c, 0.0, 0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: mask [1, 2, 4, 5, 7] does not broadcast to [batch, heads_q, seq_q, "
                        "seq_k] = [2, 4, 5, 7]");
         aph_tensor_release(a);
@@ -583,9 +713,9 @@ static void test_errors(void** state) {
         const int64_t o1[4] = {2, 5, 4, 9}, o2[4] = {2, 4, 5, 8};
         aph_tensor* a = ot_tensor(dt, o1, 4, NULL);
         aph_tensor* b = ot_tensor(dt, o2, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, a), APH_ERR_SHAPE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, a, NULL), APH_ERR_SHAPE_MISMATCH,
                        "shape mismatch: expected [2, 5, 4, 8], got [2, 5, 4, 9]");
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 0, b), APH_ERR_SHAPE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, 0.0, 0, b, NULL), APH_ERR_SHAPE_MISMATCH,
                        "shape mismatch: expected [2, 5, 4, 8], got [2, 4, 5, 8]");
         aph_tensor_release(a);
         aph_tensor_release(b);
@@ -596,28 +726,24 @@ static void test_errors(void** state) {
         const int64_t big[4] = {1, 2, 1, 320};
         aph_tensor* t = ot_tensor(dt, big, 4, NULL);
         aph_tensor* o = ot_tensor(dt, big, 4, NULL);
-        APH_ASSERT_ERR(aph_op_attention(NULL, t, t, t, NULL, 0.0, 0, o), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_attention(t, t, t, NULL, 0.0, 0, o, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: attention with head_dim 320 (at most 256)");
         aph_tensor_release(t);
         aph_tensor_release(o);
     }
 
     /* scale and causal */
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, -1.0, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, -1.0, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got -1");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, INFINITY, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_attention(q, k, v, NULL, INFINITY, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got inf");
-    APH_ASSERT_ERR_CONTAINS(aph_op_attention(NULL, q, k, v, NULL, NAN, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR_CONTAINS(aph_op_attention(q, k, v, NULL, NAN, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                             "scale must be finite and >= 0");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, 2, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: causal must be 0 or 1, got 2");
-    APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, NULL, 0.0, -1, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: causal must be 0 or 1, got -1");
 
     /* out overlapping an input */
     {
         aph_tensor* qq = ot_tensor(dt, qs, 4, qv);
-        APH_ASSERT_ERR(aph_op_attention(NULL, qq, k, v, NULL, 0.0, 0, qq), APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR(aph_op_attention(qq, k, v, NULL, 0.0, 0, qq, NULL), APH_ERR_INVALID_ARGUMENT,
                        "invalid argument: out overlaps q in memory");
         aph_tensor_release(qq);
     }
@@ -628,12 +754,12 @@ static void test_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* kc = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(k, cpu, &kc));
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, kc, v, NULL, 0.0, 0, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, kc, v, NULL, 0.0, 0, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         const int64_t ms[2] = {5, 7};
         aph_tensor* mc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, dt, ms, 2, &mc));
-        APH_ASSERT_ERR(aph_op_attention(NULL, q, k, v, mc, 0.0, 0, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_attention(q, k, v, mc, 0.0, 0, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(kc);
         aph_tensor_release(mc);
@@ -654,10 +780,13 @@ static void test_errors(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_square),        cmocka_unit_test(test_rectangular), cmocka_unit_test(test_masks),
-        cmocka_unit_test(test_all_masked),    cmocka_unit_test(test_scale),       cmocka_unit_test(test_strided),
-        cmocka_unit_test(test_zero_size),     cmocka_unit_test(test_long_keys),   cmocka_unit_test(test_long_causal),
-        cmocka_unit_test(test_custom_stream), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_square),      cmocka_unit_test(test_rectangular),
+        cmocka_unit_test(test_masks),       cmocka_unit_test(test_all_masked),
+        cmocka_unit_test(test_padding),     cmocka_unit_test(test_scale),
+        cmocka_unit_test(test_strided),     cmocka_unit_test(test_causal_any_nonzero),
+        cmocka_unit_test(test_zero_size),   cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_long_causal), cmocka_unit_test(test_custom_stream),
+        cmocka_unit_test(test_errors),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

@@ -11,15 +11,13 @@
 
 #define MAXD 4
 
-static const aph_binary_op kBinaryOps[] = {APH_BINARY_ADD, APH_BINARY_SUB, APH_BINARY_MUL,
+static const aph_binary_op kBinaryOps[] = {APH_BINARY_ADD, APH_BINARY_SUB,     APH_BINARY_MUL,
                                            APH_BINARY_DIV, APH_BINARY_MAXIMUM, APH_BINARY_MINIMUM};
-static const aph_unary_op kUnaryOps[] = {APH_UNARY_RELU, APH_UNARY_GELU, APH_UNARY_GELU_TANH,
-                                         APH_UNARY_SILU, APH_UNARY_TANH, APH_UNARY_SIGMOID,
-                                         APH_UNARY_EXP, APH_UNARY_LOG, APH_UNARY_NEG,
-                                         APH_UNARY_SQRT, APH_UNARY_RSQRT, APH_UNARY_ABS};
-static const aph_activation kActivations[] = {APH_ACTIVATION_NONE, APH_ACTIVATION_RELU,
-                                              APH_ACTIVATION_GELU, APH_ACTIVATION_GELU_TANH,
-                                              APH_ACTIVATION_SILU, APH_ACTIVATION_TANH};
+static const aph_unary_op kUnaryOps[] = {APH_UNARY_RELU, APH_UNARY_GELU,    APH_UNARY_GELU_TANH, APH_UNARY_SILU,
+                                         APH_UNARY_TANH, APH_UNARY_SIGMOID, APH_UNARY_EXP,       APH_UNARY_LOG,
+                                         APH_UNARY_NEG,  APH_UNARY_SQRT,    APH_UNARY_RSQRT,     APH_UNARY_ABS};
+static const aph_activation kActivations[] = {APH_ACTIVATION_NONE,      APH_ACTIVATION_RELU, APH_ACTIVATION_GELU,
+                                              APH_ACTIVATION_GELU_TANH, APH_ACTIVATION_SILU, APH_ACTIVATION_TANH};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- float64 references */
@@ -42,8 +40,7 @@ static double ref_unary(aph_unary_op op, double x) {
     switch (op) {
         case APH_UNARY_RELU: return x > 0 ? x : 0.0;
         case APH_UNARY_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-        case APH_UNARY_GELU_TANH:
-            return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+        case APH_UNARY_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
         case APH_UNARY_SILU: return x * ref_sigmoid(x);
         case APH_UNARY_TANH: return tanh(x);
         case APH_UNARY_SIGMOID: return ref_sigmoid(x);
@@ -150,8 +147,8 @@ static void assert_exact(const double* got, const double* want, size_t n, const 
     for (size_t i = 0; i < n; ++i) {
         const int ok = (isnan(got[i]) && isnan(want[i])) || got[i] == want[i];
         if (!ok) {
-            fail_msg("%s: element %zu: got %.17g, want %.17g (APH_TEST_SEED=%llu)", what, i, got[i],
-                     want[i], (unsigned long long)ot_seed());
+            fail_msg("%s: element %zu: got %.17g, want %.17g (APH_TEST_SEED=%llu)", what, i, got[i], want[i],
+                     (unsigned long long)ot_seed());
         }
     }
 }
@@ -160,8 +157,8 @@ static void assert_exact(const double* got, const double* want, size_t n, const 
 
 /* One binary case: a[an] (op) b[bn] into out of the broadcast shape (os[on]), checked against
  * the reference; strided_* pick strided views for the operands and out. */
-static void binary_case(aph_dtype dtype, aph_binary_op op, const int64_t* as, size_t an, const int64_t* bs,
-                        size_t bn, const int64_t* os, size_t on, int strided_a, int strided_b, int strided_o) {
+static void binary_case(aph_dtype dtype, aph_binary_op op, const int64_t* as, size_t an, const int64_t* bs, size_t bn,
+                        const int64_t* os, size_t on, int strided_a, int strided_b, int strided_o) {
     const size_t na = (size_t)ot_numel(as, an), nb = (size_t)ot_numel(bs, bn), no = (size_t)ot_numel(os, on);
     double* va = fresh(na, -2.0, 2.0, dtype);
     double* vb = fresh_signed(nb, dtype);
@@ -169,7 +166,7 @@ static void binary_case(aph_dtype dtype, aph_binary_op op, const int64_t* as, si
     aph_tensor* b = input(dtype, bs, bn, vb, strided_b);
     aph_tensor* storage = NULL;
     aph_tensor* out = (strided_o && on > 0) ? strided_out(dtype, os, on, &storage) : ot_poisoned(dtype, os, on);
-    APH_ASSERT_OK(aph_op_binary(NULL, op, a, b, out));
+    APH_ASSERT_OK(aph_op_binary(op, a, b, out, NULL));
     double* want = malloc(sizeof(double) * (no ? no : 1));
     assert_non_null(want);
     for (size_t i = 0; i < no; ++i) {
@@ -261,7 +258,7 @@ static void test_binary_strided(void** state) {
         APH_ASSERT_OK(aph_tensor_expand(b0, out_s, 2, &b));
         aph_tensor* storage = NULL;
         aph_tensor* out = strided_out(dt, out_s, 2, &storage);
-        APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_SUB, a, b, out));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_SUB, a, b, out, NULL));
         double want[20];
         for (int i = 0; i < 4; ++i) {
             for (int j = 0; j < 5; ++j) want[i * 5 + j] = va[j * 4 + i] - vb[j];
@@ -296,7 +293,7 @@ static void test_binary_in_place(void** state) {
             /* out == a: a = a * b (b a broadcast row). */
             aph_tensor* a = input(dt, sh, 2, va, strided);
             aph_tensor* b = ot_tensor(dt, row, 1, vb);
-            APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_MUL, a, b, a));
+            APH_ASSERT_OK(aph_op_binary(APH_BINARY_MUL, a, b, a, NULL));
             for (int i = 0; i < 132; ++i) want[i] = va[i] * vb[i % 33];
             double* got = ot_read(a);
             ot_assert_close(got, want, 132, dt, 1.0, "out == a");
@@ -306,7 +303,7 @@ static void test_binary_in_place(void** state) {
             /* out == b: b = row - b. */
             aph_tensor* r = ot_tensor(dt, row, 1, vb);
             aph_tensor* x = input(dt, sh, 2, va, strided);
-            APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_SUB, r, x, x));
+            APH_ASSERT_OK(aph_op_binary(APH_BINARY_SUB, r, x, x, NULL));
             for (int i = 0; i < 132; ++i) want[i] = vb[i % 33] - va[i];
             got = ot_read(x);
             ot_assert_close(got, want, 132, dt, 1.0, "out == b");
@@ -315,7 +312,7 @@ static void test_binary_in_place(void** state) {
             aph_tensor_release(x);
             /* out == a == b. */
             aph_tensor* y = input(dt, sh, 2, va, strided);
-            APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, y, y, y));
+            APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, y, y, y, NULL));
             for (int i = 0; i < 132; ++i) want[i] = va[i] + va[i];
             got = ot_read(y);
             ot_assert_close(got, want, 132, dt, 1.0, "out == a == b");
@@ -338,24 +335,24 @@ static void test_binary_zero_size(void** state) {
         aph_tensor* a = ot_tensor(dt, z30, 2, NULL);
         aph_tensor* b = ot_tensor(dt, z, 1, NULL);
         aph_tensor* o = ot_tensor(dt, z30, 2, NULL);
-        APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_ADD, a, b, o));
-        APH_ASSERT_OK(aph_op_binary_scalar(NULL, APH_BINARY_MUL, a, 2.0, o));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, a, b, o, NULL));
+        APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, a, 2.0, o, NULL));
         aph_tensor_release(a);
         aph_tensor_release(b);
         aph_tensor_release(o);
         a = ot_tensor(dt, z04, 2, NULL);
         b = ot_tensor(dt, s14, 2, NULL);
         o = ot_tensor(dt, z04, 2, NULL);
-        APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_DIV, a, b, o));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_DIV, a, b, o, NULL));
         aph_tensor_release(b);
         /* [0, 4] with [1]: still [0, 4]. */
         b = ot_tensor(dt, one, 1, NULL);
-        APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_MAXIMUM, b, a, o));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_MAXIMUM, b, a, o, NULL));
         aph_tensor_release(b);
         /* 0 against 3 does not broadcast (only 1 does), empty or not. */
         const int64_t s3[] = {3};
         b = ot_tensor(dt, s3, 1, NULL);
-        APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, o), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, o, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: shapes [0, 4] and [3] do not broadcast (dimension 1: 4 vs 3)");
         aph_tensor_release(a);
         aph_tensor_release(b);
@@ -363,7 +360,7 @@ static void test_binary_zero_size(void** state) {
         a = ot_tensor(dt, z, 1, NULL);
         b = ot_tensor(dt, s3, 1, NULL);
         o = ot_tensor(dt, z, 1, NULL);
-        APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, o), APH_ERR_DIMENSION_MISMATCH,
+        APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, o, NULL), APH_ERR_DIMENSION_MISMATCH,
                        "dimension mismatch: shapes [0] and [3] do not broadcast (dimension 0: 0 vs 3)");
         aph_tensor_release(a);
         aph_tensor_release(b);
@@ -386,14 +383,14 @@ static void test_binary_nan(void** state) {
         aph_tensor* o = ot_poisoned(dt, sh, 1);
         for (int k = 0; k < 2; ++k) {
             const aph_binary_op op = k ? APH_BINARY_MINIMUM : APH_BINARY_MAXIMUM;
-            APH_ASSERT_OK(aph_op_binary(NULL, op, a, b, o));
+            APH_ASSERT_OK(aph_op_binary(op, a, b, o, NULL));
             double want[6];
             for (int i = 0; i < 6; ++i) want[i] = ref_binary(op, va[i], vb[i]);
             double* got = ot_read(o);
             ot_assert_close(got, want, 6, dt, 1.0, k ? "minimum with NaN" : "maximum with NaN");
             free(got);
             /* With a NaN scalar: all NaN. */
-            APH_ASSERT_OK(aph_op_binary_scalar(NULL, op, a, NAN, o));
+            APH_ASSERT_OK(aph_op_binary_scalar(op, a, NAN, o, NULL));
             assert_all_nan(o);
         }
         aph_tensor_release(a);
@@ -422,8 +419,10 @@ static void test_binary_scalar(void** state) {
                 double* va = fresh(n, -2.0, 2.0, dt);
                 aph_tensor* a = input(dt, sh, n_d, va, strided);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? a : strided ? strided_out(dt, sh, n_d, &storage) : ot_poisoned(dt, sh, n_d);
-                APH_ASSERT_OK(aph_op_binary_scalar(NULL, op, a, sc, out));
+                aph_tensor* out = in_place  ? a
+                                  : strided ? strided_out(dt, sh, n_d, &storage)
+                                            : ot_poisoned(dt, sh, n_d);
+                APH_ASSERT_OK(aph_op_binary_scalar(op, a, sc, out, NULL));
                 double want[127];
                 for (size_t i = 0; i < n; ++i) want[i] = ref_binary(op, va[i], sc);
                 double* got = ot_read(out);
@@ -444,9 +443,20 @@ static void test_binary_scalar(void** state) {
 /* The input range of op: log, sqrt and rsqrt positive, exp moderate, the rest symmetric. */
 static void unary_range(aph_unary_op op, double* lo, double* hi) {
     switch (op) {
-        case APH_UNARY_LOG: case APH_UNARY_SQRT: case APH_UNARY_RSQRT: *lo = 0.05; *hi = 8.0; break;
-        case APH_UNARY_EXP: *lo = -5.0; *hi = 5.0; break;
-        default: *lo = -6.0; *hi = 6.0; break;
+        case APH_UNARY_LOG:
+        case APH_UNARY_SQRT:
+        case APH_UNARY_RSQRT:
+            *lo = 0.05;
+            *hi = 8.0;
+            break;
+        case APH_UNARY_EXP:
+            *lo = -5.0;
+            *hi = 5.0;
+            break;
+        default:
+            *lo = -6.0;
+            *hi = 6.0;
+            break;
     }
 }
 
@@ -468,9 +478,10 @@ static void test_unary_ops(void** state) {
                 double* vx = fresh(n, lo, hi, dt);
                 aph_tensor* x = input(dt, shapes[s], 3, vx, strided_in);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? x : strided_o ? strided_out(dt, shapes[s], 3, &storage)
-                                                           : ot_poisoned(dt, shapes[s], 3);
-                APH_ASSERT_OK(aph_op_unary(NULL, op, x, out));
+                aph_tensor* out = in_place    ? x
+                                  : strided_o ? strided_out(dt, shapes[s], 3, &storage)
+                                              : ot_poisoned(dt, shapes[s], 3);
+                APH_ASSERT_OK(aph_op_unary(op, x, out, NULL));
                 double* want = malloc(sizeof(double) * n);
                 assert_non_null(want);
                 for (size_t i = 0; i < n; ++i) want[i] = ref_unary(op, vx[i]);
@@ -496,14 +507,14 @@ static void test_unary_extremes(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     const double vx[] = {-30000.0, -1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0, 30000.0};
     const int64_t sh[] = {8};
-    const aph_unary_op ops[] = {APH_UNARY_SIGMOID, APH_UNARY_TANH, APH_UNARY_SILU, APH_UNARY_GELU,
-                                APH_UNARY_GELU_TANH, APH_UNARY_RELU};
+    const aph_unary_op ops[] = {APH_UNARY_SIGMOID, APH_UNARY_TANH,      APH_UNARY_SILU,
+                                APH_UNARY_GELU,    APH_UNARY_GELU_TANH, APH_UNARY_RELU};
     for (size_t t = 0; t < nd; ++t) {
         const aph_dtype dt = dts[t];
         aph_tensor* x = ot_tensor(dt, sh, 1, vx);
         aph_tensor* o = ot_poisoned(dt, sh, 1);
         for (size_t k = 0; k < COUNT(ops); ++k) {
-            APH_ASSERT_OK(aph_op_unary(NULL, ops[k], x, o));
+            APH_ASSERT_OK(aph_op_unary(ops[k], x, o, NULL));
             double want[8];
             for (int i = 0; i < 8; ++i) want[i] = ref_unary(ops[k], vx[i]);
             double* got = ot_read(o);
@@ -518,7 +529,7 @@ static void test_unary_extremes(void** state) {
         x = ot_tensor(dt, s1, 1, nan1);
         for (size_t k = 0; k < COUNT(kUnaryOps); ++k) {
             o = ot_tensor(dt, s1, 1, one);
-            APH_ASSERT_OK(aph_op_unary(NULL, kUnaryOps[k], x, o));
+            APH_ASSERT_OK(aph_op_unary(kUnaryOps[k], x, o, NULL));
             assert_all_nan(o);
             aph_tensor_release(o);
         }
@@ -534,7 +545,7 @@ static void test_unary_zero_size(void** state) {
     for (size_t t = 0; t < nd; ++t) {
         aph_tensor* x = ot_tensor(dts[t], z, 3, NULL);
         aph_tensor* o = ot_tensor(dts[t], z, 3, NULL);
-        for (size_t k = 0; k < COUNT(kUnaryOps); ++k) APH_ASSERT_OK(aph_op_unary(NULL, kUnaryOps[k], x, o));
+        for (size_t k = 0; k < COUNT(kUnaryOps); ++k) APH_ASSERT_OK(aph_op_unary(kUnaryOps[k], x, o, NULL));
         aph_tensor_release(x);
         aph_tensor_release(o);
     }
@@ -564,8 +575,10 @@ static void test_bias_activation(void** state) {
                 aph_tensor* x = input(dt, xs, xd, vx, strided_x);
                 aph_tensor* b = ot_tensor(dt, &n, 1, vb);
                 aph_tensor* storage = NULL;
-                aph_tensor* out = in_place ? x : strided_o ? strided_out(dt, xs, xd, &storage) : ot_poisoned(dt, xs, xd);
-                APH_ASSERT_OK(aph_op_bias_activation(NULL, x, b, act, out));
+                aph_tensor* out = in_place    ? x
+                                  : strided_o ? strided_out(dt, xs, xd, &storage)
+                                              : ot_poisoned(dt, xs, xd);
+                APH_ASSERT_OK(aph_op_bias_activation(x, b, act, out, NULL));
                 double* want = malloc(sizeof(double) * total);
                 assert_non_null(want);
                 /* The kernel rounds nothing between the add and the activation (f32 for the half
@@ -602,7 +615,7 @@ static void test_bias_activation_views(void** state) {
         APH_ASSERT_OK(aph_tensor_expand(x0, sh, 2, &x));
         aph_tensor* b = ot_tensor_strided(dt, &n, 1, vb);
         aph_tensor* out = ot_poisoned(dt, sh, 2);
-        APH_ASSERT_OK(aph_op_bias_activation(NULL, x, b, APH_ACTIVATION_SILU, out));
+        APH_ASSERT_OK(aph_op_bias_activation(x, b, APH_ACTIVATION_SILU, out, NULL));
         double want[36];
         for (int i = 0; i < 36; ++i) want[i] = ref_activation(APH_ACTIVATION_SILU, vx[i % 9] + vb[i % 9]);
         double* got = ot_read(out);
@@ -619,7 +632,7 @@ static void test_bias_activation_views(void** state) {
         aph_tensor* zx = ot_tensor(dt, z, 2, NULL);
         aph_tensor* zb = ot_tensor(dt, &five, 1, NULL);
         aph_tensor* zo = ot_tensor(dt, z, 2, NULL);
-        APH_ASSERT_OK(aph_op_bias_activation(NULL, zx, zb, APH_ACTIVATION_GELU, zo));
+        APH_ASSERT_OK(aph_op_bias_activation(zx, zb, APH_ACTIVATION_GELU, zo, NULL));
         aph_tensor_release(zx);
         aph_tensor_release(zb);
         aph_tensor_release(zo);
@@ -628,7 +641,7 @@ static void test_bias_activation_views(void** state) {
 
 /* ---- cast */
 
-static const aph_dtype kCastDtypes[] = {APH_DTYPE_F64, APH_DTYPE_F32, APH_DTYPE_F16,
+static const aph_dtype kCastDtypes[] = {APH_DTYPE_F64,  APH_DTYPE_F32, APH_DTYPE_F16,
                                         APH_DTYPE_BF16, APH_DTYPE_I32, APH_DTYPE_I64};
 
 static int is_int(aph_dtype d) { return d == APH_DTYPE_I32 || d == APH_DTYPE_I64; }
@@ -658,11 +671,11 @@ static void test_cast_matrix(void** state) {
                 aph_tensor* storage = NULL;
                 aph_tensor* out = strided_o ? strided_out(to, shapes[s], 2, &storage) : ot_poisoned(to, shapes[s], 2);
                 if (ot_is_cuda() && (from == APH_DTYPE_F64 || to == APH_DTYPE_F64)) {
-                    APH_ASSERT_ERR(aph_op_cast(NULL, x, out), APH_ERR_NOT_IMPLEMENTED,
+                    APH_ASSERT_ERR(aph_op_cast(x, out, NULL), APH_ERR_NOT_IMPLEMENTED,
                                    from == APH_DTYPE_F64 ? "not implemented: f64 operations on CUDA (x)"
                                                          : "not implemented: f64 operations on CUDA (out)");
                 } else {
-                    APH_ASSERT_OK(aph_op_cast(NULL, x, out));
+                    APH_ASSERT_OK(aph_op_cast(x, out, NULL));
                     double* want = malloc(sizeof(double) * n);
                     assert_non_null(want);
                     for (size_t k = 0; k < n; ++k) want[k] = ref_cast(to, v[k]);
@@ -684,13 +697,12 @@ static void test_cast_matrix(void** state) {
 }
 
 /* Casts x (values v[n] in dtype from) to `to` and compares with want exactly. */
-static void cast_exact(aph_dtype from, aph_dtype to, const double* v, const double* want, size_t n,
-                       const char* what) {
+static void cast_exact(aph_dtype from, aph_dtype to, const double* v, const double* want, size_t n, const char* what) {
     if (ot_is_cuda() && (from == APH_DTYPE_F64 || to == APH_DTYPE_F64)) return;
     const int64_t sh[] = {(int64_t)n};
     aph_tensor* x = ot_tensor(from, sh, 1, v);
     aph_tensor* out = ot_poisoned(to, sh, 1);
-    APH_ASSERT_OK(aph_op_cast(NULL, x, out));
+    APH_ASSERT_OK(aph_op_cast(x, out, NULL));
     double* got = ot_read(out);
     assert_exact(got, want, n, what);
     free(got);
@@ -738,7 +750,8 @@ static void test_cast_rounding(void** state) {
         cast_exact(APH_DTYPE_I32, APH_DTYPE_F64, v, v, 4, "i32 -> f64");
         cast_exact(APH_DTYPE_I64, APH_DTYPE_F32, v, wf, 4, "i64 -> f32");
         /* bf16 (8 bits): 2^30 + 2^22 + 1 is just above the tie 2^30 + 2^22: up to 2^30 + 2^23. */
-        const double vb[] = {1073741824.0 + 4194304.0 + 1.0, 1073741824.0 + 4194304.0, 257.0, 259.0, 1073741824.0 + 12582912.0};
+        const double vb[] = {1073741824.0 + 4194304.0 + 1.0, 1073741824.0 + 4194304.0, 257.0, 259.0,
+                             1073741824.0 + 12582912.0};
         const double wb[] = {1073741824.0 + 8388608.0, 1073741824.0, 256.0, 260.0, 1073741824.0 + 16777216.0};
         cast_exact(APH_DTYPE_I32, APH_DTYPE_BF16, vb, wb, 5, "i32 -> bf16");
         cast_exact(APH_DTYPE_I64, APH_DTYPE_BF16, vb, wb, 5, "i64 -> bf16");
@@ -773,19 +786,21 @@ static void test_cast_i64_exact(void** state) {
     aph_tensor* x = i64_tensor(v, 6);
     const int64_t sh[] = {6};
     aph_tensor* o = ot_poisoned(APH_DTYPE_BF16, sh, 1);
-    APH_ASSERT_OK(aph_op_cast(NULL, x, o));
+    APH_ASSERT_OK(aph_op_cast(x, o, NULL));
     double* got = ot_read(o);
-    const double wb[] = {ldexp(1.0, 60) + ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 63),
-                         -ldexp(1.0, 63), -(ldexp(1.0, 60) + ldexp(1.0, 53))};
+    const double wb[] = {
+        ldexp(1.0, 60) + ldexp(1.0, 53),   ldexp(1.0, 53), ldexp(1.0, 53), ldexp(1.0, 63), -ldexp(1.0, 63),
+        -(ldexp(1.0, 60) + ldexp(1.0, 53))};
     assert_exact(got, wb, 6, "i64 -> bf16");
     free(got);
     aph_tensor_release(o);
     if (!ot_is_cuda()) {
         o = ot_poisoned(APH_DTYPE_F64, sh, 1);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, o));
+        APH_ASSERT_OK(aph_op_cast(x, o, NULL));
         got = ot_read(o);
-        const double wd[] = {ldexp(1.0, 60) + ldexp(1.0, 52), ldexp(1.0, 53), ldexp(1.0, 53) + 4, ldexp(1.0, 63),
-                             -ldexp(1.0, 63), -(ldexp(1.0, 60) + ldexp(1.0, 52))};
+        const double wd[] = {
+            ldexp(1.0, 60) + ldexp(1.0, 52),   ldexp(1.0, 53), ldexp(1.0, 53) + 4, ldexp(1.0, 63), -ldexp(1.0, 63),
+            -(ldexp(1.0, 60) + ldexp(1.0, 52))};
         assert_exact(got, wd, 6, "i64 -> f64");
         free(got);
         aph_tensor_release(o);
@@ -795,7 +810,7 @@ static void test_cast_i64_exact(void** state) {
     aph_tensor* xi = i64_tensor(vi, 7);
     const int64_t sh7[] = {7};
     o = ot_poisoned(APH_DTYPE_I32, sh7, 1);
-    APH_ASSERT_OK(aph_op_cast(NULL, xi, o));
+    APH_ASSERT_OK(aph_op_cast(xi, o, NULL));
     got = ot_read(o);
     const double wi[] = {2147483647.0, -2147483648.0, 2147483647.0, -2147483648.0, 2147483647.0, -2147483648.0, -5.0};
     assert_exact(got, wi, 7, "i64 -> i32");
@@ -804,13 +819,13 @@ static void test_cast_i64_exact(void** state) {
     /* i32 -> i64 widens exactly; i64 -> i64 is a copy. */
     aph_tensor* back = ot_poisoned(APH_DTYPE_I64, sh7, 1);
     aph_tensor* i32 = ot_tensor(APH_DTYPE_I32, sh7, 1, wi);
-    APH_ASSERT_OK(aph_op_cast(NULL, i32, back));
+    APH_ASSERT_OK(aph_op_cast(i32, back, NULL));
     int64_t r[7];
     read_i64(back, r, 7);
     for (int i = 0; i < 7; ++i) assert_int_equal(r[i], (int64_t)wi[i]);
-    APH_ASSERT_OK(aph_op_cast(NULL, x, x));
+    APH_ASSERT_OK(aph_op_cast(x, x, NULL));
     aph_tensor* copy = ot_poisoned(APH_DTYPE_I64, sh, 1);
-    APH_ASSERT_OK(aph_op_cast(NULL, x, copy));
+    APH_ASSERT_OK(aph_op_cast(x, copy, NULL));
     int64_t c[6];
     read_i64(copy, c, 6);
     for (int i = 0; i < 6; ++i) assert_int_equal(c[i], v[i]);
@@ -835,7 +850,7 @@ static void test_cast_saturation(void** state) {
         aph_tensor* x = ot_tensor(from, sh, 1, vr);
         /* i32 */
         aph_tensor* o = ot_poisoned(APH_DTYPE_I32, sh, 1);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, o));
+        APH_ASSERT_OK(aph_op_cast(x, o, NULL));
         double* got = ot_read(o);
         double w[12];
         for (int i = 0; i < 12; ++i) {
@@ -849,15 +864,18 @@ static void test_cast_saturation(void** state) {
         aph_tensor_release(o);
         /* i64, read as raw bits */
         o = ot_poisoned(APH_DTYPE_I64, sh, 1);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, o));
+        APH_ASSERT_OK(aph_op_cast(x, o, NULL));
         int64_t r[12];
         read_i64(o, r, 12);
         for (int i = 0; i < 12; ++i) {
             int64_t want;
             if (isnan(vr[i])) want = 0;
-            else if (vr[i] >= 9223372036854775808.0) want = INT64_MAX;
-            else if (vr[i] < -9223372036854775808.0) want = INT64_MIN;
-            else want = (int64_t)vr[i];
+            else if (vr[i] >= 9223372036854775808.0)
+                want = INT64_MAX;
+            else if (vr[i] < -9223372036854775808.0)
+                want = INT64_MIN;
+            else
+                want = (int64_t)vr[i];
             if (r[i] != want) {
                 fail_msg("%s -> i64: element %d (%g): got %lld, want %lld", aph_dtype_name(from), i, vr[i],
                          (long long)r[i], (long long)want);
@@ -880,12 +898,12 @@ static void test_cast_same_dtype(void** state) {
         aph_tensor* x = ot_tensor_strided(dt, sh, 2, v);
         aph_tensor* storage = NULL;
         aph_tensor* out = strided_out(dt, sh, 2, &storage);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, out));
+        APH_ASSERT_OK(aph_op_cast(x, out, NULL));
         double* got = ot_read(out);
         assert_exact(got, v, 51, "same-dtype cast");
         assert_gaps_intact(storage);
         free(got);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, x));
+        APH_ASSERT_OK(aph_op_cast(x, x, NULL));
         got = ot_read(x);
         assert_exact(got, v, 51, "in-place same-dtype cast");
         free(got);
@@ -901,7 +919,7 @@ static void test_cast_zero_size(void** state) {
     const int64_t z[] = {4, 0};
     aph_tensor* x = ot_tensor(APH_DTYPE_F32, z, 2, NULL);
     aph_tensor* o = ot_tensor(APH_DTYPE_I32, z, 2, NULL);
-    APH_ASSERT_OK(aph_op_cast(NULL, x, o));
+    APH_ASSERT_OK(aph_op_cast(x, o, NULL));
     aph_tensor_release(x);
     aph_tensor_release(o);
 }
@@ -930,7 +948,7 @@ static void test_permuted_input(void** state) {
         double want[105];
         aph_tensor* storage = NULL;
         aph_tensor* out = strided_out(dt, sh, 3, &storage);
-        APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_TANH, x, out));
+        APH_ASSERT_OK(aph_op_unary(APH_UNARY_TANH, x, out, NULL));
         for (int i = 0; i < 105; ++i) want[i] = ref_unary(APH_UNARY_TANH, src[i]);
         double* got = ot_read(out);
         ot_assert_close(got, want, 105, dt, 1.0, "unary over a permuted view");
@@ -940,7 +958,7 @@ static void test_permuted_input(void** state) {
         aph_tensor_release(storage);
 
         aph_tensor* oi = ot_poisoned(APH_DTYPE_I32, sh, 3);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, oi));
+        APH_ASSERT_OK(aph_op_cast(x, oi, NULL));
         for (int i = 0; i < 105; ++i) want[i] = trunc(src[i]);
         got = ot_read(oi);
         assert_exact(got, want, 105, "cast over a permuted view");
@@ -949,7 +967,7 @@ static void test_permuted_input(void** state) {
 
         const aph_dtype other = dt == APH_DTYPE_F32 ? APH_DTYPE_BF16 : APH_DTYPE_F32;
         aph_tensor* of = ot_poisoned(other, sh, 3);
-        APH_ASSERT_OK(aph_op_cast(NULL, x, of));
+        APH_ASSERT_OK(aph_op_cast(x, of, NULL));
         for (int i = 0; i < 105; ++i) want[i] = ot_round(other, src[i]);
         got = ot_read(of);
         assert_exact(got, want, 105, "float cast over a permuted view");
@@ -980,13 +998,13 @@ static void test_large(void** state) {
     double* want = malloc(sizeof(double) * n);
     assert_non_null(want);
 
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_DIV, a, b, o));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_DIV, a, b, o, NULL));
     for (size_t i = 0; i < n; ++i) want[i] = va[i] / vb[i % (size_t)c];
     double* got = ot_read(o);
     ot_assert_close(got, want, n, dt, 1.0, "large / row");
     free(got);
 
-    APH_ASSERT_OK(aph_op_binary(NULL, APH_BINARY_MAXIMUM, a, t, o));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_MAXIMUM, a, t, o, NULL));
     for (size_t i = 0; i < n; ++i) {
         const size_t y = i / (size_t)c, x = i % (size_t)c;
         want[i] = ref_binary(APH_BINARY_MAXIMUM, va[i], vt[x * (size_t)r + y]);
@@ -997,21 +1015,21 @@ static void test_large(void** state) {
 
     aph_tensor* storage = NULL;
     aph_tensor* so = strided_out(dt, sh, 2, &storage);
-    APH_ASSERT_OK(aph_op_unary(NULL, APH_UNARY_SIGMOID, a, so));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_SIGMOID, a, so, NULL));
     for (size_t i = 0; i < n; ++i) want[i] = ref_unary(APH_UNARY_SIGMOID, va[i]);
     got = ot_read(so);
     ot_assert_close(got, want, n, dt, 1.0, "large sigmoid into a strided out");
     assert_gaps_intact(storage);
     free(got);
 
-    APH_ASSERT_OK(aph_op_bias_activation(NULL, a, b, APH_ACTIVATION_GELU_TANH, o));
+    APH_ASSERT_OK(aph_op_bias_activation(a, b, APH_ACTIVATION_GELU_TANH, o, NULL));
     for (size_t i = 0; i < n; ++i) want[i] = ref_activation(APH_ACTIVATION_GELU_TANH, va[i] + vb[i % (size_t)c]);
     got = ot_read(o);
     ot_assert_close(got, want, n, dt, 1.0, "large bias_activation");
     free(got);
 
     aph_tensor* h = ot_poisoned(APH_DTYPE_F16, sh, 2);
-    APH_ASSERT_OK(aph_op_cast(NULL, t, h));
+    APH_ASSERT_OK(aph_op_cast(t, h, NULL));
     for (size_t i = 0; i < n; ++i) want[i] = ot_round(APH_DTYPE_F16, vt[(i % (size_t)c) * (size_t)r + i / (size_t)c]);
     got = ot_read(h);
     assert_exact(got, want, n, "large cast of a transposed view");
@@ -1047,11 +1065,11 @@ static void test_custom_stream(void** state) {
     aph_tensor* o = ot_poisoned(dt, sh, 2);
     aph_tensor* h = ot_poisoned(APH_DTYPE_BF16, sh, 2);
     /* o = gelu(tanh(a + b) * 3 + b) in bf16. */
-    APH_ASSERT_OK(aph_op_binary(st, APH_BINARY_ADD, a, b, o));
-    APH_ASSERT_OK(aph_op_unary(st, APH_UNARY_TANH, o, o));
-    APH_ASSERT_OK(aph_op_binary_scalar(st, APH_BINARY_MUL, o, 3.0, o));
-    APH_ASSERT_OK(aph_op_bias_activation(st, o, b, APH_ACTIVATION_GELU, o));
-    APH_ASSERT_OK(aph_op_cast(st, o, h));
+    APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, a, b, o, st));
+    APH_ASSERT_OK(aph_op_unary(APH_UNARY_TANH, o, o, st));
+    APH_ASSERT_OK(aph_op_binary_scalar(APH_BINARY_MUL, o, 3.0, o, st));
+    APH_ASSERT_OK(aph_op_bias_activation(o, b, APH_ACTIVATION_GELU, o, st));
+    APH_ASSERT_OK(aph_op_cast(o, h, st));
     APH_ASSERT_OK(aph_stream_synchronize(st));
     double* want = malloc(sizeof(double) * n);
     assert_non_null(want);
@@ -1098,35 +1116,37 @@ static void test_errors_binary(void** state) {
     aph_tensor* b = ot_tensor(APH_DTYPE_F32, s3, 1, v6);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, s23, 2);
 
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, NULL, b, out), IA, "invalid argument: a must not be NULL");
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, NULL, out), IA, "invalid argument: b must not be NULL");
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, NULL), IA, "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, NULL, 1.0, out), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, NULL, b, out, NULL), IA, "invalid argument: a must not be NULL");
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, NULL, out, NULL), IA, "invalid argument: b must not be NULL");
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, NULL, NULL), IA, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, NULL, 1.0, out, NULL), IA,
                    "invalid argument: a must not be NULL");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, a, 1.0, NULL), IA,
+    APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, a, 1.0, NULL, NULL), IA,
                    "invalid argument: out must not be NULL");
     /* Enum values outside aph_binary_op. */
-    APH_ASSERT_ERR(aph_op_binary(NULL, (aph_binary_op)6, a, b, out), IA, "invalid argument: op 6 is not an aph_binary_op");
-    APH_ASSERT_ERR(aph_op_binary(NULL, (aph_binary_op)-1, a, b, out), IA,
+    APH_ASSERT_ERR(aph_op_binary((aph_binary_op)6, a, b, out, NULL), IA,
+                   "invalid argument: op 6 is not an aph_binary_op");
+    APH_ASSERT_ERR(aph_op_binary((aph_binary_op)-1, a, b, out, NULL), IA,
                    "invalid argument: op -1 is not an aph_binary_op");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, (aph_binary_op)99, a, 1.0, out), IA,
+    APH_ASSERT_ERR(aph_op_binary_scalar((aph_binary_op)99, a, 1.0, out, NULL), IA,
                    "invalid argument: op 99 is not an aph_binary_op");
     /* Dtypes: b and out must have a's dtype; a must be a float. */
     aph_tensor* b16 = ot_tensor(APH_DTYPE_F16, s3, 1, v6);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b16, out), IA, "invalid argument: b has dtype f16; expected f32");
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b16, out, NULL), IA,
+                   "invalid argument: b has dtype f16; expected f32");
     aph_tensor* o16 = ot_poisoned(APH_DTYPE_F16, s23, 2);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, o16), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, o16, NULL), IA,
                    "invalid argument: out has dtype f16; this operation writes f32");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, a, 1.0, o16), IA,
+    APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, a, 1.0, o16, NULL), IA,
                    "invalid argument: out has dtype f16; this operation writes f32");
     assert_all_nan(o16);
     aph_tensor* ai = ot_tensor(APH_DTYPE_I32, s23, 2, v6);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, ai, b, out), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, ai, b, out, NULL), IA,
                    "invalid argument: a has dtype i32; expected f32, f16, bf16 or f64");
     if (ot_is_cuda()) {
         aph_tensor* a64 = ot_tensor(APH_DTYPE_F64, s23, 2, v6);
         aph_tensor* o64 = ot_poisoned(APH_DTYPE_F64, s23, 2);
-        APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a64, a64, o64), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a64, a64, o64, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: f64 operations on CUDA (a)");
         aph_tensor_release(a64);
         aph_tensor_release(o64);
@@ -1134,35 +1154,35 @@ static void test_errors_binary(void** state) {
     /* Shapes: inputs that do not broadcast; an out that is not the broadcast shape. */
     aph_tensor* a34 = ot_tensor(APH_DTYPE_F32, s34, 2, NULL);
     aph_tensor* b5 = ot_tensor(APH_DTYPE_F32, s5, 1, NULL);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a34, b5, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a34, b5, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: shapes [3, 4] and [5] do not broadcast (dimension 1: 4 vs 5)");
     aph_tensor* o32 = ot_poisoned(APH_DTYPE_F32, s32, 2);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, o32), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, o32, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, a, 2.0, o32), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, a, 2.0, o32, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
     assert_all_nan(o32);
     /* b [3] cannot be out for a [2, 3] + b (out must have the broadcast shape). */
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, b), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, b, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3]");
     /* A broadcast out and a read-only out. */
     aph_tensor* o13 = ot_poisoned(APH_DTYPE_F32, s13, 2);
     aph_tensor* ob = NULL;
     APH_ASSERT_OK(aph_tensor_expand(o13, s23, 2, &ob));
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, ob), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, ob, NULL), IA,
                    "invalid argument: out has a broadcast dimension (dim 0: size 2, stride 0); write into a "
                    "contiguous tensor instead");
     assert_all_nan(o13);
     aph_tensor* ro = read_only_view(out);
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, b, ro), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, ro, NULL), IA,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* out overlapping an input other than exactly (a transposed view of a). */
     aph_tensor* sq = ot_tensor(APH_DTYPE_F32, s33, 2, NULL);
     aph_tensor* sqt = NULL;
     APH_ASSERT_OK(aph_tensor_transpose(sq, 0, 1, &sqt));
-    APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, sq, sq, sqt), IA,
+    APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, sq, sq, sqt, NULL), IA,
                    "invalid argument: out overlaps a in memory (only exactly the same view is allowed: in place)");
-    APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, sqt, 1.0, sq), IA,
+    APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, sqt, 1.0, sq, NULL), IA,
                    "invalid argument: out overlaps a in memory (only exactly the same view is allowed: in place)");
     /* Devices. */
     if (ot_is_cuda()) {
@@ -1170,14 +1190,14 @@ static void test_errors_binary(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* c = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, s3, 1, &c));
-        APH_ASSERT_ERR(aph_op_binary(NULL, APH_BINARY_ADD, a, c, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, c, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor* co = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, s23, 2, &co));
-        APH_ASSERT_ERR(aph_op_binary_scalar(NULL, APH_BINARY_ADD, a, 1.0, co), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_binary_scalar(APH_BINARY_ADD, a, 1.0, co, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         /* A stream of another device. */
-        APH_ASSERT_ERR(aph_op_binary(aph_device_default_stream(cpu), APH_BINARY_ADD, a, b, out),
+        APH_ASSERT_ERR(aph_op_binary(APH_BINARY_ADD, a, b, out, aph_device_default_stream(cpu)),
                        APH_ERR_DEVICE_MISMATCH, "device mismatch: tensors must be on the same device");
         aph_tensor_release(c);
         aph_tensor_release(co);
@@ -1211,72 +1231,72 @@ static void test_errors_unary_bias(void** state) {
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, s23, 2);
 
     /* unary */
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, NULL, out), IA, "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, x, NULL), IA, "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_unary(NULL, (aph_unary_op)12, x, out), IA, "invalid argument: op 12 is not an aph_unary_op");
-    APH_ASSERT_ERR(aph_op_unary(NULL, (aph_unary_op)-3, x, out), IA, "invalid argument: op -3 is not an aph_unary_op");
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, NULL, out, NULL), IA, "invalid argument: x must not be NULL");
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, x, NULL, NULL), IA, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_op_unary((aph_unary_op)12, x, out, NULL), IA, "invalid argument: op 12 is not an aph_unary_op");
+    APH_ASSERT_ERR(aph_op_unary((aph_unary_op)-3, x, out, NULL), IA, "invalid argument: op -3 is not an aph_unary_op");
     aph_tensor* o16 = ot_poisoned(APH_DTYPE_BF16, s23, 2);
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, x, o16), IA,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, x, o16, NULL), IA,
                    "invalid argument: out has dtype bf16; this operation writes f32");
     aph_tensor* xi = ot_tensor(APH_DTYPE_I64, s23, 2, v6);
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, xi, out), IA,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, xi, out, NULL), IA,
                    "invalid argument: x has dtype i64; expected f32, f16, bf16 or f64");
     aph_tensor* o32 = ot_poisoned(APH_DTYPE_F32, s32, 2);
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, x, o32), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, x, o32, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
     aph_tensor* ro = read_only_view(out);
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, x, ro), IA,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, x, ro, NULL), IA,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* unary in place on a read-only tensor: refused too. */
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_NEG, ro, ro), IA,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_NEG, ro, ro, NULL), IA,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
 
     /* bias_activation */
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, NULL, bias, APH_ACTIVATION_RELU, out), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(NULL, bias, APH_ACTIVATION_RELU, out, NULL), IA,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, NULL, APH_ACTIVATION_RELU, out), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, NULL, APH_ACTIVATION_RELU, out, NULL), IA,
                    "invalid argument: bias must not be NULL");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, NULL), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, APH_ACTIVATION_RELU, NULL, NULL), IA,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, (aph_activation)6, out), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, (aph_activation)6, out, NULL), IA,
                    "invalid argument: activation 6 is not an aph_activation");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, (aph_activation)-1, out), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, (aph_activation)-1, out, NULL), IA,
                    "invalid argument: activation -1 is not an aph_activation");
     aph_tensor* b16 = ot_tensor(APH_DTYPE_F16, s3, 1, v6);
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, b16, APH_ACTIVATION_RELU, out), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, b16, APH_ACTIVATION_RELU, out, NULL), IA,
                    "invalid argument: bias has dtype f16; expected f32");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, o16), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, APH_ACTIVATION_RELU, o16, NULL), IA,
                    "invalid argument: out has dtype bf16; this operation writes f32");
     aph_tensor* b4 = ot_tensor(APH_DTYPE_F32, s4, 1, NULL);
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, b4, APH_ACTIVATION_RELU, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, b4, APH_ACTIVATION_RELU, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: bias [4] does not match the last dimension of x [2, 3] (bias must be [N] "
                    "for x [..., N])");
     aph_tensor* b2d = ot_tensor(APH_DTYPE_F32, s23b, 2, NULL);
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, b2d, APH_ACTIVATION_RELU, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, b2d, APH_ACTIVATION_RELU, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: bias [2, 3] does not match the last dimension of x [2, 3] (bias must be "
                    "[N] for x [..., N])");
     aph_tensor* x0 = ot_tensor(APH_DTYPE_F32, NULL, 0, v6);
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x0, bias, APH_ACTIVATION_RELU, x0), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_bias_activation(x0, bias, APH_ACTIVATION_RELU, x0, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: bias [3] does not match the last dimension of x [] (bias must be [N] for "
                    "x [..., N])");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, o32), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, APH_ACTIVATION_RELU, o32, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, bias, APH_ACTIVATION_RELU, ro), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(x, bias, APH_ACTIVATION_RELU, ro, NULL), IA,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* out overlapping bias (bias is never an allowed in-place target). */
     aph_tensor* row = ot_tensor(APH_DTYPE_F32, s3, 1, v6);
-    APH_ASSERT_ERR(aph_op_bias_activation(NULL, row, row, APH_ACTIVATION_RELU, row), IA,
+    APH_ASSERT_ERR(aph_op_bias_activation(row, row, APH_ACTIVATION_RELU, row, NULL), IA,
                    "invalid argument: out overlaps bias in memory");
     if (ot_is_cuda()) {
         aph_device* cpu = NULL;
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* c = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, s3, 1, &c));
-        APH_ASSERT_ERR(aph_op_bias_activation(NULL, x, c, APH_ACTIVATION_RELU, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_bias_activation(x, c, APH_ACTIVATION_RELU, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor* cx = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, s23, 2, &cx));
-        APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_EXP, cx, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_unary(APH_UNARY_EXP, cx, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(c);
         aph_tensor_release(cx);
@@ -1307,24 +1327,24 @@ static void test_errors_cast(void** state) {
     ot_fill(v6, 6, -1.0, 1.0);
     aph_tensor* x = ot_tensor(APH_DTYPE_F32, s23, 2, v6);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F16, s23, 2);
-    APH_ASSERT_ERR(aph_op_cast(NULL, NULL, out), IA, "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_cast(NULL, x, NULL), IA, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_op_cast(NULL, out, NULL), IA, "invalid argument: x must not be NULL");
+    APH_ASSERT_ERR(aph_op_cast(x, NULL, NULL), IA, "invalid argument: out must not be NULL");
     aph_tensor* xu8 = ot_tensor(APH_DTYPE_U8, s23, 2, NULL);
-    APH_ASSERT_ERR(aph_op_cast(NULL, xu8, out), IA,
+    APH_ASSERT_ERR(aph_op_cast(xu8, out, NULL), IA,
                    "invalid argument: x has dtype u8; expected f64, f32, f16, bf16, i32 or i64");
     aph_tensor* oi8 = ot_tensor(APH_DTYPE_I8, s23, 2, NULL);
-    APH_ASSERT_ERR(aph_op_cast(NULL, x, oi8), IA,
+    APH_ASSERT_ERR(aph_op_cast(x, oi8, NULL), IA,
                    "invalid argument: out has dtype i8; expected f64, f32, f16, bf16, i32 or i64");
     aph_tensor* o32 = ot_poisoned(APH_DTYPE_F16, s32, 2);
-    APH_ASSERT_ERR(aph_op_cast(NULL, x, o32), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [2, 3], got [3, 2]");
+    APH_ASSERT_ERR(aph_op_cast(x, o32, NULL), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [2, 3], got [3, 2]");
     aph_tensor* o13 = ot_poisoned(APH_DTYPE_F16, s13, 2);
     aph_tensor* ob = NULL;
     APH_ASSERT_OK(aph_tensor_expand(o13, s23, 2, &ob));
-    APH_ASSERT_ERR(aph_op_cast(NULL, x, ob), IA,
+    APH_ASSERT_ERR(aph_op_cast(x, ob, NULL), IA,
                    "invalid argument: out has a broadcast dimension (dim 0: size 2, stride 0); write into a "
                    "contiguous tensor instead");
     aph_tensor* ro = read_only_view(out);
-    APH_ASSERT_ERR(aph_op_cast(NULL, x, ro), IA,
+    APH_ASSERT_ERR(aph_op_cast(x, ro, NULL), IA,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
     /* In place across dtypes is an overlap (the same bytes as another type). */
     aph_tensor* xi = ot_tensor(APH_DTYPE_I32, s23, 2, v6);
@@ -1335,14 +1355,14 @@ static void test_errors_cast(void** state) {
         m->dl_tensor.dtype.code = kDLFloat; /* the same memory seen as f32 */
         APH_ASSERT_OK(aph_tensor_from_dlpack(m, &xf));
     }
-    APH_ASSERT_ERR(aph_op_cast(NULL, xi, xf), IA,
+    APH_ASSERT_ERR(aph_op_cast(xi, xf, NULL), IA,
                    "invalid argument: out overlaps x in memory (only exactly the same view is allowed: in place)");
     if (ot_is_cuda()) {
         aph_device* cpu = NULL;
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* c = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F16, s23, 2, &c));
-        APH_ASSERT_ERR(aph_op_cast(NULL, x, c), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_cast(x, c, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(c);
         aph_device_release(cpu);
@@ -1365,30 +1385,18 @@ static void test_errors_cast(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binary_ops),
-        cmocka_unit_test(test_binary_broadcast),
-        cmocka_unit_test(test_binary_strided),
-        cmocka_unit_test(test_binary_in_place),
-        cmocka_unit_test(test_binary_zero_size),
-        cmocka_unit_test(test_binary_nan),
-        cmocka_unit_test(test_binary_scalar),
-        cmocka_unit_test(test_unary_ops),
-        cmocka_unit_test(test_unary_extremes),
-        cmocka_unit_test(test_unary_zero_size),
-        cmocka_unit_test(test_bias_activation),
-        cmocka_unit_test(test_bias_activation_views),
-        cmocka_unit_test(test_cast_matrix),
-        cmocka_unit_test(test_cast_rounding),
-        cmocka_unit_test(test_cast_i64_exact),
-        cmocka_unit_test(test_cast_saturation),
-        cmocka_unit_test(test_cast_same_dtype),
-        cmocka_unit_test(test_cast_zero_size),
-        cmocka_unit_test(test_permuted_input),
-        cmocka_unit_test(test_large),
-        cmocka_unit_test(test_custom_stream),
-        cmocka_unit_test(test_errors_binary),
-        cmocka_unit_test(test_errors_unary_bias),
-        cmocka_unit_test(test_errors_cast),
+        cmocka_unit_test(test_binary_ops),        cmocka_unit_test(test_binary_broadcast),
+        cmocka_unit_test(test_binary_strided),    cmocka_unit_test(test_binary_in_place),
+        cmocka_unit_test(test_binary_zero_size),  cmocka_unit_test(test_binary_nan),
+        cmocka_unit_test(test_binary_scalar),     cmocka_unit_test(test_unary_ops),
+        cmocka_unit_test(test_unary_extremes),    cmocka_unit_test(test_unary_zero_size),
+        cmocka_unit_test(test_bias_activation),   cmocka_unit_test(test_bias_activation_views),
+        cmocka_unit_test(test_cast_matrix),       cmocka_unit_test(test_cast_rounding),
+        cmocka_unit_test(test_cast_i64_exact),    cmocka_unit_test(test_cast_saturation),
+        cmocka_unit_test(test_cast_same_dtype),   cmocka_unit_test(test_cast_zero_size),
+        cmocka_unit_test(test_permuted_input),    cmocka_unit_test(test_large),
+        cmocka_unit_test(test_custom_stream),     cmocka_unit_test(test_errors_binary),
+        cmocka_unit_test(test_errors_unary_bias), cmocka_unit_test(test_errors_cast),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

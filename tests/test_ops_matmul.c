@@ -40,9 +40,8 @@ static int all_nan(const aph_tensor* t) {
 
 /* out[batch..., M, N] = alpha · op(a) · op(b) + beta · c0 with numpy batch broadcasting.
  * a and b are row-major values of their stored shapes; fills out_shape / *out_ndim. */
-static double* ref_matmul(const double* a, const int64_t* as, size_t na, int ta, const double* b,
-                          const int64_t* bs, size_t nb, int tb, double alpha, double beta, const double* c0,
-                          int64_t* os, size_t* ond) {
+static double* ref_matmul(const double* a, const int64_t* as, size_t na, int ta, const double* b, const int64_t* bs,
+                          size_t nb, int tb, double alpha, double beta, const double* c0, int64_t* os, size_t* ond) {
     const int64_t M = ta ? as[na - 1] : as[na - 2], K = ta ? as[na - 2] : as[na - 1];
     const int64_t N = tb ? bs[nb - 2] : bs[nb - 1];
     const size_t nbat = (na > nb ? na : nb) - 2;
@@ -149,9 +148,10 @@ static void check_matmul(aph_dtype dt, const int64_t* as, size_t na, int ta, con
     aph_tensor* storage = NULL;
     aph_tensor* out;
     if (strides & STRIDE_OUT) out = strided_out(dt, os, ond, c0, &storage);
-    else out = c0 != NULL ? ot_tensor(dt, os, ond, c0) : ot_poisoned(dt, os, ond);
+    else
+        out = c0 != NULL ? ot_tensor(dt, os, ond, c0) : ot_poisoned(dt, os, ond);
 
-    APH_ASSERT_OK(aph_op_matmul(stream, a, b, ta, tb, alpha, beta, out));
+    APH_ASSERT_OK(aph_op_matmul(a, b, ta, tb, alpha, beta, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
     char what[160];
@@ -183,7 +183,7 @@ static void stored(int64_t rows, int64_t cols, int trans, int64_t out[2]) {
 
 static void test_matmul_sizes_and_transposes(void** state) {
     (void)state;
-    static const int64_t sizes[][3] = {{1, 1, 1},   {3, 17, 1},  {1, 33, 3},  {17, 3, 33},
+    static const int64_t sizes[][3] = {{1, 1, 1},    {3, 17, 1},   {1, 33, 3}, {17, 3, 33},
                                        {33, 65, 17}, {65, 33, 65}, {3, 1, 17}, {65, 1, 1}};
     aph_dtype dts[4];
     const size_t ndt = ot_float_dtypes(dts);
@@ -277,14 +277,14 @@ static void test_matmul_strided_inputs(void** state) {
         size_t ond = 0;
         double* want = ref_matmul(av, ast, 2, 1, bv, bst, 2, 1, 1.0, 0.0, NULL, os, &ond);
         aph_tensor* out = ot_poisoned(dt, os, ond);
-        APH_ASSERT_OK(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 0.0, out));
+        APH_ASSERT_OK(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, out, NULL));
         double* got = ot_read(out);
         ot_assert_close(got, want, (size_t)(M * N), dt, acc_scale(K), "matmul of transposed views");
         free(got);
         /* The transposed view transposed again by the flag: aᵀ [K, M] read as [M, K]ᵀ... */
         aph_tensor* out2 = ot_poisoned(dt, (const int64_t[]){K, K}, 2);
         double* want2 = ref_matmul(av, ast, 2, 0, av, ast, 2, 1, 1.0, 0.0, NULL, os, &ond); /* aᵀ·a */
-        APH_ASSERT_OK(aph_op_matmul(NULL, a, a, 1, 0, 1.0, 0.0, out2));
+        APH_ASSERT_OK(aph_op_matmul(a, a, 1, 0, 1.0, 0.0, out2, NULL));
         got = ot_read(out2);
         ot_assert_close(got, want2, (size_t)(K * K), dt, acc_scale(M), "matmul of a transposed view with transpose_a");
         free(got);
@@ -329,13 +329,12 @@ static void test_matmul_empty(void** state) {
         check_matmul(dt, a3, 3, 0, bs, 2, 0, 1.0, 0.0, 0, NULL);
 
         /* M, N or a batch dimension 0: nothing to do, OK. */
-        const int64_t shapes[][3][3] = {
-            {{0, 4}, {4, 3}, {0, 3}}, {{3, 4}, {4, 0}, {3, 0}}, {{0, 0}, {0, 0}, {0, 0}}};
+        const int64_t shapes[][3][3] = {{{0, 4}, {4, 3}, {0, 3}}, {{3, 4}, {4, 0}, {3, 0}}, {{0, 0}, {0, 0}, {0, 0}}};
         for (size_t i = 0; i < 3; ++i) {
             aph_tensor* a = ot_tensor(dt, shapes[i][0], 2, NULL);
             aph_tensor* b = ot_tensor(dt, shapes[i][1], 2, NULL);
             aph_tensor* out = ot_tensor(dt, shapes[i][2], 2, NULL);
-            APH_ASSERT_OK(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 1.0, out));
+            APH_ASSERT_OK(aph_op_matmul(a, b, 0, 0, 1.0, 1.0, out, NULL));
             aph_tensor_release(a);
             aph_tensor_release(b);
             aph_tensor_release(out);
@@ -344,7 +343,7 @@ static void test_matmul_empty(void** state) {
         aph_tensor* a = ot_tensor(dt, ab, 3, NULL);
         aph_tensor* b = ot_tensor(dt, bb, 2, NULL);
         aph_tensor* out = ot_tensor(dt, ob, 3, NULL);
-        APH_ASSERT_OK(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 0.0, out));
+        APH_ASSERT_OK(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, out, NULL));
         aph_tensor_release(a);
         aph_tensor_release(b);
         aph_tensor_release(out);
@@ -379,7 +378,7 @@ static void check_linear(aph_dtype dt, const int64_t* xs, size_t nx, int64_t N, 
     aph_tensor* bias = bv ? ot_tensor(dt, bsh, 1, bv) : NULL;
     aph_tensor* storage = NULL;
     aph_tensor* out = strided_o ? strided_out(dt, os, nx, NULL, &storage) : ot_poisoned(dt, os, nx);
-    APH_ASSERT_OK(aph_op_linear(stream, x, w, bias, out));
+    APH_ASSERT_OK(aph_op_linear(x, w, bias, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
     char what[128];
@@ -444,7 +443,7 @@ static void test_linear_views(void** state) {
         APH_ASSERT_OK(aph_tensor_transpose(wb, 0, 1, &w)); /* [N, K] */
         const int64_t os[3] = {3, 2, N};
         aph_tensor* out = ot_poisoned(dt, os, 3);
-        APH_ASSERT_OK(aph_op_linear(NULL, x, w, NULL, out));
+        APH_ASSERT_OK(aph_op_linear(x, w, NULL, out, NULL));
         double want[3 * 2 * 5];
         for (int64_t i = 0; i < 3; ++i) {
             for (int64_t j = 0; j < 2; ++j) {
@@ -511,12 +510,12 @@ static void check_gru(aph_dtype dt, int64_t B, int64_t I, int64_t H, int with_bi
     aph_tensor* bh = bhv ? input(dt, bsh, 1, bhv, strided) : NULL;
     aph_tensor* storage = NULL;
     aph_tensor* out = strided ? strided_out(dt, hs, 2, NULL, &storage) : ot_poisoned(dt, hs, 2);
-    APH_ASSERT_OK(aph_op_gru_cell(stream, x, h, wi, wh, bi, bh, out));
+    APH_ASSERT_OK(aph_op_gru_cell(x, h, wi, wh, bi, bh, out, stream));
     if (stream != NULL) APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(out);
     char what[128];
-    snprintf(what, sizeof what, "gru B %lld I %lld H %lld bias %d strided %d", (long long)B, (long long)I,
-             (long long)H, with_bias, strided);
+    snprintf(what, sizeof what, "gru B %lld I %lld H %lld bias %d strided %d", (long long)B, (long long)I, (long long)H,
+             with_bias, strided);
     /* The gates see sums of I and H products (then sigmoid/tanh, whose slopes are at most 1). */
     ot_assert_close(got, want, (size_t)(B * H), dt, acc_scale(I > H ? I : H), what);
     if (storage != NULL) assert_gaps(storage, 1);
@@ -566,7 +565,7 @@ static void test_gru_cell_empty(void** state) {
     aph_tensor* w1 = ot_tensor(dt, wi, 2, NULL);
     aph_tensor* w2 = ot_tensor(dt, wh, 2, NULL);
     aph_tensor* out = ot_tensor(dt, hs, 2, NULL);
-    APH_ASSERT_OK(aph_op_gru_cell(NULL, x, h, w1, w2, NULL, NULL, out));
+    APH_ASSERT_OK(aph_op_gru_cell(x, h, w1, w2, NULL, NULL, out, NULL));
     aph_tensor_release(x);
     aph_tensor_release(h);
     aph_tensor_release(w1);
@@ -611,41 +610,63 @@ static void test_matmul_errors(void** state) {
     aph_tensor* out_t = ot_poisoned(APH_DTYPE_F32, s42, 2);
     aph_tensor* out_h = ot_poisoned(APH_DTYPE_F16, s24, 2);
 
-    APH_ASSERT_ERR(aph_op_matmul(NULL, NULL, b, 0, 0, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(NULL, b, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: a must not be NULL");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, NULL, 0, 0, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(a, NULL, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: b must not be NULL");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 0.0, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 2, 0, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: transpose_a is 2; expected 0 or 1");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 0, -1, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: transpose_b is -1; expected 0 or 1");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, bh, 0, 0, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: b has dtype f16; expected f32");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, bi, bi, 0, 0, 1.0, 0.0, out), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: a has dtype i32; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, bad, 0, 0, 1.0, 0.0, out), APH_ERR_DIMENSION_MISMATCH,
-                   "dimension mismatch: a [2, 3] (transpose_a 0) and b [4, 5] (transpose_b 0): inner "
-                   "dimensions 3 and 4 differ");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 1, 0, 1.0, 0.0, out), APH_ERR_DIMENSION_MISMATCH,
+    /* The transpose flags are booleans: any non-zero value is true (messages say 1). */
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 7, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: a [2, 3] (transpose_a 1) and b [3, 4] (transpose_b 0): inner "
                    "dimensions 2 and 3 differ");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 0.0, out_t), APH_ERR_SHAPE_MISMATCH,
+    {
+        /* bᵀ·aᵀ [4, 2] with flags (2, -1) and (1, 1): the same bits. */
+        double av[6], bv[12];
+        ot_fill(av, 6, -1.0, 1.0);
+        ot_fill(bv, 12, -1.0, 1.0);
+        aph_tensor* ar = ot_tensor(APH_DTYPE_F32, s23, 2, av);
+        aph_tensor* br = ot_tensor(APH_DTYPE_F32, s34, 2, bv);
+        aph_tensor* ones = ot_poisoned(APH_DTYPE_F32, s42, 2);
+        aph_tensor* others = ot_poisoned(APH_DTYPE_F32, s42, 2);
+        APH_ASSERT_OK(aph_op_matmul(br, ar, 1, 1, 1.0, 0.0, ones, NULL));
+        APH_ASSERT_OK(aph_op_matmul(br, ar, 2, -1, 1.0, 0.0, others, NULL));
+        double* want = ot_read(ones);
+        double* got = ot_read(others);
+        assert_memory_equal(got, want, 8 * sizeof(double));
+        assert_false(isnan(got[0]));
+        free(want);
+        free(got);
+        aph_tensor_release(ar);
+        aph_tensor_release(br);
+        aph_tensor_release(ones);
+        aph_tensor_release(others);
+    }
+    APH_ASSERT_ERR(aph_op_matmul(a, bh, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: b has dtype f16; expected f32");
+    APH_ASSERT_ERR(aph_op_matmul(bi, bi, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: a has dtype i32; expected f32, f16, bf16 or f64");
+    APH_ASSERT_ERR(aph_op_matmul(a, bad, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
+                   "dimension mismatch: a [2, 3] (transpose_a 0) and b [4, 5] (transpose_b 0): inner "
+                   "dimensions 3 and 4 differ");
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 1, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
+                   "dimension mismatch: a [2, 3] (transpose_a 1) and b [3, 4] (transpose_b 0): inner "
+                   "dimensions 2 and 3 differ");
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, out_t, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 4], got [4, 2]");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, b, 0, 0, 1.0, 0.0, out_h), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(a, b, 0, 0, 1.0, 0.0, out_h, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f16; this operation writes f32");
 
     /* Ranks and batch broadcasting. */
     const int64_t s3[1] = {3}, b234[3] = {2, 3, 4}, b345[3] = {3, 4, 5};
     aph_tensor* v = ot_tensor(APH_DTYPE_F32, s3, 1, NULL);
-    APH_ASSERT_ERR(aph_op_matmul(NULL, v, b, 0, 0, 1.0, 0.0, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_matmul(v, b, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: a has shape [3]; a matrix product needs at least 2 dimensions");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, a, v, 0, 0, 1.0, 0.0, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_matmul(a, v, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: b has shape [3]; a matrix product needs at least 2 dimensions");
     aph_tensor* x234 = ot_tensor(APH_DTYPE_F32, b234, 3, NULL);
     aph_tensor* x345 = ot_tensor(APH_DTYPE_F32, b345, 3, NULL);
-    APH_ASSERT_ERR(aph_op_matmul(NULL, x234, x345, 0, 0, 1.0, 0.0, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_matmul(x234, x345, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: a [2, 3, 4] and b [3, 4, 5]: batch dimensions do not broadcast "
                    "(2 vs 3)");
 
@@ -653,9 +674,9 @@ static void test_matmul_errors(void** state) {
     const int64_t s33[2] = {3, 3};
     aph_tensor* sq = ot_tensor(APH_DTYPE_F32, s33, 2, NULL);
     aph_tensor* sq2 = ot_tensor(APH_DTYPE_F32, s33, 2, NULL);
-    APH_ASSERT_ERR(aph_op_matmul(NULL, sq, sq2, 0, 0, 1.0, 0.0, sq), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(sq, sq2, 0, 0, 1.0, 0.0, sq, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps a in memory");
-    APH_ASSERT_ERR(aph_op_matmul(NULL, sq, sq2, 0, 0, 1.0, 0.0, sq2), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_matmul(sq, sq2, 0, 0, 1.0, 0.0, sq2, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps b in memory");
 
     /* Nothing was written by any failed call. */
@@ -668,7 +689,7 @@ static void test_matmul_errors(void** state) {
         aph_tensor* a64 = ot_tensor(APH_DTYPE_F64, s23, 2, NULL);
         aph_tensor* b64 = ot_tensor(APH_DTYPE_F64, s34, 2, NULL);
         aph_tensor* o64 = ot_tensor(APH_DTYPE_F64, s24, 2, NULL);
-        APH_ASSERT_ERR(aph_op_matmul(NULL, a64, b64, 0, 0, 1.0, 0.0, o64), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_matmul(a64, b64, 0, 0, 1.0, 0.0, o64, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: f64 operations on CUDA (a)");
         aph_tensor_release(a64);
         aph_tensor_release(b64);
@@ -679,9 +700,9 @@ static void test_matmul_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* bc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, s34, 2, &bc));
-        APH_ASSERT_ERR(aph_op_matmul(NULL, a, bc, 0, 0, 1.0, 0.0, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_matmul(a, bc, 0, 0, 1.0, 0.0, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
-        APH_ASSERT_ERR(aph_op_linear(NULL, a, bc, NULL, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_linear(a, bc, NULL, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         assert_true(all_nan(out));
         aph_tensor_release(bc);
@@ -719,26 +740,26 @@ static void test_linear_errors(void** state) {
     aph_tensor* out_t = ot_poisoned(APH_DTYPE_F32, obad, 2);
     aph_tensor* scalar = ot_tensor(APH_DTYPE_F32, s0, 0, NULL);
 
-    APH_ASSERT_ERR(aph_op_linear(NULL, NULL, w, b, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_linear(NULL, w, b, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, NULL, b, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_linear(x, NULL, b, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: weight must not be NULL");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, w, b, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_linear(x, w, b, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, wh, b, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_linear(x, wh, b, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: weight has dtype bf16; expected f32");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, w, b16, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_linear(x, w, b16, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: bias has dtype f16; expected f32");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, wb, b, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_linear(x, wb, b, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 3] and weight [5, 4]: x's last dimension 3 differs from "
                    "weight's K 4 (weight is [N, K])");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, wv, b, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_linear(x, wv, b, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: weight has shape [3]; a linear layer needs weight [N, K]");
-    APH_ASSERT_ERR(aph_op_linear(NULL, scalar, w, b, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_linear(scalar, w, b, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x has shape []; a linear layer needs x [..., K]");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, w, bb, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_linear(x, w, bb, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: bias has shape [4]; weight [5, 3] needs bias [5]");
-    APH_ASSERT_ERR(aph_op_linear(NULL, x, w, b, out_t), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_linear(x, w, b, out_t, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 5], got [5, 2]");
     assert_true(all_nan(out));
     assert_true(all_nan(out_t));
@@ -747,7 +768,7 @@ static void test_linear_errors(void** state) {
         aph_tensor* x64 = ot_tensor(APH_DTYPE_F64, xs, 2, NULL);
         aph_tensor* w64 = ot_tensor(APH_DTYPE_F64, ws, 2, NULL);
         aph_tensor* o64 = ot_tensor(APH_DTYPE_F64, os, 2, NULL);
-        APH_ASSERT_ERR(aph_op_linear(NULL, x64, w64, NULL, o64), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_linear(x64, w64, NULL, o64, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: f64 operations on CUDA (x)");
         aph_tensor_release(x64);
         aph_tensor_release(w64);
@@ -786,35 +807,35 @@ static void test_gru_errors(void** state) {
     aph_tensor* out = ot_poisoned(f, hs, 2);
     aph_tensor* out_b = ot_poisoned(f, o_bad, 2);
 
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, NULL, h, wi, wh, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(NULL, h, wi, wh, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, NULL, wi, wh, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, NULL, wi, wh, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: h must not be NULL");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, NULL, wh, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, NULL, wh, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: w_ih must not be NULL");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wi, NULL, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wi, NULL, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: w_hh must not be NULL");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wi, wh, bi, bh, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wi, wh, bi, bh, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h16, wi, wh, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h16, wi, wh, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: h has dtype f16; expected f32");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, hb, wi, wh, bi, bh, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, hb, wi, wh, bi, bh, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 3] and h [3, 4]: batch sizes 2 and 3 differ");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wib, wh, bi, bh, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wib, wh, bi, bh, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: w_ih has shape [12, 4]; x [2, 3] and h [2, 4] need w_ih [12, 3] "
                    "([3·hidden, input])");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wi, whb, bi, bh, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wi, whb, bi, bh, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: w_hh has shape [9, 4]; x [2, 3] and h [2, 4] need w_hh [12, 4] "
                    "([3·hidden, hidden])");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wi, wh, bi, bb, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wi, wh, bi, bb, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: b_hh has shape [9]; x [2, 3] and h [2, 4] need b_hh [12] "
                    "([3·hidden])");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, bi, h, wi, wh, bi, bh, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(bi, h, wi, wh, bi, bh, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x has shape [12]; the GRU cell needs x [batch, input]");
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, h, wi, wh, bi, bh, out_b), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, h, wi, wh, bi, bh, out_b, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 4], got [4, 2]");
     /* out may not be h (nor overlap any input). */
-    APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, out, wi, wh, bi, bh, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_gru_cell(x, out, wi, wh, bi, bh, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps h in memory");
     assert_true(all_nan(out));
     assert_true(all_nan(out_b));
@@ -824,7 +845,7 @@ static void test_gru_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* hc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, f, hs, 2, &hc));
-        APH_ASSERT_ERR(aph_op_gru_cell(NULL, x, hc, wi, wh, bi, bh, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_gru_cell(x, hc, wi, wh, bi, bh, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         assert_true(all_nan(out));
         aph_tensor_release(hc);

@@ -58,13 +58,14 @@ static void softmax_ref(const double* x, double* y, int64_t rows, int64_t n, int
         for (int64_t j = 0; j < n; ++j) s += exp(xr[j] - m);
         for (int64_t j = 0; j < n; ++j) {
             if (m == -INFINITY) yr[j] = NAN; /* a row of -inf: NaN, as in PyTorch */
-            else yr[j] = log_ ? (xr[j] - m) - log(s) : exp(xr[j] - m) / s;
+            else
+                yr[j] = log_ ? (xr[j] - m) - log(s) : exp(xr[j] - m) / s;
         }
     }
 }
 
-static void norm_ref(const double* x, const double* w, const double* b, double eps, int rms, double* y,
-                     int64_t rows, int64_t n) {
+static void norm_ref(const double* x, const double* w, const double* b, double eps, int rms, double* y, int64_t rows,
+                     int64_t n) {
     for (int64_t r = 0; r < rows; ++r) {
         const double* xr = x + r * n;
         double* yr = y + r * n;
@@ -110,8 +111,7 @@ static void reduce_ref(int op, const double* x, double* y, int64_t outer, int64_
 
 /* ---- softmax ------------------------------------------------------------------------------- */
 
-static void check_softmax(aph_dtype dt, const int64_t* shape, size_t ndim, int log_, int strided_x,
-                          int strided_out) {
+static void check_softmax(aph_dtype dt, const int64_t* shape, size_t ndim, int log_, int strided_x, int strided_out) {
     const int64_t numel = ot_numel(shape, ndim);
     const int64_t n = ndim ? shape[ndim - 1] : 1;
     const int64_t rows = n ? numel / n : 0;
@@ -120,7 +120,7 @@ static void check_softmax(aph_dtype dt, const int64_t* shape, size_t ndim, int l
     softmax_ref(x, want, rows, n, log_);
     aph_tensor* tx = make(dt, shape, ndim, x, strided_x);
     aph_tensor* out = make_out(dt, shape, ndim, strided_out);
-    APH_ASSERT_OK(log_ ? aph_op_log_softmax(NULL, tx, out) : aph_op_softmax(NULL, tx, out));
+    APH_ASSERT_OK(log_ ? aph_op_log_softmax(tx, out, NULL) : aph_op_softmax(tx, out, NULL));
     double* got = ot_read(out);
     ot_assert_close(got, want, (size_t)numel, dt, 1.0, log_ ? "log_softmax" : "softmax");
     free(got);
@@ -141,8 +141,8 @@ static void test_softmax(void** state) {
                 check_softmax(dts[di], shape, 2, log_, (int)(li & 1), 0);
             }
             const int64_t s3[3] = {2, 3, 17};
-            check_softmax(dts[di], s3, 3, log_, 1, 1); /* strided x and strided out */
-            check_softmax(dts[di], s3, 1, log_, 0, 1);  /* 1-D: one row */
+            check_softmax(dts[di], s3, 3, log_, 1, 1);   /* strided x and strided out */
+            check_softmax(dts[di], s3, 1, log_, 0, 1);   /* 1-D: one row */
             check_softmax(dts[di], NULL, 0, log_, 0, 0); /* 0-dim: one row of one */
         }
     }
@@ -158,15 +158,15 @@ static void test_softmax_inf(void** state) {
         for (size_t li = 0; li < 3; ++li) {
             const int64_t n = lengths[li], shape[2] = {3, n};
             double* x = random_values(dts[di], 3 * n, -4.0, 4.0);
-            for (int64_t j = 0; j < n; j += 2) x[j] = -INFINITY; /* row 0: every other -inf */
+            for (int64_t j = 0; j < n; j += 2) x[j] = -INFINITY;  /* row 0: every other -inf */
             for (int64_t j = 0; j < n; ++j) x[n + j] = -INFINITY; /* row 1: all -inf */
-            x[2 * n + n - 1] = -INFINITY;                          /* row 2: the last -inf */
+            x[2 * n + n - 1] = -INFINITY;                         /* row 2: the last -inf */
             double* want = malloc(sizeof(double) * (size_t)(3 * n));
             for (int log_ = 0; log_ <= 1; ++log_) {
                 softmax_ref(x, want, 3, n, log_);
                 aph_tensor* tx = ot_tensor(dts[di], shape, 2, x);
                 aph_tensor* out = ot_poisoned(dts[di], shape, 2);
-                APH_ASSERT_OK(log_ ? aph_op_log_softmax(NULL, tx, out) : aph_op_softmax(NULL, tx, out));
+                APH_ASSERT_OK(log_ ? aph_op_log_softmax(tx, out, NULL) : aph_op_softmax(tx, out, NULL));
                 double* got = ot_read(out);
                 ot_assert_close(got, want, (size_t)(3 * n), dts[di], 1.0, log_ ? "log_softmax -inf" : "softmax -inf");
                 assert_true(log_ ? got[0] == -INFINITY : got[0] == 0.0);
@@ -194,7 +194,7 @@ static void test_softmax_in_place(void** state) {
             double* want = malloc(sizeof(double) * (size_t)numel);
             softmax_ref(x, want, 2, lengths[li], 1);
             aph_tensor* t = ot_tensor(dts[di], shape, 2, x);
-            APH_ASSERT_OK(aph_op_log_softmax(NULL, t, t));
+            APH_ASSERT_OK(aph_op_log_softmax(t, t, NULL));
             double* got = ot_read(t);
             ot_assert_close(got, want, (size_t)numel, dts[di], 1.0, "log_softmax in place");
             free(got);
@@ -217,14 +217,14 @@ static void test_softmax_errors(void** state) {
     aph_tensor* bad_dtype = ot_poisoned(APH_DTYPE_F16, shape, 2);
     aph_tensor* ints = ot_tensor(APH_DTYPE_I32, shape, 2, v);
 
-    APH_ASSERT_ERR(aph_op_softmax(NULL, NULL, out), APH_ERR_INVALID_ARGUMENT, "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_log_softmax(NULL, x, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_softmax(NULL, out, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: x must not be NULL");
+    APH_ASSERT_ERR(aph_op_log_softmax(x, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_softmax(NULL, ints, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_softmax(ints, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x has dtype i32; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_softmax(NULL, x, bad_shape), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_softmax(x, bad_shape, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
-    APH_ASSERT_ERR(aph_op_log_softmax(NULL, x, bad_dtype), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_log_softmax(x, bad_dtype, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f16; this operation writes f32");
     assert_all_nan(out);
     assert_all_nan(bad_shape);
@@ -235,7 +235,7 @@ static void test_softmax_errors(void** state) {
     aph_tensor *lo = NULL, *hi = NULL;
     APH_ASSERT_OK(aph_tensor_narrow(base, 0, 0, 2, &lo));
     APH_ASSERT_OK(aph_tensor_narrow(base, 0, 1, 2, &hi));
-    APH_ASSERT_ERR(aph_op_softmax(NULL, lo, hi), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_softmax(lo, hi, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps x in memory (only exactly the same view is allowed: in place)");
     assert_all_nan(base);
     aph_tensor_release(lo);
@@ -247,13 +247,13 @@ static void test_softmax_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* cpu_out = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, shape, 2, &cpu_out));
-        APH_ASSERT_ERR(aph_op_softmax(NULL, x, cpu_out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_softmax(x, cpu_out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(cpu_out);
         aph_device_release(cpu);
         aph_tensor* x64 = ot_tensor(APH_DTYPE_F64, shape, 2, v);
         aph_tensor* o64 = ot_poisoned(APH_DTYPE_F64, shape, 2);
-        APH_ASSERT_ERR(aph_op_softmax(NULL, x64, o64), APH_ERR_NOT_IMPLEMENTED,
+        APH_ASSERT_ERR(aph_op_softmax(x64, o64, NULL), APH_ERR_NOT_IMPLEMENTED,
                        "not implemented: f64 operations on CUDA (x)");
         aph_tensor_release(x64);
         aph_tensor_release(o64);
@@ -265,8 +265,8 @@ static void test_softmax_errors(void** state) {
     aph_tensor* e1 = ot_tensor(APH_DTYPE_F32, z1, 2, NULL);
     aph_tensor* o0 = ot_tensor(APH_DTYPE_F32, z0, 2, NULL);
     aph_tensor* o1 = ot_tensor(APH_DTYPE_F32, z1, 2, NULL);
-    APH_ASSERT_OK(aph_op_softmax(NULL, e0, o0));
-    APH_ASSERT_OK(aph_op_log_softmax(NULL, e1, o1));
+    APH_ASSERT_OK(aph_op_softmax(e0, o0, NULL));
+    APH_ASSERT_OK(aph_op_log_softmax(e1, o1, NULL));
     aph_tensor_release(e0);
     aph_tensor_release(e1);
     aph_tensor_release(o0);
@@ -294,8 +294,9 @@ static void check_norm(aph_dtype dt, const int64_t* shape, size_t ndim, int mode
     aph_tensor* tw = make(dt, &n, 1, w, strided_x);
     aph_tensor* tb = mode == 1 ? ot_tensor(dt, &n, 1, b) : NULL;
     aph_tensor* out = in_place ? tx : make_out(dt, shape, ndim, strided_out);
-    if (mode == 2) APH_ASSERT_OK(aph_op_rms_norm(NULL, tx, tw, eps, out));
-    else APH_ASSERT_OK(aph_op_layer_norm(NULL, tx, tw, tb, eps, out));
+    if (mode == 2) APH_ASSERT_OK(aph_op_rms_norm(tx, tw, eps, out, NULL));
+    else
+        APH_ASSERT_OK(aph_op_layer_norm(tx, tw, tb, eps, out, NULL));
     double* got = ot_read(out);
     /* The statistics of long rows are f32 sums over n terms: allow a few more roundings. */
     ot_assert_close(got, want, (size_t)numel, dt, n > 1000 ? 4.0 : 1.0, mode == 2 ? "rms_norm" : "layer_norm");
@@ -324,7 +325,7 @@ static void test_norms(void** state) {
             check_norm(dts[di], s3, 3, mode, 1, 1, 0); /* strided x and weight, strided out */
             check_norm(dts[di], s3, 3, mode, 0, 0, 1); /* in place */
             const int64_t s4097[2] = {2, 4097};
-            check_norm(dts[di], s4097, 2, mode, 0, 0, 1); /* in place, block path */
+            check_norm(dts[di], s4097, 2, mode, 0, 0, 1);  /* in place, block path */
             check_norm(dts[di], s3 + 2, 1, mode, 0, 0, 0); /* 1-D: one row */
         }
     }
@@ -344,15 +345,15 @@ static void test_norm_errors(void** state) {
     aph_tensor* x0 = ot_tensor(APH_DTYPE_F32, NULL, 0, v);
     aph_tensor* o0 = ot_poisoned(APH_DTYPE_F32, NULL, 0);
 
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, NULL, w, NULL, 1e-5, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_layer_norm(NULL, w, NULL, 1e-5, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, NULL, w, 1e-5, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_layer_norm(x, NULL, w, 1e-5, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: weight must not be NULL");
-    APH_ASSERT_ERR(aph_op_rms_norm(NULL, x, w, 1e-5, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rms_norm(x, w, 1e-5, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_rms_norm(NULL, x, w16, 1e-5, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rms_norm(x, w16, 1e-5, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: weight has dtype f16; expected f32");
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, w, w16, 1e-5, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_layer_norm(x, w, w16, 1e-5, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: bias has dtype f16; expected f32");
     const double bad_eps[] = {0.0, -1e-5, NAN, INFINITY};
     const char* eps_msg[] = {"invalid argument: eps must be positive and finite, got 0",
@@ -360,24 +361,24 @@ static void test_norm_errors(void** state) {
                              "invalid argument: eps must be positive and finite, got nan",
                              "invalid argument: eps must be positive and finite, got inf"};
     for (int i = 0; i < 4; ++i) {
-        APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, w, NULL, bad_eps[i], out), APH_ERR_INVALID_ARGUMENT, eps_msg[i]);
-        APH_ASSERT_ERR(aph_op_rms_norm(NULL, x, w, bad_eps[i], out), APH_ERR_INVALID_ARGUMENT, eps_msg[i]);
+        APH_ASSERT_ERR(aph_op_layer_norm(x, w, NULL, bad_eps[i], out, NULL), APH_ERR_INVALID_ARGUMENT, eps_msg[i]);
+        APH_ASSERT_ERR(aph_op_rms_norm(x, w, bad_eps[i], out, NULL), APH_ERR_INVALID_ARGUMENT, eps_msg[i]);
     }
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, w4, NULL, 1e-5, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_layer_norm(x, w4, NULL, 1e-5, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: weight [4] does not match the last dimension of x [2, 3] (expected [3])");
-    APH_ASSERT_ERR(aph_op_rms_norm(NULL, x, w13, 1e-5, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rms_norm(x, w13, 1e-5, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: weight [1, 3] does not match the last dimension of x [2, 3] (expected [3])");
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, w, w4, 1e-5, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_layer_norm(x, w, w4, 1e-5, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: bias [4] does not match the last dimension of x [2, 3] (expected [3])");
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x0, w, NULL, 1e-5, o0), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_layer_norm(x0, w, NULL, 1e-5, o0, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [] has no last dimension to normalise over (weight [3])");
-    APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, w, NULL, 1e-5, bad_shape), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_layer_norm(x, w, NULL, 1e-5, bad_shape, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
     /* out must not be the weight (nor overlap it). */
     aph_tensor* wrow = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(w, s13, 2, &wrow));
     aph_tensor* x13 = ot_tensor(APH_DTYPE_F32, s13, 2, v);
-    APH_ASSERT_ERR(aph_op_rms_norm(NULL, x13, w, 1e-5, wrow), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rms_norm(x13, w, 1e-5, wrow, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps weight in memory");
     aph_tensor_release(x13);
     aph_tensor_release(wrow);
@@ -390,9 +391,9 @@ static void test_norm_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* cpu_w = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, &n3, 1, &cpu_w));
-        APH_ASSERT_ERR(aph_op_layer_norm(NULL, x, cpu_w, NULL, 1e-5, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_layer_norm(x, cpu_w, NULL, 1e-5, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
-        APH_ASSERT_ERR(aph_op_rms_norm(NULL, x, cpu_w, 1e-5, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_rms_norm(x, cpu_w, 1e-5, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(cpu_w);
         aph_device_release(cpu);
@@ -403,8 +404,8 @@ static void test_norm_errors(void** state) {
     const int64_t z[2] = {0, 3};
     aph_tensor* ez = ot_tensor(APH_DTYPE_F32, z, 2, NULL);
     aph_tensor* oz = ot_tensor(APH_DTYPE_F32, z, 2, NULL);
-    APH_ASSERT_OK(aph_op_layer_norm(NULL, ez, w, w, 1e-5, oz));
-    APH_ASSERT_OK(aph_op_rms_norm(NULL, ez, w, 1e-5, oz));
+    APH_ASSERT_OK(aph_op_layer_norm(ez, w, w, 1e-5, oz, NULL));
+    APH_ASSERT_OK(aph_op_rms_norm(ez, w, 1e-5, oz, NULL));
     aph_tensor_release(ez);
     aph_tensor_release(oz);
 
@@ -432,7 +433,8 @@ static void check_reduce(aph_dtype dt, int op, const double* x, const int64_t* s
         if (i < d) outer *= shape[i];
         if (i > d) inner *= shape[i];
         if (i != d) oshape[ond++] = shape[i];
-        else if (keepdim) oshape[ond++] = 1;
+        else if (keepdim)
+            oshape[ond++] = 1;
     }
     const int64_t n = ndim ? shape[d] : 1, onumel = outer * inner;
     double* want = malloc(sizeof(double) * (size_t)(onumel ? onumel : 1));
@@ -440,8 +442,9 @@ static void check_reduce(aph_dtype dt, int op, const double* x, const int64_t* s
     const aph_dtype odt = op == 3 ? APH_DTYPE_I64 : dt;
     aph_tensor* tx = make(dt, shape, ndim, x, strided_x);
     aph_tensor* out = op == 3 ? ot_poisoned(odt, oshape, ond) : make_out(odt, oshape, ond, strided_out);
-    if (op == 3) APH_ASSERT_OK(aph_op_argmax(NULL, tx, dim, keepdim, out));
-    else APH_ASSERT_OK(aph_op_reduce(NULL, (aph_reduce_op)op, tx, dim, keepdim, out));
+    if (op == 3) APH_ASSERT_OK(aph_op_argmax(tx, dim, keepdim, out, NULL));
+    else
+        APH_ASSERT_OK(aph_op_reduce((aph_reduce_op)op, tx, dim, keepdim, out, NULL));
     double* got = ot_read(out);
     static const char* names[] = {"sum", "mean", "max", "argmax"};
     if (op == 3) {
@@ -516,11 +519,11 @@ static void test_reduce_nan_and_ties(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     /* Rows of 6 (and the same values down columns of a [6, 5] tensor, transposed). */
     const double rows[5][6] = {
-        {1, 3, 3, 2, 3, 0},                /* tie: index 1 */
-        {1, NAN, 5, NAN, 2, 9},            /* first NaN: index 1 */
-        {-2, -2, -2, -2, -2, -2},          /* all equal: index 0 */
+        {1, 3, 3, 2, 3, 0},                                                 /* tie: index 1 */
+        {1, NAN, 5, NAN, 2, 9},                                             /* first NaN: index 1 */
+        {-2, -2, -2, -2, -2, -2},                                           /* all equal: index 0 */
         {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY}, /* index 0 */
-        {0.5, 0.25, INFINITY, 7, INFINITY, NAN}, /* NaN last: index 5 */
+        {0.5, 0.25, INFINITY, 7, INFINITY, NAN},                            /* NaN last: index 5 */
     };
     const double want_max[5] = {3, NAN, -2, -INFINITY, NAN};
     const double want_arg[5] = {1, 1, 0, 0, 5};
@@ -535,8 +538,8 @@ static void test_reduce_nan_and_ties(void** state) {
             const int64_t dim = layout == 0 ? 1 : 0, five = 5;
             aph_tensor* m = ot_poisoned(dts[di], &five, 1);
             aph_tensor* a = ot_poisoned(APH_DTYPE_I64, &five, 1);
-            APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MAX, x, dim, 0, m));
-            APH_ASSERT_OK(aph_op_argmax(NULL, x, dim, 0, a));
+            APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MAX, x, dim, 0, m, NULL));
+            APH_ASSERT_OK(aph_op_argmax(x, dim, 0, a, NULL));
             double* gm = ot_read(m);
             double* ga = ot_read(a);
             ot_assert_close(gm, want_max, 5, dts[di], 1.0, "max with NaN");
@@ -556,22 +559,22 @@ static void test_reduce_empty(void** state) {
     const int64_t shape[3] = {2, 0, 3}, oshape[2] = {2, 3}, keep[3] = {2, 1, 3};
     aph_tensor* x = ot_tensor(APH_DTYPE_F32, shape, 3, NULL);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, oshape, 2);
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 0, out));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, x, 1, 0, out, NULL));
     double* got = ot_read(out);
     for (int i = 0; i < 6; ++i) assert_true(got[i] == 0.0);
     free(got);
     aph_tensor* out_keep = ot_poisoned(APH_DTYPE_F32, keep, 3);
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_SUM, x, -2, 1, out_keep));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, x, -2, 1, out_keep, NULL));
     got = ot_read(out_keep);
     for (int i = 0; i < 6; ++i) assert_true(got[i] == 0.0);
     free(got);
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MEAN, x, 1, 0, out));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MEAN, x, 1, 0, out, NULL));
     assert_all_nan(out);
     aph_tensor* poisoned = ot_poisoned(APH_DTYPE_F32, oshape, 2);
     aph_tensor* idx = ot_poisoned(APH_DTYPE_I64, oshape, 2);
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_MAX, x, 1, 0, poisoned), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_MAX, x, 1, 0, poisoned, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: dim 1 has size 0: max of an empty dimension is undefined");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, x, -2, 0, idx), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(x, -2, 0, idx, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: dim -2 has size 0: argmax of an empty dimension is undefined");
     assert_all_nan(poisoned);
     got = ot_read(idx);
@@ -580,9 +583,9 @@ static void test_reduce_empty(void** state) {
     /* Reducing a non-empty dimension of an empty tensor: an empty result, nothing to do. */
     const int64_t e02[2] = {2, 0};
     aph_tensor* empty_out = ot_tensor(APH_DTYPE_F32, e02, 2, NULL);
-    APH_ASSERT_OK(aph_op_reduce(NULL, APH_REDUCE_MAX, x, 2, 0, empty_out));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_MAX, x, 2, 0, empty_out, NULL));
     aph_tensor* empty_idx = ot_tensor(APH_DTYPE_I64, e02, 2, NULL);
-    APH_ASSERT_OK(aph_op_argmax(NULL, x, 2, 0, empty_idx));
+    APH_ASSERT_OK(aph_op_argmax(x, 2, 0, empty_idx, NULL));
     aph_tensor_release(empty_out);
     aph_tensor_release(empty_idx);
     aph_tensor_release(x);
@@ -603,42 +606,42 @@ static void test_reduce_errors(void** state) {
     aph_tensor* out_wrong = ot_poisoned(APH_DTYPE_F32, wrong, 2);
     aph_tensor* idx = ot_poisoned(APH_DTYPE_I64, oshape, 2);
 
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, NULL, 1, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, NULL, 1, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 0, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, x, 1, 0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, NULL, 1, 0, idx), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(NULL, 1, 0, idx, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, x, 1, 0, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(x, 1, 0, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, ints, 1, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, ints, 1, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x has dtype i64; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, ints, 1, 0, idx), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(ints, 1, 0, idx, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x has dtype i64; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, (aph_reduce_op)3, x, 1, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce((aph_reduce_op)3, x, 1, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: op 3 is not an aph_reduce_op");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, (aph_reduce_op)-1, x, 1, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce((aph_reduce_op)-1, x, 1, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: op -1 is not an aph_reduce_op");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_MEAN, x, 3, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_MEAN, x, 3, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: dim 3 is out of range for a tensor with 3 dimensions");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, x, -4, 0, idx), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(x, -4, 0, idx, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: dim -4 is out of range for a tensor with 3 dimensions");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 0, out_wrong), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, x, 1, 0, out_wrong, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 4], got [2, 3]");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 1, out), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, x, 1, 1, out, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 1, 4], got [2, 4]");
-    APH_ASSERT_ERR(aph_op_argmax(NULL, x, 1, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_argmax(x, 1, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f32; this operation writes i64");
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_MAX, x, 1, 0, idx), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_MAX, x, 1, 0, idx, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype i64; this operation writes f32");
     aph_tensor* x0 = ot_tensor(APH_DTYPE_F32, NULL, 0, v);
     aph_tensor* o0 = ot_poisoned(APH_DTYPE_F32, NULL, 0);
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, x0, 1, 0, o0), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, x0, 1, 0, o0, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: dim 1 is out of range for a tensor with 0 dimensions");
     /* out inside x's memory. */
     aph_tensor* x_as_out = NULL;
     APH_ASSERT_OK(aph_tensor_narrow(x, 1, 0, 1, &x_as_out)); /* [2, 1, 4] */
-    APH_ASSERT_ERR(aph_op_reduce(NULL, APH_REDUCE_SUM, x, 1, 1, x_as_out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_reduce(APH_REDUCE_SUM, x, 1, 1, x_as_out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps x in memory");
     double* got = ot_read(x);
     for (int i = 0; i < 24; ++i) assert_true(got[i] == v[i]);
@@ -656,7 +659,7 @@ static void test_reduce_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* cpu_out = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_I64, oshape, 2, &cpu_out));
-        APH_ASSERT_ERR(aph_op_argmax(NULL, x, 1, 0, cpu_out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_argmax(x, 1, 0, cpu_out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(cpu_out);
         aph_device_release(cpu);
@@ -709,9 +712,9 @@ static void test_custom_stream(void** state) {
     aph_tensor* a = ot_poisoned(APH_DTYPE_F32, shape, 2);
     aph_tensor* b = ot_poisoned(APH_DTYPE_F32, shape, 2);
     aph_tensor* s = ot_poisoned(APH_DTYPE_F32, &four, 1);
-    APH_ASSERT_OK(aph_op_softmax(stream, tx, a));
-    APH_ASSERT_OK(aph_op_layer_norm(stream, a, tw, NULL, 1e-5, b));
-    APH_ASSERT_OK(aph_op_reduce(stream, APH_REDUCE_SUM, b, -1, 0, s));
+    APH_ASSERT_OK(aph_op_softmax(tx, a, stream));
+    APH_ASSERT_OK(aph_op_layer_norm(a, tw, NULL, 1e-5, b, stream));
+    APH_ASSERT_OK(aph_op_reduce(APH_REDUCE_SUM, b, -1, 0, s, stream));
     APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(s);
     /* Softmax outputs are ~1/33 with a spread of the same order: layer norm magnifies the

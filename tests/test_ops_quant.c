@@ -91,16 +91,17 @@ static groups groups_of(const int64_t* shape, size_t ndim, int64_t axis) {
     }
     for (size_t i = 0; i < ndim; ++i) {
         if ((int64_t)i < axis) g.outer *= shape[i];
-        else if ((int64_t)i == axis) g.channels = shape[i];
-        else g.inner *= shape[i];
+        else if ((int64_t)i == axis)
+            g.channels = shape[i];
+        else
+            g.inner *= shape[i];
     }
     return g;
 }
 
 /* One int8 case: quantize x (dtype dt, shape, axis), check the scales, the codes and the round
  * trip through aph_dequantize. */
-static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t axis, int strided_in,
-                       int strided_out) {
+static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t axis, int strided_in, int strided_out) {
     const int64_t n = ot_numel(shape, ndim);
     const groups g = groups_of(shape, ndim, axis);
     double* x = random_values(dt, n, -2.0, 2.0);
@@ -108,7 +109,7 @@ static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t 
     const int64_t sshape[1] = {g.channels};
     aph_tensor* tq = output(APH_DTYPE_I8, shape, ndim, strided_out);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, sshape, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, tx, axis, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, tx, axis, tq, ts, NULL));
     double* q = ot_read(tq);
     double* s = ot_read(ts);
 
@@ -135,23 +136,23 @@ static void check_int8(aph_dtype dt, const int64_t* shape, size_t ndim, int64_t 
         double want = nearbyint(v);
         want = want > 127 ? 127 : (want < -127 ? -127 : want);
         if (q[i] != want) {
-            fail_msg("int8 code %lld: got %g, want %g (x %.9g, s %.9g, dtype %s, seed %llu)", (long long)i, q[i],
-                     want, x[i], sc, aph_dtype_name(dt), (unsigned long long)ot_seed());
+            fail_msg("int8 code %lld: got %g, want %g (x %.9g, s %.9g, dtype %s, seed %llu)", (long long)i, q[i], want,
+                     x[i], sc, aph_dtype_name(dt), (unsigned long long)ot_seed());
         }
     }
     /* The round trip: |x - deq| <= s / 2, plus the rounding of deq to dt, plus the error of the
      * f32 quotient x / s (relative 2^-24, so |x| · 2^-24 once multiplied back by s), which can
      * carry a quotient just below .5 to the other side before it is rounded. */
     aph_tensor* tout = output(dt, shape, ndim, strided_out);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_INT8, tq, ts, axis, tout));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_INT8, tq, ts, axis, tout, NULL));
     double* deq = ot_read(tout);
     double* want = malloc(sizeof(double) * (size_t)(n ? n : 1));
     assert_non_null(want);
     for (int64_t i = 0; i < n; ++i) {
         const double sc = ref_s[(i / g.inner) % g.channels];
         want[i] = q[i] * sc;
-        const double bound =
-            sc / 2 * (1 + 1e-6) + (fabs(x[i]) + sc) * dtype_eps(dt) + fabs(x[i]) * 0x1p-24 + dtype_tiny(dt);
+        const double bound = sc / 2 * (1 + 1e-6) + (fabs(x[i]) + sc) * dtype_eps(dt) + fabs(x[i]) * 0x1p-24 +
+                             dtype_tiny(dt);
         if (fabs(x[i] - deq[i]) > bound) {
             fail_msg("int8 round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", (long long)i, x[i], deq[i], sc,
                      aph_dtype_name(dt));
@@ -189,9 +190,9 @@ static void test_int8_per_channel(void** state) {
     const size_t nd = ot_float_dtypes(dts);
     const int64_t s1[] = {17, 33}, s2[] = {3, 5, 7}, s3[] = {4, 40}, s4[] = {1};
     for (size_t d = 0; d < nd; ++d) {
-        check_int8(dts[d], s1, 2, 0, 0, 0);  /* first axis, rows of 33 */
-        check_int8(dts[d], s1, 2, 1, 1, 0);  /* last axis */
-        check_int8(dts[d], s2, 3, 1, 0, 1);  /* a middle axis, inner 7 */
+        check_int8(dts[d], s1, 2, 0, 0, 0); /* first axis, rows of 33 */
+        check_int8(dts[d], s1, 2, 1, 1, 0); /* last axis */
+        check_int8(dts[d], s2, 3, 1, 0, 1); /* a middle axis, inner 7 */
         check_int8(dts[d], s2, 3, 2, 1, 0);
         check_int8(dts[d], s2, 3, 0, 0, 0);
         check_int8(dts[d], s3, 2, 0, 1, 0);
@@ -208,7 +209,7 @@ static void test_int8_special_values(void** state) {
     aph_tensor* tx = ot_tensor(APH_DTYPE_F32, shape, 2, x);
     aph_tensor* tq = ot_poisoned(APH_DTYPE_I8, shape, 2);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, cs, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, tx, 1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, tx, 1, tq, ts, NULL));
     double* q = ot_read(tq);
     double* s = ot_read(ts);
     const double s1 = (double)(float)(2.5 / 127.0), s3 = (double)(float)(2.0 / 127.0);
@@ -218,7 +219,7 @@ static void test_int8_special_values(void** state) {
         if (q[i] != want_q[i]) fail_msg("int8 special code %d: got %g, want %g", i, q[i], want_q[i]);
     }
     aph_tensor* tout = ot_poisoned(APH_DTYPE_F32, shape, 2);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_INT8, tq, ts, 1, tout));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_INT8, tq, ts, 1, tout, NULL));
     double* deq = ot_read(tout);
     for (int i = 0; i < 12; ++i) {
         const double w = (double)(float)(want_q[i] * s[i % 4]);
@@ -271,14 +272,14 @@ static uint8_t fp8_nearest(double v, int e4m3, int* tie) {
 /* Known values through the per-tensor scale 1 (the finite absmax is the format's largest
  * value): rounding to nearest even, ties, subnormals, signed zero, NaN, saturation of ±inf. */
 static void check_fp8_known(aph_dtype dt, int e4m3) {
-    const double e4[] = {0.0,         -0.0,           448.0,           -448.0,        1.0,    -1.0,
-                         ldexp(1, -9), ldexp(1, -10), 3 * ldexp(1, -10), ldexp(1, -6), 1.0625, 1.1875,
-                         240.0,       NAN,            INFINITY,        -INFINITY};
+    const double e4[] = {
+        0.0,          -0.0,   448.0,  -448.0, 1.0, -1.0,     ldexp(1, -9), ldexp(1, -10), 3 * ldexp(1, -10),
+        ldexp(1, -6), 1.0625, 1.1875, 240.0,  NAN, INFINITY, -INFINITY};
     const uint8_t e4c[] = {0x00, 0x80, 0x7e, 0xfe, 0x38, 0xb8, 0x01, 0x00,
                            0x02, 0x08, 0x38, 0x3a, 0x77, 0x7f, 0x7e, 0xfe};
-    const double e5[] = {0.0,            -0.0,           57344.0,          -57344.0,      1.0,   -1.0,
+    const double e5[] = {0.0,           -0.0,          57344.0,           -57344.0,      1.0,   -1.0,
                          ldexp(1, -16), ldexp(1, -17), 3 * ldexp(1, -17), ldexp(1, -14), 1.125, 1.375,
-                         1.5,            NAN,            INFINITY,         -INFINITY};
+                         1.5,           NAN,           INFINITY,          -INFINITY};
     const uint8_t e5c[] = {0x00, 0x80, 0x7b, 0xfb, 0x3c, 0xbc, 0x01, 0x00,
                            0x02, 0x04, 0x3c, 0x3e, 0x3e, 0x7f, 0x7b, 0xfb};
     const double* x = e4m3 ? e4 : e5;
@@ -289,7 +290,7 @@ static void check_fp8_known(aph_dtype dt, int e4m3) {
     aph_tensor* tx = ot_tensor(dt, shape, 1, x);
     aph_tensor* tq = ot_poisoned(qdt, shape, 1);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, sch, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(sch, tx, -1, tq, ts, NULL));
     uint8_t* q = read_bytes(tq);
     double* s = ot_read(ts);
     assert_true(s[0] == 1.0);
@@ -301,7 +302,7 @@ static void check_fp8_known(aph_dtype dt, int e4m3) {
     }
     /* Dequantize: the codes' values (NaN stays NaN, -0 stays -0). */
     aph_tensor* tout = ot_poisoned(dt, shape, 1);
-    APH_ASSERT_OK(aph_dequantize(NULL, sch, tq, ts, -1, tout));
+    APH_ASSERT_OK(aph_dequantize(sch, tq, ts, -1, tout, NULL));
     double* deq = ot_read(tout);
     for (int i = 0; i < 16; ++i) {
         const double w = fp8_value(want[i], e4m3);
@@ -341,7 +342,7 @@ static void check_fp8_random(aph_dtype dt, int e4m3, const int64_t* shape, size_
     aph_tensor* tx = input(dt, shape, ndim, x, strided);
     aph_tensor* tq = ot_poisoned(qdt, shape, ndim);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, sch, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(sch, tx, -1, tq, ts, NULL));
     uint8_t* q = read_bytes(tq);
     double* s = ot_read(ts);
     double am = 0.0;
@@ -361,7 +362,7 @@ static void check_fp8_random(aph_dtype dt, int e4m3, const int64_t* shape, size_
         }
     }
     aph_tensor* tout = ot_poisoned(dt, shape, ndim);
-    APH_ASSERT_OK(aph_dequantize(NULL, sch, tq, ts, -1, tout));
+    APH_ASSERT_OK(aph_dequantize(sch, tq, ts, -1, tout, NULL));
     double* deq = ot_read(tout);
     /* Half a step: 2^-4 (e4m3) / 2^-3 (e5m2) of |v| for normal codes, half the subnormal step
      * 2^-10 / 2^-17 below; times s; plus the rounding of deq to dt. */
@@ -370,8 +371,8 @@ static void check_fp8_random(aph_dtype dt, int e4m3, const int64_t* shape, size_
         const double half = e4m3 ? fmax(v * 0x1p-4, 0x1p-10) : fmax(v * 0x1p-3, 0x1p-17);
         const double bound = half * sc * (1 + 1e-6) + fabs(x[i]) * 2 * dtype_eps(dt) + dtype_tiny(dt);
         if (fabs(x[i] - deq[i]) > bound) {
-            fail_msg("%s round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", e4m3 ? "e4m3" : "e5m2",
-                     (long long)i, x[i], deq[i], sc, aph_dtype_name(dt));
+            fail_msg("%s round trip %lld: x %.9g, deq %.9g, s %.9g (dtype %s)", e4m3 ? "e4m3" : "e5m2", (long long)i,
+                     x[i], deq[i], sc, aph_dtype_name(dt));
         }
     }
     free(deq);
@@ -442,7 +443,7 @@ static void check_nf4(aph_dtype dt, const int64_t* shape, size_t ndim, int strid
     aph_tensor* tx = input(dt, shape, ndim, x, strided);
     aph_tensor* tq = ot_poisoned(APH_DTYPE_U8, qshape, 1);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, sshape, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_NF4, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_NF4, tx, -1, tq, ts, NULL));
     double* q = ot_read(tq);
     double* s = ot_read(ts);
     for (int64_t b = 0; b < nb; ++b) {
@@ -460,7 +461,7 @@ static void check_nf4(aph_dtype dt, const int64_t* shape, size_t ndim, int strid
     }
     if (n % 2) assert_int_equal((int)q[n / 2] & 15, 0); /* the odd tail's low nibble */
     aph_tensor* tout = output(dt, shape, ndim, !strided);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_NF4, tq, ts, -1, tout));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_NF4, tq, ts, -1, tout, NULL));
     double* deq = ot_read(tout);
     double* want = malloc(sizeof(double) * (size_t)n);
     assert_non_null(want);
@@ -513,7 +514,7 @@ static void test_nf4_packing(void** state) {
     aph_tensor* tx = ot_tensor(APH_DTYPE_F32, shape, 1, x);
     aph_tensor* tq = ot_poisoned(APH_DTYPE_U8, qs, 1);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, ss, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_NF4, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_NF4, tx, -1, tq, ts, NULL));
     uint8_t* q = read_bytes(tq);
     double* s = ot_read(ts);
     assert_true(s[0] == 1.0);
@@ -544,7 +545,7 @@ static void check_ternary(aph_dtype dt, const int64_t* shape, size_t ndim, int s
     aph_tensor* tx = input(dt, shape, ndim, x, strided);
     aph_tensor* tq = ot_poisoned(APH_DTYPE_U8, qshape, ndim);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, tx, -1, tq, ts, NULL));
     double* q = ot_read(tq);
     double* s = ot_read(ts);
     double mean = 0.0;
@@ -568,7 +569,7 @@ static void check_ternary(aph_dtype dt, const int64_t* shape, size_t ndim, int s
         for (int64_t k = K; k < 4 * KB; ++k) assert_int_equal(packed_code(q, r, KB, k), 0); /* padding */
     }
     aph_tensor* tout = output(dt, shape, ndim, !strided);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_TERNARY, tq, ts, -1, tout));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_TERNARY, tq, ts, -1, tout, NULL));
     double* deq = ot_read(tout);
     double* want = malloc(sizeof(double) * (size_t)n);
     assert_non_null(want);
@@ -608,7 +609,7 @@ static void test_ternary_packing(void** state) {
     aph_tensor* tx = ot_tensor(APH_DTYPE_F32, shape, 2, w);
     aph_tensor* tq = ot_poisoned(APH_DTYPE_U8, qs, 2);
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, tx, -1, tq, ts));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, tx, -1, tq, ts, NULL));
     uint8_t* q = read_bytes(tq);
     double* s = ot_read(ts);
     assert_true(fabs(s[0] - 1.6) < 1e-6);
@@ -637,8 +638,7 @@ static double* pack_codes(const int* codes, int64_t N, int64_t K) {
 }
 
 /* out [lead..., N] vs Σ_k x[m, k] · value(code[n, k]) · s in f64. */
-static void check_tmm(aph_dtype dt, const int64_t* xshape, size_t ndim, int64_t N, int strided_x,
-                      int strided_out) {
+static void check_tmm(aph_dtype dt, const int64_t* xshape, size_t ndim, int64_t N, int strided_x, int strided_out) {
     const int64_t K = xshape[ndim - 1], KB = ceil_div(K, 4), n = ot_numel(xshape, ndim), M = n / K;
     double* x = random_values(dt, n, -1.0, 1.0);
     const int64_t weights = N * K;
@@ -655,7 +655,7 @@ static void check_tmm(aph_dtype dt, const int64_t* xshape, size_t ndim, int64_t 
     aph_tensor* tp = ot_tensor(APH_DTYPE_U8, pshape, 2, packed);
     aph_tensor* ts = ot_tensor(APH_DTYPE_F32, one, 1, &sv);
     aph_tensor* tout = output(dt, oshape, ndim, strided_out);
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, tx, tp, ts, tout));
+    APH_ASSERT_OK(aph_op_ternary_matmul(tx, tp, ts, tout, NULL));
     double* got = ot_read(tout);
     double* want = malloc(sizeof(double) * (size_t)(M * N));
     assert_non_null(want);
@@ -682,8 +682,8 @@ static void test_ternary_matmul(void** state) {
     (void)state;
     aph_dtype dts[4];
     const size_t nd = ot_float_dtypes(dts);
-    const int64_t x1[] = {1, 1}, x2[] = {5, 5}, x3[] = {2, 3, 63}, x4[] = {4, 64}, x5[] = {9, 127},
-                  x6[] = {3, 600}, x7[] = {17};
+    const int64_t x1[] = {1, 1}, x2[] = {5, 5}, x3[] = {2, 3, 63}, x4[] = {4, 64}, x5[] = {9, 127}, x6[] = {3, 600},
+                  x7[] = {17};
     for (size_t d = 0; d < nd; ++d) {
         check_tmm(dts[d], x1, 2, 3, 0, 0);
         check_tmm(dts[d], x2, 2, 7, 1, 0);
@@ -710,10 +710,10 @@ static void test_ternary_matmul_end_to_end(void** state) {
         aph_tensor* tw = ot_tensor(dt, wshape, 2, w);
         aph_tensor* tp = ot_poisoned(APH_DTYPE_U8, pshape, 2);
         aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
-        APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, tw, -1, tp, ts));
+        APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, tw, -1, tp, ts, NULL));
         aph_tensor* tx = ot_tensor(dt, xshape, 2, x);
         aph_tensor* tout = ot_poisoned(dt, oshape, 2);
-        APH_ASSERT_OK(aph_op_ternary_matmul(NULL, tx, tp, ts, tout));
+        APH_ASSERT_OK(aph_op_ternary_matmul(tx, tp, ts, tout, NULL));
         double* p = ot_read(tp);
         double* s = ot_read(ts);
         double* got = ot_read(tout);
@@ -750,7 +750,7 @@ static void test_ternary_matmul_skips_zero_weights(void** state) {
     aph_tensor* tp = ot_tensor(APH_DTYPE_U8, ps, 2, packed);
     aph_tensor* ts = ot_tensor(APH_DTYPE_F32, one, 1, &sv);
     aph_tensor* tout = ot_poisoned(APH_DTYPE_F32, os, 2);
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, tx, tp, ts, tout));
+    APH_ASSERT_OK(aph_op_ternary_matmul(tx, tp, ts, tout, NULL));
     double* got = ot_read(tout);
     assert_true(got[0] == 3.0);
     assert_true(got[1] == -2.0);
@@ -773,7 +773,7 @@ static void test_broadcast_inputs(void** state) {
     APH_ASSERT_OK(aph_tensor_expand(x1, full, 2, &xb));
     aph_tensor* q = ot_poisoned(APH_DTYPE_I8, full, 2);
     aph_tensor* s = ot_poisoned(APH_DTYPE_F32, three, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, xb, 0, q, s));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, xb, 0, q, s, NULL));
     double* qv = ot_read(q);
     double* sv = ot_read(s);
     for (int r = 1; r < 3; ++r) {
@@ -785,7 +785,7 @@ static void test_broadcast_inputs(void** state) {
     aph_tensor* tp = ot_tensor(APH_DTYPE_U8, ps, 2, packed);
     aph_tensor* ts = ot_tensor(APH_DTYPE_F32, one, 1, &scale);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, os, 2);
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, xb, tp, ts, out));
+    APH_ASSERT_OK(aph_op_ternary_matmul(xb, tp, ts, out, NULL));
     double* ov = ot_read(out);
     const double x[7] = {(float)xv[0], (float)xv[1], (float)xv[2], (float)xv[3],
                          (float)xv[4], (float)xv[5], (float)xv[6]};
@@ -829,34 +829,34 @@ static void test_zero_size(void** state) {
     /* INT8 per tensor and per channel: the scales of nothing are 0. */
     aph_tensor* q = ot_tensor(APH_DTYPE_I8, x05, 2, NULL);
     aph_tensor* s = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, x, -1, q, s));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, x, -1, q, s, NULL));
     double* v = ot_read(s);
     assert_true(v[0] == 0.0);
     free(v);
     aph_tensor* s5 = ot_poisoned(APH_DTYPE_F32, five, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_INT8, x, 1, q, s5));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_INT8, x, 1, q, s5, NULL));
     v = ot_read(s5);
     for (int i = 0; i < 5; ++i) assert_true(v[i] == 0.0);
     free(v);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_INT8, q, s5, 1, x));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_INT8, q, s5, 1, x, NULL));
     aph_tensor_release(q);
 
     /* fp8 */
     aph_tensor* q8 = ot_tensor(APH_DTYPE_F8E5M2, x05, 2, NULL);
     aph_tensor_release(s);
     s = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_FP8_E5M2, x, -1, q8, s));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_FP8_E5M2, x, -1, q8, s, NULL));
     v = ot_read(s);
     assert_true(v[0] == 0.0);
     free(v);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_FP8_E5M2, q8, s, -1, x));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_FP8_E5M2, q8, s, -1, x, NULL));
     aph_tensor_release(q8);
 
     /* NF4: empty codes, empty scales. */
     aph_tensor* qn = ot_tensor(APH_DTYPE_U8, zero, 1, NULL);
     aph_tensor* sn = ot_tensor(APH_DTYPE_F32, zero, 1, NULL);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_NF4, x, -1, qn, sn));
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_NF4, qn, sn, -1, x));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_NF4, x, -1, qn, sn, NULL));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_NF4, qn, sn, -1, x, NULL));
     aph_tensor_release(qn);
     aph_tensor_release(sn);
 
@@ -864,13 +864,13 @@ static void test_zero_size(void** state) {
     aph_tensor* qt = ot_tensor(APH_DTYPE_U8, q02, 2, NULL);
     aph_tensor_release(s);
     s = ot_poisoned(APH_DTYPE_F32, one, 1);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, x, -1, qt, s));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, x, -1, qt, s, NULL));
     v = ot_read(s);
     assert_true(v[0] == 0.0);
     free(v);
-    APH_ASSERT_OK(aph_dequantize(NULL, APH_QUANT_TERNARY, qt, s, -1, x));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_TERNARY, qt, s, -1, x, NULL));
     aph_tensor* qt2 = ot_tensor(APH_DTYPE_U8, x30, 2, NULL);
-    APH_ASSERT_OK(aph_quantize(NULL, APH_QUANT_TERNARY, x2, -1, qt2, s));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, x2, -1, qt2, s, NULL));
 
     /* Ternary matmul: M = 0, N = 0, and K = 0 (zeros). */
     const int64_t p30[] = {3, 0}, p02[] = {0, 2}, o03[] = {0, 3}, o30[] = {3, 3}, o50[] = {2, 0}, x25[] = {2, 5};
@@ -883,9 +883,9 @@ static void test_zero_size(void** state) {
     /* x [0, 5] needs packed [N, 2]: use N = 3 via a [3, 2] packed. */
     const int64_t p32[] = {3, 2};
     aph_tensor* p3 = ot_tensor(APH_DTYPE_U8, p32, 2, NULL);
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, x, p3, s, o1));
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, xk, pN0, s, o3));
-    APH_ASSERT_OK(aph_op_ternary_matmul(NULL, x2, pk0, s, o2));
+    APH_ASSERT_OK(aph_op_ternary_matmul(x, p3, s, o1, NULL));
+    APH_ASSERT_OK(aph_op_ternary_matmul(xk, pN0, s, o3, NULL));
+    APH_ASSERT_OK(aph_op_ternary_matmul(x2, pk0, s, o2, NULL));
     v = ot_read(o2);
     for (int i = 0; i < 9; ++i) assert_true(v[i] == 0.0);
     free(v);
@@ -915,61 +915,61 @@ static void test_quantize_errors(void** state) {
     aph_tensor* q = ot_poisoned(APH_DTYPE_I8, xs, 2);
     aph_tensor* s = ot_poisoned(APH_DTYPE_F32, one, 1);
 
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, NULL, -1, q, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, NULL, -1, q, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, NULL, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, NULL, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_q must not be NULL");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, q, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, q, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_scale must not be NULL");
-    APH_ASSERT_ERR(aph_quantize(NULL, (aph_quant_scheme)7, x, -1, q, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize((aph_quant_scheme)7, x, -1, q, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scheme 7 is not an aph_quant_scheme value");
 
     /* Wrong dtypes. */
     aph_tensor* xi = ot_tensor(APH_DTYPE_I32, xs, 2, NULL);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, xi, -1, q, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, xi, -1, q, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x has dtype i32; expected f32, f16, bf16 or f64");
     aph_tensor* qu = ot_poisoned(APH_DTYPE_U8, xs, 2);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, qu, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, qu, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_q has dtype u8; this operation writes i8");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_FP8_E4M3, x, -1, q, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_FP8_E4M3, x, -1, q, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_q has dtype i8; this operation writes f8e4m3");
     aph_tensor* q8 = ot_poisoned(APH_DTYPE_F8E4M3, xs, 2);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_FP8_E5M2, x, -1, q8, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_FP8_E5M2, x, -1, q8, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_q has dtype f8e4m3; this operation writes f8e5m2");
     aph_tensor* s16 = ot_poisoned(APH_DTYPE_F16, one, 1);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, q, s16), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, q, s16, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_scale has dtype f16; this operation writes f32");
 
     /* Wrong shapes, with the expected shape. */
     aph_tensor* s2 = ot_poisoned(APH_DTYPE_F32, two, 1);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, q, s2), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, q, s2, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [1], got [2]");
     aph_tensor* s3 = ot_poisoned(APH_DTYPE_F32, three, 1);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, 1, q, s3), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, 1, q, s3, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [5], got [3]");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_NF4, x, -1, qu, s), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_NF4, x, -1, qu, s, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [8], got [3, 5]");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_TERNARY, x, -1, qu, s), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_TERNARY, x, -1, qu, s, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [3, 2], got [3, 5]");
     aph_tensor* qt = ot_poisoned(APH_DTYPE_U8, q35b, 2);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_TERNARY, x, -1, qt, s3), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_TERNARY, x, -1, qt, s3, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [1], got [3]");
     const int64_t q8s[] = {8};
     aph_tensor* qn = ot_poisoned(APH_DTYPE_U8, q8s, 1);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_NF4, x, -1, qn, s2), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_NF4, x, -1, qn, s2, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [1], got [2]");
 
     /* Axes. */
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, 2, q, s3), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, 2, q, s3, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: axis 2 is out of range for x with 2 dimensions");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_FP8_E4M3, x, 0, q8, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_FP8_E4M3, x, 0, q8, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: axis must be -1 for APH_QUANT_FP8_E4M3 (got 0); only APH_QUANT_INT8 "
                    "takes a channel axis");
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_NF4, x, -2, qn, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_NF4, x, -2, qn, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: axis must be -1 for APH_QUANT_NF4 (got -2); only APH_QUANT_INT8 takes a "
                    "channel axis");
     aph_tensor* x0 = ot_tensor(APH_DTYPE_F32, NULL, 0, xv);
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_TERNARY, x0, -1, qt, s), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_TERNARY, x0, -1, qt, s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must have at least 1 dimension for APH_QUANT_TERNARY (its last dimension "
                    "is packed)");
 
@@ -979,7 +979,7 @@ static void test_quantize_errors(void** state) {
     aph_tensor* xs1 = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(x, flat, 1, &xf));
     APH_ASSERT_OK(aph_tensor_narrow(xf, 0, 14, 1, &xs1));
-    APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, x, -1, q, xs1), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, x, -1, q, xs1, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out_scale overlaps x in memory");
     double* xr = ot_read(x);
     for (int i = 0; i < 15; ++i) assert_true(xr[i] == (double)(float)xv[i]);
@@ -999,13 +999,12 @@ static void test_quantize_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* xc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, xs, 2, &xc));
-        APH_ASSERT_ERR(aph_quantize(NULL, APH_QUANT_INT8, xc, -1, q, s), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_quantize(APH_QUANT_INT8, xc, -1, q, s, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(xc);
         aph_device_release(cpu);
         aph_tensor* x64 = ot_tensor(APH_DTYPE_F64, xs, 2, xv);
-        APH_ASSERT_ERR_CONTAINS(aph_quantize(NULL, APH_QUANT_INT8, x64, -1, q, s), APH_ERR_NOT_IMPLEMENTED,
-                                "f64");
+        APH_ASSERT_ERR_CONTAINS(aph_quantize(APH_QUANT_INT8, x64, -1, q, s, NULL), APH_ERR_NOT_IMPLEMENTED, "f64");
         aph_tensor_release(x64);
         assert_true(all_bytes_ff(q));
     }
@@ -1029,43 +1028,43 @@ static void test_dequantize_errors(void** state) {
     aph_tensor* q = ot_poisoned(APH_DTYPE_I8, xs, 2);
     aph_tensor* s = ot_poisoned(APH_DTYPE_F32, one, 1);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, xs, 2);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, NULL, s, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, NULL, s, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: q must not be NULL");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, NULL, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, NULL, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must not be NULL");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, -1, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, -1, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_dequantize(NULL, (aph_quant_scheme)5, q, s, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize((aph_quant_scheme)5, q, s, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scheme 5 is not an aph_quant_scheme value");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_FP8_E4M3, q, s, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_FP8_E4M3, q, s, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: q has dtype i8; expected f8e4m3");
     aph_tensor* outi = ot_poisoned(APH_DTYPE_I32, xs, 2);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, -1, outi), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, -1, outi, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype i32; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, 3, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, 3, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: axis 3 is out of range for out with 2 dimensions");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, 1, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, 1, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: scale has shape [1] but q [3, 5] needs [5] for APH_QUANT_INT8");
     const int64_t os[] = {5, 3};
     aph_tensor* out53 = ot_poisoned(APH_DTYPE_F32, os, 2);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, -1, out53), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, -1, out53, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [3, 5], got [5, 3]");
     aph_tensor* qn = ot_poisoned(APH_DTYPE_U8, q7s, 1);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_NF4, qn, s, -1, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_NF4, qn, s, -1, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: q has shape [7] but out [3, 5] needs [8] for APH_QUANT_NF4");
     aph_tensor* qn8 = ot_poisoned(APH_DTYPE_U8, q8s, 1);
     aph_tensor* s2 = ot_poisoned(APH_DTYPE_F32, two, 1);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_NF4, qn8, s2, -1, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_NF4, qn8, s2, -1, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: scale has shape [2] but q [8] needs [1] for APH_QUANT_NF4");
     aph_tensor* qt = ot_poisoned(APH_DTYPE_U8, qtb, 2);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_TERNARY, qt, s, -1, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_TERNARY, qt, s, -1, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: q has shape [3, 3] but out [3, 5] needs [3, 2] for APH_QUANT_TERNARY");
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_TERNARY, qt, s, 0, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_TERNARY, qt, s, 0, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: axis must be -1 for APH_QUANT_TERNARY (got 0); only APH_QUANT_INT8 takes "
                    "a channel axis");
     aph_tensor* sf16 = ot_poisoned(APH_DTYPE_F16, one, 1);
     aph_tensor* qt2 = ot_poisoned(APH_DTYPE_U8, qts, 2);
-    APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_TERNARY, qt2, sf16, -1, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_dequantize(APH_QUANT_TERNARY, qt2, sf16, -1, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale has dtype f16; expected f32");
     assert_true(all_bytes_ff(out));
     if (ot_is_cuda()) {
@@ -1073,7 +1072,7 @@ static void test_dequantize_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* oc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_F32, xs, 2, &oc));
-        APH_ASSERT_ERR(aph_dequantize(NULL, APH_QUANT_INT8, q, s, -1, oc), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_dequantize(APH_QUANT_INT8, q, s, -1, oc, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(oc);
         aph_device_release(cpu);
@@ -1101,41 +1100,41 @@ static void test_ternary_matmul_errors(void** state) {
     aph_tensor* p = ot_tensor(APH_DTYPE_U8, ps, 2, NULL);
     aph_tensor* s = ot_tensor(APH_DTYPE_F32, one, 1, xv);
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, os, 2);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, NULL, p, s, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, p, s, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, NULL, s, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, NULL, s, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: packed must not be NULL");
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, NULL, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, NULL, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: scale must not be NULL");
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, s, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, s, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
     aph_tensor* pb = ot_tensor(APH_DTYPE_U8, pbad, 2, NULL);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, pb, s, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, pb, s, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 5] and packed [3, 3] do not fit: K = 5 needs packed [N, 2] "
                    "(ceil(K / 4) bytes per row)");
     aph_tensor* p1d = ot_tensor(APH_DTYPE_U8, p1, 1, NULL);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p1d, s, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p1d, s, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 5] and packed [6] do not fit: K = 5 needs packed [N, 2] "
                    "(ceil(K / 4) bytes per row)");
     aph_tensor* s2 = ot_tensor(APH_DTYPE_F32, two, 1, xv);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, s2, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, s2, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: scale has shape [2]; the ternary scale is [1]");
     aph_tensor* ob = ot_poisoned(APH_DTYPE_F32, obad, 2);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, s, ob), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, s, ob, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3], got [3, 2]");
     aph_tensor* o16 = ot_poisoned(APH_DTYPE_F16, os, 2);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, s, o16), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, s, o16, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f16; this operation writes f32");
     aph_tensor* pi = ot_tensor(APH_DTYPE_I8, ps, 2, NULL);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, pi, s, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, pi, s, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: packed has dtype i8; expected u8");
     aph_tensor* x0 = ot_tensor(APH_DTYPE_F32, NULL, 0, xv);
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x0, p, s, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x0, p, s, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x has shape []; it must be [..., K]");
     /* out inside x's memory: x [2, 5] and out [2, 3] as views of one [2, 5] buffer. */
     aph_tensor* xo = NULL;
     APH_ASSERT_OK(aph_tensor_narrow(x, 1, 1, 3, &xo));
-    APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, p, s, xo), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_ternary_matmul(x, p, s, xo, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps x in memory");
     aph_tensor_release(xo);
     double* xr = ot_read(x);
@@ -1148,7 +1147,7 @@ static void test_ternary_matmul_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* pc = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_U8, ps, 2, &pc));
-        APH_ASSERT_ERR(aph_op_ternary_matmul(NULL, x, pc, s, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_ternary_matmul(x, pc, s, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(pc);
         aph_device_release(cpu);
@@ -1183,9 +1182,9 @@ static void test_custom_stream(void** state) {
     aph_tensor* ts = ot_poisoned(APH_DTYPE_F32, one, 1);
     aph_tensor* tdeq = ot_poisoned(APH_DTYPE_F32, ws, 2);
     aph_tensor* tout = ot_poisoned(APH_DTYPE_F32, os, 2);
-    APH_ASSERT_OK(aph_quantize(st, APH_QUANT_TERNARY, tw, -1, tp, ts));
-    APH_ASSERT_OK(aph_dequantize(st, APH_QUANT_TERNARY, tp, ts, -1, tdeq));
-    APH_ASSERT_OK(aph_op_ternary_matmul(st, tx, tp, ts, tout));
+    APH_ASSERT_OK(aph_quantize(APH_QUANT_TERNARY, tw, -1, tp, ts, st));
+    APH_ASSERT_OK(aph_dequantize(APH_QUANT_TERNARY, tp, ts, -1, tdeq, st));
+    APH_ASSERT_OK(aph_op_ternary_matmul(tx, tp, ts, tout, st));
     APH_ASSERT_OK(aph_stream_synchronize(st));
     double* deq = ot_read(tdeq);
     double* got = ot_read(tout);

@@ -37,8 +37,8 @@ static int real_gpu(void) { return ot_is_cuda() && getenv("SIM_CUDA_DEVICES") ==
 /* ---- rope ---------------------------------------------------------------------------------- */
 
 /* x [B, S, H, D] row-major, pos [B, S] (shared: the same row for every b). */
-static void rope_ref(const double* x, const double* pos, int shared, double theta, int layout, double* y,
-                     int64_t B, int64_t S, int64_t H, int64_t D) {
+static void rope_ref(const double* x, const double* pos, int shared, double theta, int layout, double* y, int64_t B,
+                     int64_t S, int64_t H, int64_t D) {
     const int64_t half = D / 2;
     for (int64_t b = 0; b < B; ++b) {
         for (int64_t s = 0; s < S; ++s) {
@@ -84,8 +84,8 @@ static aph_tensor* rope_tensor(aph_dtype dt, const int64_t* shape, const double*
 }
 
 /* One case: positions [S] (shared) or [B, S] of dtype pdt, values up to max_pos. */
-static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_t H, int64_t D, int shared,
-                       int layout, int x_layout, int out_layout, int in_place, int64_t max_pos) {
+static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_t H, int64_t D, int shared, int layout,
+                       int x_layout, int out_layout, int in_place, int64_t max_pos) {
     const int64_t shape[4] = {B, S, H, D}, numel = B * S * H * D;
     const double theta = 10000.0;
     double* x = random_values(dt, numel, -2.0, 2.0);
@@ -97,15 +97,17 @@ static void check_rope(aph_dtype dt, aph_dtype pdt, int64_t B, int64_t S, int64_
     const int64_t pshape[2] = {B, S};
     aph_tensor* tp;
     if (shared) tp = ot_tensor(pdt, &S, 1, pos);
-    else if (x_layout == STRIDED) tp = ot_tensor_strided(pdt, pshape, 2, pos); /* strided positions too */
-    else tp = ot_tensor(pdt, pshape, 2, pos);
+    else if (x_layout == STRIDED)
+        tp = ot_tensor_strided(pdt, pshape, 2, pos); /* strided positions too */
+    else
+        tp = ot_tensor(pdt, pshape, 2, pos);
     aph_tensor* out = tx;
     if (!in_place) {
         double* nan = nan_values(numel);
         out = rope_tensor(dt, shape, nan, out_layout);
         free(nan);
     }
-    APH_ASSERT_OK(aph_op_rope(NULL, tx, tp, theta, (aph_rope_layout)layout, out));
+    APH_ASSERT_OK(aph_op_rope(tx, tp, theta, (aph_rope_layout)layout, out, NULL));
     double* got = ot_read(out);
     /* Positions up to 10^6 make angles up to 10^6 rad: the device computes them in double and
      * rounds cos/sin to f32, so the f32 result is still within a few roundings. */
@@ -159,7 +161,7 @@ static void test_rope_zero_size(void** state) {
         aph_tensor* x = ot_tensor(APH_DTYPE_F32, shapes[i], 4, NULL);
         aph_tensor* out = ot_tensor(APH_DTYPE_F32, shapes[i], 4, NULL);
         aph_tensor* p = ot_tensor(APH_DTYPE_I32, &shapes[i][1], 1, NULL);
-        APH_ASSERT_OK(aph_op_rope(NULL, x, p, 10000.0, APH_ROPE_HALF, out));
+        APH_ASSERT_OK(aph_op_rope(x, p, 10000.0, APH_ROPE_HALF, out, NULL));
         aph_tensor_release(x);
         aph_tensor_release(out);
         aph_tensor_release(p);
@@ -168,7 +170,7 @@ static void test_rope_zero_size(void** state) {
     const int64_t d0[4] = {1, 2, 2, 0}, two = 2;
     aph_tensor* x = ot_tensor(APH_DTYPE_F32, d0, 4, NULL);
     aph_tensor* p = ot_tensor(APH_DTYPE_I64, &two, 1, (double[]){0, 1});
-    APH_ASSERT_OK(aph_op_rope(NULL, x, p, 10000.0, APH_ROPE_INTERLEAVED, x));
+    APH_ASSERT_OK(aph_op_rope(x, p, 10000.0, APH_ROPE_INTERLEAVED, x, NULL));
     aph_tensor_release(x);
     aph_tensor_release(p);
 }
@@ -191,37 +193,37 @@ static void test_rope_errors(void** state) {
     aph_tensor* out_wrong = ot_poisoned(APH_DTYPE_F32, wrong, 4);
     aph_tensor* out_f16 = ot_poisoned(APH_DTYPE_F16, shape, 4);
 
-    APH_ASSERT_ERR(aph_op_rope(NULL, NULL, p, 1e4, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(NULL, p, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x must not be NULL");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, NULL, 1e4, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, NULL, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: positions must not be NULL");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 1e4, APH_ROPE_HALF, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 1e4, APH_ROPE_HALF, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_rope(NULL, xi, p, 1e4, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(xi, p, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: x has dtype i32; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, pf, 1e4, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, pf, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: positions has dtype f32; expected i32 or i64");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 0.0, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 0.0, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: theta must be positive and finite, got 0");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, -10.0, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, -10.0, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: theta must be positive and finite, got -10");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, INFINITY, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, INFINITY, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: theta must be positive and finite, got inf");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, NAN, APH_ROPE_HALF, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, NAN, APH_ROPE_HALF, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: theta must be positive and finite, got nan");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 1e4, (aph_rope_layout)2, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 1e4, (aph_rope_layout)2, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: layout 2 is not an aph_rope_layout");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x3, p, 1e4, APH_ROPE_HALF, x3), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rope(x3, p, 1e4, APH_ROPE_HALF, x3, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 3, 8] must be [batch, seq, heads, head_dim]");
-    APH_ASSERT_ERR(aph_op_rope(NULL, xodd, p, 1e4, APH_ROPE_HALF, xodd), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rope(xodd, p, 1e4, APH_ROPE_HALF, xodd, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: x [2, 3, 2, 5] has an odd head_dim (5); rope rotates pairs");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p4, 1e4, APH_ROPE_HALF, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rope(x, p4, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: positions [4] does not fit x [2, 3, 2, 4] (expected [3] or [2, 3])");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, pbs, 1e4, APH_ROPE_HALF, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rope(x, pbs, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: positions [3, 2] does not fit x [2, 3, 2, 4] (expected [3] or [2, 3])");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 1e4, APH_ROPE_HALF, out_wrong), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 1e4, APH_ROPE_HALF, out_wrong, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [2, 3, 2, 4], got [2, 3, 2, 2]");
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 1e4, APH_ROPE_HALF, out_f16), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 1e4, APH_ROPE_HALF, out_f16, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f16; this operation writes f32");
     /* out overlapping x other than exactly: x shifted by one head dimension element. */
     const int64_t flat = 48 + 4;
@@ -231,7 +233,7 @@ static void test_rope_errors(void** state) {
     APH_ASSERT_OK(aph_tensor_narrow(buf, 0, 4, 48, &b));
     APH_ASSERT_OK(aph_tensor_reshape(a, shape, 4, &av));
     APH_ASSERT_OK(aph_tensor_reshape(b, shape, 4, &bv));
-    APH_ASSERT_ERR(aph_op_rope(NULL, av, p, 1e4, APH_ROPE_HALF, bv), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(av, p, 1e4, APH_ROPE_HALF, bv, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps x in memory (only exactly the same view is allowed: in place)");
     assert_all_nan(buf);
     /* A broadcast out is refused. */
@@ -239,7 +241,7 @@ static void test_rope_errors(void** state) {
     aph_tensor* small = ot_poisoned(APH_DTYPE_F32, one, 4);
     aph_tensor* bcast = NULL;
     APH_ASSERT_OK(aph_tensor_expand(small, shape, 4, &bcast));
-    APH_ASSERT_ERR(aph_op_rope(NULL, x, p, 1e4, APH_ROPE_HALF, bcast), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_rope(x, p, 1e4, APH_ROPE_HALF, bcast, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has a broadcast dimension (dim 0: size 2, stride 0); "
                    "write into a contiguous tensor instead");
     assert_all_nan(small);
@@ -259,7 +261,7 @@ static void test_rope_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* cpu_p = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_I32, bs, 2, &cpu_p));
-        APH_ASSERT_ERR(aph_op_rope(NULL, x, cpu_p, 1e4, APH_ROPE_HALF, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_rope(x, cpu_p, 1e4, APH_ROPE_HALF, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(cpu_p);
         aph_device_release(cpu);
@@ -302,7 +304,7 @@ static void check_embedding(aph_dtype dt, aph_dtype idt, int64_t vocab, int64_t 
     } else {
         out = ot_poisoned(dt, oshape, indim + 1);
     }
-    APH_ASSERT_OK(aph_op_embedding(NULL, tt, ti, out));
+    APH_ASSERT_OK(aph_op_embedding(tt, ti, out, NULL));
     double* got = ot_read(out);
     ot_assert_close(got, want, (size_t)(n * dim), dt, 0.0, "embedding (exact copy)");
     free(got);
@@ -349,19 +351,19 @@ static void test_embedding_bad_ids(void** state) {
             const aph_dtype idt = it ? APH_DTYPE_I64 : APH_DTYPE_I32;
             aph_tensor* ids = ot_tensor(idt, &s5, 1, high);
             aph_tensor* out = ot_poisoned(APH_DTYPE_F32, oshape, 2);
-            APH_ASSERT_ERR(aph_op_embedding(NULL, tt, ids, out), APH_ERR_INVALID_ARGUMENT,
+            APH_ASSERT_ERR(aph_op_embedding(tt, ids, out, NULL), APH_ERR_INVALID_ARGUMENT,
                            "invalid argument: ids[3] = 50 is outside [0, 50)");
             assert_all_nan(out);
             aph_tensor* ids23 = ot_tensor(idt, s23, 2, low);
             aph_tensor* out23 = ot_poisoned(APH_DTYPE_F32, o23, 3);
-            APH_ASSERT_ERR(aph_op_embedding(NULL, tt, ids23, out23), APH_ERR_INVALID_ARGUMENT,
+            APH_ASSERT_ERR(aph_op_embedding(tt, ids23, out23, NULL), APH_ERR_INVALID_ARGUMENT,
                            "invalid argument: ids[4] = -1 is outside [0, 50)");
             assert_all_nan(out23);
             /* A strided out (written through a temporary) is untouched too. */
             double* nan = nan_values(20);
             aph_tensor* sout = ot_tensor_strided(APH_DTYPE_F32, oshape, 2, nan);
             free(nan);
-            APH_ASSERT_ERR(aph_op_embedding(NULL, tt, ids, sout), APH_ERR_INVALID_ARGUMENT,
+            APH_ASSERT_ERR(aph_op_embedding(tt, ids, sout, NULL), APH_ERR_INVALID_ARGUMENT,
                            "invalid argument: ids[3] = 50 is outside [0, 50)");
             assert_all_nan(sout);
             aph_tensor_release(sout);
@@ -373,7 +375,7 @@ static void test_embedding_bad_ids(void** state) {
     } else if (real_gpu()) {
         aph_tensor* ids = ot_tensor(APH_DTYPE_I64, &s5, 1, high);
         aph_tensor* out = ot_poisoned(APH_DTYPE_F32, oshape, 2);
-        APH_ASSERT_OK(aph_op_embedding(NULL, tt, ids, out));
+        APH_ASSERT_OK(aph_op_embedding(tt, ids, out, NULL));
         double* got = ot_read(out);
         for (int i = 0; i < 5; ++i) {
             for (int j = 0; j < 4; ++j) {
@@ -403,26 +405,26 @@ static void test_embedding_errors(void** state) {
     aph_tensor* out_wrong = ot_poisoned(APH_DTYPE_F32, wrong, 2);
     aph_tensor* out_f16 = ot_poisoned(APH_DTYPE_F16, oshape, 2);
 
-    APH_ASSERT_ERR(aph_op_embedding(NULL, NULL, ids, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(NULL, ids, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: table must not be NULL");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, NULL, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(table, NULL, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: ids must not be NULL");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, ids, NULL), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(table, ids, NULL, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, itable, ids, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(itable, ids, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: table has dtype i32; expected f32, f16, bf16 or f64");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, fids, out), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(table, fids, out, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: ids has dtype f32; expected i32 or i64");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table3, ids, out), APH_ERR_DIMENSION_MISMATCH,
+    APH_ASSERT_ERR(aph_op_embedding(table3, ids, out, NULL), APH_ERR_DIMENSION_MISMATCH,
                    "dimension mismatch: table [10, 4, 1] must be [vocab, dim]");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, ids, out_wrong), APH_ERR_SHAPE_MISMATCH,
+    APH_ASSERT_ERR(aph_op_embedding(table, ids, out_wrong, NULL), APH_ERR_SHAPE_MISMATCH,
                    "shape mismatch: expected [3, 4], got [3, 5]");
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, ids, out_f16), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(table, ids, out_f16, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out has dtype f16; this operation writes f32");
     /* out inside the table's memory. */
     aph_tensor* rows = NULL;
     APH_ASSERT_OK(aph_tensor_narrow(table, 0, 2, 3, &rows));
-    APH_ASSERT_ERR(aph_op_embedding(NULL, table, ids, rows), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_embedding(table, ids, rows, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out overlaps table in memory");
     aph_tensor_release(rows);
     double* got = ot_read(table);
@@ -436,7 +438,7 @@ static void test_embedding_errors(void** state) {
         APH_ASSERT_OK(aph_device_open(APH_DEVICE_CPU, 0, &cpu));
         aph_tensor* cpu_ids = NULL;
         APH_ASSERT_OK(aph_tensor_create(cpu, APH_DTYPE_I64, &s3, 1, &cpu_ids));
-        APH_ASSERT_ERR(aph_op_embedding(NULL, table, cpu_ids, out), APH_ERR_DEVICE_MISMATCH,
+        APH_ASSERT_ERR(aph_op_embedding(table, cpu_ids, out, NULL), APH_ERR_DEVICE_MISMATCH,
                        "device mismatch: tensors must be on the same device");
         aph_tensor_release(cpu_ids);
         aph_device_release(cpu);
@@ -446,10 +448,10 @@ static void test_embedding_errors(void** state) {
     const int64_t zero = 0, oz[2] = {0, 4}, t0[2] = {10, 0}, o30[2] = {3, 0};
     aph_tensor* no_ids = ot_tensor(APH_DTYPE_I64, &zero, 1, NULL);
     aph_tensor* out0 = ot_tensor(APH_DTYPE_F32, oz, 2, NULL);
-    APH_ASSERT_OK(aph_op_embedding(NULL, table, no_ids, out0));
+    APH_ASSERT_OK(aph_op_embedding(table, no_ids, out0, NULL));
     aph_tensor* empty_rows = ot_tensor(APH_DTYPE_F32, t0, 2, NULL);
     aph_tensor* out30 = ot_tensor(APH_DTYPE_F32, o30, 2, NULL);
-    APH_ASSERT_OK(aph_op_embedding(NULL, empty_rows, ids, out30));
+    APH_ASSERT_OK(aph_op_embedding(empty_rows, ids, out30, NULL));
     aph_tensor_release(no_ids);
     aph_tensor_release(out0);
     aph_tensor_release(empty_rows);
@@ -478,14 +480,14 @@ static void test_custom_stream(void** state) {
     rope_ref(x, pos, 1, 500000.0, APH_ROPE_HALF, want, 2, 4, 2, 8);
     aph_tensor* tx = ot_tensor(APH_DTYPE_F32, shape, 4, x);
     aph_tensor* tp = ot_tensor(APH_DTYPE_I64, &S, 1, pos);
-    APH_ASSERT_OK(aph_op_rope(stream, tx, tp, 500000.0, APH_ROPE_HALF, tx));
+    APH_ASSERT_OK(aph_op_rope(tx, tp, 500000.0, APH_ROPE_HALF, tx, stream));
     /* Gather rows 3, 0 of tx seen as a [16, 8] table. */
     const int64_t tshape[2] = {16, 8}, two = 2, oshape[2] = {2, 8};
     aph_tensor* table = NULL;
     APH_ASSERT_OK(aph_tensor_reshape(tx, tshape, 2, &table));
     aph_tensor* ids = ot_tensor(APH_DTYPE_I32, &two, 1, (double[]){3, 0});
     aph_tensor* out = ot_poisoned(APH_DTYPE_F32, oshape, 2);
-    APH_ASSERT_OK(aph_op_embedding(stream, table, ids, out));
+    APH_ASSERT_OK(aph_op_embedding(table, ids, out, stream));
     APH_ASSERT_OK(aph_stream_synchronize(stream));
     double* got = ot_read(tx);
     ot_assert_close(got, want, (size_t)numel, APH_DTYPE_F32, 1.0, "rope on a stream");

@@ -126,8 +126,7 @@ static void test_progress_and_skip(void** state) {
     (void)state;
     run_log log;
     memset(&log, 0, sizeof log);
-    step a = {&log, "a", APH_OK, NULL, 0}, b = {&log, "b", APH_OK, NULL, 0},
-         c = {&log, "c", APH_OK, NULL, 0};
+    step a = {&log, "a", APH_OK, NULL, 0}, b = {&log, "b", APH_OK, NULL, 0}, c = {&log, "c", APH_OK, NULL, 0};
     aph_pipeline* p = NULL;
     APH_ASSERT_OK(aph_pipeline_create(&p));
     APH_ASSERT_OK(aph_pipeline_add_stage(p, "a", stage_cb, &a, destroy_step));
@@ -143,8 +142,7 @@ static void test_progress_and_skip(void** state) {
     aph_build_context* ctx = make_context(NULL, NULL);
     aph_graph* g = make_graph(1);
     APH_ASSERT_OK(aph_pipeline_run(p, ctx, g));
-    const char* expect[] = {"progress a 1/3", "stage a", "progress b (skipped) 2/3",
-                            "progress c 3/3", "stage c"};
+    const char* expect[] = {"progress a 1/3", "stage a", "progress b (skipped) 2/3", "progress c 3/3", "stage c"};
     assert_log(&log, expect, 5);
 
     /* Without a progress callback the stages still run; running twice is fine. */
@@ -186,7 +184,7 @@ static void test_hook_order(void** state) {
     aph_build_context* ctx = make_context(NULL, NULL);
     aph_graph* g = make_graph(2);
     APH_ASSERT_OK(aph_pipeline_run(p, ctx, g));
-    const char* expect[] = {"hook pre1",      "hook pre2", "progress s1 1/2", "stage s1",
+    const char* expect[] = {"hook pre1",       "hook pre2", "progress s1 1/2", "stage s1",
                             "progress s2 2/2", "stage s2",  "hook post1",      "hook post2"};
     assert_log(&log, expect, 8);
 
@@ -268,8 +266,7 @@ static void test_stage_error(void** state) {
     aph_trace_sink* sink = make_memory();
     aph_build_context* ctx = make_context(sink, NULL);
     aph_graph* g = make_graph(1);
-    APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_KERNEL,
-                   "kernel error: bad launch (stage: s2)");
+    APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_KERNEL, "kernel error: bad launch (stage: s2)");
     const char* expect[] = {"stage s1", "stage s2"};
     assert_log(&log, expect, 2);
     /* Both stages that ran left a span; the failed one says why. */
@@ -288,8 +285,7 @@ static void test_stage_error(void** state) {
                    "out of memory: stage 's2' failed with APH_ERR_OUT_OF_MEMORY and gave no "
                    "message (stage: s2)");
     /* An earlier, unrelated error on this thread is not mistaken for the stage's message. */
-    APH_ASSERT_ERR(aph_pipeline_run(p, NULL, g), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: ctx must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_run(p, NULL, g), APH_ERR_INVALID_ARGUMENT, "invalid argument: ctx must not be NULL");
     APH_ASSERT_ERR(aph_pipeline_run(p, ctx, g), APH_ERR_OUT_OF_MEMORY,
                    "out of memory: stage 's2' failed with APH_ERR_OUT_OF_MEMORY and gave no "
                    "message (stage: s2)");
@@ -476,24 +472,22 @@ static void test_pipeline_null_args(void** state) {
     step s = {NULL, "s", APH_OK, NULL, 0};
     aph_pipeline* p = NULL;
     APH_ASSERT_OK(aph_pipeline_create(&p));
-    APH_ASSERT_ERR(aph_pipeline_create(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_pipeline_add_stage(NULL, "x", stage_cb, &s, destroy_step),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: pipeline must not be NULL");
-    APH_ASSERT_ERR(aph_pipeline_add_stage(p, NULL, stage_cb, &s, destroy_step),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be NULL");
-    APH_ASSERT_ERR(aph_pipeline_add_stage(p, "", stage_cb, &s, destroy_step),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: name must not be empty");
-    APH_ASSERT_ERR(aph_pipeline_add_stage(p, "x", NULL, &s, destroy_step),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: fn must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_create(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_add_stage(NULL, "x", stage_cb, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: pipeline must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_add_stage(p, NULL, stage_cb, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: name must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_add_stage(p, "", stage_cb, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: name must not be empty");
+    APH_ASSERT_ERR(aph_pipeline_add_stage(p, "x", NULL, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: fn must not be NULL");
     APH_ASSERT_ERR(aph_pipeline_add_pre_hook(p, NULL, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: fn must not be NULL");
-    APH_ASSERT_ERR(aph_pipeline_add_post_hook(NULL, hook_cb, &s, destroy_step),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: pipeline must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_add_post_hook(NULL, hook_cb, &s, destroy_step), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: pipeline must not be NULL");
     APH_ASSERT_ERR(aph_pipeline_add_builtin(p, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: stage must not be NULL");
-    APH_ASSERT_ERR(aph_pipeline_skip(p, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: stage must not be NULL");
+    APH_ASSERT_ERR(aph_pipeline_skip(p, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: stage must not be NULL");
     APH_ASSERT_ERR(aph_pipeline_skip(NULL, "x"), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: pipeline must not be NULL");
     APH_ASSERT_ERR(aph_pipeline_set_progress(NULL, progress_cb, NULL), APH_ERR_INVALID_ARGUMENT,
@@ -574,14 +568,14 @@ static void test_build_context(void** state) {
     assert_int_equal(aph_tracker_allocated_bytes(tracker), 5);
 
     /* Argument checks. */
-    APH_ASSERT_ERR(aph_build_context_trace(ctx, (aph_trace_level)9, "id", "m"),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: level is 9, not a valid aph_trace_level");
+    APH_ASSERT_ERR(aph_build_context_trace(ctx, (aph_trace_level)9, "id", "m"), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: level is 9, not a valid aph_trace_level");
     APH_ASSERT_ERR(aph_build_context_trace(ctx, APH_TRACE_INFO, NULL, "m"), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: id must not be NULL");
-    APH_ASSERT_ERR(aph_build_context_trace(ctx, APH_TRACE_INFO, "id", NULL),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: message must not be NULL");
-    APH_ASSERT_ERR(aph_build_context_trace(NULL, APH_TRACE_INFO, "id", "m"),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: ctx must not be NULL");
+    APH_ASSERT_ERR(aph_build_context_trace(ctx, APH_TRACE_INFO, "id", NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: message must not be NULL");
+    APH_ASSERT_ERR(aph_build_context_trace(NULL, APH_TRACE_INFO, "id", "m"), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: ctx must not be NULL");
     APH_ASSERT_ERR(aph_build_context_allocate(NULL, 1), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: ctx must not be NULL");
     assert_int_equal(count.events, 1);
@@ -633,14 +627,10 @@ int main(void) {
     /* The default device may be the CPU: keep the once-per-process warning out of the output. */
     aph_log_set_level(APH_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_progress_and_skip),
-        cmocka_unit_test(test_hook_order),
-        cmocka_unit_test(test_pre_hook_error_aborts),
-        cmocka_unit_test(test_stage_error),
-        cmocka_unit_test(test_standard_events),
-        cmocka_unit_test(test_presets),
-        cmocka_unit_test(test_pipeline_null_args),
-        cmocka_unit_test(test_build_context),
+        cmocka_unit_test(test_progress_and_skip),     cmocka_unit_test(test_hook_order),
+        cmocka_unit_test(test_pre_hook_error_aborts), cmocka_unit_test(test_stage_error),
+        cmocka_unit_test(test_standard_events),       cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_pipeline_null_args),    cmocka_unit_test(test_build_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

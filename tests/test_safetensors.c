@@ -23,15 +23,12 @@
 #include <unistd.h>
 
 static uint64_t g_rng;
-static char g_dir[256];      /* a fresh temporary directory */
+static char g_dir[256]; /* a fresh temporary directory */
 static aph_device* g_cpu;
 
-static const char* SUPPORTED =
-    "(supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, U32, BOOL, F8_E4M3, F8_E5M2)";
+static const char* SUPPORTED = "(supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, U32, BOOL, F8_E4M3, F8_E5M2)";
 
-static void path_in_dir(char* out, size_t cap, const char* name) {
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
+static void path_in_dir(char* out, size_t cap, const char* name) { snprintf(out, cap, "%s/%s", g_dir, name); }
 
 static void write_bytes(const char* path, const void* bytes, size_t n) {
     FILE* f = fopen(path, "wb");
@@ -57,8 +54,7 @@ static unsigned char* read_bytes(const char* path, size_t* n) {
 }
 
 /* A file: 8-byte length of header (unpadded), header, data_len bytes of data (i & 0xff). */
-static size_t make_file(unsigned char* out, size_t cap, const char* header, size_t header_len,
-                        size_t data_len) {
+static size_t make_file(unsigned char* out, size_t cap, const char* header, size_t header_len, size_t data_len) {
     size_t n = 8 + header_len + data_len;
     assert_true(n <= cap);
     for (int i = 0; i < 8; ++i) out[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
@@ -144,10 +140,10 @@ static void test_round_trip_every_dtype(void** state) {
         const char* name;
         aph_dtype dtype;
     } specs[] = {
-        {"a.bool", APH_DTYPE_BOOL}, {"b.u8", APH_DTYPE_U8},         {"c.i8", APH_DTYPE_I8},
+        {"a.bool", APH_DTYPE_BOOL},     {"b.u8", APH_DTYPE_U8},         {"c.i8", APH_DTYPE_I8},
         {"d.f8e5m2", APH_DTYPE_F8E5M2}, {"e.f8e4m3", APH_DTYPE_F8E4M3}, {"f.i16", APH_DTYPE_I16},
-        {"g.f16", APH_DTYPE_F16},   {"h.bf16", APH_DTYPE_BF16},     {"i.i32", APH_DTYPE_I32},
-        {"j.u32", APH_DTYPE_U32},   {"k.f32", APH_DTYPE_F32},       {"l.f64", APH_DTYPE_F64},
+        {"g.f16", APH_DTYPE_F16},       {"h.bf16", APH_DTYPE_BF16},     {"i.i32", APH_DTYPE_I32},
+        {"j.u32", APH_DTYPE_U32},       {"k.f32", APH_DTYPE_F32},       {"l.f64", APH_DTYPE_F64},
         {"m.i64", APH_DTYPE_I64},
     };
     enum { N = sizeof specs / sizeof specs[0] + 3 };
@@ -183,9 +179,9 @@ static void test_round_trip_every_dtype(void** state) {
     assert_int_equal(aph_safetensors_count(f), N);
     /* Data order: I64 F64 F32 U32 I32 BF16 F16 I16 F8_E4M3 F8_E5M2 I8 U8 BOOL, then names; the
      * zero-size f32 "empty" has the same offset as the next f32 and sorts first. */
-    static const char* expected_order[N] = {
-        "m.i64", "l.f64", "empty", "k.f32", "scalar", "transposed", "j.u32", "i.i32", "h.bf16",
-        "g.f16", "f.i16", "e.f8e4m3", "d.f8e5m2", "c.i8", "b.u8", "a.bool"};
+    static const char* expected_order[N] = {"m.i64",    "l.f64", "empty",  "k.f32", "scalar", "transposed",
+                                            "j.u32",    "i.i32", "h.bf16", "g.f16", "f.i16",  "e.f8e4m3",
+                                            "d.f8e5m2", "c.i8",  "b.u8",   "a.bool"};
     for (size_t i = 0; i < N; ++i) assert_string_equal(aph_safetensors_name(f, i), expected_order[i]);
     assert_null(aph_safetensors_name(f, N));
 
@@ -241,23 +237,20 @@ static void test_round_trip_every_dtype(void** state) {
 static void test_bytes_match_reference(void** state) {
     (void)state;
     static const unsigned char serialization[] = {
-        64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100,
-        116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34,
-        58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115,
-        101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63,
-        0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64};
+        64,  0,  0,   0,  0,   0,  0,   0,   123, 34,  97,  116, 116, 110, 46,  48, 34, 58, 123, 34, 100, 116, 121, 112,
+        101, 34, 58,  34, 70,  51, 50,  34,  44,  34,  115, 104, 97,  112, 101, 34, 58, 91, 49,  44, 50,  44,  51,  93,
+        44,  34, 100, 97, 116, 97, 95,  111, 102, 102, 115, 101, 116, 115, 34,  58, 91, 48, 44,  50, 52,  93,  125, 125,
+        0,   0,  0,   0,  0,   0,  128, 63,  0,   0,   0,   64,  0,   0,   64,  64, 0,  0,  128, 64, 0,   0,   160, 64};
     static const unsigned char forced_alignment[] = {
-        72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116,
-        121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58,
-        91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102,
-        115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32,
-        32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0,
-        160, 64};
+        72,  0,   0,   0,  0,  0,  0,  0,  123, 34,  97, 116, 116, 110, 48,  34,  58,  123, 34,  100, 116,
+        121, 112, 101, 34, 58, 34, 70, 51, 50,  34,  44, 34,  115, 104, 97,  112, 101, 34,  58,  91,  49,
+        44,  49,  44,  50, 44, 51, 93, 44, 34,  100, 97, 116, 97,  95,  111, 102, 102, 115, 101, 116, 115,
+        34,  58,  91,  48, 44, 50, 52, 93, 125, 125, 32, 32,  32,  32,  32,  32,  32,  0,   0,   0,   0,
+        0,   0,   128, 63, 0,  0,  0,  64, 0,   0,   64, 64,  0,   0,   128, 64,  0,   0,   160, 64};
     static const unsigned char empty[] = {8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32};
     static const unsigned char empty_meta[] = {
-        40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95,
-        95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58, 34, 112,
-        116, 34, 125, 125, 32, 32, 32, 32, 32};
+        40,  0,  0,   0,   0,  0,   0,   0,   123, 34,  95,  95, 109, 101, 116, 97,  100, 97,  116, 97, 95, 95, 34, 58,
+        123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58,  34,  112, 116, 34,  125, 125, 32, 32, 32, 32, 32};
     const float values[6] = {0, 1, 2, 3, 4, 5};
     char path[512];
     path_in_dir(path, sizeof path, "reference.safetensors");
@@ -406,11 +399,11 @@ static void test_mapped_tensors_are_read_only(void** state) {
     aph_tensor_release(other_flat);
     float host[24] = {0};
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, host, sizeof host), APH_ERR_INVALID_ARGUMENT, "read-only");
-    APH_ASSERT_ERR(aph_op_unary(NULL, APH_UNARY_RELU, other, t), APH_ERR_INVALID_ARGUMENT,
+    APH_ASSERT_ERR(aph_op_unary(APH_UNARY_RELU, other, t, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: out is read-only (memory-mapped weights or a read-only DLPack import)");
-    APH_ASSERT_ERR_CONTAINS(aph_op_unary(NULL, APH_UNARY_NEG, t, t), APH_ERR_INVALID_ARGUMENT, "read-only");
-    APH_ASSERT_ERR_CONTAINS(aph_op_binary(NULL, APH_BINARY_ADD, other, other, t),
-                            APH_ERR_INVALID_ARGUMENT, "read-only");
+    APH_ASSERT_ERR_CONTAINS(aph_op_unary(APH_UNARY_NEG, t, t, NULL), APH_ERR_INVALID_ARGUMENT, "read-only");
+    APH_ASSERT_ERR_CONTAINS(aph_op_binary(APH_BINARY_ADD, other, other, t, NULL), APH_ERR_INVALID_ARGUMENT,
+                            "read-only");
     assert_same_contents(t, src);
 
     /* A copy is writable, and writing it leaves the mapping alone. */
@@ -434,9 +427,8 @@ static void test_mapped_tensors_are_read_only(void** state) {
  * tensor is a copy (writable), while the u8 before it is still a view. */
 static void test_misaligned_data_is_copied(void** state) {
     (void)state;
-    const char* header =
-        "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1,9]}}";
+    const char* header = "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1,9]}}";
     unsigned char buf[256];
     size_t hl = strlen(header);
     char padded[256];
@@ -525,8 +517,9 @@ static void test_malformed_headers(void** state) {
     expect_header_error(T("a", F32_2("[0,8]")), 9,
                         "the data section is 9 bytes, but the tensors end at byte 8: bytes [8, 9) belong "
                         "to no tensor");
-    expect_header_error("{}", 3, "the data section is 3 bytes, but the tensors end at byte 0: bytes [0, 3) "
-                                 "belong to no tensor");
+    expect_header_error("{}", 3,
+                        "the data section is 3 bytes, but the tensors end at byte 0: bytes [0, 3) "
+                        "belong to no tensor");
     expect_header_error("{\"a\":{" F32_2("[0,8]") "},\"b\":{" F32_2("[4,12]") "}}", 12,
                         "tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]");
     expect_header_error("{\"a\":{" F32_2("[0,8]") "},\"b\":{" F32_2("[0,8]") "}}", 8,
@@ -566,8 +559,9 @@ static void test_malformed_headers(void** state) {
                         "tensor 'a': shape [0, 18446744073709551615] with dtype U8 is over INT64_MAX bytes");
     expect_header_error(T("a", "\"dtype\":\"F64\",\"shape\":[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2],"
                                "\"data_offsets\":[0,8]"),
-                        8, "tensor 'a': data_offsets [0, 8] do not match dtype F64 and shape "
-                           "[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2] (524288 bytes)");
+                        8,
+                        "tensor 'a': data_offsets [0, 8] do not match dtype F64 and shape "
+                        "[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2] (524288 bytes)");
     expect_header_error(T("a", "\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,8]"), 8,
                         NULL); /* beyond u64: a float to the parser */
     expect_header_error(T("a", "\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]"), 8,
@@ -669,8 +663,8 @@ static void test_truncations_and_corruptions(void** state) {
     free(longer);
 
     size_t header_end = 8 + (size_t)good[0] + ((size_t)good[1] << 8);
-    static const unsigned char values[] = {0x00, 0x01, 0x1f, ' ', '"', ',', ':', '-', '.', '0', '1', '9',
-                                           'e', '[', ']', '{', '}', '\\', 'F', 0x7f, 0x80, 0xc3, 0xff};
+    static const unsigned char values[] = {0x00, 0x01, 0x1f, ' ', '"', ',',  ':', '-',  '.',  '0',  '1', '9',
+                                           'e',  '[',  ']',  '{', '}', '\\', 'F', 0x7f, 0x80, 0xc3, 0xff};
     unsigned char* bad = malloc(n);
     size_t ok = 0, rejected = 0;
     for (size_t pos = 0; pos < header_end; ++pos) {
@@ -734,7 +728,8 @@ static void test_argument_and_io_errors(void** state) {
     assert_int_equal(aph_safetensors_count(NULL), 0);
     assert_null(aph_safetensors_name(NULL, 0));
     char* s = (char*)"untouched";
-    APH_ASSERT_ERR(aph_safetensors_metadata(NULL, &s), APH_ERR_INVALID_ARGUMENT, "invalid argument: file must not be NULL");
+    APH_ASSERT_ERR(aph_safetensors_metadata(NULL, &s), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: file must not be NULL");
     assert_string_equal(s, "untouched");
 
     int64_t shape[1] = {3};
@@ -743,7 +738,8 @@ static void test_argument_and_io_errors(void** state) {
     path_in_dir(path, sizeof path, "args.safetensors");
     APH_ASSERT_OK(aph_safetensors_save(path, &name, (const aph_tensor* const*)&t, 1, NULL));
     APH_ASSERT_OK(aph_safetensors_open(path, &f));
-    APH_ASSERT_ERR(aph_safetensors_metadata(f, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_safetensors_metadata(f, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     aph_dtype dt = APH_DTYPE_INVALID;
     size_t ndim = 77;
     snprintf(msg, sizeof msg, "not found: %s: no tensor named 'missing'", path);
@@ -891,8 +887,8 @@ static void* reader(void* p) {
     unsigned char* host = malloc(nb);
     for (int i = 0; i < 200; ++i) {
         aph_tensor* t = NULL;
-        if (aph_safetensors_tensor(r->file, "w", g_cpu, &t) != APH_OK ||
-            aph_tensor_to_host(t, host, nb) != APH_OK || memcmp(host, aph_tensor_data(r->expect), nb) != 0) {
+        if (aph_safetensors_tensor(r->file, "w", g_cpu, &t) != APH_OK || aph_tensor_to_host(t, host, nb) != APH_OK ||
+            memcmp(host, aph_tensor_data(r->expect), nb) != 0) {
             r->failures++;
         }
         aph_tensor_release(t);
@@ -958,7 +954,8 @@ int main(void) {
     const char* env = getenv("APH_TEST_SEED");
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    g_rng = env && *env ? strtoull(env, NULL, 10) | 1 : ((uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec) | 1;
+    g_rng = env && *env ? strtoull(env, NULL, 10) | 1
+                        : ((uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec) | 1;
     printf("test_safetensors: APH_TEST_SEED=%llu\n", (unsigned long long)g_rng);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_every_dtype),

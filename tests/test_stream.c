@@ -163,7 +163,7 @@ static void test_synchronize(void** state) {
     float host[16];
     for (int i = 0; i < 16; ++i) host[i] = (float)i * 0.5f + 1.0f;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 1, s, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, host, sizeof host, s));
     APH_ASSERT_OK(aph_stream_synchronize(s));
     assert_idle(s);
@@ -263,30 +263,22 @@ static void test_null_arguments(void** state) {
     APH_ASSERT_ERR(aph_stream_create(NULL, &out_s), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
     assert_ptr_equal(out_s, (aph_stream*)&out_s);
-    APH_ASSERT_ERR(aph_stream_create(d, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_stream_create(d, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
 
     int flag = -7;
-    APH_ASSERT_ERR(aph_stream_query(s, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out_idle must not be NULL");
-    APH_ASSERT_ERR(aph_device_synchronize(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: device must not be NULL");
+    APH_ASSERT_ERR(aph_stream_query(s, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out_idle must not be NULL");
+    APH_ASSERT_ERR(aph_device_synchronize(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: device must not be NULL");
 
     aph_event* out_e = (aph_event*)&out_e;
     APH_ASSERT_ERR(aph_event_create(NULL, &out_e), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: device must not be NULL");
     assert_ptr_equal(out_e, (aph_event*)&out_e);
-    APH_ASSERT_ERR(aph_event_create(d, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
-    APH_ASSERT_ERR(aph_event_record(NULL, s), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
-    APH_ASSERT_ERR(aph_event_synchronize(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
-    APH_ASSERT_ERR(aph_event_query(NULL, &flag), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_create(d, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_event_record(NULL, s), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_synchronize(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
+    APH_ASSERT_ERR(aph_event_query(NULL, &flag), APH_ERR_INVALID_ARGUMENT, "invalid argument: event must not be NULL");
     assert_int_equal(flag, -7);
-    APH_ASSERT_ERR(aph_event_query(e, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out_done must not be NULL");
+    APH_ASSERT_ERR(aph_event_query(e, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out_done must not be NULL");
     APH_ASSERT_ERR(aph_stream_wait_event(s, NULL), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: event must not be NULL");
 
@@ -296,12 +288,12 @@ static void test_null_arguments(void** state) {
     /* Tensors on streams. */
     const int64_t shape[] = {4};
     aph_tensor* t = (aph_tensor*)&t;
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, NULL),
-                            APH_ERR_INVALID_ARGUMENT, "out");
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(s, APH_DTYPE_F32, NULL, 1, &t),
-                            APH_ERR_INVALID_ARGUMENT, "shape");
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(s, (aph_dtype)99, shape, 1, &t),
-                            APH_ERR_INVALID_ARGUMENT, "dtype");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 1, s, NULL), APH_ERR_INVALID_ARGUMENT,
+                            "out");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, APH_DTYPE_F32, NULL, 1, s, &t), APH_ERR_INVALID_ARGUMENT,
+                            "shape");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create_on_stream(d, (aph_dtype)99, shape, 1, s, &t), APH_ERR_INVALID_ARGUMENT,
+                            "dtype");
     assert_ptr_equal(t, (aph_tensor*)&t);
     APH_ASSERT_ERR(aph_tensor_record_stream(NULL, s), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: tensor must not be NULL");
@@ -318,12 +310,11 @@ static void test_wrap_cuda_on_cpu(void** state) {
     (void)state;
     aph_device* d = open_cpu();
     aph_stream* out = (aph_stream*)&out;
-    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, NULL, &out), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, NULL, &out), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_ptr_equal(out, (aph_stream*)&out);
     /* A non-NULL handle is refused the same way, without being touched. */
-    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, (void*)(uintptr_t)0x1234, &out),
-                            APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(d, (void*)(uintptr_t)0x1234, &out), APH_ERR_INVALID_ARGUMENT,
+                            "invalid argument: ");
     assert_ptr_equal(out, (aph_stream*)&out);
     aph_device_release(d);
 }
@@ -342,7 +333,7 @@ static void test_tensor_on_stream(void** state) {
     int32_t host[15];
     for (int i = 0; i < 15; ++i) host[i] = 1000 - 7 * i;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, shape, 2, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_I32, shape, 2, s, &t));
     assert_non_null(t);
     assert_ptr_equal(aph_tensor_device(t), d);
     assert_int_equal(aph_tensor_dtype(t), APH_DTYPE_I32);
@@ -376,7 +367,7 @@ static void test_tensor_on_stream(void** state) {
 
     /* A copy queued on another stream. */
     aph_tensor* u = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(other, APH_DTYPE_I32, shape, 2, &u));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_I32, shape, 2, other, &u));
     APH_ASSERT_OK(aph_tensor_copy_async(u, t, other));
     APH_ASSERT_OK(aph_stream_synchronize(other));
     memset(back, 0, sizeof back);
@@ -395,12 +386,12 @@ static void test_tensor_on_stream(void** state) {
     /* Zero-size and 0-dimensional tensors on a stream. */
     const int64_t empty_shape[] = {4, 0};
     aph_tensor* z = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(other, APH_DTYPE_F32, empty_shape, 2, &z));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, empty_shape, 2, other, &z));
     assert_int_equal(aph_tensor_numel(z), 0);
     assert_null(aph_tensor_data(z));
     APH_ASSERT_OK(aph_tensor_record_stream(z, other));
     aph_tensor* scalar = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(other, APH_DTYPE_F64, NULL, 0, &scalar));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F64, NULL, 0, other, &scalar));
     assert_int_equal(aph_tensor_numel(scalar), 1);
     const double pi = 3.25;
     APH_ASSERT_OK(aph_tensor_copy_from_host(scalar, &pi, sizeof pi));

@@ -36,34 +36,34 @@ static int64_t rnd_range_s(uint64_t* s, int64_t lo, int64_t hi) { /* inclusive *
 
 /* Asserts that expr fails with APH_ERR_INVALID_ARGUMENT and a message that starts with
  * "invalid argument: " and names the argument. */
-#define ASSERT_INVALID_ARG(expr, name)                                                          \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
-        if (st_ != APH_ERR_INVALID_ARGUMENT) {                                                  \
-            print_error("%s returned %s (%s), expected APH_ERR_INVALID_ARGUMENT\n", #expr,      \
-                        aph_status_name(st_), st_ == APH_OK ? "" : aph_last_error());           \
-        }                                                                                       \
-        assert_string_equal(aph_status_name(st_), "APH_ERR_INVALID_ARGUMENT");                  \
-        const char* m_ = aph_last_error();                                                      \
-        if (strncmp(m_, "invalid argument: ", 18) != 0 || strstr(m_, (name)) == NULL) {         \
-            print_error("%s: message '%s' should start with 'invalid argument: ' and name "     \
-                        "'%s'\n", #expr, m_, (name));                                           \
-            fail();                                                                             \
-        }                                                                                       \
+#define ASSERT_INVALID_ARG(expr, name)                                                                           \
+    do {                                                                                                         \
+        aph_status st_ = (expr);                                                                                 \
+        if (st_ != APH_ERR_INVALID_ARGUMENT) {                                                                   \
+            print_error("%s returned %s (%s), expected APH_ERR_INVALID_ARGUMENT\n", #expr, aph_status_name(st_), \
+                        st_ == APH_OK ? "" : aph_last_error());                                                  \
+        }                                                                                                        \
+        assert_string_equal(aph_status_name(st_), "APH_ERR_INVALID_ARGUMENT");                                   \
+        const char* m_ = aph_last_error();                                                                       \
+        if (strncmp(m_, "invalid argument: ", 18) != 0 || strstr(m_, (name)) == NULL) {                          \
+            print_error("%s: message '%s' should start with 'invalid argument: ' and name "                      \
+                        "'%s'\n",                                                                                \
+                        #expr, m_, (name));                                                                      \
+            fail();                                                                                              \
+        }                                                                                                        \
     } while (0)
 
 /* Asserts the status of expr by name (so a failure prints names, not numbers). */
-#define ASSERT_STATUS(expr, code)                                                               \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
+#define ASSERT_STATUS(expr, code)                                                                 \
+    do {                                                                                          \
+        aph_status st_ = (expr);                                                                  \
         if (st_ != (code)) print_error("%s: %s\n", #expr, st_ == APH_OK ? "" : aph_last_error()); \
-        assert_string_equal(aph_status_name(st_), aph_status_name(code));                       \
+        assert_string_equal(aph_status_name(st_), aph_status_name(code));                         \
     } while (0)
 
 static const aph_dtype k_dtypes[] = {
-    APH_DTYPE_F32, APH_DTYPE_F16, APH_DTYPE_BF16, APH_DTYPE_F64,    APH_DTYPE_U8,
-    APH_DTYPE_U32, APH_DTYPE_I8,  APH_DTYPE_I16,  APH_DTYPE_I32,    APH_DTYPE_I64,
-    APH_DTYPE_BOOL, APH_DTYPE_F8E4M3, APH_DTYPE_F8E5M2,
+    APH_DTYPE_F32, APH_DTYPE_F16, APH_DTYPE_BF16, APH_DTYPE_F64,  APH_DTYPE_U8,     APH_DTYPE_U32,    APH_DTYPE_I8,
+    APH_DTYPE_I16, APH_DTYPE_I32, APH_DTYPE_I64,  APH_DTYPE_BOOL, APH_DTYPE_F8E4M3, APH_DTYPE_F8E5M2,
 };
 #define N_DTYPES (sizeof k_dtypes / sizeof k_dtypes[0])
 
@@ -126,9 +126,7 @@ static void fill_random_s(void* buf, int64_t n, aph_dtype dt, uint64_t* s) {
                 ((uint64_t*)buf)[i] = r ? r : 99u;
                 break;
             }
-            case APH_DTYPE_BOOL:
-                ((uint8_t*)buf)[i] = (uint8_t)(i % 3 == 0 ? 1 : (r >> 33) & 1);
-                break;
+            case APH_DTYPE_BOOL: ((uint8_t*)buf)[i] = (uint8_t)(i % 3 == 0 ? 1 : (r >> 33) & 1); break;
             default: { /* u8, i8, fp8: one byte */
                 uint8_t v = (uint8_t)(r >> 40);
                 ((uint8_t*)buf)[i] = v ? v : 0x5a;
@@ -150,15 +148,15 @@ static void* random_host(aph_dtype dt, int64_t numel) {
 }
 
 /* A tensor holding fresh random data; *host (malloc'd, caller frees) receives the same data. */
-static aph_tensor* random_tensor(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim,
-                                 void** host) {
+static aph_tensor* random_tensor(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim, void** host) {
     int64_t numel = shape_numel(shape, ndim);
     void* h = random_host(dt, numel);
     aph_tensor* t = NULL;
     APH_ASSERT_OK(aph_tensor_from_host(d, dt, shape, ndim, h, (size_t)numel * aph_dtype_size(dt), &t));
     assert_non_null(t);
     if (host) *host = h;
-    else free(h);
+    else
+        free(h);
     return t;
 }
 
@@ -169,8 +167,8 @@ static void assert_bytes_equal(const void* got, const void* want, size_t n, cons
     const unsigned char* w = (const unsigned char*)want;
     size_t i = 0;
     while (g[i] == w[i]) ++i;
-    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n",
-                what, i, n, g[i], w[i], (unsigned long long)g_seed0);
+    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n", what, i, n, g[i],
+                w[i], (unsigned long long)g_seed0);
     fail();
 }
 
@@ -196,8 +194,7 @@ static void assert_all_zero(const void* p, size_t n, const char* what) {
 }
 
 /* Everything the getters report for a freshly created contiguous tensor. */
-static void check_fresh(const aph_tensor* t, aph_device* d, aph_dtype dt, const int64_t* shape,
-                        size_t ndim) {
+static void check_fresh(const aph_tensor* t, aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim) {
     assert_non_null(t);
     const int64_t numel = shape_numel(shape, ndim);
     assert_int_equal(aph_tensor_dtype(t), dt);
@@ -578,7 +575,8 @@ static void test_create_errors(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_create(d, APH_DTYPE_F32, many, APH_TENSOR_MAX_DIMS + 1, &out), "ndim");
     ASSERT_INVALID_ARG(aph_tensor_zeros(d, APH_DTYPE_F32, many, APH_TENSOR_MAX_DIMS + 1, &out), "ndim");
     ASSERT_INVALID_ARG(aph_tensor_from_host(d, APH_DTYPE_F32, many, APH_TENSOR_MAX_DIMS + 1, data, 4, &out), "ndim");
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, many, NULL, APH_TENSOR_MAX_DIMS + 1, data, NULL, NULL, &out), "ndim");
+    ASSERT_INVALID_ARG(
+        aph_tensor_from_blob(d, APH_DTYPE_F32, many, NULL, APH_TENSOR_MAX_DIMS + 1, data, NULL, NULL, &out), "ndim");
 
     /* Invalid dtypes. */
     static const int bad_dtypes[] = {-1, 13, 99, -7};
@@ -612,17 +610,17 @@ static void test_from_host_nbytes_mismatch(void** state) {
     const int64_t shape[] = {2, 3};
     double data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     aph_tensor* out = SENTINEL;
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, shape, 2, data, 20, &out),
-                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [24], got [20]");
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, shape, 2, data, 28, &out),
-                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [24], got [28]");
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F64, shape, 2, data, 24, &out),
-                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [48], got [24]");
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F16, NULL, 0, data, 4, &out),
-                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [2], got [4]");
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, shape, 2, data, 20, &out), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [24], got [20]");
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, shape, 2, data, 28, &out), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [24], got [28]");
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F64, shape, 2, data, 24, &out), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [48], got [24]");
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F16, NULL, 0, data, 4, &out), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [2], got [4]");
     const int64_t empty[] = {4, 0};
-    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, empty, 2, data, 8, &out),
-                   APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [0], got [8]");
+    APH_ASSERT_ERR(aph_tensor_from_host(d, APH_DTYPE_F32, empty, 2, data, 8, &out), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [0], got [8]");
     assert_ptr_equal(out, SENTINEL);
     aph_device_release(d);
 }
@@ -640,7 +638,8 @@ static void test_host_copy_errors(void** state) {
     APH_ASSERT_ERR_CONTAINS(aph_tensor_to_host(t, buf, 31), APH_ERR_SHAPE_MISMATCH, "shape mismatch: ");
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, buf, 60), APH_ERR_SHAPE_MISMATCH, "shape mismatch: ");
     APH_ASSERT_ERR_CONTAINS(aph_tensor_to_host_async(t, buf, 0, NULL), APH_ERR_SHAPE_MISMATCH, "shape mismatch: ");
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host_async(t, buf, 15, NULL), APH_ERR_SHAPE_MISMATCH, "shape mismatch: ");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host_async(t, buf, 15, NULL), APH_ERR_SHAPE_MISMATCH,
+                            "shape mismatch: ");
     /* A failed copy_from_host changed nothing. */
     assert_tensor_bytes(t, host, 30, "after failed copy_from_host");
     /* A failed to_host wrote nothing. */
@@ -671,7 +670,7 @@ typedef struct {
     pthread_t thread;
 } deleter_log;
 
-static void record_deleter(void* data, void* user_data) {
+static void record_deleter(void* user_data, void* data) {
     deleter_log* log = (deleter_log*)user_data;
     log->data = data;
     log->user_data = user_data;
@@ -799,7 +798,8 @@ static void test_from_blob_strided(void** state) {
     for (int k = 0; k < 24; ++k) {
         int r = (k - 2) / 7, c = (k - 2) % 7;
         if (k >= 2 && r < 3 && c < 4) assert_memory_equal(&buf[k], &fresh[r * 4 + c], 4);
-        else assert_memory_equal(&buf[k], &before[k], 4);
+        else
+            assert_memory_equal(&buf[k], &before[k], 4);
     }
     aph_tensor_release(t);
 
@@ -856,29 +856,40 @@ static void test_from_blob_errors(void** state) {
     const int64_t shape[] = {2, 3};
     const int64_t neg_strides[] = {-3, 1};
     const int64_t neg_strides2[] = {3, -1};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, neg_strides, 2, buf + 8, record_deleter, &log, &out), "strides");
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, neg_strides2, 2, buf + 8, record_deleter, &log, &out), "strides");
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, NULL, 2, NULL, record_deleter, &log, &out), "data");
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, (aph_dtype)42, shape, NULL, 2, buf, record_deleter, &log, &out), "dtype");
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(NULL, APH_DTYPE_F32, shape, NULL, 2, buf, record_deleter, &log, &out), "device");
+    ASSERT_INVALID_ARG(
+        aph_tensor_from_blob(d, APH_DTYPE_F32, shape, neg_strides, 2, buf + 8, record_deleter, &log, &out), "strides");
+    ASSERT_INVALID_ARG(
+        aph_tensor_from_blob(d, APH_DTYPE_F32, shape, neg_strides2, 2, buf + 8, record_deleter, &log, &out), "strides");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, NULL, 2, NULL, record_deleter, &log, &out),
+                       "data");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, (aph_dtype)42, shape, NULL, 2, buf, record_deleter, &log, &out),
+                       "dtype");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(NULL, APH_DTYPE_F32, shape, NULL, 2, buf, record_deleter, &log, &out),
+                       "device");
     ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, shape, NULL, 2, buf, record_deleter, &log, NULL), "out");
     const int64_t neg_shape[] = {2, -3};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, neg_shape, NULL, 2, buf, record_deleter, &log, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F32, neg_shape, NULL, 2, buf, record_deleter, &log, &out),
+                       "shape");
     /* The last element's address overflows 64 bits only once scaled to bytes: (2^61 + 1) × 8. */
     const int64_t two[] = {2}, huge_stride[] = {1LL << 61};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, two, huge_stride, 1, buf, record_deleter, &log, &out), "strides");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, two, huge_stride, 1, buf, record_deleter, &log, &out),
+                       "strides");
     /* Fits 64 unsigned bits but not a signed byte offset: 2 × INT64_MAX + 1 bytes. */
     const int64_t three[] = {3}, max_stride[] = {INT64_MAX};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, three, max_stride, 1, buf, record_deleter, &log, &out), "strides");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, three, max_stride, 1, buf, record_deleter, &log, &out),
+                       "strides");
     const int64_t two_d[] = {3, 2}, big_strides[] = {1LL << 62, 1}; /* 2^63 + 2 bytes */
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, two_d, big_strides, 2, buf, record_deleter, &log, &out), "strides");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, two_d, big_strides, 2, buf, record_deleter, &log, &out),
+                       "strides");
     /* Broadcast (stride 0) dimensions span one element, but numel × size must still fit:
      * (2^61 + 1) f64 elements would claim nbytes 8 (to_host into 8 bytes then wrote 2^61 + 1
      * elements), and [2^62, 3] u8 elements a negative numel. */
     const int64_t wrap_bytes[] = {(1LL << 61) + 1}, zero1[] = {0};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_F64, wrap_bytes, zero1, 1, buf, record_deleter, &log, &out),
+                       "shape");
     const int64_t wrap_numel[] = {1LL << 62, 3}, zero2[] = {0, 0};
-    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, wrap_numel, zero2, 2, buf, record_deleter, &log, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_from_blob(d, APH_DTYPE_U8, wrap_numel, zero2, 2, buf, record_deleter, &log, &out),
+                       "shape");
     /* On failure the caller keeps ownership: the deleter is never called. */
     assert_int_equal(atomic_load(&log.calls), 0);
     assert_ptr_equal(out, SENTINEL);
@@ -970,7 +981,7 @@ typedef struct {
     float back[4];
 } reentrant_log;
 
-static void reentrant_deleter(void* data, void* user_data) {
+static void reentrant_deleter(void* user_data, void* data) {
     (void)data;
     reentrant_log* log = (reentrant_log*)user_data;
     log->calls++;
@@ -1201,7 +1212,8 @@ static void test_copy_errors(void** state) {
     APH_ASSERT_ERR(aph_tensor_copy(b, a), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [3, 2], got [2, 3]");
     APH_ASSERT_ERR(aph_tensor_copy(c, a), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [6], got [2, 3]");
     APH_ASSERT_ERR(aph_tensor_copy(scalar, one), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [], got [1]");
-    APH_ASSERT_ERR(aph_tensor_copy_async(a, b, NULL), APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [2, 3], got [3, 2]");
+    APH_ASSERT_ERR(aph_tensor_copy_async(a, b, NULL), APH_ERR_SHAPE_MISMATCH,
+                   "shape mismatch: expected [2, 3], got [3, 2]");
     /* Same size in bytes, other dtype: still refused (no conversion). */
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy(a, i), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy(i, u), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
@@ -1465,16 +1477,22 @@ static void test_streams_and_async(void** state) {
 
     /* A tensor allocated for a created stream lives on the stream's device. */
     aph_tensor* w = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 2, &w));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, s, &w));
     check_fresh(w, d, APH_DTYPE_F32, shape, 2);
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(w, host, 240, s));
     APH_ASSERT_OK(aph_stream_synchronize(s));
     assert_tensor_bytes(w, host, 240, "create_on_stream round trip");
     aph_tensor* out = SENTINEL;
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 2, NULL), "out");
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, (aph_dtype)77, shape, 2, &out), "dtype");
-    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(s, APH_DTYPE_F32, NULL, 2, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, s, NULL), "out");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, (aph_dtype)77, shape, 2, s, &out), "dtype");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(d, APH_DTYPE_F32, NULL, 2, s, &out), "shape");
+    ASSERT_INVALID_ARG(aph_tensor_create_on_stream(NULL, APH_DTYPE_F32, shape, 2, s, &out), "device");
     assert_ptr_equal(out, SENTINEL);
+    /* NULL stream: the device's default stream, as aph_tensor_create. */
+    aph_tensor* dflt = NULL;
+    APH_ASSERT_OK(aph_tensor_create_on_stream(d, APH_DTYPE_F32, shape, 2, NULL, &dflt));
+    check_fresh(dflt, d, APH_DTYPE_F32, shape, 2);
+    aph_tensor_release(dflt);
 
     /* The stream is released before the tensor whose memory is kept for it. */
     aph_stream_release(s);
@@ -1502,13 +1520,13 @@ typedef struct {
     char first_failure[160];
 } worker_arg;
 
-#define WORKER_CHECK(cond)                                                                      \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            if (a->failures++ == 0)                                                             \
-                snprintf(a->first_failure, sizeof a->first_failure, "line %d: %s (%s)",         \
-                         __LINE__, #cond, aph_last_error());                                    \
-        }                                                                                       \
+#define WORKER_CHECK(cond)                                                                               \
+    do {                                                                                                 \
+        if (!(cond)) {                                                                                   \
+            if (a->failures++ == 0)                                                                      \
+                snprintf(a->first_failure, sizeof a->first_failure, "line %d: %s (%s)", __LINE__, #cond, \
+                         aph_last_error());                                                              \
+        }                                                                                                \
     } while (0)
 
 static void* tensor_worker(void* p) {
@@ -1591,7 +1609,8 @@ static void test_threads(void** state) {
     for (int i = 0; i < N_WORKERS; ++i) assert_int_equal(pthread_join(th[i], NULL), 0);
     pthread_barrier_destroy(&start);
     for (int i = 0; i < N_WORKERS; ++i) {
-        if (args[i].failures) print_error("worker %d: %d failures, first: %s\n", i, args[i].failures, args[i].first_failure);
+        if (args[i].failures)
+            print_error("worker %d: %d failures, first: %s\n", i, args[i].failures, args[i].first_failure);
         assert_int_equal(args[i].failures, 0);
     }
     assert_tensor_bytes(shared, shared_host, 16 * 32 * 4, "shared tensor after the threads");
@@ -1687,8 +1706,8 @@ static void test_double_release_detected(void** state) {
 int main(void) {
     g_seed0 = fresh_seed();
     g_rng = g_seed0;
-    fprintf(stderr, "test_tensor: seed %llu (APH_TEST_SEED=%llu replays it)\n",
-            (unsigned long long)g_seed0, (unsigned long long)g_seed0);
+    fprintf(stderr, "test_tensor: seed %llu (APH_TEST_SEED=%llu replays it)\n", (unsigned long long)g_seed0,
+            (unsigned long long)g_seed0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_getters),
         cmocka_unit_test(test_null_getters),

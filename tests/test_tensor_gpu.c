@@ -45,7 +45,7 @@
 static int32_t g_count;   /* CUDA devices */
 static aph_device* g_dev; /* cuda:0, held for the whole run */
 static aph_device* g_cpu;
-static uint64_t g_seed0;  /* this run's seed, printed at the start */
+static uint64_t g_seed0; /* this run's seed, printed at the start */
 static uint64_t g_rng;
 
 /* The simulated module's counters (NULL on a real GPU) and whether it defers stream work. */
@@ -54,11 +54,11 @@ static unsigned long long (*g_sim_host_bytes)(void);
 static int g_sim_defer;
 
 /* Asserts the status of expr by name (so a failure prints names, not numbers). */
-#define ASSERT_STATUS(expr, code)                                                               \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
+#define ASSERT_STATUS(expr, code)                                                                 \
+    do {                                                                                          \
+        aph_status st_ = (expr);                                                                  \
         if (st_ != (code)) print_error("%s: %s\n", #expr, st_ == APH_OK ? "" : aph_last_error()); \
-        assert_string_equal(aph_status_name(st_), aph_status_name(code));                       \
+        assert_string_equal(aph_status_name(st_), aph_status_name(code));                         \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -132,12 +132,8 @@ static void fill_random(void* buf, int64_t n, aph_dtype dt) {
                 ((uint32_t*)buf)[i] = v ? v : 0x1234u;
                 break;
             }
-            case APH_DTYPE_I64:
-                ((uint64_t*)buf)[i] = r ? r : 99u;
-                break;
-            case APH_DTYPE_BOOL:
-                ((uint8_t*)buf)[i] = (uint8_t)(i % 3 == 0 ? 1 : (r >> 33) & 1);
-                break;
+            case APH_DTYPE_I64: ((uint64_t*)buf)[i] = r ? r : 99u; break;
+            case APH_DTYPE_BOOL: ((uint8_t*)buf)[i] = (uint8_t)(i % 3 == 0 ? 1 : (r >> 33) & 1); break;
             default: { /* u8, i8, fp8: one byte */
                 uint8_t v = (uint8_t)(r >> 40);
                 ((uint8_t*)buf)[i] = v ? v : 0x5a;
@@ -179,8 +175,8 @@ static void assert_bytes_equal(const void* got, const void* want, size_t n, cons
     const unsigned char* w = (const unsigned char*)want;
     size_t i = 0;
     while (g[i] == w[i]) ++i;
-    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n",
-                what, i, n, g[i], w[i], (unsigned long long)g_seed0);
+    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n", what, i, n, g[i],
+                w[i], (unsigned long long)g_seed0);
     fail();
 }
 
@@ -212,16 +208,15 @@ static void assert_tensor_bytes(const aph_tensor* t, const void* want, size_t nb
 }
 
 /* A tensor on device d holding fresh random data; *host (malloc'd, caller frees) receives it. */
-static aph_tensor* random_tensor_on(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim,
-                                    void** host) {
+static aph_tensor* random_tensor_on(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim, void** host) {
     const int64_t numel = shape_numel(shape, ndim);
     void* h = random_host(dt, numel);
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_from_host(d, dt, ndim ? shape : NULL, ndim, h,
-                                       (size_t)numel * aph_dtype_size(dt), &t));
+    APH_ASSERT_OK(aph_tensor_from_host(d, dt, ndim ? shape : NULL, ndim, h, (size_t)numel * aph_dtype_size(dt), &t));
     assert_non_null(t);
     if (host) *host = h;
-    else free(h);
+    else
+        free(h);
     return t;
 }
 
@@ -271,8 +266,8 @@ static void host_scatter(void* base, const void* src, size_t es, size_t ndim, co
 }
 
 /* A view's layout: asserts what the getters report. */
-static void check_layout(const aph_tensor* v, aph_device* d, size_t ndim, const int64_t* shape,
-                         const int64_t* strides, int64_t off, int contig) {
+static void check_layout(const aph_tensor* v, aph_device* d, size_t ndim, const int64_t* shape, const int64_t* strides,
+                         int64_t off, int contig) {
     const size_t es = aph_dtype_size(aph_tensor_dtype(v));
     assert_ptr_equal(aph_tensor_device(v), d);
     assert_int_equal(aph_tensor_ndim(v), ndim);
@@ -291,7 +286,7 @@ static void check_cuda_tensor(const aph_tensor* t, aph_dtype dt, const int64_t* 
     aph_device* d = aph_tensor_device(t);
     assert_ptr_equal(d, g_dev);
     assert_int_equal(aph_device_get_kind(d), APH_DEVICE_CUDA);
-    assert_int_equal(aph_device_get_ordinal(d), 0);
+    assert_int_equal(aph_device_ordinal(d), 0);
     assert_int_equal(aph_tensor_dtype(t), dt);
     assert_int_equal(aph_tensor_ndim(t), ndim);
     assert_int_equal(aph_tensor_numel(t), numel);
@@ -417,8 +412,8 @@ static void test_round_trips(void** state) {
     APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, buf, 61), APH_ERR_SHAPE_MISMATCH,
                             "shape mismatch: expected [60], got [61]");
     aph_tensor* out = SENTINEL;
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_from_host(g_dev, APH_DTYPE_F32, shape, 2, h, 56, &out),
-                            APH_ERR_SHAPE_MISMATCH, "shape mismatch: expected [60], got [56]");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_from_host(g_dev, APH_DTYPE_F32, shape, 2, h, 56, &out), APH_ERR_SHAPE_MISMATCH,
+                            "shape mismatch: expected [60], got [56]");
     assert_ptr_equal(out, SENTINEL);
     assert_tensor_bytes(t, h, 60, "unchanged after the refused copies");
     free(buf);
@@ -604,8 +599,7 @@ static void test_large_transfers(void** state) {
  * compared with the host gather: to_host, to_host_async on stream, contiguous, a copy into a
  * CPU tensor and into a CUDA tensor, to_device(cpu). */
 static void check_view_read(aph_tensor* v, const void* base_host, size_t ndim, const int64_t* shape,
-                            const int64_t* strides, int64_t off, int contig, aph_stream* stream,
-                            const char* what) {
+                            const int64_t* strides, int64_t off, int contig, aph_stream* stream, const char* what) {
     const aph_dtype dt = aph_tensor_dtype(v);
     const size_t es = aph_dtype_size(dt);
     const int64_t n = shape_numel(shape, ndim);
@@ -656,8 +650,7 @@ static void check_view_read(aph_tensor* v, const void* base_host, size_t ndim, c
 
 static void test_strided_reads(void** state) {
     (void)state;
-    static const aph_dtype dts[] = {APH_DTYPE_I8, APH_DTYPE_BF16, APH_DTYPE_F32, APH_DTYPE_F64,
-                                    APH_DTYPE_I64};
+    static const aph_dtype dts[] = {APH_DTYPE_I8, APH_DTYPE_BF16, APH_DTYPE_F32, APH_DTYPE_F64, APH_DTYPE_I64};
     aph_stream* s = new_stream();
     for (size_t k = 0; k < sizeof dts / sizeof dts[0]; ++k) {
         const aph_dtype dt = dts[k];
@@ -796,9 +789,8 @@ static void test_strided_reads(void** state) {
 /* Writes random data through view v of base (whose host copy base_host is kept up to date)
  * with copy_from_host and with copy_from_host_async on stream (its source overwritten as soon
  * as the call returns), and checks the whole base each time. */
-static void check_view_write(aph_tensor* base, void* base_host, aph_tensor* v, size_t ndim,
-                             const int64_t* shape, const int64_t* strides, int64_t off, int contig,
-                             aph_stream* stream, const char* what) {
+static void check_view_write(aph_tensor* base, void* base_host, aph_tensor* v, size_t ndim, const int64_t* shape,
+                             const int64_t* strides, int64_t off, int contig, aph_stream* stream, const char* what) {
     const aph_dtype dt = aph_tensor_dtype(v);
     const size_t es = aph_dtype_size(dt);
     const int64_t n = shape_numel(shape, ndim);
@@ -988,7 +980,7 @@ static void test_copy_cuda_layouts(void** state) {
 
         /* copy_async on a created stream, then wait for it. */
         aph_tensor* g = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, dt, shape, 2, &g));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, dt, shape, 2, s, &g));
         aph_tensor* gt = NULL;
         APH_ASSERT_OK(aph_tensor_transpose(g, 0, 1, &gt));
         APH_ASSERT_OK(aph_tensor_copy_async(gt, dst, s));
@@ -1040,7 +1032,8 @@ static void test_copy_overlapping_cuda(void** state) {
             APH_ASSERT_OK(aph_tensor_slice(t, 0, 4, 16, 1, &hi));
             memcpy(want, v, sizeof want);
             if (dir == 0) memmove(want, want + 4, 12 * sizeof(float));
-            else memmove(want + 4, want, 12 * sizeof(float));
+            else
+                memmove(want + 4, want, 12 * sizeof(float));
             if (use) {
                 APH_ASSERT_OK(aph_tensor_copy_async(dir ? hi : lo, dir ? lo : hi, use));
                 APH_ASSERT_OK(aph_stream_synchronize(use));
@@ -1345,7 +1338,7 @@ static void test_streams_async(void** state) {
     const int64_t shape[] = {n};
     const size_t nbytes = (size_t)n * 4;
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &t));
     check_cuda_tensor(t, APH_DTYPE_F32, shape, 1);
     void* src = random_host(APH_DTYPE_F32, n);
     void* saved = dup_bytes(src, nbytes);
@@ -1373,7 +1366,7 @@ static void test_streams_async(void** state) {
     const size_t nbytes2 = 1000 * 777 * 8;
     void* h2 = random_host(APH_DTYPE_F64, 1000 * 777);
     aph_tensor* m = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F64, shape2, 2, &m));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F64, shape2, 2, s, &m));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(m, h2, nbytes2, s));
     aph_tensor* mt = NULL;
     APH_ASSERT_OK(aph_tensor_transpose(m, 0, 1, &mt));
@@ -1440,8 +1433,8 @@ static void test_events(void** state) {
     void* saved = dup_bytes(src, (size_t)n);
     aph_tensor* x = NULL;
     aph_tensor* y = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(a, APH_DTYPE_U8, shape, 1, &x));
-    APH_ASSERT_OK(aph_tensor_create_on_stream(b, APH_DTYPE_U8, shape, 1, &y));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, a, &x));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, b, &y));
     for (int round = 0; round < 3; ++round) {
         APH_ASSERT_OK(aph_tensor_copy_from_host_async(x, src, (size_t)n, a));
         fill_bytes(src, (size_t)n); /* the next round's data */
@@ -1473,8 +1466,8 @@ static void test_events(void** state) {
     assert_int_equal(idle, 1);
 
     /* A stream of another device is refused. */
-    APH_ASSERT_ERR_CONTAINS(aph_event_record(e, aph_device_default_stream(g_cpu)),
-                            APH_ERR_DEVICE_MISMATCH, "device mismatch: ");
+    APH_ASSERT_ERR_CONTAINS(aph_event_record(e, aph_device_default_stream(g_cpu)), APH_ERR_DEVICE_MISMATCH,
+                            "device mismatch: ");
 
     /* The handles are reference counted. */
     aph_event_retain(e);
@@ -1512,7 +1505,7 @@ static void test_stream_wrap(void** state) {
     const size_t nbytes = (size_t)n * 8;
     void* h = random_host(APH_DTYPE_I64, n);
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(w, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, w, &t));
     check_cuda_tensor(t, APH_DTYPE_I64, shape, 1);
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, w));
     unsigned char* out = poisoned(nbytes);
@@ -1524,7 +1517,7 @@ static void test_stream_wrap(void** state) {
 
     /* The stream survived its wrapper. */
     fill_random(h, n, APH_DTYPE_I64);
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, s, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, s));
     memset(out, POISON, nbytes);
     APH_ASSERT_OK(aph_tensor_to_host_async(t, out, nbytes, s));
@@ -1538,7 +1531,7 @@ static void test_stream_wrap(void** state) {
     /* Wrapping NULL gives the legacy default stream. */
     APH_ASSERT_OK(aph_stream_wrap_cuda(g_dev, NULL, &w));
     assert_null(aph_stream_cuda_handle(w));
-    APH_ASSERT_OK(aph_tensor_create_on_stream(w, APH_DTYPE_I64, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I64, shape, 1, w, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, h, nbytes, w));
     memset(out, POISON, nbytes);
     APH_ASSERT_OK(aph_tensor_to_host_async(t, out, nbytes, w));
@@ -1549,8 +1542,7 @@ static void test_stream_wrap(void** state) {
 
     /* Only CUDA streams can be wrapped. */
     aph_stream* bad = (aph_stream*)SENTINEL_PTR;
-    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(g_cpu, handle, &bad), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_stream_wrap_cuda(g_cpu, handle, &bad), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_ptr_equal(bad, SENTINEL_PTR);
 
     aph_stream_release(s);
@@ -1571,8 +1563,8 @@ static void test_async_uploads_back_to_back(void** state) {
         const size_t nbytes = (size_t)n * 4;
         aph_tensor* a = NULL;
         aph_tensor* b = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &a));
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_F32, shape, 1, &b));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &a));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, s, &b));
         void* ha = random_host(APH_DTYPE_F32, n);
         void* hb = random_host(APH_DTYPE_F32, n);
         void* want_a = dup_bytes(ha, nbytes);
@@ -1673,7 +1665,7 @@ static void test_async_calls_leave_stream_busy(void** state) {
     void* h = NULL;
     aph_tensor* t = cuda_random(APH_DTYPE_I32, shape, 1, &h);
     aph_tensor* u = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, shape, 1, &u));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I32, shape, 1, s, &u));
     APH_ASSERT_OK(aph_stream_synchronize(s));
     assert_int_equal(stream_idle(s), 1);
 
@@ -1701,7 +1693,7 @@ static void test_async_calls_leave_stream_busy(void** state) {
     APH_ASSERT_OK(aph_tensor_reshape(t2, sq, 2, &t2r));
     APH_ASSERT_OK(aph_tensor_transpose(t2r, 0, 1, &ut)); /* [500, 400], strides [1, 500] */
     const int64_t sq_t[] = {500, 400};
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_I32, sq_t, 2, &v));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_I32, sq_t, 2, s, &v));
     APH_ASSERT_OK(aph_tensor_copy_async(v, ut, s));
     if (g_sim_live_streams) assert_int_equal(stream_idle(s), 0);
     APH_ASSERT_OK(aph_stream_synchronize(s));
@@ -1735,7 +1727,7 @@ static void test_cpu_stream_waits_for_cuda_event(void** state) {
     unsigned char* src = (unsigned char*)xmalloc(n);
     fill_bytes(src, n);
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_U8, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, s, &t));
     APH_ASSERT_OK(aph_tensor_copy_from_host_async(t, src, n, s));
     APH_ASSERT_OK(aph_event_record(e, s));
     int done = -1;
@@ -1776,12 +1768,11 @@ static void test_copy_async_cpu_tensors_on_cuda_stream(void** state) {
     aph_tensor* src = random_tensor_on(g_cpu, APH_DTYPE_F32, shape, 2, &hs);
     void* hd = NULL;
     aph_tensor* dst = random_tensor_on(g_cpu, APH_DTYPE_F32, shape, 2, &hd);
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, s), APH_ERR_DEVICE_MISMATCH,
-                            "device mismatch: ");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, s), APH_ERR_DEVICE_MISMATCH, "device mismatch: ");
     assert_tensor_bytes(dst, hd, 35 * 4, "a CPU tensor after a refused copy_async");
     /* The default stream of cuda:0 is refused the same way. */
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, aph_device_default_stream(g_dev)),
-                            APH_ERR_DEVICE_MISMATCH, "device mismatch: ");
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_async(dst, src, aph_device_default_stream(g_dev)), APH_ERR_DEVICE_MISMATCH,
+                            "device mismatch: ");
     assert_tensor_bytes(dst, hd, 35 * 4, "a CPU tensor after a refused copy_async");
     /* ... while a CPU stream copies inline. */
     APH_ASSERT_OK(aph_tensor_copy_async(dst, src, aph_device_default_stream(g_cpu)));
@@ -1812,7 +1803,7 @@ static void test_streams_destroyed(void** state) {
     assert_int_equal(g_sim_live_streams(), before + 1);
     const int64_t shape[] = {1000};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(b, APH_DTYPE_F32, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_F32, shape, 1, b, &t));
     aph_stream_release(b);
     assert_int_equal(g_sim_live_streams(), before + 1); /* t's memory holds b */
     aph_tensor_release(t);
@@ -1838,7 +1829,7 @@ static void test_streams_destroyed(void** state) {
 static aph_tensor* bytes_on(aph_stream* s, uint64_t n) {
     const int64_t shape[] = {(int64_t)n};
     aph_tensor* t = NULL;
-    APH_ASSERT_OK(aph_tensor_create_on_stream(s, APH_DTYPE_U8, shape, 1, &t));
+    APH_ASSERT_OK(aph_tensor_create_on_stream(g_dev, APH_DTYPE_U8, shape, 1, s, &t));
     assert_non_null(t);
     assert_int_equal((uintptr_t)aph_tensor_data(t) % 512, 0);
     return t;
@@ -2037,7 +2028,8 @@ static void test_record_stream_pending(void** state) {
     /* ... and A gets it back. */
     aph_tensor* v = bytes_on(a, seg);
     if (!idle) assert_ptr_equal(aph_tensor_data(v), tp);
-    else assert_true(aph_tensor_data(u) == tp || aph_tensor_data(v) == tp);
+    else
+        assert_true(aph_tensor_data(u) == tp || aph_tensor_data(v) == tp);
 
     /* Y holds T's data: nothing overwrote T's memory before B read it. */
     assert_tensor_bytes(y, data, seg, "B's copy of T, read after T was released");
@@ -2137,12 +2129,10 @@ static void test_raw_device_memory(void** state) {
     APH_ASSERT_OK(aph_device_allocate(g_dev, 3 * MiB, a, &big));
     assert_int_equal((uintptr_t)big % 512, 0);
     const aph_memory_stats before = stats_of(g_dev);
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(g_dev, (char*)big + 512), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(g_dev, (char*)big + 512), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     void* cpu_mem = NULL;
     APH_ASSERT_OK(aph_device_allocate(g_cpu, 64, NULL, &cpu_mem));
-    APH_ASSERT_ERR_CONTAINS(aph_device_free(g_dev, cpu_mem), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_free(g_dev, cpu_mem), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     APH_ASSERT_OK(aph_device_free(g_cpu, cpu_mem));
     const aph_memory_stats after = stats_of(g_dev);
     assert_int_equal(after.allocated_bytes, before.allocated_bytes);
@@ -2150,8 +2140,7 @@ static void test_raw_device_memory(void** state) {
     APH_ASSERT_OK(aph_device_free(g_dev, big));
     APH_ASSERT_OK(aph_device_free(g_dev, m2));
     APH_ASSERT_ERR_CONTAINS(aph_device_free(g_dev, m2), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
-    APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(g_dev, m2, b), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_device_record_stream(g_dev, m2, b), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     APH_ASSERT_OK(aph_device_free(g_dev, NULL));
 
     q = stats_of(g_dev);
@@ -2228,12 +2217,10 @@ static void test_budget(void** state) {
     const int64_t over[] = {(int64_t)(2 * MiB / 4)};
     const char* tail = "would exceed limit of 1048576 bytes (current: 1024 bytes)";
     aph_tensor* out = SENTINEL;
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_create(g_dev, APH_DTYPE_F32, over, 1, &out),
-                            APH_ERR_OUT_OF_MEMORY, tail);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_create(g_dev, APH_DTYPE_F32, over, 1, &out), APH_ERR_OUT_OF_MEMORY, tail);
     assert_int_equal(strncmp(aph_last_error(), "out of memory: allocation of ", 29), 0);
     assert_ptr_equal(out, SENTINEL);
-    APH_ASSERT_ERR_CONTAINS(aph_tensor_zeros(g_dev, APH_DTYPE_F32, over, 1, &out),
-                            APH_ERR_OUT_OF_MEMORY, tail);
+    APH_ASSERT_ERR_CONTAINS(aph_tensor_zeros(g_dev, APH_DTYPE_F32, over, 1, &out), APH_ERR_OUT_OF_MEMORY, tail);
     assert_ptr_equal(out, SENTINEL);
     void* big = xmalloc(2 * MiB);
     fill_bytes(big, 2 * MiB);
@@ -2319,8 +2306,8 @@ static void test_out_of_memory(void** state) {
 
     /* Again, raw: nothing left to give back, so no retry. */
     void* raw = SENTINEL_PTR;
-    APH_ASSERT_ERR_CONTAINS(aph_device_allocate(g_dev, (size_t)(4 * total), NULL, &raw),
-                            APH_ERR_OUT_OF_MEMORY, "out of memory: cuda:0");
+    APH_ASSERT_ERR_CONTAINS(aph_device_allocate(g_dev, (size_t)(4 * total), NULL, &raw), APH_ERR_OUT_OF_MEMORY,
+                            "out of memory: cuda:0");
     assert_ptr_equal(raw, SENTINEL_PTR);
     const aph_memory_stats s2 = stats_of(g_dev);
     ASSERT_DELTA(s2, s1, out_of_memory_events, 1);
@@ -2518,8 +2505,8 @@ static void test_dlpack_import(void** state) {
         assert_tensor_bytes(t, h, nbytes, "an imported CUDA tensor");
         /* Writing through our tensor wrote the producer's memory: read it independently. */
         aph_tensor* raw_view = NULL;
-        APH_ASSERT_OK(aph_tensor_from_blob(g_dev, APH_DTYPE_F32, shape, NULL, 2, (char*)c.raw + 512,
-                                           NULL, NULL, &raw_view));
+        APH_ASSERT_OK(
+            aph_tensor_from_blob(g_dev, APH_DTYPE_F32, shape, NULL, 2, (char*)c.raw + 512, NULL, NULL, &raw_view));
         assert_tensor_bytes(raw_view, h, nbytes, "the producer's memory");
         aph_tensor_release(raw_view);
 
@@ -2582,8 +2569,7 @@ static void test_dlpack_import(void** state) {
         APH_ASSERT_OK(aph_tensor_from_dlpack(&c.m, &t));
         assert_int_equal(aph_tensor_is_read_only(t), 1);
         void* h = random_host(APH_DTYPE_F32, 128);
-        APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, h, nbytes), APH_ERR_INVALID_ARGUMENT,
-                                "read-only");
+        APH_ASSERT_ERR_CONTAINS(aph_tensor_copy_from_host(t, h, nbytes), APH_ERR_INVALID_ARGUMENT, "read-only");
         unsigned char* buf = read_back(t);
         free(buf);
         aph_tensor_release(t);
@@ -2674,7 +2660,7 @@ static void test_cross_device(void** state) {
         aph_tensor* b = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(a, d1, &b));
         assert_ptr_equal(aph_tensor_device(b), d1);
-        assert_int_equal(aph_device_get_ordinal(aph_tensor_device(b)), 1);
+        assert_int_equal(aph_device_ordinal(aph_tensor_device(b)), 1);
         assert_tensor_bytes(b, host, nbytes, "to_device(cuda:1)");
         aph_tensor* back = NULL;
         APH_ASSERT_OK(aph_tensor_to_device(b, g_dev, &back));
@@ -2707,7 +2693,12 @@ static void test_cross_device(void** state) {
 
         /* copy_async on a stream of the destination device. */
         aph_tensor* e = NULL;
-        APH_ASSERT_OK(aph_tensor_create_on_stream(s1, dt, shape, 2, &e));
+        APH_ASSERT_OK(aph_tensor_create_on_stream(d1, dt, shape, 2, s1, &e));
+        /* A stream of another device than the tensor's is refused (nothing allocated). */
+        aph_tensor* wrong = (aph_tensor*)&wrong;
+        APH_ASSERT_ERR(aph_tensor_create_on_stream(g_dev, dt, shape, 2, s1, &wrong), APH_ERR_DEVICE_MISMATCH,
+                       "device mismatch: tensors must be on the same device");
+        assert_ptr_equal(wrong, (aph_tensor*)&wrong);
         APH_ASSERT_OK(aph_tensor_copy_async(e, a, s1));
         APH_ASSERT_OK(aph_stream_synchronize(s1));
         assert_tensor_bytes(e, host, nbytes, "copy_async cuda:0 -> cuda:1");
@@ -2819,12 +2810,11 @@ int main(void) {
     }
     g_seed0 = fresh_seed();
     g_rng = g_seed0;
-    fprintf(stderr, "test_tensor_gpu: seed %llu (APH_TEST_SEED=%llu replays it)\n",
-            (unsigned long long)g_seed0, (unsigned long long)g_seed0);
+    fprintf(stderr, "test_tensor_gpu: seed %llu (APH_TEST_SEED=%llu replays it)\n", (unsigned long long)g_seed0,
+            (unsigned long long)g_seed0);
     find_sim_counters();
     if (g_sim_live_streams != NULL) {
-        fprintf(stderr, "test_tensor_gpu: simulated CUDA module, %s mode\n",
-                g_sim_defer ? "deferred" : "immediate");
+        fprintf(stderr, "test_tensor_gpu: simulated CUDA module, %s mode\n", g_sim_defer ? "deferred" : "immediate");
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),

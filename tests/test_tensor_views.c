@@ -35,31 +35,32 @@ static int64_t rnd_range(int64_t lo, int64_t hi) { /* inclusive */
 
 /* Asserts APH_ERR_INVALID_ARGUMENT with a message that starts with "invalid argument: " and
  * contains name. */
-#define ASSERT_INVALID_ARG(expr, name)                                                          \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
-        if (st_ != APH_ERR_INVALID_ARGUMENT) {                                                  \
-            print_error("%s returned %s (%s), expected APH_ERR_INVALID_ARGUMENT\n", #expr,      \
-                        aph_status_name(st_), st_ == APH_OK ? "" : aph_last_error());           \
-        }                                                                                       \
-        assert_string_equal(aph_status_name(st_), "APH_ERR_INVALID_ARGUMENT");                  \
-        const char* m_ = aph_last_error();                                                      \
-        if (strncmp(m_, "invalid argument: ", 18) != 0 || strstr(m_, (name)) == NULL) {         \
-            print_error("%s: message '%s' should start with 'invalid argument: ' and name "     \
-                        "'%s'\n", #expr, m_, (name));                                           \
-            fail();                                                                             \
-        }                                                                                       \
+#define ASSERT_INVALID_ARG(expr, name)                                                                           \
+    do {                                                                                                         \
+        aph_status st_ = (expr);                                                                                 \
+        if (st_ != APH_ERR_INVALID_ARGUMENT) {                                                                   \
+            print_error("%s returned %s (%s), expected APH_ERR_INVALID_ARGUMENT\n", #expr, aph_status_name(st_), \
+                        st_ == APH_OK ? "" : aph_last_error());                                                  \
+        }                                                                                                        \
+        assert_string_equal(aph_status_name(st_), "APH_ERR_INVALID_ARGUMENT");                                   \
+        const char* m_ = aph_last_error();                                                                       \
+        if (strncmp(m_, "invalid argument: ", 18) != 0 || strstr(m_, (name)) == NULL) {                          \
+            print_error("%s: message '%s' should start with 'invalid argument: ' and name "                      \
+                        "'%s'\n",                                                                                \
+                        #expr, m_, (name));                                                                      \
+            fail();                                                                                              \
+        }                                                                                                        \
     } while (0)
 
 /* Asserts APH_ERR_SHAPE_MISMATCH with a "shape mismatch: " message. */
 #define ASSERT_SHAPE_MISMATCH(expr) APH_ASSERT_ERR_CONTAINS(expr, APH_ERR_SHAPE_MISMATCH, "shape mismatch: ")
 
 /* Asserts that expr fails (either code is acceptable where the header does not pin it down). */
-#define ASSERT_FAILS(expr)                                                                      \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
-        if (st_ == APH_OK) print_error("%s succeeded, expected a failure\n", #expr);            \
-        assert_true(st_ == APH_ERR_INVALID_ARGUMENT || st_ == APH_ERR_SHAPE_MISMATCH);          \
+#define ASSERT_FAILS(expr)                                                             \
+    do {                                                                               \
+        aph_status st_ = (expr);                                                       \
+        if (st_ == APH_OK) print_error("%s succeeded, expected a failure\n", #expr);   \
+        assert_true(st_ == APH_ERR_INVALID_ARGUMENT || st_ == APH_ERR_SHAPE_MISMATCH); \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -116,15 +117,15 @@ static void* random_host(aph_dtype dt, int64_t numel) {
     return p;
 }
 
-static aph_tensor* random_tensor(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim,
-                                 void** host) {
+static aph_tensor* random_tensor(aph_device* d, aph_dtype dt, const int64_t* shape, size_t ndim, void** host) {
     int64_t numel = shape_numel(shape, ndim);
     void* h = random_host(dt, numel);
     aph_tensor* t = NULL;
     APH_ASSERT_OK(aph_tensor_from_host(d, dt, shape, ndim, h, (size_t)numel * aph_dtype_size(dt), &t));
     assert_non_null(t);
     if (host) *host = h;
-    else free(h);
+    else
+        free(h);
     return t;
 }
 
@@ -134,8 +135,8 @@ static void assert_bytes_equal(const void* got, const void* want, size_t n, cons
     const unsigned char* w = (const unsigned char*)want;
     size_t i = 0;
     while (g[i] == w[i]) ++i;
-    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n",
-                what, i, n, g[i], w[i], (unsigned long long)g_seed0);
+    print_error("%s: first difference at byte %zu of %zu (got 0x%02x, want 0x%02x); seed %llu\n", what, i, n, g[i],
+                w[i], (unsigned long long)g_seed0);
     fail();
 }
 
@@ -269,7 +270,8 @@ static int model_reshape(model* m, const int64_t* shape_in, size_t ndim) {
     for (size_t i = 0; i < ndim; ++i) {
         shape[i] = shape_in[i];
         if (shape[i] == -1) infer = (int)i;
-        else known *= shape[i];
+        else
+            known *= shape[i];
     }
     const int64_t numel = model_numel(m);
     if (infer >= 0) shape[infer] = numel / known;
@@ -344,14 +346,18 @@ static void model_scatter(const model* m, void* host, size_t es, const void* src
 static void print_model(const char* what, const model* m, const aph_tensor* t) {
     char buf[512];
     int n = snprintf(buf, sizeof buf, "%s: model shape [", what);
-    for (size_t i = 0; i < m->ndim; ++i) n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)m->shape[i]);
+    for (size_t i = 0; i < m->ndim; ++i)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)m->shape[i]);
     n += snprintf(buf + n, sizeof buf - (size_t)n, "] strides [");
-    for (size_t i = 0; i < m->ndim; ++i) n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)m->strides[i]);
+    for (size_t i = 0; i < m->ndim; ++i)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)m->strides[i]);
     n += snprintf(buf + n, sizeof buf - (size_t)n, "] offset %lld; tensor shape [", (long long)m->offset);
     const size_t nd = aph_tensor_ndim(t);
-    for (size_t i = 0; i < nd; ++i) n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)aph_tensor_shape(t)[i]);
+    for (size_t i = 0; i < nd; ++i)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)aph_tensor_shape(t)[i]);
     n += snprintf(buf + n, sizeof buf - (size_t)n, "] strides [");
-    for (size_t i = 0; i < nd; ++i) n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)aph_tensor_strides(t)[i]);
+    for (size_t i = 0; i < nd; ++i)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)aph_tensor_strides(t)[i]);
     snprintf(buf + n, sizeof buf - (size_t)n, "] byte offset %llu; seed %llu\n",
              (unsigned long long)aph_tensor_byte_offset(t), (unsigned long long)g_seed0);
     print_error("%s", buf);
@@ -359,8 +365,8 @@ static void print_model(const char* what, const model* m, const aph_tensor* t) {
 
 /* Checks a view against the model: metadata, the data pointer (base data + offset × element
  * size), contiguity, storage sharing with `relative` (when not NULL), and the elements. */
-static void check_view(const aph_tensor* t, const model* m, const char* base_data, aph_dtype dt,
-                       const void* host, const aph_tensor* relative, const char* what) {
+static void check_view(const aph_tensor* t, const model* m, const char* base_data, aph_dtype dt, const void* host,
+                       const aph_tensor* relative, const char* what) {
     assert_non_null(t);
     const size_t es = aph_dtype_size(dt);
     const int64_t numel = model_numel(m);
@@ -694,12 +700,20 @@ static void test_permute(void** state) {
     check_view(q, &f.m, f.data, f.dt, f.host, f.t, "identity permutation");
     aph_tensor_release(q);
 
+    /* Negative entries count from the end: {-1, -3, -2} is {2, 0, 1}. */
+    const int64_t negative[] = {-1, -3, -2};
+    APH_ASSERT_OK(aph_tensor_permute(f.t, negative, 3, &q));
+    check_view(q, &m, f.data, f.dt, f.host, f.t, "permute [-1, -3, -2]");
+    aph_tensor_release(q);
+
     aph_tensor* out = SENTINEL;
-    const int64_t dup[] = {0, 0, 1}, range[] = {0, 1, 3}, negative[] = {-1, 0, 1}, two[] = {1, 0};
+    const int64_t dup[] = {0, 0, 1}, range[] = {0, 1, 3}, below[] = {-4, 0, 1}, two[] = {1, 0};
+    const int64_t same[] = {2, -1, 0}; /* -1 is 2 again */
     const int64_t four[] = {0, 1, 2, 3};
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, dup, 3, &out), "dims");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, range, 3, &out), "dims");
-    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, negative, 3, &out), "dims");
+    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, below, 3, &out), "dims");
+    ASSERT_INVALID_ARG(aph_tensor_permute(f.t, same, 3, &out), "dims");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, two, 2, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, four, 4, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_permute(f.t, NULL, 3, &out), "dims");
@@ -742,10 +756,22 @@ static void test_transpose(void** state) {
     check_view(back, &f.m, f.data, f.dt, f.host, f.t, "transposed twice");
     assert_int_equal(aph_tensor_is_contiguous(back), 1);
 
+    /* Negative dimensions count from the end: (-1, -3) is (2, 0), (0, -1) too. */
+    aph_tensor* tn = NULL;
+    APH_ASSERT_OK(aph_tensor_transpose(f.t, -1, -3, &tn));
+    check_view(tn, &m, f.data, f.dt, f.host, f.t, "transpose(-1, -3)");
+    aph_tensor_release(tn);
+    APH_ASSERT_OK(aph_tensor_transpose(f.t, 0, -1, &tn));
+    check_view(tn, &m, f.data, f.dt, f.host, f.t, "transpose(0, -1)");
+    aph_tensor_release(tn);
+
     aph_tensor* out = SENTINEL;
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 3, &out), "dim");
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 5, 1, &out), "dim");
-    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, (size_t)-1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 3, &out), "dim1");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 5, 1, &out), "dim0");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, -4, 1, &out), "dim0");
+    ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 1, INT64_MIN, &out), "dim1");
+    APH_ASSERT_ERR(aph_tensor_transpose(f.t, 0, -4, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: dim1 -4 is out of range for a tensor with 3 dimensions");
     ASSERT_INVALID_ARG(aph_tensor_transpose(NULL, 0, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_transpose(f.t, 0, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -771,11 +797,25 @@ static void test_slice_python_semantics(void** state) {
     static const struct {
         int64_t start, stop, step, first, count;
     } cases[] = {
-        {2, 8, 1, 2, 6},        {-3, 10, 1, 7, 3},   {-100, 100, 1, 0, 10}, {8, 2, 1, 0, 0},
-        {0, 10, 3, 0, 4},       {1, 10, 4, 1, 3},    {-1, -100, 1, 0, 0},   {5, 5, 1, 0, 0},
-        {3, -3, 2, 3, 2},       {10, 20, 1, 0, 0},   {-10, -9, 1, 0, 1},    {9, 10, 7, 9, 1},
-        {0, 10, 10, 0, 1},      {0, 10, 100, 0, 1},  {-4, -1, 1, 6, 3},     {11, -11, 1, 0, 0},
-        {INT64_MIN, INT64_MAX, 5, 0, 2}, {INT64_MIN, -5, 2, 0, 3}, {7, INT64_MAX, INT64_MAX, 7, 1},
+        {2, 8, 1, 2, 6},
+        {-3, 10, 1, 7, 3},
+        {-100, 100, 1, 0, 10},
+        {8, 2, 1, 0, 0},
+        {0, 10, 3, 0, 4},
+        {1, 10, 4, 1, 3},
+        {-1, -100, 1, 0, 0},
+        {5, 5, 1, 0, 0},
+        {3, -3, 2, 3, 2},
+        {10, 20, 1, 0, 0},
+        {-10, -9, 1, 0, 1},
+        {9, 10, 7, 9, 1},
+        {0, 10, 10, 0, 1},
+        {0, 10, 100, 0, 1},
+        {-4, -1, 1, 6, 3},
+        {11, -11, 1, 0, 0},
+        {INT64_MIN, INT64_MAX, 5, 0, 2},
+        {INT64_MIN, -5, 2, 0, 3},
+        {7, INT64_MAX, INT64_MAX, 7, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         aph_tensor* s = NULL;
@@ -783,7 +823,8 @@ static void test_slice_python_semantics(void** state) {
         const int64_t n = cases[i].count;
         if (aph_tensor_numel(s) != n) {
             print_error("slice(%lld, %lld, %lld): numel %lld, expected %lld\n", (long long)cases[i].start,
-                        (long long)cases[i].stop, (long long)cases[i].step, (long long)aph_tensor_numel(s), (long long)n);
+                        (long long)cases[i].stop, (long long)cases[i].step, (long long)aph_tensor_numel(s),
+                        (long long)n);
             fail();
         }
         assert_int_equal(aph_tensor_ndim(s), 1);
@@ -824,6 +865,13 @@ static void test_slice_python_semantics(void** state) {
     model m = g.m;
     model_slice(&m, 1, 1, 6, 2);
     check_view(s, &m, g.data, g.dt, g.host, g.t, "column slice");
+    {
+        /* dim -1 is the last dimension: the same view. */
+        aph_tensor* sn = NULL;
+        APH_ASSERT_OK(aph_tensor_slice(g.t, -1, 1, 6, 2, &sn));
+        check_view(sn, &m, g.data, g.dt, g.host, g.t, "column slice along dim -1");
+        aph_tensor_release(sn);
+    }
     aph_tensor* s2 = NULL;
     APH_ASSERT_OK(aph_tensor_slice(s, 0, -2, 4, 1, &s2));
     model_slice(&m, 0, -2, 4, 1);
@@ -877,6 +925,8 @@ static void test_slice_python_semantics(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 1, 4, 0, INT64_MIN, &out), "step");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 2, 0, 1, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 100, 0, 1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_slice(g.t, -3, 0, 1, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_slice(g.t, INT64_MIN, 0, 1, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_slice(NULL, 0, 0, 1, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_slice(g.t, 0, 0, 1, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -912,6 +962,16 @@ static void test_narrow(void** state) {
     assert_memory_equal(aph_tensor_strides(n), want_strides, sizeof want_strides);
     aph_tensor_release(n);
 
+    /* dim -1 is the columns, -2 the rows. */
+    APH_ASSERT_OK(aph_tensor_narrow(f.t, -1, 2, 2, &n));
+    check_view(n, &m, f.data, f.dt, f.host, f.t, "narrow columns along dim -1");
+    aph_tensor_release(n);
+    APH_ASSERT_OK(aph_tensor_narrow(f.t, -2, 1, 3, &n));
+    m = f.m;
+    model_narrow(&m, 0, 1, 3);
+    check_view(n, &m, f.data, f.dt, f.host, f.t, "narrow rows along dim -2");
+    aph_tensor_release(n);
+
     /* The whole dimension, and nothing at the very end. */
     APH_ASSERT_OK(aph_tensor_narrow(f.t, 0, 0, 5, &n));
     check_view(n, &f.m, f.data, f.dt, f.host, f.t, "narrow everything");
@@ -935,6 +995,7 @@ static void test_narrow(void** state) {
     st = aph_tensor_narrow(f.t, 1, 2, INT64_MAX, &out);
     assert_string_equal(aph_status_name(st), "APH_ERR_INVALID_ARGUMENT");
     ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, 2, 0, 1, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, -3, 0, 1, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_narrow(NULL, 0, 0, 1, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_narrow(f.t, 0, 0, 1, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -978,6 +1039,15 @@ static void test_select(void** state) {
     model_select(&m, 2, 4);
     check_view(s, &m, f.data, f.dt, f.host, f.t, "select(2, 4)");
     aph_tensor_release(s);
+    /* Negative dimensions count from the end too: dim -1 is 2, -3 is 0. */
+    APH_ASSERT_OK(aph_tensor_select(f.t, -1, 4, &s));
+    check_view(s, &m, f.data, f.dt, f.host, f.t, "select(-1, 4)");
+    aph_tensor_release(s);
+    APH_ASSERT_OK(aph_tensor_select(f.t, -3, -1, &s));
+    m = f.m;
+    model_select(&m, 0, 2);
+    check_view(s, &m, f.data, f.dt, f.host, f.t, "select(-3, -1)");
+    aph_tensor_release(s);
 
     /* Down to 0 dimensions. */
     aph_tensor* a = NULL;
@@ -998,6 +1068,7 @@ static void test_select(void** state) {
     check_view(s, &m, f.data, f.dt, f.host, f.t, "select to 0-dim");
     aph_tensor* out = SENTINEL;
     ASSERT_INVALID_ARG(aph_tensor_select(s, 0, 0, &out), "dim"); /* no dimension left */
+    ASSERT_INVALID_ARG(aph_tensor_select(s, -1, 0, &out), "dim");
     aph_tensor_release(s);
     aph_tensor_release(b);
     aph_tensor_release(a);
@@ -1007,6 +1078,7 @@ static void test_select(void** state) {
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, INT64_MIN, &out), "index");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, INT64_MAX, &out), "index");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 3, 0, &out), "dim");
+    ASSERT_INVALID_ARG(aph_tensor_select(f.t, -4, 0, &out), "dim");
     ASSERT_INVALID_ARG(aph_tensor_select(NULL, 0, 0, &out), "tensor");
     ASSERT_INVALID_ARG(aph_tensor_select(f.t, 0, 0, NULL), "out");
     assert_ptr_equal(out, SENTINEL);
@@ -1084,7 +1156,7 @@ static void test_expand(void** state) {
     ASSERT_SHAPE_MISMATCH(aph_tensor_expand(f.t, s44, 2, &out));
     ASSERT_SHAPE_MISMATCH(aph_tensor_expand(f.t, s24, 2, &out));
     ASSERT_SHAPE_MISMATCH(aph_tensor_expand(f.t, s234x, 3, &out));
-    ASSERT_FAILS(aph_tensor_expand(f.t, s3, 1, &out));          /* fewer dimensions */
+    ASSERT_FAILS(aph_tensor_expand(f.t, s3, 1, &out)); /* fewer dimensions */
     /* -1 for a new dimension: there is nothing to keep. */
     ASSERT_INVALID_ARG(aph_tensor_expand(f.t, lead_infer, 3, &out), "shape[0]");
     ASSERT_FAILS(aph_tensor_expand(f.t, neg, 2, &out));
@@ -1534,7 +1606,8 @@ static void test_random_compositions(void** state) {
                 for (size_t i = 0; i < m.ndim; ++i) {
                     int64_t s = m.shape[i];
                     if (s == 1) es_shape[lead + i] = rnd_range(0, 3) == 0 ? -1 : rnd_range(1, 3);
-                    else es_shape[lead + i] = rnd_range(0, 2) == 0 ? -1 : s;
+                    else
+                        es_shape[lead + i] = rnd_range(0, 2) == 0 ? -1 : s;
                 }
                 model_expand(&nm, es_shape, lead + m.ndim);
                 if (model_numel(&nm) > 4000) continue;
@@ -1578,7 +1651,8 @@ static void test_random_compositions(void** state) {
         APH_ASSERT_OK(aph_tensor_contiguous(cur, &c));
         assert_int_equal(aph_tensor_is_contiguous(c), 1);
         if (model_contiguous(&m)) assert_ptr_equal(c, cur);
-        else assert_ptr_not_equal(c, cur);
+        else
+            assert_ptr_not_equal(c, cur);
         if (nbytes) assert_bytes_equal(aph_tensor_data(c), want, nbytes, "contiguous() of a random view");
         aph_tensor_release(c);
         aph_tensor* dst = NULL;
@@ -1741,8 +1815,8 @@ static void test_view_null_args(void** state) {
 int main(void) {
     g_seed0 = fresh_seed();
     g_rng = g_seed0;
-    fprintf(stderr, "test_tensor_views: seed %llu (APH_TEST_SEED=%llu replays it)\n",
-            (unsigned long long)g_seed0, (unsigned long long)g_seed0);
+    fprintf(stderr, "test_tensor_views: seed %llu (APH_TEST_SEED=%llu replays it)\n", (unsigned long long)g_seed0,
+            (unsigned long long)g_seed0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reshape_contiguous),
         cmocka_unit_test(test_reshape_errors),

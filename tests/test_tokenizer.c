@@ -11,30 +11,30 @@ static aph_device* g_dev;
 /* A BERT-style file: vocabulary of 17 tokens, max_input_chars_per_word 10. The %s fields let
  * tests swap parts: truncation, padding, normaliser, pre-tokeniser, post-processor, model
  * type, unk token, extra added tokens, and the vocabulary's last entries. */
-#define SMALL_JSON_FMT                                                                                   \
-    "{\"version\":\"1.0\",\"truncation\":%s,\"padding\":%s,\"added_tokens\":["                          \
-    "{\"id\":0,\"content\":\"[PAD]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"          \
-    "\"normalized\":false,\"special\":true},"                                                           \
-    "{\"id\":1,\"content\":\"[UNK]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"          \
-    "\"normalized\":false,\"special\":true},"                                                           \
-    "{\"id\":2,\"content\":\"[CLS]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"          \
-    "\"normalized\":false,\"special\":true},"                                                           \
-    "{\"id\":3,\"content\":\"[SEP]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"          \
-    "\"normalized\":false,\"special\":true}%s],"                                                        \
-    "\"normalizer\":%s,\"pre_tokenizer\":%s,\"post_processor\":%s,\"decoder\":null,"                    \
-    "\"model\":{\"type\":\"%s\",\"unk_token\":\"%s\",\"continuing_subword_prefix\":\"##\","             \
-    "\"max_input_chars_per_word\":10,\"vocab\":{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":3,"       \
-    "\"hello\":4,\"world\":5,\"un\":6,\"##aff\":7,\"##able\":8,\",\":9,\"!\":10,\"cafe\":11,"           \
+#define SMALL_JSON_FMT                                                                            \
+    "{\"version\":\"1.0\",\"truncation\":%s,\"padding\":%s,\"added_tokens\":["                    \
+    "{\"id\":0,\"content\":\"[PAD]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"    \
+    "\"normalized\":false,\"special\":true},"                                                     \
+    "{\"id\":1,\"content\":\"[UNK]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"    \
+    "\"normalized\":false,\"special\":true},"                                                     \
+    "{\"id\":2,\"content\":\"[CLS]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"    \
+    "\"normalized\":false,\"special\":true},"                                                     \
+    "{\"id\":3,\"content\":\"[SEP]\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"    \
+    "\"normalized\":false,\"special\":true}%s],"                                                  \
+    "\"normalizer\":%s,\"pre_tokenizer\":%s,\"post_processor\":%s,\"decoder\":null,"              \
+    "\"model\":{\"type\":\"%s\",\"unk_token\":\"%s\",\"continuing_subword_prefix\":\"##\","       \
+    "\"max_input_chars_per_word\":10,\"vocab\":{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":3," \
+    "\"hello\":4,\"world\":5,\"un\":6,\"##aff\":7,\"##able\":8,\",\":9,\"!\":10,\"cafe\":11,"     \
     "\"\\u4e2d\":12,\"i\":13,\"##\\u0307\":14,\"a\":15,%s}}}"
 
-#define BERT_NORMALIZER                                                                                  \
-    "{\"type\":\"BertNormalizer\",\"clean_text\":true,\"handle_chinese_chars\":true,"                   \
+#define BERT_NORMALIZER                                                               \
+    "{\"type\":\"BertNormalizer\",\"clean_text\":true,\"handle_chinese_chars\":true," \
     "\"strip_accents\":null,\"lowercase\":true}"
 #define BERT_PRE "{\"type\":\"BertPreTokenizer\"}"
-#define TEMPLATE                                                                                         \
-    "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},"  \
-    "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}],"  \
-    "\"pair\":[],\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[2],\"tokens\":[\"[CLS]\"]},"   \
+#define TEMPLATE                                                                                        \
+    "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}}," \
+    "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}]," \
+    "\"pair\":[],\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[2],\"tokens\":[\"[CLS]\"]},"  \
     "\"[SEP]\":{\"id\":\"[SEP]\",\"ids\":[3],\"tokens\":[\"[SEP]\"]}}}"
 
 typedef struct parts {
@@ -77,26 +77,26 @@ static size_t ids_of(const aph_tokenizer* t, const char* text, size_t len, const
     return n;
 }
 
-#define ASSERT_IDS(t, text, ...)                                                                         \
-    do {                                                                                                 \
-        const int64_t want_[] = {__VA_ARGS__};                                                          \
-        int64_t got_[64];                                                                                \
-        size_t n_ = ids_of((t), (text), strlen(text), NULL, got_, 64);                                  \
-        assert_int_equal(n_, sizeof want_ / sizeof want_[0]);                                            \
-        assert_memory_equal(got_, want_, sizeof want_);                                                  \
+#define ASSERT_IDS(t, text, ...)                                       \
+    do {                                                               \
+        const int64_t want_[] = {__VA_ARGS__};                         \
+        int64_t got_[64];                                              \
+        size_t n_ = ids_of((t), (text), strlen(text), NULL, got_, 64); \
+        assert_int_equal(n_, sizeof want_ / sizeof want_[0]);          \
+        assert_memory_equal(got_, want_, sizeof want_);                \
     } while (0)
 
 static void test_pipeline(void** state) {
     (void)state;
     aph_tokenizer* t = load(defaults());
-    ASSERT_IDS(t, "Hello, World!", 2, 4, 9, 5, 10, 3);          /* lowercase, punctuation isolated */
-    ASSERT_IDS(t, "unaffable", 2, 6, 7, 8, 3);                  /* un ##aff ##able */
-    ASSERT_IDS(t, "Caf\xc3\xa9", 2, 11, 3);                      /* accents stripped (null follows lowercase) */
-    ASSERT_IDS(t, "\xe4\xb8\xad\xe6\x96\x87", 2, 12, 1, 3);      /* CJK: one word per ideograph */
-    ASSERT_IDS(t, "\xc4\xb0", 2, 13, 3);                         /* U+0130: NFD, mark dropped, then "i" */
-    ASSERT_IDS(t, "aaaaaaaaaaa", 2, 1, 3);                       /* 11 characters > 10: [UNK] */
+    ASSERT_IDS(t, "Hello, World!", 2, 4, 9, 5, 10, 3);      /* lowercase, punctuation isolated */
+    ASSERT_IDS(t, "unaffable", 2, 6, 7, 8, 3);              /* un ##aff ##able */
+    ASSERT_IDS(t, "Caf\xc3\xa9", 2, 11, 3);                 /* accents stripped (null follows lowercase) */
+    ASSERT_IDS(t, "\xe4\xb8\xad\xe6\x96\x87", 2, 12, 1, 3); /* CJK: one word per ideograph */
+    ASSERT_IDS(t, "\xc4\xb0", 2, 13, 3);                    /* U+0130: NFD, mark dropped, then "i" */
+    ASSERT_IDS(t, "aaaaaaaaaaa", 2, 1, 3);                  /* 11 characters > 10: [UNK] */
     ASSERT_IDS(t, "aaaaaaaaaa", 2, 15, 16, 16, 16, 16, 16, 16, 16, 16, 16, 3);
-    ASSERT_IDS(t, "[CLS]hello[SEP]", 2, 2, 4, 3, 3);             /* added tokens found in the raw text */
+    ASSERT_IDS(t, "[CLS]hello[SEP]", 2, 2, 4, 3, 3); /* added tokens found in the raw text */
     ASSERT_IDS(t, "", 2, 3);
     ASSERT_IDS(t, "  \t\n ", 2, 3);
     ASSERT_IDS(t, "HELLO\xc2\xa0world\xe3\x80\x80!", 2, 4, 5, 10, 3); /* U+00A0, U+3000 are spaces */
@@ -205,7 +205,7 @@ static void test_batch_tensors(void** state) {
     assert_int_equal(aph_tokenizer_max_length(t), 4);
     APH_ASSERT_OK(aph_tokenizer_encode(t, texts, NULL, 2, NULL, g_dev, &ids, &mask, &types, NULL, 0));
     v = values(ids), m = values(mask), ty = values(types);
-    const int64_t wl[] = {3, 2, 4, 3, 2, 5, 10, 3};       /* the last tokens kept, padding first */
+    const int64_t wl[] = {3, 2, 4, 3, 2, 5, 10, 3}; /* the last tokens kept, padding first */
     const int64_t wlm[] = {0, 1, 1, 1, 1, 1, 1, 1};
     const int64_t wlt[] = {1, 0, 0, 0, 0, 0, 0, 0};
     assert_memory_equal(v, wl, sizeof wl);
@@ -244,8 +244,8 @@ static void test_truncation(void** state) {
     p.truncation = "{\"max_length\":4,\"strategy\":\"OnlySecond\",\"stride\":0,\"direction\":\"Right\"}";
     t = load(p);
     assert_int_equal(ids_of(t, "hello", 5, NULL, got, 16), 3);
-    APH_ASSERT_ERR_CONTAINS(aph_tokenizer_encode_ids(t, "hello world hello", 17, NULL, got, 16, &n), APH_ERR_INVALID_CONFIG,
-                            "OnlySecond needs a second sequence");
+    APH_ASSERT_ERR_CONTAINS(aph_tokenizer_encode_ids(t, "hello world hello", 17, NULL, got, 16, &n),
+                            APH_ERR_INVALID_CONFIG, "OnlySecond needs a second sequence");
     aph_tokenizer_release(t);
     /* A file whose max_length is below the special tokens. */
     p.truncation = "{\"max_length\":1,\"strategy\":\"LongestFirst\",\"stride\":0}";
@@ -263,14 +263,14 @@ static void test_invalid_utf8(void** state) {
         const char* bytes;
         size_t offset;
     } bad[] = {
-        {"ab\x80", 2},                 /* stray continuation byte */
-        {"a\xc3", 1},                  /* truncated sequence */
-        {"a\xc3(", 1},                 /* missing continuation */
-        {"\xc0\xaf", 0},               /* overlong "/" */
-        {"xy\xe0\x80\xaf", 2},         /* overlong, three bytes */
-        {"\xed\xa0\x80", 0},           /* a surrogate, U+D800 */
-        {"ok \xf4\x90\x80\x80", 3},    /* U+110000 */
-        {"\xf8\x88\x80\x80\x80", 0},   /* five-byte form */
+        {"ab\x80", 2},               /* stray continuation byte */
+        {"a\xc3", 1},                /* truncated sequence */
+        {"a\xc3(", 1},               /* missing continuation */
+        {"\xc0\xaf", 0},             /* overlong "/" */
+        {"xy\xe0\x80\xaf", 2},       /* overlong, three bytes */
+        {"\xed\xa0\x80", 0},         /* a surrogate, U+D800 */
+        {"ok \xf4\x90\x80\x80", 3},  /* U+110000 */
+        {"\xf8\x88\x80\x80\x80", 0}, /* five-byte form */
         {"\xff", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
@@ -338,8 +338,9 @@ static void test_load_errors(void** state) {
         {3, "{\"type\":\"RobertaProcessing\"}", APH_ERR_NOT_IMPLEMENTED,
          "not implemented: tokenizer.json: post_processor.type 'RobertaProcessing' (supported: "
          "TemplateProcessing, BertProcessing or null)"},
-        {3, "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[X]\",\"type_id\":0}}],"
-            "\"special_tokens\":{}}",
+        {3,
+         "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[X]\",\"type_id\":0}}],"
+         "\"special_tokens\":{}}",
          APH_ERR_SERIALIZATION,
          "serialization error: tokenizer.json: post_processor.single[0]: special token '[X]' is not in "
          "post_processor.special_tokens"},
@@ -351,8 +352,9 @@ static void test_load_errors(void** state) {
          "serialization error: tokenizer.json: model.vocab['hello'] is not an integer id from 0 to 4294967295"},
         {4, "\"x\":-1", APH_ERR_SERIALIZATION,
          "serialization error: tokenizer.json: model.vocab['x'] is not an integer id from 0 to 4294967295"},
-        {5, ",{\"id\":17,\"content\":\"<m>\",\"single_word\":true,\"lstrip\":false,\"rstrip\":false,"
-            "\"normalized\":false,\"special\":false}",
+        {5,
+         ",{\"id\":17,\"content\":\"<m>\",\"single_word\":true,\"lstrip\":false,\"rstrip\":false,"
+         "\"normalized\":false,\"special\":false}",
          APH_ERR_NOT_IMPLEMENTED,
          "not implemented: tokenizer.json: added_tokens[4].single_word: true (token '<m>'; only tokens matched "
          "anywhere are supported)"},
@@ -447,9 +449,9 @@ static void test_options_and_arguments(void** state) {
     APH_ASSERT_ERR(aph_tokenizer_encode(t, texts, lengths, 1, &o, g_dev, &ids, NULL, NULL, NULL, 0),
                    APH_ERR_INVALID_ARGUMENT, "invalid argument: options->padding is -1, not an aph_padding value");
     o.struct_size = 0;
-    APH_ASSERT_ERR(aph_tokenizer_encode(t, texts, lengths, 1, &o, g_dev, &ids, NULL, NULL, NULL, 0),
-                   APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: options->struct_size is too small (set it to sizeof(aph_tokenizer_encode_options))");
+    APH_ASSERT_ERR(
+        aph_tokenizer_encode(t, texts, lengths, 1, &o, g_dev, &ids, NULL, NULL, NULL, 0), APH_ERR_INVALID_ARGUMENT,
+        "invalid argument: options->struct_size is too small (set it to sizeof(aph_tokenizer_encode_options))");
     /* A struct_size covering only the first fields: the rest take their defaults. */
     o.struct_size = offsetof(aph_tokenizer_encode_options, padding);
     o.truncation = APH_TRUNCATION_MAX_LENGTH;
@@ -516,8 +518,8 @@ static void test_large_batch(void** state) {
     (void)state;
     aph_tokenizer* t = load(defaults());
     enum { N = 2000 };
-    static const char* words[] = {"hello", "World", "unaffable", "caf\xc3\xa9", "\xe4\xb8\xad", "!", ",", "zzz",
-                                  "aaaa", "[CLS]", "\xc4\xb0", "  "};
+    static const char* words[] = {"hello", "World", "unaffable", "caf\xc3\xa9", "\xe4\xb8\xad", "!",
+                                  ",",     "zzz",   "aaaa",      "[CLS]",       "\xc4\xb0",     "  "};
     char** texts = malloc(N * sizeof *texts);
     uint64_t x = 88172645463325252ULL;
     for (int i = 0; i < N; ++i) {

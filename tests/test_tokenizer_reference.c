@@ -12,7 +12,7 @@
 
 #define REFERENCE APH_TEST_DATA_DIR "/tokenizer/reference.txt.gz"
 
-static char* g_json;        /* the tokenizer.json */
+static char* g_json; /* the tokenizer.json */
 static size_t g_json_len;
 static char g_json_path[4096];
 
@@ -107,8 +107,7 @@ static int find_tokenizer_json(void) {
 }
 
 /* The base file with the substitutions of a variant applied (each target occurs once). */
-static char* apply_patches(char** finds, size_t* find_lens, char** repls, size_t* repl_lens, int n,
-                           size_t* out_len) {
+static char* apply_patches(char** finds, size_t* find_lens, char** repls, size_t* repl_lens, int n, size_t* out_len) {
     char* text = malloc(g_json_len + 1);
     memcpy(text, g_json, g_json_len);
     text[g_json_len] = 0;
@@ -136,7 +135,7 @@ static char* apply_patches(char** finds, size_t* find_lens, char** repls, size_t
 typedef struct batch {
     size_t n, width;
     size_t* index;
-    int64_t* ids;   /* n * width expected values each */
+    int64_t* ids; /* n * width expected values each */
     int64_t* mask;
     int64_t* types;
 } batch;
@@ -162,12 +161,11 @@ static size_t check_batch(const scenario_state* s, const batch* b, const char* w
         lens[i] = g_lengths[b->index[i]];
     }
     aph_tensor *ids = NULL, *mask = NULL, *types = NULL;
-    aph_status st = aph_tokenizer_encode(s->tok, texts, lens, b->n, s->from_file ? NULL : &s->opt, g_cpu, &ids,
-                                         &mask, &types, got_lens, b->n);
+    aph_status st = aph_tokenizer_encode(s->tok, texts, lens, b->n, s->from_file ? NULL : &s->opt, g_cpu, &ids, &mask,
+                                         &types, got_lens, b->n);
     size_t ok = 0;
     if (st != APH_OK) {
-        if ((*reported)++ < 10)
-            print_error("%s: batch of %zu failed: %s\n", where, b->n, aph_last_error());
+        if ((*reported)++ < 10) print_error("%s: batch of %zu failed: %s\n", where, b->n, aph_last_error());
     } else if ((size_t)aph_tensor_shape(ids)[1] != b->width) {
         if ((*reported)++ < 10)
             print_error("%s: batch width %lld, expected %zu\n", where, (long long)aph_tensor_shape(ids)[1], b->width);
@@ -214,7 +212,8 @@ typedef struct thread_job {
 static void* thread_main(void* arg) {
     thread_job* j = arg;
     size_t reported = 0;
-    for (size_t i = j->first; i < j->count; i += j->step) j->ok += check_batch(j->s, &j->batches[i], "threads", &reported);
+    for (size_t i = j->first; i < j->count; i += j->step)
+        j->ok += check_batch(j->s, &j->batches[i], "threads", &reported);
     return NULL;
 }
 
@@ -349,7 +348,8 @@ static void test_reference(void** state) {
                     const char* t = g_strings[b.index[r]];
                     APH_ASSERT_OK(aph_tokenizer_encode_ids(s.tok, t, g_lengths[b.index[r]], &s.opt, NULL, 0, &count));
                     int64_t* got = malloc((count + 1) * sizeof *got);
-                    APH_ASSERT_OK(aph_tokenizer_encode_ids(s.tok, t, g_lengths[b.index[r]], &s.opt, got, count, &count));
+                    APH_ASSERT_OK(
+                        aph_tokenizer_encode_ids(s.tok, t, g_lengths[b.index[r]], &s.opt, got, count, &count));
                     size_t real = 0;
                     while (real < b.width && b.mask[r * b.width + real]) ++real;
                     assert_int_equal(count, real);

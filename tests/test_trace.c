@@ -19,9 +19,8 @@ static aph_trace_sink* make_memory(void) {
     return s;
 }
 
-static aph_trace_event make_event(const char* id, const char* message, double ts,
-                                  aph_trace_level level, const char* span_id,
-                                  const char* trace_id) {
+static aph_trace_event make_event(const char* id, const char* message, double ts, aph_trace_level level,
+                                  const char* span_id, const char* trace_id) {
     aph_trace_event e;
     memset(&e, 0, sizeof e);
     e.struct_size = sizeof e;
@@ -34,8 +33,8 @@ static aph_trace_event make_event(const char* id, const char* message, double ts
     return e;
 }
 
-static void record(aph_trace_sink* s, const char* id, const char* message, double ts,
-                   aph_trace_level level, const char* span_id, const char* trace_id) {
+static void record(aph_trace_sink* s, const char* id, const char* message, double ts, aph_trace_level level,
+                   const char* span_id, const char* trace_id) {
     aph_trace_event e = make_event(id, message, ts, level, span_id, trace_id);
     APH_ASSERT_OK(aph_trace_sink_record(s, &e));
 }
@@ -273,18 +272,15 @@ static void test_record_checks(void** state) {
     sp.struct_size = sizeof sp;
     APH_ASSERT_ERR(aph_trace_sink_span(f, 0, &sp), APH_ERR_INVALID_ARGUMENT, NOT_MEMORY);
     APH_ASSERT_ERR(aph_trace_sink_clear(f), APH_ERR_INVALID_ARGUMENT, NOT_MEMORY);
-    APH_ASSERT_ERR(aph_trace_sink_clear(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: sink must not be NULL");
+    APH_ASSERT_ERR(aph_trace_sink_clear(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: sink must not be NULL");
     char* text = (char*)0x1;
     APH_ASSERT_ERR(aph_trace_export_json(f, &text), APH_ERR_INVALID_ARGUMENT, NOT_MEMORY);
     APH_ASSERT_ERR(aph_trace_export_chrome(f, &text), APH_ERR_INVALID_ARGUMENT, NOT_MEMORY);
     assert_ptr_equal(text, (char*)0x1); /* out untouched on failure */
-    APH_ASSERT_ERR(aph_trace_export_json(s, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_trace_export_json(s, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
     APH_ASSERT_ERR(aph_trace_export_chrome(NULL, &text), APH_ERR_INVALID_ARGUMENT,
                    "invalid argument: sink must not be NULL");
-    APH_ASSERT_ERR(aph_trace_sink_memory(NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_trace_sink_memory(NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
 
     aph_trace_sink_release(f);
     aph_trace_sink_release(s);
@@ -303,57 +299,56 @@ static void test_export_json_exact(void** state) {
     assert_string_equal(json, "[]"); /* serde_json's pretty empty array */
     aph_string_free(json);
 
-    record(s, "build.start", "starting \"model\"\n\tbuild \xc3\xa9\x01\\", 1700000000.5,
-           APH_TRACE_INFO, "span-1", NULL);
+    record(s, "build.start", "starting \"model\"\n\tbuild \xc3\xa9\x01\\", 1700000000.5, APH_TRACE_INFO, "span-1",
+           NULL);
     record(s, "x", "", 2.0, APH_TRACE_ERROR, NULL, NULL);
     record(s, "early", "before the epoch", -1.5, APH_TRACE_DEBUG, NULL, "t");
     record(s, "tiny", "m", 1e-7, APH_TRACE_WARN, "a", "b");
     record(s, "precise", "m", 1700000000.123456789, APH_TRACE_INFO, NULL, NULL);
 
     json = export_json(s);
-    const char* expect =
-        "[\n"
-        "  {\n"
-        "    \"id\": \"build.start\",\n"
-        "    \"message\": \"starting \\\"model\\\"\\n\\tbuild \xc3\xa9\\u0001\\\\\",\n"
-        "    \"timestamp\": \"1700000000.5\",\n"
-        "    \"level\": \"INFO\",\n"
-        "    \"span_id\": \"span-1\",\n"
-        "    \"trace_id\": null\n"
-        "  },\n"
-        "  {\n"
-        "    \"id\": \"x\",\n"
-        "    \"message\": \"\",\n"
-        "    \"timestamp\": \"2\",\n"
-        "    \"level\": \"ERROR\",\n"
-        "    \"span_id\": null,\n"
-        "    \"trace_id\": null\n"
-        "  },\n"
-        "  {\n"
-        "    \"id\": \"early\",\n"
-        "    \"message\": \"before the epoch\",\n"
-        "    \"timestamp\": \"unknown\",\n"
-        "    \"level\": \"DEBUG\",\n"
-        "    \"span_id\": null,\n"
-        "    \"trace_id\": \"t\"\n"
-        "  },\n"
-        "  {\n"
-        "    \"id\": \"tiny\",\n"
-        "    \"message\": \"m\",\n"
-        "    \"timestamp\": \"0.0000001\",\n"
-        "    \"level\": \"WARN\",\n"
-        "    \"span_id\": \"a\",\n"
-        "    \"trace_id\": \"b\"\n"
-        "  },\n"
-        "  {\n"
-        "    \"id\": \"precise\",\n"
-        "    \"message\": \"m\",\n"
-        "    \"timestamp\": \"1700000000.1234567\",\n"
-        "    \"level\": \"INFO\",\n"
-        "    \"span_id\": null,\n"
-        "    \"trace_id\": null\n"
-        "  }\n"
-        "]";
+    const char* expect = "[\n"
+                         "  {\n"
+                         "    \"id\": \"build.start\",\n"
+                         "    \"message\": \"starting \\\"model\\\"\\n\\tbuild \xc3\xa9\\u0001\\\\\",\n"
+                         "    \"timestamp\": \"1700000000.5\",\n"
+                         "    \"level\": \"INFO\",\n"
+                         "    \"span_id\": \"span-1\",\n"
+                         "    \"trace_id\": null\n"
+                         "  },\n"
+                         "  {\n"
+                         "    \"id\": \"x\",\n"
+                         "    \"message\": \"\",\n"
+                         "    \"timestamp\": \"2\",\n"
+                         "    \"level\": \"ERROR\",\n"
+                         "    \"span_id\": null,\n"
+                         "    \"trace_id\": null\n"
+                         "  },\n"
+                         "  {\n"
+                         "    \"id\": \"early\",\n"
+                         "    \"message\": \"before the epoch\",\n"
+                         "    \"timestamp\": \"unknown\",\n"
+                         "    \"level\": \"DEBUG\",\n"
+                         "    \"span_id\": null,\n"
+                         "    \"trace_id\": \"t\"\n"
+                         "  },\n"
+                         "  {\n"
+                         "    \"id\": \"tiny\",\n"
+                         "    \"message\": \"m\",\n"
+                         "    \"timestamp\": \"0.0000001\",\n"
+                         "    \"level\": \"WARN\",\n"
+                         "    \"span_id\": \"a\",\n"
+                         "    \"trace_id\": \"b\"\n"
+                         "  },\n"
+                         "  {\n"
+                         "    \"id\": \"precise\",\n"
+                         "    \"message\": \"m\",\n"
+                         "    \"timestamp\": \"1700000000.1234567\",\n"
+                         "    \"level\": \"INFO\",\n"
+                         "    \"span_id\": null,\n"
+                         "    \"trace_id\": null\n"
+                         "  }\n"
+                         "]";
     assert_string_equal(json, expect);
     aph_string_free(json);
 
@@ -441,8 +436,8 @@ typedef struct cb_tag {
 static void on_event_log(void* ud, const aph_trace_event* e) {
     cb_tag* t = (cb_tag*)ud;
     if (t->log->count < 64) {
-        snprintf(t->log->entries[t->log->count], sizeof t->log->entries[0], "%s:%s:%s:%d", t->tag,
-                 e->id, e->message, (int)e->level);
+        snprintf(t->log->entries[t->log->count], sizeof t->log->entries[0], "%s:%s:%s:%d", t->tag, e->id, e->message,
+                 (int)e->level);
     }
     t->log->count++;
 }
@@ -450,8 +445,8 @@ static void on_event_log(void* ud, const aph_trace_event* e) {
 static void on_span_log(void* ud, const aph_trace_span* s) {
     cb_tag* t = (cb_tag*)ud;
     if (t->log->count < 64) {
-        snprintf(t->log->entries[t->log->count], sizeof t->log->entries[0], "%s:span:%s:%s:%s",
-                 t->tag, s->name, s->category, s->device ? s->device : "(null)");
+        snprintf(t->log->entries[t->log->count], sizeof t->log->entries[0], "%s:span:%s:%s:%s", t->tag, s->name,
+                 s->category, s->device ? s->device : "(null)");
     }
     t->log->count++;
 }
@@ -460,8 +455,7 @@ static void destroy_tag(void* ud) { ((cb_tag*)ud)->destroyed++; }
 
 static aph_trace_sink* make_callback(cb_tag* t, int with_span) {
     aph_trace_sink* s = NULL;
-    APH_ASSERT_OK(aph_trace_sink_callback(on_event_log, with_span ? on_span_log : NULL, t,
-                                          destroy_tag, &s));
+    APH_ASSERT_OK(aph_trace_sink_callback(on_event_log, with_span ? on_span_log : NULL, t, destroy_tag, &s));
     return s;
 }
 
@@ -492,9 +486,14 @@ static void test_fanout_order(void** state) {
     sp.device = "cuda:0";
     APH_ASSERT_OK(aph_trace_sink_record_span(fan, &sp));
 
-    const char* expect[] = {"B:one:m1:2", "A:one:m1:2", "C:one:m1:2",
-                            "B:two:m2:4", "A:two:m2:4", "C:two:m2:4",
-                            "A:span:load:node:cuda:0", "C:span:load:node:cuda:0"};
+    const char* expect[] = {"B:one:m1:2",
+                            "A:one:m1:2",
+                            "C:one:m1:2",
+                            "B:two:m2:4",
+                            "A:two:m2:4",
+                            "C:two:m2:4",
+                            "A:span:load:node:cuda:0",
+                            "C:span:load:node:cuda:0"};
     assert_int_equal(log.count, 8);
     for (int i = 0; i < 8; ++i) assert_string_equal(log.entries[i], expect[i]);
 
@@ -571,10 +570,10 @@ static void test_callback_sink(void** state) {
     aph_trace_sink_release(nd);
     assert_int_equal(t.destroyed, 1);
     aph_trace_sink* out = (aph_trace_sink*)0x1;
-    APH_ASSERT_ERR(aph_trace_sink_callback(NULL, on_span_log, &t, destroy_tag, &out),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: on_event must not be NULL");
-    APH_ASSERT_ERR(aph_trace_sink_callback(on_event_log, NULL, &t, destroy_tag, NULL),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_trace_sink_callback(NULL, on_span_log, &t, destroy_tag, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: on_event must not be NULL");
+    APH_ASSERT_ERR(aph_trace_sink_callback(on_event_log, NULL, &t, destroy_tag, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out must not be NULL");
     assert_ptr_equal(out, (aph_trace_sink*)0x1);
     /* A failed create does not call destroy: the caller still owns user_data. */
     assert_int_equal(t.destroyed, 1);
@@ -584,8 +583,8 @@ static void test_callback_sink(void** state) {
  * Spans and the Chrome exporter
  * ------------------------------------------------------------------------------------------- */
 
-static aph_trace_span make_span(const char* name, const char* cat, uint64_t start, uint64_t dur,
-                                const char* device, uint64_t bytes, const char* args) {
+static aph_trace_span make_span(const char* name, const char* cat, uint64_t start, uint64_t dur, const char* device,
+                                uint64_t bytes, const char* args) {
     aph_trace_span s;
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
@@ -665,18 +664,17 @@ static void test_export_chrome(void** state) {
     record(s, "plain", "m", 1000.000001, APH_TRACE_DEBUG, "s1", NULL);
 
     APH_ASSERT_OK(aph_trace_export_chrome(s, &out));
-    const char* expect =
-        "{\"traceEvents\":[\n"
-        "{\"name\":\"load\",\"cat\":\"stage\",\"ph\":\"X\",\"ts\":0,\"dur\":1.5,\"pid\":1,"
-        "\"tid\":1,\"args\":{\"device\":\"cpu\",\"bytes\":4096,\"layer\":3,\"note\":\"a\\\"b\"}},\n"
-        "{\"name\":\"mat\\nmul\",\"cat\":\"node\",\"ph\":\"X\",\"ts\":2.25,\"dur\":1000,\"pid\":1,"
-        "\"tid\":1,\"args\":{\"bytes\":0}},\n"
-        "{\"name\":\"stage.hashing\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":500000,"
-        "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"computed \\u0001\",\"level\":\"WARN\","
-        "\"trace_id\":\"t1\"}},\n"
-        "{\"name\":\"plain\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":1,"
-        "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"m\",\"level\":\"DEBUG\",\"span_id\":\"s1\"}}\n"
-        "],\"displayTimeUnit\":\"ms\"}";
+    const char* expect = "{\"traceEvents\":[\n"
+                         "{\"name\":\"load\",\"cat\":\"stage\",\"ph\":\"X\",\"ts\":0,\"dur\":1.5,\"pid\":1,"
+                         "\"tid\":1,\"args\":{\"device\":\"cpu\",\"bytes\":4096,\"layer\":3,\"note\":\"a\\\"b\"}},\n"
+                         "{\"name\":\"mat\\nmul\",\"cat\":\"node\",\"ph\":\"X\",\"ts\":2.25,\"dur\":1000,\"pid\":1,"
+                         "\"tid\":1,\"args\":{\"bytes\":0}},\n"
+                         "{\"name\":\"stage.hashing\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":500000,"
+                         "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"computed \\u0001\",\"level\":\"WARN\","
+                         "\"trace_id\":\"t1\"}},\n"
+                         "{\"name\":\"plain\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":1,"
+                         "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"m\",\"level\":\"DEBUG\",\"span_id\":\"s1\"}}\n"
+                         "],\"displayTimeUnit\":\"ms\"}";
     assert_string_equal(out, expect);
 
     /* Valid JSON: the library's own parser accepts it (as a configuration parameter), and the
@@ -699,13 +697,12 @@ static void test_export_chrome(void** state) {
     aph_trace_span c = make_span("late", "stage", 1000000000001ULL, 0, NULL, 1, NULL);
     APH_ASSERT_OK(aph_trace_sink_record_span(s, &c));
     APH_ASSERT_OK(aph_trace_export_chrome(s, &out));
-    assert_string_equal(out,
-                        "{\"traceEvents\":[\n"
-                        "{\"name\":\"late\",\"cat\":\"stage\",\"ph\":\"X\",\"ts\":1000000.001,"
-                        "\"dur\":0,\"pid\":1,\"tid\":1,\"args\":{\"bytes\":1}},\n"
-                        "{\"name\":\"first\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":0,"
-                        "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"m\",\"level\":\"INFO\"}}\n"
-                        "],\"displayTimeUnit\":\"ms\"}");
+    assert_string_equal(out, "{\"traceEvents\":[\n"
+                             "{\"name\":\"late\",\"cat\":\"stage\",\"ph\":\"X\",\"ts\":1000000.001,"
+                             "\"dur\":0,\"pid\":1,\"tid\":1,\"args\":{\"bytes\":1}},\n"
+                             "{\"name\":\"first\",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"g\",\"ts\":0,"
+                             "\"pid\":1,\"tid\":1,\"args\":{\"message\":\"m\",\"level\":\"INFO\"}}\n"
+                             "],\"displayTimeUnit\":\"ms\"}");
     aph_string_free(out);
     aph_trace_sink_release(s);
 }
@@ -729,8 +726,7 @@ static void* recorder(void* p) {
     snprintf(id, sizeof id, "thread-%d", a->index);
     for (int i = 0; i < PER_THREAD; ++i) {
         snprintf(msg, sizeof msg, "%d", i);
-        aph_trace_event e = make_event(id, msg, 1.0 + i, (i % 2) ? APH_TRACE_WARN : APH_TRACE_DEBUG,
-                                       NULL, NULL);
+        aph_trace_event e = make_event(id, msg, 1.0 + i, (i % 2) ? APH_TRACE_WARN : APH_TRACE_DEBUG, NULL, NULL);
         if (aph_trace_sink_record(a->sink, &e) != APH_OK) a->failures++;
         if (i % 100 == 0) {
             aph_trace_span sp = make_span(id, "node", (uint64_t)i, 1, "cpu", 0, NULL);

@@ -1,6 +1,6 @@
 /* test_tracker.c — section 6 of aphelion.h: the memory tracker. Reference counting, the limit
  * (0: unlimited; reaching it exactly is allowed), allocate/deallocate/peak/reset exactly as the
- * compat page's section 3 says (exact out-of-memory message, nothing changes on failure),
+ * section 3 of docs/compat.md says (exact out-of-memory message, nothing changes on failure),
  * would_fit, the overhead factor and estimate_with_overhead, NULL handles everywhere, 64-bit
  * overflow without a limit, a random operation sequence checked against a model, and
  * concurrency: the limit is never exceeded whatever the threads do, and the totals come out
@@ -37,7 +37,7 @@ static void assert_state(const aph_tracker* t, uint64_t allocated, uint64_t peak
     assert_int_equal(aph_tracker_peak_bytes(t), peak);
 }
 
-/* The exact out-of-memory message of the compat page. */
+/* The exact out-of-memory message of docs/compat.md. */
 static void oom_message(char* buf, size_t size, uint64_t n, uint64_t limit, uint64_t current) {
     snprintf(buf, size,
              "out of memory: allocation of %llu bytes would exceed limit of %llu bytes "
@@ -78,8 +78,7 @@ static void test_create_release_retain(void** state) {
     aph_tracker_release(a);
     aph_tracker_release(b);
 
-    APH_ASSERT_ERR(aph_tracker_create(0, NULL), APH_ERR_INVALID_ARGUMENT,
-                   "invalid argument: out must not be NULL");
+    APH_ASSERT_ERR(aph_tracker_create(0, NULL), APH_ERR_INVALID_ARGUMENT, "invalid argument: out must not be NULL");
 }
 
 typedef struct {
@@ -239,18 +238,15 @@ static void test_deallocate(void** state) {
     assert_state(t, 0, 0);
 
     APH_ASSERT_OK(aph_tracker_allocate(t, 10));
-    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, 11), APH_ERR_INVALID_ARGUMENT,
-                            "deallocation of 11 bytes");
+    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, 11), APH_ERR_INVALID_ARGUMENT, "deallocation of 11 bytes");
     assert_state(t, 10, 10);
-    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, UINT64_MAX), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, UINT64_MAX), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_state(t, 10, 10);
     APH_ASSERT_OK(aph_tracker_deallocate(t, 4));
     assert_state(t, 6, 10);
     APH_ASSERT_OK(aph_tracker_deallocate(t, 6)); /* exactly what is left */
     assert_state(t, 0, 10);
-    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, 1), APH_ERR_INVALID_ARGUMENT,
-                            "invalid argument: ");
+    APH_ASSERT_ERR_CONTAINS(aph_tracker_deallocate(t, 1), APH_ERR_INVALID_ARGUMENT, "invalid argument: ");
     assert_state(t, 0, 10);
     aph_tracker_release(t);
 }
@@ -321,8 +317,7 @@ static void test_overhead_factor(void** state) {
 
     const double bad[] = {0.0, -0.0, -1.0, -1e-300, NAN, -NAN, INFINITY, -INFINITY};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
-        APH_ASSERT_ERR_CONTAINS(aph_tracker_set_overhead_factor(t, bad[i]),
-                                APH_ERR_INVALID_ARGUMENT,
+        APH_ASSERT_ERR_CONTAINS(aph_tracker_set_overhead_factor(t, bad[i]), APH_ERR_INVALID_ARGUMENT,
                                 "invalid argument: factor must be finite and > 0");
         assert_true(aph_tracker_overhead_factor(t) == 3.0); /* unchanged */
     }
@@ -367,8 +362,8 @@ static void test_estimate_with_overhead(void** state) {
     APH_ASSERT_ERR_CONTAINS(aph_tracker_estimate_with_overhead(t, NULL, 2, APH_DTYPE_F32, &out),
                             APH_ERR_INVALID_ARGUMENT, "shape must not be NULL");
     assert_true(out == POISON);
-    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(t, s1000, 1, (aph_dtype)13, &out),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: dtype is 13, not a valid aph_dtype");
+    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(t, s1000, 1, (aph_dtype)13, &out), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: dtype is 13, not a valid aph_dtype");
     assert_true(out == POISON);
     const int64_t huge[] = {(int64_t)1 << 32, (int64_t)1 << 32};
     APH_ASSERT_ERR_CONTAINS(aph_tracker_estimate_with_overhead(t, huge, 2, APH_DTYPE_F32, &out),
@@ -384,8 +379,8 @@ static void test_estimate_with_overhead(void** state) {
     APH_ASSERT_OK(aph_tracker_estimate_with_overhead(t, big, 1, APH_DTYPE_F32, &out));
     assert_int_equal(out, (uint64_t)1 << 63);
 
-    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(t, s1000, 1, APH_DTYPE_F32, NULL),
-                   APH_ERR_INVALID_ARGUMENT, "invalid argument: out_bytes must not be NULL");
+    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(t, s1000, 1, APH_DTYPE_F32, NULL), APH_ERR_INVALID_ARGUMENT,
+                   "invalid argument: out_bytes must not be NULL");
     aph_tracker_release(t);
 }
 
@@ -409,9 +404,8 @@ static void test_estimate_with_overhead_random(void** state) {
         uint64_t out = POISON;
         APH_ASSERT_OK(aph_tracker_estimate_with_overhead(t, ndim ? shape : NULL, ndim, dt, &out));
         if (out != expected) {
-            print_error("seed %llu: raw %llu × %.17g: got %llu, expected %llu\n",
-                        (unsigned long long)g_seed0, (unsigned long long)raw, factor,
-                        (unsigned long long)out, (unsigned long long)expected);
+            print_error("seed %llu: raw %llu × %.17g: got %llu, expected %llu\n", (unsigned long long)g_seed0,
+                        (unsigned long long)raw, factor, (unsigned long long)out, (unsigned long long)expected);
             fail();
         }
     }
@@ -427,12 +421,11 @@ static void test_null_tracker(void** state) {
     APH_ASSERT_ERR(aph_tracker_allocate(NULL, 1), APH_ERR_INVALID_ARGUMENT, NULL_TRACKER);
     APH_ASSERT_ERR(aph_tracker_allocate(NULL, 0), APH_ERR_INVALID_ARGUMENT, NULL_TRACKER);
     APH_ASSERT_ERR(aph_tracker_deallocate(NULL, 1), APH_ERR_INVALID_ARGUMENT, NULL_TRACKER);
-    APH_ASSERT_ERR(aph_tracker_set_overhead_factor(NULL, 1.5), APH_ERR_INVALID_ARGUMENT,
-                   NULL_TRACKER);
+    APH_ASSERT_ERR(aph_tracker_set_overhead_factor(NULL, 1.5), APH_ERR_INVALID_ARGUMENT, NULL_TRACKER);
     uint64_t out = POISON;
     const int64_t shape[] = {10};
-    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(NULL, shape, 1, APH_DTYPE_F32, &out),
-                   APH_ERR_INVALID_ARGUMENT, NULL_TRACKER);
+    APH_ASSERT_ERR(aph_tracker_estimate_with_overhead(NULL, shape, 1, APH_DTYPE_F32, &out), APH_ERR_INVALID_ARGUMENT,
+                   NULL_TRACKER);
     assert_true(out == POISON);
 
     assert_true(aph_tracker_overhead_factor(NULL) == 0.0);
@@ -447,7 +440,7 @@ static void test_null_tracker(void** state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * A random sequence of operations against a model of the compat page's rules
+ * A random sequence of operations against a model of docs/compat.md's rules
  * ------------------------------------------------------------------------------------------- */
 
 static void test_random_sequence_against_model(void** state) {
@@ -537,8 +530,7 @@ static void* random_worker(void* p) {
             } else {
                 ++a->failures;
                 static const char prefix[] = "out of memory: allocation of ";
-                if (st != APH_ERR_OUT_OF_MEMORY ||
-                    strncmp(aph_last_error(), prefix, sizeof prefix - 1) != 0) {
+                if (st != APH_ERR_OUT_OF_MEMORY || strncmp(aph_last_error(), prefix, sizeof prefix - 1) != 0) {
                     atomic_fetch_add(a->bad_statuses, 1);
                 }
                 /* Make room: give back one allocation. */
@@ -592,8 +584,7 @@ static void test_concurrent_limit_never_exceeded(void** state) {
     watcher_arg w = {t, CONC_LIMIT, &stop, &violations, 0, 0};
     assert_int_equal(pthread_create(&wt, NULL, watcher, &w), 0);
     for (int i = 0; i < N_WORKERS; ++i) {
-        args[i] = (worker_arg){t, &start, g_seed0 + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1),
-                               &violations, &bad, 0, 0};
+        args[i] = (worker_arg){t, &start, g_seed0 + 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1), &violations, &bad, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, random_worker, &args[i]), 0);
     }
     for (int i = 0; i < N_WORKERS; ++i) assert_int_equal(pthread_join(th[i], NULL), 0);
@@ -607,9 +598,8 @@ static void test_concurrent_limit_never_exceeded(void** state) {
         failures += args[i].failures;
     }
     print_message("seed %llu: %llu allocations, %llu refused, watcher %llu samples, peak %llu\n",
-                  (unsigned long long)g_seed0, (unsigned long long)successes,
-                  (unsigned long long)failures, (unsigned long long)w.samples,
-                  (unsigned long long)aph_tracker_peak_bytes(t));
+                  (unsigned long long)g_seed0, (unsigned long long)successes, (unsigned long long)failures,
+                  (unsigned long long)w.samples, (unsigned long long)aph_tracker_peak_bytes(t));
     assert_int_equal(atomic_load(&bad), 0);
     assert_int_equal(atomic_load(&violations), 0);
     assert_true(w.max_seen <= CONC_LIMIT);
@@ -668,9 +658,8 @@ static void test_concurrent_fixed_size_until_full(void** state) {
         for (int i = 0; i < N_WORKERS; ++i) {
             successes += args[i].successes;
             assert_int_equal(args[i].last, APH_ERR_OUT_OF_MEMORY);
-            static const char prefix[] =
-                "out of memory: allocation of 97 bytes would exceed limit of 1000003 bytes "
-                "(current: ";
+            static const char prefix[] = "out of memory: allocation of 97 bytes would exceed limit of 1000003 bytes "
+                                         "(current: ";
             if (strncmp(args[i].message, prefix, sizeof prefix - 1) != 0) {
                 print_error("worker %d: '%s'\n", i, args[i].message);
                 fail();

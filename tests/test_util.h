@@ -16,33 +16,32 @@
 #include <cmocka.h>
 
 /* Asserts that expr returns APH_OK, printing the library's message if it does not. */
-#define APH_ASSERT_OK(expr)                                                                 \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        if (aph_test_st_ != APH_OK) {                                                       \
-            print_error("%s returned %s: %s\n", #expr, aph_status_name(aph_test_st_),       \
-                        aph_last_error());                                                  \
-        }                                                                                   \
-        assert_int_equal(aph_test_st_, APH_OK);                                             \
+#define APH_ASSERT_OK(expr)                                                                              \
+    do {                                                                                                 \
+        aph_status aph_test_st_ = (expr);                                                                \
+        if (aph_test_st_ != APH_OK) {                                                                    \
+            print_error("%s returned %s: %s\n", #expr, aph_status_name(aph_test_st_), aph_last_error()); \
+        }                                                                                                \
+        assert_int_equal(aph_test_st_, APH_OK);                                                          \
     } while (0)
 
 /* Asserts that expr fails with status code and exactly the message msg. */
-#define APH_ASSERT_ERR(expr, code, msg)                                                     \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code));          \
-        assert_string_equal(aph_last_error(), (msg));                                       \
+#define APH_ASSERT_ERR(expr, code, msg)                                            \
+    do {                                                                           \
+        aph_status aph_test_st_ = (expr);                                          \
+        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code)); \
+        assert_string_equal(aph_last_error(), (msg));                              \
     } while (0)
 
 /* Asserts that expr fails with status code and a message containing part. */
-#define APH_ASSERT_ERR_CONTAINS(expr, code, part)                                           \
-    do {                                                                                    \
-        aph_status aph_test_st_ = (expr);                                                   \
-        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code));          \
-        if (strstr(aph_last_error(), (part)) == NULL) {                                     \
-            print_error("message '%s' lacks '%s'\n", aph_last_error(), (part));             \
-            fail();                                                                         \
-        }                                                                                   \
+#define APH_ASSERT_ERR_CONTAINS(expr, code, part)                                  \
+    do {                                                                           \
+        aph_status aph_test_st_ = (expr);                                          \
+        assert_string_equal(aph_status_name(aph_test_st_), aph_status_name(code)); \
+        if (strstr(aph_last_error(), (part)) == NULL) {                            \
+            print_error("message '%s' lacks '%s'\n", aph_last_error(), (part));    \
+            fail();                                                                \
+        }                                                                          \
     } while (0)
 
 /* A log sink that records messages (thread-safe), for tests that check what was logged. */
@@ -55,7 +54,7 @@ typedef struct aph_capture {
     char messages[APH_CAPTURE_MAX][512];
 } aph_capture;
 
-static void aph_capture_cb(aph_log_level level, const char* target, const char* message, void* ud) {
+static void aph_capture_cb(void* ud, aph_log_level level, const char* target, const char* message) {
     aph_capture* c = (aph_capture*)ud;
     pthread_mutex_lock(&c->mutex);
     if (c->count < APH_CAPTURE_MAX) {

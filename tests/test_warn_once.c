@@ -1,4 +1,4 @@
-/* The CPU fallback warning fires exactly once per process, with the compat page's exact text,
+/* The CPU fallback warning fires exactly once per process, with docs/compat.md's exact text,
  * when selection falls back twice; aph_warn_if_cpu shares the same once-guard. Runs in a
  * process of its own. */
 #include "test_util.h"

@@ -23,12 +23,11 @@ static void explicit_warning_shares_guard(void** state) {
     aph_warn_if_cpu(cpu, NULL);
     aph_warn_if_cpu(cpu, "again");
     assert_int_equal(aph_capture_find(&cap, APH_LOG_WARN, "CPU device in use"), 1);
-    assert_int_equal(
-        aph_capture_find(&cap, APH_LOG_WARN,
-                         "aphelion: CPU device in use. CUDA is the intended default; CPU mode exists "
-                         "only as a compatibility fallback. Set APHELION_FORCE_CPU=1 to silence this "
-                         "warning."),
-        1);
+    assert_int_equal(aph_capture_find(&cap, APH_LOG_WARN,
+                                      "aphelion: CPU device in use. CUDA is the intended default; CPU mode exists "
+                                      "only as a compatibility fallback. Set APHELION_FORCE_CPU=1 to silence this "
+                                      "warning."),
+                     1);
 
     /* A fallback after that is silent. */
     APH_ASSERT_OK(aph_device_config_set_force_cpu(cfg, 0));

@@ -19,8 +19,8 @@
 enum { EXIT_LIBRARY_ERROR = CLI_EXIT_LIBRARY_ERROR, EXIT_USAGE = CLI_EXIT_USAGE };
 
 static const char* const kEnvVars[] = {
-    "APHELION_LOG",        "APHELION_FORCE_CPU",   "RUST_AI_FORCE_CPU",   "AXOLOTL_FORCE_CPU",
-    "VSA_OPTIM_FORCE_CPU", "APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE", "AXOLOTL_CUDA_DEVICE",
+    "APHELION_LOG",          "APHELION_FORCE_CPU",   "RUST_AI_FORCE_CPU",    "AXOLOTL_FORCE_CPU",
+    "VSA_OPTIM_FORCE_CPU",   "APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE",  "AXOLOTL_CUDA_DEVICE",
     "VSA_OPTIM_CUDA_DEVICE", "APHELION_CUDA_MODULE", "CUDA_VISIBLE_DEVICES",
 };
 
@@ -32,9 +32,13 @@ static void usage(FILE* f) {
           "              environment variables in effect\n"
           "  run GRAPH.json [--device cpu|cuda[:N]] [--weights FILE.safetensors] [--budget 2GiB]\n"
           "              [--trace trace.json] [--check-numerics] [--iterations N] [--seed N]\n"
+          "              [--dim NAME=SIZE]... [--save OUT.safetensors|OUT.npy]\n"
           "              run an executable graph: progress per stage, the memory plan, per-node\n"
           "              timings, output shapes and checksums, the graph hash. Input nodes take\n"
           "              the weights file's tensor of their name, else normal values from --seed\n"
+          "              (zeros for integers), sized by --dim for symbolic dimensions. --save\n"
+          "              writes the outputs: every one, by name, to .safetensors; the only one\n"
+          "              to .npy\n"
           "  hash GRAPH.json      print the graph's stable hash (aphelion-core's)\n"
           "  dot GRAPH.json       print the graph in GraphViz form\n"
           "  validate GRAPH.json [--executable]\n"
@@ -91,8 +95,8 @@ static int print_device(aph_device* dev) {
 static int cmd_info(void) {
     int major = 0, minor = 0, patch = 0;
     aph_version(&major, &minor, &patch);
-    printf("libaphelion %s (header %d.%d.%d)\n\n", aph_version_string(), APH_VERSION_MAJOR,
-           APH_VERSION_MINOR, APH_VERSION_PATCH);
+    printf("libaphelion %s (header %d.%d.%d)\n\n", aph_version_string(), APH_VERSION_MAJOR, APH_VERSION_MINOR,
+           APH_VERSION_PATCH);
 
     aph_cuda_info ci;
     memset(&ci, 0, sizeof ci);
@@ -127,8 +131,7 @@ static int cmd_info(void) {
     st = aph_device_config_from_env(&cfg);
     if (st != APH_OK) return fail("aph_device_config_from_env", st);
     printf("\nselection (from the environment)\n");
-    printf("  force_cpu=%d cuda_device=%d\n", aph_device_config_force_cpu(cfg),
-           aph_device_config_cuda_device(cfg));
+    printf("  force_cpu=%d cuda_device=%d\n", aph_device_config_force_cpu(cfg), aph_device_config_cuda_device(cfg));
     aph_device* selected = NULL;
     st = aph_device_select(cfg, &selected);
     aph_device_config_release(cfg);

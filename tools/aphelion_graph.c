@@ -127,7 +127,8 @@ int cli_validate(int argc, char** argv) {
     aph_build_context_release(ctx);
     aph_device_release(cpu);
     printf("%s: %zu nodes, %zu edges, hash %s\n", problems ? "invalid" : "valid", n, aph_graph_edge_count(g), hex);
-    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ", executable ? "" : reason);
+    printf("executable by libaphelion: %s%s%s\n", executable ? "yes" : "no", executable ? "" : ": ",
+           executable ? "" : reason);
     aph_graph_release(g);
     if (problems) return CLI_EXIT_LIBRARY_ERROR;
     return require_exec && !executable ? CLI_EXIT_LIBRARY_ERROR : 0;
@@ -137,16 +138,28 @@ int cli_validate(int argc, char** argv) {
  * run
  * ------------------------------------------------------------------------------------------- */
 
+#define MAX_DIMS_GIVEN 64
+
 typedef struct run_args {
     const char* graph;
     const char* device;
     const char* weights;
     const char* trace;
+    const char* save;
     uint64_t budget;
     int check_numerics;
     long iterations;
     unsigned long long seed;
+    /* --dim NAME=SIZE: sizes of symbolic dimensions for the inputs drawn at random. */
+    size_t n_dims;
+    char dim_names[MAX_DIMS_GIVEN][64];
+    int64_t dim_sizes[MAX_DIMS_GIVEN];
 } run_args;
+
+static int ends_with(const char* s, const char* suffix) {
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
 
 /* "2GiB", "512MiB", "64KiB", "1GB", "1000" (bytes). 0 on a malformed value. */
 static int parse_bytes(const char* s, uint64_t* out) {
@@ -156,15 +169,24 @@ static int parse_bytes(const char* s, uint64_t* out) {
     if (end == s || errno != 0 || !(v > 0)) return 0;
     double mult = 1;
     if (*end == '\0' || strcmp(end, "B") == 0) mult = 1;
-    else if (strcmp(end, "KiB") == 0) mult = 1024.0;
-    else if (strcmp(end, "MiB") == 0) mult = 1024.0 * 1024;
-    else if (strcmp(end, "GiB") == 0) mult = 1024.0 * 1024 * 1024;
-    else if (strcmp(end, "TiB") == 0) mult = 1024.0 * 1024 * 1024 * 1024;
-    else if (strcmp(end, "KB") == 0 || strcmp(end, "kB") == 0) mult = 1e3;
-    else if (strcmp(end, "MB") == 0) mult = 1e6;
-    else if (strcmp(end, "GB") == 0) mult = 1e9;
-    else if (strcmp(end, "TB") == 0) mult = 1e12;
-    else return 0;
+    else if (strcmp(end, "KiB") == 0)
+        mult = 1024.0;
+    else if (strcmp(end, "MiB") == 0)
+        mult = 1024.0 * 1024;
+    else if (strcmp(end, "GiB") == 0)
+        mult = 1024.0 * 1024 * 1024;
+    else if (strcmp(end, "TiB") == 0)
+        mult = 1024.0 * 1024 * 1024 * 1024;
+    else if (strcmp(end, "KB") == 0 || strcmp(end, "kB") == 0)
+        mult = 1e3;
+    else if (strcmp(end, "MB") == 0)
+        mult = 1e6;
+    else if (strcmp(end, "GB") == 0)
+        mult = 1e9;
+    else if (strcmp(end, "TB") == 0)
+        mult = 1e12;
+    else
+        return 0;
     const double b = v * mult;
     if (b >= 1.8e19) return 0;
     *out = (uint64_t)b;
@@ -173,9 +195,12 @@ static int parse_bytes(const char* s, uint64_t* out) {
 
 static void human_bytes(char* buf, size_t n, uint64_t b) {
     if (b >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
-    else if (b >= (1ull << 20)) snprintf(buf, n, "%.2f MiB", (double)b / (double)(1ull << 20));
-    else if (b >= (1ull << 10)) snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
-    else snprintf(buf, n, "%llu B", (unsigned long long)b);
+    else if (b >= (1ull << 20))
+        snprintf(buf, n, "%.2f MiB", (double)b / (double)(1ull << 20));
+    else if (b >= (1ull << 10))
+        snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
+    else
+        snprintf(buf, n, "%llu B", (unsigned long long)b);
 }
 
 static int open_device(const char* spec, aph_device** out) {
@@ -223,10 +248,19 @@ static int castable(aph_dtype d) {
 /* Value i of a host buffer of a dtype aph_op_cast cannot convert (integers and bool); fp8 NaN. */
 static double raw_value(aph_dtype d, const unsigned char* p, int64_t i) {
     switch (d) {
-        case APH_DTYPE_U8: case APH_DTYPE_BOOL: return (double)p[i];
+        case APH_DTYPE_U8:
+        case APH_DTYPE_BOOL: return (double)p[i];
         case APH_DTYPE_I8: return (double)(int8_t)p[i];
-        case APH_DTYPE_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return (double)v; }
-        case APH_DTYPE_U32: { uint32_t v; memcpy(&v, p + 4 * i, 4); return (double)v; }
+        case APH_DTYPE_I16: {
+            int16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            return (double)v;
+        }
+        case APH_DTYPE_U32: {
+            uint32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            return (double)v;
+        }
         default: return NAN;
     }
 }
@@ -252,6 +286,28 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
     aph_executor* ex = NULL;
     aph_status st = aph_build_context_executor(ctx, &ex);
     if (st != APH_OK) return st;
+    /* Every --dim names a symbolic dimension of the graph. */
+    char symbols[512] = "";
+    for (size_t k = 0; k < aph_executor_symbol_count(ex); ++k) {
+        const char* name = NULL;
+        if (aph_executor_symbol(ex, k, &name, NULL) == APH_OK)
+            snprintf(symbols + strlen(symbols), sizeof symbols - strlen(symbols), "%s%s", k ? ", " : "", name);
+    }
+    for (size_t k = 0; k < a->n_dims; ++k) {
+        int known = 0;
+        for (size_t j = 0; j < aph_executor_symbol_count(ex) && !known; ++j) {
+            const char* name = NULL;
+            known = aph_executor_symbol(ex, j, &name, NULL) == APH_OK && strcmp(name, a->dim_names[k]) == 0;
+        }
+        if (!known) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "--dim %s: the graph has no symbolic dimension '%s' (%s%s)", a->dim_names[k],
+                     a->dim_names[k], symbols[0] ? "its symbols: " : "it has none", symbols);
+            aph_set_last_error(APH_ERR_INVALID_ARGUMENT, msg);
+            aph_executor_release(ex);
+            return APH_ERR_INVALID_ARGUMENT;
+        }
+    }
     aph_safetensors* st_file = NULL;
     if (a->weights != NULL) {
         st = aph_safetensors_open(a->weights, &st_file);
@@ -270,7 +326,29 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
         if (st != APH_OK) continue;
         aph_tensor* t = NULL;
         aph_dtype fdt;
-        if (st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, NULL, 0, NULL) == APH_OK) {
+        const int from_file = st_file != NULL && aph_safetensors_info(st_file, ns.name, &fdt, NULL, 0, NULL) == APH_OK;
+        /* The shape: symbolic dimensions sized by --dim. */
+        int64_t shape[APH_TENSOR_MAX_DIMS];
+        for (size_t d = 0; d < ns.ndim && d < APH_TENSOR_MAX_DIMS && !from_file; ++d) {
+            shape[d] = ns.shape[d];
+            if (ns.dim_names == NULL || ns.dim_names[d] == NULL) continue;
+            size_t k = 0;
+            while (k < a->n_dims && strcmp(a->dim_names[k], ns.dim_names[d]) != 0) ++k;
+            if (k == a->n_dims) {
+                char msg[512];
+                snprintf(msg, sizeof msg,
+                         "input '%s' has the symbolic dimension '%s': give its size with --dim %s=N (or the input "
+                         "itself in the --weights file)",
+                         ns.name, ns.dim_names[d], ns.dim_names[d]);
+                aph_set_last_error(APH_ERR_INVALID_ARGUMENT, msg);
+                st = APH_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            shape[d] = a->dim_sizes[k];
+        }
+        if (st != APH_OK) break;
+        ns.shape = shape;
+        if (from_file) {
             st = aph_safetensors_tensor(st_file, ns.name, aph_build_context_device(ctx), &t);
             if (st == APH_OK) printf("      input %s: from %s\n", ns.name, a->weights);
         } else if (!castable(ns.dtype)) {
@@ -296,18 +374,22 @@ static aph_status bind_inputs_stage(void* user_data, aph_build_context* ctx, aph
                 if (k + 1 < numel) vals[k + 1] = r * sin(6.283185307179586 * u2);
             }
             if (st == APH_OK)
-                st = aph_tensor_from_host(cpu, APH_DTYPE_F64, ns.shape, ns.ndim, vals, (size_t)numel * sizeof(double), &host);
+                st = aph_tensor_from_host(cpu, APH_DTYPE_F64, ns.shape, ns.ndim, vals, (size_t)numel * sizeof(double),
+                                          &host);
             if (st == APH_OK) st = aph_tensor_create(aph_build_context_device(ctx), ns.dtype, ns.shape, ns.ndim, &t);
             if (st == APH_OK) {
                 aph_tensor* conv = NULL;
                 st = aph_tensor_create(cpu, ns.dtype, ns.shape, ns.ndim, &conv);
-                if (st == APH_OK) st = aph_op_cast(NULL, host, conv);
+                if (st == APH_OK) st = aph_op_cast(host, conv, NULL);
                 if (st == APH_OK) st = aph_tensor_copy(t, conv);
                 aph_tensor_release(conv);
             }
-            if (st == APH_OK)
-                printf("      input %s: %s values from seed %llu\n", ns.name, is_int ? "zero" : "standard normal",
+            if (st == APH_OK) {
+                printf("      input %s: %s values from seed %llu, [", ns.name, is_int ? "zero" : "standard normal",
                        a->seed);
+                for (size_t d = 0; d < ns.ndim; ++d) printf("%s%lld", d ? ", " : "", (long long)ns.shape[d]);
+                printf("]\n");
+            }
             aph_tensor_release(host);
             free(vals);
             aph_device_release(cpu);
@@ -333,7 +415,7 @@ static int print_outputs(aph_executor* ex) {
         if (st == APH_OK) st = aph_tensor_to_device(out, cpu, &host);
         const int conv = st == APH_OK && castable(aph_tensor_dtype(host));
         if (conv) st = aph_tensor_create(cpu, APH_DTYPE_F64, aph_tensor_shape(host), aph_tensor_ndim(host), &f64);
-        if (conv && st == APH_OK) st = aph_op_cast(NULL, host, f64);
+        if (conv && st == APH_OK) st = aph_op_cast(host, f64, NULL);
         if (st != APH_OK) {
             rc = lib_fail("reading an output", st);
         } else {
@@ -356,6 +438,96 @@ static int print_outputs(aph_executor* ex) {
         aph_tensor_release(out);
     }
     aph_device_release(cpu);
+    return rc;
+}
+
+/* The .npy type of a dtype (NULL: numpy has none, as for bf16 and fp8). */
+static const char* npy_descr(aph_dtype d) {
+    switch (d) {
+        case APH_DTYPE_F64: return "<f8";
+        case APH_DTYPE_F32: return "<f4";
+        case APH_DTYPE_F16: return "<f2";
+        case APH_DTYPE_I64: return "<i8";
+        case APH_DTYPE_I32: return "<i4";
+        case APH_DTYPE_I16: return "<i2";
+        case APH_DTYPE_I8: return "|i1";
+        case APH_DTYPE_U8: return "|u1";
+        case APH_DTYPE_U32: return "<u4";
+        case APH_DTYPE_BOOL: return "|b1";
+        default: return NULL;
+    }
+}
+
+/* Writes t as a .npy file (format 1.0: magic, header length, a dict padded to 64 bytes, then the
+ * row-major little-endian data). */
+static int write_npy(const char* path, const aph_tensor* t) {
+    const char* descr = npy_descr(aph_tensor_dtype(t));
+    if (descr == NULL) {
+        fprintf(stderr, "aphelion: --save %s: numpy has no dtype for %s; save to a .safetensors file instead\n", path,
+                aph_dtype_name(aph_tensor_dtype(t)));
+        return CLI_EXIT_LIBRARY_ERROR;
+    }
+    aph_device* cpu = NULL;
+    aph_tensor *host = NULL, *flat = NULL;
+    aph_status st = aph_device_open(APH_DEVICE_CPU, 0, &cpu);
+    if (st == APH_OK) st = aph_tensor_to_device(t, cpu, &host);
+    if (st == APH_OK) st = aph_tensor_contiguous(host, &flat);
+    aph_device_release(cpu);
+    aph_tensor_release(host);
+    if (st != APH_OK) return lib_fail("reading an output", st);
+    char header[1024];
+    int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (size_t d = 0; d < aph_tensor_ndim(flat); ++d)
+        n += snprintf(header + n, sizeof header - (size_t)n, "%lld,%s", (long long)aph_tensor_shape(flat)[d],
+                      d + 1 < aph_tensor_ndim(flat) ? " " : "");
+    n += snprintf(header + n, sizeof header - (size_t)n, "), }");
+    /* Pad with spaces so that magic (6) + version (2) + length (2) + header ends at a multiple
+     * of 64, the last byte a newline. */
+    while ((10 + n + 1) % 64 != 0) header[n++] = ' ';
+    header[n++] = '\n';
+    const unsigned char preamble[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xFF), (unsigned char)(n >> 8)};
+    FILE* f = fopen(path, "wb");
+    int bad = f == NULL;
+    if (f != NULL) {
+        const size_t bytes = (size_t)aph_tensor_nbytes(flat);
+        bad = fwrite(preamble, 1, sizeof preamble, f) != sizeof preamble ||
+              fwrite(header, 1, (size_t)n, f) != (size_t)n ||
+              (bytes > 0 && fwrite(aph_tensor_data(flat), 1, bytes, f) != bytes);
+        bad = (fclose(f) != 0) || bad;
+    }
+    aph_tensor_release(flat);
+    if (bad) {
+        fprintf(stderr, "aphelion: cannot write %s: %s\n", path, strerror(errno));
+        return CLI_EXIT_LIBRARY_ERROR;
+    }
+    return 0;
+}
+
+/* --save: the outputs of the last run, every one by name to a .safetensors file, or the only
+ * one to a .npy file. */
+static int save_outputs(aph_executor* ex, const char* path) {
+    const size_t n = aph_executor_output_count(ex);
+    aph_tensor* tensors[256] = {NULL};
+    const char* names[256] = {NULL};
+    if (n > 256) {
+        fprintf(stderr, "aphelion: --save %s: the graph has %zu outputs; at most 256 can be saved\n", path, n);
+        return CLI_EXIT_LIBRARY_ERROR;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; ++i) {
+        names[i] = aph_executor_output_name(ex, i);
+        const aph_status st = aph_executor_output(ex, names[i], &tensors[i]);
+        if (st != APH_OK) rc = lib_fail("aph_executor_output", st);
+    }
+    if (rc == 0 && ends_with(path, ".npy")) {
+        rc = write_npy(path, tensors[0]);
+    } else if (rc == 0) {
+        const aph_status st = aph_safetensors_save(path, names, (const aph_tensor* const*)tensors, n, NULL);
+        if (st != APH_OK) rc = lib_fail("aph_safetensors_save", st);
+    }
+    if (rc == 0) printf("\nsaved   %s (%zu output%s)\n", path, n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; ++i) aph_tensor_release(tensors[i]);
     return rc;
 }
 
@@ -390,12 +562,32 @@ int cli_run(int argc, char** argv) {
         } else if (strcmp(o, "--trace") == 0) {
             a.trace = v;
         } else if (strcmp(o, "--budget") == 0) {
-            if (!parse_bytes(v, &a.budget)) return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
+            if (!parse_bytes(v, &a.budget))
+                return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
         } else if (strcmp(o, "--iterations") == 0) {
             char* end = NULL;
             a.iterations = strtol(v, &end, 10);
             if (end == v || *end != '\0' || a.iterations < 1 || a.iterations > 1000000)
                 return usage_fail("--iterations: '%s' is not a count from 1 to 1000000", v);
+        } else if (strcmp(o, "--save") == 0) {
+            if (!ends_with(v, ".safetensors") && !ends_with(v, ".npy"))
+                return usage_fail("--save: '%s' names neither a .safetensors nor a .npy file", v);
+            a.save = v;
+        } else if (strcmp(o, "--dim") == 0) {
+            const char* eq = strchr(v, '=');
+            char* end = NULL;
+            errno = 0;
+            const long long size = eq != NULL ? strtoll(eq + 1, &end, 10) : -1;
+            if (eq == NULL || eq == v || (size_t)(eq - v) >= sizeof a.dim_names[0] || end == eq + 1 || *end != '\0' ||
+                errno == ERANGE || size < 0)
+                return usage_fail("--dim: '%s' is not NAME=SIZE (a symbolic dimension and a size from 0)", v);
+            if (a.n_dims == MAX_DIMS_GIVEN) return usage_fail("--dim: too many (at most 64; '%s')", v);
+            memcpy(a.dim_names[a.n_dims], v, (size_t)(eq - v));
+            a.dim_names[a.n_dims][eq - v] = '\0';
+            for (size_t k = 0; k < a.n_dims; ++k)
+                if (strcmp(a.dim_names[k], a.dim_names[a.n_dims]) == 0)
+                    return usage_fail("--dim: '%s' gives a size twice", v);
+            a.dim_sizes[a.n_dims++] = (int64_t)size;
         } else if (strcmp(o, "--seed") == 0) {
             char* end = NULL;
             errno = 0;
@@ -420,6 +612,24 @@ int cli_run(int argc, char** argv) {
     stage_state ss = {&a, isatty(1)};
 
     if (load(a.graph, &g) != APH_OK) return CLI_EXIT_LIBRARY_ERROR;
+    if (a.save != NULL && ends_with(a.save, ".npy")) {
+        /* A .npy file holds one array: check before running. */
+        size_t outputs = 0;
+        for (uint64_t id = 1; id <= aph_graph_node_count(g); ++id) {
+            const char* name = NULL;
+            const aph_model_config* cfg = NULL;
+            if (aph_graph_node(g, id, &name, &cfg) == APH_OK && strcmp(aph_model_config_name(cfg), "output") == 0)
+                ++outputs;
+        }
+        if (outputs != 1) {
+            aph_graph_release(g);
+            fprintf(stderr,
+                    "aphelion: --save %s: the graph has %zu outputs; a .npy file holds one (save to a "
+                    ".safetensors file for several)\n(see aphelion --help)\n",
+                    a.save, outputs);
+            return CLI_EXIT_USAGE;
+        }
+    }
     if ((rc = open_device(a.device, &dev)) != 0) goto done;
     if (a.budget > 0 && (st = aph_tracker_create(a.budget, &tracker)) != APH_OK) {
         rc = lib_fail("aph_tracker_create", st);
@@ -451,10 +661,12 @@ int cli_run(int argc, char** argv) {
     printf("graph   %s (%zu nodes, %zu edges) on %s\n", a.graph, aph_graph_node_count(g), aph_graph_edge_count(g),
            aph_device_label(dev));
     if ((st = aph_pipeline_create(&p)) != APH_OK || (st = aph_pipeline_add_builtin(p, "validation")) != APH_OK ||
-        (st = aph_pipeline_add_builtin(p, "check")) != APH_OK || (st = aph_pipeline_add_builtin(p, "hashing")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "check")) != APH_OK ||
+        (st = aph_pipeline_add_builtin(p, "hashing")) != APH_OK ||
         (st = aph_pipeline_add_builtin(p, "plan")) != APH_OK ||
         (st = aph_pipeline_add_stage(p, "inputs", bind_inputs_stage, &ss, NULL)) != APH_OK ||
-        (st = aph_pipeline_add_builtin(p, "execute")) != APH_OK || (st = aph_pipeline_set_progress(p, on_progress, &ss)) != APH_OK) {
+        (st = aph_pipeline_add_builtin(p, "execute")) != APH_OK ||
+        (st = aph_pipeline_set_progress(p, on_progress, &ss)) != APH_OK) {
         rc = lib_fail("building the pipeline", st);
         goto done;
     }
@@ -496,7 +708,8 @@ int cli_run(int argc, char** argv) {
     human_bytes(b4, sizeof b4, pi.unshared_bytes);
     human_bytes(b5, sizeof b5, pi.output_bytes + pi.constant_bytes);
     if (pi.budget_bytes) human_bytes(b6, sizeof b6, pi.budget_bytes);
-    else snprintf(b6, sizeof b6, "none");
+    else
+        snprintf(b6, sizeof b6, "none");
     printf("\nmemory plan\n  peak %s (budget %s): arena %s for %zu values (live peak %s; %s without reuse),"
            " outputs and constants %s\n",
            b1, b6, b2, pi.buffers, b3, b4, b5);
@@ -519,11 +732,13 @@ int cli_run(int argc, char** argv) {
         printf("  %-14s %-16s %-5s [%s]  %9.3f ms\n", ns.name, ns.op, aph_dtype_name(ns.dtype), shape,
                (double)ns.total_ns / (double)runs / 1e6);
     }
-    printf("  %-14s %-16s %-5s %s  %9.3f ms per run (node sum)\n", "total", "", "", "", (double)total_ns / (double)runs / 1e6);
+    printf("  %-14s %-16s %-5s %s  %9.3f ms per run (node sum)\n", "total", "", "", "",
+           (double)total_ns / (double)runs / 1e6);
     if (a.iterations > 1)
         printf("  wall time: first run %.3f ms (pipeline, allocation included), then min %.3f ms, mean %.3f ms\n",
                first_s * 1e3, min_s * 1e3, sum_s / (double)(a.iterations - 1) * 1e3);
     rc = print_outputs(ex);
+    if (rc == 0 && a.save != NULL) rc = save_outputs(ex, a.save);
 
     if (rc == 0 && a.trace != NULL) {
         char* json = NULL;

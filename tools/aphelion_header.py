@@ -65,7 +65,8 @@ class Function:
 class EnumValue:
     name: str
     value: int
-    comment: Optional[str] = None    # the comment written beside or above it
+    explicit: bool = True  # written `NAME = value` (not implied by the previous value + 1)
+    comment: Optional[str] = None  # the comment written beside or above it
 
 
 @dataclass
@@ -365,7 +366,7 @@ def _parse_enum_body(body: str, line: int, comments: List[str]) -> List[EnumValu
                 nxt = int(v, 0)
             except ValueError:
                 raise HeaderError(f"line {line}: enum value {item!r} is not an integer literal")
-        values.append(EnumValue(m.group(1), nxt, comment))
+        values.append(EnumValue(m.group(1), nxt, explicit=m.group(2) is not None, comment=comment))
         nxt += 1
     return values
 

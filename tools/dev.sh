@@ -68,6 +68,17 @@ ensure_python_test_packages() {
     return 0
 }
 
+# The language bindings' toolchains and test packages: each binding's ensure-deps.sh installs what
+# its tests need (idempotent; a binding whose toolchain cannot be installed skips its tests).
+ensure_binding_deps() {
+    local f
+    for f in bindings/*/ensure-deps.sh; do
+        [ -f "$f" ] || continue
+        bash "$f" >&2 || echo "dev.sh: $f failed; that binding's tests will be skipped" >&2
+    done
+    return 0
+}
+
 build() {
     ensure_packages
     # shellcheck disable=SC2086
@@ -90,6 +101,7 @@ run)
     exec "$build_dir/bin/aphelion" "$@"
     ;;
 test)
+    ensure_binding_deps
     build
     ensure_python_test_packages
     cd "$build_dir"

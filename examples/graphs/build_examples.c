@@ -30,14 +30,13 @@
  * Error handling: any failing call prints the library's message and exits.
  * ------------------------------------------------------------------------------------------- */
 
-#define CHECK(expr)                                                                             \
-    do {                                                                                        \
-        aph_status st_ = (expr);                                                                \
-        if (st_ != APH_OK) {                                                                    \
-            fprintf(stderr, "build_examples: %s failed: %s: %s\n", #expr, aph_status_name(st_), \
-                    aph_last_error());                                                          \
-            exit(1);                                                                            \
-        }                                                                                       \
+#define CHECK(expr)                                                                                                \
+    do {                                                                                                           \
+        aph_status st_ = (expr);                                                                                   \
+        if (st_ != APH_OK) {                                                                                       \
+            fprintf(stderr, "build_examples: %s failed: %s: %s\n", #expr, aph_status_name(st_), aph_last_error()); \
+            exit(1);                                                                                               \
+        }                                                                                                          \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -57,9 +56,7 @@ static double next_uniform(void) { /* in (0, 1) */
     return ((double)(next_u64() >> 11) + 0.5) / 9007199254740992.0;
 }
 
-static double next_normal(void) {
-    return sqrt(-2.0 * log(next_uniform())) * cos(6.283185307179586 * next_uniform());
-}
+static double next_normal(void) { return sqrt(-2.0 * log(next_uniform())) * cos(6.283185307179586 * next_uniform()); }
 
 /* The weights of one graph, saved together at the end. */
 #define MAX_WEIGHTS 32
@@ -71,8 +68,8 @@ typedef struct {
 } weight_set;
 
 /* A new f32 tensor of values mean + stddev * N(0, 1). */
-static void add_weight_tensor(weight_set* ws, const char* name, const int64_t* shape, size_t ndim,
-                              double mean, double stddev) {
+static void add_weight_tensor(weight_set* ws, const char* name, const int64_t* shape, size_t ndim, double mean,
+                              double stddev) {
     if (ws->count == MAX_WEIGHTS) {
         fprintf(stderr, "build_examples: too many weights\n");
         exit(1);
@@ -99,8 +96,7 @@ static aph_model_config* op_config(const char* op) {
 }
 
 /* Adds node name with configuration c (released here) and edges from the operands, in order. */
-static uint64_t add(aph_graph* g, const char* name, aph_model_config* c, size_t n_operands,
-                    const uint64_t* operands) {
+static uint64_t add(aph_graph* g, const char* name, aph_model_config* c, size_t n_operands, const uint64_t* operands) {
     uint64_t id = 0;
     CHECK(aph_graph_add_node(g, name, c, &id));
     aph_model_config_release(c);
@@ -127,8 +123,8 @@ static uint64_t input(aph_graph* g, const char* name, const int64_t* shape, size
 }
 
 /* A weight node (f32, found in the safetensors file under its name) and its values. */
-static uint64_t weight(aph_graph* g, weight_set* ws, const char* name, const int64_t* shape, size_t ndim,
-                       double mean, double stddev) {
+static uint64_t weight(aph_graph* g, weight_set* ws, const char* name, const int64_t* shape, size_t ndim, double mean,
+                       double stddev) {
     aph_model_config* c = op_config("weight");
     set_shape(c, "shape", shape, ndim);
     CHECK(aph_model_config_set_string(c, "dtype", "f32"));
@@ -157,9 +153,7 @@ static uint64_t reshape(aph_graph* g, const char* name, uint64_t x, const int64_
     return add(g, name, c, 1, &x);
 }
 
-static uint64_t output(aph_graph* g, const char* name, uint64_t x) {
-    return add(g, name, op_config("output"), 1, &x);
-}
+static uint64_t output(aph_graph* g, const char* name, uint64_t x) { return add(g, name, op_config("output"), 1, &x); }
 
 /* ---------------------------------------------------------------------------------------------
  * The MLP: x [8, 64] -> linear 256 -> gelu -> linear 256 -> gelu -> linear 10 -> softmax.
@@ -212,8 +206,8 @@ static uint64_t rms_norm(aph_graph* g, weight_set* ws, const char* name, const c
     return add(g, name, c, 2, operands);
 }
 
-static uint64_t linear(aph_graph* g, weight_set* ws, const char* name, const char* weight_name, uint64_t x,
-                       int64_t out, int64_t in) {
+static uint64_t linear(aph_graph* g, weight_set* ws, const char* name, const char* weight_name, uint64_t x, int64_t out,
+                       int64_t in) {
     const uint64_t w = linear_weight(g, ws, weight_name, out, in);
     const uint64_t operands[2] = {x, w};
     return add(g, name, op_config("linear"), 2, operands);
@@ -249,15 +243,14 @@ static aph_graph* build_transformer_block(weight_set* ws) {
     const uint64_t h = rms_norm(g, ws, "attn_norm", "attn_norm.weight", x);
     const int64_t q_heads[4] = {BATCH, SEQ, HEADS, HEAD_DIM};
     const int64_t kv_heads[4] = {BATCH, SEQ, KV_HEADS, HEAD_DIM};
-    const uint64_t q = rope(g, "q_rope",
-                            reshape(g, "q_heads", linear(g, ws, "q_proj", "q_proj.weight", h, HEADS * HEAD_DIM, HIDDEN),
-                                    q_heads, 4),
-                            positions);
-    const uint64_t k = rope(g, "k_rope",
-                            reshape(g, "k_heads",
-                                    linear(g, ws, "k_proj", "k_proj.weight", h, KV_HEADS * HEAD_DIM, HIDDEN),
-                                    kv_heads, 4),
-                            positions);
+    const uint64_t q = rope(
+        g, "q_rope",
+        reshape(g, "q_heads", linear(g, ws, "q_proj", "q_proj.weight", h, HEADS * HEAD_DIM, HIDDEN), q_heads, 4),
+        positions);
+    const uint64_t k = rope(
+        g, "k_rope",
+        reshape(g, "k_heads", linear(g, ws, "k_proj", "k_proj.weight", h, KV_HEADS * HEAD_DIM, HIDDEN), kv_heads, 4),
+        positions);
     const uint64_t v = reshape(g, "v_heads", linear(g, ws, "v_proj", "v_proj.weight", h, KV_HEADS * HEAD_DIM, HIDDEN),
                                kv_heads, 4);
     aph_model_config* ac = op_config("attention");
@@ -315,8 +308,8 @@ static void write_example(const char* outdir, const char* name, aph_graph* g, we
     for (size_t i = 0; i < ws->count; ++i) CHECK(aph_safetensors_info(st, ws->names[i], NULL, NULL, 0, NULL));
     aph_safetensors_release(st);
     aph_graph_release(back);
-    printf("build_examples: wrote %s (%zu nodes, %zu edges, stable hash %.16s...) and %s (%zu tensors)\n",
-           json_path, aph_graph_node_count(g), aph_graph_edge_count(g), h1, weights_path, ws->count);
+    printf("build_examples: wrote %s (%zu nodes, %zu edges, stable hash %.16s...) and %s (%zu tensors)\n", json_path,
+           aph_graph_node_count(g), aph_graph_edge_count(g), h1, weights_path, ws->count);
 }
 
 /* Runs the graph loaded from OUTDIR/name.json on the CPU with the weights of

@@ -12,8 +12,7 @@ namespace {
 
 void check_kind(aph_device_kind kind) {
     if (kind != APH_DEVICE_CPU && kind != APH_DEVICE_CUDA) {
-        throw aph::invalid_argument(aph::strprintf("kind is %d, not a valid aph_device_kind",
-                                                   static_cast<int>(kind)));
+        throw aph::invalid_argument(aph::strprintf("kind is %d, not a valid aph_device_kind", static_cast<int>(kind)));
     }
 }
 
@@ -63,9 +62,7 @@ APH_API int32_t aph_device_config_cuda_device(const aph_device_config* config) {
     return config ? config->cuda_device : -1;
 }
 
-APH_API int aph_device_config_force_cpu(const aph_device_config* config) {
-    return config ? config->force_cpu : 0;
-}
+APH_API int aph_device_config_force_cpu(const aph_device_config* config) { return config ? config->force_cpu : 0; }
 
 APH_API const char* aph_device_config_component(const aph_device_config* config) {
     return config ? config->component.c_str() : "";
@@ -76,8 +73,7 @@ APH_API void aph_device_config_release(aph_device_config* config) { delete confi
 APH_API aph_status aph_device_select(const aph_device_config* config, aph_device** out) {
     return aph::guard([&] {
         aph::require_arg(out, "out");
-        *out = config ? aph::device::select(*config)
-                      : aph::device::select(aph::device::config_from_env());
+        *out = config ? aph::device::select(*config) : aph::device::select(aph::device::config_from_env());
     });
 }
 
@@ -104,42 +100,29 @@ APH_API void aph_device_retain(aph_device* device) {
 
 APH_API void aph_device_release(aph_device* device) { aph::device::release(device); }
 
-APH_API aph_device_kind aph_device_get_kind(const aph_device* device) {
-    return device ? device->kind : APH_DEVICE_CPU;
-}
+APH_API aph_device_kind aph_device_get_kind(const aph_device* device) { return device ? device->kind : APH_DEVICE_CPU; }
 
-APH_API int32_t aph_device_get_ordinal(const aph_device* device) {
-    return device ? device->ordinal : -1;
-}
+APH_API int32_t aph_device_ordinal(const aph_device* device) { return device ? device->ordinal : -1; }
 
-APH_API const char* aph_device_label(const aph_device* device) {
-    return device ? device->label.c_str() : "";
-}
+APH_API const char* aph_device_label(const aph_device* device) { return device ? device->label.c_str() : ""; }
 
-APH_API const char* aph_device_name(const aph_device* device) {
-    return device ? device->name.c_str() : "";
-}
+APH_API const char* aph_device_name(const aph_device* device) { return device ? device->name.c_str() : ""; }
 
-APH_API aph_status aph_device_memory_info(const aph_device* device, uint64_t* free_bytes,
-                                          uint64_t* total_bytes) {
+APH_API aph_status aph_device_memory_info(const aph_device* device, uint64_t* free_bytes, uint64_t* total_bytes) {
     return aph::guard([&] {
         aph::require_arg(device, "device");
         aph::device::memory_info(*device, free_bytes, total_bytes);  // writes only on success
     });
 }
 
-APH_API uint64_t aph_device_total_memory(const aph_device* device) {
-    return device ? device->total_memory : 0;
-}
+APH_API uint64_t aph_device_total_memory(const aph_device* device) { return device ? device->total_memory : 0; }
 
-APH_API aph_status aph_device_compute_capability(const aph_device* device, int32_t* major,
-                                                 int32_t* minor) {
+APH_API aph_status aph_device_compute_capability(const aph_device* device, int32_t* major, int32_t* minor) {
     return aph::guard([&] {
         aph::require_arg(device, "device");
         if (device->kind != APH_DEVICE_CUDA) {
             throw aph::invalid_argument(aph::strprintf(
-                "device is %s; compute capability is only defined for CUDA devices",
-                device->label.c_str()));
+                "device is %s; compute capability is only defined for CUDA devices", device->label.c_str()));
         }
         if (major) *major = device->cc_major;
         if (minor) *minor = device->cc_minor;
@@ -150,9 +133,7 @@ APH_API int32_t aph_device_multiprocessor_count(const aph_device* device) {
     return device ? device->multiprocessors : 0;
 }
 
-APH_API int32_t aph_device_logical_cores(const aph_device* device) {
-    return device ? device->logical_cores : 0;
-}
+APH_API int32_t aph_device_logical_cores(const aph_device* device) { return device ? device->logical_cores : 0; }
 
 APH_API void aph_warn_if_cpu(const aph_device* device, const char* component) {
     if (device && device->kind == APH_DEVICE_CPU) {
@@ -165,11 +146,11 @@ APH_API aph_status aph_cpu_set_thread_limit(size_t threads) {
         if (threads > aph::kernels::kMaxCpuThreads)
             throw aph::invalid_argument(aph::strprintf("threads is %zu; at most %u (0: the process default)", threads,
                                                        aph::kernels::kMaxCpuThreads));
-        aph::kernels::t_cpu_thread_limit = static_cast<unsigned>(threads);
+        aph::kernels::set_thread_cpu_threads(static_cast<int>(threads));
     });
 }
 
-APH_API size_t aph_cpu_get_thread_limit(void) { return aph::kernels::t_cpu_thread_limit; }
+APH_API size_t aph_cpu_get_thread_limit(void) { return static_cast<size_t>(aph::kernels::thread_cpu_threads()); }
 
 APH_API size_t aph_cpu_thread_count(void) { return aph::kernels::cpu_threads(); }
 
@@ -178,9 +159,9 @@ APH_API aph_status aph_cuda_get_info(aph_cuda_info* info) {
         aph::require_arg(info, "info");
         constexpr size_t min_size = offsetof(aph_cuda_info, module_built) + sizeof(int);
         if (info->struct_size < min_size) {
-            throw aph::invalid_argument(aph::strprintf(
-                "info->struct_size is %zu; set it to sizeof(aph_cuda_info) (%zu)",
-                info->struct_size, sizeof(aph_cuda_info)));
+            throw aph::invalid_argument(
+                aph::strprintf("info->struct_size is %zu; set it to sizeof(aph_cuda_info) (%zu)", info->struct_size,
+                               sizeof(aph_cuda_info)));
         }
         const aph::cuda::State& s = aph::cuda::state();
         aph_cuda_info full;

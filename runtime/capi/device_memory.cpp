@@ -10,9 +10,7 @@
 
 namespace {
 
-aph::alloc::CachingAllocator& allocator_of(const aph_device* d) {
-    return (*d->memory).allocator;
-}
+aph::alloc::CachingAllocator& allocator_of(const aph_device* d) { return (*d->memory).allocator; }
 
 }  // namespace
 
@@ -24,9 +22,9 @@ APH_API aph_status aph_device_memory_stats(aph_device* device, aph_memory_stats*
         aph::require_arg(out, "out");
         constexpr size_t min_size = offsetof(aph_memory_stats, allocated_bytes) + sizeof(uint64_t);
         if (out->struct_size < min_size) {
-            throw aph::invalid_argument(aph::strprintf(
-                "out->struct_size is %zu; set it to sizeof(aph_memory_stats) (%zu)", out->struct_size,
-                sizeof(aph_memory_stats)));
+            throw aph::invalid_argument(
+                aph::strprintf("out->struct_size is %zu; set it to sizeof(aph_memory_stats) (%zu)", out->struct_size,
+                               sizeof(aph_memory_stats)));
         }
         const aph::alloc::Stats s = allocator_of(device).stats();
         aph_memory_stats full{};
@@ -100,8 +98,7 @@ APH_API aph_status aph_device_free(aph_device* device, void* ptr) {
         if (ptr == nullptr) return;
         if (!allocator_of(device).free_ptr(ptr)) {
             throw aph::invalid_argument(aph::strprintf(
-                "ptr %p was not allocated by %s's allocator (or was already freed)", ptr,
-                device->label.c_str()));
+                "ptr %p was not allocated by %s's allocator (or was already freed)", ptr, device->label.c_str()));
         }
     });
 }
@@ -112,8 +109,8 @@ APH_API aph_status aph_device_record_stream(aph_device* device, void* ptr, aph_s
         aph::require_arg(ptr, "ptr");
         aph_stream* s = aph::stream::resolve(device, stream);
         if (!allocator_of(device).record_stream_ptr(ptr, s->key)) {
-            throw aph::invalid_argument(aph::strprintf("ptr %p was not allocated by %s's allocator", ptr,
-                                                       device->label.c_str()));
+            throw aph::invalid_argument(
+                aph::strprintf("ptr %p was not allocated by %s's allocator", ptr, device->label.c_str()));
         }
     });
 }

@@ -41,8 +41,6 @@ APH_API aph_dtype aph_precision_master_weight_dtype(aph_precision_mode mode) {
     return valid_mode(mode) ? APH_DTYPE_F32 : APH_DTYPE_INVALID;
 }
 
-APH_API int aph_precision_requires_loss_scaling(aph_precision_mode mode) {
-    return mode == APH_PRECISION_FP16;
-}
+APH_API int aph_precision_requires_loss_scaling(aph_precision_mode mode) { return mode == APH_PRECISION_FP16; }
 
 }  // extern "C"

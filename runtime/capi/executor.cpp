@@ -2,6 +2,7 @@
 #include "../core/error.hpp"
 #include "../core/stream.hpp"
 #include "../core/tensor.hpp"
+#include "../core/tracker.hpp"
 #include "../exec/executor.hpp"
 #include "../graph/context.hpp"
 #include "../kernels/parallel.hpp"
@@ -22,16 +23,16 @@ void value_info(const aph_executor* ex, List member, size_t index, const char* w
         throw aph::invalid_argument(aph::strprintf("out->struct_size is %zu; set it to sizeof(aph_value_info) (%zu)",
                                                    out->struct_size, sizeof(aph_value_info)));
     if (index >= list.size())
-        throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu %s)", index,
-                                                   list.size(), what));
+        throw aph::invalid_argument(
+            aph::strprintf("index %zu is out of range (the executor has %zu %s)", index, list.size(), what));
     const aph::exec::Step& s = ex->steps[list[index]];
     aph_value_info full{};
     full.struct_size = out->struct_size;
     full.name = s.name.c_str();
     full.node_id = s.id;
     full.dtype = s.info.dtype;
-    full.ndim = s.info.shape.size();
-    full.shape = s.info.shape.empty() ? nullptr : s.info.shape.data();
+    full.ndim = s.sig_shape.size();
+    full.shape = s.sig_shape.empty() ? nullptr : s.sig_shape.data();
     full.dim_names = s.dim_names.empty() ? nullptr : s.dim_names.data();
     std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
 }
@@ -46,6 +47,13 @@ size_t find_value(const aph_executor* ex, List member, const char* name, const c
     throw aph::Error::kind(APH_ERR_NOT_FOUND, aph::strprintf("the graph has no %s node named '%s'", what, name));
 }
 
+// "batch, seq".
+std::string symbol_list(const aph_executor& ex) {
+    std::string out;
+    for (const std::string& name : ex.symbols) out += (out.empty() ? "" : ", ") + name;
+    return out;
+}
+
 }  // namespace
 
 extern "C" {
@@ -58,8 +66,8 @@ APH_API aph_status aph_custom_op_unregister(const char* name) {
     return aph::guard([&] { aph::exec::unregister_custom(name); });
 }
 
-APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device,
-                                       const aph_executor_options* options, aph_executor** out) {
+APH_API aph_status aph_executor_create(const aph_graph* graph, aph_device* device, const aph_executor_options* options,
+                                       aph_executor** out) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(device, "device");
@@ -82,7 +90,15 @@ APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan
         aph::require_arg(out, "out");
         if (out->struct_size < offsetof(aph_plan_info, arena_bytes) + sizeof(uint64_t))
             throw aph::invalid_argument("out->struct_size is too small (set it to sizeof(aph_plan_info))");
-        const aph::exec::PlanInfo& p = executor->plan;
+        // The plan of the current size set (made now when the bound inputs give a new one): a
+        // getter may plan, as the executor is used by one thread at a time.
+        aph_executor& ex = const_cast<aph_executor&>(*executor);
+        aph::exec::sync_current(ex);
+        if (ex.current == nullptr)
+            throw aph::Error::kind(APH_ERR_INVALID_STATE,
+                                   "the graph has symbolic dimensions (" + symbol_list(ex) +
+                                       "): its plan depends on their sizes; bind inputs that give them first");
+        const aph::exec::PlanInfo& p = ex.plan;
         aph_plan_info full{};
         full.struct_size = out->struct_size;
         full.arena_bytes = p.arena_bytes;
@@ -91,9 +107,13 @@ APH_API aph_status aph_executor_plan_info(const aph_executor* executor, aph_plan
         full.output_bytes = p.output_bytes;
         full.constant_bytes = p.constant_bytes;
         full.total_bytes = p.total_bytes;
-        full.budget_bytes = p.budget_bytes;
+        full.budget_bytes = ex.tracker != nullptr ? ex.tracker->limit() : 0;
         full.buffers = p.buffers;
         full.steps = p.steps;
+        full.plans_cached = ex.plans.size();
+        full.plans_made = ex.plans_made;
+        full.arena_capacity_bytes = ex.arena_capacity;
+        full.held_bytes = ex.held;
         std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
     });
 }
@@ -148,15 +168,15 @@ APH_API aph_status aph_executor_output(const aph_executor* executor, const char*
         if (s == nullptr || s->kind != aph::exec::Kind::Output)
             throw aph::Error::kind(APH_ERR_NOT_FOUND, std::string("the graph has no output node named '") + name + "'");
         if (!executor->ran || s->tensor == nullptr)
-            throw aph::Error::kind(APH_ERR_INVALID_STATE, std::string("output '") + name + "' has no value: the executor has not run (successfully) yet");
+            throw aph::Error::kind(APH_ERR_INVALID_STATE,
+                                   std::string("output '") + name +
+                                       "' has no value: the executor has not run (successfully) yet");
         aph::tensor::retain(s->tensor);
         *out = s->tensor;
     });
 }
 
-APH_API size_t aph_executor_input_count(const aph_executor* executor) {
-    return executor ? executor->inputs.size() : 0;
-}
+APH_API size_t aph_executor_input_count(const aph_executor* executor) { return executor ? executor->inputs.size() : 0; }
 
 APH_API aph_status aph_executor_input_info(const aph_executor* executor, size_t index, aph_value_info* out) {
     return aph::guard([&] { value_info(executor, &aph_executor::inputs, index, "inputs", out); });
@@ -204,9 +224,7 @@ APH_API aph_status aph_executor_find_output(const aph_executor* executor, const 
     });
 }
 
-APH_API size_t aph_executor_node_count(const aph_executor* executor) {
-    return executor ? executor->steps.size() : 0;
-}
+APH_API size_t aph_executor_node_count(const aph_executor* executor) { return executor ? executor->steps.size() : 0; }
 
 APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t index, aph_node_stats* out) {
     return aph::guard([&] {
@@ -217,6 +235,7 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
         if (index >= executor->steps.size())
             throw aph::invalid_argument("index " + std::to_string(index) + " is outside [0, " +
                                         std::to_string(executor->steps.size()) + ")");
+        aph::exec::sync_current(const_cast<aph_executor&>(*executor));  // as aph_executor_plan_info
         const aph::exec::Step& s = executor->steps[index];
         aph_node_stats full{};
         full.struct_size = out->struct_size;
@@ -227,21 +246,21 @@ APH_API aph_status aph_executor_node_stats(const aph_executor* executor, size_t 
         full.ndim = s.info.shape.size();
         full.shape = s.info.shape.empty() ? nullptr : s.info.shape.data();
         full.bytes = s.info.nbytes;
-        full.offset = s.planned ? s.offset : UINT64_MAX;
+        full.offset = s.planned && executor->current != nullptr ? s.offset : UINT64_MAX;
         full.last_ns = s.last_ns;
         full.total_ns = s.total_ns;
         std::memcpy(out, &full, std::min(out->struct_size, sizeof full));
     });
 }
 
-APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx,
-                                                          const aph_executor_options* options) {
+APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx, const aph_executor_options* options) {
     return aph::guard([&] {
         aph::require_arg(ctx, "ctx");
         aph_executor_options opt{};
         if (options != nullptr) {
             if (options->struct_size < offsetof(aph_executor_options, tracker) + sizeof(void*))
-                throw aph::invalid_argument("options->struct_size is too small (set it to sizeof(aph_executor_options))");
+                throw aph::invalid_argument(
+                    "options->struct_size is too small (set it to sizeof(aph_executor_options))");
             std::memcpy(&opt, options, std::min(options->struct_size, sizeof opt));
             opt.struct_size = sizeof opt;
         }
@@ -259,5 +278,22 @@ APH_API aph_status aph_build_context_set_executor_options(aph_build_context* ctx
 }
 
 APH_API uint64_t aph_executor_run_count(const aph_executor* executor) { return executor ? executor->runs : 0; }
+
+APH_API size_t aph_executor_symbol_count(const aph_executor* executor) {
+    return executor ? executor->symbols.size() : 0;
+}
+
+APH_API aph_status aph_executor_symbol(const aph_executor* executor, size_t index, const char** out_name,
+                                       int64_t* out_value) {
+    return aph::guard([&] {
+        aph::require_arg(executor, "executor");
+        if (index >= executor->symbols.size())
+            throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the executor has %zu symbols)",
+                                                       index, executor->symbols.size()));
+        const int64_t value = aph::exec::bound_sizes(*executor)[index];
+        if (out_name != nullptr) *out_name = executor->symbols[index].c_str();
+        if (out_value != nullptr) *out_value = value;
+    });
+}
 
 }  // extern "C"

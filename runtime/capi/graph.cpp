@@ -70,8 +70,7 @@ extern "C" {
 
 /* ---- 16. Model configurations ------------------------------------------------------------ */
 
-APH_API aph_status aph_model_config_create(const char* name, const char* version,
-                                           aph_model_config** out) {
+APH_API aph_status aph_model_config_create(const char* name, const char* version, aph_model_config** out) {
     return aph::guard([&] {
         aph::require_arg(name, "name");
         aph::require_arg(version, "version");
@@ -83,8 +82,7 @@ APH_API aph_status aph_model_config_create(const char* name, const char* version
     });
 }
 
-APH_API aph_status aph_model_config_preset(const char* preset, const char* name,
-                                           aph_model_config** out) {
+APH_API aph_status aph_model_config_preset(const char* preset, const char* name, aph_model_config** out) {
     return aph::guard([&] {
         aph::require_arg(preset, "preset");
         aph::require_arg(name, "name");
@@ -100,8 +98,7 @@ APH_API aph_status aph_model_config_from_json(const char* json, aph_model_config
         aph::require_arg(json, "json");
         aph::require_arg(out, "out");
         auto c = std::make_unique<aph_model_config>();
-        c->cfg = aph::graph::ModelConfig::from_json(aph::graph::parse_json(json, "config JSON"),
-                                                    "config");
+        c->cfg = aph::graph::ModelConfig::from_json(aph::graph::parse_json(json, "config JSON"), "config");
         *out = c.release();
     });
 }
@@ -129,8 +126,7 @@ APH_API size_t aph_model_config_param_count(const aph_model_config* config) {
 }
 
 APH_API const char* aph_model_config_param_key(const aph_model_config* config, size_t index) {
-    if (config == nullptr || !config->cfg.params.is_object() || index >= config->cfg.params.size())
-        return nullptr;
+    if (config == nullptr || !config->cfg.params.is_object() || index >= config->cfg.params.size()) return nullptr;
     const auto& obj = config->cfg.params.get_ref<const Json::object_t&>();
     auto it = obj.begin();
     std::advance(it, static_cast<std::ptrdiff_t>(index));
@@ -142,13 +138,11 @@ APH_API int aph_model_config_has_param(const aph_model_config* config, const cha
     return config->cfg.params.contains(std::string(key)) ? 1 : 0;
 }
 
-APH_API aph_status aph_model_config_set_int(aph_model_config* config, const char* key,
-                                            int64_t value) {
+APH_API aph_status aph_model_config_set_int(aph_model_config* config, const char* key, int64_t value) {
     return aph::guard([&] { set_param(config, key, Json(value)); });
 }
 
-APH_API aph_status aph_model_config_set_float(aph_model_config* config, const char* key,
-                                              double value) {
+APH_API aph_status aph_model_config_set_float(aph_model_config* config, const char* key, double value) {
     return aph::guard([&] {
         cfg_of(config);
         aph::require_arg(key, "key");
@@ -159,19 +153,15 @@ APH_API aph_status aph_model_config_set_float(aph_model_config* config, const ch
     });
 }
 
-APH_API aph_status aph_model_config_set_bool(aph_model_config* config, const char* key,
-                                             int value) {
+APH_API aph_status aph_model_config_set_bool(aph_model_config* config, const char* key, int value) {
     return aph::guard([&] {
         cfg_of(config);
         aph::require_arg(key, "key");
-        if (value != 0 && value != 1)
-            throw aph::invalid_argument(aph::strprintf("value is %d; expected 0 or 1", value));
-        set_param(config, key, Json(value == 1));
+        set_param(config, key, Json(value != 0));  // any non-zero value is true
     });
 }
 
-APH_API aph_status aph_model_config_set_string(aph_model_config* config, const char* key,
-                                               const char* value) {
+APH_API aph_status aph_model_config_set_string(aph_model_config* config, const char* key, const char* value) {
     return aph::guard([&] {
         cfg_of(config);
         aph::require_arg(key, "key");
@@ -180,14 +170,12 @@ APH_API aph_status aph_model_config_set_string(aph_model_config* config, const c
     });
 }
 
-APH_API aph_status aph_model_config_set_json(aph_model_config* config, const char* key,
-                                             const char* value_json) {
+APH_API aph_status aph_model_config_set_json(aph_model_config* config, const char* key, const char* value_json) {
     return aph::guard([&] {
         cfg_of(config);
         aph::require_arg(key, "key");
         aph::require_arg(value_json, "value_json");
-        set_param(config, key,
-                  aph::graph::parse_json(value_json, (std::string("parameter '") + key + "'").c_str()));
+        set_param(config, key, aph::graph::parse_json(value_json, (std::string("parameter '") + key + "'").c_str()));
     });
 }
 
@@ -200,8 +188,7 @@ APH_API aph_status aph_model_config_remove(aph_model_config* config, const char*
     });
 }
 
-APH_API aph_status aph_model_config_get_int(const aph_model_config* config, const char* key,
-                                            int64_t* out) {
+APH_API aph_status aph_model_config_get_int(const aph_model_config* config, const char* key, int64_t* out) {
     return aph::guard([&] {
         const auto& cfg = cfg_of(config);
         aph::require_arg(key, "key");
@@ -210,8 +197,7 @@ APH_API aph_status aph_model_config_get_int(const aph_model_config* config, cons
     });
 }
 
-APH_API aph_status aph_model_config_get_float(const aph_model_config* config, const char* key,
-                                              double* out) {
+APH_API aph_status aph_model_config_get_float(const aph_model_config* config, const char* key, double* out) {
     return aph::guard([&] {
         const auto& cfg = cfg_of(config);
         aph::require_arg(key, "key");
@@ -220,8 +206,7 @@ APH_API aph_status aph_model_config_get_float(const aph_model_config* config, co
     });
 }
 
-APH_API aph_status aph_model_config_get_bool(const aph_model_config* config, const char* key,
-                                             int* out) {
+APH_API aph_status aph_model_config_get_bool(const aph_model_config* config, const char* key, int* out) {
     return aph::guard([&] {
         const auto& cfg = cfg_of(config);
         aph::require_arg(key, "key");
@@ -230,8 +215,7 @@ APH_API aph_status aph_model_config_get_bool(const aph_model_config* config, con
     });
 }
 
-APH_API aph_status aph_model_config_get_string(const aph_model_config* config, const char* key,
-                                               const char** out) {
+APH_API aph_status aph_model_config_get_string(const aph_model_config* config, const char* key, const char** out) {
     return aph::guard([&] {
         const auto& cfg = cfg_of(config);
         aph::require_arg(key, "key");
@@ -240,8 +224,7 @@ APH_API aph_status aph_model_config_get_string(const aph_model_config* config, c
     });
 }
 
-APH_API aph_status aph_model_config_get_json(const aph_model_config* config, const char* key,
-                                             char** out) {
+APH_API aph_status aph_model_config_get_json(const aph_model_config* config, const char* key, char** out) {
     return aph::guard([&] {
         const auto& cfg = cfg_of(config);
         aph::require_arg(key, "key");
@@ -313,8 +296,8 @@ APH_API aph_status aph_graph_clone(const aph_graph* graph, aph_graph** out) {
 
 APH_API void aph_graph_release(aph_graph* graph) { delete graph; }
 
-APH_API aph_status aph_graph_add_node(aph_graph* graph, const char* name,
-                                      const aph_model_config* config, uint64_t* out_id) {
+APH_API aph_status aph_graph_add_node(aph_graph* graph, const char* name, const aph_model_config* config,
+                                      uint64_t* out_id) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(name, "name");
@@ -331,26 +314,20 @@ APH_API aph_status aph_graph_add_edge(aph_graph* graph, uint64_t from, uint64_t 
     });
 }
 
-APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key,
-                                          const char* value_json) {
+APH_API aph_status aph_graph_set_metadata(aph_graph* graph, uint64_t id, const char* key, const char* value_json) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(key, "key");
         aph::require_arg(value_json, "value_json");
         aph::graph::Node& node = graph->g.node(id);
-        Json value = aph::graph::parse_json(value_json,
-                                            (std::string("metadata '") + key + "'").c_str());
+        Json value = aph::graph::parse_json(value_json, (std::string("metadata '") + key + "'").c_str());
         node.metadata[std::string(key)] = std::move(value);
     });
 }
 
-APH_API size_t aph_graph_node_count(const aph_graph* graph) {
-    return graph ? graph->g.nodes.size() : 0;
-}
+APH_API size_t aph_graph_node_count(const aph_graph* graph) { return graph ? graph->g.nodes.size() : 0; }
 
-APH_API size_t aph_graph_edge_count(const aph_graph* graph) {
-    return graph ? graph->g.edges.size() : 0;
-}
+APH_API size_t aph_graph_edge_count(const aph_graph* graph) { return graph ? graph->g.edges.size() : 0; }
 
 APH_API aph_status aph_graph_node(const aph_graph* graph, uint64_t id, const char** out_name,
                                   const aph_model_config** out_config) {
@@ -385,14 +362,13 @@ APH_API aph_status aph_graph_find_node(const aph_graph* graph, const char* name,
     });
 }
 
-APH_API aph_status aph_graph_edge(const aph_graph* graph, size_t index, uint64_t* out_from,
-                                  uint64_t* out_to) {
+APH_API aph_status aph_graph_edge(const aph_graph* graph, size_t index, uint64_t* out_from, uint64_t* out_to) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         const auto& edges = graph->g.edges;
         if (index >= edges.size())
-            throw aph::invalid_argument(aph::strprintf("edge index %zu is out of range (the graph has %zu edges)",
-                                                       index, edges.size()));
+            throw aph::invalid_argument(
+                aph::strprintf("edge index %zu is out of range (the graph has %zu edges)", index, edges.size()));
         if (out_from) *out_from = edges[index].first;
         if (out_to) *out_to = edges[index].second;
     });
@@ -403,8 +379,8 @@ APH_API aph_status aph_graph_stable_hash(const aph_graph* graph, char* out, size
         aph::require_arg(graph, "graph");
         aph::require_arg(out, "out");
         if (capacity < 65)
-            throw aph::invalid_argument(aph::strprintf(
-                "capacity is %zu; the hash needs 65 bytes (64 hex digits and a NUL)", capacity));
+            throw aph::invalid_argument(
+                aph::strprintf("capacity is %zu; the hash needs 65 bytes (64 hex digits and a NUL)", capacity));
         const std::string hex = graph->g.stable_hash();
         std::memcpy(out, hex.c_str(), 65);
     });
@@ -418,15 +394,13 @@ APH_API int aph_graph_has_cycle(const aph_graph* graph) {
     return result;
 }
 
-APH_API aph_status aph_graph_topological_sort(const aph_graph* graph, uint64_t* out_ids,
-                                              size_t capacity) {
+APH_API aph_status aph_graph_topological_sort(const aph_graph* graph, uint64_t* out_ids, size_t capacity) {
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         const size_t n = graph->g.nodes.size();
         if (n > 0) aph::require_arg(out_ids, "out_ids");
         if (capacity < n)
-            throw aph::invalid_argument(aph::strprintf(
-                "capacity is %zu, but the graph has %zu nodes", capacity, n));
+            throw aph::invalid_argument(aph::strprintf("capacity is %zu, but the graph has %zu nodes", capacity, n));
         const std::vector<uint64_t> order = graph->g.topological_sort();
         if (!order.empty()) std::memcpy(out_ids, order.data(), order.size() * sizeof(uint64_t));
     });
@@ -444,9 +418,7 @@ APH_API aph_status aph_graph_to_json(const aph_graph* graph, int pretty, char** 
     return aph::guard([&] {
         aph::require_arg(graph, "graph");
         aph::require_arg(out, "out");
-        if (pretty != 0 && pretty != 1)
-            throw aph::invalid_argument(aph::strprintf("pretty is %d; expected 0 or 1", pretty));
-        *out = aph::c_string_copy(graph->g.to_json(pretty == 1));
+        *out = aph::c_string_copy(graph->g.to_json(pretty != 0));  // any non-zero value is true
     });
 }
 

@@ -5,9 +5,9 @@
 namespace {
 
 void check_level(aph_log_level level, const char* arg) {
-    if (static_cast<int>(level) < APH_LOG_ERROR || static_cast<int>(level) > APH_LOG_TRACE) {
-        throw aph::invalid_argument(aph::strprintf("%s is %d, not a valid aph_log_level", arg,
-                                                   static_cast<int>(level)));
+    if (static_cast<int>(level) < APH_LOG_TRACE || static_cast<int>(level) > APH_LOG_ERROR) {
+        throw aph::invalid_argument(
+            aph::strprintf("%s is %d, not a valid aph_log_level", arg, static_cast<int>(level)));
     }
 }
 
@@ -46,8 +46,8 @@ APH_API aph_status aph_log_apply_preset(aph_log_preset preset) {
     return aph::guard([&] {
         if (static_cast<int>(preset) < APH_LOG_PRESET_DEVELOPMENT ||
             static_cast<int>(preset) > APH_LOG_PRESET_TESTING) {
-            throw aph::invalid_argument(aph::strprintf("preset is %d, not a valid aph_log_preset",
-                                                       static_cast<int>(preset)));
+            throw aph::invalid_argument(
+                aph::strprintf("preset is %d, not a valid aph_log_preset", static_cast<int>(preset)));
         }
         if (!aph::log::apply_preset(preset)) {
             throw aph::invalid_argument("aph_log_apply_preset cannot be called from inside the log callback");
@@ -69,15 +69,13 @@ APH_API aph_status aph_log_training_step(uint64_t step, uint64_t total_steps, do
     });
 }
 
-APH_API aph_status aph_log_memory_usage(uint64_t allocated_bytes, uint64_t peak_bytes,
-                                        const char* context) {
+APH_API aph_status aph_log_memory_usage(uint64_t allocated_bytes, uint64_t peak_bytes, const char* context) {
     return aph::guard([&] {
         if (!aph::log::enabled(APH_LOG_INFO)) return;
         constexpr double mb = 1024.0 * 1024.0;
-        std::string msg = aph::strprintf(
-            "memory usage allocated_mb=%s peak_mb=%s",
-            aph::log::rust_fixed(static_cast<double>(allocated_bytes) / mb, 2).c_str(),
-            aph::log::rust_fixed(static_cast<double>(peak_bytes) / mb, 2).c_str());
+        std::string msg = aph::strprintf("memory usage allocated_mb=%s peak_mb=%s",
+                                         aph::log::rust_fixed(static_cast<double>(allocated_bytes) / mb, 2).c_str(),
+                                         aph::log::rust_fixed(static_cast<double>(peak_bytes) / mb, 2).c_str());
         if (context != nullptr) {
             msg += " context=";
             msg += context;

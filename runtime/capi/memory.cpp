@@ -5,17 +5,15 @@
 
 extern "C" {
 
-APH_API aph_status aph_estimate_tensor_bytes(const int64_t* shape, size_t ndim, aph_dtype dtype,
-                                             uint64_t* out_bytes) {
+APH_API aph_status aph_estimate_tensor_bytes(const int64_t* shape, size_t ndim, aph_dtype dtype, uint64_t* out_bytes) {
     return aph::guard([&] {
         aph::require_arg(out_bytes, "out_bytes");
         *out_bytes = aph::memory::tensor_bytes(shape, ndim, dtype);
     });
 }
 
-APH_API aph_status aph_estimate_attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq_len,
-                                                uint64_t head_dim, aph_dtype dtype,
-                                                uint64_t* out_bytes) {
+APH_API aph_status aph_estimate_attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq_len, uint64_t head_dim,
+                                                aph_dtype dtype, uint64_t* out_bytes) {
     return aph::guard([&] {
         aph::require_arg(out_bytes, "out_bytes");
         *out_bytes = aph::memory::attention_bytes(batch, heads, seq_len, head_dim, dtype);
@@ -66,24 +64,17 @@ APH_API int aph_tracker_would_fit(const aph_tracker* tracker, uint64_t bytes) {
     return tracker ? tracker->would_fit(bytes) : 0;
 }
 
-APH_API uint64_t aph_tracker_allocated_bytes(const aph_tracker* tracker) {
-    return tracker ? tracker->allocated() : 0;
-}
+APH_API uint64_t aph_tracker_allocated_bytes(const aph_tracker* tracker) { return tracker ? tracker->allocated() : 0; }
 
-APH_API uint64_t aph_tracker_peak_bytes(const aph_tracker* tracker) {
-    return tracker ? tracker->peak() : 0;
-}
+APH_API uint64_t aph_tracker_peak_bytes(const aph_tracker* tracker) { return tracker ? tracker->peak() : 0; }
 
-APH_API uint64_t aph_tracker_limit_bytes(const aph_tracker* tracker) {
-    return tracker ? tracker->limit() : 0;
-}
+APH_API uint64_t aph_tracker_limit_bytes(const aph_tracker* tracker) { return tracker ? tracker->limit() : 0; }
 
 APH_API void aph_tracker_reset(aph_tracker* tracker) {
     if (tracker) tracker->reset();
 }
 
-APH_API aph_status aph_tracker_estimate_with_overhead(const aph_tracker* tracker,
-                                                      const int64_t* shape, size_t ndim,
+APH_API aph_status aph_tracker_estimate_with_overhead(const aph_tracker* tracker, const int64_t* shape, size_t ndim,
                                                       aph_dtype dtype, uint64_t* out_bytes) {
     return aph::guard([&] {
         aph::require_arg(tracker, "tracker");

@@ -22,8 +22,8 @@ extern "C" {
 // ---------------------------------------------------------------------------------------------
 // Build contexts
 
-APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* sink,
-                                            aph_tracker* tracker, aph_build_context** out) {
+APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* sink, aph_tracker* tracker,
+                                            aph_build_context** out) {
     return aph::guard([&] {
         aph::require_arg(out, "out");
         auto ctx = std::make_unique<aph_build_context>();
@@ -47,20 +47,14 @@ APH_API aph_status aph_build_context_create(aph_device* device, aph_trace_sink* 
 
 APH_API void aph_build_context_release(aph_build_context* ctx) { delete ctx; }
 
-APH_API aph_device* aph_build_context_device(const aph_build_context* ctx) {
-    return ctx ? ctx->device : nullptr;
-}
+APH_API aph_device* aph_build_context_device(const aph_build_context* ctx) { return ctx ? ctx->device : nullptr; }
 
-APH_API aph_trace_sink* aph_build_context_sink(const aph_build_context* ctx) {
-    return ctx ? ctx->sink : nullptr;
-}
+APH_API aph_trace_sink* aph_build_context_sink(const aph_build_context* ctx) { return ctx ? ctx->sink : nullptr; }
 
-APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx) {
-    return ctx ? ctx->tracker : nullptr;
-}
+APH_API aph_tracker* aph_build_context_tracker(const aph_build_context* ctx) { return ctx ? ctx->tracker : nullptr; }
 
-APH_API aph_status aph_build_context_trace(aph_build_context* ctx, aph_trace_level level,
-                                           const char* id, const char* message) {
+APH_API aph_status aph_build_context_trace(aph_build_context* ctx, aph_trace_level level, const char* id,
+                                           const char* message) {
     return aph::guard([&] {
         aph::require_arg(ctx, "ctx");
         aph::trace::check_level(static_cast<int>(level), "level");
@@ -80,8 +74,7 @@ APH_API aph_status aph_build_context_allocate(aph_build_context* ctx, uint64_t b
     });
 }
 
-APH_API aph_status aph_build_context_set_input(aph_build_context* ctx, const char* name,
-                                               aph_tensor* tensor) {
+APH_API aph_status aph_build_context_set_input(aph_build_context* ctx, const char* name, aph_tensor* tensor) {
     return aph::guard([&] {
         aph::require_arg(ctx, "ctx");
         require_nonempty(name, "name");
@@ -141,8 +134,7 @@ APH_API aph_status aph_pipeline_add_builtin(aph_pipeline* pipeline, const char* 
     });
 }
 
-APH_API aph_status aph_pipeline_add_stage(aph_pipeline* pipeline, const char* name,
-                                          aph_stage_fn fn, void* user_data,
+APH_API aph_status aph_pipeline_add_stage(aph_pipeline* pipeline, const char* name, aph_stage_fn fn, void* user_data,
                                           void (*destroy)(void* user_data)) {
     return aph::guard([&] {
         aph::require_arg(pipeline, "pipeline");
@@ -152,8 +144,8 @@ APH_API aph_status aph_pipeline_add_stage(aph_pipeline* pipeline, const char* na
     });
 }
 
-APH_API aph_status aph_pipeline_add_pre_hook(aph_pipeline* pipeline, aph_hook_fn fn,
-                                             void* user_data, void (*destroy)(void* user_data)) {
+APH_API aph_status aph_pipeline_add_pre_hook(aph_pipeline* pipeline, aph_hook_fn fn, void* user_data,
+                                             void (*destroy)(void* user_data)) {
     return aph::guard([&] {
         aph::require_arg(pipeline, "pipeline");
         if (fn == nullptr) throw aph::invalid_argument("fn must not be NULL");
@@ -161,8 +153,8 @@ APH_API aph_status aph_pipeline_add_pre_hook(aph_pipeline* pipeline, aph_hook_fn
     });
 }
 
-APH_API aph_status aph_pipeline_add_post_hook(aph_pipeline* pipeline, aph_hook_fn fn,
-                                              void* user_data, void (*destroy)(void* user_data)) {
+APH_API aph_status aph_pipeline_add_post_hook(aph_pipeline* pipeline, aph_hook_fn fn, void* user_data,
+                                              void (*destroy)(void* user_data)) {
     return aph::guard([&] {
         aph::require_arg(pipeline, "pipeline");
         if (fn == nullptr) throw aph::invalid_argument("fn must not be NULL");
@@ -178,8 +170,7 @@ APH_API aph_status aph_pipeline_skip(aph_pipeline* pipeline, const char* stage) 
     });
 }
 
-APH_API aph_status aph_pipeline_set_progress(aph_pipeline* pipeline, aph_progress_fn fn,
-                                             void* user_data) {
+APH_API aph_status aph_pipeline_set_progress(aph_pipeline* pipeline, aph_progress_fn fn, void* user_data) {
     return aph::guard([&] {
         aph::require_arg(pipeline, "pipeline");
         pipeline->progress = fn;
@@ -187,17 +178,14 @@ APH_API aph_status aph_pipeline_set_progress(aph_pipeline* pipeline, aph_progres
     });
 }
 
-APH_API size_t aph_pipeline_stage_count(const aph_pipeline* pipeline) {
-    return pipeline ? pipeline->stages.size() : 0;
-}
+APH_API size_t aph_pipeline_stage_count(const aph_pipeline* pipeline) { return pipeline ? pipeline->stages.size() : 0; }
 
 APH_API const char* aph_pipeline_stage_name(const aph_pipeline* pipeline, size_t index) {
     if (pipeline == nullptr || index >= pipeline->stages.size()) return nullptr;
     return pipeline->stages[index].name.c_str();
 }
 
-APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* ctx,
-                                    aph_graph* graph) {
+APH_API aph_status aph_pipeline_run(aph_pipeline* pipeline, aph_build_context* ctx, aph_graph* graph) {
     return aph::guard([&] {
         aph::require_arg(pipeline, "pipeline");
         aph::require_arg(ctx, "ctx");

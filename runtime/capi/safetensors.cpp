@@ -24,9 +24,7 @@ APH_API aph_status aph_safetensors_open(const char* path, aph_safetensors** out)
 
 APH_API void aph_safetensors_release(aph_safetensors* file) { delete file; }
 
-APH_API size_t aph_safetensors_count(const aph_safetensors* file) {
-    return file ? file->file->tensors().size() : 0;
-}
+APH_API size_t aph_safetensors_count(const aph_safetensors* file) { return file ? file->file->tensors().size() : 0; }
 
 APH_API const char* aph_safetensors_name(const aph_safetensors* file, size_t index) {
     if (file == nullptr || index >= file->file->tensors().size()) return nullptr;
@@ -69,9 +67,8 @@ APH_API aph_status aph_safetensors_tensor(const aph_safetensors* file, const cha
     });
 }
 
-APH_API aph_status aph_safetensors_save(const char* path, const char* const* names,
-                                        const aph_tensor* const* tensors, size_t count,
-                                        const char* metadata_json) {
+APH_API aph_status aph_safetensors_save(const char* path, const char* const* names, const aph_tensor* const* tensors,
+                                        size_t count, const char* metadata_json) {
     return aph::guard([&] {
         aph::require_arg(path, "path");
         if (count > 0) {

@@ -5,9 +5,7 @@
 
 extern "C" {
 
-APH_API aph_stream* aph_device_default_stream(aph_device* device) {
-    return device ? device->default_stream : nullptr;
-}
+APH_API aph_stream* aph_device_default_stream(aph_device* device) { return device ? device->default_stream : nullptr; }
 
 APH_API aph_status aph_stream_create(aph_device* device, aph_stream** out) {
     return aph::guard([&] {
@@ -28,9 +26,7 @@ APH_API aph_status aph_stream_wrap_cuda(aph_device* device, void* cuda_stream, a
 APH_API void aph_stream_retain(aph_stream* stream) { aph::stream::retain(stream); }
 APH_API void aph_stream_release(aph_stream* stream) { aph::stream::release(stream); }
 
-APH_API aph_device* aph_stream_device(const aph_stream* stream) {
-    return stream ? stream->device : nullptr;
-}
+APH_API aph_device* aph_stream_device(const aph_stream* stream) { return stream ? stream->device : nullptr; }
 
 APH_API void* aph_stream_cuda_handle(const aph_stream* stream) {
     return stream && stream->device->kind == APH_DEVICE_CUDA ? stream->key.native : nullptr;

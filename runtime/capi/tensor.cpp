@@ -18,12 +18,12 @@ APH_API aph_status aph_tensor_create(aph_device* device, aph_dtype dtype, const 
     });
 }
 
-APH_API aph_status aph_tensor_create_on_stream(aph_stream* stream, aph_dtype dtype, const int64_t* shape,
-                                               size_t ndim, aph_tensor** out) {
+APH_API aph_status aph_tensor_create_on_stream(aph_device* device, aph_dtype dtype, const int64_t* shape, size_t ndim,
+                                               aph_stream* stream, aph_tensor** out) {
     return aph::guard([&] {
-        aph::require_arg(stream, "stream");
+        aph::require_arg(device, "device");
         aph::require_arg(out, "out");
-        *out = t::create(stream->device, stream, dtype, shape, ndim);
+        *out = t::create(device, stream, dtype, shape, ndim);
     });
 }
 
@@ -73,9 +73,7 @@ APH_API aph_status aph_tensor_from_blob(aph_device* device, aph_dtype dtype, con
 APH_API void aph_tensor_retain(aph_tensor* tensor) { t::retain(tensor); }
 APH_API void aph_tensor_release(aph_tensor* tensor) { t::release(tensor); }
 
-APH_API aph_dtype aph_tensor_dtype(const aph_tensor* tensor) {
-    return tensor ? tensor->dtype : APH_DTYPE_INVALID;
-}
+APH_API aph_dtype aph_tensor_dtype(const aph_tensor* tensor) { return tensor ? tensor->dtype : APH_DTYPE_INVALID; }
 APH_API size_t aph_tensor_ndim(const aph_tensor* tensor) { return tensor ? tensor->shape.size() : 0; }
 APH_API const int64_t* aph_tensor_shape(const aph_tensor* tensor) {
     return tensor && !tensor->shape.empty() ? tensor->shape.data() : nullptr;
@@ -98,9 +96,7 @@ APH_API aph_status aph_tensor_data_mut(aph_tensor* tensor, void** out) {
 }
 APH_API uint64_t aph_tensor_byte_offset(const aph_tensor* tensor) { return tensor ? tensor->offset : 0; }
 APH_API aph_device* aph_tensor_device(const aph_tensor* tensor) { return tensor ? tensor->device() : nullptr; }
-APH_API int aph_tensor_is_contiguous(const aph_tensor* tensor) {
-    return tensor && t::is_contiguous(*tensor) ? 1 : 0;
-}
+APH_API int aph_tensor_is_contiguous(const aph_tensor* tensor) { return tensor && t::is_contiguous(*tensor) ? 1 : 0; }
 APH_API int aph_tensor_is_read_only(const aph_tensor* tensor) { return tensor && tensor->read_only ? 1 : 0; }
 APH_API int aph_tensor_shares_storage(const aph_tensor* a, const aph_tensor* b) {
     return a && b && a->storage == b->storage ? 1 : 0;
@@ -120,8 +116,7 @@ APH_API aph_status aph_tensor_copy_from_host(aph_tensor* tensor, const void* src
     });
 }
 
-APH_API aph_status aph_tensor_to_host_async(const aph_tensor* tensor, void* dst, size_t nbytes,
-                                            aph_stream* stream) {
+APH_API aph_status aph_tensor_to_host_async(const aph_tensor* tensor, void* dst, size_t nbytes, aph_stream* stream) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         t::to_host(tensor, dst, nbytes, stream, false);
@@ -192,7 +187,7 @@ APH_API aph_status aph_tensor_permute(aph_tensor* tensor, const int64_t* dims, s
     });
 }
 
-APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t dim1, aph_tensor** out) {
+APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, int64_t dim0, int64_t dim1, aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         aph::require_arg(out, "out");
@@ -200,7 +195,7 @@ APH_API aph_status aph_tensor_transpose(aph_tensor* tensor, size_t dim0, size_t 
     });
 }
 
-APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t start, int64_t stop, int64_t step,
+APH_API aph_status aph_tensor_slice(aph_tensor* tensor, int64_t dim, int64_t start, int64_t stop, int64_t step,
                                     aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
@@ -209,8 +204,7 @@ APH_API aph_status aph_tensor_slice(aph_tensor* tensor, size_t dim, int64_t star
     });
 }
 
-APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t start, int64_t length,
-                                     aph_tensor** out) {
+APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, int64_t dim, int64_t start, int64_t length, aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         aph::require_arg(out, "out");
@@ -218,7 +212,7 @@ APH_API aph_status aph_tensor_narrow(aph_tensor* tensor, size_t dim, int64_t sta
     });
 }
 
-APH_API aph_status aph_tensor_select(aph_tensor* tensor, size_t dim, int64_t index, aph_tensor** out) {
+APH_API aph_status aph_tensor_select(aph_tensor* tensor, int64_t dim, int64_t index, aph_tensor** out) {
     return aph::guard([&] {
         aph::require_arg(tensor, "tensor");
         aph::require_arg(out, "out");

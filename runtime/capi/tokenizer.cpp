@@ -77,15 +77,14 @@ APH_API aph_status aph_tokenizer_encode(const aph_tokenizer* tokenizer, const ch
                                         const size_t* text_lengths, size_t count,
                                         const aph_tokenizer_encode_options* options, aph_device* device,
                                         aph_tensor** out_input_ids, aph_tensor** out_attention_mask,
-                                        aph_tensor** out_token_type_ids, size_t* out_lengths,
-                                        size_t lengths_capacity) {
+                                        aph_tensor** out_token_type_ids, size_t* out_lengths, size_t lengths_capacity) {
     return aph::guard([&] {
         aph::require_arg(tokenizer, "tokenizer");
         aph::require_arg(device, "device");
         if (count > 0) aph::require_arg(texts, "texts");
         if (out_lengths != nullptr && lengths_capacity < count)
-            throw aph::invalid_argument(aph::strprintf("lengths_capacity %zu is less than count %zu",
-                                                       lengths_capacity, count));
+            throw aph::invalid_argument(
+                aph::strprintf("lengths_capacity %zu is less than count %zu", lengths_capacity, count));
         const aph::model::EncodeSettings settings = tokenizer->t->resolve(options);
         const aph::model::Batch batch = tokenizer->t->encode_batch(texts, text_lengths, count, settings);
 
@@ -142,7 +141,8 @@ APH_API aph_status aph_tokenizer_encode_ids(const aph_tokenizer* tokenizer, cons
         }
         const size_t n = batch.cols;
         if (capacity > 0 && capacity < n)
-            throw aph::invalid_argument(aph::strprintf("capacity %zu is less than the %zu ids of the text", capacity, n));
+            throw aph::invalid_argument(
+                aph::strprintf("capacity %zu is less than the %zu ids of the text", capacity, n));
         if (capacity > 0) batch.fill(out_ids, nullptr, nullptr);
         *out_count = n;
     });

@@ -60,8 +60,7 @@ APH_API aph_status aph_trace_sink_memory(aph_trace_sink** out) {
     });
 }
 
-APH_API aph_status aph_trace_sink_filter(aph_trace_sink* inner, aph_trace_level min_level,
-                                         aph_trace_sink** out) {
+APH_API aph_status aph_trace_sink_filter(aph_trace_sink* inner, aph_trace_level min_level, aph_trace_sink** out) {
     return aph::guard([&] {
         aph::require_arg(inner, "inner");
         aph::require_arg(out, "out");
@@ -70,8 +69,7 @@ APH_API aph_status aph_trace_sink_filter(aph_trace_sink* inner, aph_trace_level 
     });
 }
 
-APH_API aph_status aph_trace_sink_fanout(aph_trace_sink* const* sinks, size_t count,
-                                         aph_trace_sink** out) {
+APH_API aph_status aph_trace_sink_fanout(aph_trace_sink* const* sinks, size_t count, aph_trace_sink** out) {
     return aph::guard([&] {
         if (count > 0) aph::require_arg(sinks, "sinks");
         aph::require_arg(out, "out");
@@ -84,9 +82,8 @@ APH_API aph_status aph_trace_sink_fanout(aph_trace_sink* const* sinks, size_t co
     });
 }
 
-APH_API aph_status aph_trace_sink_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span,
-                                           void* user_data, void (*destroy)(void* user_data),
-                                           aph_trace_sink** out) {
+APH_API aph_status aph_trace_sink_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span, void* user_data,
+                                           void (*destroy)(void* user_data), aph_trace_sink** out) {
     return aph::guard([&] {
         if (on_event == nullptr) throw aph::invalid_argument("on_event must not be NULL");
         aph::require_arg(out, "out");
@@ -123,8 +120,7 @@ APH_API aph_status aph_trace_sink_record(aph_trace_sink* sink, const aph_trace_e
         if (event->trace_id) e.trace_id = event->trace_id;
         if (event->timestamp == 0) {
             const uint64_t ns = aph::trace::now_ns();
-            e.timestamp = static_cast<double>(ns / 1000000000ULL) +
-                          static_cast<double>(ns % 1000000000ULL) / 1e9;
+            e.timestamp = static_cast<double>(ns / 1000000000ULL) + static_cast<double>(ns % 1000000000ULL) / 1e9;
         } else {
             e.timestamp = event->timestamp;
         }
@@ -151,8 +147,8 @@ APH_API aph_status aph_trace_sink_record_span(aph_trace_sink* sink, const aph_tr
         if (span->args_json) {
             const aph::graph::Json args = aph::graph::parse_json(span->args_json, "span->args_json");
             if (!args.is_object()) {
-                throw aph::invalid_argument(aph::strprintf(
-                    "span->args_json must be a JSON object, got %s", aph::graph::json_type_name(args)));
+                throw aph::invalid_argument(
+                    aph::strprintf("span->args_json must be a JSON object, got %s", aph::graph::json_type_name(args)));
             }
             s.args_json = aph::graph::serde_compact(args);
         }
@@ -165,8 +161,7 @@ APH_API size_t aph_trace_sink_event_count(const aph_trace_sink* sink) {
     return m ? m->event_count() : 0;
 }
 
-APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index,
-                                        aph_trace_event* out) {
+APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index, aph_trace_event* out) {
     return aph::guard([&] {
         const aph::trace::MemorySink& m = memory_sink(sink);
         aph::require_arg(out, "out");
@@ -174,8 +169,8 @@ APH_API aph_status aph_trace_sink_event(const aph_trace_sink* sink, size_t index
         aph_trace_event e{};
         e.struct_size = out->struct_size;
         if (!m.event_at(index, &e)) {
-            throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the sink has %zu events)",
-                                                       index, m.event_count()));
+            throw aph::invalid_argument(
+                aph::strprintf("index %zu is out of range (the sink has %zu events)", index, m.event_count()));
         }
         write_struct(out, e);
     });
@@ -186,8 +181,7 @@ APH_API size_t aph_trace_sink_span_count(const aph_trace_sink* sink) {
     return m ? m->span_count() : 0;
 }
 
-APH_API aph_status aph_trace_sink_span(const aph_trace_sink* sink, size_t index,
-                                       aph_trace_span* out) {
+APH_API aph_status aph_trace_sink_span(const aph_trace_sink* sink, size_t index, aph_trace_span* out) {
     return aph::guard([&] {
         const aph::trace::MemorySink& m = memory_sink(sink);
         aph::require_arg(out, "out");
@@ -195,8 +189,8 @@ APH_API aph_status aph_trace_sink_span(const aph_trace_sink* sink, size_t index,
         aph_trace_span s{};
         s.struct_size = out->struct_size;
         if (!m.span_at(index, &s)) {
-            throw aph::invalid_argument(aph::strprintf("index %zu is out of range (the sink has %zu spans)",
-                                                       index, m.span_count()));
+            throw aph::invalid_argument(
+                aph::strprintf("index %zu is out of range (the sink has %zu spans)", index, m.span_count()));
         }
         write_struct(out, s);
     });

@@ -12,25 +12,25 @@ namespace aph::alloc {
 
 struct Block {
     char* ptr = nullptr;
-    size_t size = 0;             // bytes of this block
-    size_t requested = 0;        // what the caller asked for (while allocated)
-    StreamKey stream;            // the stream it was allocated on (free-list key)
-    bool small = false;          // which pool
+    size_t size = 0;       // bytes of this block
+    size_t requested = 0;  // what the caller asked for (while allocated)
+    StreamKey stream;      // the stream it was allocated on (free-list key)
+    bool small = false;    // which pool
     bool allocated = false;
-    bool raw = false;            // handed out by pointer
-    int event_count = 0;         // events still to complete before it is free
-    bool held = false;           // out of the cache for good: a use could not be ordered (an
-                                 // event failed) or host memory ran out; on held_head_ once freed
-    bool uncached = false;       // free, but host memory ran out while caching it: on
-                                 // uncached_head_ until the next call caches it
-                                 // (a borrowed block is never freed: its deleter never runs)
-    bool borrowed = false;       // borrowed memory (borrow()): no segment, pool or statistic
+    bool raw = false;               // handed out by pointer
+    int event_count = 0;            // events still to complete before it is free
+    bool held = false;              // out of the cache for good: a use could not be ordered (an
+                                    // event failed) or host memory ran out; on held_head_ once freed
+    bool uncached = false;          // free, but host memory ran out while caching it: on
+                                    // uncached_head_ until the next call caches it
+                                    // (a borrowed block is never freed: its deleter never runs)
+    bool borrowed = false;          // borrowed memory (borrow()): no segment, pool or statistic
     aph_deleter deleter = nullptr;  // borrowed, released: what runs once its events completed
     void* deleter_data = nullptr;
     void* deleter_user_data = nullptr;
-    Block* prev = nullptr;       // neighbours in the same segment
+    Block* prev = nullptr;  // neighbours in the same segment
     Block* next = nullptr;
-    std::vector<StreamKey> uses; // other streams it was used on
+    std::vector<StreamKey> uses;      // other streams it was used on
     std::vector<void*> retired_uses;  // events recorded when a used stream went away
     aph_tracker* charged = nullptr;
     uint64_t born_ns = 0;        // CLOCK_MONOTONIC_COARSE at allocation (for the leak report)
@@ -160,7 +160,8 @@ void CachingAllocator::link_held(Block* b) noexcept {
 
 void CachingAllocator::unlink_live(Block* b) noexcept {
     if (b->live_prev) b->live_prev->live_next = b->live_next;
-    else live_head_ = b->live_next;
+    else
+        live_head_ = b->live_next;
     if (b->live_next) b->live_next->live_prev = b->live_prev;
     b->live_prev = b->live_next = nullptr;
 }
@@ -236,8 +237,10 @@ void CachingAllocator::insert_free(Block* b) {
         b->live_prev = nullptr;
         b->live_next = uncached_head_;
         uncached_head_ = b;
-        log::logf(APH_LOG_WARN, kTarget, "%s: could not cache a freed block of %zu bytes yet (%s); "
-                  "retried at the next allocation", label_.c_str(), b->size, e.what());
+        log::logf(APH_LOG_WARN, kTarget,
+                  "%s: could not cache a freed block of %zu bytes yet (%s); "
+                  "retried at the next allocation",
+                  label_.c_str(), b->size, e.what());
     }
 }
 
@@ -270,7 +273,8 @@ void CachingAllocator::process_events_locked() {
                 it = pending_.erase(it);
                 if (--b->event_count == 0) {
                     if (b->borrowed) borrowed_done_locked(b, !b->held);
-                    else if (!b->held) free_block_locked(b);
+                    else if (!b->held)
+                        free_block_locked(b);
                 }
                 progressed = true;
             } else {
@@ -282,7 +286,8 @@ void CachingAllocator::process_events_locked() {
                 // What can throw first (nothing has changed yet), then the changes, which cannot.
                 std::vector<Block*> moved;
                 for (Pool* pool : {&small_, &large_}) {
-                    for (Block* b : *pool) if (b->stream.id == it->from.id) moved.push_back(b);
+                    for (Block* b : *pool)
+                        if (b->stream.id == it->from.id) moved.push_back(b);
                 }
                 retired_done_[it->from.id] = it->to;
                 if (it->event) backend_->destroy_event(it->event);
@@ -358,12 +363,11 @@ void* CachingAllocator::raw_alloc_with_retry(size_t bytes, std::string& why) {
 void CachingAllocator::throw_oom(size_t requested, size_t rounded, const std::string& why) {
     stats_.ooms++;
     std::string note = backend_->capacity_note();
-    std::string msg = strprintf(
-        "%s: tried to allocate %zu bytes (%zu rounded); %llu bytes allocated, %llu reserved by "
-        "libaphelion",
-        label_.c_str(), requested, rounded,
-        static_cast<unsigned long long>(stats_.allocated.current),
-        static_cast<unsigned long long>(stats_.reserved.current));
+    std::string msg = strprintf("%s: tried to allocate %zu bytes (%zu rounded); %llu bytes allocated, %llu reserved by "
+                                "libaphelion",
+                                label_.c_str(), requested, rounded,
+                                static_cast<unsigned long long>(stats_.allocated.current),
+                                static_cast<unsigned long long>(stats_.reserved.current));
     if (!note.empty()) msg += "; " + note;
     if (!why.empty()) msg += " (" + why + ")";
     log::logf(APH_LOG_WARN, kTarget, "out of memory: %s", msg.c_str());
@@ -373,8 +377,8 @@ void CachingAllocator::throw_oom(size_t requested, size_t rounded, const std::st
 Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool raw) {
     if (bytes == 0) return nullptr;
     if (bytes > (SIZE_MAX >> 2)) {
-        throw out_of_memory(strprintf("%s: tried to allocate %zu bytes, more than any device has",
-                                      label_.c_str(), bytes));
+        throw out_of_memory(
+            strprintf("%s: tried to allocate %zu bytes, more than any device has", label_.c_str(), bytes));
     }
     Lock lock(*this);
     process_events_locked();
@@ -440,8 +444,7 @@ Block* CachingAllocator::allocate(size_t bytes, const StreamKey& stream, bool ra
             try {
                 t->deallocate(final_size);
             } catch (const std::exception& e) {
-                log::logf(APH_LOG_WARN, kTarget, "tracker could not take back %zu bytes: %s",
-                          final_size, e.what());
+                log::logf(APH_LOG_WARN, kTarget, "tracker could not take back %zu bytes: %s", final_size, e.what());
             }
         }
         throw;
@@ -538,7 +541,8 @@ void CachingAllocator::free_locked(Block* b) noexcept {
         if (void* ev = record_use_event_locked(b, s, "a freed block")) add_pending_locked(ev, b);
     }
     if (b->held) link_held(b);
-    else if (b->event_count == 0) free_block_locked(b);
+    else if (b->event_count == 0)
+        free_block_locked(b);
 }
 
 void* CachingAllocator::record_use_event_locked(Block* b, const StreamKey& s, const char* what) noexcept {
@@ -562,8 +566,10 @@ void CachingAllocator::add_pending_locked(void* ev, Block* b) noexcept {
         b->held = true;
         // Out of host memory: without its event the reuse cannot be ordered, so the block stays
         // held for good; the event itself is given back.
-        log::logf(APH_LOG_ERROR, kTarget, "%s: could not track the event of a freed block of %zu bytes "
-                  "(%s); it stays reserved and unavailable", label_.c_str(), b->size, e.what());
+        log::logf(APH_LOG_ERROR, kTarget,
+                  "%s: could not track the event of a freed block of %zu bytes "
+                  "(%s); it stays reserved and unavailable",
+                  label_.c_str(), b->size, e.what());
         try {
             backend_->destroy_event(ev);
         } catch (...) {
@@ -579,7 +585,8 @@ void CachingAllocator::record_stream(Block* b, const StreamKey& stream) {
 
 void CachingAllocator::record_stream_locked(Block* b, const StreamKey& stream) {
     if (stream.id == b->stream.id) return;
-    for (const StreamKey& s : b->uses) if (s.id == stream.id) return;
+    for (const StreamKey& s : b->uses)
+        if (s.id == stream.id) return;
     b->uses.push_back(stream);
 }
 
@@ -629,8 +636,7 @@ void CachingAllocator::retire_stream(const StreamKey& stream, const StreamKey& f
     Lock lock(*this);
     // Live blocks used on this stream: replace the use with an event recorded now.
     for (Block* b = live_head_; b; b = b->live_next) {
-        auto it = std::find_if(b->uses.begin(), b->uses.end(),
-                               [&](const StreamKey& u) { return u.id == stream.id; });
+        auto it = std::find_if(b->uses.begin(), b->uses.end(), [&](const StreamKey& u) { return u.id == stream.id; });
         if (it == b->uses.end()) continue;
         b->retired_uses.reserve(b->retired_uses.size() + 1);  // so the push below cannot throw
         void* ev = record_use_event_locked(b, stream, "a block used on a retired stream");
@@ -648,11 +654,10 @@ std::vector<LiveBlock> CachingAllocator::live_blocks(bool count_as_leaked, bool 
     const uint64_t now = coarse_now_ns();
     for (const Block* b = live_head_; b; b = b->live_next) {
         if (b->borrowed || (raw_only && !b->raw)) continue;
-        out.push_back({b->ptr, b->size, b->requested, b->stream.id,
-                       static_cast<double>(now - std::min(now, b->born_ns)) * 1e-9});
+        out.push_back(
+            {b->ptr, b->size, b->requested, b->stream.id, static_cast<double>(now - std::min(now, b->born_ns)) * 1e-9});
     }
-    std::sort(out.begin(), out.end(),
-              [](const LiveBlock& a, const LiveBlock& b) { return a.ptr < b.ptr; });
+    std::sort(out.begin(), out.end(), [](const LiveBlock& a, const LiveBlock& b) { return a.ptr < b.ptr; });
     if (count_as_leaked) stats_.leaked += out.size();
     return out;
 }
@@ -682,7 +687,7 @@ void CachingAllocator::run_ready(Block* list) noexcept {
         list = b->live_next;
         if (b->deleter) {
             try {
-                invoke_callback([b] { b->deleter(b->deleter_data, b->deleter_user_data); });
+                invoke_callback([b] { b->deleter(b->deleter_user_data, b->deleter_data); });
             } catch (...) {
                 // A C++ deleter that throws must not unwind through the library.
             }
@@ -740,8 +745,10 @@ void CachingAllocator::borrowed_done_locked(Block* b, bool waited) noexcept {
     if (b->held) {
         // Some use could not be waited for: the memory may still be in use, so its owner never
         // gets it back (its deleter never runs); said once, when the last event is done.
-        log::logf(APH_LOG_ERROR, kTarget, "%s: borrowed memory at %p (%zu bytes) is never given back to its owner: "
-                  "its use on a stream could not be waited for", label_.c_str(), static_cast<void*>(b->ptr), b->size);
+        log::logf(APH_LOG_ERROR, kTarget,
+                  "%s: borrowed memory at %p (%zu bytes) is never given back to its owner: "
+                  "its use on a stream could not be waited for",
+                  label_.c_str(), static_cast<void*>(b->ptr), b->size);
         delete b;
         return;
     }

@@ -71,15 +71,17 @@ constexpr size_t kRoundLarge = size_t{2} << 20;
 
 struct Stat {
     uint64_t current = 0, peak = 0;
-    void add(uint64_t n) noexcept { current += n; if (current > peak) peak = current; }
+    void add(uint64_t n) noexcept {
+        current += n;
+        if (current > peak) peak = current;
+    }
     void sub(uint64_t n) noexcept { current -= n; }
 };
 
 struct Stats {
     Stat allocated, reserved, active, requested;
-    uint64_t allocations = 0, frees = 0, segment_allocations = 0, segment_frees = 0,
-             cache_misses = 0, alloc_retries = 0, ooms = 0, leaked = 0,
-             active_allocations = 0, segments = 0;
+    uint64_t allocations = 0, frees = 0, segment_allocations = 0, segment_frees = 0, cache_misses = 0,
+             alloc_retries = 0, ooms = 0, leaked = 0, active_allocations = 0, segments = 0;
 };
 
 struct Block;
@@ -146,7 +148,7 @@ public:
     // owned blocks; every stream counts, the default one included, since the deleter is not
     // stream-ordered). Throws std::bad_alloc.
     Block* borrow(void* ptr, size_t bytes, int32_t ordinal);
-    // The borrowed memory's last reference went: deleter(data, user_data) runs exactly once,
+    // The borrowed memory's last reference went: deleter(user_data, data) runs exactly once,
     // after the work queued (by now) on every stream it was used on has completed. When none is
     // pending it runs before this returns, on this thread. Otherwise it waits, and runs on the
     // first thread that finds the work done: a later call here that processes events
@@ -200,8 +202,8 @@ private:
 
     Pool& pool_for(size_t rounded) { return rounded <= kSmallSize ? small_ : large_; }
     Block* find_free(Pool& pool, const StreamKey& stream, size_t rounded);
-    void insert_free(Block* b);   // coalesces with free neighbours, then pools (never throws
-                                  // for lack of host memory: the block is then held)
+    void insert_free(Block* b);  // coalesces with free neighbours, then pools (never throws
+                                 // for lack of host memory: the block is then held)
     void free_block_locked(Block* b);
     void free_locked(Block* b) noexcept;
     void record_stream_locked(Block* b, const StreamKey& stream);
@@ -225,20 +227,24 @@ private:
     void link_live(Block* b) noexcept;
     void unlink_live(Block* b) noexcept;
 
-    Block* live_head_ = nullptr;               // every live block (intrusive list)
-    Block* held_head_ = nullptr;               // freed blocks held for good (freed at the end)
-    Block* uncached_head_ = nullptr;           // free blocks not cached yet (no host memory)
-    void cache_uncached_locked() noexcept;     // caches them (called when events are processed)
-    std::unordered_map<void*, Block*> raw_;    // live raw blocks by address
-    std::vector<Block*> spare_;                // recycled Block objects
+    Block* live_head_ = nullptr;             // every live block (intrusive list)
+    Block* held_head_ = nullptr;             // freed blocks held for good (freed at the end)
+    Block* uncached_head_ = nullptr;         // free blocks not cached yet (no host memory)
+    void cache_uncached_locked() noexcept;   // caches them (called when events are processed)
+    std::unordered_map<void*, Block*> raw_;  // live raw blocks by address
+    std::vector<Block*> spare_;              // recycled Block objects
     std::deque<Pending> pending_;
     // Free blocks of retired streams waiting for the stream's last event; moved to fallback.
-    struct Retired { void* event; StreamKey from; StreamKey to; };
+    struct Retired {
+        void* event;
+        StreamKey from;
+        StreamKey to;
+    };
     std::vector<Retired> retired_;
     std::unordered_map<uint64_t, StreamKey> retired_done_;  // dead stream id -> fallback
-    Block* ready_head_ = nullptr;     // borrowed blocks whose deleter may run (via live_next)
-    size_t deferred_ = 0;             // borrowed blocks released, deleter waiting for events
-    bool wake_ = false;               // a deleter started waiting: call deferred_hook_
+    Block* ready_head_ = nullptr;                           // borrowed blocks whose deleter may run (via live_next)
+    size_t deferred_ = 0;                                   // borrowed blocks released, deleter waiting for events
+    bool wake_ = false;                                     // a deleter started waiting: call deferred_hook_
     void (*deferred_hook_)(CachingAllocator*) = nullptr;
     // A borrowed block whose last event completed (waited: it was counted in deferred_): its
     // deleter joins the ready list (or, for a held block, whose use could not be waited for,

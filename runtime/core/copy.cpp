@@ -47,8 +47,7 @@ struct Coalesced {
     std::vector<int64_t> shape, a, b;  // a: destination strides, b: source strides
 };
 
-Coalesced coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>& a,
-                   const std::vector<int64_t>& b) {
+Coalesced coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
     Coalesced c;
     for (size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] == 1) continue;
@@ -73,7 +72,8 @@ bool overlapping(const aph_tensor& a, const aph_tensor& b) {
     if (a.storage != b.storage) return false;
     auto end = [](const aph_tensor& t) {
         uint64_t last = 0;  // elements; inside the storage's extent, so no overflow
-        for (size_t i = 0; i < t.shape.size(); ++i) last += static_cast<uint64_t>(t.shape[i] - 1) * static_cast<uint64_t>(t.strides[i]);
+        for (size_t i = 0; i < t.shape.size(); ++i)
+            last += static_cast<uint64_t>(t.shape[i] - 1) * static_cast<uint64_t>(t.strides[i]);
         return t.offset + (last + 1) * t.elem;
     };
     return a.offset < end(b) && b.offset < end(a);
@@ -99,7 +99,8 @@ void cuda_strided(int32_t ordinal, char* dst, const std::vector<int64_t>& dst_st
         p.dst_strides[i] = c.a[i];
         p.src_strides[i] = c.b[i];
     }
-    mem::cuda_call("strided copy", [&](char* m, size_t n) { return api().strided_copy_async(ordinal, &p, s->key.native, m, n); });
+    mem::cuda_call("strided copy",
+                   [&](char* m, size_t n) { return api().strided_copy_async(ordinal, &p, s->key.native, m, n); });
 }
 
 void sync(const aph_stream* s) { stream::synchronize(const_cast<aph_stream*>(s)); }
@@ -114,21 +115,22 @@ void queued_on(aph_stream* s, const aph_tensor* a, const aph_tensor* b = nullptr
 void check_bytes(uint64_t want, size_t got) {
     if (want != got) {
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected [%llu], got [%zu]",
-                                    static_cast<unsigned long long>(want), got));
+                          strprintf("expected [%llu], got [%zu]", static_cast<unsigned long long>(want), got));
     }
 }
 
 void check_writable(const aph_tensor* t) {
-    if (t->read_only) throw invalid_argument("the destination tensor is read-only (memory-mapped weights or a read-only DLPack import)");
+    if (t->read_only)
+        throw invalid_argument(
+            "the destination tensor is read-only (memory-mapped weights or a read-only DLPack import)");
     // A broadcast dimension (stride 0, size > 1) makes several elements one memory location:
     // which write wins would be arbitrary (a race on CUDA). PyTorch refuses the same.
     for (size_t i = 0; i < t->shape.size(); ++i) {
         if (t->strides[i] == 0 && t->shape[i] > 1) {
-            throw invalid_argument(strprintf(
-                "the destination tensor has a broadcast dimension (dim %zu: size %lld, stride 0), so "
-                "several of its elements are one memory location; write into a contiguous copy instead",
-                i, static_cast<long long>(t->shape[i])));
+            throw invalid_argument(
+                strprintf("the destination tensor has a broadcast dimension (dim %zu: size %lld, stride 0), so "
+                          "several of its elements are one memory location; write into a contiguous copy instead",
+                          i, static_cast<long long>(t->shape[i])));
         }
     }
 }
@@ -138,8 +140,7 @@ void check_writable(const aph_tensor* t) {
 const char* contiguous_on_stream(const aph_tensor* t, aph_stream* s, TensorRef& keep) {
     if (is_contiguous(*t)) return t->data();
     keep.t = create(t->device(), s, t->dtype, t->shape.data(), t->shape.size());
-    cuda_strided(t->device()->ordinal, keep.t->data(), keep.t->strides, t->data(), t->strides, t->shape,
-                 t->elem, s);
+    cuda_strided(t->device()->ordinal, keep.t->data(), keep.t->strides, t->data(), t->strides, t->shape, t->elem, s);
     return keep.t->data();
 }
 
@@ -180,12 +181,13 @@ void d2h(int32_t ordinal, char* dst, const char* src, size_t bytes, const aph_st
 
 }  // namespace
 
-void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,
-                       const int64_t* src_strides, const int64_t* shape, size_t ndim, size_t elem) {
+void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src, const int64_t* src_strides,
+                       const int64_t* shape, size_t ndim, size_t elem) {
     const Coalesced c = coalesce(std::vector<int64_t>(shape, shape + ndim),
                                  std::vector<int64_t>(dst_strides, dst_strides + ndim),
                                  std::vector<int64_t>(src_strides, src_strides + ndim));
-    for (int64_t s : c.shape) if (s == 0) return;
+    for (int64_t s : c.shape)
+        if (s == 0) return;
     const size_t nd = c.shape.size();
     if (nd == 0) {
         std::memcpy(dst, src, elem);
@@ -208,11 +210,20 @@ void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,
             std::memmove(dp, sp, static_cast<size_t>(inner) * elem);
         } else {
             switch (elem) {
-                case 1: for (int64_t i = 0; i < inner; ++i) dp[i * as] = sp[i * bs]; break;
-                case 2: for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 2); break;
-                case 4: for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 4); break;
-                case 8: for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 8); break;
-                default: for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, elem);
+                case 1:
+                    for (int64_t i = 0; i < inner; ++i) dp[i * as] = sp[i * bs];
+                    break;
+                case 2:
+                    for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 2);
+                    break;
+                case 4:
+                    for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 4);
+                    break;
+                case 8:
+                    for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, 8);
+                    break;
+                default:
+                    for (int64_t i = 0; i < inner; ++i) std::memcpy(dp + i * as, sp + i * bs, elem);
             }
         }
         // Next outer index (odometer over all but the innermost dimension).
@@ -229,12 +240,13 @@ void host_strided_copy(char* dst, const int64_t* dst_strides, const char* src,
 
 void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synchronous) {
     if (dst->dtype != src->dtype) {
-        throw invalid_argument(strprintf("dtype mismatch: dst is %s, src is %s", dtype::name(dst->dtype),
-                                         dtype::name(src->dtype)));
+        throw invalid_argument(
+            strprintf("dtype mismatch: dst is %s, src is %s", dtype::name(dst->dtype), dtype::name(src->dtype)));
     }
     if (dst->shape != src->shape) {
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("expected %s, got %s", memory::format_shape(dst->shape.data(), dst->shape.size()).c_str(),
+                          strprintf("expected %s, got %s",
+                                    memory::format_shape(dst->shape.data(), dst->shape.size()).c_str(),
                                     memory::format_shape(src->shape.data(), src->shape.size()).c_str()));
     }
     check_writable(dst);
@@ -245,7 +257,8 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
                                         stream->device->label.c_str()));
     }
     if (dst->numel == 0) return;
-    if (dst == src || (dst->storage == src->storage && dst->offset == src->offset && dst->strides == src->strides)) return;
+    if (dst == src || (dst->storage == src->storage && dst->offset == src->offset && dst->strides == src->strides))
+        return;
     const size_t elem = dst->elem;
     const size_t bytes = dst->nbytes();
 
@@ -274,7 +287,8 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
             cuda_strided(D->ordinal, tmp.t->data(), tmp.t->strides, src->data(), src->strides, src->shape, elem, s);
             cuda_strided(D->ordinal, dst->data(), dst->strides, tmp.t->data(), tmp.t->strides, dst->shape, elem, s);
             if (synchronous) sync(s);
-            else queued_on(s, dst, src);
+            else
+                queued_on(s, dst, src);
             return;
         }
         if (is_contiguous(*dst) && is_contiguous(*src)) {
@@ -283,7 +297,8 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
             cuda_strided(D->ordinal, dst->data(), dst->strides, src->data(), src->strides, dst->shape, elem, s);
         }
         if (synchronous) sync(s);
-        else queued_on(s, dst, src);
+        else
+            queued_on(s, dst, src);
         return;
     }
     if (D->kind == APH_DEVICE_CUDA && S->kind == APH_DEVICE_CUDA) {
@@ -306,7 +321,8 @@ void copy(aph_tensor* dst, const aph_tensor* src, aph_stream* stream, bool synch
         if (!dst_contig) {
             cuda_strided(D->ordinal, dst->data(), dst->strides, to, dst_tmp.t->strides, dst->shape, elem, ds);
             if (synchronous) sync(ds);
-            else queued_on(ds, dst);
+            else
+                queued_on(ds, dst);
         }
         return;
     }
@@ -412,7 +428,8 @@ void fill_zero(aph_tensor* t, aph_stream* stream, bool synchronous) {
         return api().memset_async(d->ordinal, t->data(), 0, t->nbytes(), s->key.native, m, n);
     });
     if (synchronous) sync(s);
-    else queued_on(s, t);
+    else
+        queued_on(s, t);
 }
 
 aph_tensor* to_device(const aph_tensor* t, aph_device* device) {

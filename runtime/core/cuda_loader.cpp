@@ -49,13 +49,11 @@ void load(State& s) {
         return;
     }
     const aph_cuda_module_api* api = entry();
-    if (api == nullptr || api->abi_version != APH_CUDA_MODULE_ABI_VERSION ||
-        api->library_version == nullptr || std::strcmp(api->library_version, APHELION_VERSION_STRING) != 0) {
+    if (api == nullptr || api->abi_version != APH_CUDA_MODULE_ABI_VERSION || api->library_version == nullptr ||
+        std::strcmp(api->library_version, APHELION_VERSION_STRING) != 0) {
         s.reason = strprintf("CUDA module %s was built for libaphelion %s (module ABI %u), not %s (ABI %u)",
-                             s.module_path.c_str(),
-                             api && api->library_version ? api->library_version : "?",
-                             api ? api->abi_version : 0u, APHELION_VERSION_STRING,
-                             APH_CUDA_MODULE_ABI_VERSION);
+                             s.module_path.c_str(), api && api->library_version ? api->library_version : "?",
+                             api ? api->abi_version : 0u, APHELION_VERSION_STRING, APH_CUDA_MODULE_ABI_VERSION);
         return;
     }
     s.module_loaded = true;
@@ -90,8 +88,7 @@ const State& state() noexcept {
         }
         if (st->device_count > 0) {
             log::logf(APH_LOG_DEBUG, kTarget, "CUDA module %s loaded: %d device(s), driver %d, runtime %d",
-                      st->module_path.c_str(), st->device_count, st->driver_version,
-                      st->runtime_version);
+                      st->module_path.c_str(), st->device_count, st->driver_version, st->runtime_version);
         } else {
             log::logf(APH_LOG_INFO, kTarget, "no CUDA devices: %s", st->reason.c_str());
         }

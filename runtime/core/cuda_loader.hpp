@@ -9,14 +9,14 @@
 namespace aph::cuda {
 
 struct State {
-    bool module_built = false;   // this build produced the module
+    bool module_built = false;  // this build produced the module
     bool module_loaded = false;
-    std::string module_path;     // where it was looked for / loaded from
+    std::string module_path;  // where it was looked for / loaded from
     bool driver_present = false;
     int32_t driver_version = 0;
     int32_t runtime_version = 0;
     int32_t device_count = 0;
-    std::string reason;          // why device_count is 0
+    std::string reason;                        // why device_count is 0
     const aph_cuda_module_api* api = nullptr;  // non-null when loaded
 };
 

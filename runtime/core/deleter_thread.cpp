@@ -35,8 +35,8 @@ constexpr std::chrono::microseconds kMaxInterval{10000};
 
 struct State {
     std::mutex mutex;
-    std::condition_variable wake;       // a new waiting deleter, or exit
-    std::condition_variable poll_done;  // the thread left its polling phase
+    std::condition_variable wake;                   // a new waiting deleter, or exit
+    std::condition_variable poll_done;              // the thread left its polling phase
     std::vector<alloc::CachingAllocator*> watched;  // allocators with waiting deleters
     bool started = false;
     bool kicked = false;    // watch() was called since the thread last looked

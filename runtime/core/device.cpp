@@ -67,8 +67,8 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
         if (cs.device_count == 0) {
             log::logf(APH_LOG_INFO, kTarget, "%s not available: %s", lbl.c_str(), cs.reason.c_str());
         } else {
-            log::logf(APH_LOG_INFO, kTarget, "%s not available: %d CUDA device(s) present",
-                      lbl.c_str(), cs.device_count);
+            log::logf(APH_LOG_INFO, kTarget, "%s not available: %d CUDA device(s) present", lbl.c_str(),
+                      cs.device_count);
         }
         throw device_not_available(lbl);
     }
@@ -147,8 +147,8 @@ void report_leaks(const aph_device& d) noexcept {
             log::logf(APH_LOG_WARN, "aphelion::memory",
                       "%s released with a live allocation: %p, %zu bytes (%zu requested), "
                       "stream %llu, age %.3f s",
-                      d.label.c_str(), b.ptr, b.size, b.requested,
-                      static_cast<unsigned long long>(b.stream_id), b.age_seconds);
+                      d.label.c_str(), b.ptr, b.size, b.requested, static_cast<unsigned long long>(b.stream_id),
+                      b.age_seconds);
         }
     } catch (const std::exception& e) {
         log::logf(APH_LOG_WARN, "aphelion::memory", "%s: leak report failed: %s", d.label.c_str(), e.what());
@@ -204,8 +204,8 @@ aph_device* select(const aph_device_config& config) {
     } else if (cs.device_count == 0) {
         log::logf(APH_LOG_INFO, kTarget, "%s: CUDA not usable: %s", component, cs.reason.c_str());
     } else {
-        log::logf(APH_LOG_INFO, kTarget, "%s: cuda:%d requested but %d CUDA device(s) present",
-                  component, config.cuda_device, cs.device_count);
+        log::logf(APH_LOG_INFO, kTarget, "%s: cuda:%d requested but %d CUDA device(s) present", component,
+                  config.cuda_device, cs.device_count);
     }
     warn_cpu_once(component);
     return open(APH_DEVICE_CPU, 0);
@@ -222,15 +222,13 @@ void memory_info(const aph_device& d, uint64_t* free_bytes, uint64_t* total_byte
     char msg[512] = {0};
     uint64_t f = 0, t = 0;
     if (cs.api == nullptr || cs.api->memory_info(d.ordinal, &f, &t, msg, sizeof msg) != 0) {
-        throw Error::kind(APH_ERR_BACKEND, strprintf("%s: %s", d.label.c_str(),
-                                                     cs.api ? msg : "CUDA module not loaded"));
+        throw Error::kind(APH_ERR_BACKEND,
+                          strprintf("%s: %s", d.label.c_str(), cs.api ? msg : "CUDA module not loaded"));
     }
     if (free_bytes) *free_bytes = f;
     if (total_bytes) *total_bytes = t;
 }
 
-int32_t count(aph_device_kind kind) {
-    return kind == APH_DEVICE_CPU ? 1 : cuda::state().device_count;
-}
+int32_t count(aph_device_kind kind) { return kind == APH_DEVICE_CPU ? 1 : cuda::state().device_count; }
 
 }  // namespace aph::device

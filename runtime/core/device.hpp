@@ -1,4 +1,4 @@
-// Devices (compat page section 2): the handles behind aph_device and aph_device_config.
+// Devices (docs/compat.md section 2): the handles behind aph_device and aph_device_config.
 #pragma once
 
 #include "aphelion.h"
@@ -20,7 +20,7 @@ struct DeviceMemory;
 
 struct aph_device {
     aph::RefCount refs;
-    aph_stream* default_stream = nullptr;  // owned
+    aph_stream* default_stream = nullptr;      // owned
     aph::mem::DeviceMemory* memory = nullptr;  // the device's allocator state (immortal)
     aph_device_kind kind = APH_DEVICE_CPU;
     int32_t ordinal = 0;

@@ -33,8 +33,7 @@ public:
     void destroy_event(void*) noexcept override {}
     std::string capacity_note() override {
         const host::Memory m = host::memory();
-        return strprintf("%llu bytes free of %llu on the host",
-                         static_cast<unsigned long long>(m.free_bytes),
+        return strprintf("%llu bytes free of %llu on the host", static_cast<unsigned long long>(m.free_bytes),
                          static_cast<unsigned long long>(m.total_bytes));
     }
 };
@@ -47,7 +46,8 @@ public:
         void* ev = nullptr;
         cuda_call("cudaEventCreate", [&](char* m, size_t n) { return api.event_create(s.ordinal, &ev, m, n); });
         try {
-            cuda_call("cudaEventRecord", [&](char* m, size_t n) { return api.event_record(s.ordinal, ev, s.native, m, n); });
+            cuda_call("cudaEventRecord",
+                      [&](char* m, size_t n) { return api.event_record(s.ordinal, ev, s.native, m, n); });
         } catch (...) {
             api.event_destroy(ev, nullptr, 0);
             throw;
@@ -89,8 +89,7 @@ public:
     void raw_free(void* ptr, size_t bytes) noexcept override {
         char msg[512] = {0};
         if (cuda_api().mem_free(ordinal_, ptr, msg, sizeof msg) != 0) {
-            log::logf(APH_LOG_WARN, "aphelion::memory", "cuda:%d: freeing %zu bytes: %s", ordinal_,
-                      bytes, msg);
+            log::logf(APH_LOG_WARN, "aphelion::memory", "cuda:%d: freeing %zu bytes: %s", ordinal_, bytes, msg);
         }
     }
     std::string capacity_note() override {
@@ -163,8 +162,7 @@ DeviceMemory& of(aph_device_kind kind, int32_t ordinal) {
     }
     const std::string lbl = device::label(kind, ordinal);
     // Default streams: id 1 for the CPU, 2 + ordinal for CUDA devices.
-    alloc::StreamKey def{kind == APH_DEVICE_CPU ? 1u : 2u + static_cast<uint64_t>(ordinal), nullptr,
-                         ordinal};
+    alloc::StreamKey def{kind == APH_DEVICE_CPU ? 1u : 2u + static_cast<uint64_t>(ordinal), nullptr, ordinal};
     auto* dm = new DeviceMemory{kind, ordinal, lbl, alloc::CachingAllocator(std::move(backend), lbl), def};
     // Deleters of borrowed CUDA memory that wait for stream work: the deleter thread makes sure
     // they run once it is done, even if the program makes no further call (device allocators

@@ -26,10 +26,16 @@ DLDataType to_dl(aph_dtype d) {
     t.lanes = 1;
     t.bits = static_cast<uint8_t>(8 * dtype::size(d));
     switch (d) {
-        case APH_DTYPE_F32: case APH_DTYPE_F16: case APH_DTYPE_F64: t.code = kDLFloat; break;
+        case APH_DTYPE_F32:
+        case APH_DTYPE_F16:
+        case APH_DTYPE_F64: t.code = kDLFloat; break;
         case APH_DTYPE_BF16: t.code = kDLBfloat; break;
-        case APH_DTYPE_U8: case APH_DTYPE_U32: t.code = kDLUInt; break;
-        case APH_DTYPE_I8: case APH_DTYPE_I16: case APH_DTYPE_I32: case APH_DTYPE_I64: t.code = kDLInt; break;
+        case APH_DTYPE_U8:
+        case APH_DTYPE_U32: t.code = kDLUInt; break;
+        case APH_DTYPE_I8:
+        case APH_DTYPE_I16:
+        case APH_DTYPE_I32:
+        case APH_DTYPE_I64: t.code = kDLInt; break;
         case APH_DTYPE_BOOL: t.code = kDLBool; break;
         case APH_DTYPE_F8E4M3: t.code = kDLFloat8_e4m3fn; break;
         case APH_DTYPE_F8E5M2: t.code = kDLFloat8_e5m2; break;
@@ -71,8 +77,7 @@ aph_dtype from_dl(DLDataType t) {
         case kDLFloat8_e5m2:
             if (t.bits == 8) return APH_DTYPE_F8E5M2;
             break;
-        default:
-            break;
+        default: break;
     }
     throw Error::kind(APH_ERR_NOT_IMPLEMENTED,
                       strprintf("DLPack dtype (code %u, bits %u) has no libaphelion equivalent", t.code, t.bits));
@@ -108,7 +113,7 @@ void delete_export(Managed* m) {
 
 // The import's ownership: the producer's managed tensor, whose deleter runs when the storage goes.
 template <class Managed>
-void call_producer_deleter(void*, void* user_data) {
+void call_producer_deleter(void* user_data, void*) {
     auto* m = static_cast<Managed*>(user_data);
     if (m->deleter) m->deleter(m);
 }
@@ -117,8 +122,8 @@ template <class Managed>
 aph_tensor* import(Managed* src, bool read_only) {
     const DLTensor& dl = src->dl_tensor;
     if (dl.ndim < 0 || dl.ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("src->dl_tensor.ndim is %d; it must be in [0, %d]", dl.ndim,
-                                         APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(
+            strprintf("src->dl_tensor.ndim is %d; it must be in [0, %d]", dl.ndim, APH_TENSOR_MAX_DIMS));
     }
     const size_t ndim = static_cast<size_t>(dl.ndim);
     if (ndim > 0 && dl.shape == nullptr) throw invalid_argument("src->dl_tensor.shape must not be NULL when ndim > 0");
@@ -137,8 +142,10 @@ aph_tensor* import(Managed* src, bool read_only) {
     aph_device_kind kind;
     int32_t ordinal = 0;
     switch (dl.device.device_type) {
-        case kDLCPU: case kDLCUDAHost: kind = APH_DEVICE_CPU; break;
-        case kDLCUDA: case kDLCUDAManaged:
+        case kDLCPU:
+        case kDLCUDAHost: kind = APH_DEVICE_CPU; break;
+        case kDLCUDA:
+        case kDLCUDAManaged:
             kind = APH_DEVICE_CUDA;
             ordinal = dl.device.device_id;
             if (ordinal < 0) {
@@ -157,7 +164,8 @@ aph_tensor* import(Managed* src, bool read_only) {
         bool has_elements = true;  // (not a product: that may overflow; from_blob checks it)
         for (size_t i = 0; i < ndim; ++i) has_elements = has_elements && dl.shape[i] > 0;
         char* data = static_cast<char*>(dl.data);
-        if (data == nullptr && has_elements) throw invalid_argument("src->dl_tensor.data must not be NULL for a tensor with elements");
+        if (data == nullptr && has_elements)
+            throw invalid_argument("src->dl_tensor.data must not be NULL for a tensor with elements");
         if (has_elements && dl.byte_offset > UINTPTR_MAX - reinterpret_cast<uintptr_t>(data)) {
             throw invalid_argument(strprintf("src->dl_tensor.byte_offset %llu from data %p wraps the address space",
                                              static_cast<unsigned long long>(dl.byte_offset), dl.data));
@@ -217,7 +225,7 @@ aph_tensor* from_versioned(DLManagedTensorVersioned* src) {
     if (src->version.major != DLPACK_MAJOR_VERSION) {
         throw Error::kind(APH_ERR_NOT_IMPLEMENTED,
                           strprintf("src->version is %u.%u; libaphelion reads DLPack major version %d",
-                                         src->version.major, src->version.minor, DLPACK_MAJOR_VERSION));
+                                    src->version.major, src->version.minor, DLPACK_MAJOR_VERSION));
     }
     return import(src, (src->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0);
 }

@@ -1,4 +1,4 @@
-// Element-type facts (compat page section 4). Shared by every part of the runtime.
+// Element-type facts (docs/compat.md section 4). Shared by every part of the runtime.
 #pragma once
 
 #include "aphelion.h"
@@ -15,11 +15,19 @@ constexpr bool valid(aph_dtype d) noexcept {
 
 constexpr size_t size(aph_dtype d) noexcept {
     switch (d) {
-        case APH_DTYPE_F64: case APH_DTYPE_I64: return 8;
-        case APH_DTYPE_F32: case APH_DTYPE_U32: case APH_DTYPE_I32: return 4;
-        case APH_DTYPE_F16: case APH_DTYPE_BF16: case APH_DTYPE_I16: return 2;
-        case APH_DTYPE_U8: case APH_DTYPE_I8: case APH_DTYPE_BOOL:
-        case APH_DTYPE_F8E4M3: case APH_DTYPE_F8E5M2: return 1;
+        case APH_DTYPE_F64:
+        case APH_DTYPE_I64: return 8;
+        case APH_DTYPE_F32:
+        case APH_DTYPE_U32:
+        case APH_DTYPE_I32: return 4;
+        case APH_DTYPE_F16:
+        case APH_DTYPE_BF16:
+        case APH_DTYPE_I16: return 2;
+        case APH_DTYPE_U8:
+        case APH_DTYPE_I8:
+        case APH_DTYPE_BOOL:
+        case APH_DTYPE_F8E4M3:
+        case APH_DTYPE_F8E5M2: return 1;
         case APH_DTYPE_INVALID: return 0;
     }
     return 0;
@@ -27,15 +35,17 @@ constexpr size_t size(aph_dtype d) noexcept {
 
 constexpr bool is_floating_point(aph_dtype d) noexcept {
     switch (d) {
-        case APH_DTYPE_F16: case APH_DTYPE_BF16: case APH_DTYPE_F32: case APH_DTYPE_F64:
-        case APH_DTYPE_F8E4M3: case APH_DTYPE_F8E5M2: return true;
+        case APH_DTYPE_F16:
+        case APH_DTYPE_BF16:
+        case APH_DTYPE_F32:
+        case APH_DTYPE_F64:
+        case APH_DTYPE_F8E4M3:
+        case APH_DTYPE_F8E5M2: return true;
         default: return false;
     }
 }
 
-constexpr bool is_half_precision(aph_dtype d) noexcept {
-    return d == APH_DTYPE_F16 || d == APH_DTYPE_BF16;
-}
+constexpr bool is_half_precision(aph_dtype d) noexcept { return d == APH_DTYPE_F16 || d == APH_DTYPE_BF16; }
 
 constexpr bool is_training(aph_dtype d) noexcept {
     return d == APH_DTYPE_F16 || d == APH_DTYPE_BF16 || d == APH_DTYPE_F32;
@@ -43,8 +53,12 @@ constexpr bool is_training(aph_dtype d) noexcept {
 
 constexpr bool is_integer(aph_dtype d) noexcept {
     switch (d) {
-        case APH_DTYPE_U8: case APH_DTYPE_U32: case APH_DTYPE_I8: case APH_DTYPE_I16:
-        case APH_DTYPE_I32: case APH_DTYPE_I64: return true;
+        case APH_DTYPE_U8:
+        case APH_DTYPE_U32:
+        case APH_DTYPE_I8:
+        case APH_DTYPE_I16:
+        case APH_DTYPE_I32:
+        case APH_DTYPE_I64: return true;
         default: return false;
     }
 }

@@ -1,4 +1,4 @@
-// Environment variables read by device selection (compat page section 2).
+// Environment variables read by device selection (docs/compat.md section 2).
 #pragma once
 
 #include <cstdint>
@@ -7,10 +7,10 @@
 namespace aph::env {
 
 // In priority order: libaphelion's own first, then rust-ai-core's current and legacy names.
-inline constexpr const char* kForceCpuVars[] = {"APHELION_FORCE_CPU", "RUST_AI_FORCE_CPU",
-                                                "AXOLOTL_FORCE_CPU", "VSA_OPTIM_FORCE_CPU"};
-inline constexpr const char* kCudaDeviceVars[] = {"APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE",
-                                                  "AXOLOTL_CUDA_DEVICE", "VSA_OPTIM_CUDA_DEVICE"};
+inline constexpr const char* kForceCpuVars[] = {"APHELION_FORCE_CPU", "RUST_AI_FORCE_CPU", "AXOLOTL_FORCE_CPU",
+                                                "VSA_OPTIM_FORCE_CPU"};
+inline constexpr const char* kCudaDeviceVars[] = {"APHELION_CUDA_DEVICE", "RUST_AI_CUDA_DEVICE", "AXOLOTL_CUDA_DEVICE",
+                                                  "VSA_OPTIM_CUDA_DEVICE"};
 
 // "1" or "true" in any case.
 bool is_truthy(const char* value) noexcept;

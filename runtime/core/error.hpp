@@ -1,6 +1,6 @@
 // Internal error type and the exception barrier every exported function goes through.
 //
-// Internals throw aph::Error (a status plus the full message in the compat page's format); the
+// Internals throw aph::Error (a status plus the full message in docs/compat.md's format); the
 // C shims in runtime/capi/ call aph::guard(), which turns any exception into an aph_status and
 // records the message for aph_last_error(). Nothing thrown inside ever crosses the C ABI.
 #pragma once
@@ -20,16 +20,14 @@ namespace aph {
 std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string vstrprintf(const char* fmt, va_list args);
 
-// The message prefix of each status, as in the compat page ("out of memory: ", ...).
+// The message prefix of each status, as in docs/compat.md ("out of memory: ", ...).
 std::string_view status_prefix(aph_status status) noexcept;
 
 class Error : public std::exception {
 public:
-    // A message written exactly as given (for messages the compat page fixes verbatim, such as
+    // A message written exactly as given (for messages docs/compat.md fixes verbatim, such as
     // "Unknown dtype: x").
-    static Error raw(aph_status status, std::string message) {
-        return Error(status, std::move(message));
-    }
+    static Error raw(aph_status status, std::string message) { return Error(status, std::move(message)); }
     // "{prefix}{detail}", e.g. kind(APH_ERR_OUT_OF_MEMORY, "...") -> "out of memory: ...".
     static Error kind(aph_status status, std::string_view detail) {
         std::string m(status_prefix(status));
@@ -46,19 +44,13 @@ private:
     std::string message_;
 };
 
-inline Error invalid_argument(std::string_view detail) {
-    return Error::kind(APH_ERR_INVALID_ARGUMENT, detail);
-}
-inline Error out_of_memory(std::string_view detail) {
-    return Error::kind(APH_ERR_OUT_OF_MEMORY, detail);
-}
-// "device mismatch: tensors must be on the same device" (the compat page's exact text); the
+inline Error invalid_argument(std::string_view detail) { return Error::kind(APH_ERR_INVALID_ARGUMENT, detail); }
+inline Error out_of_memory(std::string_view detail) { return Error::kind(APH_ERR_OUT_OF_MEMORY, detail); }
+// "device mismatch: tensors must be on the same device" (docs/compat.md's exact text); the
 // details (which devices) go to the debug log, target aphelion::error.
 Error device_mismatch(std::string_view details);
 
-inline Error device_not_available(std::string_view device) {
-    return Error::kind(APH_ERR_DEVICE_NOT_AVAILABLE, device);
-}
+inline Error device_not_available(std::string_view device) { return Error::kind(APH_ERR_DEVICE_NOT_AVAILABLE, device); }
 
 // Throws "invalid argument: {name} must not be NULL" when p is NULL.
 template <class T>
@@ -97,8 +89,8 @@ public:
     std::string failure(aph_status status, const std::string& what) const;
 
 private:
-    ErrorSlot slot_;        // the thread's last error while the callback runs
-    ErrorSlot* previous_;   // the one to go back to (nullptr: the thread's own)
+    ErrorSlot slot_;       // the thread's last error while the callback runs
+    ErrorSlot* previous_;  // the one to go back to (nullptr: the thread's own)
     uint64_t generation_;
 };
 

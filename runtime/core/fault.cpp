@@ -9,8 +9,8 @@ namespace {
 
 aph_fault_injection* control() noexcept {
     // Looked up once: the test program defines the block before it makes its first call.
-    static aph_fault_injection* const c =
-        static_cast<aph_fault_injection*>(dlsym(RTLD_DEFAULT, APH_FAULT_INJECTION_SYMBOL));
+    static aph_fault_injection* const c = static_cast<aph_fault_injection*>(
+        dlsym(RTLD_DEFAULT, APH_FAULT_INJECTION_SYMBOL));
     return c;
 }
 

@@ -29,13 +29,7 @@
 
 #define APH_FAULT_INJECTION_SYMBOL "aph_fault_injection_control"
 
-enum {
-    APH_FAULT_HOST = 0,
-    APH_FAULT_DEVICE = 1,
-    APH_FAULT_TRACKER = 2,
-    APH_FAULT_MAPPING = 3,
-    APH_FAULT_KINDS = 4
-};
+enum { APH_FAULT_HOST = 0, APH_FAULT_DEVICE = 1, APH_FAULT_TRACKER = 2, APH_FAULT_MAPPING = 3, APH_FAULT_KINDS = 4 };
 
 typedef struct aph_fault_injection {
     int64_t countdown[APH_FAULT_KINDS];
@@ -48,8 +42,7 @@ static inline int aph_fault_injection_hit(aph_fault_injection* c, int kind) {
     __atomic_fetch_add(&c->seen[kind], 1, __ATOMIC_RELAXED);
     int64_t left = __atomic_load_n(&c->countdown[kind], __ATOMIC_RELAXED);
     while (left > 0) {
-        if (__atomic_compare_exchange_n(&c->countdown[kind], &left, left - 1, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_RELAXED)) {
+        if (__atomic_compare_exchange_n(&c->countdown[kind], &left, left - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             if (left == 1) {
                 __atomic_fetch_add(&c->failed[kind], 1, __ATOMIC_RELAXED);
                 return 1;

@@ -20,8 +20,7 @@
 #include <new>
 #include <vector>
 
-static_assert(NLOHMANN_JSON_VERSION_MAJOR == 3 && NLOHMANN_JSON_VERSION_MINOR == 11 &&
-                  NLOHMANN_JSON_VERSION_PATCH == 2,
+static_assert(NLOHMANN_JSON_VERSION_MAJOR == 3 && NLOHMANN_JSON_VERSION_MINOR == 11 && NLOHMANN_JSON_VERSION_PATCH == 2,
               "runtime/core/json.hpp replaces json_value::destroy of nlohmann/json 3.11.2: check it "
               "against this version's and update the assertion");
 
@@ -98,31 +97,30 @@ inline void nlohmann::json::json_value::destroy(value_t t) {
         }
     }
     switch (t) {
-    case value_t::object: {
-        std::allocator<object_t> alloc;  // nlohmann::json's AllocatorType
-        std::allocator_traits<decltype(alloc)>::destroy(alloc, object);
-        std::allocator_traits<decltype(alloc)>::deallocate(alloc, object, 1);
-        break;
-    }
-    case value_t::array: {
-        std::allocator<array_t> alloc;  // nlohmann::json's AllocatorType
-        std::allocator_traits<decltype(alloc)>::destroy(alloc, array);
-        std::allocator_traits<decltype(alloc)>::deallocate(alloc, array, 1);
-        break;
-    }
-    case value_t::string: {
-        std::allocator<string_t> alloc;  // nlohmann::json's AllocatorType
-        std::allocator_traits<decltype(alloc)>::destroy(alloc, string);
-        std::allocator_traits<decltype(alloc)>::deallocate(alloc, string, 1);
-        break;
-    }
-    case value_t::binary: {
-        std::allocator<binary_t> alloc;  // nlohmann::json's AllocatorType
-        std::allocator_traits<decltype(alloc)>::destroy(alloc, binary);
-        std::allocator_traits<decltype(alloc)>::deallocate(alloc, binary, 1);
-        break;
-    }
-    default:
-        break;
+        case value_t::object: {
+            std::allocator<object_t> alloc;  // nlohmann::json's AllocatorType
+            std::allocator_traits<decltype(alloc)>::destroy(alloc, object);
+            std::allocator_traits<decltype(alloc)>::deallocate(alloc, object, 1);
+            break;
+        }
+        case value_t::array: {
+            std::allocator<array_t> alloc;  // nlohmann::json's AllocatorType
+            std::allocator_traits<decltype(alloc)>::destroy(alloc, array);
+            std::allocator_traits<decltype(alloc)>::deallocate(alloc, array, 1);
+            break;
+        }
+        case value_t::string: {
+            std::allocator<string_t> alloc;  // nlohmann::json's AllocatorType
+            std::allocator_traits<decltype(alloc)>::destroy(alloc, string);
+            std::allocator_traits<decltype(alloc)>::deallocate(alloc, string, 1);
+            break;
+        }
+        case value_t::binary: {
+            std::allocator<binary_t> alloc;  // nlohmann::json's AllocatorType
+            std::allocator_traits<decltype(alloc)>::destroy(alloc, binary);
+            std::allocator_traits<decltype(alloc)>::deallocate(alloc, binary, 1);
+            break;
+        }
+        default: break;
     }
 }

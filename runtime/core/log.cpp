@@ -74,8 +74,8 @@ void init_from_env() noexcept {
     });
     // Logged after call_once has finished: logging re-enters init_from_env().
     if (rejected != nullptr) {
-        logf(APH_LOG_WARN, "aphelion::log",
-             "ignoring APHELION_LOG=%s: expected one of error, warn, info, debug, trace", rejected);
+        logf(APH_LOG_WARN, "aphelion::log", "ignoring APHELION_LOG=%s: expected one of trace, debug, info, warn, error",
+             rejected);
     }
 }
 
@@ -91,22 +91,19 @@ const char* padded_level(aph_log_level level) noexcept {
     return "?????";
 }
 
-void write_stderr(const Sink& sink, aph_log_level level, std::string_view target,
-                  std::string_view message) noexcept {
+void write_stderr(const Sink& sink, aph_log_level level, std::string_view target, std::string_view message) noexcept {
     try {
         std::string line;
         line.reserve(64 + target.size() + message.size());
         if (sink.timestamps) {
             const auto now = std::chrono::system_clock::now();
-            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                now.time_since_epoch()).count();
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
             const std::time_t secs = static_cast<std::time_t>(us / 1000000);
             std::tm tm{};
             gmtime_r(&secs, &tm);
             char buf[48];
-            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ ",
-                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                          tm.tm_sec, static_cast<long long>(us % 1000000));
+            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ ", tm.tm_year + 1900, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
             line += buf;
         }
         line += padded_level(level);
@@ -127,7 +124,10 @@ void write_stderr(const Sink& sink, aph_log_level level, std::string_view target
 }  // namespace
 
 bool parse_level(std::string_view s, aph_log_level* out) noexcept {
-    static constexpr const char* names[] = {"error", "warn", "info", "debug", "trace"};
+    // In the enum's order: the index is the level (ascending severity, TRACE = 0).
+    static constexpr const char* names[] = {"trace", "debug", "info", "warn", "error"};
+    static_assert(APH_LOG_TRACE == 0 && APH_LOG_DEBUG == 1 && APH_LOG_INFO == 2 && APH_LOG_WARN == 3 &&
+                  APH_LOG_ERROR == 4);
     for (int i = 0; i < 5; ++i) {
         const std::string_view n = names[i];
         if (n.size() != s.size()) continue;
@@ -167,7 +167,8 @@ void set_level(aph_log_level lvl) noexcept {
     logger().level.store(lvl, std::memory_order_relaxed);
 }
 
-bool enabled(aph_log_level lvl) noexcept { return static_cast<int>(lvl) <= level(); }
+// Severity ascends: a message passes when its level is at least the filter's.
+bool enabled(aph_log_level lvl) noexcept { return static_cast<int>(lvl) >= level(); }
 
 void write(aph_log_level lvl, std::string_view target, std::string_view message) noexcept {
     if (!enabled(lvl)) return;
@@ -204,7 +205,7 @@ void write(aph_log_level lvl, std::string_view target, std::string_view message)
         // The callback gets NUL-terminated copies.
         const std::string t(target), m(message);
         t_in_callback = true;
-        invoke_callback([&] { cb->fn(lvl, t.c_str(), m.c_str(), cb->user_data); });
+        invoke_callback([&] { cb->fn(cb->user_data, lvl, t.c_str(), m.c_str()); });
     } catch (...) {
         // A C++ callback that throws (or a failed copy) must not unwind through C callers.
     }
@@ -256,9 +257,21 @@ bool apply_preset(aph_log_preset preset) noexcept {
     aph_log_level lvl = APH_LOG_WARN;
     bool timestamps = false, targets = false;
     switch (preset) {
-        case APH_LOG_PRESET_DEVELOPMENT: lvl = APH_LOG_DEBUG; timestamps = true; targets = true; break;
-        case APH_LOG_PRESET_PRODUCTION: lvl = APH_LOG_INFO; timestamps = true; targets = false; break;
-        case APH_LOG_PRESET_TESTING: lvl = APH_LOG_WARN; timestamps = false; targets = false; break;
+        case APH_LOG_PRESET_DEVELOPMENT:
+            lvl = APH_LOG_DEBUG;
+            timestamps = true;
+            targets = true;
+            break;
+        case APH_LOG_PRESET_PRODUCTION:
+            lvl = APH_LOG_INFO;
+            timestamps = true;
+            targets = false;
+            break;
+        case APH_LOG_PRESET_TESTING:
+            lvl = APH_LOG_WARN;
+            timestamps = false;
+            targets = false;
+            break;
     }
     {
         std::lock_guard lock(lg.mutex);

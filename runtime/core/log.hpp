@@ -15,8 +15,7 @@ bool enabled(aph_log_level level) noexcept;
 void write(aph_log_level level, std::string_view target, std::string_view message) noexcept;
 
 // printf-style write; formats only when the level is enabled. Never throws.
-void logf(aph_log_level level, const char* target, const char* fmt, ...) noexcept
-    __attribute__((format(printf, 3, 4)));
+void logf(aph_log_level level, const char* target, const char* fmt, ...) noexcept __attribute__((format(printf, 3, 4)));
 
 aph_log_level level() noexcept;
 void set_level(aph_log_level level) noexcept;
@@ -45,7 +44,7 @@ bool apply_preset(aph_log_preset preset) noexcept;
 
 const char* level_name(aph_log_level level) noexcept;
 
-// Parses "error".."trace" case-insensitively; false if s is none of them.
+// Parses "trace", "debug", "info", "warn", "error" case-insensitively; false if s is none of them.
 bool parse_level(std::string_view s, aph_log_level* out) noexcept;
 
 // Rust's `{:.N}` and `{:.Ne}` formatting of an f64 ("0.123457", "1.00e-4", "NaN", "inf").

@@ -21,17 +21,15 @@ void check_shape(const int64_t* shape, size_t ndim, const char* shape_arg) {
     }
     for (size_t i = 0; i < ndim; ++i) {
         if (shape[i] < 0) {
-            throw invalid_argument(strprintf("%s[%zu] is %lld; dimensions must be >= 0 (shape %s)",
-                                             shape_arg, i, static_cast<long long>(shape[i]),
-                                             format_shape(shape, ndim).c_str()));
+            throw invalid_argument(strprintf("%s[%zu] is %lld; dimensions must be >= 0 (shape %s)", shape_arg, i,
+                                             static_cast<long long>(shape[i]), format_shape(shape, ndim).c_str()));
         }
     }
 }
 
 void check_dtype(aph_dtype d, const char* dtype_arg) {
     if (!dtype::valid(d)) {
-        throw invalid_argument(strprintf("%s is %d, not a valid aph_dtype", dtype_arg,
-                                         static_cast<int>(d)));
+        throw invalid_argument(strprintf("%s is %d, not a valid aph_dtype", dtype_arg, static_cast<int>(d)));
     }
 }
 
@@ -60,8 +58,8 @@ uint64_t numel(const int64_t* shape, size_t ndim) {
     for (size_t i = 0; i < ndim; ++i) {
         uint64_t r;
         if (__builtin_mul_overflow(n, static_cast<uint64_t>(shape[i]), &r)) {
-            throw invalid_argument(strprintf("the element count of shape %s overflows 64 bits",
-                                             format_shape(shape, ndim).c_str()));
+            throw invalid_argument(
+                strprintf("the element count of shape %s overflows 64 bits", format_shape(shape, ndim).c_str()));
         }
         n = r;
     }
@@ -74,14 +72,13 @@ uint64_t tensor_bytes(const int64_t* shape, size_t ndim, aph_dtype d) {
     const uint64_t n = numel(shape, ndim);
     uint64_t bytes;
     if (__builtin_mul_overflow(n, static_cast<uint64_t>(dtype::size(d)), &bytes)) {
-        throw invalid_argument(strprintf("the byte size of a %s tensor of shape %s overflows 64 bits",
-                                         dtype::name(d), format_shape(shape, ndim).c_str()));
+        throw invalid_argument(strprintf("the byte size of a %s tensor of shape %s overflows 64 bits", dtype::name(d),
+                                         format_shape(shape, ndim).c_str()));
     }
     return bytes;
 }
 
-uint64_t attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq, uint64_t head_dim,
-                         aph_dtype d) {
+uint64_t attention_bytes(uint64_t batch, uint64_t heads, uint64_t seq, uint64_t head_dim, aph_dtype d) {
     check_dtype(d, "dtype");
     // b·h·s·bpe·(4d + s): Q, K, V and the output (4·b·h·s·d) plus the scores (b·h·s·s).
     if (batch == 0 || heads == 0 || seq == 0) return 0;

@@ -19,6 +19,7 @@ public:
         }
         return false;
     }
+
 private:
     std::atomic<uint32_t> count_{1};
 };

@@ -20,9 +20,9 @@ aph_stream* make_default(aph_device* device) {
     auto* s = new aph_stream();
     s->device = device;
     s->is_default = true;
-    s->key = device->kind == APH_DEVICE_CPU ? alloc::StreamKey{1, nullptr, 0}
-                                            : alloc::StreamKey{2u + static_cast<uint64_t>(device->ordinal),
-                                                               nullptr, device->ordinal};
+    s->key = device->kind == APH_DEVICE_CPU
+                 ? alloc::StreamKey{1, nullptr, 0}
+                 : alloc::StreamKey{2u + static_cast<uint64_t>(device->ordinal), nullptr, device->ordinal};
     return s;
 }
 
@@ -31,8 +31,8 @@ void destroy_default(aph_stream* s) noexcept { delete s; }
 aph_stream* resolve(aph_device* device, aph_stream* stream) {
     if (stream == nullptr) return device->default_stream;
     if (stream->device != device) {
-        throw device_mismatch(strprintf("a stream of %s used for work on %s", stream->device->label.c_str(),
-                                        device->label.c_str()));
+        throw device_mismatch(
+            strprintf("a stream of %s used for work on %s", stream->device->label.c_str(), device->label.c_str()));
     }
     return stream;
 }
@@ -41,9 +41,8 @@ aph_stream* create(aph_device* device) {
     void* native = nullptr;
     if (is_cuda(device)) {
         const aph_cuda_module_api& api = mem::cuda_api();
-        mem::cuda_call("cudaStreamCreateWithFlags", [&](char* m, size_t n) {
-            return api.stream_create(device->ordinal, &native, m, n);
-        });
+        mem::cuda_call("cudaStreamCreateWithFlags",
+                       [&](char* m, size_t n) { return api.stream_create(device->ordinal, &native, m, n); });
     }
     auto* s = new aph_stream();
     s->device = device;
@@ -55,8 +54,7 @@ aph_stream* create(aph_device* device) {
 
 aph_stream* wrap_cuda(aph_device* device, void* cuda_stream) {
     if (!is_cuda(device)) {
-        throw invalid_argument(strprintf("device is %s; only CUDA streams can be wrapped",
-                                         device->label.c_str()));
+        throw invalid_argument(strprintf("device is %s; only CUDA streams can be wrapped", device->label.c_str()));
     }
     auto* s = new aph_stream();
     s->device = device;
@@ -80,8 +78,7 @@ void release(aph_stream* s) noexcept {
         mem::DeviceMemory& dm = (*d->memory);
         dm.allocator.retire_stream(s->key, dm.default_stream);
     } catch (const std::exception& e) {
-        log::logf(APH_LOG_WARN, "aphelion::memory", "%s: retiring a stream: %s", d->label.c_str(),
-                  e.what());
+        log::logf(APH_LOG_WARN, "aphelion::memory", "%s: retiring a stream: %s", d->label.c_str(), e.what());
     }
     if (s->owned) {
         char msg[512] = {0};
@@ -96,9 +93,8 @@ void release(aph_stream* s) noexcept {
 void synchronize(aph_stream* s) {
     if (!is_cuda(s->device)) return;
     const aph_cuda_module_api& api = mem::cuda_api();
-    mem::cuda_call("cudaStreamSynchronize", [&](char* m, size_t n) {
-        return api.stream_synchronize(s->device->ordinal, s->key.native, m, n);
-    });
+    mem::cuda_call("cudaStreamSynchronize",
+                   [&](char* m, size_t n) { return api.stream_synchronize(s->device->ordinal, s->key.native, m, n); });
     run_finished_deleters(s->device);
 }
 
@@ -106,9 +102,8 @@ bool idle(aph_stream* s) {
     if (!is_cuda(s->device)) return true;
     int idle = 0;
     const aph_cuda_module_api& api = mem::cuda_api();
-    mem::cuda_call("cudaStreamQuery", [&](char* m, size_t n) {
-        return api.stream_query(s->device->ordinal, s->key.native, &idle, m, n);
-    });
+    mem::cuda_call("cudaStreamQuery",
+                   [&](char* m, size_t n) { return api.stream_query(s->device->ordinal, s->key.native, &idle, m, n); });
     return idle != 0;
 }
 
@@ -116,9 +111,8 @@ aph_event* event_create(aph_device* device) {
     void* native = nullptr;
     if (is_cuda(device)) {
         const aph_cuda_module_api& api = mem::cuda_api();
-        mem::cuda_call("cudaEventCreateWithFlags", [&](char* m, size_t n) {
-            return api.event_create(device->ordinal, &native, m, n);
-        });
+        mem::cuda_call("cudaEventCreateWithFlags",
+                       [&](char* m, size_t n) { return api.event_create(device->ordinal, &native, m, n); });
     }
     auto* e = new aph_event();
     e->device = device;
@@ -179,7 +173,8 @@ bool event_done(aph_event* e) {
 void device_synchronize(aph_device* device) {
     if (!is_cuda(device)) return;
     const aph_cuda_module_api& api = mem::cuda_api();
-    mem::cuda_call("cudaDeviceSynchronize", [&](char* m, size_t n) { return api.device_synchronize(device->ordinal, m, n); });
+    mem::cuda_call("cudaDeviceSynchronize",
+                   [&](char* m, size_t n) { return api.device_synchronize(device->ordinal, m, n); });
     run_finished_deleters(device);
 }
 

@@ -17,11 +17,15 @@ namespace {
 
 std::string shape_str(const std::vector<int64_t>& s) { return memory::format_shape(s.data(), s.size()); }
 
-void check_dim(size_t dim, size_t ndim, const char* arg) {
-    if (dim >= ndim) {
-        throw invalid_argument(strprintf("%s is %zu, out of range for a tensor of %zu dimension(s)",
-                                         arg, dim, ndim));
+// A dimension index as the C API takes it (negative counts from the end: -1 is the last), as an
+// index into the shape; outside [-ndim, ndim) is an invalid argument naming it.
+size_t check_dim(int64_t dim, size_t ndim, const char* arg) {
+    const int64_t n = static_cast<int64_t>(ndim);
+    if (dim < -n || dim >= n) {
+        throw invalid_argument(strprintf("%s %lld is out of range for a tensor with %zu dimensions", arg,
+                                         static_cast<long long>(dim), ndim));
     }
+    return static_cast<size_t>(dim < 0 ? dim + n : dim);
 }
 
 // The element count of a tensor of shape with elem-byte elements. numel is an int64_t and
@@ -45,8 +49,7 @@ Storage* new_storage(aph_device* device) {
 }
 
 // A view of t with another layout (same storage, dtype and flags).
-aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64_t> strides,
-                    uint64_t offset) {
+aph_tensor* view_of(aph_tensor* t, std::vector<int64_t> shape, std::vector<int64_t> strides, uint64_t offset) {
     t->storage->refs.retain();
     try {
         return make_view(t->storage, t->dtype, std::move(shape), std::move(strides), offset, t->read_only);
@@ -66,7 +69,7 @@ void storage_release(Storage* s) noexcept {
         (*s->device->memory).allocator.release_borrowed(s->borrowed, s->deleter, s->base, s->user_data);
     } else if (s->deleter) {
         try {
-            invoke_callback([s] { s->deleter(s->base, s->user_data); });
+            invoke_callback([s] { s->deleter(s->user_data, s->base); });
         } catch (...) {
             // A C++ deleter that throws must not unwind through the library.
         }
@@ -78,8 +81,8 @@ void storage_release(Storage* s) noexcept {
 
 void check_new_shape(const int64_t* shape, size_t ndim, aph_dtype dtype) {
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     memory::check_shape(shape, ndim, "shape");
     memory::check_dtype(dtype, "dtype");
@@ -108,8 +111,8 @@ bool is_contiguous(const aph_tensor& t) {
     return true;
 }
 
-aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape,
-                      std::vector<int64_t> strides, uint64_t offset, bool read_only) {
+aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> shape, std::vector<int64_t> strides,
+                      uint64_t offset, bool read_only) {
     const size_t elem = dtype::size(dtype);
     const int64_t numel = numel_of(shape, elem);  // may throw: before anything is allocated
     auto* t = new aph_tensor();
@@ -124,8 +127,7 @@ aph_tensor* make_view(Storage* storage, aph_dtype dtype, std::vector<int64_t> sh
     return t;
 }
 
-aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape,
-                   size_t ndim) {
+aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, const int64_t* shape, size_t ndim) {
     check_new_shape(shape, ndim, dtype);
     std::vector<int64_t> sh(shape, shape + ndim);
     const uint64_t bytes = memory::tensor_bytes(shape, ndim, dtype);
@@ -152,9 +154,8 @@ aph_tensor* create(aph_device* device, aph_stream* stream, aph_dtype dtype, cons
     }
 }
 
-aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
-                      const int64_t* strides, size_t ndim, void* data, aph_deleter deleter,
-                      void* user_data, bool read_only) {
+aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape, const int64_t* strides, size_t ndim,
+                      void* data, aph_deleter deleter, void* user_data, bool read_only) {
     check_new_shape(shape, ndim, dtype);
     std::vector<int64_t> sh(shape, shape + ndim);
     std::vector<int64_t> st;
@@ -162,8 +163,8 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
         st.assign(strides, strides + ndim);
         for (size_t i = 0; i < ndim; ++i) {
             if (st[i] < 0) {
-                throw invalid_argument(strprintf("strides[%zu] is %lld; negative strides are not supported",
-                                                 i, static_cast<long long>(st[i])));
+                throw invalid_argument(strprintf("strides[%zu] is %lld; negative strides are not supported", i,
+                                                 static_cast<long long>(st[i])));
             }
         }
     } else {
@@ -175,20 +176,19 @@ aph_tensor* from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
     uint64_t extent = 0;
     if (n > 0) {
         for (size_t i = 0; i < ndim; ++i) {
-            extent = memory::checked_add(extent, memory::checked_mul(static_cast<uint64_t>(sh[i] - 1),
-                                                                     static_cast<uint64_t>(st[i]), "strides"),
-                                         "strides");
+            extent = memory::checked_add(
+                extent, memory::checked_mul(static_cast<uint64_t>(sh[i] - 1), static_cast<uint64_t>(st[i]), "strides"),
+                "strides");
         }
         const uint64_t bytes = memory::checked_mul(extent + 1, dtype::size(dtype), "strides");
         // Byte offsets are int64_t everywhere (DLPack, views, kernels): the span must fit one,
         // and must not wrap the address space above data.
-        if (bytes > static_cast<uint64_t>(INT64_MAX) ||
-            reinterpret_cast<uintptr_t>(data) > UINTPTR_MAX - bytes) {
-            throw invalid_argument(strprintf(
-                "strides %s with shape %s span %llu elements of %zu bytes from %p, past the "
-                "addressable range",
-                shape_str(st).c_str(), shape_str(sh).c_str(),
-                static_cast<unsigned long long>(extent + 1), dtype::size(dtype), data));
+        if (bytes > static_cast<uint64_t>(INT64_MAX) || reinterpret_cast<uintptr_t>(data) > UINTPTR_MAX - bytes) {
+            throw invalid_argument(
+                strprintf("strides %s with shape %s span %llu elements of %zu bytes from %p, past the "
+                          "addressable range",
+                          shape_str(st).c_str(), shape_str(sh).c_str(), static_cast<unsigned long long>(extent + 1),
+                          dtype::size(dtype), data));
         }
     }
     Storage* s = new_storage(device);
@@ -212,9 +212,8 @@ namespace {
 
 bool live(const aph_tensor* t, const char* what) noexcept {
     if (t->magic == aph_tensor::kLive) return true;
-    log::logf(APH_LOG_ERROR, "aphelion::tensor",
-              "%s(%p): not a live tensor (released twice, or not a tensor); ignored", what,
-              static_cast<const void*>(t));
+    log::logf(APH_LOG_ERROR, "aphelion::tensor", "%s(%p): not a live tensor (released twice, or not a tensor); ignored",
+              what, static_cast<const void*>(t));
     return false;
 }
 
@@ -238,8 +237,8 @@ void release(aph_tensor* t) noexcept {
 
 aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     if (shape == nullptr && ndim > 0) throw invalid_argument("shape must not be NULL when ndim > 0");
     std::vector<int64_t> ns(shape, shape + ndim);
@@ -251,11 +250,11 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
             if (infer >= 0) throw invalid_argument("shape has more than one -1 dimension");
             infer = static_cast<int>(i);
         } else if (ns[i] < 0) {
-            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to infer one)",
-                                             i, static_cast<long long>(ns[i])));
+            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to infer one)", i,
+                                             static_cast<long long>(ns[i])));
         } else {
-            known = static_cast<int64_t>(memory::checked_mul(static_cast<uint64_t>(known),
-                                                             static_cast<uint64_t>(ns[i]), "shape"));
+            known = static_cast<int64_t>(
+                memory::checked_mul(static_cast<uint64_t>(known), static_cast<uint64_t>(ns[i]), "shape"));
         }
     }
     if (infer >= 0) {
@@ -269,7 +268,7 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
     }
     const uint64_t got = memory::numel(ns.data(), ns.size());
     if (got != static_cast<uint64_t>(t->numel)) {
-        // Compared as element counts, in the compat page's format.
+        // Compared as element counts, in docs/compat.md's format.
         throw Error::kind(APH_ERR_SHAPE_MISMATCH,
                           strprintf("expected [%lld], got [%llu]", static_cast<long long>(t->numel),
                                     static_cast<unsigned long long>(got)));
@@ -302,10 +301,10 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
                 view_d--;
             }
             if (view_numel != tensor_numel) {
-                throw invalid_argument(strprintf(
-                    "shape %s cannot view a tensor of shape %s with strides %s; make it "
-                    "contiguous first (aph_tensor_contiguous)",
-                    shape_str(ns).c_str(), shape_str(t->shape).c_str(), shape_str(t->strides).c_str()));
+                throw invalid_argument(strprintf("shape %s cannot view a tensor of shape %s with strides %s; make it "
+                                                 "contiguous first (aph_tensor_contiguous)",
+                                                 shape_str(ns).c_str(), shape_str(t->shape).c_str(),
+                                                 shape_str(t->strides).c_str()));
             }
             if (td > 0) {
                 chunk_base_stride = ost[td - 1];
@@ -315,44 +314,46 @@ aph_tensor* reshape(aph_tensor* t, const int64_t* shape, size_t ndim) {
         }
     }
     if (view_d != -1) {
-        throw invalid_argument(strprintf("shape %s cannot view a tensor of shape %s",
-                                         shape_str(ns).c_str(), shape_str(t->shape).c_str()));
+        throw invalid_argument(
+            strprintf("shape %s cannot view a tensor of shape %s", shape_str(ns).c_str(), shape_str(t->shape).c_str()));
     }
     return view_of(t, ns, nst, t->offset);
 }
 
 aph_tensor* permute(aph_tensor* t, const int64_t* dims, size_t ndim) {
     if (ndim != t->shape.size()) {
-        throw invalid_argument(strprintf("dims has %zu entries; the tensor has %zu dimension(s)", ndim,
-                                         t->shape.size()));
+        throw invalid_argument(
+            strprintf("dims has %zu entries; the tensor has %zu dimension(s)", ndim, t->shape.size()));
     }
     if (dims == nullptr && ndim > 0) throw invalid_argument("dims must not be NULL when ndim > 0");
     std::vector<bool> seen(ndim, false);
     std::vector<int64_t> sh(ndim), st(ndim);
+    const int64_t n = static_cast<int64_t>(ndim);
     for (size_t i = 0; i < ndim; ++i) {
-        const int64_t d = dims[i];
-        if (d < 0 || static_cast<size_t>(d) >= ndim || seen[d]) {
-            throw invalid_argument(strprintf("dims[%zu] is %lld; dims must be a permutation of 0..%zu",
-                                             i, static_cast<long long>(d), ndim - 1));
+        const int64_t d = dims[i] < 0 && dims[i] >= -n ? dims[i] + n : dims[i];  // -1 is the last
+        if (d < 0 || d >= n || seen[static_cast<size_t>(d)]) {
+            throw invalid_argument(strprintf("dims[%zu] is %lld; dims must be a permutation of 0..%zu (or of "
+                                             "their negative counterparts, counted from the end)",
+                                             i, static_cast<long long>(dims[i]), ndim - 1));
         }
-        seen[d] = true;
-        sh[i] = t->shape[d];
-        st[i] = t->strides[d];
+        seen[static_cast<size_t>(d)] = true;
+        sh[i] = t->shape[static_cast<size_t>(d)];
+        st[i] = t->strides[static_cast<size_t>(d)];
     }
     return view_of(t, sh, st, t->offset);
 }
 
-aph_tensor* transpose(aph_tensor* t, size_t d0, size_t d1) {
-    check_dim(d0, t->shape.size(), "dim0");
-    check_dim(d1, t->shape.size(), "dim1");
+aph_tensor* transpose(aph_tensor* t, int64_t dim0, int64_t dim1) {
+    const size_t d0 = check_dim(dim0, t->shape.size(), "dim0");
+    const size_t d1 = check_dim(dim1, t->shape.size(), "dim1");
     std::vector<int64_t> sh = t->shape, st = t->strides;
     std::swap(sh[d0], sh[d1]);
     std::swap(st[d0], st[d1]);
     return view_of(t, sh, st, t->offset);
 }
 
-aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_t step) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* slice(aph_tensor* t, int64_t d, int64_t start, int64_t stop, int64_t step) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     if (step < 1) throw invalid_argument(strprintf("step is %lld; it must be >= 1", static_cast<long long>(step)));
     const int64_t size = t->shape[dim];
     auto norm = [size](int64_t v) {
@@ -374,8 +375,8 @@ aph_tensor* slice(aph_tensor* t, size_t dim, int64_t start, int64_t stop, int64_
     return view_of(t, sh, st, off);
 }
 
-aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* narrow(aph_tensor* t, int64_t d, int64_t start, int64_t length) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     const int64_t size = t->shape[dim];
     if (start < 0 || start > size) {
         throw invalid_argument(strprintf("start is %lld; it must be in [0, %lld]", static_cast<long long>(start),
@@ -385,11 +386,11 @@ aph_tensor* narrow(aph_tensor* t, size_t dim, int64_t start, int64_t length) {
         throw invalid_argument(strprintf("length is %lld; start + length must be <= %lld",
                                          static_cast<long long>(length), static_cast<long long>(size)));
     }
-    return slice(t, dim, start, start + length, 1);
+    return slice(t, static_cast<int64_t>(dim), start, start + length, 1);
 }
 
-aph_tensor* select(aph_tensor* t, size_t dim, int64_t index) {
-    check_dim(dim, t->shape.size(), "dim");
+aph_tensor* select(aph_tensor* t, int64_t d, int64_t index) {
+    const size_t dim = check_dim(d, t->shape.size(), "dim");
     const int64_t size = t->shape[dim];
     const int64_t i = index < 0 ? index + size : index;
     if (i < 0 || i >= size) {
@@ -407,18 +408,18 @@ aph_tensor* select(aph_tensor* t, size_t dim, int64_t index) {
 aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
     const size_t old = t->shape.size();
     if (ndim > APH_TENSOR_MAX_DIMS) {
-        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported",
-                                         ndim, APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(strprintf("ndim is %zu; at most APH_TENSOR_MAX_DIMS (%d) dimensions are supported", ndim,
+                                         APH_TENSOR_MAX_DIMS));
     }
     if (shape == nullptr && ndim > 0) throw invalid_argument("shape must not be NULL when ndim > 0");
     std::vector<int64_t> req(shape, shape + ndim);
     auto mismatch = [&] {
-        return Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("expected %s, got %s", shape_str(t->shape).c_str(),
-                                                             shape_str(req).c_str()));
+        return Error::kind(APH_ERR_SHAPE_MISMATCH,
+                           strprintf("expected %s, got %s", shape_str(t->shape).c_str(), shape_str(req).c_str()));
     };
     if (ndim < old) {
-        throw invalid_argument(strprintf("shape has %zu dimension(s); expand needs at least the tensor's %zu",
-                                         ndim, old));
+        throw invalid_argument(
+            strprintf("shape has %zu dimension(s); expand needs at least the tensor's %zu", ndim, old));
     }
     std::vector<int64_t> sh(ndim), st(ndim);
     const size_t lead = ndim - old;
@@ -426,8 +427,8 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
         const int64_t want = req[i];
         if (i < lead) {
             if (want < 0) {
-                throw invalid_argument(strprintf("shape[%zu] is %lld; new leading dimensions must be >= 0",
-                                                 i, static_cast<long long>(want)));
+                throw invalid_argument(strprintf("shape[%zu] is %lld; new leading dimensions must be >= 0", i,
+                                                 static_cast<long long>(want)));
             }
             sh[i] = want;
             st[i] = 0;
@@ -438,8 +439,8 @@ aph_tensor* expand(aph_tensor* t, const int64_t* shape, size_t ndim) {
             sh[i] = have;
             st[i] = t->strides[i - lead];
         } else if (want < -1) {
-            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to keep one)",
-                                             i, static_cast<long long>(want)));
+            throw invalid_argument(strprintf("shape[%zu] is %lld; dimensions must be >= 0 (or -1 to keep one)", i,
+                                             static_cast<long long>(want)));
         } else if (have == 1) {
             sh[i] = want;
             st[i] = 0;

@@ -1,4 +1,4 @@
-// The memory tracker (compat page section 3) behind aph_tracker.
+// The memory tracker (docs/compat.md section 3) behind aph_tracker.
 #pragma once
 
 #include "aphelion.h"

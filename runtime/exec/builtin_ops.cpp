@@ -80,8 +80,20 @@ void check_value(const ParamDef& p, const Json& v) {
         }
         case APH_PARAM_INT_LIST:
             if (!v.is_array()) bad_param(p.name, v, "an array of integers");
-            for (const Json& e : v)
+            for (const Json& e : v) {
+                if (e.is_string())
+                    throw Error::kind(APH_ERR_GRAPH,
+                                      strprintf("param '%s' holds the string \"%s\"; expected integers (symbolic "
+                                                "dimensions are allowed in the shapes of input and reshape nodes only)",
+                                                p.name, e.get_ref<const std::string&>().c_str()));
                 if (!is_int64(e)) bad_param(p.name, v, "an array of integers");
+            }
+            return;
+        case APH_PARAM_SYMBOLIC_SHAPE:
+            // Integers and symbol names; the executor checks the names (analyse in executor.cpp).
+            if (!v.is_array()) bad_param(p.name, v, "an array of integers and symbol names");
+            for (const Json& e : v)
+                if (!is_int64(e) && !e.is_string()) bad_param(p.name, v, "an array of integers and symbol names");
             return;
         case APH_PARAM_DTYPE:
             if (!v.is_string()) bad_param(p.name, v, "a string");
@@ -94,10 +106,10 @@ void check_value(const ParamDef& p, const Json& v) {
             if (!v.is_array()) bad_param(p.name, v, "a number or an array of numbers");
             for (const Json& e : v)
                 if (!e.is_number())
-                    throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' holds a%s %s, expected numbers", p.name,
-                                                               std::strchr("aeiou", graph::json_type_name(e)[0]) ? "n"
-                                                                                                                 : "",
-                                                               graph::json_type_name(e)));
+                    throw Error::kind(APH_ERR_GRAPH,
+                                      strprintf("param '%s' holds a%s %s, expected numbers", p.name,
+                                                std::strchr("aeiou", graph::json_type_name(e)[0]) ? "n" : "",
+                                                graph::json_type_name(e)));
             return;
     }
     throw Error::kind(APH_ERR_INTERNAL, strprintf("param '%s' has no type", p.name));
@@ -166,6 +178,12 @@ auto read(const Json& v, const ParamDef& p) {
         return v.get<std::string>();
     } else if constexpr (T == APH_PARAM_INT_LIST) {
         return v.get<std::vector<int64_t>>();
+    } else if constexpr (T == APH_PARAM_SYMBOLIC_SHAPE) {
+        // Read only after the executor bound the symbols to sizes (bind_symbols in executor.cpp).
+        for (const Json& e : v)
+            if (!e.is_number_integer())
+                throw Error::kind(APH_ERR_INTERNAL, strprintf("param '%s' read before its symbols were bound", p.name));
+        return v.get<std::vector<int64_t>>();
     } else if constexpr (T == APH_PARAM_DTYPE) {
         return *dtype::from_name(v.get_ref<const std::string&>());
     } else {
@@ -183,7 +201,8 @@ auto arg(const Step& s) {
     const auto it = s.params.find(p.name);
     const Json* v = it == s.params.end() ? nullptr : &*it;
     if constexpr (p.required || p.default_json != nullptr) {
-        if (v == nullptr) throw Error::kind(APH_ERR_INTERNAL, strprintf("param '%s' read before it was checked", p.name));
+        if (v == nullptr)
+            throw Error::kind(APH_ERR_INTERNAL, strprintf("param '%s' read before it was checked", p.name));
         return read<p.type, !p.allowed.empty()>(*v, p);
     } else {
         using T = decltype(read<p.type, !p.allowed.empty()>(*v, p));
@@ -239,9 +258,9 @@ bool contiguous(const ValueInfo& v) {
 size_t dim_param(const char* name, int64_t d, size_t ndim) {
     const int64_t n = static_cast<int64_t>(ndim);
     if (d < -n || d >= n)
-        throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' %lld is outside [%lld, %lld)", name,
-                                                   static_cast<long long>(d), static_cast<long long>(-n),
-                                                   static_cast<long long>(n)));
+        throw Error::kind(APH_ERR_GRAPH,
+                          strprintf("param '%s' %lld is outside [%lld, %lld)", name, static_cast<long long>(d),
+                                    static_cast<long long>(-n), static_cast<long long>(n)));
     return static_cast<size_t>(d < 0 ? d + n : d);
 }
 
@@ -259,15 +278,17 @@ static_assert(APH_QUANT_INT8 == 0 && APH_QUANT_FP8_E4M3 == 1 && APH_QUANT_FP8_E5
 // The families
 // ---------------------------------------------------------------------------------------------
 
-// input, weight, constant: a contiguous value of params dtype and shape.
+// input, weight, constant: a contiguous value of params dtype and shape (an input's shape may
+// name symbolic dimensions, bound to sizes before inference; weights and constants are concrete).
 constexpr ParamDef kShapeParam{"shape", APH_PARAM_INT_LIST, true, nullptr, {}};
+constexpr ParamDef kSymbolicShapeParam{"shape", APH_PARAM_SYMBOLIC_SHAPE, true, nullptr, {}};
 constexpr ParamDef kDtypeParam{"dtype", APH_PARAM_DTYPE, false, "\"f32\"", {}};
 
 struct InputOp {
     static constexpr Kind kind = Kind::Input;
     static constexpr auto operands = kNoOperands;
     static constexpr size_t min_operands = 0;
-    static constexpr std::array params{kShapeParam, kDtypeParam};
+    static constexpr std::array params{kSymbolicShapeParam, kDtypeParam};
     static ValueInfo infer(const Step& s, const Inputs&, const ops::Target&) {
         return contiguous_value(arg<InputOp, "dtype">(s), arg<InputOp, "shape">(s));
     }
@@ -359,12 +380,11 @@ struct BinaryOp {
         if (in.size() == 1 && !scalar)
             throw Error::kind(APH_ERR_GRAPH, "one operand needs param 'scalar' (or give two operands)");
         if (in.size() == 2 && scalar) throw Error::kind(APH_ERR_GRAPH, "param 'scalar' takes one operand, not two");
-        return value(ops::infer_binary(t, s.builtin->sub, operand<BinaryOp>(in, 0),
-                                       ptr(optional_operand<BinaryOp>(in, 1))));
+        return value(
+            ops::infer_binary(t, s.builtin->sub, operand<BinaryOp>(in, 0), ptr(optional_operand<BinaryOp>(in, 1))));
     }
     static void run(const Step& s, aph_stream* stream, const Tensors& in, aph_tensor* out) {
-        if (in.size() == 1)
-            ops::binary_scalar(stream, s.builtin->sub, in[0], *arg<BinaryOp, "scalar">(s), out);
+        if (in.size() == 1) ops::binary_scalar(stream, s.builtin->sub, in[0], *arg<BinaryOp, "scalar">(s), out);
         else
             ops::binary(stream, s.builtin->sub, in[0], in[1], out);
     }
@@ -408,8 +428,7 @@ struct SoftmaxOp {
         return value(ops::infer_softmax(t, operand<SoftmaxOp>(in, 0)));
     }
     static void run(const Step& s, aph_stream* stream, const Tensors& in, aph_tensor* out) {
-        if (s.builtin->sub == 0)
-            ops::softmax(stream, in[0], out);
+        if (s.builtin->sub == 0) ops::softmax(stream, in[0], out);
         else
             ops::log_softmax(stream, in[0], out);
     }
@@ -467,7 +486,8 @@ struct ArgmaxOp {
     static constexpr size_t min_operands = 1;
     static constexpr auto params = kReduceParams;
     static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target& t) {
-        return value(ops::infer_argmax(t, operand<ArgmaxOp>(in, 0), arg<ArgmaxOp, "dim">(s), arg<ArgmaxOp, "keepdim">(s)));
+        return value(
+            ops::infer_argmax(t, operand<ArgmaxOp>(in, 0), arg<ArgmaxOp, "dim">(s), arg<ArgmaxOp, "keepdim">(s)));
     }
     static void run(const Step& s, aph_stream* stream, const Tensors& in, aph_tensor* out) {
         ops::argmax(stream, in[0], arg<ArgmaxOp, "dim">(s), arg<ArgmaxOp, "keepdim">(s), out);
@@ -499,6 +519,20 @@ struct EmbeddingOp {
     }
     static void run(const Step&, aph_stream* stream, const Tensors& in, aph_tensor* out) {
         ops::embedding(stream, in[0], in[1], out);
+    }
+};
+
+// The positions 0..n-1 along dimension dim of x (aph_op_positions).
+struct PositionsOp {
+    static constexpr Kind kind = Kind::Compute;
+    static constexpr auto operands = kX;
+    static constexpr size_t min_operands = 1;
+    static constexpr std::array params{ParamDef{"dim", APH_PARAM_INT, false, "-1", {}}};
+    static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target& t) {
+        return value(ops::infer_positions(t, operand<PositionsOp>(in, 0), arg<PositionsOp, "dim">(s)));
+    }
+    static void run(const Step& s, aph_stream* stream, const Tensors& in, aph_tensor* out) {
+        ops::positions(stream, in[0], arg<PositionsOp, "dim">(s), out);
     }
 };
 
@@ -599,7 +633,7 @@ struct ReshapeOp {
     static constexpr Kind kind = Kind::View;
     static constexpr auto operands = kX;
     static constexpr size_t min_operands = 1;
-    static constexpr std::array params{ParamDef{"shape", APH_PARAM_INT_LIST, true, nullptr, {}}};
+    static constexpr std::array params{kSymbolicShapeParam};
     static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target&) {
         const ValueInfo& x = *in[0];
         if (!contiguous(x))
@@ -623,11 +657,13 @@ struct ReshapeOp {
         }
         if (infer >= 0) {
             if (known == 0 || n % known != 0)
-                throw Error::kind(APH_ERR_SHAPE_MISMATCH, "cannot reshape " + shape_str(x.shape) + " to " + shape_str(want));
+                throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                                  "cannot reshape " + shape_str(x.shape) + " to " + shape_str(want));
             want[static_cast<size_t>(infer)] = n / known;
         } else if (known != n) {
-            throw Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("expected [%lld] elements, got [%lld]",
-                                                                static_cast<long long>(n), static_cast<long long>(known)));
+            throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                              strprintf("expected [%lld] elements, got [%lld]", static_cast<long long>(n),
+                                        static_cast<long long>(known)));
         }
         return contiguous_value(x.dtype, std::move(want));
     }
@@ -702,10 +738,9 @@ struct SliceOp {
     static constexpr Kind kind = Kind::View;
     static constexpr auto operands = kX;
     static constexpr size_t min_operands = 1;
-    static constexpr std::array params{ParamDef{"dim", APH_PARAM_INT, true, nullptr, {}},
-                                       ParamDef{"start", APH_PARAM_INT, false, "0", {}},
-                                       ParamDef{"stop", APH_PARAM_INT, false, nullptr, {}},
-                                       ParamDef{"step", APH_PARAM_INT, false, "1", {}}};
+    static constexpr std::array params{
+        ParamDef{"dim", APH_PARAM_INT, true, nullptr, {}}, ParamDef{"start", APH_PARAM_INT, false, "0", {}},
+        ParamDef{"stop", APH_PARAM_INT, false, nullptr, {}}, ParamDef{"step", APH_PARAM_INT, false, "1", {}}};
     static ValueInfo infer(const Step& s, const Inputs& in, const ops::Target&) {
         const ValueInfo& x = *in[0];
         const size_t dim = dim_param("dim", arg<SliceOp, "dim">(s), x.shape.size());
@@ -782,6 +817,7 @@ constexpr Builtin kBuiltins[] = {
     def<ArgmaxOp>("argmax"),
     def<RopeOp>("rope"),
     def<EmbeddingOp>("embedding"),
+    def<PositionsOp>("positions"),
     def<CastOp>("cast"),
     def<AttentionOp>("attention"),
     def<TernaryMatmulOp>("ternary_matmul"),
@@ -802,8 +838,8 @@ ValueInfo contiguous_value(aph_dtype dt, std::vector<int64_t> shape) {
     ValueInfo v;
     v.dtype = dt;
     if (shape.size() > APH_TENSOR_MAX_DIMS)
-        throw invalid_argument(strprintf("shape %s has more than %d dimensions", shape_str(shape).c_str(),
-                                         APH_TENSOR_MAX_DIMS));
+        throw invalid_argument(
+            strprintf("shape %s has more than %d dimensions", shape_str(shape).c_str(), APH_TENSOR_MAX_DIMS));
     const int64_t n = numel_of(shape);
     const uint64_t sz = dtype::size(dt);
     if (n != 0 && static_cast<uint64_t>(n) > static_cast<uint64_t>(INT64_MAX) / sz)
@@ -826,8 +862,15 @@ Kind builtin_kind(const Builtin* b) { return b->kind; }
 size_t builtin_min_operands(const Builtin* b) { return b->min_operands; }
 size_t builtin_max_operands(const Builtin* b) { return b->operands.size(); }
 
-ValueInfo infer_builtin(Step& s, const std::vector<const ValueInfo*>& in, bool cuda) {
-    prepare_params(s);
+void prepare_builtin(Step& s) { prepare_params(s); }
+
+const char* symbolic_param(const Builtin* b) {
+    for (const ParamDef& p : b->params)
+        if (p.type == APH_PARAM_SYMBOLIC_SHAPE) return p.name;
+    return nullptr;
+}
+
+ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in, bool cuda) {
     return s.builtin->infer(s, in, ops::Target{cuda});
 }
 

@@ -16,9 +16,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
 
 namespace aph::exec {
 
@@ -53,8 +55,9 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
         },
         [&] { return "custom operation '" + s.op + "' inference"; });
     if (ondim == SIZE_MAX || !dtype::valid(odt))
-        throw Error::kind(APH_ERR_GRAPH, "custom operation '" + s.op +
-                                             "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
+        throw Error::kind(APH_ERR_GRAPH,
+                          "custom operation '" + s.op +
+                              "' inference returned no valid dtype and shape (set out_dtype and out_ndim)");
     if (ondim > capacity)
         throw Error::kind(APH_ERR_GRAPH, strprintf("custom operation '%s' inference returned %zu dimensions, more than "
                                                    "the %zu out_shape has room for",
@@ -70,23 +73,220 @@ ValueInfo infer_custom(const Step& s, const std::vector<const ValueInfo*>& in) {
     return contiguous_value(v.dtype, std::move(v.shape));
 }
 
+// ---- symbols --------------------------------------------------------------------------------
+
+// At most this many symbols per graph (their probes stay far apart, see prime_probes).
+constexpr size_t kMaxSymbols = 256;
+
+// The probe assignments that check a graph with symbols: symbol k gets the k-th prime from
+// 10007 (assignment 0) or from 20011 (assignment 1). Odd, so a relation that needs an even size
+// fails; distinct, so one between two symbols fails; larger than the sizes graphs fix, so one
+// between a symbol and a fixed size fails (and neither is 1, which broadcasts); prime, so a
+// number in a message factors back into the symbols it came from (rewrite_probes). Small enough
+// that a value with three or four symbolic sizes stays far below 2^63 bytes.
+constexpr int64_t kProbeFrom[2] = {10007, 20011};
+
+bool is_prime(int64_t n) {
+    if (n < 2) return false;
+    for (int64_t d = 2; d * d <= n; ++d)
+        if (n % d == 0) return false;
+    return true;
+}
+
+std::vector<int64_t> prime_probes(size_t n, int64_t from) {
+    std::vector<int64_t> out;
+    for (int64_t p = from; out.size() < n; ++p)
+        if (is_prime(p)) out.push_back(p);
+    return out;
+}
+
+bool valid_symbol(const std::string& name) {
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// value = c · Π probes[k]^e[k] with c not divisible by any probe: (c, e). Exponents all 0 when
+// no probe divides value (or value < 1).
+std::pair<int64_t, std::vector<int>> factor(int64_t value, const std::vector<int64_t>& probes) {
+    std::vector<int> e(probes.size(), 0);
+    if (value < 1) return {value, e};
+    for (size_t k = 0; k < probes.size(); ++k)
+        while (value % probes[k] == 0) {
+            value /= probes[k];
+            ++e[k];
+        }
+    return {value, e};
+}
+
+// c · Π probes[k]^e[k], or -1 when it overflows.
+int64_t expand(int64_t c, const std::vector<int>& e, const std::vector<int64_t>& probes) {
+    int64_t v = c;
+    for (size_t k = 0; k < probes.size(); ++k)
+        for (int i = 0; i < e[k]; ++i) {
+            if (v != 0 && probes[k] > INT64_MAX / (v < 0 ? -v : v)) return -1;
+            v *= probes[k];
+        }
+    return v;
+}
+
+// "batch", "seq*seq", "12*seq" for a size c · Π symbol^e.
+std::string monomial(int64_t c, const std::vector<int>& e, const std::vector<std::string>& symbols) {
+    std::string out = c == 1 ? "" : std::to_string(c);
+    for (size_t k = 0; k < e.size(); ++k)
+        for (int i = 0; i < e[k]; ++i) {
+            if (!out.empty()) out += "*";
+            out += symbols[k];
+        }
+    return out;
+}
+
+// msg with every number that is a product of probes (times a factor smaller than any probe)
+// written as the symbols it stands for: "[10007, 10009, 384]" -> "[batch, seq, 384]".
+std::string rewrite_probes(const std::string& msg, const std::vector<int64_t>& probes,
+                           const std::vector<std::string>& symbols) {
+    const int64_t smallest = *std::min_element(probes.begin(), probes.end());
+    std::string out;
+    for (size_t i = 0; i < msg.size();) {
+        const bool starts = std::isdigit(static_cast<unsigned char>(msg[i])) &&
+                            (i == 0 || !(std::isalnum(static_cast<unsigned char>(msg[i - 1])) || msg[i - 1] == '_' ||
+                                         msg[i - 1] == '.'));
+        if (!starts) {
+            out += msg[i++];
+            continue;
+        }
+        size_t j = i;
+        while (j < msg.size() && std::isdigit(static_cast<unsigned char>(msg[j]))) ++j;
+        const std::string token = msg.substr(i, j - i);
+        const bool word_end = j == msg.size() || !(std::isalpha(static_cast<unsigned char>(msg[j])) || msg[j] == '_' ||
+                                                   (msg[j] == '.' && j + 1 < msg.size() &&
+                                                    std::isdigit(static_cast<unsigned char>(msg[j + 1]))));
+        int64_t v = 0;
+        bool fits = token.size() <= 18;
+        for (char c : token) v = fits ? v * 10 + (c - '0') : 0;
+        std::string replacement = token;
+        if (fits && word_end && v >= smallest) {
+            auto [c, e] = factor(v, probes);
+            if (c < smallest && std::any_of(e.begin(), e.end(), [](int x) { return x > 0; }))
+                replacement = monomial(c, e, symbols);
+        }
+        out += replacement;
+        i = j;
+    }
+    return out;
+}
+
+// Rethrows e (a node's error under probe assignment `probes`) with the probes written as the
+// symbols' names.
+[[noreturn]] void rethrow_probed(const Error& e, const std::vector<int64_t>& probes,
+                                 const std::vector<std::string>& symbols) {
+    std::string_view prefix = status_prefix(e.status());
+    std::string_view msg = e.what();
+    if (msg.substr(0, prefix.size()) == prefix) msg.remove_prefix(prefix.size());
+    throw Error::kind(e.status(), rewrite_probes(std::string(msg), probes, symbols));
+}
+
+// Writes the sizes of s's symbols into its shape param, so the operation's rules see a concrete
+// shape (input, reshape).
+void bind_symbols(Step& s, const std::vector<int64_t>& sizes) {
+    if (s.symbolic_shape.empty()) return;
+    Json a = Json::array();
+    for (const Dim& d : s.symbolic_shape) a.push_back(d.symbol >= 0 ? sizes[static_cast<size_t>(d.symbol)] : d.size);
+    s.params[s.symbolic_param] = std::move(a);
+}
+
+// s's value from its operands' (infos, by step) with the symbols at sizes.
+ValueInfo infer_step(Step& s, const std::vector<ValueInfo>& infos, const std::vector<int64_t>& sizes, bool cuda) {
+    bind_symbols(s, sizes);
+    std::vector<const ValueInfo*> in;
+    for (size_t op : s.operands) in.push_back(&infos[op]);
+    return s.custom ? infer_custom(s, in) : infer_builtin(s, in, cuda);
+}
+
+// The symbols the input nodes declare, in node id order (then dimension order); names that are
+// not valid symbols are skipped here and reported with their node.
+std::vector<std::string> declared_symbols(const graph::Graph& g) {
+    std::vector<std::string> out;
+    for (const graph::Node& node : g.nodes) {
+        if (node.config.name != "input" || !node.config.params.is_object()) continue;
+        const auto it = node.config.params.find("shape");
+        if (it == node.config.params.end() || !it->is_array()) continue;
+        for (const Json& e : *it) {
+            if (!e.is_string()) continue;
+            const std::string& name = e.get_ref<const std::string&>();
+            if (valid_symbol(name) && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+        }
+    }
+    return out;
+}
+
+// Reads s's symbolic shape param (prepared: integers and strings) into s.symbolic_shape.
+void read_symbolic_param(Step& s, const std::vector<std::string>& symbols) {
+    s.symbolic_param = symbolic_param(s.builtin);
+    if (s.symbolic_param == nullptr) return;
+    const Json& v = s.params.at(s.symbolic_param);
+    std::vector<Dim> dims;
+    bool any = false;
+    for (const Json& e : v) {
+        if (!e.is_string()) {
+            dims.push_back(Dim{e.get<int64_t>(), -1});
+            continue;
+        }
+        const std::string& name = e.get_ref<const std::string&>();
+        if (!valid_symbol(name))
+            throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' names the symbol \"%s\"; a symbol is a name of "
+                                                       "letters, digits and underscores that does not start with a "
+                                                       "digit",
+                                                       s.symbolic_param, name.c_str()));
+        const auto it = std::find(symbols.begin(), symbols.end(), name);
+        if (it == symbols.end())
+            throw Error::kind(APH_ERR_GRAPH, strprintf("param '%s' names the symbol '%s', which no input node's shape "
+                                                       "declares",
+                                                       s.symbolic_param, name.c_str()));
+        dims.push_back(Dim{0, static_cast<int32_t>(it - symbols.begin())});
+        any = true;
+    }
+    if (any) s.symbolic_shape = std::move(dims);
+}
+
+struct Analysis {
+    std::vector<Step> steps;
+    std::vector<std::string> symbols;
+    // The assignments the graph was inferred under (one, empty, for a graph without symbols;
+    // else the two probes and, when the graph accepts it, the small one) and the values.
+    std::vector<std::vector<int64_t>> sizes;
+    std::vector<std::vector<ValueInfo>> infos;
+};
+
 // cuda: inference for a CUDA device (f64 is refused there).
-std::vector<Step> analyse(const graph::Graph& g, bool cuda) {
+Analysis analyse(const graph::Graph& g, bool cuda) {
     const uint64_t n = g.nodes.size();
     for (const auto& [from, to] : g.edges) {
         const uint64_t bad = (from < 1 || from > n) ? from : (to < 1 || to > n) ? to : 0;
         if (bad != 0)
-            throw Error::kind(APH_ERR_GRAPH, strprintf("edge (%llu, %llu) names node %llu, but the graph has %llu nodes",
-                                                       static_cast<unsigned long long>(from),
-                                                       static_cast<unsigned long long>(to),
-                                                       static_cast<unsigned long long>(bad),
-                                                       static_cast<unsigned long long>(n)));
+            throw Error::kind(APH_ERR_GRAPH,
+                              strprintf("edge (%llu, %llu) names node %llu, but the graph has %llu nodes",
+                                        static_cast<unsigned long long>(from), static_cast<unsigned long long>(to),
+                                        static_cast<unsigned long long>(bad), static_cast<unsigned long long>(n)));
     }
     if (g.has_cycle()) throw Error::kind(APH_ERR_GRAPH, "the graph has a cycle, so it cannot be executed");
     const std::vector<uint64_t> order = g.topological_sort();
 
+    Analysis a;
+    a.symbols = declared_symbols(g);
+    if (a.symbols.size() > kMaxSymbols)
+        throw Error::kind(APH_ERR_GRAPH, strprintf("the input nodes declare %zu symbolic dimensions; at most %zu",
+                                                   a.symbols.size(), kMaxSymbols));
+    if (a.symbols.empty()) {
+        a.sizes.emplace_back();
+    } else {
+        for (int64_t from : kProbeFrom) a.sizes.push_back(prime_probes(a.symbols.size(), from));
+    }
+    a.infos.assign(a.sizes.size(), std::vector<ValueInfo>(order.size()));
+
     std::vector<size_t> pos(n + 1, 0);
-    std::vector<Step> steps(order.size());
+    std::vector<Step>& steps = a.steps;
+    steps.resize(order.size());
     for (size_t i = 0; i < order.size(); ++i) {
         pos[order[i]] = i;
         const graph::Node& node = g.nodes[order[i] - 1];
@@ -112,8 +312,9 @@ std::vector<Step> analyse(const graph::Graph& g, bool cuda) {
             } else {
                 s.custom = find_custom(s.op);
                 if (!s.custom)
-                    throw Error::kind(APH_ERR_GRAPH, "unknown operation '" + s.op +
-                                                         "' (neither built in nor registered with aph_custom_op_register)");
+                    throw Error::kind(APH_ERR_GRAPH,
+                                      "unknown operation '" + s.op +
+                                          "' (neither built in nor registered with aph_custom_op_register)");
                 s.kind = Kind::Compute;
                 lo = 0;
                 hi = SIZE_MAX;
@@ -123,7 +324,8 @@ std::vector<Step> analyse(const graph::Graph& g, bool cuda) {
                 if (lo == hi)
                     throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu operand%s, got %zu", lo, lo == 1 ? "" : "s",
                                                                s.operands.size()));
-                throw Error::kind(APH_ERR_GRAPH, strprintf("takes %zu to %zu operands, got %zu", lo, hi, s.operands.size()));
+                throw Error::kind(APH_ERR_GRAPH,
+                                  strprintf("takes %zu to %zu operands, got %zu", lo, hi, s.operands.size()));
             }
             if (s.kind == Kind::Input || s.kind == Kind::Weight || s.kind == Kind::Output) {
                 auto [it, fresh] = bind_names.emplace(s.name, s.id);
@@ -132,22 +334,209 @@ std::vector<Step> analyse(const graph::Graph& g, bool cuda) {
                                                                "and output nodes need distinct names",
                                                                static_cast<unsigned long long>(it->second)));
             }
-            std::vector<const ValueInfo*> in;
-            for (size_t op : s.operands) in.push_back(&steps[op].info);
-            s.info = s.custom ? infer_custom(s, in) : infer_builtin(s, in, cuda);
+            if (s.builtin != nullptr) {
+                prepare_builtin(s);
+                read_symbolic_param(s, a.symbols);
+            }
             if (s.kind == Kind::View || s.kind == Kind::Output) s.base = steps[s.operands[0]].base;
         });
+        for (size_t k = 0; k < a.sizes.size(); ++k) {
+            try {
+                a.infos[k][i] = with_node(s, [&] { return infer_step(s, a.infos[k], a.sizes[k], cuda); });
+            } catch (const Error& e) {
+                if (a.symbols.empty()) throw;
+                rethrow_probed(e, a.sizes[k], a.symbols);
+            }
+        }
     }
-    return steps;
+    if (!a.symbols.empty()) {
+        // Every symbol 1, for the signature only: a size the probes agree on may still depend on
+        // the symbols (a slice stopping at a fixed index gives min(size, stop)). The graph may
+        // reject these sizes (they are not a check); then it is left out.
+        std::vector<int64_t> small(a.symbols.size(), 1);
+        std::vector<ValueInfo> infos(steps.size());
+        bool ok = true;
+        try {
+            for (size_t i = 0; i < steps.size(); ++i) infos[i] = infer_step(steps[i], infos, small, cuda);
+        } catch (const std::exception&) {
+            ok = false;
+        }
+        if (ok) {
+            a.sizes.push_back(std::move(small));
+            a.infos.push_back(std::move(infos));
+        }
+    }
+    return a;
+}
+
+// Each step's signature from the analysis: a size equal under every assignment is fixed; any
+// other is symbolic, named by the symbols it is a product of (checked against every assignment).
+void make_signatures(aph_executor& ex, const Analysis& a) {
+    for (size_t i = 0; i < ex.steps.size(); ++i) {
+        Step& s = ex.steps[i];
+        const std::vector<int64_t>& base = a.infos[0][i].shape;
+        s.info.dtype = a.infos[0][i].dtype;  // the same under every assignment
+        s.sig_shape = base;
+        s.dim_names.assign(base.size(), nullptr);
+        if (ex.symbols.empty()) continue;
+        for (size_t d = 0; d < base.size(); ++d) {
+            bool fixed = true;
+            for (const std::vector<ValueInfo>& infos : a.infos) fixed = fixed && infos[i].shape[d] == base[d];
+            if (fixed) continue;
+            s.sig_shape[d] = -1;
+            auto [c, e] = factor(base[d], a.sizes[0]);
+            bool product = c >= 1 && std::any_of(e.begin(), e.end(), [](int x) { return x > 0; });
+            for (size_t k = 1; k < a.infos.size() && product; ++k)
+                product = expand(c, e, a.sizes[k]) == a.infos[k][i].shape[d];
+            std::string name = product ? monomial(c, e, ex.symbols) : "?";
+            const auto sym = std::find(ex.symbols.begin(), ex.symbols.end(), name);
+            if (sym != ex.symbols.end()) {
+                s.dim_names[d] = sym->c_str();
+            } else {
+                ex.dim_exprs.push_back(std::make_unique<std::string>(std::move(name)));
+                s.dim_names[d] = ex.dim_exprs.back()->c_str();
+            }
+        }
+    }
+}
+
+// Sets s's value in place: its shape keeps its memory (a rank never changes), so the shape
+// pointers aph_executor_node_stats hands out stay valid as the current plan changes.
+void set_info(Step& s, const ValueInfo& v) {
+    s.info.dtype = v.dtype;
+    s.info.shape.assign(v.shape.begin(), v.shape.end());
+    s.info.strides.assign(v.strides.begin(), v.strides.end());
+    s.info.nbytes = v.nbytes;
+}
+
+// Copies infos into the steps and plans their memory; the plan (id 0) of sizes.
+Plan build_plan(std::vector<Step>& steps, std::vector<int64_t> sizes, std::vector<ValueInfo> infos) {
+    for (size_t i = 0; i < steps.size(); ++i) set_info(steps[i], infos[i]);
+    Plan p;
+    p.info = plan_memory(steps);
+    p.sizes = std::move(sizes);
+    p.infos = std::move(infos);
+    p.offsets.resize(steps.size());
+    for (size_t i = 0; i < steps.size(); ++i) p.offsets[i] = steps[i].offset;
+    return p;
+}
+
+void apply_plan(aph_executor& ex, const Plan& p) {
+    for (size_t i = 0; i < ex.steps.size(); ++i) {
+        set_info(ex.steps[i], p.infos[i]);
+        ex.steps[i].offset = p.offsets[i];
+    }
+    ex.plan = p.info;
+    ex.current = &p;
+}
+
+// The steps' values before any plan (a graph with symbols): the signature, no strides or bytes.
+void apply_signature(aph_executor& ex) {
+    for (Step& s : ex.steps) {
+        s.info.shape.assign(s.sig_shape.begin(), s.sig_shape.end());
+        s.info.strides.clear();
+        s.info.nbytes = 0;
+        s.offset = UINT64_MAX;
+    }
+    ex.plan = PlanInfo{};
+    for (const Step& s : ex.steps) ex.plan.steps += s.kind == Kind::Compute;
+    ex.current = nullptr;
 }
 
 }  // namespace
 
 void check_graph(const graph::Graph& graph) { (void)analyse(graph, false); }
 
+std::string sizes_str(const aph_executor& ex, const std::vector<int64_t>& sizes) {
+    std::string out;
+    for (size_t k = 0; k < ex.symbols.size(); ++k) {
+        if (k > 0) out += ", ";
+        out += ex.symbols[k] + " = " + std::to_string(sizes[k]);
+    }
+    return out;
+}
+
+namespace {
+
+// Makes current the plan of sizes: the cached one, or one made now (inference at those sizes,
+// errors naming the node and the sizes, then planning). Throws; current is unchanged then.
+void select_plan(aph_executor& ex, const std::vector<int64_t>& sizes) {
+    if (ex.current != nullptr && ex.current->sizes == sizes) return;
+    for (auto it = ex.plans.begin(); it != ex.plans.end(); ++it) {
+        if (it->sizes != sizes) continue;
+        ex.plans.splice(ex.plans.begin(), ex.plans, it);
+        apply_plan(ex, ex.plans.front());
+        return;
+    }
+    const bool cuda = ex.device->kind == APH_DEVICE_CUDA;
+    auto at_sizes = [&](const Error& e) {
+        throw Error::raw(e.status(), std::string(e.what()) + " (at " + sizes_str(ex, sizes) + ")");
+    };
+    std::vector<ValueInfo> infos(ex.steps.size());
+    for (size_t i = 0; i < ex.steps.size(); ++i) {
+        Step& s = ex.steps[i];
+        try {
+            infos[i] = with_node(s, [&] { return infer_step(s, infos, sizes, cuda); });
+        } catch (const Error& e) {
+            at_sizes(e);
+        }
+    }
+    Plan p;
+    try {
+        p = build_plan(ex.steps, sizes, std::move(infos));
+    } catch (const Error& e) {
+        if (ex.current != nullptr) apply_plan(ex, *ex.current);
+        else
+            apply_signature(ex);
+        at_sizes(e);
+    }
+    p.id = ++ex.plans_made;
+    ex.plans.push_front(std::move(p));
+    while (ex.plans.size() > ex.max_plans) ex.plans.pop_back();
+    apply_plan(ex, ex.plans.front());
+}
+
+}  // namespace
+
+std::vector<int64_t> bound_sizes(const aph_executor& ex) {
+    std::vector<int64_t> sizes(ex.symbols.size(), -1);
+    for (bool fresh : {true, false})
+        for (size_t i : ex.inputs) {
+            const Step& s = ex.steps[i];
+            if (s.bound == nullptr || s.fresh != fresh) continue;
+            for (size_t d = 0; d < s.symbolic_shape.size(); ++d) {
+                const int32_t k = s.symbolic_shape[d].symbol;
+                if (k >= 0 && sizes[static_cast<size_t>(k)] < 0) sizes[static_cast<size_t>(k)] = s.bound->shape[d];
+            }
+        }
+    return sizes;
+}
+
+void sync_current(aph_executor& ex) {
+    if (ex.symbols.empty()) return;
+    const std::vector<int64_t> sizes = bound_sizes(ex);
+    if (std::any_of(sizes.begin(), sizes.end(), [](int64_t v) { return v < 0; })) return;
+    select_plan(ex, sizes);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Making an executor
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// APH_ERR_OUT_OF_MEMORY: plan p does not fit the budget (limit) with `others` bytes tracked
+// besides this executor's.
+[[noreturn]] void over_budget(const aph_executor* ex, const Plan& p, uint64_t limit, uint64_t others, bool besides) {
+    const std::string sizes = ex != nullptr && !ex->symbols.empty() ? " for " + sizes_str(*ex, p.sizes) : "";
+    throw out_of_memory(strprintf("the memory plan%s needs %llu bytes at its peak, over the budget of %llu bytes "
+                                  "(%llu bytes already tracked%s)",
+                                  sizes.c_str(), static_cast<unsigned long long>(p.info.total_bytes),
+                                  static_cast<unsigned long long>(limit), static_cast<unsigned long long>(others),
+                                  besides ? " besides this executor's memory" : ""));
+}
+
+}  // namespace
 
 aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options) {
     aph_executor_options opt{};
@@ -159,26 +548,29 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     if (opt.stream != nullptr && opt.stream->device != device)
         throw device_mismatch("the executor's stream belongs to another device");
     if (opt.cpu_threads > kernels::kMaxCpuThreads)
-        throw invalid_argument(strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads,
-                                         kernels::kMaxCpuThreads));
+        throw invalid_argument(
+            strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads, kernels::kMaxCpuThreads));
+    if (opt.max_plans > kMaxMaxPlans)
+        throw invalid_argument(strprintf("options->max_plans is %zu; at most %zu", opt.max_plans, kMaxMaxPlans));
 
-    std::vector<Step> steps = analyse(graph, device->kind == APH_DEVICE_CUDA);
+    Analysis a = analyse(graph, device->kind == APH_DEVICE_CUDA);
+    std::vector<Step>& steps = a.steps;
     for (Step& s : steps) {
         if (s.kind != Kind::Output) continue;
         Step& base = steps[s.base];
         if (base.kind == Kind::Compute) base.own_memory = true;
     }
     for (Step& s : steps) s.planned = s.kind == Kind::Compute && !s.own_memory;
-    PlanInfo plan = plan_memory(steps);
-    if (opt.tracker != nullptr) {
-        plan.budget_bytes = opt.tracker->limit();
-        const uint64_t current = opt.tracker->allocated();
-        if (plan.budget_bytes > 0 && (plan.total_bytes > plan.budget_bytes || current > plan.budget_bytes - plan.total_bytes))
-            throw out_of_memory(strprintf("the memory plan needs %llu bytes at its peak, over the budget of %llu bytes "
-                                          "(%llu bytes already tracked)",
-                                          static_cast<unsigned long long>(plan.total_bytes),
-                                          static_cast<unsigned long long>(plan.budget_bytes),
-                                          static_cast<unsigned long long>(current)));
+    // A graph without symbols is planned now, and its budget checked before anything else.
+    std::optional<Plan> plan;
+    if (a.symbols.empty()) {
+        plan = build_plan(steps, {}, a.infos[0]);
+        if (opt.tracker != nullptr) {
+            const uint64_t limit = opt.tracker->limit();
+            const uint64_t current = opt.tracker->allocated();
+            if (limit > 0 && (plan->info.total_bytes > limit || current > limit - plan->info.total_bytes))
+                over_budget(nullptr, *plan, limit, current, false);
+        }
     }
 
     auto ex = std::make_unique<aph_executor>();
@@ -199,17 +591,25 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     ex->check_numerics = opt.check_numerics != 0;
     ex->profile = opt.profile != 0;
     ex->cpu_threads = static_cast<unsigned>(opt.cpu_threads);
+    ex->max_plans = opt.max_plans != 0 ? opt.max_plans : kDefaultMaxPlans;
     ex->steps = std::move(steps);
-    ex->plan = plan;
+    ex->symbols = std::move(a.symbols);
+    make_signatures(*ex, a);
+    if (plan) {
+        plan->id = ++ex->plans_made;
+        ex->plans.push_front(std::move(*plan));
+        apply_plan(*ex, ex->plans.front());
+    } else {
+        apply_signature(*ex);
+    }
     for (size_t i = 0; i < ex->steps.size(); ++i) {
         Step& s = ex->steps[i];
-        s.dim_names.assign(s.info.shape.size(), nullptr);
         if (s.kind == Kind::Input) ex->inputs.push_back(i);
         if (s.kind == Kind::Weight) ex->weights.push_back(i);
         if (s.kind == Kind::Output) ex->outputs.push_back(i);
     }
     for (std::vector<size_t>* list : {&ex->inputs, &ex->weights, &ex->outputs})  // graph order
-        std::sort(list->begin(), list->end(), [&](size_t a, size_t b) { return ex->steps[a].id < ex->steps[b].id; });
+        std::sort(list->begin(), list->end(), [&](size_t x, size_t y) { return ex->steps[x].id < ex->steps[y].id; });
     ex->input_copies.assign(ex->steps.size(), nullptr);
     return ex.release();
 }
@@ -220,17 +620,69 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
 
 namespace {
 
+// "[batch, seq, 384]": a signature, symbolic sizes by name.
+std::string signature_str(const Step& s) {
+    std::string out = "[";
+    for (size_t d = 0; d < s.sig_shape.size(); ++d) {
+        if (d > 0) out += ", ";
+        out += s.dim_names[d] != nullptr ? std::string(s.dim_names[d]) : std::to_string(s.sig_shape[d]);
+    }
+    return out + "]";
+}
+
+std::string shape_of(const aph_tensor* t) { return memory::format_shape(t->shape.data(), t->shape.size()); }
+
+// The tensor fits s's signature: its dtype, its rank and every fixed size (symbolic sizes are
+// checked against the plan of the run).
 void check_binding(const Step& s, const aph_tensor* t, const char* what) {
     if (t->dtype != s.info.dtype)
         throw invalid_argument(strprintf("%s '%s' (node %llu) has dtype %s, the tensor %s", what, s.name.c_str(),
                                          static_cast<unsigned long long>(s.id), dtype::name(s.info.dtype),
                                          dtype::name(t->dtype)));
-    if (t->shape != s.info.shape)
-        throw Error::kind(APH_ERR_SHAPE_MISMATCH,
-                          strprintf("%s '%s' (node %llu): expected %s, got %s", what, s.name.c_str(),
-                                    static_cast<unsigned long long>(s.id),
-                                    memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str(),
-                                    memory::format_shape(t->shape.data(), t->shape.size()).c_str()));
+    bool fits = t->shape.size() == s.sig_shape.size();
+    for (size_t d = 0; fits && d < s.sig_shape.size(); ++d)
+        fits = s.dim_names[d] != nullptr || t->shape[d] == s.sig_shape[d];
+    if (!fits)
+        throw Error::kind(APH_ERR_SHAPE_MISMATCH, strprintf("%s '%s' (node %llu): expected %s, got %s", what,
+                                                            s.name.c_str(), static_cast<unsigned long long>(s.id),
+                                                            signature_str(s).c_str(), shape_of(t).c_str()));
+}
+
+// "input 'ids' (node 1) [8, 26]".
+std::string input_label(const Step& s, const aph_tensor* t) {
+    return strprintf("input '%s' (node %llu) %s", s.name.c_str(), static_cast<unsigned long long>(s.id),
+                     shape_of(t).c_str());
+}
+
+// The inputs a and b (bound to ta and tb) disagree on symbol k.
+[[noreturn]] void disagree(const aph_executor& ex, int32_t k, const Step& a, const aph_tensor* ta, int64_t va,
+                           const char* a_note, const Step& b, const aph_tensor* tb, int64_t vb, const char* b_note) {
+    const char* sym = ex.symbols[static_cast<size_t>(k)].c_str();
+    throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                      strprintf("the inputs disagree on %s: %s%s has %s = %lld, %s%s has %s = %lld", sym,
+                                input_label(a, ta).c_str(), a_note, sym, static_cast<long long>(va),
+                                input_label(b, tb).c_str(), b_note, sym, static_cast<long long>(vb)));
+}
+
+// The sizes tensor t gives input s's symbols: every dimension of one symbol the same size.
+void check_own_symbols(const aph_executor& ex, const Step& s, const aph_tensor* t) {
+    for (size_t d = 0; d < s.symbolic_shape.size(); ++d)
+        for (size_t e = 0; e < d; ++e) {
+            const int32_t k = s.symbolic_shape[d].symbol;
+            if (k < 0 || s.symbolic_shape[e].symbol != k || t->shape[d] == t->shape[e]) continue;
+            throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                              strprintf("%s gives the symbol %s two sizes: %lld (dim %zu) and %lld (dim %zu)",
+                                        input_label(s, t).c_str(), ex.symbols[static_cast<size_t>(k)].c_str(),
+                                        static_cast<long long>(t->shape[e]), e, static_cast<long long>(t->shape[d]),
+                                        d));
+        }
+}
+
+// Size of symbol k in the tensor bound to input s, or -1 when s does not name it.
+int64_t symbol_size(const Step& s, const aph_tensor* t, int32_t k) {
+    for (size_t d = 0; d < s.symbolic_shape.size(); ++d)
+        if (s.symbolic_shape[d].symbol == k) return t->shape[d];
+    return -1;
 }
 
 void replace(aph_tensor*& slot, aph_tensor* t) {
@@ -250,6 +702,20 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
     if (s == nullptr || s->kind != (weight ? Kind::Weight : Kind::Input))
         throw Error::kind(APH_ERR_NOT_FOUND, strprintf("the graph has no %s node named '%s'", what, name.c_str()));
     check_binding(*s, t, what);
+    if (!s->symbolic_shape.empty()) {
+        // Its symbols' sizes agree with the other inputs bound for the next run.
+        check_own_symbols(ex, *s, t);
+        for (size_t i : ex.inputs) {
+            const Step& o = ex.steps[i];
+            if (&o == s || !o.fresh || o.bound == nullptr) continue;
+            for (const Dim& d : s->symbolic_shape) {
+                if (d.symbol < 0) continue;
+                const int64_t mine = symbol_size(*s, t, d.symbol), theirs = symbol_size(o, o.bound, d.symbol);
+                if (theirs >= 0 && theirs != mine)
+                    disagree(ex, d.symbol, *s, t, mine, "", o, o.bound, theirs, ", bound for the next run,");
+            }
+        }
+    }
     if (weight && (t->device() != ex.device || !tensor::is_contiguous(*t))) {
         // Weights are copied once, here: to the executor's device, contiguous (as inference
         // assumed).
@@ -258,6 +724,7 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
         tensor::retain(t);
         replace(s->bound, t);
     }
+    if (!weight) s->fresh = true;
 }
 
 namespace {
@@ -310,17 +777,16 @@ void load_weights(aph_executor& ex, const std::string& path) {
         const std::string key = weight_key(s);
         const TensorInfo* ti = file->find(key);
         if (ti == nullptr)
-            throw Error::kind(APH_ERR_NOT_FOUND, strprintf("%s: no tensor '%s' for weight node %llu '%s'",
-                                                               path.c_str(), key.c_str(),
-                                                               static_cast<unsigned long long>(s.id), s.name.c_str()));
+            throw Error::kind(APH_ERR_NOT_FOUND,
+                              strprintf("%s: no tensor '%s' for weight node %llu '%s'", path.c_str(), key.c_str(),
+                                        static_cast<unsigned long long>(s.id), s.name.c_str()));
         if (ti->dtype != s.info.dtype || ti->shape != s.info.shape)
-            throw Error::kind(APH_ERR_SERIALIZATION,
-                              strprintf("%s: tensor '%s' is %s %s, but weight node %llu '%s' is %s %s", path.c_str(),
-                                        key.c_str(), dtype::name(ti->dtype),
-                                        memory::format_shape(ti->shape.data(), ti->shape.size()).c_str(),
-                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
-                                        dtype::name(s.info.dtype),
-                                        memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str()));
+            throw Error::kind(
+                APH_ERR_SERIALIZATION,
+                strprintf("%s: tensor '%s' is %s %s, but weight node %llu '%s' is %s %s", path.c_str(), key.c_str(),
+                          dtype::name(ti->dtype), memory::format_shape(ti->shape.data(), ti->shape.size()).c_str(),
+                          static_cast<unsigned long long>(s.id), s.name.c_str(), dtype::name(s.info.dtype),
+                          memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str()));
         found.emplace_back(&s, ti);
     }
     std::vector<aph_tensor*> made;
@@ -342,7 +808,9 @@ void free_memory(aph_executor& ex) noexcept {
     for (Step& s : ex.steps) {
         if (s.tensor != nullptr) tensor::release(s.tensor);
         if (s.own != nullptr) tensor::release(s.own);
-        s.tensor = s.own = nullptr;
+        if (s.own_buffer != nullptr) tensor::release(s.own_buffer);
+        s.tensor = s.own = s.own_buffer = nullptr;
+        s.own_capacity = 0;
         s.direct = false;
     }
     for (aph_tensor*& t : ex.input_copies) {
@@ -351,6 +819,7 @@ void free_memory(aph_executor& ex) noexcept {
     }
     if (ex.arena != nullptr) tensor::release(ex.arena);
     ex.arena = nullptr;
+    ex.arena_capacity = 0;
     if (ex.tracker != nullptr && ex.charged > 0) {
         try {
             ex.tracker->deallocate(ex.charged);
@@ -358,7 +827,9 @@ void free_memory(aph_executor& ex) noexcept {
         }
     }
     ex.charged = 0;
-    ex.allocated = false;
+    ex.held = 0;
+    ex.constants_made = false;
+    ex.memory_plan = 0;
 }
 
 namespace {
@@ -367,13 +838,13 @@ namespace {
 bool aliases_executor_memory(const aph_executor& ex, const aph_tensor* t) {
     if (ex.arena != nullptr && t->storage == ex.arena->storage) return true;
     for (const Step& s : ex.steps)
-        if (s.own != nullptr && s.own->storage == t->storage) return true;
+        if ((s.own != nullptr && s.own->storage == t->storage) ||
+            (s.own_buffer != nullptr && s.own_buffer->storage == t->storage))
+            return true;
     return false;
 }
 
-aph_stream* work_stream(const aph_executor& ex) {
-    return ex.stream != nullptr ? ex.stream : ex.device->default_stream;
-}
+aph_stream* work_stream(const aph_executor& ex) { return ex.stream != nullptr ? ex.stream : ex.device->default_stream; }
 
 // Fills constant s's tensor from its params (through a CPU tensor: f64 for floats, i64 for
 // integers, cast to the dtype once).
@@ -417,41 +888,108 @@ void fill_constant(aph_executor& ex, Step& s) {
     device::release(cpu);
 }
 
-void allocate(aph_executor& ex) {
-    if (ex.tracker != nullptr && ex.plan.total_bytes > 0) {
-        ex.tracker->allocate(ex.plan.total_bytes);
-        ex.charged = ex.plan.total_bytes;
+uint64_t aligned(uint64_t n) { return (n + 255) / 256 * 256; }  // plan.cpp's alignment
+
+// a + b; APH_ERR_OUT_OF_MEMORY when it overflows 64 bits.
+uint64_t add_bytes(uint64_t a, uint64_t b) {
+    if (a > UINT64_MAX - b) throw out_of_memory("the memory plan's size overflows 64 bits");
+    return a + b;
+}
+
+// A tensor of dtype and shape over buffer's memory from its first byte (a fresh empty tensor when
+// the shape has no elements).
+aph_tensor* view_of(aph_executor& ex, aph_tensor* buffer, const ValueInfo& v, uint64_t offset) {
+    if (v.nbytes == 0 || buffer == nullptr)
+        return tensor::create(ex.device, ex.stream, v.dtype, v.shape.data(), v.shape.size());
+    buffer->storage->refs.retain();
+    try {
+        return tensor::make_view(buffer->storage, v.dtype, v.shape, v.strides, buffer->offset + offset, false);
+    } catch (...) {
+        tensor::storage_release(buffer->storage);  // make_view took nothing over
+        throw;
+    }
+}
+
+// Lays the step tensors out for the current plan, growing the memory when the plan needs more.
+// The executor holds one arena and one buffer per output value, each as large as the largest
+// plan laid out since it was allocated: a plan that fits them allocates nothing. One that does
+// not grows them (to the largest of each), charging the growth to the tracker first; when the
+// grown total would not fit the budget but the plan alone would, every buffer is allocated
+// again at exactly the plan's sizes instead; when neither fits, APH_ERR_OUT_OF_MEMORY and the
+// memory stays as it was. Any other failure frees all memory (the next run allocates again).
+void bind_memory(aph_executor& ex) {
+    const Plan& p = *ex.current;
+    if (ex.memory_plan == p.id) return;
+    uint64_t grown = add_bytes(std::max(ex.arena_capacity, p.info.arena_bytes), p.info.constant_bytes);
+    for (const Step& s : ex.steps)
+        if (s.own_memory) grown = add_bytes(grown, std::max(s.own_capacity, aligned(s.info.nbytes)));
+    bool exact = false;
+    uint64_t target = grown;
+    if (ex.tracker != nullptr && grown > ex.held) {
+        const uint64_t limit = ex.tracker->limit();
+        const uint64_t tracked = ex.tracker->allocated();
+        const uint64_t others = tracked > ex.charged ? tracked - ex.charged : 0;
+        auto fits = [&](uint64_t bytes) { return limit == 0 || (others <= limit && bytes <= limit - others); };
+        if (!fits(grown)) {
+            if (!fits(p.info.total_bytes)) over_budget(&ex, p, limit, others, ex.charged > 0);
+            exact = true;
+            target = p.info.total_bytes;
+        }
     }
     try {
-        aph_stream* stream = ex.stream;
-        if (ex.plan.arena_bytes > 0) {
-            const int64_t n = static_cast<int64_t>(ex.plan.arena_bytes);
-            ex.arena = tensor::create(ex.device, stream, APH_DTYPE_U8, &n, 1);
+        // The tensors of the previous layout (values of the last run, whose outputs callers may
+        // hold references to: those keep their memory).
+        for (Step& s : ex.steps) {
+            if (s.kind == Kind::Input || s.kind == Kind::Weight || s.kind == Kind::Constant) continue;
+            replace(s.tensor, nullptr);
+            replace(s.own, nullptr);
+            s.direct = false;
+        }
+        if (ex.tracker != nullptr && target > ex.charged) {
+            ex.tracker->allocate(target - ex.charged);
+            ex.charged = target;
+        }
+        auto resize = [&](aph_tensor*& buffer, uint64_t& capacity, uint64_t need) {
+            if (exact ? need == capacity : need <= capacity) return;
+            replace(buffer, nullptr);
+            capacity = 0;
+            if (need > 0) {
+                const int64_t n = static_cast<int64_t>(need);
+                buffer = tensor::create(ex.device, ex.stream, APH_DTYPE_U8, &n, 1);
+            }
+            capacity = need;
+        };
+        resize(ex.arena, ex.arena_capacity, p.info.arena_bytes);
+        for (Step& s : ex.steps)
+            if (s.own_memory) resize(s.own_buffer, s.own_capacity, aligned(s.info.nbytes));
+        if (!ex.constants_made) {
+            for (Step& s : ex.steps) {
+                if (s.kind != Kind::Constant) continue;
+                replace(s.tensor,
+                        tensor::create(ex.device, ex.stream, s.info.dtype, s.info.shape.data(), s.info.shape.size()));
+                fill_constant(ex, s);
+            }
+            ex.constants_made = true;
+        }
+        ex.held = target;
+        if (ex.tracker != nullptr && ex.charged > target) {
+            ex.tracker->deallocate(ex.charged - target);
+            ex.charged = target;
         }
         for (Step& s : ex.steps) {
-            if (s.planned && s.info.nbytes > 0) {
-                ex.arena->storage->refs.retain();
-                try {
-                    s.tensor = tensor::make_view(ex.arena->storage, s.info.dtype, s.info.shape, s.info.strides,
-                                                 ex.arena->offset + s.offset, false);
-                } catch (...) {
-                    tensor::storage_release(ex.arena->storage);  // make_view took nothing over
-                    throw;
-                }
-            } else if (s.planned || s.own_memory || s.kind == Kind::Constant) {
-                s.tensor = tensor::create(ex.device, stream, s.info.dtype, s.info.shape.data(), s.info.shape.size());
-                if (s.kind == Kind::Constant) fill_constant(ex, s);
-                if (s.own_memory) {
-                    tensor::retain(s.tensor);
-                    s.own = s.tensor;
-                }
+            if (s.planned) {
+                s.tensor = view_of(ex, ex.arena, s.info, s.offset);
+            } else if (s.own_memory) {
+                s.own = view_of(ex, s.own_buffer, s.info, 0);
+                tensor::retain(s.own);
+                s.tensor = s.own;
             }
         }
     } catch (...) {
         free_memory(ex);
         throw;
     }
-    ex.allocated = true;
+    ex.memory_plan = p.id;
 }
 
 // Counts NaN and Inf in t (read back to the host).
@@ -510,15 +1048,15 @@ void run_custom(aph_executor& ex, const Step& s, const std::vector<aph_tensor*>&
             throw Error::kind(APH_ERR_NOT_IMPLEMENTED, "custom operation '" + s.op + "' has no CUDA implementation");
         aph_stream* stream = work_stream(ex);
         invoke_callback_checked(
-            [&] { return op.cuda(op.user_data, s.params_json.c_str(), stream, cin.size(), cin.data(), out); }, what);
+            [&] { return op.cuda(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out, stream); }, what);
         // The callback queued work on the stream that uses its operands: borrowed memory among
         // them must not go back to its owner before that work is done.
         for (const aph_tensor* t : cin) tensor::record_borrowed_use(t, stream);
         tensor::record_borrowed_use(out, stream);
     } else if (ex.device->kind == APH_DEVICE_CPU) {
         ops::cpu_dispatch_warning();
-        invoke_callback_checked([&] { return op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out); },
-                                what);
+        invoke_callback_checked(
+            [&] { return op.cpu(op.user_data, s.params_json.c_str(), cin.size(), cin.data(), out); }, what);
     } else {
         throw device_not_available(device::label(ex.device->kind, ex.device->ordinal));
     }
@@ -585,14 +1123,53 @@ void synchronize(aph_executor& ex) {
 void run(aph_executor& ex) {
     for (const Step& s : ex.steps)
         if ((s.kind == Kind::Input || s.kind == Kind::Weight) && s.bound == nullptr)
-            throw Error::kind(APH_ERR_INVALID_STATE,
-                              strprintf("%s node %llu '%s' is not bound (%s)", s.kind == Kind::Input ? "input" : "weight",
-                                        static_cast<unsigned long long>(s.id), s.name.c_str(),
-                                        s.kind == Kind::Input ? "aph_executor_set_input"
-                                                              : "aph_executor_set_weight or aph_executor_load_weights"));
+            throw Error::kind(
+                APH_ERR_INVALID_STATE,
+                strprintf("%s node %llu '%s' is not bound (%s)", s.kind == Kind::Input ? "input" : "weight",
+                          static_cast<unsigned long long>(s.id), s.name.c_str(),
+                          s.kind == Kind::Input ? "aph_executor_set_input"
+                                                : "aph_executor_set_weight or aph_executor_load_weights"));
+    // The inputs bound since the last run call fix the symbols (the others must agree); a run
+    // consumes them, failing or not.
+    struct Consume {
+        aph_executor& ex;
+        ~Consume() {
+            for (size_t i : ex.inputs) ex.steps[i].fresh = false;
+        }
+    } consume{ex};
+    if (!ex.symbols.empty()) {
+        const std::vector<int64_t> sizes = bound_sizes(ex);
+        for (size_t i : ex.inputs) {
+            const Step& s = ex.steps[i];
+            for (size_t d = 0; d < s.symbolic_shape.size(); ++d) {
+                const int32_t k = s.symbolic_shape[d].symbol;
+                if (k < 0 || s.bound->shape[d] == sizes[static_cast<size_t>(k)]) continue;
+                // The input that gave the size: a fresh one if any gave it, else an earlier one.
+                for (bool fresh : {true, false})
+                    for (size_t j : ex.inputs) {
+                        const Step& o = ex.steps[j];
+                        if (o.fresh != fresh || symbol_size(o, o.bound, k) != sizes[static_cast<size_t>(k)]) continue;
+                        disagree(ex, k, o, o.bound, sizes[static_cast<size_t>(k)],
+                                 o.fresh ? "" : ", bound before the last run,", s, s.bound, s.bound->shape[d],
+                                 s.fresh ? "" : ", bound before the last run,");
+                    }
+            }
+        }
+        select_plan(ex, sizes);
+    }
+    for (size_t o : ex.outputs) {
+        const Step& s = ex.steps[o];
+        if (s.bound == nullptr || s.bound->shape == s.info.shape) continue;
+        throw Error::kind(APH_ERR_SHAPE_MISMATCH,
+                          strprintf("output '%s' (node %llu) is %s at %s; the tensor bound to it is %s", s.name.c_str(),
+                                    static_cast<unsigned long long>(s.id),
+                                    memory::format_shape(s.info.shape.data(), s.info.shape.size()).c_str(),
+                                    sizes_str(ex, ex.current->sizes).c_str(), shape_of(s.bound).c_str()));
+    }
     // The executor's thread count for the CPU kernels of this run (0 keeps the caller's).
-    const kernels::ThreadLimitScope threads(ex.cpu_threads);
-    if (!ex.allocated) allocate(ex);
+    std::optional<kernels::ThreadLimitScope> threads;
+    if (ex.cpu_threads != 0) threads.emplace(static_cast<int>(ex.cpu_threads));
+    bind_memory(ex);
     ex.ran = false;
     route_outputs(ex);
     const std::string dev = device::label(ex.device->kind, ex.device->ordinal);
@@ -616,6 +1193,8 @@ void run(aph_executor& ex) {
                         tensor::retain(s.bound);
                         replace(s.tensor, s.bound);
                     } else {
+                        if (ex.input_copies[i] != nullptr && ex.input_copies[i]->shape != s.info.shape)
+                            replace(ex.input_copies[i], nullptr);  // another size set's
                         if (ex.input_copies[i] == nullptr)
                             ex.input_copies[i] = tensor::create(ex.device, ex.stream, s.info.dtype, s.info.shape.data(),
                                                                 s.info.shape.size());
@@ -639,8 +1218,7 @@ void run(aph_executor& ex) {
                 case Kind::Compute: {
                     in.clear();
                     for (size_t op : s.operands) in.push_back(ex.steps[op].tensor);
-                    if (s.custom)
-                        run_custom(ex, s, in, s.tensor);
+                    if (s.custom) run_custom(ex, s, in, s.tensor);
                     else
                         run_builtin(s, ex.stream, in, s.tensor);
                     break;
@@ -662,7 +1240,8 @@ void run(aph_executor& ex) {
                 throw Error::kind(APH_ERR_KERNEL,
                                   strprintf("numerics check: %s produced %llu NaN and %llu Inf among %lld values",
                                             node_label(s).c_str(), static_cast<unsigned long long>(nan),
-                                            static_cast<unsigned long long>(inf), static_cast<long long>(s.tensor->numel)));
+                                            static_cast<unsigned long long>(inf),
+                                            static_cast<long long>(s.tensor->numel)));
         }
         if (ex.trace != nullptr) {
             trace::Span span;
@@ -716,8 +1295,8 @@ aph_executor::~aph_executor() {
 
 const aph::exec::Step* aph_executor::find(const std::string& name) const {
     for (const aph::exec::Step& s : steps)
-        if (s.name == name &&
-            (s.kind == aph::exec::Kind::Input || s.kind == aph::exec::Kind::Weight || s.kind == aph::exec::Kind::Output))
+        if (s.name == name && (s.kind == aph::exec::Kind::Input || s.kind == aph::exec::Kind::Weight ||
+                               s.kind == aph::exec::Kind::Output))
             return &s;
     return nullptr;
 }

@@ -2,10 +2,25 @@
 // liveness, execution through the eager operations, and custom operations from C.
 //
 // An executor is made in two phases, both before any device memory is allocated:
-//   analyse: resolve every node's operation, infer every dtype and shape (errors name the node);
+//   analyse: resolve every node's operation, check its params, infer every dtype and shape
+//            (errors name the node);
 //   plan:    place every computed value in one arena by liveness (plan.cpp's greedy placement),
 //            and check the total against the tracker's budget.
 // Memory is allocated at the first run and reused by every later run.
+//
+// Symbolic dimensions. Input shapes (and reshape shapes) may name symbols ("batch", "seq").
+// There is still one inference per operation (runtime/ops/infer.hpp): the executor binds the
+// symbols to sizes and runs the unchanged rules on the concrete shapes. When it is made, it
+// infers the whole graph under two probe assignments (distinct primes per symbol, odd and larger
+// than any size a graph fixes, different in each: prime_probes), so every rule between
+// concrete sizes runs, and a relation that holds only for particular sizes of a symbol (a
+// symbol meeting a fixed size, two symbols meeting each other, a reshape that needs an even
+// size) fails there, reported with the symbols' names in place of the probe sizes. Comparing the
+// assignments (and a third with every symbol 1, when the graph accepts it) tells which sizes of
+// every value depend on the symbols: the signature. The plan for actual sizes is made at the run
+// that first needs them (inference again, then planning) and kept in a small LRU cache of
+// plans (Plan), so runs alternating between size sets plan nothing; memory grows to the largest
+// plan that ran and is reused by the others.
 #pragma once
 
 #include "../core/error.hpp"
@@ -14,6 +29,7 @@
 #include "aphelion.h"
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +84,13 @@ Kind builtin_kind(const Builtin* b);
 size_t builtin_min_operands(const Builtin* b);
 size_t builtin_max_operands(const Builtin* b);
 
+// A dimension of a shape param that may name symbols: a size (symbol -1) or a symbol's index in
+// aph_executor::symbols.
+struct Dim {
+    int64_t size = 0;
+    int32_t symbol = -1;
+};
+
 struct Step {
     uint64_t id = 0;
     std::string name;
@@ -75,10 +98,18 @@ struct Step {
     Kind kind = Kind::Compute;
     std::vector<size_t> operands;  // step indices (execution order), in edge insertion order
     Json params = Json::object();
-    std::string params_json;       // compact, for custom operations
+    std::string params_json;  // compact, for custom operations
+    // Input and reshape nodes whose shape param names a symbol: the param's name and the shape
+    // as written (the symbols are bound into params before each inference: bind_symbols).
+    const char* symbolic_param = nullptr;
+    std::vector<Dim> symbolic_shape;
+    // The value under the current plan (aph_executor::current): for a graph with symbols, before
+    // any plan, the signature's dtype and shape (-1 for symbolic sizes) with no strides or bytes.
     ValueInfo info;
-    // Per dimension of info.shape: the symbol of a symbolic dimension, NULL for a fixed one
-    // (aph_value_info's dim_names; every dimension is fixed until symbolic shapes arrive).
+    // The signature: info.shape for the sizes that no symbol changes, -1 for the others; per
+    // dimension the symbol's name, an expression of symbols ("batch*seq") or "?" for symbolic
+    // sizes, NULL for fixed ones (aph_value_info's shape and dim_names).
+    std::vector<int64_t> sig_shape;
     std::vector<const char*> dim_names;
     const Builtin* builtin = nullptr;
     std::shared_ptr<CustomOp> custom;
@@ -95,11 +126,15 @@ struct Step {
     // Owned reference: an input's or weight's bound tensor, or the caller's tensor an output
     // is bound to (aph_executor_bind_output).
     aph_tensor* bound = nullptr;
-    // Owned reference, own_memory values only: the memory allocated for the value at the first
-    // run. tensor is this, or for one run the caller's tensor bound to the output reading it
-    // (written in place, see run()).
+    bool fresh = false;  // an input bound since the last aph_executor_run call
+    // Owned references, own_memory values only: own_buffer is the memory held for the value
+    // (a byte tensor of own_capacity bytes, grown when a plan needs more), own the value's view
+    // of it under the plan the memory is laid out for. tensor is own, or for one run the
+    // caller's tensor bound to the output reading it (written in place, see run()).
+    aph_tensor* own_buffer = nullptr;
+    uint64_t own_capacity = 0;
     aph_tensor* own = nullptr;
-    bool direct = false;           // output step: this run computed straight into bound
+    bool direct = false;  // output step: this run computed straight into bound
     uint64_t last_ns = 0, total_ns = 0;
 };
 
@@ -112,35 +147,62 @@ std::string weight_key(const Step& s);
 const Json& constant_value(const Step& s);
 
 struct PlanInfo {
-    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0,
-             constant_bytes = 0, total_bytes = 0, budget_bytes = 0;
+    uint64_t arena_bytes = 0, live_peak_bytes = 0, unshared_bytes = 0, output_bytes = 0, constant_bytes = 0,
+             total_bytes = 0;  // the budget is the tracker's limit
     size_t buffers = 0, steps = 0;
 };
 
 // Places the planned values (plan.cpp): sets offset for each planned step; returns the facts.
 PlanInfo plan_memory(std::vector<Step>& steps);
 
+// The plan of one size set: every step's value and arena offset under it.
+struct Plan {
+    uint64_t id = 0;                // distinct per plan made (0: none)
+    std::vector<int64_t> sizes;     // the symbols' sizes, in aph_executor::symbols order
+    std::vector<ValueInfo> infos;   // per step
+    std::vector<uint64_t> offsets;  // per step (planned steps)
+    PlanInfo info;
+};
+
+// The default of aph_executor_options::max_plans and its largest value.
+constexpr size_t kDefaultMaxPlans = 8;
+constexpr size_t kMaxMaxPlans = 4096;
+
 }  // namespace aph::exec
 
 struct aph_executor {
-    aph::RefCount refs;                // aph_executor_retain / aph_executor_release
-    aph_device* device = nullptr;      // owned reference
-    aph_stream* stream = nullptr;      // owned reference or NULL (default stream)
-    aph_tracker* tracker = nullptr;    // owned reference or NULL
-    aph_trace_sink* trace = nullptr;   // owned reference or NULL
+    aph::RefCount refs;               // aph_executor_retain / aph_executor_release
+    aph_device* device = nullptr;     // owned reference
+    aph_stream* stream = nullptr;     // owned reference or NULL (default stream)
+    aph_tracker* tracker = nullptr;   // owned reference or NULL
+    aph_trace_sink* trace = nullptr;  // owned reference or NULL
     bool check_numerics = false;
     bool profile = false;
-    unsigned cpu_threads = 0;          // CPU worker threads during runs (0: the caller's default)
+    unsigned cpu_threads = 0;  // CPU worker threads during runs (0: the caller's default)
 
     std::vector<aph::exec::Step> steps;  // execution (topological) order
     // Step indices of the input, weight and output nodes, each in graph (node id) order.
     std::vector<size_t> inputs, weights, outputs;
+    // The symbolic dimensions, in the order input nodes (by id) first name them; never resized
+    // after the executor is made (dim_names point into it).
+    std::vector<std::string> symbols;
+    std::vector<std::unique_ptr<std::string>> dim_exprs;  // dim_names that are expressions
+    // Plans by size set, most recently used first (at most max_plans; a graph without symbols
+    // has one, made with the executor). current: the plan whose values the steps hold (NULL
+    // before the first plan of a graph with symbols); plan is its facts.
+    std::list<aph::exec::Plan> plans;
+    size_t max_plans = aph::exec::kDefaultMaxPlans;
+    uint64_t plans_made = 0;
+    const aph::exec::Plan* current = nullptr;
     aph::exec::PlanInfo plan;
 
-    // Allocated at the first run.
-    bool allocated = false;
-    uint64_t charged = 0;                // bytes charged to the tracker
-    aph_tensor* arena = nullptr;
+    // Memory, allocated at the first run and grown when a plan needs more.
+    uint64_t memory_plan = 0;  // id of the plan the step tensors are laid out for
+    bool constants_made = false;
+    uint64_t held = 0;            // arena capacity + output buffers + constants
+    uint64_t charged = 0;         // bytes charged to the tracker (held, with a tracker)
+    aph_tensor* arena = nullptr;  // arena_capacity bytes (NULL when 0)
+    uint64_t arena_capacity = 0;
     std::vector<aph_tensor*> input_copies;  // per step: inputs bound on another device
     uint64_t runs = 0;
     bool ran = false;
@@ -154,25 +216,39 @@ struct aph_executor {
 namespace aph::exec {
 
 // Analyses and plans graph for device (throws; nothing allocated).
-aph_executor* make_executor(const graph::Graph& graph, aph_device* device,
-                            const aph_executor_options* options);
+aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options);
+// Binds an input (the signature's dtype, rank and fixed sizes; its symbols' sizes agreeing with
+// the other inputs bound since the last run) or a weight.
 void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool weight);
-// Binds output name to t (NULL: unbinds); checks dtype, shape, device and writability.
+// Binds output name to t (NULL: unbinds); checks dtype, signature, device and writability.
 void bind_output(aph_executor& ex, const std::string& name, aph_tensor* t);
 void load_weights(aph_executor& ex, const std::string& path);
 void run(aph_executor& ex);
-// Releases everything allocated by the first run (and the tracker charge). Never throws.
+// Releases all memory (and the tracker charge). Never throws.
 void free_memory(aph_executor& ex) noexcept;
+
+// The sizes the bound inputs give the symbols now (inputs bound since the last run first), -1
+// for a symbol no bound input gives.
+std::vector<int64_t> bound_sizes(const aph_executor& ex);
+// For a graph with symbols: makes current the plan of the sizes the bound inputs give, when
+// they give every symbol (planning it if no cached plan has them); otherwise leaves current
+// alone. What the getters report (aph_executor_plan_info, aph_executor_node_stats).
+void sync_current(aph_executor& ex);
+// "batch = 8, seq = 26".
+std::string sizes_str(const aph_executor& ex, const std::vector<int64_t>& sizes);
 
 // The analysis alone (the pipeline's check stage): throws the first problem.
 void check_graph(const graph::Graph& graph);
 
-// Runs a built-in's inference (builtin_ops.cpp): checks the node's params against the
-// operation's schema and fills in the absent ones' defaults, then infers for a CUDA device
-// (f64 refused, as the eager operations refuse it) or not.
-ValueInfo infer_builtin(Step& s, const std::vector<const ValueInfo*>& in, bool cuda);
-void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in,
-                 aph_tensor* out);
+// Checks a built-in node's params against the operation's schema and fills in the absent ones'
+// defaults (builtin_ops.cpp), once, when the executor is made.
+void prepare_builtin(Step& s);
+// The name of the operation's symbolic-shape param (input, reshape), or nullptr.
+const char* symbolic_param(const Builtin* b);
+// Runs a built-in's inference (prepared params; symbols bound) for a CUDA device (f64 refused,
+// as the eager operations refuse it) or not.
+ValueInfo infer_builtin(const Step& s, const std::vector<const ValueInfo*>& in, bool cuda);
+void run_builtin(const Step& s, aph_stream* stream, const std::vector<aph_tensor*>& in, aph_tensor* out);
 // Makes a view step's tensor from its operand's.
 aph_tensor* make_view(const Step& s, aph_tensor* base);
 

@@ -32,7 +32,7 @@ using Inputs = std::vector<const ValueInfo*>;
 struct Builtin {
     const char* name;
     Kind kind;
-    int32_t sub;                            // the aph_binary_op / aph_unary_op / ... value, or 0
+    int32_t sub;  // the aph_binary_op / aph_unary_op / ... value, or 0
     size_t min_operands;
     std::span<const char* const> operands;  // every operand's name: the maximum count
     std::span<const ParamDef> params;

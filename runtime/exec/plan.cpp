@@ -66,9 +66,8 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
     }
 
     std::vector<size_t> order = vals;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        return aligned(steps[a].info.nbytes) > aligned(steps[b].info.nbytes);
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return aligned(steps[a].info.nbytes) > aligned(steps[b].info.nbytes); });
     std::vector<size_t> placed;
     for (size_t v : order) {
         Step& s = steps[v];

@@ -62,17 +62,15 @@ struct DtypeEntry {
     int rank;
 };
 constexpr DtypeEntry kDtypes[] = {
-    {"BOOL", APH_DTYPE_BOOL, 0},       {"U8", APH_DTYPE_U8, 1},
-    {"I8", APH_DTYPE_I8, 2},           {"F8_E5M2", APH_DTYPE_F8E5M2, 3},
-    {"F8_E4M3", APH_DTYPE_F8E4M3, 4},  {"I16", APH_DTYPE_I16, 5},
-    {"F16", APH_DTYPE_F16, 6},         {"BF16", APH_DTYPE_BF16, 7},
-    {"I32", APH_DTYPE_I32, 8},         {"U32", APH_DTYPE_U32, 9},
-    {"F32", APH_DTYPE_F32, 10},        {"F64", APH_DTYPE_F64, 11},
+    {"BOOL", APH_DTYPE_BOOL, 0},      {"U8", APH_DTYPE_U8, 1},          {"I8", APH_DTYPE_I8, 2},
+    {"F8_E5M2", APH_DTYPE_F8E5M2, 3}, {"F8_E4M3", APH_DTYPE_F8E4M3, 4}, {"I16", APH_DTYPE_I16, 5},
+    {"F16", APH_DTYPE_F16, 6},        {"BF16", APH_DTYPE_BF16, 7},      {"I32", APH_DTYPE_I32, 8},
+    {"U32", APH_DTYPE_U32, 9},        {"F32", APH_DTYPE_F32, 10},       {"F64", APH_DTYPE_F64, 11},
     {"I64", APH_DTYPE_I64, 12},
 };
 // The reference's other dtypes (safetensors 0.6-0.8), named in the error.
-constexpr const char* kUnsupported[] = {"F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "F8_E4M3FNUZ",
-                                        "F8_E5M2FNUZ", "U16", "C64", "U64"};
+constexpr const char* kUnsupported[] = {"F4",          "F6_E2M3", "F6_E3M2", "F8_E8M0", "F8_E4M3FNUZ",
+                                        "F8_E5M2FNUZ", "U16",     "C64",     "U64"};
 constexpr const char* kSupportedList = "F64, F32, F16, BF16, I64, I32, I16, I8, U8, U32, BOOL, F8_E4M3, F8_E5M2";
 
 const DtypeEntry* dtype_entry(aph_dtype d) noexcept {
@@ -144,8 +142,8 @@ bool valid_utf8(std::string_view s) noexcept {
             if ((cc & 0xc0) != 0x80) return false;
             cp = (cp << 6) | (cc & 0x3fu);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
             return false;
         }
         i += len;
@@ -192,16 +190,15 @@ ParsedJson parse_checking_duplicates(std::string_view text, const char* top_what
                     } else if (f.name == "__metadata__") {
                         duplicate = strprintf("__metadata__ has the key '%s' twice", printable(k).c_str());
                     } else {
-                        duplicate = strprintf("tensor '%s' has the field '%s' twice",
-                                              printable(f.name).c_str(), printable(k).c_str());
+                        duplicate = strprintf("tensor '%s' has the field '%s' twice", printable(f.name).c_str(),
+                                              printable(k).c_str());
                     }
                 } else {
                     f.keys.push_back(k);
                 }
                 break;
             }
-            default:
-                break;
+            default: break;
         }
         return true;
     };
@@ -234,9 +231,7 @@ bool as_unsigned(const Json& j, uint64_t& out) {
     return false;
 }
 
-std::string number_text(const Json& j) {
-    return j.is_number() ? j.dump() : a_type(j);
-}
+std::string number_text(const Json& j) { return j.is_number() ? j.dump() : a_type(j); }
 
 class Failure {
 public:
@@ -253,7 +248,7 @@ private:
     throw Error::kind(APH_ERR_IO, path + ": " + std::strerror(err));
 }
 
-void release_file_ref(void* /*data*/, void* user_data) {
+void release_file_ref(void* user_data, void* /*data*/) {
     delete static_cast<std::shared_ptr<const SafetensorsFile>*>(user_data);
 }
 
@@ -300,9 +295,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (map == MAP_FAILED) {
         // No address space or memory for the mapping is running out of memory, not an I/O error.
         if (map_err == ENOMEM) {
-            throw out_of_memory(strprintf("%s: the file (%llu bytes) cannot be mapped into memory: %s",
-                                          path.c_str(), static_cast<unsigned long long>(size),
-                                          std::strerror(map_err)));
+            throw out_of_memory(strprintf("%s: the file (%llu bytes) cannot be mapped into memory: %s", path.c_str(),
+                                          static_cast<unsigned long long>(size), std::strerror(map_err)));
         }
         io_error(path, map_err);
     }
@@ -353,8 +347,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
             if (!value.is_object()) fail("__metadata__ is " + a_type(value) + ", expected an object of strings");
             for (const auto& [k, v] : value.items()) {
                 if (!v.is_string()) {
-                    fail("__metadata__: the value of '" + printable(k) + "' is " + a_type(v) +
-                         ", expected a string");
+                    fail("__metadata__: the value of '" + printable(k) + "' is " + a_type(v) + ", expected a string");
                 }
                 f->metadata_.emplace(k, v.get<std::string>());
             }
@@ -383,8 +376,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         if (rank < 0) {
             for (const char* u : kUnsupported) {
                 if (dname == u) {
-                    fail(tname + ": dtype " + dname + " is not supported by libaphelion (supported: " +
-                         kSupportedList + ")");
+                    fail(tname + ": dtype " + dname + " is not supported by libaphelion (supported: " + kSupportedList +
+                         ")");
                 }
             }
             fail(tname + ": unknown dtype '" + printable(dname) + "' (supported: " + kSupportedList + ")");
@@ -609,10 +602,12 @@ void save_safetensors(const std::string& path, const std::vector<std::string>& n
                 size_t a = count, b = count;
                 for (size_t k = 0; k < count; ++k) {
                     if (names[k] != sorted[i]) continue;
-                    if (a == count) a = k; else if (b == count) b = k;
+                    if (a == count) a = k;
+                    else if (b == count)
+                        b = k;
                 }
-                throw invalid_argument(strprintf("names[%zu] and names[%zu] are both '%s'", a, b,
-                                                 printable(names[a]).c_str()));
+                throw invalid_argument(
+                    strprintf("names[%zu] and names[%zu] are both '%s'", a, b, printable(names[a]).c_str()));
             }
         }
     }

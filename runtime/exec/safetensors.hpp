@@ -26,7 +26,7 @@ struct TensorInfo {
     std::vector<int64_t> shape;
     const void* data = nullptr;  // into the mapping; nullptr when nbytes is 0
     uint64_t nbytes = 0;
-    uint64_t offset = 0;         // begin of data_offsets (in the data section)
+    uint64_t offset = 0;  // begin of data_offsets (in the data section)
 };
 
 class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
@@ -62,7 +62,7 @@ private:
     SafetensorsFile() = default;
 
     std::string path_;
-    void* map_ = nullptr;     // the whole file (nullptr when not mapped)
+    void* map_ = nullptr;  // the whole file (nullptr when not mapped)
     size_t map_size_ = 0;
     std::vector<TensorInfo> tensors_;
     std::unordered_map<std::string, size_t> index_;

@@ -19,9 +19,16 @@ void stage_plan(aph_build_context& ctx, const graph::Graph& graph) {
     aph_executor* ex = make_executor(graph, ctx.device, &opt);
     if (ctx.executor != nullptr) aph_executor_release(ctx.executor);
     ctx.executor = ex;
-    ctx.trace(APH_TRACE_INFO, "stage.plan",
-              strprintf("planned %zu buffers, peak %llu bytes", ex->plan.buffers,
-                        static_cast<unsigned long long>(ex->plan.total_bytes)));
+    if (ex->current == nullptr) {  // symbolic dimensions: planned per size set, at run time
+        std::string names;
+        for (const std::string& n : ex->symbols) names += (names.empty() ? "" : ", ") + n;
+        ctx.trace(APH_TRACE_INFO, "stage.plan",
+                  "checked; memory is planned at run time for each size set of the symbolic dimensions " + names);
+    } else {
+        ctx.trace(APH_TRACE_INFO, "stage.plan",
+                  strprintf("planned %zu buffers, peak %llu bytes", ex->plan.buffers,
+                            static_cast<unsigned long long>(ex->plan.total_bytes)));
+    }
 }
 
 void stage_execute(aph_build_context& ctx, const graph::Graph& graph) {

@@ -25,8 +25,8 @@ std::string with_article(const char* type) {
 }
 
 Error wrong_type(const std::string& key, const Json& value, const char* expected) {
-    return config_error("parameter '" + key + "' is " + with_article(json_type_name(value)) +
-                        ", expected " + with_article(expected));
+    return config_error("parameter '" + key + "' is " + with_article(json_type_name(value)) + ", expected " +
+                        with_article(expected));
 }
 
 // ---- Unicode alphanumerics (Rust's char::is_alphanumeric) --------------------------------
@@ -39,8 +39,7 @@ constexpr Range kAlnum[] = {
 };
 
 bool is_alphanumeric(uint32_t cp) {
-    if (cp < 0x80)
-        return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
+    if (cp < 0x80) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
     auto it = std::upper_bound(std::begin(kAlnum), std::end(kAlnum), cp,
                                [](uint32_t c, const Range& r) { return c < r.lo; });
     if (it == std::begin(kAlnum)) return false;
@@ -224,8 +223,8 @@ ModelConfig ModelConfig::preset(const std::string& preset, const std::string& na
     } else if (preset == "large") {
         hidden = 1024, layers = 8, dropout = 0.3;
     } else {
-        throw Error::kind(APH_ERR_NOT_FOUND, "unknown preset '" + preset +
-                                                 "' (expected \"small\", \"medium\" or \"large\")");
+        throw Error::kind(APH_ERR_NOT_FOUND,
+                          "unknown preset '" + preset + "' (expected \"small\", \"medium\" or \"large\")");
     }
     ModelConfig c;
     c.name = name;
@@ -248,8 +247,7 @@ void validate_version(const std::string& version) {
 std::vector<std::string> validate_config(const ModelConfig& config) {
     std::vector<std::string> errors;
     if (const char* p = name_problem(config.name)) errors.push_back(std::string("name: ") + p);
-    if (const char* p = version_problem(config.version))
-        errors.push_back(std::string("version: ") + p);
+    if (const char* p = version_problem(config.version)) errors.push_back(std::string("version: ") + p);
     return errors;
 }
 

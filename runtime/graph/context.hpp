@@ -9,11 +9,11 @@
 #include <string>
 
 struct aph_build_context {
-    aph_device* device = nullptr;        // owned reference (never NULL once created)
-    aph_trace_sink* sink = nullptr;      // owned reference or NULL
-    aph_tracker* tracker = nullptr;      // owned reference or NULL
+    aph_device* device = nullptr;               // owned reference (never NULL once created)
+    aph_trace_sink* sink = nullptr;             // owned reference or NULL
+    aph_tracker* tracker = nullptr;             // owned reference or NULL
     std::map<std::string, aph_tensor*> inputs;  // owned references, for the execute stage
-    std::string weights_file;            // "" when none
+    std::string weights_file;                   // "" when none
     // Made by the plan stage; an owned reference (a later plan releases it and takes the new
     // executor; references handed out by aph_build_context_executor keep the old one alive).
     aph_executor* executor = nullptr;

@@ -1,4 +1,4 @@
-// Build graphs (header section 17; compat page section 6; aphelion-core graph.rs).
+// Build graphs (header section 17; docs/compat.md section 6; aphelion-core graph.rs).
 #include "graph.hpp"
 #include "serde_json.hpp"
 
@@ -23,9 +23,9 @@ std::string count_nodes(size_t n) { return std::to_string(n) + (n == 1 ? " node"
 // edge list filtered by `from`.
 struct Adjacency {
     size_t vertex_count = 0;
-    std::vector<size_t> row;     // row[v] .. row[v+1]: v's outgoing edges in col
-    std::vector<size_t> col;     // target vertex of each edge
-    std::vector<uint64_t> ids;   // the id of each vertex
+    std::vector<size_t> row;    // row[v] .. row[v+1]: v's outgoing edges in col
+    std::vector<size_t> col;    // target vertex of each edge
+    std::vector<uint64_t> ids;  // the id of each vertex
 
     explicit Adjacency(const Graph& g) {
         const uint64_t n = g.nodes.size();
@@ -71,10 +71,8 @@ void Graph::add_edge(uint64_t from, uint64_t to) {
         if (find(id) == nullptr)
             throw Error::kind(APH_ERR_NOT_FOUND,
                               strprintf("edge (%llu, %llu) names node %llu, but the graph has %s",
-                                        static_cast<unsigned long long>(from),
-                                        static_cast<unsigned long long>(to),
-                                        static_cast<unsigned long long>(id),
-                                        count_nodes(nodes.size()).c_str()));
+                                        static_cast<unsigned long long>(from), static_cast<unsigned long long>(to),
+                                        static_cast<unsigned long long>(id), count_nodes(nodes.size()).c_str()));
     }
     edges.emplace_back(from, to);
 }
@@ -92,15 +90,13 @@ Node* Graph::find(uint64_t id) noexcept {
 const Node& Graph::node(uint64_t id) const {
     const Node* n = find(id);
     if (n == nullptr)
-        throw Error::kind(APH_ERR_NOT_FOUND, strprintf("no node with id %llu (the graph has %s)",
-                                                   static_cast<unsigned long long>(id),
-                                                   count_nodes(nodes.size()).c_str()));
+        throw Error::kind(APH_ERR_NOT_FOUND,
+                          strprintf("no node with id %llu (the graph has %s)", static_cast<unsigned long long>(id),
+                                    count_nodes(nodes.size()).c_str()));
     return *n;
 }
 
-Node& Graph::node(uint64_t id) {
-    return const_cast<Node&>(static_cast<const Graph&>(*this).node(id));
-}
+Node& Graph::node(uint64_t id) { return const_cast<Node&>(static_cast<const Graph&>(*this).node(id)); }
 
 std::string Graph::stable_hash() const {
     struct CtxFree {
@@ -170,20 +166,16 @@ bool Graph::has_cycle() const {
 }
 
 std::vector<uint64_t> Graph::topological_sort() const {
-    if (has_cycle())
-        throw Error::kind(APH_ERR_BUILD, "Cannot perform topological sort: graph contains a cycle");
+    if (has_cycle()) throw Error::kind(APH_ERR_BUILD, "Cannot perform topological sort: graph contains a cycle");
     // Loaded graphs may hold edges naming no node; aphelion-core would return an order with
     // those ids in it (or fail with "not all nodes were processed"): name the edge instead.
     for (const auto& [from, to] : edges) {
         for (uint64_t id : {from, to}) {
             if (find(id) == nullptr)
-                throw Error::kind(
-                    APH_ERR_GRAPH,
-                    strprintf("edge (%llu, %llu) names node %llu, but the graph has %s",
-                              static_cast<unsigned long long>(from),
-                              static_cast<unsigned long long>(to),
-                              static_cast<unsigned long long>(id),
-                              count_nodes(nodes.size()).c_str()));
+                throw Error::kind(APH_ERR_GRAPH,
+                                  strprintf("edge (%llu, %llu) names node %llu, but the graph has %s",
+                                            static_cast<unsigned long long>(from), static_cast<unsigned long long>(to),
+                                            static_cast<unsigned long long>(id), count_nodes(nodes.size()).c_str()));
         }
     }
     // Kahn's algorithm: a FIFO queue seeded with the in-degree-0 nodes in insertion order; the
@@ -231,9 +223,7 @@ Json Graph::to_json_value() const {
         Json node = Json::object();
         node["id"] = n.id;
         node["name"] = n.name;
-        node["config"] = Json{{"name", n.config.name},
-                              {"version", n.config.version},
-                              {"params", n.config.params}};
+        node["config"] = Json{{"name", n.config.name}, {"version", n.config.version}, {"params", n.config.params}};
         node["metadata"] = n.metadata;
         jn.push_back(std::move(node));
     }
@@ -309,9 +299,7 @@ std::string Graph::to_json(bool pretty) const {
     return o;
 }
 
-Graph Graph::from_json(std::string_view text) {
-    return from_json_value(parse_json(text, "graph JSON"));
-}
+Graph Graph::from_json(std::string_view text) { return from_json_value(parse_json(text, "graph JSON")); }
 
 Graph Graph::from_json_value(const Json& j) {
     auto fail = [](const std::string& path, const std::string& problem) {
@@ -349,8 +337,8 @@ Graph Graph::from_json_value(const Json& j) {
         if (id == jnode.end()) throw fail(path + ".id", "missing field");
         if (!as_u64(*id, node.id)) throw fail(path + ".id", "expected an unsigned integer");
         if (node.id != i + 1)
-            throw fail(path + ".id", strprintf("expected %zu (node ids are 1, 2, 3, ... in order), got %llu",
-                                               i + 1, static_cast<unsigned long long>(node.id)));
+            throw fail(path + ".id", strprintf("expected %zu (node ids are 1, 2, 3, ... in order), got %llu", i + 1,
+                                               static_cast<unsigned long long>(node.id)));
         auto name = jnode.find("name");
         if (name == jnode.end()) throw fail(path + ".name", "missing field");
         if (!name->is_string()) throw fail(path + ".name", "expected a string");
@@ -369,8 +357,7 @@ Graph Graph::from_json_value(const Json& j) {
     for (size_t i = 0; i < je->size(); ++i) {
         const Json& jedge = (*je)[i];
         const std::string path = "edges[" + std::to_string(i) + "]";
-        if (!jedge.is_array() || jedge.size() != 2)
-            throw fail(path, "expected a two-element array [from, to]");
+        if (!jedge.is_array() || jedge.size() != 2) throw fail(path, "expected a two-element array [from, to]");
         uint64_t from = 0, to = 0;
         if (!as_u64(jedge[0], from)) throw fail(path + "[0]", "expected an unsigned integer");
         if (!as_u64(jedge[1], to)) throw fail(path + "[1]", "expected an unsigned integer");

@@ -1,4 +1,4 @@
-// Build graphs and model configurations (header sections 16 and 17; compat page section 6).
+// Build graphs and model configurations (header sections 16 and 17; docs/compat.md section 6).
 //
 // Plain value types: the C handles aph_model_config and aph_graph wrap them (runtime/capi/
 // graph.cpp). JSON values are nlohmann::json, whose objects are std::map<std::string, ...>:
@@ -44,7 +44,7 @@ struct ModelConfig {
 // The JSON type name used in messages: null, bool, integer, number, string, array, object.
 const char* json_type_name(const Json& j);
 
-// Validators (compat page section 7): throw APH_ERR_VALIDATION with the exact message.
+// Validators (docs/compat.md section 7): throw APH_ERR_VALIDATION with the exact message.
 void validate_name(const std::string& name);
 void validate_version(const std::string& version);
 // Every problem, each "{field}: {message}"; empty when valid.
@@ -59,8 +59,8 @@ struct Node {
 
 class Graph {
 public:
-    std::vector<Node> nodes;                             // nodes[i].id == i + 1
-    std::vector<std::pair<uint64_t, uint64_t>> edges;    // insertion order
+    std::vector<Node> nodes;                           // nodes[i].id == i + 1
+    std::vector<std::pair<uint64_t, uint64_t>> edges;  // insertion order
 
     uint64_t add_node(std::string name, ModelConfig config);
     // Throws APH_ERR_GRAPH when from or to names no node (nothing added).
@@ -73,7 +73,7 @@ public:
     const Node& node(uint64_t id) const;
     Node& node(uint64_t id);
 
-    std::string stable_hash() const;                // 64 lowercase hex digits
+    std::string stable_hash() const;  // 64 lowercase hex digits
     bool has_cycle() const;
     // Throws APH_ERR_BUILD on a cycle, APH_ERR_GRAPH for an edge naming no node (loaded graphs).
     std::vector<uint64_t> topological_sort() const;

@@ -1,4 +1,4 @@
-// Pipelines and build contexts (header section 19; aphelion-core pipeline.rs, compat page
+// Pipelines and build contexts (header section 19; aphelion-core pipeline.rs, docs/compat.md
 // section 7): pre-hooks, then stages with progress reports and skips, then post-hooks.
 #include "pipeline.hpp"
 
@@ -59,8 +59,7 @@ std::pair<aph_status, std::string> current_failure() {
     return {s, last_error()};
 }
 
-void call_hook(const Hook& hook, aph_build_context& ctx, const aph_graph& graph, const char* kind,
-               size_t index) {
+void call_hook(const Hook& hook, aph_build_context& ctx, const aph_graph& graph, const char* kind, size_t index) {
     invoke_callback_checked([&] { return hook.fn(hook.user_data, &ctx, &graph); },
                             [&] { return strprintf("%s %zu", kind, index + 1); });
 }
@@ -96,9 +95,8 @@ aph_pipeline::~aph_pipeline() {
 void aph_pipeline::add_builtin(std::string_view name) {
     const aph::pipeline::BuiltinFn fn = aph::pipeline::builtin(name);
     if (fn == nullptr) {
-        throw aph::Error::kind(APH_ERR_NOT_FOUND,
-            "unknown built-in stage '" + std::string(name) +
-            "' (expected validation, hashing, check, plan or execute)");
+        throw aph::Error::kind(APH_ERR_NOT_FOUND, "unknown built-in stage '" + std::string(name) +
+                                                      "' (expected validation, hashing, check, plan or execute)");
     }
     aph::pipeline::Stage s;
     s.name = std::string(name);
@@ -106,8 +104,7 @@ void aph_pipeline::add_builtin(std::string_view name) {
     stages.push_back(std::move(s));
 }
 
-void aph_pipeline::add_stage(std::string name, aph_stage_fn fn, void* user_data,
-                             void (*destroy)(void*)) {
+void aph_pipeline::add_stage(std::string name, aph_stage_fn fn, void* user_data, void (*destroy)(void*)) {
     aph::pipeline::Stage s;
     s.name = std::move(name);
     s.fn = fn;
@@ -136,7 +133,7 @@ aph_pipeline* aph_pipeline::preset(std::string_view name) {
         for (const char* s : {"validation", "check", "hashing", "plan", "execute"}) p->add_builtin(s);
     } else {
         throw aph::Error::kind(APH_ERR_NOT_FOUND, "unknown pipeline preset '" + std::string(name) +
-                                                       "' (expected standard, for_training, for_inference or run)");
+                                                      "' (expected standard, for_training, for_inference or run)");
     }
     return p.release();
 }

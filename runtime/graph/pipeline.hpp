@@ -1,4 +1,4 @@
-// Pipelines (header section 19; aphelion-core pipeline.rs, compat page section 7): the type
+// Pipelines (header section 19; aphelion-core pipeline.rs, docs/compat.md section 7): the type
 // behind aph_pipeline.
 #pragma once
 

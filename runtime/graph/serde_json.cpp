@@ -36,15 +36,15 @@ std::string negative_zeros_as_floats(std::string_view text) {
         const char c = text[i];
         if (in_string) {
             if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            else if (c == '"')
+                in_string = false;
             continue;
         }
         if (c == '"') {
             in_string = true;
         } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '0') {
             const char after = i + 2 < text.size() ? text[i + 2] : ' ';
-            if ((after >= '0' && after <= '9') || after == '.' || after == 'e' || after == 'E')
-                continue;
+            if ((after >= '0' && after <= '9') || after == '.' || after == 'e' || after == 'E') continue;
             fixed.append(text.substr(copied, i + 2 - copied));
             fixed += ".0";
             copied = i + 2;
@@ -150,21 +150,11 @@ void serde_write(std::string& out, const nlohmann::json& value, bool pretty, int
         case T::binary:  // never produced by the parser or the setters
             out += "null";
             return;
-        case T::boolean:
-            out += value.get<bool>() ? "true" : "false";
-            return;
-        case T::number_integer:
-            out += std::to_string(value.get<int64_t>());
-            return;
-        case T::number_unsigned:
-            out += std::to_string(value.get<uint64_t>());
-            return;
-        case T::number_float:
-            out += serde_float(value.get<double>());
-            return;
-        case T::string:
-            serde_string(out, value.get_ref<const std::string&>());
-            return;
+        case T::boolean: out += value.get<bool>() ? "true" : "false"; return;
+        case T::number_integer: out += std::to_string(value.get<int64_t>()); return;
+        case T::number_unsigned: out += std::to_string(value.get<uint64_t>()); return;
+        case T::number_float: out += serde_float(value.get<double>()); return;
+        case T::string: serde_string(out, value.get_ref<const std::string&>()); return;
         case T::array: {
             out.push_back('[');
             bool first = true;
@@ -239,8 +229,7 @@ nlohmann::json parse_json(std::string_view text, const char* what) {
         return nlohmann::json::parse(text.begin(), text.end(), depth_check);
     } catch (const TooDeep&) {
         throw Error::kind(APH_ERR_SERIALIZATION,
-                          strprintf("%s: arrays and objects nested deeper than %d levels", what,
-                                    kMaxDepth));
+                          strprintf("%s: arrays and objects nested deeper than %d levels", what, kMaxDepth));
     } catch (const nlohmann::json::parse_error& e) {
         // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 5:
         // syntax error while parsing value - ..."; keep what follows the position.
@@ -253,9 +242,8 @@ nlohmann::json parse_json(std::string_view text, const char* what) {
             size_t bracket = detail.find("] ");
             if (bracket != std::string::npos) detail.erase(0, bracket + 2);
         }
-        throw Error::kind(APH_ERR_SERIALIZATION,
-                          strprintf("%s: parse error at byte %zu: %s", what,
-                                    static_cast<size_t>(e.byte), detail.c_str()));
+        throw Error::kind(APH_ERR_SERIALIZATION, strprintf("%s: parse error at byte %zu: %s", what,
+                                                           static_cast<size_t>(e.byte), detail.c_str()));
     } catch (const nlohmann::json::exception& e) {
         // E.g. "[json.exception.out_of_range.406] number overflow parsing '1e400'".
         std::string detail = e.what();

@@ -1,4 +1,4 @@
-// serde_json's output, byte for byte, for nlohmann::json values (compat page section 6).
+// serde_json's output, byte for byte, for nlohmann::json values (docs/compat.md section 6).
 //
 // - compact: serde_json::to_string: no whitespace; pretty: serde_json::to_string_pretty (two
 //   spaces of indent, "key": value, empty arrays and objects as [] and {}).

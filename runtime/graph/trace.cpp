@@ -1,4 +1,4 @@
-// Trace sinks (header section 18; compat page section 7): the in-memory sink with aphelion-core's
+// Trace sinks (header section 18; docs/compat.md section 7): the in-memory sink with aphelion-core's
 // JSON exporter and a Chrome trace-event exporter, the level filter, the fan-out and the callback
 // sink. Every sink is thread-safe: the memory sink takes a mutex per record; the others hold
 // nothing mutable after construction.
@@ -277,8 +277,7 @@ namespace {
 
 class FilterSink final : public aph_trace_sink {
 public:
-    FilterSink(aph_trace_sink* inner, aph_trace_level min_level)
-        : inner_(inner), min_level_(min_level) {
+    FilterSink(aph_trace_sink* inner, aph_trace_level min_level) : inner_(inner), min_level_(min_level) {
         inner_->refs.retain();
     }
     ~FilterSink() override { release(inner_); }
@@ -319,8 +318,7 @@ private:
 
 class CallbackSink final : public aph_trace_sink {
 public:
-    CallbackSink(aph_trace_event_fn on_event, aph_trace_span_fn on_span, void* user_data,
-                 void (*destroy)(void*))
+    CallbackSink(aph_trace_event_fn on_event, aph_trace_span_fn on_span, void* user_data, void (*destroy)(void*))
         : on_event_(on_event), on_span_(on_span), user_data_(user_data), destroy_(destroy) {}
     ~CallbackSink() override {
         if (destroy_) invoke_callback([this] { destroy_(user_data_); });
@@ -372,8 +370,8 @@ aph_trace_sink* make_fanout(aph_trace_sink* const* sinks, size_t count) {
     return new FanoutSink(std::move(v));
 }
 
-aph_trace_sink* make_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span,
-                              void* user_data, void (*destroy)(void*)) {
+aph_trace_sink* make_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span, void* user_data,
+                              void (*destroy)(void*)) {
     return new CallbackSink(on_event, on_span, user_data, destroy);
 }
 
@@ -389,8 +387,7 @@ void aph_trace_sink::emit(aph_trace_level level, std::string id, std::string mes
     aph::trace::Event e;
     e.id = std::move(id);
     e.message = std::move(message);
-    e.timestamp = static_cast<double>(ns / 1000000000ULL) +
-                  static_cast<double>(ns % 1000000000ULL) / 1e9;
+    e.timestamp = static_cast<double>(ns / 1000000000ULL) + static_cast<double>(ns % 1000000000ULL) / 1e9;
     e.level = level;
     record(e);
 }

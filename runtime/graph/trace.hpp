@@ -1,4 +1,4 @@
-// Trace sinks (header section 18; compat page section 7): events and spans.
+// Trace sinks (header section 18; docs/compat.md section 7): events and spans.
 #pragma once
 
 #include "aphelion.h"
@@ -25,11 +25,11 @@ struct Event {
 struct Span {
     std::string name;
     std::string category;
-    uint64_t start_ns = 0;     // since the Unix epoch
+    uint64_t start_ns = 0;  // since the Unix epoch
     uint64_t duration_ns = 0;
-    std::string device;        // "" when absent
+    std::string device;  // "" when absent
     uint64_t bytes = 0;
-    std::string args_json;     // "" when absent, else a JSON object
+    std::string args_json;  // "" when absent, else a JSON object
 };
 
 // Nanoseconds since the Unix epoch (system clock), for span starts and event timestamps.
@@ -91,8 +91,8 @@ private:
 // The other sinks (each keeps references to the sinks it passes things on to).
 aph_trace_sink* make_filter(aph_trace_sink* inner, aph_trace_level min_level);
 aph_trace_sink* make_fanout(aph_trace_sink* const* sinks, size_t count);
-aph_trace_sink* make_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span,
-                              void* user_data, void (*destroy)(void*));
+aph_trace_sink* make_callback(aph_trace_event_fn on_event, aph_trace_span_fn on_span, void* user_data,
+                              void (*destroy)(void*));
 
 // Releases a reference (deletes the sink when it was the last); NULL is a no-op.
 void release(aph_trace_sink* sink) noexcept;

@@ -33,17 +33,18 @@ int cpu_quantize(const aph_k_quant& d, std::string& msg);
 int cpu_dequantize(const aph_k_quant& d, std::string& msg);
 int cpu_ternary_matmul(const aph_k_ternary_matmul& d, std::string& msg);
 int cpu_gru_gates(const aph_k_gru_gates& d, std::string& msg);
+int cpu_positions(const aph_k_positions& d, std::string& msg);
 
 // Element access by dtype (f64, f32, f16, bf16; i32 and i64 for cast and indices), as double
 // or float. p is the address of the element.
 inline double load_f64(const void* p, int32_t dtype) {
     switch (dtype) {
-        case 3: return *static_cast<const double*>(p);                              // F64
-        case 0: return *static_cast<const float*>(p);                               // F32
-        case 1: return num::f16_to_f32(*static_cast<const uint16_t*>(p));           // F16
-        case 2: return num::bf16_to_f32(*static_cast<const uint16_t*>(p));          // BF16
-        case 8: return *static_cast<const int32_t*>(p);                             // I32
-        case 9: return static_cast<double>(*static_cast<const int64_t*>(p));        // I64
+        case 3: return *static_cast<const double*>(p);                        // F64
+        case 0: return *static_cast<const float*>(p);                         // F32
+        case 1: return num::f16_to_f32(*static_cast<const uint16_t*>(p));     // F16
+        case 2: return num::bf16_to_f32(*static_cast<const uint16_t*>(p));    // BF16
+        case 8: return *static_cast<const int32_t*>(p);                       // I32
+        case 9: return static_cast<double>(*static_cast<const int64_t*>(p));  // I64
         default: return 0.0;
     }
 }
@@ -76,9 +77,14 @@ inline void store_f32(void* p, int32_t dtype, float v) {
 }
 inline size_t dtype_size(int32_t dtype) {
     switch (dtype) {
-        case 3: case 9: return 8;
-        case 0: case 5: case 8: return 4;
-        case 1: case 2: case 7: return 2;
+        case 3:
+        case 9: return 8;
+        case 0:
+        case 5:
+        case 8: return 4;
+        case 1:
+        case 2:
+        case 7: return 2;
         default: return 1;
     }
 }

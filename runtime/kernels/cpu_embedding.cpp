@@ -48,7 +48,7 @@ int run(const aph_k_embedding& d, std::string& msg) {
 
 int cpu_embedding(const aph_k_embedding& d, std::string& msg) {
     if (d.ids.dtype == 8) return run<int32_t>(d, msg);  // i32
-    return run<int64_t>(d, msg);                       // i64
+    return run<int64_t>(d, msg);                        // i64
 }
 
 }  // namespace aph::kernels

@@ -16,7 +16,8 @@ template <class Acc>
 Acc load(const char* base, int32_t dtype, int64_t i) {
     const char* p = base + static_cast<size_t>(i) * dtype_size(dtype);
     if constexpr (sizeof(Acc) == 8) return load_f64(p, dtype);
-    else return load_f32(p, dtype);
+    else
+        return load_f32(p, dtype);
 }
 
 template <class Acc>
@@ -52,7 +53,8 @@ void gates(const aph_k_gru_gates& d) {
             char* dst = static_cast<char*>(d.out.data) + static_cast<size_t>(b * H) * eso;
             for (int64_t j = 0; j < H; ++j) {
                 if constexpr (sizeof(Acc) == 8) store_f64(dst + static_cast<size_t>(j) * eso, d.out.dtype, o[j]);
-                else store_f32(dst + static_cast<size_t>(j) * eso, d.out.dtype, o[j]);
+                else
+                    store_f32(dst + static_cast<size_t>(j) * eso, d.out.dtype, o[j]);
             }
         }
     });
@@ -62,7 +64,8 @@ void gates(const aph_k_gru_gates& d) {
 
 int cpu_gru_gates(const aph_k_gru_gates& d, std::string& /*msg*/) {
     if (d.out.dtype == 3 || d.h.dtype == 3) gates<double>(d);
-    else gates<float>(d);
+    else
+        gates<float>(d);
     return 0;
 }
 

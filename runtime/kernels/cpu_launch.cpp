@@ -1,27 +1,10 @@
 // Dispatch from a kernel descriptor to the CPU kernel that runs it.
 #include "cpu.hpp"
-#include "parallel.hpp"
-
-#include <cstdlib>
 
 #include <exception>
 #include <new>
 
 namespace aph::kernels {
-
-unsigned cpu_threads() noexcept {
-    if (t_cpu_thread_limit != 0) return t_cpu_thread_limit;
-    static const unsigned n = [] {
-        if (const char* v = std::getenv("APHELION_CPU_THREADS")) {
-            char* end = nullptr;
-            const long x = std::strtol(v, &end, 10);
-            if (end != v && *end == '\0' && x > 0 && x <= kMaxCpuThreads) return static_cast<unsigned>(x);
-        }
-        const unsigned h = std::thread::hardware_concurrency();
-        return h ? h : 1u;
-    }();
-    return n;
-}
 
 void to_f32(const void* src, int32_t dtype, float* dst, int64_t n) {
     const char* s = static_cast<const char*>(src);
@@ -43,9 +26,7 @@ int cpu_launch(int32_t op, const void* desc, std::string& msg) noexcept {
     case APH_K_##name: return cpu(*static_cast<const type*>(desc), msg);
             APH_K_LIST(APH_K_CPU_CASE)
 #undef APH_K_CPU_CASE
-            default:
-                msg = "unknown kernel " + std::to_string(op);
-                return APH_K_STATUS_NOT_IMPLEMENTED;
+            default: msg = "unknown kernel " + std::to_string(op); return APH_K_STATUS_NOT_IMPLEMENTED;
         }
     } catch (const std::bad_alloc&) {
         msg = "host memory exhausted in a CPU kernel";

@@ -38,13 +38,13 @@ Layout layout_of(const aph_kt& t) {
     return {CblasTrans, sc};
 }
 
-inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, double alpha,
-                 const float* a, blasint lda, const float* b, blasint ldb, double beta, float* c, blasint ldc) {
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(alpha), a, lda, b, ldb, static_cast<float>(beta),
-                c, ldc);
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, double alpha, const float* a,
+                 blasint lda, const float* b, blasint ldb, double beta, float* c, blasint ldc) {
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(alpha), a, lda, b, ldb, static_cast<float>(beta), c,
+                ldc);
 }
-inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, double alpha,
-                 const double* a, blasint lda, const double* b, blasint ldb, double beta, double* c, blasint ldc) {
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, double alpha, const double* a,
+                 blasint lda, const double* b, blasint ldb, double beta, double* c, blasint ldc) {
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
@@ -92,7 +92,8 @@ int run(const aph_k_matmul& d, std::string& msg) {
     // BLAS takes 32-bit sizes: rows of a and out are split into chunks below; the other sizes
     // and leading dimensions must fit.
     constexpr int64_t kMax = std::numeric_limits<blasint>::max();
-    if (N > kMax || K > kMax || la.ld > kMax || lb.ld > kMax || ldc_out > kMax || (la.trans == CblasTrans && M > kMax)) {
+    if (N > kMax || K > kMax || la.ld > kMax || lb.ld > kMax || ldc_out > kMax ||
+        (la.trans == CblasTrans && M > kMax)) {
         msg = "matrix product: a dimension or leading stride exceeds the BLAS library's 32-bit range";
         return APH_K_STATUS_NOT_IMPLEMENTED;
     }
@@ -106,8 +107,8 @@ int run(const aph_k_matmul& d, std::string& msg) {
         bias.resize(static_cast<size_t>(N));
         const size_t bes = dtype_size(d.bias.dtype);
         for (int64_t c = 0; c < N; ++c) {
-            bias[static_cast<size_t>(c)] =
-                static_cast<T>(load_f64(static_cast<const char*>(d.bias.data) + static_cast<size_t>(c) * bes, d.bias.dtype));
+            bias[static_cast<size_t>(c)] = static_cast<T>(
+                load_f64(static_cast<const char*>(d.bias.data) + static_cast<size_t>(c) * bes, d.bias.dtype));
         }
     }
 
@@ -123,7 +124,8 @@ int run(const aph_k_matmul& d, std::string& msg) {
             if (wa) {
                 // A broadcast matrix (batch stride 0) is widened once.
                 if (i == 0 || d.a.strides[0] != 0) lda = widen(ap, d.a, la, abuf.data());
-                else lda = la.trans == CblasNoTrans ? std::max<int64_t>(1, K) : std::max<int64_t>(1, M);
+                else
+                    lda = la.trans == CblasNoTrans ? std::max<int64_t>(1, K) : std::max<int64_t>(1, M);
                 A = abuf.data();
             }
         }
@@ -132,7 +134,8 @@ int run(const aph_k_matmul& d, std::string& msg) {
         if constexpr (sizeof(T) == 4) {
             if (wb) {
                 if (i == 0 || d.b.strides[0] != 0) ldb = widen(bp, d.b, lb, bbuf.data());
-                else ldb = lb.trans == CblasNoTrans ? std::max<int64_t>(1, N) : std::max<int64_t>(1, K);
+                else
+                    ldb = lb.trans == CblasNoTrans ? std::max<int64_t>(1, N) : std::max<int64_t>(1, K);
                 B = bbuf.data();
             }
         }

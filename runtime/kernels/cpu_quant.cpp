@@ -10,6 +10,7 @@
 //   their sign.
 #include "cpu.hpp"
 #include "parallel.hpp"
+#include "vmath.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -85,44 +86,6 @@ typename D::C absmax_range(const typename D::S* x, int64_t n) {
     return m;
 }
 
-// Elements per chunk of the per-tensor reductions: each chunk's partial result lands in its own
-// slot, so the combined result does not depend on the thread count.
-constexpr int64_t kChunk = 1 << 16;
-
-template <class D>
-typename D::C absmax_all(const typename D::S* x, int64_t n) {
-    using C = typename D::C;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    std::vector<C> part(static_cast<size_t>(chunks), C(0));
-    parallel_for(chunks, static_cast<double>(n), [&](int64_t b, int64_t e) {
-        for (int64_t c = b; c < e; ++c) {
-            const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
-            part[static_cast<size_t>(c)] = absmax_range<D>(x + lo, hi - lo);
-        }
-    });
-    C m = 0;
-    for (C v : part) m = std::max(m, v);
-    return m;
-}
-
-// Σ|x| over the finite elements, in f64 whatever the dtype.
-template <class D>
-double abssum_all(const typename D::S* x, int64_t n) {
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    std::vector<double> part(static_cast<size_t>(chunks), 0.0);
-    parallel_for(chunks, static_cast<double>(n), [&](int64_t b, int64_t e) {
-        for (int64_t c = b; c < e; ++c) {
-            const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
-            double s = 0.0;
-            for (int64_t i = lo; i < hi; ++i) s += static_cast<double>(finite_abs(D::ld(x + i)));
-            part[static_cast<size_t>(c)] = s;
-        }
-    });
-    double s = 0.0;
-    for (double v : part) s += v;
-    return s;
-}
-
 // absmax / div rounded to the f32 the scale tensor holds (f32 division for f32 compute).
 template <class C>
 float scale_of(C absmax, C div) {
@@ -146,6 +109,194 @@ int8_t int8_code(C x, float s) {
     if (!(v == v)) return 0;  // NaN
     const C c = std::min(std::max(v, C(-127)), C(127));
     return static_cast<int8_t>(round_even(c));
+}
+
+// ---- f32 vector loops (W lanes; vmath.hpp): the absolute maximum, int8 and fp8 codes ----------
+//
+// Same numbers as the scalar definitions above and below (the maximum is exact in any order;
+// codes are made from the same quotient x / s, rounded the same way): tests/test_ops_quant.c
+// checks them against its references on every instruction set, and the fp8 encoders were
+// compared with num::f32_to_fp8 on all 2^32 inputs when written.
+
+using vmath::Vec;
+
+template <int W>
+APH_VI float absmax_w(const float* x, int64_t n) {
+    using V = Vec<W>;
+    V m0{}, m1{};
+    int64_t i = 0;
+    const float kMax = std::numeric_limits<float>::max();
+    // NaN and ±inf fail `a <= kMax`: they count as 0.
+    for (; i + 2 * W <= n; i += 2 * W) {
+        V a = vmath::vabs(vmath::load<V>(x + i)), b = vmath::vabs(vmath::load<V>(x + i + W));
+        a = a <= kMax ? a : V{};
+        b = b <= kMax ? b : V{};
+        m0 = a > m0 ? a : m0;
+        m1 = b > m1 ? b : m1;
+    }
+    for (; i + W <= n; i += W) {
+        V a = vmath::vabs(vmath::load<V>(x + i));
+        a = a <= kMax ? a : V{};
+        m0 = a > m0 ? a : m0;
+    }
+    m0 = m1 > m0 ? m1 : m0;
+    float m = 0.0f;
+    for (int k = 0; k < W; ++k) m = std::max(m, m0[k]);
+    for (; i < n; ++i) m = std::max(m, finite_abs(x[i]));
+    return m;
+}
+
+// The W-lane vector of int8 (u8) codes.
+template <int W>
+struct Bytes {
+    typedef int8_t S __attribute__((vector_size(W)));
+    typedef uint8_t U __attribute__((vector_size(W)));
+};
+
+// v = x / s (x when s is 0), lane-wise.
+template <class V>
+APH_VI V quotient(V x, float s) {
+    return s > 0.0f ? x / s : x;
+}
+
+template <int W>
+APH_VI typename Bytes<W>::S int8_vec_code(Vec<W> v, float s) {
+    using V = Vec<W>;
+    v = quotient(v, s);
+    v = v == v ? v : V{};  // NaN: 0
+    v = v < -127.0f ? vmath::splat<V>(-127.0f) : v;
+    v = v > 127.0f ? vmath::splat<V>(127.0f) : v;
+    v = (v + 12582912.0f) - 12582912.0f;  // round half to even (as round_even)
+    return __builtin_convertvector(__builtin_convertvector(v, typename vmath::VT<V>::I), typename Bytes<W>::S);
+}
+
+template <int W>
+APH_VI void int8_codes_w(const float* x, int8_t* q, int64_t n, float s) {
+    using V = Vec<W>;
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        const auto c = int8_vec_code<W>(vmath::load<V>(x + i), s);
+        std::memcpy(q + i, &c, W);
+    }
+    for (; i < n; ++i) q[i] = int8_code<float>(x[i], s);
+}
+
+// f32 -> fp8 (e4m3 or e5m2), lane-wise, bit for bit num::f32_to_fp8 (see numeric.hpp for the
+// formats): NaN -> 0x7f, saturation to the largest finite code, subnormal codes by rounding
+// |x|·2^(mantissa bits - min exponent) half to even, normal codes by rounding the f32 bits.
+template <bool E4M3, class V>
+APH_VI typename vmath::VT<V>::U fp8_bits(V v) {
+    using U = typename vmath::VT<V>::U;
+    const U u = vmath::as_u(v);
+    const U sign = (u >> 24) & 0x80u;
+    const U a = u & 0x7fffffffu;
+    const V x = vmath::as_f<V>(a);
+    // E4M3: bias 7, 3 mantissa bits, largest 448 (0x7e), subnormal below 2^-6 in units of 2^-9.
+    // E5M2: bias 15, 2 mantissa bits, largest 57344 (0x7b), subnormal below 2^-14 in 2^-16.
+    constexpr uint32_t kRebias = E4M3 ? (120u << 23) : (112u << 23);
+    constexpr int kShift = E4M3 ? 20 : 21;
+    constexpr uint32_t kTop = E4M3 ? 0x7eu : 0x7bu;
+    constexpr float kLargest = E4M3 ? 448.0f : 57344.0f, kMinNormal = E4M3 ? 0.015625f : 6.103515625e-05f;
+    constexpr float kSubScale = E4M3 ? 512.0f : 65536.0f;
+    const V sub = (x * kSubScale + 12582912.0f) - 12582912.0f;  // exact scaling, then half to even
+    const U sub_code = __builtin_convertvector(sub, U);
+    U r = a - kRebias;
+    r = r + ((1u << (kShift - 1)) - 1u) + ((r >> kShift) & 1u);  // half to even
+    U norm = r >> kShift;
+    norm = norm > kTop ? U{} + kTop : norm;
+    U code = x < kMinNormal ? sub_code : norm;
+    code = x >= kLargest ? U{} + kTop : code;
+    code = a > 0x7f800000u ? U{} + 0x7fu : code;
+    return sign | code;
+}
+
+template <int W>
+APH_VI void fp8_codes_w(const float* x, uint8_t* q, int64_t n, float s, bool e4m3) {
+    using V = Vec<W>;
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        const V v = quotient(vmath::load<V>(x + i), s);
+        const auto c = __builtin_convertvector(e4m3 ? fp8_bits<true>(v) : fp8_bits<false>(v), typename Bytes<W>::U);
+        std::memcpy(q + i, &c, W);
+    }
+    for (; i < n; ++i) q[i] = num::f32_to_fp8(scaled<float>(x[i], s), e4m3);
+}
+
+struct VecKernels {
+    float (*absmax)(const float*, int64_t);
+    void (*int8)(const float*, int8_t*, int64_t, float);
+    void (*fp8)(const float*, uint8_t*, int64_t, float, bool);
+};
+float absmax_generic(const float* x, int64_t n) { return absmax_w<4>(x, n); }
+void int8_generic(const float* x, int8_t* q, int64_t n, float s) { int8_codes_w<4>(x, q, n, s); }
+void fp8_generic(const float* x, uint8_t* q, int64_t n, float s, bool e4m3) { fp8_codes_w<4>(x, q, n, s, e4m3); }
+#ifdef APH_X86_DISPATCH
+APH_TARGET_AVX2 float absmax_avx2(const float* x, int64_t n) { return absmax_w<8>(x, n); }
+APH_TARGET_AVX2 void int8_avx2(const float* x, int8_t* q, int64_t n, float s) { int8_codes_w<8>(x, q, n, s); }
+APH_TARGET_AVX2 void fp8_avx2(const float* x, uint8_t* q, int64_t n, float s, bool e4m3) {
+    fp8_codes_w<8>(x, q, n, s, e4m3);
+}
+APH_TARGET_AVX512 float absmax_avx512(const float* x, int64_t n) { return absmax_w<16>(x, n); }
+APH_TARGET_AVX512 void int8_avx512(const float* x, int8_t* q, int64_t n, float s) { int8_codes_w<16>(x, q, n, s); }
+APH_TARGET_AVX512 void fp8_avx512(const float* x, uint8_t* q, int64_t n, float s, bool e4m3) {
+    fp8_codes_w<16>(x, q, n, s, e4m3);
+}
+#endif
+VecKernels vec_kernels() {
+#ifdef APH_X86_DISPATCH
+    switch (cpu_isa()) {
+        case Isa::kAvx512: return {absmax_avx512, int8_avx512, fp8_avx512};
+        case Isa::kAvx2: return {absmax_avx2, int8_avx2, fp8_avx2};
+        case Isa::kGeneric: break;
+    }
+#endif
+    return {absmax_generic, int8_generic, fp8_generic};
+}
+
+// The absolute maximum of a range (finite elements only).
+template <class D>
+typename D::C absmax_of(const typename D::S* x, int64_t n, const VecKernels& vk) {
+    if constexpr (std::is_same_v<D, TF32>) return vk.absmax(x, n);
+    else
+        return absmax_range<D>(x, n);
+}
+
+// Elements per chunk of the per-tensor reductions: each chunk's partial result lands in its own
+// slot, so the combined result does not depend on the thread count.
+constexpr int64_t kChunk = 1 << 16;
+
+template <class D>
+typename D::C absmax_all(const typename D::S* x, int64_t n, const VecKernels& vk) {
+    using C = typename D::C;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<C> part(static_cast<size_t>(chunks), C(0));
+    parallel_for(chunks, static_cast<double>(n), [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+            const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+            part[static_cast<size_t>(c)] = absmax_of<D>(x + lo, hi - lo, vk);
+        }
+    });
+    C m = 0;
+    for (C v : part) m = std::max(m, v);
+    return m;
+}
+
+// Σ|x| over the finite elements, in f64 whatever the dtype.
+template <class D>
+double abssum_all(const typename D::S* x, int64_t n) {
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+    parallel_for(chunks, static_cast<double>(n), [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+            const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+            double s = 0.0;
+            for (int64_t i = lo; i < hi; ++i) s += static_cast<double>(finite_abs(D::ld(x + i)));
+            part[static_cast<size_t>(c)] = s;
+        }
+    });
+    double s = 0.0;
+    for (double v : part) s += v;
+    return s;
 }
 
 // The NF4 levels of QLoRA / bitsandbytes (index = code) and the midpoints between neighbours.
@@ -209,8 +360,10 @@ Channels channels_of(const aph_kt& x, int64_t axis) {
     }
     for (int32_t i = 0; i < x.ndim; ++i) {
         if (i < axis) c.outer *= x.shape[i];
-        else if (i == axis) c.channels = x.shape[i];
-        else c.inner *= x.shape[i];
+        else if (i == axis)
+            c.channels = x.shape[i];
+        else
+            c.inner *= x.shape[i];
     }
     return c;
 }
@@ -218,33 +371,56 @@ Channels channels_of(const aph_kt& x, int64_t axis) {
 template <class D>
 int quantize_int8(const aph_k_quant& d) {
     using C = typename D::C;
-    const auto* x = static_cast<const typename D::S*>(d.x.data);
+    using S = typename D::S;
+    const auto* x = static_cast<const S*>(d.x.data);
     auto* q = static_cast<int8_t*>(d.q.data);
     auto* scale = static_cast<float*>(d.scale.data);
     const Channels g = channels_of(d.x, d.axis);
     const int64_t n = g.outer * g.channels * g.inner;
+    const VecKernels vk = vec_kernels();
+    // The codes of len elements with scale s (f32: the vector loop).
+    const auto codes = [&vk](const S* xr, int8_t* qr, int64_t len, float s) {
+        if constexpr (std::is_same_v<D, TF32>) {
+            vk.int8(xr, qr, len, s);
+        } else {
+            for (int64_t i = 0; i < len; ++i) qr[i] = int8_code<C>(D::ld(xr + i), s);
+        }
+    };
+    if (d.axis >= 0 && g.outer == 1) {
+        // Each channel is one contiguous row: its scale, then its codes while the row is in cache
+        // (one pass over memory).
+        parallel_for(g.channels, static_cast<double>(n) * 5.0, [&](int64_t b, int64_t e) {
+            for (int64_t c = b; c < e; ++c) {
+                const S* xr = x + c * g.inner;
+                const float s = scale_of<C>(absmax_of<D>(xr, g.inner, vk), C(127));
+                scale[c] = s;
+                codes(xr, q + c * g.inner, g.inner, s);
+            }
+        });
+        return 0;
+    }
     if (d.axis < 0) {
-        scale[0] = scale_of<C>(absmax_all<D>(x, n), C(127));
+        scale[0] = scale_of<C>(absmax_all<D>(x, n, vk), C(127));
     } else {
         // Channel maxima: each task takes a range of channels and walks their slices.
         parallel_for(g.channels, static_cast<double>(n), [&](int64_t b, int64_t e) {
             for (int64_t c = b; c < e; ++c) {
                 C m = 0;
                 for (int64_t o = 0; o < g.outer; ++o) {
-                    m = std::max(m, absmax_range<D>(x + (o * g.channels + c) * g.inner, g.inner));
+                    m = std::max(m, absmax_of<D>(x + (o * g.channels + c) * g.inner, g.inner, vk));
                 }
                 scale[c] = scale_of<C>(m, C(127));
             }
         });
     }
-    // Codes over rows of `inner` elements that share one scale: row r is channel r % channels.
-    const int64_t rows = g.outer * g.channels;
-    parallel_for(rows, static_cast<double>(n) * 4.0, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
+    // Codes over rows of `inner` elements that share one scale (row r is channel r % channels),
+    // cut into blocks of kChunk so that a single row (per tensor) is shared between threads too.
+    const int64_t rows = g.outer * g.channels, nblk = (g.inner + kChunk - 1) / kChunk;
+    parallel_for(rows * nblk, static_cast<double>(n) * 4.0, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+            const int64_t r = t / nblk, lo = (t % nblk) * kChunk, len = std::min(kChunk, g.inner - lo);
             const float s = scale[d.axis < 0 ? 0 : r % g.channels];
-            const typename D::S* xr = x + r * g.inner;
-            int8_t* qr = q + r * g.inner;
-            for (int64_t i = 0; i < g.inner; ++i) qr[i] = int8_code<C>(D::ld(xr + i), s);
+            codes(x + r * g.inner + lo, q + r * g.inner + lo, len, s);
         }
     });
     return 0;
@@ -257,11 +433,16 @@ int quantize_fp8(const aph_k_quant& d, bool e4m3) {
     auto* q = static_cast<uint8_t*>(d.q.data);
     auto* scale = static_cast<float*>(d.scale.data);
     const int64_t n = numel_of(d.x);
-    const float s = scale_of<C>(absmax_all<D>(x, n), e4m3 ? C(448) : C(57344));
+    const VecKernels vk = vec_kernels();
+    const float s = scale_of<C>(absmax_all<D>(x, n, vk), e4m3 ? C(448) : C(57344));
     scale[0] = s;
     parallel_for(n, static_cast<double>(n) * 8.0, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-            q[i] = num::f32_to_fp8(static_cast<float>(scaled<C>(D::ld(x + i), s)), e4m3);
+        if constexpr (std::is_same_v<D, TF32>) {
+            vk.fp8(x + b, q + b, e - b, s, e4m3);
+        } else {
+            for (int64_t i = b; i < e; ++i) {
+                q[i] = num::f32_to_fp8(static_cast<float>(scaled<C>(D::ld(x + i), s)), e4m3);
+            }
         }
     });
     return 0;
@@ -311,10 +492,9 @@ int quantize_ternary(const aph_k_quant& d) {
             uint8_t* qr = q + r * KB;
             for (int64_t j = 0; j < K / 4; ++j) {
                 const typename D::S* xj = xr + 4 * j;
-                qr[j] = static_cast<uint8_t>(ternary_code<C>(D::ld(xj) / div) |
-                                             (ternary_code<C>(D::ld(xj + 1) / div) << 2) |
-                                             (ternary_code<C>(D::ld(xj + 2) / div) << 4) |
-                                             (ternary_code<C>(D::ld(xj + 3) / div) << 6));
+                qr[j] = static_cast<uint8_t>(
+                    ternary_code<C>(D::ld(xj) / div) | (ternary_code<C>(D::ld(xj + 1) / div) << 2) |
+                    (ternary_code<C>(D::ld(xj + 2) / div) << 4) | (ternary_code<C>(D::ld(xj + 3) / div) << 6));
             }
             if (K % 4) {  // the last byte: weights past K are 0
                 unsigned byte = 0;
@@ -537,9 +717,7 @@ int cpu_quantize(const aph_k_quant& d, std::string& msg) {
             case kFp8E5m2: return quantize_fp8<D>(d, false);
             case kNf4Scheme: return quantize_nf4<D>(d);
             case kTernary: return quantize_ternary<D>(d);
-            default:
-                msg = "quantize: unknown scheme " + std::to_string(d.scheme);
-                return APH_K_STATUS_NOT_IMPLEMENTED;
+            default: msg = "quantize: unknown scheme " + std::to_string(d.scheme); return APH_K_STATUS_NOT_IMPLEMENTED;
         }
     });
 }

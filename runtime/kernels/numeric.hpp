@@ -38,7 +38,7 @@ APH_HD float bf16_to_f32(uint16_t h) { return bits_f32(static_cast<uint32_t>(h) 
 APH_HD uint16_t f32_to_bf16(float f) {
     uint32_t u = f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+    u += 0x7fffu + ((u >> 16) & 1u);                                                       // round to nearest even
     return static_cast<uint16_t>(u >> 16);
 }
 
@@ -67,8 +67,8 @@ APH_HD uint16_t f32_to_f16(float f) {
     const uint32_t a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
     if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf
-    if (a < 0x38800000u) {  // subnormal or zero in f16
-        if (a < 0x33000000u) return sign;  // below half the smallest subnormal
+    if (a < 0x38800000u) {                                               // subnormal or zero in f16
+        if (a < 0x33000000u) return sign;                                // below half the smallest subnormal
         const uint32_t e = a >> 23;
         const uint32_t m = (a & 0x7fffffu) | 0x800000u;
         const uint32_t shift = 126u - e;  // 14 + (113 - e) - ... : m >> (shift) gives units of 2^-24
@@ -128,8 +128,10 @@ APH_HD uint8_t f32_to_fp8(float f, bool e4m3) {
     const float flo = f16_to_f32(lo), fhi = f16_to_f32(hi), x = bits_f32(a);
     uint16_t pick;
     if (x - flo < fhi - x) pick = lo;
-    else if (x - flo > fhi - x) pick = hi;
-    else pick = ((lo >> 8) & 1u) ? hi : lo;
+    else if (x - flo > fhi - x)
+        pick = hi;
+    else
+        pick = ((lo >> 8) & 1u) ? hi : lo;
     uint8_t out = static_cast<uint8_t>(pick >> 8);
     if (out > 0x7bu) out = 0x7bu;
     return static_cast<uint8_t>(sign | out);

@@ -84,8 +84,9 @@ struct Reader {
         if (!j.is_number_integer() || (j.is_number_integer() && !j.is_number_unsigned() && j.get<int64_t>() < 0))
             bad(path + " is not a non-negative integer");
         const uint64_t v = j.get<uint64_t>();
-        if (v > max) bad(strprintf("%s is %llu, more than %llu", path.c_str(), static_cast<unsigned long long>(v),
-                                   static_cast<unsigned long long>(max)));
+        if (v > max)
+            bad(strprintf("%s is %llu, more than %llu", path.c_str(), static_cast<unsigned long long>(v),
+                          static_cast<unsigned long long>(max)));
         return v;
     }
     uint64_t integer(const Json& obj, const char* key, uint64_t fallback, const std::string& path,
@@ -169,18 +170,21 @@ void Tokenizer::parse(std::string_view text) {
     const Json& model = r.object(root, "model", "model");
     {
         const Json* type = Reader::member(model, "type");
-        if (type == nullptr) r.unsupported("model.type is missing (supported: WordPiece, stated as \"type\": \"WordPiece\")");
+        if (type == nullptr)
+            r.unsupported("model.type is missing (supported: WordPiece, stated as \"type\": \"WordPiece\")");
         const std::string t = r.string(*type, "model.type");
         if (t != "WordPiece") r.unsupported("model.type '" + printable(t) + "' (supported: WordPiece)");
     }
     unk_token_ = r.string(model, "unk_token", "[UNK]", "model.unk_token");
     prefix_ = r.string(model, "continuing_subword_prefix", "##", "model.continuing_subword_prefix");
-    max_chars_per_word_ = r.integer(model, "max_input_chars_per_word", 100, "model.max_input_chars_per_word", UINT64_MAX);
+    max_chars_per_word_ = r.integer(model, "max_input_chars_per_word", 100, "model.max_input_chars_per_word",
+                                    UINT64_MAX);
     const Json& vocab = r.object(model, "vocab", "model.vocab");
     vocab_.reserve(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
         const Json& v = it.value();
-        if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) || v.get<uint64_t>() > UINT32_MAX)
+        if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) ||
+            v.get<uint64_t>() > UINT32_MAX)
             r.bad("model.vocab['" + printable(it.key()) + "'] is not an integer id from 0 to 4294967295");
         const auto id = static_cast<uint32_t>(v.get<uint64_t>());
         vocab_.insert_or_assign(it.key(), id);
@@ -240,17 +244,20 @@ void Tokenizer::parse(std::string_view text) {
                     tp.type_id = static_cast<int64_t>(r.integer(*sp, "type_id", 0, path + ".SpecialToken.type_id"));
                     const Json* entry = specials ? Reader::member(*specials, name.c_str()) : nullptr;
                     if (entry == nullptr || !entry->is_object())
-                        r.bad(path + ": special token '" + printable(name) + "' is not in post_processor.special_tokens");
+                        r.bad(path + ": special token '" + printable(name) +
+                              "' is not in post_processor.special_tokens");
                     const std::string epath = "post_processor.special_tokens['" + printable(name) + "'].ids";
                     const Json* ids = Reader::member(*entry, "ids");
                     if (ids == nullptr || !ids->is_array()) r.bad(epath + " is missing or not an array");
                     for (size_t k = 0; k < ids->size(); ++k)
-                        tp.ids.push_back(static_cast<int64_t>(r.integer((*ids)[k], strprintf("%s[%zu]", epath.c_str(), k), UINT32_MAX)));
+                        tp.ids.push_back(static_cast<int64_t>(
+                            r.integer((*ids)[k], strprintf("%s[%zu]", epath.c_str(), k), UINT32_MAX)));
                     template_special_count_ += tp.ids.size();
                 } else if (const Json* sq = Reader::member(piece, "Sequence")) {
                     if (!sq->is_object()) r.bad(path + ".Sequence is not an object");
                     const std::string id = r.string(*sq, "id", nullptr, path + ".Sequence.id");
-                    if (id != "A") r.bad(path + ".Sequence.id is '" + printable(id) + "'; the single template takes only A");
+                    if (id != "A")
+                        r.bad(path + ".Sequence.id is '" + printable(id) + "'; the single template takes only A");
                     tp.sequence = true;
                     tp.type_id = static_cast<int64_t>(r.integer(*sq, "type_id", 0, path + ".Sequence.type_id"));
                 } else {
@@ -393,7 +400,8 @@ EncodeSettings Tokenizer::resolve(const aph_tokenizer_encode_options* options) c
     aph_tokenizer_encode_options o{};
     if (options != nullptr) {
         if (options->struct_size < sizeof(size_t))
-            throw invalid_argument("options->struct_size is too small (set it to sizeof(aph_tokenizer_encode_options))");
+            throw invalid_argument(
+                "options->struct_size is too small (set it to sizeof(aph_tokenizer_encode_options))");
         std::memcpy(&o, options, std::min(options->struct_size, sizeof o));
     }
     EncodeSettings s;
@@ -405,26 +413,28 @@ EncodeSettings Tokenizer::resolve(const aph_tokenizer_encode_options* options) c
             s.truncate_left = file_truncate_left_;
             s.only_second = file_only_second_;
             break;
-        case APH_TRUNCATION_NONE:
-            break;
+        case APH_TRUNCATION_NONE: break;
         case APH_TRUNCATION_MAX_LENGTH:
-            if (o.max_length == 0) throw invalid_argument("options->max_length must be > 0 with APH_TRUNCATION_MAX_LENGTH");
+            if (o.max_length == 0)
+                throw invalid_argument("options->max_length must be > 0 with APH_TRUNCATION_MAX_LENGTH");
             s.truncate = true;
             s.max_length = o.max_length;
             s.truncate_left = file_truncate_left_;
             break;
         default:
-            throw invalid_argument(strprintf("options->truncation is %d, not an aph_truncation value",
-                                             static_cast<int>(o.truncation)));
+            throw invalid_argument(
+                strprintf("options->truncation is %d, not an aph_truncation value", static_cast<int>(o.truncation)));
     }
     const size_t specials = s.add_special ? template_special_count_ : 0;
     if (s.truncate && s.max_length < specials) {
         if (o.truncation == APH_TRUNCATION_FROM_FILE)
             throw Error::kind(APH_ERR_INVALID_CONFIG,
                               strprintf("%s: truncation.max_length %zu is less than the %zu special tokens of the "
-                                        "post-processor", origin_.c_str(), s.max_length, specials));
+                                        "post-processor",
+                                        origin_.c_str(), s.max_length, specials));
         throw invalid_argument(strprintf("options->max_length %zu is less than the %zu special tokens of the "
-                                         "post-processor", s.max_length, specials));
+                                         "post-processor",
+                                         s.max_length, specials));
     }
     if (file_padding_) {
         s.pad_left = file_pad_left_;
@@ -437,15 +447,14 @@ EncodeSettings Tokenizer::resolve(const aph_tokenizer_encode_options* options) c
             s.pad_fixed = file_padding_ && file_pad_fixed_;
             s.pad_length = file_pad_length_;
             break;
-        case APH_PADDING_LONGEST:
-            break;
+        case APH_PADDING_LONGEST: break;
         case APH_PADDING_FIXED:
             s.pad_fixed = true;
             s.pad_length = o.pad_length;
             break;
         default:
-            throw invalid_argument(strprintf("options->padding is %d, not an aph_padding value",
-                                             static_cast<int>(o.padding)));
+            throw invalid_argument(
+                strprintf("options->padding is %d, not an aph_padding value", static_cast<int>(o.padding)));
     }
     if (o.pad_to_multiple_of > 0) s.pad_multiple = o.pad_to_multiple_of;
     return s;
@@ -554,8 +563,7 @@ void Tokenizer::split_added(const char32_t* s, size_t n, bool normalized_set, Sc
 }
 
 // BertPreTokenizer (whitespace removed, punctuation isolated), then WordPiece on each word.
-void Tokenizer::pre_tokenize_and_model(const char32_t* s, size_t n, Scratch& scratch,
-                                       std::vector<int64_t>& ids) const {
+void Tokenizer::pre_tokenize_and_model(const char32_t* s, size_t n, Scratch& scratch, std::vector<int64_t>& ids) const {
     if (!has_pre_tokenizer_) {
         if (n > 0) word_piece(s, n, scratch, ids);
         return;
@@ -617,8 +625,7 @@ void Tokenizer::word_piece(const char32_t* w, size_t n, Scratch& scratch, std::v
     }
 }
 
-void Tokenizer::encode(std::string_view text, const EncodeSettings& settings, Encoding& out,
-                       Scratch& scratch) const {
+void Tokenizer::encode(std::string_view text, const EncodeSettings& settings, Encoding& out, Scratch& scratch) const {
     // Decode (validated by the caller).
     std::u32string& raw = scratch.raw;
     raw.clear();
@@ -721,8 +728,8 @@ void Batch::fill(int64_t* ids, int64_t* mask, int64_t* type_ids) const {
     for (size_t r = 0; r < rows; ++r) {
         const Encoding& e = encodings[r];
         const size_t len = e.ids.size(), pad = cols - len;
-        const size_t at = settings.pad_left ? pad : 0;        // first token
-        const size_t pad_at = settings.pad_left ? 0 : len;   // first pad
+        const size_t at = settings.pad_left ? pad : 0;      // first token
+        const size_t pad_at = settings.pad_left ? 0 : len;  // first pad
         if (ids) {
             int64_t* row = ids + r * cols;
             std::copy(e.ids.begin(), e.ids.end(), row + at);

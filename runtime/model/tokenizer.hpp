@@ -40,10 +40,10 @@ struct EncodeSettings {
     bool truncate = false;
     size_t max_length = 0;
     bool truncate_left = false;
-    bool only_second = false;   // the file's strategy OnlySecond (fails when truncation is needed)
-    bool pad_fixed = false;     // else to the longest in the batch
+    bool only_second = false;  // the file's strategy OnlySecond (fails when truncation is needed)
+    bool pad_fixed = false;    // else to the longest in the batch
     size_t pad_length = 0;
-    size_t pad_multiple = 0;    // 0: none
+    size_t pad_multiple = 0;  // 0: none
     bool pad_left = false;
     int64_t pad_id = 0;
     int64_t pad_type_id = 0;
@@ -91,8 +91,7 @@ public:
     // One text's ids and type ids (no padding). Text that is not UTF-8 throws
     // APH_ERR_INVALID_ARGUMENT "is not valid UTF-8 (at byte N)" (the caller names the text).
     struct Scratch;
-    void encode(std::string_view text, const EncodeSettings& settings, Encoding& out,
-                Scratch& scratch) const;
+    void encode(std::string_view text, const EncodeSettings& settings, Encoding& out, Scratch& scratch) const;
 
     struct AddedToken {
         std::string content;
@@ -101,8 +100,8 @@ public:
         std::u32string pattern;  // what is matched: content, or its normalised form
     };
     struct TemplatePiece {
-        bool sequence = false;          // $A, else special token ids
-        std::vector<int64_t> ids;       // the special token's ids
+        bool sequence = false;     // $A, else special token ids
+        std::vector<int64_t> ids;  // the special token's ids
         int64_t type_id = 0;
     };
 
@@ -112,8 +111,7 @@ private:
     void normalize(const char32_t* s, size_t n, std::u32string& out, std::u32string& tmp) const;
     void split_added(const char32_t* s, size_t n, bool normalized_set, Scratch& scratch,
                      std::vector<int64_t>& ids) const;
-    void pre_tokenize_and_model(const char32_t* s, size_t n, Scratch& scratch,
-                                std::vector<int64_t>& ids) const;
+    void pre_tokenize_and_model(const char32_t* s, size_t n, Scratch& scratch, std::vector<int64_t>& ids) const;
     void word_piece(const char32_t* w, size_t n, Scratch& scratch, std::vector<int64_t>& ids) const;
     int64_t unk_id() const;
 
@@ -123,8 +121,8 @@ private:
     bool clean_text_ = true, chinese_chars_ = true, strip_accents_ = true, lowercase_ = true;
     bool has_pre_tokenizer_ = false;
     // WordPiece
-    Vocab vocab_;                 // every token
-    Vocab continuations_;         // tokens starting with the prefix, the prefix removed
+    Vocab vocab_;          // every token
+    Vocab continuations_;  // tokens starting with the prefix, the prefix removed
     size_t max_token_bytes_ = 0, max_continuation_bytes_ = 0;
     std::unordered_map<uint32_t, const std::string*> id_to_token_;
     std::string unk_token_ = "[UNK]";

@@ -60,8 +60,8 @@ const Table& table() {
 
 template <size_t N>
 const UnicodeMapping* find_mapping(const UnicodeMapping (&table)[N], char32_t c) noexcept {
-    const UnicodeMapping* it = std::lower_bound(
-        table, table + N, c, [](const UnicodeMapping& m, char32_t v) { return m.cp < v; });
+    const UnicodeMapping* it = std::lower_bound(table, table + N, c,
+                                                [](const UnicodeMapping& m, char32_t v) { return m.cp < v; });
     return it != table + N && it->cp == c ? it : nullptr;
 }
 

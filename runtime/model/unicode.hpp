@@ -10,12 +10,12 @@
 namespace aph::model::unicode {
 
 enum : uint16_t {
-    kDrop = 1,        // removed by clean_text (Cc, Cf, Co but tab/newline/CR; NUL; U+FFFD)
-    kSpace = 2,       // White_Space, tab, newline, CR: a space for clean_text, a split for the pre-tokeniser
-    kPunct = 4,       // isolated by the BERT pre-tokeniser
-    kMark = 8,        // general category Mn: dropped by strip_accents
-    kDecomposes = 16, // has a canonical decomposition (Hangul syllables included)
-    kLowers = 32,     // lowercases to something else
+    kDrop = 1,         // removed by clean_text (Cc, Cf, Co but tab/newline/CR; NUL; U+FFFD)
+    kSpace = 2,        // White_Space, tab, newline, CR: a space for clean_text, a split for the pre-tokeniser
+    kPunct = 4,        // isolated by the BERT pre-tokeniser
+    kMark = 8,         // general category Mn: dropped by strip_accents
+    kDecomposes = 16,  // has a canonical decomposition (Hangul syllables included)
+    kLowers = 32,      // lowercases to something else
 };
 
 // Flags in the low byte, canonical combining class in the high byte. Constant time.
@@ -26,9 +26,8 @@ inline uint8_t ccc_of(uint16_t p) noexcept { return static_cast<uint8_t>(p >> 8)
 // The "Chinese characters" of BERT's handle_chinese_chars: the CJK Unified Ideographs blocks
 // and their extensions A-E, and the compatibility ideographs.
 inline bool is_chinese(char32_t c) noexcept {
-    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
-           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 

@@ -22,7 +22,7 @@ void require_4d(const Operand& t, const char* layout) {
 }  // namespace
 
 Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, const Operand& v, const Operand* mask,
-                         double scale, int causal) {
+                         double scale, int /*causal: a boolean, any value*/) {
     require_float(q, t);
     require_dtype(k, q.dtype);
     require_dtype(v, q.dtype);
@@ -32,7 +32,6 @@ Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, co
                                    : strprintf("%s has dtype %s; expected %s (%s's dtype) or f32", mask->name,
                                                dtype::name(mask->dtype), dtype::name(q.dtype), q.name));
     }
-    if (causal != 0 && causal != 1) throw invalid_argument(strprintf("causal must be 0 or 1, got %d", causal));
     if (!std::isfinite(scale) || scale < 0.0) {
         throw invalid_argument(strprintf("scale must be finite and >= 0 (0 means 1/sqrt(head_dim)), got %g", scale));
     }
@@ -55,12 +54,12 @@ Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, co
     // heads_q a multiple of heads_kv; 0 query heads with 0 key/value heads is an empty
     // attention (zero-size tensors do nothing), 0 key/value heads for query heads is not.
     if (Hkv == 0 ? Hq != 0 : Hq % Hkv != 0) {
-        throw_dims(strprintf("heads_q %lld (q %s) is not a multiple of heads_kv %lld (k %s)", static_cast<long long>(Hq),
-                             qs.c_str(), static_cast<long long>(Hkv), ks.c_str()));
+        throw_dims(strprintf("heads_q %lld (q %s) is not a multiple of heads_kv %lld (k %s)",
+                             static_cast<long long>(Hq), qs.c_str(), static_cast<long long>(Hkv), ks.c_str()));
     }
     if (D > APH_K_ATTENTION_MAX_HEAD_DIM) {
         throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("attention with head_dim %lld (at most %d)",
-                                                            static_cast<long long>(D), APH_K_ATTENTION_MAX_HEAD_DIM));
+                                                             static_cast<long long>(D), APH_K_ATTENTION_MAX_HEAD_DIM));
     }
 
     // The mask broadcasts to [B, Hq, Sq, Sk]: at most 4 dimensions, each (aligned at the right)
@@ -111,7 +110,7 @@ void attention(aph_stream* stream, const aph_tensor* q, const aph_tensor* k, con
     if (mask != nullptr) d.mask = call.kt_as(mask, scores, broadcast_strides(mask, scores));
     d.out = o.kt();
     d.scale = scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(D)) : scale;
-    d.causal = causal;
+    d.causal = causal != 0 ? 1 : 0;  // any non-zero value is true
     call.launch<APH_K_ATTENTION>(d);
     o.finish();
 }

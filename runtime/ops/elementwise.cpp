@@ -53,8 +53,8 @@ Space simplify(const std::vector<int64_t>& shape, const std::vector<std::vector<
 }
 
 // a (op) b, or a (op) scalar when b is NULL.
-void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, double scalar,
-                 bool has_b, aph_tensor* out) {
+void binary_impl(aph_stream* stream, int32_t op, const aph_tensor* a, const aph_tensor* b, double scalar, bool has_b,
+                 aph_tensor* out) {
     require(a, "a");
     if (has_b) require(b, "b");
     require(out, "out");

@@ -11,8 +11,8 @@
 
 namespace aph::ops {
 
-Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih,
-                        const Operand& w_hh, const Operand* b_ih, const Operand* b_hh) {
+Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih, const Operand& w_hh,
+                        const Operand* b_ih, const Operand* b_hh) {
     require_float(x, t);
     require_dtype(h, x.dtype);
     require_dtype(w_ih, x.dtype);
@@ -22,8 +22,8 @@ Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, con
 
     auto need_2d = [](const Operand& o, const char* layout) {
         if (o.shape.size() != 2) {
-            throw_dims(strprintf("%s has shape %s; the GRU cell needs %s %s", o.name, shape_str(o.shape).c_str(), o.name,
-                                 layout));
+            throw_dims(strprintf("%s has shape %s; the GRU cell needs %s %s", o.name, shape_str(o.shape).c_str(),
+                                 o.name, layout));
         }
     };
     need_2d(x, "[batch, input]");
@@ -38,9 +38,9 @@ Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, con
     }
     auto need_shape = [&](const Operand* o, const std::vector<int64_t>& want, const char* what) {
         if (o != nullptr && !std::equal(o->shape.begin(), o->shape.end(), want.begin(), want.end())) {
-            throw_dims(strprintf("%s has shape %s; %s %s and %s %s need %s %s (%s)", o->name, shape_str(o->shape).c_str(),
-                                 x.name, shape_str(x.shape).c_str(), h.name, shape_str(h.shape).c_str(), o->name,
-                                 shape_str(want).c_str(), what));
+            throw_dims(strprintf("%s has shape %s; %s %s and %s %s need %s %s (%s)", o->name,
+                                 shape_str(o->shape).c_str(), x.name, shape_str(x.shape).c_str(), h.name,
+                                 shape_str(h.shape).c_str(), o->name, shape_str(want).c_str(), what));
         }
     };
     need_shape(&w_ih, {3 * H, I}, "[3·hidden, input]");

@@ -58,7 +58,7 @@ void require_castable(const Operand& t, const Target& target);
 
 // ---- the operations (header section 14; arguments as the C functions take them) ---------------
 
-// aph_op_matmul: transpose flags 0 or 1.
+// aph_op_matmul: transpose flags are booleans (any non-zero is true).
 Inferred infer_matmul(const Target& t, const Operand& a, const Operand& b, int transpose_a, int transpose_b);
 // aph_op_linear: bias may be NULL.
 Inferred infer_linear(const Target& t, const Operand& x, const Operand& weight, const Operand* bias);
@@ -77,9 +77,11 @@ Inferred infer_argmax(const Target& t, const Operand& x, int64_t dim, int keepdi
 size_t reduced_dim(const Operand& x, int64_t dim);
 Inferred infer_rope(const Target& t, const Operand& x, const Operand& positions, double theta, int32_t layout);
 Inferred infer_embedding(const Target& t, const Operand& table, const Operand& ids);
+// aph_op_positions: i64 [x's size along dim] (x any dtype; dim negative from the end).
+Inferred infer_positions(const Target& t, const Operand& x, int64_t dim);
 // aph_op_cast into dtype `to`; out_name names the output in messages ("out").
 Inferred infer_cast(const Target& t, const Operand& x, aph_dtype to, const char* out_name);
-// aph_op_attention: mask may be NULL; causal 0 or 1.
+// aph_op_attention: mask may be NULL; causal any non-zero is true.
 Inferred infer_attention(const Target& t, const Operand& q, const Operand& k, const Operand& v, const Operand* mask,
                          double scale, int causal);
 // aph_quantize: codes and scales. axis is returned as the kernels take it (-1: per tensor).
@@ -95,7 +97,7 @@ Inferred infer_dequantize(const Target& t, int32_t scheme, const Operand& q, con
                           const Operand& out);
 Inferred infer_ternary_matmul(const Target& t, const Operand& x, const Operand& packed, const Operand& scale);
 // aph_op_gru_cell: b_ih and b_hh may be NULL.
-Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih,
-                        const Operand& w_hh, const Operand* b_ih, const Operand* b_hh);
+Inferred infer_gru_cell(const Target& t, const Operand& x, const Operand& h, const Operand& w_ih, const Operand& w_hh,
+                        const Operand* b_ih, const Operand* b_hh);
 
 }  // namespace aph::ops

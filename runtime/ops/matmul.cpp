@@ -159,14 +159,9 @@ const aph_tensor* rows_operand(Call& call, const aph_tensor* u, const char* name
     return u;
 }
 
-void require_transpose_flag(int v, const char* name) {
-    if (v != 0 && v != 1) throw invalid_argument(strprintf("%s is %d; expected 0 or 1", name, v));
-}
-
 }  // namespace
 
-void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, const aph_tensor* bias,
-                   aph_tensor* out) {
+void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, const aph_tensor* bias, aph_tensor* out) {
     const size_t n = x->shape.size();
     const int64_t K = x->shape[n - 1], N = weight->shape[0], rows = product(x->shape, 0, n - 1);
     aph_k_matmul d{};
@@ -190,8 +185,9 @@ void launch_linear(Call& call, const aph_tensor* x, const aph_tensor* weight, co
 }
 
 Inferred infer_matmul(const Target& t, const Operand& a, const Operand& b, int transpose_a, int transpose_b) {
-    require_transpose_flag(transpose_a, "transpose_a");
-    require_transpose_flag(transpose_b, "transpose_b");
+    // Booleans: any non-zero value is true.
+    transpose_a = transpose_a != 0;
+    transpose_b = transpose_b != 0;
     require_float(a, t);
     require_dtype(b, a.dtype);
     const size_t na = a.shape.size(), nb = b.shape.size();
@@ -285,8 +281,8 @@ void matmul(aph_stream* stream, const aph_tensor* a, const aph_tensor* b, int tr
     // b shared by every batch (stride 0) and a row-major with its batches continuing its rows
     // (as a contiguous [batch..., M, K] does): one product of batch·M rows instead of batch
     // products (out is contiguous, so its rows continue the same way).
-    if (nbat > 1 && K > 0 && d.b.strides[0] == 0 && d.a.strides[2] == 1 &&
-        d.a.strides[1] >= std::max<int64_t>(1, K) && d.a.strides[0] == M * d.a.strides[1]) {
+    if (nbat > 1 && K > 0 && d.b.strides[0] == 0 && d.a.strides[2] == 1 && d.a.strides[1] >= std::max<int64_t>(1, K) &&
+        d.a.strides[0] == M * d.a.strides[1]) {
         d.a.shape[0] = d.b.shape[0] = d.out.shape[0] = 1;
         d.a.shape[1] = d.out.shape[1] = nbat * M;
         d.out.strides[0] = nbat * M * N;

@@ -56,8 +56,8 @@ void require_param_shape(const Operand& x, const Operand& p) {
     }
 }
 
-void norm_impl(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight, const aph_tensor* bias,
-               double eps, aph_tensor* out, bool rms) {
+void norm_impl(aph_stream* stream, const aph_tensor* x, const aph_tensor* weight, const aph_tensor* bias, double eps,
+               aph_tensor* out, bool rms) {
     require(x, "x");
     require(weight, "weight");
     require(out, "out");

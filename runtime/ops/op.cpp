@@ -56,8 +56,8 @@ Call::Call(aph_stream* stream, std::initializer_list<const aph_tensor*> tensors)
     }
     if (device_ == nullptr) throw invalid_argument("an operation needs at least one tensor");
     if (stream != nullptr && (stream->device->kind != device_->kind || stream->device->ordinal != device_->ordinal)) {
-        throw device_mismatch(strprintf("a stream of %s used for work on %s", stream->device->label.c_str(),
-                                        device_->label.c_str()));
+        throw device_mismatch(
+            strprintf("a stream of %s used for work on %s", stream->device->label.c_str(), device_->label.c_str()));
     }
     stream_ = stream != nullptr ? stream : device_->default_stream;
 }
@@ -145,7 +145,8 @@ void Call::launch_raw(aph_k_op op, const void* desc, size_t size) {
 void require_writable(const aph_tensor* out, const char* name, const std::vector<int64_t>& shape) {
     require(out, name);
     if (out->shape != shape) throw_shape(name, shape, out->shape);
-    if (out->read_only) throw invalid_argument(strprintf("%s is read-only (memory-mapped weights or a read-only DLPack import)", name));
+    if (out->read_only)
+        throw invalid_argument(strprintf("%s is read-only (memory-mapped weights or a read-only DLPack import)", name));
     for (size_t i = 0; i < out->shape.size(); ++i) {
         if (out->strides[i] == 0 && out->shape[i] > 1) {
             throw invalid_argument(strprintf("%s has a broadcast dimension (dim %zu: size %lld, stride 0); "
@@ -158,8 +159,8 @@ void require_writable(const aph_tensor* out, const char* name, const std::vector
 void require_output(const aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape) {
     require(out, name);
     if (out->dtype != dtype) {
-        throw invalid_argument(strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype),
-                                         dtype::name(dtype)));
+        throw invalid_argument(
+            strprintf("%s has dtype %s; this operation writes %s", name, dtype::name(out->dtype), dtype::name(dtype)));
     }
     require_writable(out, name, shape);
 }
@@ -199,13 +200,18 @@ void require_index(const Operand& t) {
 
 void require_castable(const Operand& t, const Target& target) {
     switch (t.dtype) {
-        case APH_DTYPE_F32: case APH_DTYPE_F16: case APH_DTYPE_BF16: case APH_DTYPE_I32: case APH_DTYPE_I64: return;
+        case APH_DTYPE_F32:
+        case APH_DTYPE_F16:
+        case APH_DTYPE_BF16:
+        case APH_DTYPE_I32:
+        case APH_DTYPE_I64: return;
         case APH_DTYPE_F64:
-            if (target.cuda) throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", t.name));
+            if (target.cuda)
+                throw Error::kind(APH_ERR_NOT_IMPLEMENTED, strprintf("f64 operations on CUDA (%s)", t.name));
             return;
         default:
-            throw invalid_argument(strprintf("%s has dtype %s; expected f64, f32, f16, bf16, i32 or i64", t.name,
-                                             dtype::name(t.dtype)));
+            throw invalid_argument(
+                strprintf("%s has dtype %s; expected f64, f32, f16, bf16, i32 or i64", t.name, dtype::name(t.dtype)));
     }
 }
 

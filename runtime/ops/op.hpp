@@ -1,6 +1,6 @@
-// What every operation (header section 14) shares: argument checks with the compat page's
+// What every operation (header section 14) shares: argument checks with docs/compat.md's
 // messages, the device and stream of a call, kernel descriptors for tensors, temporaries, output
-// binding and the GPU/CPU dispatch (compat page section 8).
+// binding and the GPU/CPU dispatch (docs/compat.md section 8).
 //
 // An operation's shape is always the same:
 //
@@ -70,8 +70,7 @@ public:
     aph_kt kt(const aph_tensor* t);
     // Descriptor with a given shape/strides over t's data (for reinterpretations the op proved
     // valid, such as viewing a contiguous tensor as [rows, n]).
-    aph_kt kt_as(const aph_tensor* t, const std::vector<int64_t>& shape,
-                 const std::vector<int64_t>& strides);
+    aph_kt kt_as(const aph_tensor* t, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides);
     // t itself when contiguous, else a contiguous copy made on the call's stream (held by the
     // call).
     const aph_tensor* contiguous(const aph_tensor* t);
@@ -111,8 +110,7 @@ void require_output(const aph_tensor* out, const char* name, aph_dtype dtype, co
 // temporary that finish() copies into it.
 class Output {
 public:
-    Output(Call& call, aph_tensor* out, const char* name, aph_dtype dtype,
-           const std::vector<int64_t>& shape);
+    Output(Call& call, aph_tensor* out, const char* name, aph_dtype dtype, const std::vector<int64_t>& shape);
     aph_tensor* target() const { return work_; }  // what kernels write (out or the stand-in)
     aph_kt kt() { return call_.kt(work_); }
     bool direct() const { return work_ == out_; }
@@ -141,8 +139,8 @@ bool overlaps(const aph_tensor* a, const aph_tensor* b);
 bool same_view(const aph_tensor* a, const aph_tensor* b);
 // Throws APH_ERR_INVALID_ARGUMENT when out overlaps input other than exactly (in place, when
 // allowed).
-void require_no_overlap(const aph_tensor* out, const char* out_name, const aph_tensor* in,
-                        const char* in_name, bool in_place_ok);
+void require_no_overlap(const aph_tensor* out, const char* out_name, const aph_tensor* in, const char* in_name,
+                        bool in_place_ok);
 
 // numpy broadcasting of two shapes; APH_ERR_DIMENSION_MISMATCH naming both on failure.
 std::vector<int64_t> broadcast_shapes(std::span<const int64_t> a, std::span<const int64_t> b);

@@ -205,8 +205,8 @@ void dequantize(aph_stream* stream, int32_t scheme, const aph_tensor* q, const a
     require(scale, "scale");
     require(out, "out");
     Call call(stream, {q, scale, out});
-    const Inferred r =
-        infer_dequantize(call.target(), scheme, operand(q, "q"), operand(scale, "scale"), axis, operand(out, "out"));
+    const Inferred r = infer_dequantize(call.target(), scheme, operand(q, "q"), operand(scale, "scale"), axis,
+                                        operand(out, "out"));
     Output o(call, out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", q, "q", false);
     require_no_overlap(out, "out", scale, "scale", false);
@@ -228,8 +228,8 @@ void ternary_matmul(aph_stream* stream, const aph_tensor* x, const aph_tensor* p
     require(scale, "scale");
     require(out, "out");
     Call call(stream, {x, packed, scale, out});
-    const Inferred r =
-        infer_ternary_matmul(call.target(), operand(x, "x"), operand(packed, "packed"), operand(scale, "scale"));
+    const Inferred r = infer_ternary_matmul(call.target(), operand(x, "x"), operand(packed, "packed"),
+                                            operand(scale, "scale"));
     const int64_t K = x->shape.back(), N = r.shape.back();
     Output o(call, out, "out", r.dtype, r.shape);
     require_no_overlap(out, "out", x, "x", false);

@@ -25,7 +25,8 @@ Inferred infer_impl(const Target& t, int32_t op, bool argmax, const Operand& x, 
     Inferred r{argmax ? APH_DTYPE_I64 : x.dtype, {}};
     for (size_t i = 0; i < ndim; ++i) {
         if (i != d) r.shape.push_back(x.shape[i]);
-        else if (keepdim != 0) r.shape.push_back(1);
+        else if (keepdim != 0)
+            r.shape.push_back(1);
     }
     return r;
 }

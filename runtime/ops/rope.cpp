@@ -24,8 +24,8 @@ Inferred infer_rope(const Target& t, const Operand& x, const Operand& positions,
     }
     const int64_t B = x.shape[0], S = x.shape[1], D = x.shape[3];
     if (D % 2 != 0) {
-        throw_dims(strprintf("%s %s has an odd head_dim (%lld); rope rotates pairs", x.name,
-                             shape_str(x.shape).c_str(), static_cast<long long>(D)));
+        throw_dims(strprintf("%s %s has an odd head_dim (%lld); rope rotates pairs", x.name, shape_str(x.shape).c_str(),
+                             static_cast<long long>(D)));
     }
     const std::span<const int64_t> ps = positions.shape;
     const bool shared = ps.size() == 1 && ps[0] == S;

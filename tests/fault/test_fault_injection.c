@@ -33,22 +33,22 @@ static int g_cuda;
 static char g_weights_path[256];
 static int g_failures;
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
             fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            g_failures++;                                                  \
-            return;                                                        \
-        }                                                                  \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+            g_failures++;                                                   \
+            return;                                                         \
+        }                                                                   \
     } while (0)
 
 /* Workloads: each makes and releases everything it uses on every path, and hashes its results
  * into *h. TRY leaves through `done` with the failing status. */
-#define TRY(expr)                  \
-    do {                           \
-        st = (expr);               \
+#define TRY(expr)                    \
+    do {                             \
+        st = (expr);                 \
         if (st != APH_OK) goto done; \
     } while (0)
 
@@ -86,7 +86,7 @@ static aph_status w_tensors(uint64_t* h) {
     aph_tensor** atc = slot(&ts);
     TRY(aph_tensor_contiguous(*at, atc));
     aph_tensor** b = slot(&ts);
-    TRY(aph_tensor_create_on_stream(stream, APH_DTYPE_F32, s54, 2, b));
+    TRY(aph_tensor_create_on_stream(aph_stream_device(stream), APH_DTYPE_F32, s54, 2, stream, b));
     TRY(aph_tensor_copy_async(*b, *at, stream));
     TRY(aph_stream_synchronize(stream));
     aph_tensor** c = slot(&ts);
@@ -477,8 +477,8 @@ static void walk(const workload* w, int kind, long* points_total) {
             const char* msg = aph_last_error();
             CHECK(st == APH_ERR_OUT_OF_MEMORY, "%s/%s: point %ld: %s: %s (expected APH_ERR_OUT_OF_MEMORY)", w->name,
                   kKindNames[kind], n, aph_status_name(st), msg);
-            CHECK(strncmp(msg, "out of memory: ", 15) == 0 && strlen(msg) > 15,
-                  "%s/%s: point %ld: message '%s'", w->name, kKindNames[kind], n, msg);
+            CHECK(strncmp(msg, "out of memory: ", 15) == 0 && strlen(msg) > 15, "%s/%s: point %ld: message '%s'",
+                  w->name, kKindNames[kind], n, msg);
         }
         aph_memory_stats now;
         memory_now(&now);

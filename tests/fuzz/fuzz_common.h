@@ -15,12 +15,12 @@
 #include <string.h>
 
 /* Ends the process at once (a "crash" libFuzzer records with the input) saying why. */
-#define FZ_FAIL(...)                                             \
-    do {                                                         \
+#define FZ_FAIL(...)                                                         \
+    do {                                                                     \
         fprintf(stderr, "fuzz check failed at %s:%d: ", __FILE__, __LINE__); \
-        fprintf(stderr, __VA_ARGS__);                            \
-        fputc('\n', stderr);                                     \
-        abort();                                                 \
+        fprintf(stderr, __VA_ARGS__);                                        \
+        fputc('\n', stderr);                                                 \
+        abort();                                                             \
     } while (0)
 
 #define FZ_CHECK(cond, ...)                \
@@ -31,25 +31,25 @@
 /* The message prefix of each failing status (header section 2's formats). */
 static inline const char* fz_prefix(aph_status st) {
     switch (st) {
-    case APH_ERR_INVALID_ARGUMENT: return "invalid argument: ";
-    case APH_ERR_INVALID_CONFIG: return "invalid configuration: ";
-    case APH_ERR_SHAPE_MISMATCH: return "shape mismatch: ";
-    case APH_ERR_DIMENSION_MISMATCH: return "dimension mismatch: ";
-    case APH_ERR_DEVICE_NOT_AVAILABLE: return "device not available: ";
-    case APH_ERR_DEVICE_MISMATCH: return "device mismatch: ";
-    case APH_ERR_OUT_OF_MEMORY: return "out of memory: ";
-    case APH_ERR_KERNEL: return "kernel error: ";
-    case APH_ERR_NOT_IMPLEMENTED: return "not implemented: ";
-    case APH_ERR_IO: return "I/O error: ";
-    case APH_ERR_BACKEND: return "backend error: ";
-    case APH_ERR_GRAPH: return "graph error: ";
-    case APH_ERR_VALIDATION: return "validation error: ";
-    case APH_ERR_SERIALIZATION: return "serialization error: ";
-    case APH_ERR_BUILD: return "build error: ";
-    case APH_ERR_INTERNAL: return "internal error: ";
-    case APH_ERR_NOT_FOUND: return "not found: ";
-    case APH_ERR_INVALID_STATE: return "invalid state: ";
-    default: return NULL;
+        case APH_ERR_INVALID_ARGUMENT: return "invalid argument: ";
+        case APH_ERR_INVALID_CONFIG: return "invalid configuration: ";
+        case APH_ERR_SHAPE_MISMATCH: return "shape mismatch: ";
+        case APH_ERR_DIMENSION_MISMATCH: return "dimension mismatch: ";
+        case APH_ERR_DEVICE_NOT_AVAILABLE: return "device not available: ";
+        case APH_ERR_DEVICE_MISMATCH: return "device mismatch: ";
+        case APH_ERR_OUT_OF_MEMORY: return "out of memory: ";
+        case APH_ERR_KERNEL: return "kernel error: ";
+        case APH_ERR_NOT_IMPLEMENTED: return "not implemented: ";
+        case APH_ERR_IO: return "I/O error: ";
+        case APH_ERR_BACKEND: return "backend error: ";
+        case APH_ERR_GRAPH: return "graph error: ";
+        case APH_ERR_VALIDATION: return "validation error: ";
+        case APH_ERR_SERIALIZATION: return "serialization error: ";
+        case APH_ERR_BUILD: return "build error: ";
+        case APH_ERR_INTERNAL: return "internal error: ";
+        case APH_ERR_NOT_FOUND: return "not found: ";
+        case APH_ERR_INVALID_STATE: return "invalid state: ";
+        default: return NULL;
     }
 }
 

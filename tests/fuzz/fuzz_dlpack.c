@@ -41,8 +41,7 @@ static void deleter_u(DLManagedTensor* self) {
 static const int32_t kDevices[] = {kDLCPU, kDLCUDA, kDLCUDAHost, kDLCUDAManaged, kDLOpenCL, kDLROCM, 0, -1};
 
 /* The byte span [lo, hi) the layout reaches from data (overflow: 0). */
-static int span(const int64_t* shape, const int64_t* strides, int ndim, uint64_t esize, uint64_t offset,
-                uint64_t* hi) {
+static int span(const int64_t* shape, const int64_t* strides, int ndim, uint64_t esize, uint64_t offset, uint64_t* hi) {
     __int128 top = (__int128)offset, bottom = (__int128)offset;
     for (int i = 0; i < ndim; ++i) {
         if (shape[i] == 0) {
@@ -51,7 +50,8 @@ static int span(const int64_t* shape, const int64_t* strides, int ndim, uint64_t
         }
         const __int128 reach = (__int128)(shape[i] - 1) * strides[i] * (__int128)esize;
         if (reach > 0) top += reach;
-        else bottom += reach;
+        else
+            bottom += reach;
         if (top > ((__int128)1 << 62) || bottom < 0) return 0;
     }
     *hi = (uint64_t)(top + (__int128)esize);
@@ -157,13 +157,14 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (numel > 0) {
         FZ_CHECK(aph_tensor_data(t) == (const unsigned char*)dl->data + byte_offset, "data is not data + byte_offset");
         uint64_t hi = 0;
-        if (dl->data && span(shape, want_strides, ndim, esize, byte_offset, &hi) &&
-            hi <= sizeof g_buf - data_off && (uint64_t)numel * esize <= (1u << 20)) {
+        if (dl->data && span(shape, want_strides, ndim, esize, byte_offset, &hi) && hi <= sizeof g_buf - data_off &&
+            (uint64_t)numel * esize <= (1u << 20)) {
             unsigned char* got = malloc((size_t)numel * esize);
             unsigned char* want = malloc((size_t)numel * esize);
             FZ_CHECK(aph_tensor_to_host(t, got, (size_t)numel * esize) == APH_OK, "to_host: %s", aph_last_error());
             gather((const unsigned char*)dl->data + byte_offset, shape, want_strides, ndim, esize, want);
-            FZ_CHECK(memcmp(got, want, (size_t)numel * esize) == 0, "to_host read other elements than the strides select");
+            FZ_CHECK(memcmp(got, want, (size_t)numel * esize) == 0,
+                     "to_host read other elements than the strides select");
             free(got);
             free(want);
         }
@@ -172,7 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     DLManagedTensorVersioned* back = NULL;
     if (fz_status(aph_tensor_to_dlpack(t, &back), "aph_tensor_to_dlpack") == APH_OK) {
         FZ_CHECK(back->dl_tensor.ndim == ndim, "re-exported ndim %d", back->dl_tensor.ndim);
-        FZ_CHECK(back->dl_tensor.dtype.code == dt.code && back->dl_tensor.dtype.bits == dt.bits, "re-exported dtype differs");
+        FZ_CHECK(back->dl_tensor.dtype.code == dt.code && back->dl_tensor.dtype.bits == dt.bits,
+                 "re-exported dtype differs");
         for (int i = 0; i < ndim; ++i) {
             FZ_CHECK(back->dl_tensor.shape[i] == shape[i], "re-exported shape[%d] differs", i);
         }

@@ -76,19 +76,19 @@ static void op_create(machine* m, fz_reader* r) {
     aph_tensor* out = SENTINEL;
     aph_status st;
     switch (kind) {
-    case 0: st = aph_tensor_create(g_cpu, dtype, shape, ndim, &out); break;
-    case 1: st = aph_tensor_zeros(g_cpu, dtype, shape, ndim, &out); break;
-    case 2: {
-        const size_t nbytes = (size_t)bytes + (fz_u8(r) == 0 ? 1 : 0); /* sometimes one byte off */
-        st = aph_tensor_from_host(g_cpu, dtype, shape, ndim, nbytes ? g_host : NULL, nbytes, &out);
-        break;
-    }
-    default: {
-        aph_stream* s = m->s[fz_u8(r) % NS];
-        if (s == NULL) return;
-        st = aph_tensor_create_on_stream(s, dtype, shape, ndim, &out);
-        break;
-    }
+        case 0: st = aph_tensor_create(g_cpu, dtype, shape, ndim, &out); break;
+        case 1: st = aph_tensor_zeros(g_cpu, dtype, shape, ndim, &out); break;
+        case 2: {
+            const size_t nbytes = (size_t)bytes + (fz_u8(r) == 0 ? 1 : 0); /* sometimes one byte off */
+            st = aph_tensor_from_host(g_cpu, dtype, shape, ndim, nbytes ? g_host : NULL, nbytes, &out);
+            break;
+        }
+        default: {
+            aph_stream* s = m->s[fz_u8(r) % NS];
+            if (s == NULL) return;
+            st = aph_tensor_create_on_stream(aph_stream_device(s), dtype, shape, ndim, s, &out);
+            break;
+        }
     }
     /* The estimate and the creation agree on what a valid shape and dtype are. */
     if (est != APH_OK) FZ_CHECK(st != APH_OK, "a tensor the estimate rejects was created");
@@ -108,13 +108,13 @@ static void op_view(machine* m, fz_reader* r) {
     aph_tensor* out = SENTINEL;
     aph_status st;
     switch (kind) {
-    case 0: st = aph_tensor_reshape(src, a, n, &out); break;
-    case 1: st = aph_tensor_permute(src, a, n, &out); break;
-    case 2: st = aph_tensor_transpose(src, (size_t)x, (size_t)y, &out); break;
-    case 3: st = aph_tensor_slice(src, (size_t)x, y, z, fz_small(r), &out); break;
-    case 4: st = aph_tensor_narrow(src, (size_t)x, y, z, &out); break;
-    case 5: st = aph_tensor_select(src, (size_t)x, y, &out); break;
-    default: st = aph_tensor_expand(src, a, n, &out); break;
+        case 0: st = aph_tensor_reshape(src, a, n, &out); break;
+        case 1: st = aph_tensor_permute(src, a, n, &out); break;
+        case 2: st = aph_tensor_transpose(src, x, y, &out); break;
+        case 3: st = aph_tensor_slice(src, x, y, z, fz_small(r), &out); break;
+        case 4: st = aph_tensor_narrow(src, x, y, z, &out); break;
+        case 5: st = aph_tensor_select(src, x, y, &out); break;
+        default: st = aph_tensor_expand(src, a, n, &out); break;
     }
     put(m, dst, st, out, "view");
 }
@@ -127,10 +127,16 @@ static void op_copy(machine* m, fz_reader* r) {
     const size_t slot = fz_u8(r) % NT;
     aph_tensor* out = SENTINEL;
     switch (kind) {
-    case 0: fz_status(aph_tensor_copy(dst, src), "aph_tensor_copy"); break;
-    case 1: fz_status(aph_tensor_copy_async(dst, src, S(m, r)), "aph_tensor_copy_async"); break;
-    case 2: { const aph_status st_ = aph_tensor_contiguous(src, &out); put(m, slot, st_, out, "aph_tensor_contiguous"); } break;
-    default: { const aph_status st_ = aph_tensor_to_device(src, g_cpu, &out); put(m, slot, st_, out, "aph_tensor_to_device"); } break;
+        case 0: fz_status(aph_tensor_copy(dst, src), "aph_tensor_copy"); break;
+        case 1: fz_status(aph_tensor_copy_async(dst, src, S(m, r)), "aph_tensor_copy_async"); break;
+        case 2: {
+            const aph_status st_ = aph_tensor_contiguous(src, &out);
+            put(m, slot, st_, out, "aph_tensor_contiguous");
+        } break;
+        default: {
+            const aph_status st_ = aph_tensor_to_device(src, g_cpu, &out);
+            put(m, slot, st_, out, "aph_tensor_to_device");
+        } break;
     }
 }
 
@@ -143,13 +149,15 @@ static void op_compute(machine* m, fz_reader* r) {
     const int64_t k = fz_small(r);
     if (!small_enough(a) || !small_enough(b) || !small_enough(out)) return;
     switch (kind) {
-    case 0: fz_status(aph_op_binary(s, (aph_binary_op)k, a, b, out), "aph_op_binary"); break;
-    case 1: fz_status(aph_op_unary(s, (aph_unary_op)k, a, out), "aph_op_unary"); break;
-    case 2: fz_status(aph_op_softmax(s, a, out), "aph_op_softmax"); break;
-    case 3: fz_status(aph_op_reduce(s, (aph_reduce_op)(k & 3), a, fz_small(r), k & 4, out), "aph_op_reduce"); break;
-    case 4: fz_status(aph_op_cast(s, a, out), "aph_op_cast"); break;
-    case 5: fz_status(aph_op_matmul(s, a, b, (int)(k & 1), (int)((k >> 1) & 1), 1.0, 0.0, out), "aph_op_matmul"); break;
-    default: fz_status(aph_op_binary_scalar(s, (aph_binary_op)(k & 7), a, 0.5, out), "aph_op_binary_scalar"); break;
+        case 0: fz_status(aph_op_binary((aph_binary_op)k, a, b, out, s), "aph_op_binary"); break;
+        case 1: fz_status(aph_op_unary((aph_unary_op)k, a, out, s), "aph_op_unary"); break;
+        case 2: fz_status(aph_op_softmax(a, out, s), "aph_op_softmax"); break;
+        case 3: fz_status(aph_op_reduce((aph_reduce_op)(k & 3), a, fz_small(r), k & 4, out, s), "aph_op_reduce"); break;
+        case 4: fz_status(aph_op_cast(a, out, s), "aph_op_cast"); break;
+        case 5:
+            fz_status(aph_op_matmul(a, b, (int)(k & 1), (int)((k >> 1) & 1), 1.0, 0.0, out, s), "aph_op_matmul");
+            break;
+        default: fz_status(aph_op_binary_scalar((aph_binary_op)(k & 7), a, 0.5, out, s), "aph_op_binary_scalar"); break;
     }
 }
 
@@ -161,10 +169,12 @@ static void op_host(machine* m, fz_reader* r) {
     if (fz_u8(r) == 0) n += 1; /* sometimes the wrong size */
     static unsigned char buf[MAX_BYTES + 64];
     switch (kind) {
-    case 0: fz_status(aph_tensor_to_host(t, buf, n), "aph_tensor_to_host"); break;
-    case 1: fz_status(aph_tensor_copy_from_host(t, g_host, n), "aph_tensor_copy_from_host"); break;
-    case 2: fz_status(aph_tensor_to_host_async(t, buf, n, S(m, r)), "aph_tensor_to_host_async"); break;
-    default: fz_status(aph_tensor_copy_from_host_async(t, g_host, n, S(m, r)), "aph_tensor_copy_from_host_async"); break;
+        case 0: fz_status(aph_tensor_to_host(t, buf, n), "aph_tensor_to_host"); break;
+        case 1: fz_status(aph_tensor_copy_from_host(t, g_host, n), "aph_tensor_copy_from_host"); break;
+        case 2: fz_status(aph_tensor_to_host_async(t, buf, n, S(m, r)), "aph_tensor_to_host_async"); break;
+        default:
+            fz_status(aph_tensor_copy_from_host_async(t, g_host, n, S(m, r)), "aph_tensor_copy_from_host_async");
+            break;
     }
 }
 
@@ -237,36 +247,36 @@ static void op_raw(machine* m, fz_reader* r) {
 static void op_stream(machine* m, fz_reader* r) {
     const size_t i = fz_u8(r) % NS, j = fz_u8(r) % NE;
     switch (fz_u8(r) % 8) {
-    case 0:
-        if (m->s[i] == NULL) fz_status(aph_stream_create(g_cpu, &m->s[i]), "aph_stream_create");
-        break;
-    case 1:
-        aph_stream_release(m->s[i]);
-        m->s[i] = NULL;
-        break;
-    case 2:
-        if (m->s[i]) fz_status(aph_stream_synchronize(m->s[i]), "aph_stream_synchronize");
-        break;
-    case 3:
-        if (m->e[j] == NULL) fz_status(aph_event_create(g_cpu, &m->e[j]), "aph_event_create");
-        break;
-    case 4:
-        if (m->e[j]) fz_status(aph_event_record(m->e[j], m->s[i]), "aph_event_record");
-        break;
-    case 5:
-        if (m->e[j]) fz_status(aph_stream_wait_event(m->s[i], m->e[j]), "aph_stream_wait_event");
-        break;
-    case 6:
-        if (m->e[j]) {
-            int done = -1;
-            fz_status(aph_event_query(m->e[j], &done), "aph_event_query");
-            FZ_CHECK(done == 1, "a CPU event is always complete (got %d)", done);
-        }
-        break;
-    default:
-        aph_event_release(m->e[j]);
-        m->e[j] = NULL;
-        break;
+        case 0:
+            if (m->s[i] == NULL) fz_status(aph_stream_create(g_cpu, &m->s[i]), "aph_stream_create");
+            break;
+        case 1:
+            aph_stream_release(m->s[i]);
+            m->s[i] = NULL;
+            break;
+        case 2:
+            if (m->s[i]) fz_status(aph_stream_synchronize(m->s[i]), "aph_stream_synchronize");
+            break;
+        case 3:
+            if (m->e[j] == NULL) fz_status(aph_event_create(g_cpu, &m->e[j]), "aph_event_create");
+            break;
+        case 4:
+            if (m->e[j]) fz_status(aph_event_record(m->e[j], m->s[i]), "aph_event_record");
+            break;
+        case 5:
+            if (m->e[j]) fz_status(aph_stream_wait_event(m->s[i], m->e[j]), "aph_stream_wait_event");
+            break;
+        case 6:
+            if (m->e[j]) {
+                int done = -1;
+                fz_status(aph_event_query(m->e[j], &done), "aph_event_query");
+                FZ_CHECK(done == 1, "a CPU event is always complete (got %d)", done);
+            }
+            break;
+        default:
+            aph_event_release(m->e[j]);
+            m->e[j] = NULL;
+            break;
     }
 }
 
@@ -276,70 +286,71 @@ static void op_executor(machine* m, fz_reader* r) {
     aph_tensor* t = T(m, r);
     const size_t dst = fz_u8(r) % NT;
     switch (fz_u8(r) % 7) {
-    case 0:
-        if (m->ex == NULL) {
-            aph_graph* g = NULL;
-            FZ_CHECK(aph_graph_from_json(rf_graph_json, sizeof rf_graph_json - 1, &g) == APH_OK, "graph: %s",
-                     aph_last_error());
-            aph_executor_options opt;
-            memset(&opt, 0, sizeof opt);
-            opt.struct_size = sizeof opt;
-            opt.tracker = m->tracker;
-            opt.stream = m->s[0];
-            fz_status(aph_executor_create(g, g_cpu, &opt, &m->ex), "aph_executor_create");
-            aph_graph_release(g);
-        }
-        break;
-    case 1:
-        if (m->ex && t) fz_status(aph_executor_set_input(m->ex, name, t), "aph_executor_set_input");
-        break;
-    case 2:
-        if (m->ex && t) fz_status(aph_executor_set_weight(m->ex, name, t), "aph_executor_set_weight");
-        break;
-    case 3:
-        if (m->ex) fz_status(aph_executor_run(m->ex), "aph_executor_run");
-        break;
-    case 4:
-        if (m->ex) {
-            aph_tensor* out = SENTINEL;
-            { const aph_status st_ = aph_executor_output(m->ex, name, &out); put(m, dst, st_, out, "aph_executor_output"); }
-        }
-        break;
-    case 5:
-        if (m->ex) fz_status(aph_executor_bind_output(m->ex, name, t), "aph_executor_bind_output");
-        break;
-    default:
-        aph_executor_release(m->ex);
-        m->ex = NULL;
-        break;
+        case 0:
+            if (m->ex == NULL) {
+                aph_graph* g = NULL;
+                FZ_CHECK(aph_graph_from_json(rf_graph_json, sizeof rf_graph_json - 1, &g) == APH_OK, "graph: %s",
+                         aph_last_error());
+                aph_executor_options opt;
+                memset(&opt, 0, sizeof opt);
+                opt.struct_size = sizeof opt;
+                opt.tracker = m->tracker;
+                opt.stream = m->s[0];
+                fz_status(aph_executor_create(g, g_cpu, &opt, &m->ex), "aph_executor_create");
+                aph_graph_release(g);
+            }
+            break;
+        case 1:
+            if (m->ex && t) fz_status(aph_executor_set_input(m->ex, name, t), "aph_executor_set_input");
+            break;
+        case 2:
+            if (m->ex && t) fz_status(aph_executor_set_weight(m->ex, name, t), "aph_executor_set_weight");
+            break;
+        case 3:
+            if (m->ex) fz_status(aph_executor_run(m->ex), "aph_executor_run");
+            break;
+        case 4:
+            if (m->ex) {
+                aph_tensor* out = SENTINEL;
+                {
+                    const aph_status st_ = aph_executor_output(m->ex, name, &out);
+                    put(m, dst, st_, out, "aph_executor_output");
+                }
+            }
+            break;
+        case 5:
+            if (m->ex) fz_status(aph_executor_bind_output(m->ex, name, t), "aph_executor_bind_output");
+            break;
+        default:
+            aph_executor_release(m->ex);
+            m->ex = NULL;
+            break;
     }
 }
 
 static void op_budget(machine* m, fz_reader* r) {
     switch (fz_u8(r) % 4) {
-    case 0:
-        if (m->tracker == NULL) {
-            fz_status(aph_tracker_create((uint64_t)fz_u8(r) * 1024, &m->tracker), "aph_tracker_create");
-            fz_status(aph_device_set_tracker(g_cpu, m->tracker), "aph_device_set_tracker");
+        case 0:
+            if (m->tracker == NULL) {
+                fz_status(aph_tracker_create((uint64_t)fz_u8(r) * 1024, &m->tracker), "aph_tracker_create");
+                fz_status(aph_device_set_tracker(g_cpu, m->tracker), "aph_device_set_tracker");
+            }
+            break;
+        case 1:
+            fz_status(aph_device_set_tracker(g_cpu, NULL), "aph_device_set_tracker");
+            aph_tracker_release(m->tracker);
+            m->tracker = NULL;
+            break;
+        case 2: fz_status(aph_device_empty_cache(g_cpu), "aph_device_empty_cache"); break;
+        default: {
+            aph_memory_stats s;
+            memset(&s, 0, sizeof s);
+            s.struct_size = sizeof s;
+            FZ_CHECK(aph_device_memory_stats(g_cpu, &s) == APH_OK, "stats: %s", aph_last_error());
+            FZ_CHECK(s.allocated_bytes <= s.reserved_bytes, "allocated %llu over reserved %llu",
+                     (unsigned long long)s.allocated_bytes, (unsigned long long)s.reserved_bytes);
+            break;
         }
-        break;
-    case 1:
-        fz_status(aph_device_set_tracker(g_cpu, NULL), "aph_device_set_tracker");
-        aph_tracker_release(m->tracker);
-        m->tracker = NULL;
-        break;
-    case 2:
-        fz_status(aph_device_empty_cache(g_cpu), "aph_device_empty_cache");
-        break;
-    default: {
-        aph_memory_stats s;
-        memset(&s, 0, sizeof s);
-        s.struct_size = sizeof s;
-        FZ_CHECK(aph_device_memory_stats(g_cpu, &s) == APH_OK, "stats: %s", aph_last_error());
-        FZ_CHECK(s.allocated_bytes <= s.reserved_bytes, "allocated %llu over reserved %llu",
-                 (unsigned long long)s.allocated_bytes, (unsigned long long)s.reserved_bytes);
-        break;
-    }
     }
 }
 
@@ -365,18 +376,18 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fz_reader r = {data, size};
     for (int steps = 0; r.n > 0 && steps < 256; ++steps) {
         switch (fz_u8(&r) % 12) {
-        case 0: op_create(&m, &r); break;
-        case 1: op_view(&m, &r); break;
-        case 2: op_copy(&m, &r); break;
-        case 3: op_compute(&m, &r); break;
-        case 4: op_host(&m, &r); break;
-        case 5: op_dlpack(&m, &r); break;
-        case 6: op_raw(&m, &r); break;
-        case 7: op_stream(&m, &r); break;
-        case 8: op_executor(&m, &r); break;
-        case 9: op_budget(&m, &r); break;
-        case 10: op_create(&m, &r); break;
-        default: op_release(&m, &r); break;
+            case 0: op_create(&m, &r); break;
+            case 1: op_view(&m, &r); break;
+            case 2: op_copy(&m, &r); break;
+            case 3: op_compute(&m, &r); break;
+            case 4: op_host(&m, &r); break;
+            case 5: op_dlpack(&m, &r); break;
+            case 6: op_raw(&m, &r); break;
+            case 7: op_stream(&m, &r); break;
+            case 8: op_executor(&m, &r); break;
+            case 9: op_budget(&m, &r); break;
+            case 10: op_create(&m, &r); break;
+            default: op_release(&m, &r); break;
         }
     }
     /* Everything back, in an order of its own: raw memory, executor, tensors, streams, events. */

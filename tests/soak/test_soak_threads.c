@@ -43,13 +43,13 @@ static void fail(const char* what, aph_status st) {
     pthread_mutex_unlock(&g_mutex);
 }
 
-#define OK(expr)                        \
-    do {                                \
-        aph_status st_ = (expr);        \
-        if (st_ != APH_OK) {            \
-            fail(#expr, st_);           \
-            return 0;                   \
-        }                               \
+#define OK(expr)                 \
+    do {                         \
+        aph_status st_ = (expr); \
+        if (st_ != APH_OK) {     \
+            fail(#expr, st_);    \
+            return 0;            \
+        }                        \
     } while (0)
 
 /* An executor of the shared graph with the shared weights: runs twice, returns the output's hash. */
@@ -85,7 +85,7 @@ static uint64_t tensors(void) {
     OK(aph_tensor_from_host(g_dev, APH_DTYPE_F32, s, 2, v, sizeof v, &a));
     OK(aph_tensor_transpose(a, 0, 1, &t));
     OK(aph_tensor_contiguous(t, &c));
-    OK(aph_tensor_create_on_stream(stream, APH_DTYPE_F32, st, 2, &b));
+    OK(aph_tensor_create_on_stream(aph_stream_device(stream), APH_DTYPE_F32, st, 2, stream, &b));
     OK(aph_tensor_copy_async(b, t, stream));
     OK(aph_stream_synchronize(stream));
     OK(aph_tensor_slice(b, 1, 1, 8, 3, &sl));
@@ -113,10 +113,10 @@ static uint64_t ops(void) {
     OK(aph_tensor_create(g_dev, APH_DTYPE_F32, s, 2, &o2));
     const int64_t s4[1] = {4};
     OK(aph_tensor_create(g_dev, APH_DTYPE_F32, s4, 1, &o3));
-    OK(aph_op_softmax(NULL, a, o1));
-    OK(aph_op_binary(NULL, APH_BINARY_MUL, a, o1, o2));
-    OK(aph_op_unary(NULL, APH_UNARY_GELU, o2, o2));
-    OK(aph_op_reduce(NULL, APH_REDUCE_SUM, o2, -1, 0, o3));
+    OK(aph_op_softmax(a, o1, NULL));
+    OK(aph_op_binary(APH_BINARY_MUL, a, o1, o2, NULL));
+    OK(aph_op_unary(APH_UNARY_GELU, o2, o2, NULL));
+    OK(aph_op_reduce(APH_REDUCE_SUM, o2, -1, 0, o3, NULL));
     OK(rf_hash_tensor(&h, o1));
     OK(rf_hash_tensor(&h, o2));
     OK(rf_hash_tensor(&h, o3));
@@ -171,11 +171,11 @@ static void* work(void* arg) {
         uint64_t got = 0, want = 0;
         const char* what = NULL;
         switch (i % 5) {
-        case 0: got = run_executor(NULL), want = g_ref.executor, what = "a new executor"; break;
-        case 1: got = run_executor(keep), want = g_ref.executor, what = "the kept executor"; break;
-        case 2: got = tensors(), want = g_ref.tensors, what = "tensors and copies"; break;
-        case 3: got = ops(), want = g_ref.ops, what = "operations"; break;
-        default: got = dlpack_and_raw(), want = g_ref.dlpack, what = "DLPack and raw memory"; break;
+            case 0: got = run_executor(NULL), want = g_ref.executor, what = "a new executor"; break;
+            case 1: got = run_executor(keep), want = g_ref.executor, what = "the kept executor"; break;
+            case 2: got = tensors(), want = g_ref.tensors, what = "tensors and copies"; break;
+            case 3: got = ops(), want = g_ref.ops, what = "operations"; break;
+            default: got = dlpack_and_raw(), want = g_ref.dlpack, what = "DLPack and raw memory"; break;
         }
         if (got != want) {
             pthread_mutex_lock(&g_mutex);
@@ -269,7 +269,8 @@ int main(void) {
     }
     printf("soak: %d threads for %.1f s: %lu operations (each an executor's two runs, or a group of tensor, "
            "operation, DLPack or allocation calls), peak %llu bytes allocated, %s\n",
-           nthreads, elapsed, total, (unsigned long long)end.allocated_bytes_peak, rc ? "FAILED" : "all as on one thread");
+           nthreads, elapsed, total, (unsigned long long)end.allocated_bytes_peak,
+           rc ? "FAILED" : "all as on one thread");
     fflush(stdout);
     aph_tracker_release(tracker);
     aph_device_release(g_dev);

@@ -294,7 +294,8 @@ class Gen:
             if expr == "NULL" or expr.startswith("&"):
                 args.append(expr)
             else:
-                args.append(f"({p.type})({expr})" if p.type != "fnptr" else expr)
+                # Callbacks are passed uncast, so the compiler checks the fixtures' signatures.
+                args.append(f"({p.type})({expr})" if p.type != "fnptr" and b not in self.callbacks else expr)
             if p.name in self.consumes(f) and re.fullmatch(r"fx\.\w+", expr or ""):
                 consumed.append(expr)
         call = f"{f.name}({', '.join(args)})"

@@ -19,16 +19,14 @@ int sw_cases;
 static const char kMarker[] = "sweep marker: no failing call since";
 static char g_marker_text[256];
 
-static void fail_setup(const char* what) {
-    fprintf(stderr, "sweep fixtures: %s failed: %s\n", what, aph_last_error());
-}
+static void fail_setup(const char* what) { fprintf(stderr, "sweep fixtures: %s failed: %s\n", what, aph_last_error()); }
 
-#define SETUP(expr)                                  \
-    do {                                             \
-        if ((expr) != APH_OK) {                      \
-            fail_setup(#expr);                       \
-            return -1;                               \
-        }                                            \
+#define SETUP(expr)             \
+    do {                        \
+        if ((expr) != APH_OK) { \
+            fail_setup(#expr);  \
+            return -1;          \
+        }                       \
     } while (0)
 
 static aph_status tensor_f32(const int64_t* shape, size_t ndim, aph_tensor** out) {
@@ -107,6 +105,7 @@ int sw_setup(void** state) {
     const int64_t ids[2] = {1, 0};
     const int32_t ids32[2] = {0, 1};
     SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I64, s21, 1, ids, sizeof ids, &fx.i64_2));
+    SETUP(aph_tensor_zeros(fx.device, APH_DTYPE_I64, s3, 1, &fx.i64_3));
     SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I32, s21, 1, ids32, sizeof ids32, &fx.i32_2));
     SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I32, s21, 1, ids32, sizeof ids32, &fx.pos2));
     SETUP(aph_tensor_zeros(fx.device, APH_DTYPE_I8, fx.shape, 2, &fx.i8_23));
@@ -164,6 +163,15 @@ int sw_setup(void** state) {
     SETUP(aph_executor_load_weights(fx.executor, fx.weights_path));
     SETUP(aph_executor_set_input(fx.executor, "x", fx.t24));
     SETUP(aph_executor_run(fx.executor));
+    {
+        aph_graph* g = NULL;
+        SETUP(aph_graph_from_json(rf_sym_graph_json, sizeof rf_sym_graph_json - 1, &g));
+        const aph_status st = aph_executor_create(g, fx.device, NULL, &fx.sym_executor);
+        aph_graph_release(g);
+        SETUP(st);
+        SETUP(aph_executor_load_weights(fx.sym_executor, fx.weights_path));
+        SETUP(aph_executor_set_input(fx.sym_executor, "x", fx.t24));
+    }
     SETUP(aph_tokenizer_load_json(rf_tokenizer_json, sizeof rf_tokenizer_json - 1, &fx.tokenizer));
     memset(&fx.encode_options, 0, sizeof fx.encode_options);
     fx.encode_options.struct_size = sizeof fx.encode_options;
@@ -194,6 +202,7 @@ int sw_teardown(void** state) {
     aph_string_free(fx.lib_string);
     aph_tokenizer_release(fx.tokenizer);
     aph_executor_release(fx.executor);
+    aph_executor_release(fx.sym_executor);
     aph_tensor_release(fx.read_only);
     aph_safetensors_release(fx.safetensors);
     aph_pipeline_release(fx.pipeline);
@@ -205,9 +214,9 @@ int sw_teardown(void** state) {
     aph_tracker_release(fx.tracker);
     aph_event_release(fx.event);
     aph_stream_release(fx.stream);
-    aph_tensor* ts[] = {fx.tensor, fx.t22, fx.t23b, fx.t32, fx.t24, fx.t3, fx.t2, fx.t4, fx.i64_2,
-                        fx.i32_2, fx.i8_23, fx.u8_21, fx.scale1, fx.t1223, fx.pos2,
-                        fx.t1223b, fx.t21, fx.t21b, fx.t33, fx.t31, fx.read_only22};
+    aph_tensor* ts[] = {fx.tensor, fx.t22,   fx.t23b,  fx.t32,   fx.t24,   fx.t3,         fx.t2,    fx.t4,
+                        fx.i64_2,  fx.i64_3, fx.i32_2, fx.i8_23, fx.u8_21, fx.scale1,     fx.t1223, fx.pos2,
+                        fx.t1223b, fx.t21,   fx.t21b,  fx.t33,   fx.t31,   fx.read_only22};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; ++i) aph_tensor_release(ts[i]);
     aph_device_release(fx.device);
     unlink(fx.graph_path);
@@ -223,13 +232,13 @@ int sw_teardown(void** state) {
     return 0;
 }
 
-void sw_log_callback(aph_log_level level, const char* target, const char* message, void* user_data) {
+void sw_log_callback(void* user_data, aph_log_level level, const char* target, const char* message) {
     (void)level;
     (void)target;
     (void)message;
     (void)user_data;
 }
-void sw_deleter(void* data, void* user_data) {
+void sw_deleter(void* user_data, void* data) {
     (void)data;
     (void)user_data;
 }
@@ -297,7 +306,7 @@ static void check_message(const char* fn, const char* what, aph_status got, cons
         char alts[256];
         snprintf(alts, sizeof alts, "%s", name);
         int found = 0;
-        for (char* save = NULL, *w = strtok_r(alts, "|", &save); w && !found; w = strtok_r(NULL, "|", &save)) {
+        for (char *save = NULL, *w = strtok_r(alts, "|", &save); w && !found; w = strtok_r(NULL, "|", &save)) {
             found = strstr(msg, w) != NULL;
         }
         if (!found) report(fn, what, "%s, but the message does not name %s: %s", aph_status_name(got), name, msg);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test vectors for tests/test_graph.c and tests/test_graph_config.c, computed without libaphelion.
 
-stable_hash vectors: SHA-256 over byte strings written out by hand from the compat page's layout
+stable_hash vectors: SHA-256 over byte strings written out by hand from docs/compat.md's layout
 (id as u64 little-endian, name bytes, serde_json compact config; then each edge's from and to).
 Float text: serde_json 1.0.149 (the zmij crate) from Python's shortest repr digits: plain form for
 decimal exponents -5..15 ("1.0", "0.00001", "1000000000000000.0"), else d.ddde-x / d.ddde+x.
