@@ -276,6 +276,21 @@ void sw_mark(void) {
     sw_cases++;
 }
 
+/* The function being swept: whether the table has a row for it, and whether it is swept
+ * provisionally (no row, and the defaults are not valid arguments for it). */
+static const char* g_function = "";
+static int g_has_row = 1;
+static int g_hinted = 0;
+int sw_provisional;
+int sw_provisional_count;
+
+void sw_begin_function(const char* fn, int has_row) {
+    g_function = fn;
+    g_has_row = has_row;
+    g_hinted = 0;
+    sw_provisional = 0;
+}
+
 static void report(const char* fn, const char* what, const char* fmt, ...) {
     va_list ap;
     fprintf(stderr, "SWEEP FAIL %s [%s]: ", fn, what);
@@ -284,6 +299,31 @@ static void report(const char* fn, const char* what, const char* fmt, ...) {
     va_end(ap);
     fputc('\n', stderr);
     sw_failures++;
+    if (!g_has_row && !g_hinted && strcmp(fn, g_function) == 0) {
+        g_hinted = 1;
+        fprintf(stderr,
+                "  (%s has no [functions.%s] row in tests/sweep/sweep_table.toml, so the sweep knows only "
+                "what the header's types say. If the header documents this behaviour, add a row saying so: "
+                "nullable = [...] for pointers that may be NULL, args = {...} for valid arguments, baseline, "
+                "null_expect or bad = [...] for documented errors; see tests/sweep/README.md)\n",
+                fn, fn);
+    }
+}
+
+void sw_probe(const char* fn, aph_status got) {
+    if (got == APH_OK) return;
+    /* The defaults are not valid arguments for a function the table does not know: a new
+     * function (its row not written yet) or one taking a handle or struct without a fixture. Its
+     * cases still run, each checked for what holds whatever the arguments: no crash (and, under
+     * the sanitizers, no invalid access or leak), a failure's message begins with its status's
+     * prefix, out parameters untouched on failure, functions without status stay quiet. */
+    sw_provisional = 1;
+    sw_provisional_count++;
+    const char* msg = aph_last_error();
+    printf("sweep: NOTE %s is swept provisionally (crashes, message formats, untouched out parameters "
+           "only): the defaults are not valid arguments for it (%s: %s). To check its statuses, add "
+           "[functions.%s] with valid args to tests/sweep/sweep_table.toml (tests/sweep/README.md).\n",
+           fn, aph_status_name(got), msg ? msg : "", fn);
 }
 
 static void check_message(const char* fn, const char* what, aph_status got, const char* name) {
@@ -314,6 +354,11 @@ static void check_message(const char* fn, const char* what, aph_status got, cons
 }
 
 void sw_expect_status(const char* fn, const char* what, aph_status got, aph_status want, const char* name) {
+    if (sw_provisional) {
+        /* Which status is right cannot be told without valid arguments: any, with its message. */
+        if (got != APH_OK) check_message(fn, what, got, NULL);
+        return;
+    }
     if (got != want) {
         report(fn, what, "returned %s (expected %s): %s", aph_status_name(got), aph_status_name(want),
                got == APH_OK ? "" : aph_last_error());

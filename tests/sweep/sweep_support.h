@@ -97,6 +97,17 @@ int sw_all_sentinel(const void* p, size_t n, size_t skip);
 /* Records a failure of the table itself (a name the header no longer has). */
 void sw_table_problem(const char* message);
 
+/* At the start of each function's test: its name, and whether the table has a row for it. */
+void sw_begin_function(const char* fn, int has_row);
+/* For a function without a row: its valid-arguments call, made first. A failure means the
+ * defaults are not valid arguments for it; the function is then swept provisionally (printed as
+ * a NOTE, not a failure): each later case is only checked for a proper message when it fails
+ * (sw_expect_status accepts any status), untouched out parameters, quiet non-status functions
+ * and, as everywhere, no crash. */
+void sw_probe(const char* fn, aph_status got);
+extern int sw_provisional;       /* the current function is swept provisionally */
+extern int sw_provisional_count; /* functions swept provisionally so far */
+
 /* Failures recorded so far; the prefix of each status (generated). */
 extern int sw_failures;
 const char* sw_status_prefix(aph_status status);
