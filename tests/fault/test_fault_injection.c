@@ -290,6 +290,57 @@ done:
     return st;
 }
 
+/* Symbolic dimensions: the first layer with x ["batch", 4] run at batch 2, 3 (the executor's
+ * memory grows) and 2 again (a kept plan), under a tracker's budget. */
+static aph_status w_symbolic(uint64_t* h) {
+    aph_status st;
+    tensors ts = {{0}, 0};
+    aph_graph* g = NULL;
+    aph_executor* ex = NULL;
+    aph_tracker* tracker = NULL;
+    const int64_t sx2[2] = {2, 4}, sx3[2] = {3, 4}, s_w1[2] = {3, 4}, s_b1[1] = {3};
+    TRY(aph_graph_from_json(rf_sym_graph_json, sizeof rf_sym_graph_json - 1, &g));
+    TRY(aph_tracker_create(1u << 20, &tracker));
+    aph_executor_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.struct_size = sizeof opt;
+    opt.tracker = tracker;
+    TRY(aph_executor_create(g, g_dev, &opt, &ex));
+    aph_tensor** x2 = slot(&ts);
+    TRY(aph_tensor_from_host(g_dev, APH_DTYPE_F32, sx2, 2, rf_x, sizeof rf_x, x2));
+    aph_tensor** x3 = slot(&ts);
+    TRY(aph_tensor_from_host(g_dev, APH_DTYPE_F32, sx3, 2, rf_w1, sizeof rf_w1, x3));
+    aph_tensor** w1 = slot(&ts);
+    TRY(aph_tensor_from_host(g_dev, APH_DTYPE_F32, s_w1, 2, rf_w1, sizeof rf_w1, w1));
+    aph_tensor** b1 = slot(&ts);
+    TRY(aph_tensor_from_host(g_dev, APH_DTYPE_F32, s_b1, 1, rf_b1, sizeof rf_b1, b1));
+    TRY(aph_executor_set_weight(ex, "w1", *w1));
+    TRY(aph_executor_set_weight(ex, "b1", *b1));
+    aph_tensor* const xs[3] = {*x2, *x3, *x2};
+    for (int i = 0; i < 3; ++i) {
+        TRY(aph_executor_set_input(ex, "x", xs[i]));
+        int64_t batch = 0;
+        TRY(aph_executor_symbol(ex, 0, NULL, &batch));
+        *h = rf_hash(*h, &batch, sizeof batch);
+        TRY(aph_executor_run(ex));
+        aph_tensor** y = slot(&ts);
+        TRY(aph_executor_output(ex, "y", y));
+        TRY(rf_hash_tensor(h, *y));
+    }
+    aph_plan_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    TRY(aph_executor_plan_info(ex, &info));
+    *h = rf_hash(*h, &info.plans_made, sizeof info.plans_made);
+    *h = rf_hash(*h, &info.held_bytes, sizeof info.held_bytes);
+done:
+    release_all(&ts);
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    aph_tracker_release(tracker);
+    return st;
+}
+
 /* safetensors: open (a file mapping), list, read tensors; an executor's weights from it. */
 static aph_status w_safetensors(uint64_t* h) {
     aph_status st;
@@ -405,6 +456,7 @@ static const workload kWorkloads[] = {
     {"dlpack", w_dlpack, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE)},
     {"graph", w_graph, K(APH_FAULT_HOST)},
     {"executor", w_executor, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE) | K(APH_FAULT_TRACKER)},
+    {"symbolic", w_symbolic, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE) | K(APH_FAULT_TRACKER)},
     {"safetensors", w_safetensors, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE) | K(APH_FAULT_MAPPING)},
     {"tokenizer", w_tokenizer, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE)},
     {"pipeline", w_pipeline, K(APH_FAULT_HOST) | K(APH_FAULT_DEVICE) | K(APH_FAULT_MAPPING)},

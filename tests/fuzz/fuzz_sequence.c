@@ -288,14 +288,20 @@ static void op_executor(machine* m, fz_reader* r) {
     switch (fz_u8(r) % 7) {
         case 0:
             if (m->ex == NULL) {
+                /* dst picks the graph: even, rf_graph_json; odd, its first layer with a symbolic
+                 * batch (then dst / 2 is max_plans: 0 is the default, 1 keeps one plan). */
+                const int sym = (int)(dst & 1);
                 aph_graph* g = NULL;
-                FZ_CHECK(aph_graph_from_json(rf_graph_json, sizeof rf_graph_json - 1, &g) == APH_OK, "graph: %s",
-                         aph_last_error());
+                FZ_CHECK(aph_graph_from_json(sym ? rf_sym_graph_json : rf_graph_json,
+                                             sym ? sizeof rf_sym_graph_json - 1 : sizeof rf_graph_json - 1,
+                                             &g) == APH_OK,
+                         "graph: %s", aph_last_error());
                 aph_executor_options opt;
                 memset(&opt, 0, sizeof opt);
                 opt.struct_size = sizeof opt;
                 opt.tracker = m->tracker;
                 opt.stream = m->s[0];
+                if (sym) opt.max_plans = dst / 2;
                 fz_status(aph_executor_create(g, g_cpu, &opt, &m->ex), "aph_executor_create");
                 aph_graph_release(g);
             }

@@ -79,6 +79,31 @@ def graphs():
     write("graph_json", "cycle.json", cycle)
     dangling = graph([node(1, "a", "input", {"shape": [2]}), node(2, "b", "output")], [[1, 2], [2, 9]])
     write("graph_json", "dangling.json", dangling)
+    # Symbolic dimensions (header section 20): token ids [batch, seq], their embeddings plus
+    # position embeddings (positions of seq), a reshape naming a symbol, a reduction.
+    symbolic = graph([
+        node(1, "ids", "input", {"dtype": "i64", "shape": ["batch", "seq"]}),
+        node(2, "table", "weight", {"dtype": "f32", "shape": [16, 8]}),
+        node(3, "emb", "embedding"),
+        node(4, "pos", "positions", {"dim": -1}),
+        node(5, "ptable", "weight", {"dtype": "f32", "shape": [16, 8]}),
+        node(6, "pemb", "embedding"),
+        node(7, "sum", "add"),
+        node(8, "flat", "reshape", {"shape": ["batch", -1]}),
+        node(9, "pooled", "mean", {"dim": -1}),
+        node(10, "y", "output"),
+    ], [[2, 3], [1, 3], [1, 4], [5, 6], [4, 6], [3, 7], [6, 7], [7, 8], [8, 9], [9, 10]])
+    write("graph_json", "symbolic.json", symbolic)
+    # Two inputs sharing a symbol, attention over a symbolic sequence with a causal mask.
+    sym_attn = graph([
+        node(1, "q", "input", {"dtype": "f32", "shape": ["batch", 2, "seq", 8]}),
+        node(2, "kv", "input", {"dtype": "f32", "shape": ["batch", 1, "seq", 8]}),
+        node(3, "a", "attention", {"causal": True}),
+        node(4, "r", "reshape", {"shape": ["batch", "seq", 16]}),
+        node(5, "s", "slice", {"dim": 1, "start": 0, "stop": 2}),
+        node(6, "out", "output"),
+    ], [[1, 3], [2, 3], [2, 3], [3, 4], [4, 5], [5, 6]])
+    write("graph_json", "symbolic_attention.json", sym_attn)
     with open(os.path.join(ROOT, "tests", "data", "graphs", "example_pretty.json"), "rb") as f:
         write("graph_json", "example_pretty.json", f.read())
 
@@ -198,6 +223,14 @@ def sequence_seeds():
         [9, 0, 200], create(0, 2, 0, [2, 4]), create(1, 2, 0, [3, 4]), create(2, 2, 0, [3]), create(3, 2, 0, [2, 3]),
         [8, 0, 0, 0, 0], [8, 0, 0, 0, 1], [8, 1, 1, 0, 2], [8, 2, 2, 0, 2], [8, 3, 3, 0, 2], [8, 0, 0, 0, 3],
         [8, 4, 0, 5, 4], [8, 0, 0, 0, 6], [11, 5, 0], [9, 1]))
+    # The symbolic first layer (dst 1: rf_sym_graph_json, default max_plans; dst 3: one plan
+    # kept): x bound at batch 2, run, at batch 3 (t1 is [3, 4]), run, at batch 2 again, run.
+    for name, dst in (("executor_symbolic.bin", 1), ("executor_symbolic_one_plan.bin", 3)):
+        write("sequence", name, seq(
+            create(0, 2, 0, [2, 4]), create(1, 2, 0, [3, 4]), create(2, 2, 0, [3]),
+            [8, 0, 0, dst, 0], [8, 0, 0, 0, 1], [8, 1, 1, 0, 2], [8, 2, 2, 0, 2], [8, 0, 0, 0, 3], [8, 4, 0, 5, 4],
+            [8, 0, 1, 0, 1], [8, 0, 0, 0, 3], [8, 4, 0, 6, 4], [8, 0, 0, 0, 1], [8, 0, 0, 0, 3],
+            [8, 0, 0, 0, 6], [11, 5, 0], [11, 6, 0]))
     write("sequence", "budget_oom.bin", seq(
         [9, 0, 1], create(0, 0, 0, [11, 11]), create(1, 0, 0, [8, 8, 8]), [9, 3], [9, 2], [9, 1], create(1, 0, 0, [8, 8])))
 
