@@ -9,7 +9,8 @@
 #                               version: bump APH_VERSION_MAJOR and the project VERSION, whose
 #                               SONAME libaphelion.so.MAJOR then gets a baseline of its own)
 #
-# LIB defaults to build/lib/libaphelion.so.<major>; it must carry debug information (the default
+# LIB defaults to build/lib/libaphelion.so.<major> (a build directory in its place: its
+# lib/libaphelion.so.<major>); it must carry debug information (the default
 # RelWithDebInfo build does). The baseline is tests/abi/<soname>.abi, written by abidw (Debian
 # abigail-tools) over the interfaces the header declares; tests/abi/aphelion.abignore says which
 # changes the API's rules make compatible (structs grow at the end: they start with struct_size).
@@ -19,11 +20,11 @@ cd "$(dirname "$0")/.."
 
 cmd=${1:-}
 lib=${2:-}
-if [ -z "$lib" ]; then
-    lib=$(ls build/lib/libaphelion.so.[0-9]* 2>/dev/null | grep -E 'so\.[0-9]+$' | head -n1 || true)
+if [ -z "$lib" ] || [ -d "$lib" ]; then  # a build directory (default: build)
+    lib=$(ls "${lib:-build}"/lib/libaphelion.so.[0-9]* 2>/dev/null | grep -E 'so\.[0-9]+$' | head -n1 || true)
 fi
 if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-    echo "abi: no library (usage: tools/abi.sh check|update [path/to/libaphelion.so.N])" >&2
+    echo "abi: no library (usage: tools/abi.sh check|update [path/to/libaphelion.so.N | build dir])" >&2
     exit 2
 fi
 for tool in abidw abidiff readelf python3; do
@@ -50,7 +51,8 @@ read_opts=(--drop-private-types --exported-interfaces-only)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dump() {  # dump LIB OUT
-    abidw --headers-dir "$headers" "${read_opts[@]}" --drop-undefined-syms --no-corpus-path --no-show-locs "$1" >"$2"
+    abidw --headers-dir "$headers" "${read_opts[@]}" --drop-undefined-syms --no-corpus-path --no-comp-dir-path \
+        --no-elf-needed --no-show-locs "$1" >"$2"
 }
 compare() {  # compare OLD NEW [extra abidiff options...]: prints the report, returns the status
     local old=$1 new=$2
@@ -110,7 +112,7 @@ update)
     echo "abi: wrote $baseline ($(grep -c '<elf-symbol ' "$baseline") symbols)"
     ;;
 *)
-    echo "usage: tools/abi.sh check|update [path/to/libaphelion.so.N]" >&2
+    echo "usage: tools/abi.sh check|update [path/to/libaphelion.so.N | build dir]" >&2
     exit 2
     ;;
 esac
