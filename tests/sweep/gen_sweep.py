@@ -154,9 +154,22 @@ class Gen:
             return "array"
         return "scalar"
 
+    @staticmethod
+    def doc_says_nullable(f, p):
+        """For functions without a row: the doc comment says, without a condition, that p may be
+        NULL ("options may be NULL", "destroy (may be NULL)", "a and b may each be NULL",
+        "config NULL means ...")."""
+        doc = " ".join((f.doc or "").split())
+        n = re.escape(p.name)
+        may = r"may (each |also |both )?be NULL\b(?! (only|when|if|unless|for))"
+        return any(re.search(pat, doc) for pat in (
+            rf"\b{n}\s*\(?\s*{may}", rf"\b{n} and \w+ {may}", rf"\b\w+ and {n} {may}", rf"\b{n} NULL means\b"))
+
     def nullable(self, f, p):
         e = self.entry(f)
         if p.name in e.get("nullable", []):
+            return True
+        if not self.has_row(f) and self.doc_says_nullable(f, p):
             return True
         if p.name == "user_data":
             return True
@@ -204,7 +217,7 @@ class Gen:
             b = self.base(p.type)
             if self.stars(p.type) > 0 and p.type != "fnptr" or p.type == "fnptr" or b in self.callbacks:
                 if self.is_out(f, i):
-                    nullable = p.name in e.get("nullable", [])
+                    nullable = p.name in e.get("nullable", []) or (not self.has_row(f) and self.doc_says_nullable(f, p))
                 else:
                     nullable = self.nullable(f, p)
                 named = p.name
