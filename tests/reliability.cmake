@@ -68,7 +68,7 @@ endif()
 # libFuzzer and run for APHELION_FUZZ_SECONDS each (label fuzz); everywhere their committed
 # seeds (tests/fuzz/<target>/) and regression inputs (tests/fuzz/regressions/<target>/, each a
 # crash once found) run once as ordinary tests ----
-set(APHELION_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz target runs in the fuzz tests (label fuzz)")
+set(APHELION_FUZZ_SECONDS 15 CACHE STRING "Seconds each fuzz target runs in the fuzz tests (label fuzz)")
 set(_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(_t graph_json safetensors dlpack tokenizer sequence)
     set(_exe fuzz_${_t})

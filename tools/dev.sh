@@ -114,11 +114,11 @@ sanitize)
     address)
         # Built with Clang so that one ASan+UBSan build serves the C tests and the fuzz targets
         # (libFuzzer), with the fault-injection hooks (tests/fault/: LeakSanitizer checks every
-        # failure path); labels fuzz: each target for APHELION_FUZZ_SECONDS (default 20).
+        # failure path); labels fuzz: each target for APHELION_FUZZ_SECONDS (default 15).
         san=address,undefined; sdir=${BUILD_DIR:-build-asan}; labels='^(c|fuzz)$'
         ensure_packages clang-14 libclang-rt-14-dev
         extra=(-DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DAPHELION_FAULT_INJECTION=ON
-               -DAPHELION_FUZZ=ON "-DAPHELION_FUZZ_SECONDS=${FUZZ_SECONDS:-20}") ;;
+               -DAPHELION_FUZZ=ON "-DAPHELION_FUZZ_SECONDS=${FUZZ_SECONDS:-15}") ;;
     thread) san=thread; sdir=${BUILD_DIR:-build-tsan}; ensure_packages ;;
     *) echo "usage: tools/dev.sh sanitize address|thread" >&2; exit 2 ;;
     esac
