@@ -2378,7 +2378,8 @@ APH_API aph_status aph_executor_symbol(const aph_executor* executor, size_t inde
  * APH_ERR_SERIALIZATION with a precise message, "serialization error: {path}: {problem}"
  * ("serialization error: model.safetensors: tensor 'w1': data_offsets [0, 96] do not match
  * dtype F32 and shape [4, 8] (128 bytes)"), never a crash; an unreadable file is APH_ERR_IO
- * ("I/O error: {path}: No such file or directory").
+ * ("I/O error: {path}: No such file or directory"); one that cannot be mapped for lack of memory
+ * or address space is APH_ERR_OUT_OF_MEMORY.
  *
  * Threads: an open file may be read from any number of threads.
  * ========================================================================================== */

@@ -142,6 +142,15 @@ int64_t ot_numel(const int64_t* shape, size_t ndim) {
     return n;
 }
 
+/* v as an integer of 64 bits, then wrapped to the narrower types: defined for every double
+ * (NaN and out-of-range values, used as poison, included), where a direct cast would not be. */
+static int64_t to_i64(double v) {
+    if (v != v) return INT64_MIN;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 static void encode(aph_dtype dtype, const double* v, void* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         switch (dtype) {
@@ -149,11 +158,11 @@ static void encode(aph_dtype dtype, const double* v, void* dst, int64_t n) {
             case APH_DTYPE_F32: ((float*)dst)[i] = (float)v[i]; break;
             case APH_DTYPE_F16: ((uint16_t*)dst)[i] = to_f16((float)v[i]); break;
             case APH_DTYPE_BF16: ((uint16_t*)dst)[i] = to_bf16((float)v[i]); break;
-            case APH_DTYPE_I32: ((int32_t*)dst)[i] = (int32_t)v[i]; break;
-            case APH_DTYPE_I64: ((int64_t*)dst)[i] = (int64_t)v[i]; break;
-            case APH_DTYPE_I8: ((int8_t*)dst)[i] = (int8_t)v[i]; break;
+            case APH_DTYPE_I32: ((int32_t*)dst)[i] = (int32_t)to_i64(v[i]); break;
+            case APH_DTYPE_I64: ((int64_t*)dst)[i] = to_i64(v[i]); break;
+            case APH_DTYPE_I8: ((int8_t*)dst)[i] = (int8_t)to_i64(v[i]); break;
             case APH_DTYPE_U8:
-            case APH_DTYPE_BOOL: ((uint8_t*)dst)[i] = (uint8_t)v[i]; break;
+            case APH_DTYPE_BOOL: ((uint8_t*)dst)[i] = (uint8_t)to_i64(v[i]); break;
             default: fail_msg("ot: dtype %d not supported", (int)dtype);
         }
     }

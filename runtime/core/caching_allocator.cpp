@@ -1,6 +1,7 @@
 #include "caching_allocator.hpp"
 
 #include "error.hpp"
+#include "fault.hpp"
 #include "log.hpp"
 #include "tracker.hpp"
 
@@ -20,6 +21,8 @@ struct Block {
     int event_count = 0;            // events still to complete before it is free
     bool held = false;              // out of the cache for good: a use could not be ordered (an
                                     // event failed) or host memory ran out; on held_head_ once freed
+    bool uncached = false;          // free, but host memory ran out while caching it: on
+                                    // uncached_head_ until the next call caches it
                                     // (a borrowed block is never freed: its deleter never runs)
     bool borrowed = false;          // borrowed memory (borrow()): no segment, pool or statistic
     aph_deleter deleter = nullptr;  // borrowed, released: what runs once its events completed
@@ -114,11 +117,13 @@ CachingAllocator::~CachingAllocator() {
         }
         pool->clear();
     }
-    for (Block* b = held_head_; b;) {
-        Block* next = b->live_next;
-        if (b->prev == nullptr && b->next == nullptr) backend_->raw_free(b->ptr, b->size);
-        delete b;
-        b = next;
+    for (Block* head : {held_head_, uncached_head_}) {
+        for (Block* b = head; b;) {
+            Block* next = b->live_next;
+            if (b->prev == nullptr && b->next == nullptr) backend_->raw_free(b->ptr, b->size);
+            delete b;
+            b = next;
+        }
     }
     for (Block* b : spare_) delete b;
     if (tracker_ && tracker_->refs.release()) delete tracker_;
@@ -201,7 +206,10 @@ void CachingAllocator::insert_free(Block* b) {
     Pool& pool = b->small ? small_ : large_;
     Pool::node_type node;  // a set node freed by a merge, reused for b (no allocation)
     for (Block* n : {b->prev, b->next}) {
-        if (n == nullptr || n->allocated || n->event_count > 0 || n->held || n->stream.id != b->stream.id) continue;
+        if (n == nullptr || n->allocated || n->event_count > 0 || n->held || n->uncached ||
+            n->stream.id != b->stream.id) {
+            continue;
+        }
         node = pool.extract(n);
         if (n == b->prev) {
             b->ptr = n->ptr;
@@ -222,14 +230,29 @@ void CachingAllocator::insert_free(Block* b) {
     try {
         pool.insert(b);  // the one allocation here (a set node); free() must survive it failing
     } catch (const std::exception& e) {
-        // Out of host memory: the block cannot be cached. Keep it out of every pool for good (a
-        // held block: neighbours never merge with it), so its segment stays reserved; logged.
-        b->held = true;
-        link_held(b);
-        log::logf(APH_LOG_ERROR, kTarget,
-                  "%s: could not cache a freed block of %zu bytes (%s); it stays "
-                  "reserved and unavailable",
+        // Out of host memory: the block cannot be cached now. It waits, out of every pool
+        // (neighbours do not merge with it), on a list that needs no allocation, and the next
+        // call that processes events caches it (so its segment can be given back again).
+        b->uncached = true;
+        b->live_prev = nullptr;
+        b->live_next = uncached_head_;
+        uncached_head_ = b;
+        log::logf(APH_LOG_WARN, kTarget,
+                  "%s: could not cache a freed block of %zu bytes yet (%s); "
+                  "retried at the next allocation",
                   label_.c_str(), b->size, e.what());
+    }
+}
+
+void CachingAllocator::cache_uncached_locked() noexcept {
+    Block* list = uncached_head_;
+    uncached_head_ = nullptr;
+    while (list) {
+        Block* b = list;
+        list = b->live_next;
+        b->live_next = nullptr;
+        b->uncached = false;
+        insert_free(b);  // back on the list if host memory is still short
     }
 }
 
@@ -240,6 +263,7 @@ void CachingAllocator::free_block_locked(Block* b) {
 }
 
 void CachingAllocator::process_events_locked() {
+    if (uncached_head_) cache_uncached_locked();
     while (!pending_.empty() || !retired_.empty()) {
         bool progressed = false;
         for (auto it = pending_.begin(); it != pending_.end();) {
@@ -316,14 +340,24 @@ size_t CachingAllocator::release_free_segments_locked(const StreamKey* only_stre
     return released;
 }
 
+// A segment from the backend; in fault-injection builds (tests only) the request may be refused
+// as the backend refuses one when memory is exhausted.
+static void* backend_alloc(Backend& backend, size_t bytes, std::string& why) {
+    if (fault::inject(fault::kDevice)) {
+        why = "fault injected";
+        return nullptr;
+    }
+    return backend.raw_alloc(bytes, why);
+}
+
 void* CachingAllocator::raw_alloc_with_retry(size_t bytes, std::string& why) {
-    if (void* p = backend_->raw_alloc(bytes, why)) return p;
+    if (void* p = backend_alloc(*backend_, bytes, why)) return p;
     // Out of memory: hand back what the cache holds and try again.
     process_events_locked();
     if (release_free_segments_locked(nullptr) == 0) return nullptr;
     stats_.alloc_retries++;
     why.clear();
-    return backend_->raw_alloc(bytes, why);
+    return backend_alloc(*backend_, bytes, why);
 }
 
 void CachingAllocator::throw_oom(size_t requested, size_t rounded, const std::string& why) {

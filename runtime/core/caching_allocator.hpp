@@ -229,6 +229,8 @@ private:
 
     Block* live_head_ = nullptr;             // every live block (intrusive list)
     Block* held_head_ = nullptr;             // freed blocks held for good (freed at the end)
+    Block* uncached_head_ = nullptr;         // free blocks not cached yet (no host memory)
+    void cache_uncached_locked() noexcept;   // caches them (called when events are processed)
     std::unordered_map<void*, Block*> raw_;  // live raw blocks by address
     std::vector<Block*> spare_;              // recycled Block objects
     std::deque<Pending> pending_;

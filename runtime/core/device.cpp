@@ -32,6 +32,12 @@ Registry& registry() {
 
 std::atomic<bool> g_cpu_warned{false};
 
+// A handle make_device built that is not handed out after all (a later step failed).
+void discard(aph_device* d) noexcept {
+    if (d->default_stream) stream::destroy_default(d->default_stream);
+    delete d;
+}
+
 // Builds a new handle with the device's properties. Throws when the device does not exist.
 aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
     const std::string lbl = label(kind, ordinal);
@@ -41,14 +47,19 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
             throw device_not_available(lbl);
         }
         auto* d = new aph_device();
-        d->kind = kind;
-        d->ordinal = 0;
-        d->label = lbl;
-        d->name = host::cpu_model_name();
-        d->logical_cores = host::logical_cores();
-        d->total_memory = host::memory().total_bytes;
-        d->default_stream = stream::make_default(d);
-        d->memory = &mem::of(kind, 0);
+        try {
+            d->kind = kind;
+            d->ordinal = 0;
+            d->label = lbl;
+            d->name = host::cpu_model_name();
+            d->logical_cores = host::logical_cores();
+            d->total_memory = host::memory().total_bytes;
+            d->default_stream = stream::make_default(d);
+            d->memory = &mem::of(kind, 0);
+        } catch (...) {
+            discard(d);
+            throw;
+        }
         return d;
     }
     const cuda::State& cs = cuda::state();
@@ -68,20 +79,19 @@ aph_device* make_device(aph_device_kind kind, int32_t ordinal) {
         throw device_not_available(lbl);
     }
     auto* d = new aph_device();
-    d->kind = kind;
-    d->ordinal = ordinal;
-    d->label = lbl;
-    d->name = props.name;
-    d->cc_major = props.cc_major;
-    d->cc_minor = props.cc_minor;
-    d->multiprocessors = props.multiprocessors;
-    d->total_memory = props.total_memory;
-    d->default_stream = stream::make_default(d);
     try {
+        d->kind = kind;
+        d->ordinal = ordinal;
+        d->label = lbl;
+        d->name = props.name;
+        d->cc_major = props.cc_major;
+        d->cc_minor = props.cc_minor;
+        d->multiprocessors = props.multiprocessors;
+        d->total_memory = props.total_memory;
+        d->default_stream = stream::make_default(d);
         d->memory = &mem::of(kind, ordinal);
     } catch (...) {
-        stream::destroy_default(d->default_stream);
-        delete d;
+        discard(d);
         throw;
     }
     return d;
@@ -118,7 +128,12 @@ aph_device* open(aph_device_kind kind, int32_t ordinal) {
     // Absent, or its last reference is being released right now: make a fresh handle. The
     // releasing thread only erases the entry if it still points at the old handle.
     aph_device* d = make_device(kind, ordinal);
-    r.open[key] = d;
+    try {
+        r.open[key] = d;
+    } catch (...) {
+        discard(d);  // no room in the registry (no host memory): the handle is not handed out
+        throw;
+    }
     return d;
 }
 

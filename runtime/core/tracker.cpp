@@ -1,11 +1,16 @@
 #include "tracker.hpp"
 
 #include "error.hpp"
+#include "fault.hpp"
 #include "memory.hpp"
 
 #include <cmath>
 
 void aph_tracker::allocate(uint64_t bytes) {
+    if (aph::fault::inject(aph::fault::kTracker)) {  // fault-injection builds (tests) only
+        throw aph::out_of_memory(aph::strprintf("allocation of %llu bytes refused by the tracker (fault injected)",
+                                                static_cast<unsigned long long>(bytes)));
+    }
     uint64_t current = allocated_.load(std::memory_order_acquire);
     uint64_t next;
     do {

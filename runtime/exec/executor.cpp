@@ -790,6 +790,7 @@ void load_weights(aph_executor& ex, const std::string& path) {
         found.emplace_back(&s, ti);
     }
     std::vector<aph_tensor*> made;
+    made.reserve(found.size());  // so push_back cannot fail and lose the tensor just made
     try {
         for (auto& [s, ti] : found) made.push_back(file->tensor(*ti, ex.device));
     } catch (...) {

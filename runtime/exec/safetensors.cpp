@@ -23,11 +23,12 @@
 #include "../core/device.hpp"
 #include "../core/dtype.hpp"
 #include "../core/error.hpp"
+#include "../core/fault.hpp"
 #include "../core/memory.hpp"
 #include "../core/tensor.hpp"
 #include "../graph/serde_json.hpp"
 
-#include <nlohmann/json.hpp>
+#include "../core/json.hpp"  // nlohmann/json, with its destructor made safe to run out of memory
 
 #include <algorithm>
 #include <atomic>
@@ -285,10 +286,20 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         fail(strprintf("the file is %llu bytes, too short for the 8-byte header length",
                        static_cast<unsigned long long>(size)));
     }
-    void* map = mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
-    const int map_err = errno;
+    // (In fault-injection builds, for tests only, the mapping may be refused as for lack of
+    // memory.)
+    const bool injected = fault::inject(fault::kMapping);
+    void* map = injected ? MAP_FAILED : mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+    const int map_err = injected ? ENOMEM : errno;
     ::close(fd);  // the mapping stays valid without the descriptor
-    if (map == MAP_FAILED) io_error(path, map_err);
+    if (map == MAP_FAILED) {
+        // No address space or memory for the mapping is running out of memory, not an I/O error.
+        if (map_err == ENOMEM) {
+            throw out_of_memory(strprintf("%s: the file (%llu bytes) cannot be mapped into memory: %s", path.c_str(),
+                                          static_cast<unsigned long long>(size), std::strerror(map_err)));
+        }
+        io_error(path, map_err);
+    }
     f->map_ = map;
     f->map_size_ = static_cast<size_t>(size);
     const auto* bytes = static_cast<const unsigned char*>(map);

@@ -8,7 +8,7 @@
 
 #include "aphelion.h"
 
-#include <nlohmann/json.hpp>
+#include "../core/json.hpp"  // nlohmann/json, with its destructor made safe to run out of memory
 
 #include <cstdint>
 #include <memory>

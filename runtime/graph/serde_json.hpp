@@ -9,7 +9,7 @@
 //   0x20 as \u00XX (lowercase hex), everything else (non-ASCII UTF-8, 0x7f) as is.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include "../core/json.hpp"  // nlohmann/json, with its destructor made safe to run out of memory
 
 #include <string>
 

@@ -216,7 +216,7 @@ APH_AI void transpose_block(const A* src, int64_t ld_src, A* dst, int64_t ld_dst
         }
         for (int i = 0; i < L; ++i) {
             if (i & d) continue;
-            const V a = __builtin_shuffle(r[i], r[i + d], lo), b = __builtin_shuffle(r[i], r[i + d], hi);
+            const V a = vmath::shuffle(r[i], r[i + d], lo), b = vmath::shuffle(r[i], r[i + d], hi);
             r[i] = a;
             r[i + d] = b;
         }

@@ -379,7 +379,7 @@ int quantize_int8(const aph_k_quant& d) {
     const int64_t n = g.outer * g.channels * g.inner;
     const VecKernels vk = vec_kernels();
     // The codes of len elements with scale s (f32: the vector loop).
-    const auto codes = [&vk](const S* xr, int8_t* qr, int64_t len, float s) {
+    const auto codes = [&](const S* xr, int8_t* qr, int64_t len, float s) {  // vk: f32 only
         if constexpr (std::is_same_v<D, TF32>) {
             vk.int8(xr, qr, len, s);
         } else {

@@ -20,7 +20,8 @@ namespace {
 
 using namespace fp;  // F16, BF16, to_acc, from_acc, Acc, dispatch (float_types.hpp)
 
-constexpr int32_t kSum = 0, kMean = 1, kMax = 2, kArgmax = 3;
+[[maybe_unused]] constexpr int32_t kSum = 0;  // the default case: named for the reader
+constexpr int32_t kMean = 1, kMax = 2, kArgmax = 3;
 constexpr int64_t kTile = 256;  // outputs per tile when inner > 1
 
 // Does b (at index ib) replace the current best a (at ia < ib) for argmax? Strictly larger, or

@@ -150,13 +150,13 @@ APH_VI void rotate_interleaved_w(const float* x, float* o, int64_t D, const floa
     int64_t j = 0;
     for (; j + W <= D; j += W) {
         const V xv = vmath::load<V>(x + j);
-        const V xs = __builtin_shuffle(xv, swap);
+        const V xs = vmath::shuffle(xv, swap);
         vmath::store(o + j, xv * vmath::load<V>(cd + j) + xs * vmath::load<V>(sd + j));
     }
     if (j < D) {
         const int64_t k = D - j;  // D and W are even: pairs stay whole
         const V xv = vmath::load_part<V>(x + j, k);
-        const V xs = __builtin_shuffle(xv, swap);
+        const V xs = vmath::shuffle(xv, swap);
         vmath::store_part(o + j, xv * vmath::load_part<V>(cd + j, k) + xs * vmath::load_part<V>(sd + j, k), k);
     }
 }

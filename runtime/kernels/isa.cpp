@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#ifdef APH_X86_DISPATCH
+#include <cpuid.h>
+#endif
+
 namespace aph::kernels {
 namespace {
 
@@ -12,7 +16,11 @@ Isa detect() noexcept {
     Isa best = Isa::kGeneric;
 #ifdef APH_X86_DISPATCH
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    // F16C from CPUID (leaf 1, ECX bit 29): Clang 14's __builtin_cpu_supports does not know
+    // "f16c"; the AVX2 check already covers the operating system's YMM state.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
         best = Isa::kAvx2;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {

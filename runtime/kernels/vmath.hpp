@@ -31,11 +31,44 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define APH_X86_DISPATCH 1
 #define APH_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#if defined(__clang__)  // Clang takes no prefer-vector-width in a target attribute
+#define APH_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
+#else
 #define APH_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c,prefer-vector-width=512")))
 #endif
+#endif
 
 #define APH_VI inline __attribute__((always_inline))
+
+namespace aph::kernels::vmath {
+// GCC's __builtin_shuffle with an index vector m (one source: lane l of the result is a[m[l]];
+// two: a's lanes then b's). Clang has only __builtin_shufflevector with constant indices, so
+// there the lanes are picked one by one (the kernels' masks are constants it folds). Clang builds
+// the sanitizer and fuzzing stage.
+template <class V, class M>
+APH_VI V shuffle(V a, M m) {
+#if defined(__clang__)
+    constexpr int n = static_cast<int>(sizeof(V) / sizeof(a[0]));
+    V r;
+    for (int l = 0; l < n; ++l) r[l] = a[m[l] & (n - 1)];
+    return r;
+#else
+    return __builtin_shuffle(a, m);
+#endif
+}
+template <class V, class M>
+APH_VI V shuffle(V a, V b, M m) {
+#if defined(__clang__)
+    constexpr int n = static_cast<int>(sizeof(V) / sizeof(a[0]));
+    V r;
+    for (int l = 0; l < n; ++l) r[l] = (m[l] & n) ? b[m[l] & (n - 1)] : a[m[l] & (n - 1)];
+    return r;
+#else
+    return __builtin_shuffle(a, b, m);
+#endif
+}
+}  // namespace aph::kernels::vmath
 
 namespace aph::kernels {
 

@@ -5,7 +5,7 @@
 #include "../kernels/parallel.hpp"
 #include "unicode.hpp"
 
-#include <nlohmann/json.hpp>
+#include "../core/json.hpp"  // nlohmann/json, with its destructor made safe to run out of memory
 
 #include <algorithm>
 #include <cerrno>
