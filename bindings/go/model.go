@@ -1,8 +1,5 @@
-//go:build aphelion_model
-
-// The Model wrapper (header section 23, aph_model_*), written against the agreed model API
-// (/work/notes/model-api.md). It is built only with -tags aphelion_model until that section is
-// in include/aphelion.h; then the tag goes (and TestModelGolden runs by default).
+// The Model wrapper (header section 23, aph_model_*): a text encoder loaded from a Hugging Face
+// / sentence-transformers directory.
 
 package aphelion
 
@@ -16,6 +13,7 @@ import "C"
 import (
 	"context"
 	"runtime/cgo"
+	"sync"
 	"unsafe"
 )
 
@@ -26,23 +24,37 @@ import (
 // says.
 type ModelOptions struct {
 	Device    *Device
-	MaxLength int   // tokens per text including [CLS]/[SEP]; 0: the directory's
-	BatchSize int   // texts per executor run inside Embed; 0: 32
-	Normalize *bool // nil: as the directory says (a 2_Normalize module); else always / never
+	MaxLength int // tokens per text including [CLS]/[SEP]; 0: the directory's
+	BatchSize int // texts per executor run inside Embed; 0: 32
+	// Normalize: nil as the directory says (a sentence-transformers Normalize module; the C
+	// normalize 0), true always L2-normalise (> 0), false never (< 0).
+	Normalize *bool
 	// Progress is called after each batch of Embed with the texts embedded so far, on the
-	// goroutine calling Embed (a panic in it is recovered and logged).
+	// goroutine calling Embed (a panic in it is recovered and logged). It must not call the
+	// model's Embed or EmbedTokens (the header forbids it; they would wait for this Embed).
 	Progress func(done, total int)
 }
 
 // Model is a text encoder loaded from a Hugging Face / sentence-transformers directory
-// (aph_model): tokenizer, encoder graph, executor and pooling. One goroutine at a time in C (it
-// has one executor); the binding serialises its methods. Use one Model per goroutine for
-// parallel embedding.
+// (aph_model): tokenizer, encoder graph, executor and pooling. The C model is used by one
+// thread at a time (it owns one executor; header section 23): the binding serialises Embed and
+// EmbedTokens with a mutex shared by every *Model of one C model (Retain), so sharing a Model
+// between goroutines is safe (calls take turns). Load one Model per goroutine to embed in
+// parallel. The getters (EmbeddingDim, ...) read fixed values and do not wait for Embed.
 type Model struct {
-	h         handle[C.aph_model]
-	progress  cgo.Handle
+	h         handle[C.aph_model] // shared lock for calls, exclusive for Close
+	s         *modelShared
 	tokenizer *Tokenizer // borrowed views, detached on Close
 	graph     *Graph
+}
+
+// modelShared is what the *Models of one C model share: the lock serialising its use and the
+// progress callback's handle, deleted when the last of them is closed (no call can run then).
+type modelShared struct {
+	mu       sync.Mutex // held for each aph_model_embed / aph_model_embed_tokens call
+	refs     int        // open *Models (under refsMu)
+	refsMu   sync.Mutex
+	progress cgo.Handle // 0: none
 }
 
 type modelProgress struct{ fn func(done, total int) }
@@ -69,8 +81,7 @@ func LoadModel(ctx context.Context, dir string, opts *ModelOptions) (*Model, err
 	defer ps.release()
 	co := (*C.aph_model_options)(C.calloc(1, C.sizeof_aph_model_options))
 	defer C.free(unsafe.Pointer(co))
-	co.struct_size = C.sizeof_aph_model_options
-	co.normalize = -1
+	co.struct_size = C.sizeof_aph_model_options // normalize 0: as the directory says
 	var h cgo.Handle
 	if opts != nil {
 		if opts.Device != nil {
@@ -83,7 +94,10 @@ func LoadModel(ctx context.Context, dir string, opts *ModelOptions) (*Model, err
 		co.max_length = C.size_t(opts.MaxLength)
 		co.batch_size = C.size_t(opts.BatchSize)
 		if opts.Normalize != nil {
-			co.normalize = cbool(*opts.Normalize)
+			co.normalize = -1
+			if *opts.Normalize {
+				co.normalize = 1
+			}
 		}
 		if opts.Progress != nil {
 			h = cgo.NewHandle(&modelProgress{opts.Progress})
@@ -98,26 +112,45 @@ func LoadModel(ctx context.Context, dir string, opts *ModelOptions) (*Model, err
 		}
 		return nil, err
 	}
-	m := &Model{progress: h}
-	m.h.init(out, func(p *C.aph_model) { C.aph_model_release(p) }, true, "Model")
-	m.tokenizer = newTokenizer((*C.aph_tokenizer)(unsafe.Pointer(C.aph_model_tokenizer(out))), false)
-	m.graph = &Graph{readOnly: true}
-	m.graph.h.init((*C.aph_graph)(unsafe.Pointer(C.aph_model_graph(out))), nil, true, "model Graph")
-	setFinalizer(m)
-	return m, nil
+	return newModel(out, &modelShared{progress: h}), nil
 }
 
-// Close releases the model (idempotent); its Tokenizer and Graph views stop working.
+// newModel wraps one reference to p (the caller's) sharing s with the other *Models of p.
+func newModel(p *C.aph_model, s *modelShared) *Model {
+	s.refsMu.Lock()
+	s.refs++
+	s.refsMu.Unlock()
+	m := &Model{s: s}
+	m.h.init(p, nil, false, "Model") // released by Close itself
+	m.tokenizer = newTokenizer((*C.aph_tokenizer)(unsafe.Pointer(C.aph_model_tokenizer(p))), false)
+	m.graph = &Graph{readOnly: true}
+	m.graph.h.init((*C.aph_graph)(unsafe.Pointer(C.aph_model_graph(p))), nil, true, "model Graph")
+	setFinalizer(m)
+	return m
+}
+
+// Close releases this reference to the model (idempotent), after the calls in progress on it;
+// its Tokenizer and Graph views stop working.
 func (m *Model) Close() error {
 	m.tokenizer.h.detach()
 	m.graph.h.detach()
-	m.h.close()
-	m.h.mu.Lock()
-	if m.progress != 0 {
-		m.progress.Delete()
-		m.progress = 0
-	}
+	m.h.mu.Lock() // waits for the calls in progress on this *Model
+	p := m.h.p
+	m.h.p = nil
 	m.h.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	C.aph_model_release(p)
+	s := m.s
+	s.refsMu.Lock()
+	s.refs--
+	last := s.refs == 0
+	s.refsMu.Unlock()
+	if last && s.progress != 0 {
+		s.progress.Delete() // the C model is gone: no callback can come
+		s.progress = 0
+	}
 	return nil
 }
 
@@ -171,17 +204,29 @@ func (m *Model) Embed(ctx context.Context, texts []string) (*Tensor, error) {
 		return nil, err
 	}
 	n := len(texts)
+	// cgo forbids passing C an array of Go pointers: the pointers live in C memory and point
+	// into one C copy of all the texts (two allocations, whatever the count). Lengths are
+	// passed, so a text may hold NUL characters.
+	total := 0
+	for _, s := range texts {
+		total += len(s)
+	}
 	ctexts := (**C.char)(C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
 	defer C.free(unsafe.Pointer(ctexts))
+	buf := (*byte)(C.malloc(C.size_t(total + 1)))
+	defer C.free(unsafe.Pointer(buf))
+	bytes := unsafe.Slice(buf, total+1)
 	lens := make([]C.size_t, n+1)
 	ts := unsafe.Slice(ctexts, n+1)
+	at := 0
 	for i, s := range texts {
-		ts[i] = C.CString(s)
-		defer freeC(ts[i])
+		copy(bytes[at:], s)
+		ts[i] = (*C.char)(unsafe.Pointer(&bytes[at]))
 		lens[i] = C.size_t(len(s))
+		at += len(s)
 	}
 	var out *C.aph_tensor
-	if err := m.h.do(func(p *C.aph_model, cerr **C.char) C.aph_status {
+	if err := m.call(func(p *C.aph_model, cerr **C.char) C.aph_status {
 		return C.go_aph_model_embed(p, ctexts, &lens[0], C.size_t(n), &out, cerr)
 	}); err != nil {
 		return nil, err
@@ -225,7 +270,7 @@ func (m *Model) EmbedTokens(ctx context.Context, inputIDs, attentionMask *Tensor
 		return nil, err
 	}
 	var out *C.aph_tensor
-	if err := m.h.do(func(p *C.aph_model, cerr **C.char) C.aph_status {
+	if err := m.call(func(p *C.aph_model, cerr **C.char) C.aph_status {
 		return C.go_aph_model_embed_tokens(p, ip, mp, &out, cerr)
 	}); err != nil {
 		return nil, err
@@ -233,8 +278,19 @@ func (m *Model) EmbedTokens(ctx context.Context, inputIDs, attentionMask *Tensor
 	return newTensor(out), nil
 }
 
-// Retain returns a second, independent *Model for the same C model (each closed separately).
-// The views (Tokenizer, Graph) of the copy are its own.
+// call runs one fallible C call on the model, holding the model's shared lock (one goroutine at
+// a time in C, across the *Models of one C model).
+func (m *Model) call(f func(p *C.aph_model, cerr **C.char) C.aph_status) error {
+	return m.h.do(func(p *C.aph_model, cerr **C.char) C.aph_status {
+		m.s.mu.Lock()
+		defer m.s.mu.Unlock()
+		return f(p, cerr)
+	})
+}
+
+// Retain returns a second *Model for the same C model (aph_model_retain), closed separately;
+// its Tokenizer and Graph views are its own. Both share the lock serialising Embed and
+// EmbedTokens, and the progress callback.
 func (m *Model) Retain() (*Model, error) {
 	p, err := m.h.use()
 	if err != nil {
@@ -242,11 +298,5 @@ func (m *Model) Retain() (*Model, error) {
 	}
 	defer m.h.unlock()
 	C.aph_model_retain(p)
-	r := &Model{}
-	r.h.init(p, func(p *C.aph_model) { C.aph_model_release(p) }, true, "Model")
-	r.tokenizer = newTokenizer((*C.aph_tokenizer)(unsafe.Pointer(C.aph_model_tokenizer(p))), false)
-	r.graph = &Graph{readOnly: true}
-	r.graph.h.init((*C.aph_graph)(unsafe.Pointer(C.aph_model_graph(p))), nil, true, "model Graph")
-	setFinalizer(r)
-	return r, nil
+	return newModel(p, m.s), nil
 }

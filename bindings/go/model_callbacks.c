@@ -1,5 +1,3 @@
-//go:build aphelion_model
-
 /* The model's progress trampoline (see model_callbacks.h). */
 #include "model_callbacks.h"
 #include "_cgo_export.h"

@@ -1,5 +1,4 @@
-/* The Go binding's C side of the model's progress callback (hand-written; built with the
- * aphelion_model tag until header section 23 is in include/aphelion.h). */
+/* The Go binding's C side of the model's progress callback (hand-written). */
 #ifndef APHELION_GO_MODEL_CALLBACKS_H
 #define APHELION_GO_MODEL_CALLBACKS_H
 #include <stdint.h>

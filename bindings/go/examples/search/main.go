@@ -1,5 +1,3 @@
-//go:build aphelion_model
-
 // Command search embeds sentences with all-MiniLM-L6-v2 through libaphelion and ranks them
 // against a query by cosine similarity (the embeddings are L2-normalised, so a dot product).
 //
