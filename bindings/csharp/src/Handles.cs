@@ -13,12 +13,19 @@ namespace Aphelion
     public abstract class NativeObject<THandle> : IDisposable where THandle : SafeHandle
     {
         readonly THandle handle;
+        // For views of borrowed pointers (a model's tokenizer, graph): a reference to the object
+        // that owns the pointer, released with this wrapper (its own SafeHandle finaliser releases
+        // it when the wrapper is dropped undisposed).
+        readonly SafeHandle owner;
 
-        internal NativeObject(THandle handle)
+        internal NativeObject(THandle handle) : this(handle, null) { }
+
+        internal NativeObject(THandle handle, SafeHandle owner)
         {
             if (handle == null || handle.IsInvalid)
                 throw new ArgumentException("NULL " + GetType().Name + " handle");
             this.handle = handle;
+            this.owner = owner;
         }
 
         /// <summary>The SafeHandle, for calls into Aphelion.Native.NativeMethods.</summary>
@@ -41,6 +48,7 @@ namespace Aphelion
         public void Dispose()
         {
             handle.Dispose();
+            if (owner != null) owner.Dispose();
             OnDisposed();
             GC.SuppressFinalize(this);
         }

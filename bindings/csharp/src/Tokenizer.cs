@@ -48,6 +48,7 @@ namespace Aphelion
     public sealed class Tokenizer : NativeObject<TokenizerHandle>
     {
         internal Tokenizer(TokenizerHandle h) : base(h) { }
+        internal Tokenizer(TokenizerHandle h, SafeHandle owner) : base(h, owner) { }
 
         public static Tokenizer Load(string path)
         {
