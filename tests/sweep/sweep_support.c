@@ -3,11 +3,13 @@
 
 #include "../reliability_fixtures.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -65,6 +67,111 @@ static void write_file(const char* path, const char* text) {
     }
 }
 
+/* The files of the fixture model's directory (relative to fx.model_dir), removed in this order. */
+static const char* const kModelFiles[] = {"config.json", "model.safetensors", "tokenizer.json", "modules.json",
+                                          "1_Pooling/config.json"};
+
+static void model_file(char* buf, size_t size, const char* name) { snprintf(buf, size, "%s/%s", fx.model_dir, name); }
+
+/* model.safetensors of the fixture model: every key the BERT graph needs (runtime/model/model.cpp,
+ * build_bert_graph: the embeddings, their layer norm, one encoder layer), f32, written with the
+ * library's own writer. Values are small and deterministic; layer norm weights are 1. */
+static aph_status write_model_weights(const char* path) {
+    enum { H = SW_MODEL_HIDDEN, I = SW_MODEL_INTERMEDIATE, V = SW_MODEL_VOCAB, P = SW_MODEL_MAX_POSITIONS };
+    static const struct {
+        const char* name;
+        int64_t rows, cols; /* cols 0: a vector [rows] */
+        int ones;           /* layer norm weight */
+    } kTensors[] = {
+        {"embeddings.word_embeddings.weight", V, H, 0},
+        {"embeddings.position_embeddings.weight", P, H, 0},
+        {"embeddings.token_type_embeddings.weight", 2, H, 0},
+        {"embeddings.LayerNorm.weight", H, 0, 1},
+        {"embeddings.LayerNorm.bias", H, 0, 0},
+        {"encoder.layer.0.attention.self.query.weight", H, H, 0},
+        {"encoder.layer.0.attention.self.query.bias", H, 0, 0},
+        {"encoder.layer.0.attention.self.key.weight", H, H, 0},
+        {"encoder.layer.0.attention.self.key.bias", H, 0, 0},
+        {"encoder.layer.0.attention.self.value.weight", H, H, 0},
+        {"encoder.layer.0.attention.self.value.bias", H, 0, 0},
+        {"encoder.layer.0.attention.output.dense.weight", H, H, 0},
+        {"encoder.layer.0.attention.output.dense.bias", H, 0, 0},
+        {"encoder.layer.0.attention.output.LayerNorm.weight", H, 0, 1},
+        {"encoder.layer.0.attention.output.LayerNorm.bias", H, 0, 0},
+        {"encoder.layer.0.intermediate.dense.weight", I, H, 0},
+        {"encoder.layer.0.intermediate.dense.bias", I, 0, 0},
+        {"encoder.layer.0.output.dense.weight", H, I, 0},
+        {"encoder.layer.0.output.dense.bias", H, 0, 0},
+        {"encoder.layer.0.output.LayerNorm.weight", H, 0, 1},
+        {"encoder.layer.0.output.LayerNorm.bias", H, 0, 0},
+    };
+    enum { N = sizeof kTensors / sizeof kTensors[0] };
+    const char* names[N] = {NULL};
+    aph_tensor* tensors[N] = {NULL};
+    float v[P * H];
+    aph_status st = APH_OK;
+    for (size_t t = 0; t < N && st == APH_OK; ++t) {
+        const int64_t shape[2] = {kTensors[t].rows, kTensors[t].cols};
+        const size_t ndim = kTensors[t].cols ? 2 : 1;
+        const size_t n = (size_t)kTensors[t].rows * (size_t)(kTensors[t].cols ? kTensors[t].cols : 1);
+        for (size_t i = 0; i < n; ++i)
+            v[i] = kTensors[t].ones ? 1.0f : 0.02f * (float)((int)((i * 7 + t * 13) % 17) - 8);
+        names[t] = kTensors[t].name;
+        st = aph_tensor_from_host(fx.device, APH_DTYPE_F32, shape, ndim, v, n * sizeof(float), &tensors[t]);
+    }
+    if (st == APH_OK) st = aph_safetensors_save(path, names, (const aph_tensor* const*)tensors, N, NULL);
+    for (size_t t = 0; t < N; ++t) aph_tensor_release(tensors[t]);
+    return st;
+}
+
+/* fx.model_dir: a sentence-transformers directory of a tiny BERT (config.json, model.safetensors,
+ * tokenizer.json, modules.json with mean pooling and Normalize). Needs fx.device. */
+static aph_status write_model_dir(void) {
+    char path[512];
+    model_file(path, sizeof path, "1_Pooling");
+    const char* failed = mkdir(fx.model_dir, 0700) != 0 ? fx.model_dir : mkdir(path, 0700) != 0 ? path : NULL;
+    if (failed) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s: %s", failed, strerror(errno));
+        aph_set_last_error(APH_ERR_IO, msg);
+        return APH_ERR_IO;
+    }
+    char config[512];
+    snprintf(config, sizeof config,
+             "{\"architectures\": [\"BertModel\"], \"model_type\": \"bert\", \"hidden_size\": %d, "
+             "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"intermediate_size\": %d, "
+             "\"hidden_act\": \"gelu\", \"vocab_size\": %d, \"max_position_embeddings\": %d, "
+             "\"type_vocab_size\": 2, \"layer_norm_eps\": 1e-12, \"position_embedding_type\": \"absolute\"}\n",
+             SW_MODEL_HIDDEN, SW_MODEL_INTERMEDIATE, SW_MODEL_VOCAB, SW_MODEL_MAX_POSITIONS);
+    model_file(path, sizeof path, "config.json");
+    write_file(path, config);
+    model_file(path, sizeof path, "tokenizer.json");
+    write_file(path, rf_tokenizer_json);
+    model_file(path, sizeof path, "modules.json");
+    write_file(path, "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", "
+                     "\"type\": \"sentence_transformers.models.Transformer\"}, "
+                     "{\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", "
+                     "\"type\": \"sentence_transformers.models.Pooling\"}, "
+                     "{\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", "
+                     "\"type\": \"sentence_transformers.models.Normalize\"}]\n");
+    model_file(path, sizeof path, "1_Pooling/config.json");
+    write_file(path, "{\"word_embedding_dimension\": 8, \"pooling_mode_cls_token\": false, "
+                     "\"pooling_mode_mean_tokens\": true, \"pooling_mode_max_tokens\": false}\n");
+    model_file(path, sizeof path, "model.safetensors");
+    return write_model_weights(path);
+}
+
+static void remove_model_dir(void) {
+    char path[512];
+    for (size_t i = 0; i < sizeof kModelFiles / sizeof kModelFiles[0]; ++i) {
+        model_file(path, sizeof path, kModelFiles[i]);
+        unlink(path);
+    }
+    model_file(path, sizeof path, "1_Pooling");
+    rmdir(path);
+    rmdir(fx.model_dir);
+}
+
 int sw_setup(void** state) {
     (void)state;
     memset(&fx, 0, sizeof fx);
@@ -74,6 +181,7 @@ int sw_setup(void** state) {
     snprintf(fx.weights_path, sizeof fx.weights_path, "%s/aph_sweep_%d_weights.safetensors", tmp, pid);
     snprintf(fx.tokenizer_path, sizeof fx.tokenizer_path, "%s/aph_sweep_%d_tokenizer.json", tmp, pid);
     snprintf(fx.out_path, sizeof fx.out_path, "%s/aph_sweep_%d_out", tmp, pid);
+    snprintf(fx.model_dir, sizeof fx.model_dir, "%s/aph_sweep_%d_model", tmp, pid);
     write_file(fx.graph_path, rf_graph_json);
     write_file(fx.tokenizer_path, rf_tokenizer_json);
 
@@ -173,6 +281,19 @@ int sw_setup(void** state) {
         SETUP(aph_executor_set_input(fx.sym_executor, "x", fx.t24));
     }
     SETUP(aph_tokenizer_load_json(rf_tokenizer_json, sizeof rf_tokenizer_json - 1, &fx.tokenizer));
+    remove_model_dir(); /* what a crashed run of this process id left */
+    SETUP(write_model_dir());
+    SETUP(aph_model_load(fx.model_dir, NULL, &fx.model));
+    memset(&fx.model_options, 0, sizeof fx.model_options);
+    fx.model_options.struct_size = sizeof fx.model_options;
+    {
+        const int64_t s14[2] = {1, 4}, s133[2] = {1, SW_MODEL_MAX_POSITIONS + 1};
+        const int64_t ids[4] = {2, 4, 5, 3}, mask[4] = {1, 1, 1, 1}, oov[4] = {2, 4, SW_MODEL_VOCAB, 3};
+        SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I64, s14, 2, ids, sizeof ids, &fx.ids14));
+        SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I64, s14, 2, mask, sizeof mask, &fx.mask14));
+        SETUP(aph_tensor_from_host(fx.device, APH_DTYPE_I64, s14, 2, oov, sizeof oov, &fx.ids14_oov));
+        SETUP(aph_tensor_zeros(fx.device, APH_DTYPE_I64, s133, 2, &fx.ids133));
+    }
     memset(&fx.encode_options, 0, sizeof fx.encode_options);
     fx.encode_options.struct_size = sizeof fx.encode_options;
     memset(&fx.custom_op, 0, sizeof fx.custom_op);
@@ -201,6 +322,7 @@ int sw_teardown(void** state) {
     if (fx.raw) aph_device_free(fx.device, fx.raw);
     aph_string_free(fx.lib_string);
     aph_tokenizer_release(fx.tokenizer);
+    aph_model_release(fx.model);
     aph_executor_release(fx.executor);
     aph_executor_release(fx.sym_executor);
     aph_tensor_release(fx.read_only);
@@ -214,15 +336,17 @@ int sw_teardown(void** state) {
     aph_tracker_release(fx.tracker);
     aph_event_release(fx.event);
     aph_stream_release(fx.stream);
-    aph_tensor* ts[] = {fx.tensor, fx.t22,   fx.t23b,  fx.t32,   fx.t24,   fx.t3,         fx.t2,    fx.t4,
-                        fx.i64_2,  fx.i64_3, fx.i32_2, fx.i8_23, fx.u8_21, fx.scale1,     fx.t1223, fx.pos2,
-                        fx.t1223b, fx.t21,   fx.t21b,  fx.t33,   fx.t31,   fx.read_only22};
+    aph_tensor* ts[] = {fx.tensor,      fx.t22,   fx.t23b,   fx.t32,       fx.t24,   fx.t3,    fx.t2,
+                        fx.t4,          fx.i64_2, fx.i64_3,  fx.i32_2,     fx.i8_23, fx.u8_21, fx.scale1,
+                        fx.t1223,       fx.pos2,  fx.t1223b, fx.t21,       fx.t21b,  fx.t33,   fx.t31,
+                        fx.read_only22, fx.ids14, fx.mask14, fx.ids14_oov, fx.ids133};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; ++i) aph_tensor_release(ts[i]);
     aph_device_release(fx.device);
     unlink(fx.graph_path);
     unlink(fx.weights_path);
     unlink(fx.tokenizer_path);
     unlink(fx.out_path);
+    if (fx.model_dir[0]) remove_model_dir();
     /* Process-wide settings a case may have changed. */
     aph_log_set_callback(NULL, NULL);
     aph_log_set_level(APH_LOG_WARN);

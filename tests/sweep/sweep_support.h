@@ -15,6 +15,13 @@
 #define SW_SENTINEL_BYTE 0x5e
 #define SW_ARRAY 128 /* elements of out arrays (capacity arguments say so) */
 
+/* The fixture model's configuration (config.json of fx.model_dir): its vocabulary is
+ * rf_tokenizer_json's (17 tokens). */
+#define SW_MODEL_VOCAB 17
+#define SW_MODEL_HIDDEN 8
+#define SW_MODEL_INTERMEDIATE 16
+#define SW_MODEL_MAX_POSITIONS 32
+
 /* Fresh for each function swept (sw_setup / sw_teardown). */
 typedef struct sw_fixtures {
     /* A valid handle of each type of the header (named after the type, without aph_). */
@@ -33,11 +40,15 @@ typedef struct sw_fixtures {
     aph_executor* sym_executor;   /* of rf_sym_graph_json (symbol "batch"), weights and x [2, 4] bound */
     aph_safetensors* safetensors; /* weights file: w1 [3, 4], b1 [3], w2 [2, 3], ids [3] */
     aph_tokenizer* tokenizer;     /* rf_tokenizer_json */
+    aph_model* model;             /* model_dir: BERT, hidden 8, 1 layer, 2 heads, mean pooling, normalised */
     /* Tensors of particular shapes for the operations (f32 unless said). */
     aph_tensor *t22, *t23b, *t32, *t24, *t3, *t2, *t4, *i64_2, *i64_3, *i32_2, *i8_23, *u8_21, *scale1, *t1223, *pos2;
     aph_tensor *t1223b, *t21, *t21b, *t33, *t31; /* attention's out; a GRU cell of hidden size 1 */
     aph_tensor* read_only;                       /* a CPU tensor of the safetensors file (read-only) */
     aph_tensor* read_only22;                     /* f32 [2, 2], read-only (a DLPack import so flagged) */
+    /* Token tensors for the model (i64): ids [1, 4] within the vocabulary and its mask; ids
+     * [1, 4] with one outside it; zeros [1, 33] (one more than max_position_embeddings). */
+    aph_tensor *ids14, *mask14, *ids14_oov, *ids133;
     /* Inputs of the usual kinds. */
     int64_t shape[2];    /* {2, 3} */
     int64_t shape17[17]; /* 17 ones: one more dimension than allowed */
@@ -50,10 +61,12 @@ typedef struct sw_fixtures {
     const char* texts[2];         /* two texts */
     size_t text_lengths[2];
     char graph_path[256], weights_path[256], tokenizer_path[256], out_path[256];
+    char model_dir[256];         /* a tiny BERT directory (sw_setup writes it; sw_teardown removes it) */
     aph_trace_event trace_event; /* valid, with struct_size set */
     aph_trace_span trace_span;
     aph_executor_options executor_options;
     aph_tokenizer_encode_options encode_options;
+    aph_model_options model_options;  /* struct_size set, the rest 0 (the directory's settings) */
     aph_custom_op custom_op;          /* "sweep_op": one operand, same dtype and shape */
     DLManagedTensorVersioned* dlpack; /* from tensor (consumed by imports) */
     DLManagedTensor* dlpack_unversioned;
