@@ -5,11 +5,10 @@
 static void deleter_tramp(void* user_data, void* data) { goAphDeleter((uintptr_t)user_data, data); }
 static void destroy_tramp(void* user_data) { goAphDestroy((uintptr_t)user_data); }
 
-aph_status go_tensor_from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
-                               const int64_t* strides, size_t ndim, void* data, uintptr_t handle,
-                               aph_tensor** out, char** err) {
-    return go_aph_tensor_from_blob(device, dtype, shape, strides, ndim, data,
-                                   handle ? deleter_tramp : NULL, (void*)handle, out, err);
+aph_status go_tensor_from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape, const int64_t* strides,
+                               size_t ndim, void* data, uintptr_t handle, aph_tensor** out, char** err) {
+    return go_aph_tensor_from_blob(device, dtype, shape, strides, ndim, data, handle ? deleter_tramp : NULL,
+                                   (void*)handle, out, err);
 }
 
 static void log_tramp(void* user_data, aph_log_level level, const char* target, const char* message) {
@@ -55,16 +54,15 @@ aph_status go_pipeline_set_progress(aph_pipeline* pipeline, uintptr_t handle, ch
     return go_aph_pipeline_set_progress(pipeline, handle ? progress_tramp : NULL, (void*)handle, err);
 }
 
-static aph_status infer_tramp(void* user_data, const char* params_json, size_t n_inputs,
-                              const aph_dtype* input_dtypes, const int64_t* const* input_shapes,
-                              const size_t* input_ndims, aph_dtype* out_dtype, int64_t* out_shape,
-                              size_t out_shape_capacity, size_t* out_ndim) {
+static aph_status infer_tramp(void* user_data, const char* params_json, size_t n_inputs, const aph_dtype* input_dtypes,
+                              const int64_t* const* input_shapes, const size_t* input_ndims, aph_dtype* out_dtype,
+                              int64_t* out_shape, size_t out_shape_capacity, size_t* out_ndim) {
     return goAphCustomInfer((uintptr_t)user_data, (char*)params_json, n_inputs, (aph_dtype*)input_dtypes,
-                            (int64_t**)input_shapes, (size_t*)input_ndims, out_dtype, out_shape,
-                            out_shape_capacity, out_ndim);
+                            (int64_t**)input_shapes, (size_t*)input_ndims, out_dtype, out_shape, out_shape_capacity,
+                            out_ndim);
 }
-static aph_status cpu_tramp(void* user_data, const char* params_json, size_t n_inputs,
-                            const aph_tensor* const* inputs, aph_tensor* out) {
+static aph_status cpu_tramp(void* user_data, const char* params_json, size_t n_inputs, const aph_tensor* const* inputs,
+                            aph_tensor* out) {
     return goAphCustomCPU((uintptr_t)user_data, (char*)params_json, n_inputs, (aph_tensor**)inputs, out);
 }
 

@@ -7,9 +7,8 @@
 #include <stdint.h>
 #include "calls_generated.h"
 
-aph_status go_tensor_from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape,
-                               const int64_t* strides, size_t ndim, void* data, uintptr_t handle,
-                               aph_tensor** out, char** err);
+aph_status go_tensor_from_blob(aph_device* device, aph_dtype dtype, const int64_t* shape, const int64_t* strides,
+                               size_t ndim, void* data, uintptr_t handle, aph_tensor** out, char** err);
 aph_status go_log_set_callback(int enable, char** err);
 aph_status go_trace_sink_callback(uintptr_t handle, aph_trace_sink** out, char** err);
 aph_status go_pipeline_add_stage(aph_pipeline* pipeline, const char* name, uintptr_t handle, char** err);
