@@ -90,14 +90,11 @@ def test_producer_deleter_runs_when_last_tensor_goes():
     assert __import__("sys").getrefcount(a) == refs0
 
 
-torch = pytest.importorskip("torch") if False else None
-
-
 def _torch():
     try:
         import torch  # noqa: F401
     except ImportError:
-        pytest.skip("PyTorch is not installed (not installed by ensure-deps.sh: 3 GB)")
+        pytest.skip("PyTorch is not installed (ensure-deps.sh installs it unless APHELION_NO_TORCH=1)")
     return torch
 
 
