@@ -9,7 +9,8 @@
  * of 1, 5, 16 and all at once, in calls of mixed sizes through one executor, from caller tokens
  * (aph_model_embed_tokens), without normalisation, from a checkpoint with BertModel's "bert."
  * prefix; the progress callback; and the load errors (missing files, another model_type, a
- * missing weight, bad options). */
+ * missing weight, bad options); the bf16 and int8 matmul precisions' cosines to the golden
+ * embeddings. */
 #include "test_util.h"
 
 #include <math.h>
@@ -223,6 +224,57 @@ static void embed_check(aph_model* m, size_t first, size_t count, const char* wh
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
+
+/* The lower matmul precisions (aph_model_options::matmul_precision) on every golden sentence:
+ * the worst and the mean cosine to sentence-transformers' f32 embeddings (the header's promise).
+ * Where the processor lacks the instructions, loading says so (APH_ERR_NOT_IMPLEMENTED). */
+static void check_precision(aph_matmul_precision p, const char* name, double worst_min, double mean_min) {
+    aph_model_options o = {0};
+    o.struct_size = sizeof o;
+    o.matmul_precision = p;
+    aph_model* m = NULL;
+    const aph_status st = aph_model_load(g_dir, &o, &m);
+    if (st == APH_ERR_NOT_IMPLEMENTED) {
+        assert_non_null(strstr(aph_last_error(), "AVX512_"));
+        print_message("%s: not available here (%s)\n", name, aph_last_error());
+        return;
+    }
+    APH_ASSERT_OK(st);
+    aph_tensor* out = NULL;
+    APH_ASSERT_OK(aph_model_embed(m, (const char* const*)g_text, g_len, g_n, &out));
+    const float* v = aph_tensor_data(out);
+    double worst = 1, sum = 0, f32_gap = 0;
+    for (size_t j = 0; j < g_n; ++j) {
+        double dot = 0, na = 0, nb = 0;
+        for (size_t k = 0; k < DIM; ++k) {
+            dot += (double)v[j * DIM + k] * g_golden[j * DIM + k];
+            na += (double)v[j * DIM + k] * v[j * DIM + k];
+            nb += (double)g_golden[j * DIM + k] * g_golden[j * DIM + k];
+            f32_gap = fmax(f32_gap, fabs((double)v[j * DIM + k] - g_golden[j * DIM + k]));
+        }
+        const double c = dot / sqrt(na * nb);
+        if (!(c >= worst)) worst = c; /* NaN too */
+        sum += c;
+    }
+    const double mean = sum / (double)g_n;
+    print_message("%s: %zu sentences, worst cosine %.6f, mean %.6f (limits %.4f, %.4f)\n", name, g_n, worst, mean,
+                  worst_min, mean_min);
+    assert_true(worst >= worst_min);
+    assert_true(mean >= mean_min);
+    assert_true(f32_gap > 1e-6); /* the precision was applied: not the f32 result */
+    aph_tensor_release(out);
+    aph_model_release(m);
+}
+
+static void test_bf16(void** state) {
+    (void)state;
+    check_precision(APH_MATMUL_PRECISION_BF16, "bf16", 0.9999, 0.99995);
+}
+
+static void test_int8(void** state) {
+    (void)state;
+    check_precision(APH_MATMUL_PRECISION_INT8, "int8", 0.999, 0.9995);
+}
 
 static void test_properties(void** state) {
     (void)state;
@@ -657,6 +709,8 @@ int main(void) {
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_bert_prefix),
         cmocka_unit_test(test_cls_pooling),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tree(g_tmp);

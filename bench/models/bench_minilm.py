@@ -10,7 +10,9 @@ padding) at each (batch, seq), each followed by mean pooling and L2 normalisatio
                 torch.get_num_threads() threads (all cores by default), pooling in torch;
   ONNX Runtime  bench/models/export_onnx.py's minilm.onnx with default session options, pooling
                 in numpy (a few microseconds at these sizes);
-  and, with --int8, ONNX Runtime's dynamically quantized minilm.int8.onnx.
+  and, with --int8, the lower precisions: libaphelion's matmul_precision BF16 and INT8
+  (aph_model_options; AVX512_BF16 / AVX512_VNNI) and ONNX Runtime's dynamically quantized
+  minilm.int8.onnx (onnxruntime.quantization.quantize_dynamic), with their cosines to PyTorch f32.
 
 Each figure is the median of --runs calls after --warmup calls; the table gives the times and
 libaphelion's time over the best baseline's (< 1 means libaphelion is faster). The embeddings are
@@ -51,9 +53,11 @@ class Aphelion:
     class ModelOptions(C.Structure):
         _fields_ = [("struct_size", C.c_size_t), ("device", C.c_void_p), ("max_length", C.c_size_t),
                     ("batch_size", C.c_size_t), ("normalize", C.c_int), ("progress", C.c_void_p),
-                    ("progress_user_data", C.c_void_p)]
+                    ("progress_user_data", C.c_void_p), ("matmul_precision", C.c_int)]
 
-    def __init__(self, library: str, directory: str, max_length: int):
+    PRECISIONS = {"f32": 0, "bf16": 1, "int8": 2}
+
+    def __init__(self, library: str, directory: str, max_length: int, precision: str = "f32"):
         os.environ.setdefault("APHELION_FORCE_CPU", "1")  # the CPU on purpose: no fallback warning
         lib = self.lib = C.CDLL(library)
         lib.aph_last_error.restype = C.c_char_p
@@ -71,7 +75,8 @@ class Aphelion:
         lib.aph_model_release.argtypes = [C.c_void_p]
         self.cpu = C.c_void_p()
         self.check(lib.aph_device_open(self.DEVICE_CPU, 0, C.byref(self.cpu)))
-        opts = self.ModelOptions(C.sizeof(self.ModelOptions), None, max_length, 0, 1, None, None)
+        opts = self.ModelOptions(C.sizeof(self.ModelOptions), None, max_length, 0, 1, None, None,
+                                 self.PRECISIONS[precision])
         self.model = C.c_void_p()
         self.check(lib.aph_model_load(directory.encode(), C.byref(opts), C.byref(self.model)))
 
@@ -121,7 +126,8 @@ def main() -> int:
     ap.add_argument("--onnx-dir", default="/tmp/onnx")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--int8", action="store_true", help="also time ONNX Runtime's int8 model")
+    ap.add_argument("--int8", action="store_true",
+                    help="also time libaphelion bf16 and int8 and ONNX Runtime's int8 model")
     ap.add_argument("--shapes", default=",".join(f"{b}x{s}" for b, s in SHAPES))
     a = ap.parse_args()
 
@@ -132,6 +138,8 @@ def main() -> int:
     shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
     directory = model_dir()
     aph = Aphelion(a.library, directory, max(s for _, s in shapes))
+    low = ([Aphelion(a.library, directory, max(s for _, s in shapes), p) for p in ("bf16", "int8")]
+           if a.int8 else [])
     bert = AutoModel.from_pretrained(directory).eval()
     sess = ort.InferenceSession(os.path.join(a.onnx_dir, "minilm.onnx"), providers=["CPUExecutionProvider"])
     sess8 = (ort.InferenceSession(os.path.join(a.onnx_dir, "minilm.int8.onnx"), providers=["CPUExecutionProvider"])
@@ -140,8 +148,10 @@ def main() -> int:
 
     print(f"all-MiniLM-L6-v2, f32, CPU: {os.cpu_count()} cores, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), onnxruntime {ort.__version__}; median of {a.runs} ms")
-    cols = ["libaphelion", "PyTorch", "ONNX Runtime"] + (["ORT int8"] if a.int8 else [])
-    print(f"{'(batch, seq)':<14}" + "".join(f"{c:>14}" for c in cols) + f"{'aph / best':>12}{'cos min':>10}")
+    cols = ["libaphelion", "PyTorch", "ONNX Runtime"] + (["aph bf16", "aph int8", "ORT int8"] if a.int8 else [])
+    extra = f"{'ORT/bf16':>10}{'ORT/int8':>10}{'ORT8/aph8':>10}{'cos bf16':>10}{'cos int8':>10}{'cos ORT8':>10}"
+    print(f"{'(batch, seq)':<14}" + "".join(f"{c:>12}" for c in cols) + f"{'aph / best':>11}{'cos min':>10}"
+          + (extra if a.int8 else ""))
     for batch, seq in shapes:
         ids = rng.integers(1000, 30000, size=(batch, seq), dtype=np.int64)
         ids[:, 0], ids[:, -1] = 101, 102
@@ -163,15 +173,26 @@ def main() -> int:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         t_ort, e_ort = time_call(lambda: pool_np(sess.run(None, feeds)[0], mask), a.warmup, a.runs)
         row = [t_aph, t_pt, t_ort]
+        tail = ""
         if sess8 is not None:
-            t8, _ = time_call(lambda: pool_np(sess8.run(None, feeds)[0], mask), a.warmup, a.runs)
-            row.append(t8)
+            lows = []
+            for m in low:
+                lid, lmask = m.tensor(ids), m.tensor(mask)
+                lows.append(time_call(lambda: m.embed(lid, lmask, batch), a.warmup, a.runs))
+                m.lib.aph_tensor_release(lid)
+                m.lib.aph_tensor_release(lmask)
+            t8, e8 = time_call(lambda: pool_np(sess8.run(None, feeds)[0], mask), a.warmup, a.runs)
+            row += [lows[0][0], lows[1][0], t8]
+            cosines = [float((e * e_pt).sum(1).min()) for e in (lows[0][1], lows[1][1], e8)]
+            tail = (f"{t_ort / lows[0][0]:>10.2f}{t_ort / lows[1][0]:>10.2f}{t8 / lows[1][0]:>10.2f}"
+                    + "".join(f"{c:>10.6f}" for c in cosines))
         cos = min(float((e_aph * e_pt).sum(1).min()), float((e_ort * e_pt).sum(1).min()))
-        print(f"{str((batch, seq)):<14}" + "".join(f"{v:>14.1f}" for v in row)
-              + f"{t_aph / min(t_pt, t_ort):>12.2f}{cos:>10.6f}")
+        print(f"{str((batch, seq)):<14}" + "".join(f"{v:>12.1f}" for v in row)
+              + f"{t_aph / min(t_pt, t_ort):>11.2f}{cos:>10.6f}" + tail)
         aph.lib.aph_tensor_release(ids_t)
         aph.lib.aph_tensor_release(mask_t)
-    aph.lib.aph_model_release(aph.model)
+    for m in [aph] + low:
+        m.lib.aph_model_release(m.model)
     return 0
 
 

@@ -516,6 +516,31 @@ func (v ParamType) String() string {
 	return "ParamType(" + strconv.Itoa(int(v)) + ")"
 }
 
+// MatmulPrecision is the C enum aph_matmul_precision. Enums are open: a value the library returns
+// may be one this version does not name; it is kept as data and prints as
+// "MatmulPrecision(N)".
+type MatmulPrecision int32
+
+const (
+	MatmulPrecisionF32  MatmulPrecision = 0 // APH_MATMUL_PRECISION_F32
+	MatmulPrecisionBF16 MatmulPrecision = 1 // APH_MATMUL_PRECISION_BF16
+	MatmulPrecisionINT8 MatmulPrecision = 2 // APH_MATMUL_PRECISION_INT8
+)
+
+var namesMatmulPrecision = map[MatmulPrecision]string{
+	0: "f32",
+	1: "bf16",
+	2: "int8",
+}
+
+// String returns the value's name, or "MatmulPrecision(N)" for a value this version does not know.
+func (v MatmulPrecision) String() string {
+	if n, ok := namesMatmulPrecision[v]; ok {
+		return n
+	}
+	return "MatmulPrecision(" + strconv.Itoa(int(v)) + ")"
+}
+
 // Truncation is the C enum aph_truncation. Enums are open: a value the library returns
 // may be one this version does not name; it is kept as data and prints as
 // "Truncation(N)".

@@ -9,6 +9,7 @@
 #include "../core/tracker.hpp"
 #include "../graph/serde_json.hpp"
 #include "../graph/trace.hpp"
+#include "../kernels/linear.hpp"
 #include "../kernels/parallel.hpp"
 #include "../ops/op.hpp"
 #include "../ops/ops.hpp"
@@ -538,6 +539,50 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+const char* precision_name(aph_matmul_precision p) {
+    switch (p) {
+        case APH_MATMUL_PRECISION_F32: return "f32";
+        case APH_MATMUL_PRECISION_BF16: return "bf16";
+        case APH_MATMUL_PRECISION_INT8: return "int8";
+    }
+    return "?";
+}
+
+// options->matmul_precision: in the enum; anything but F32 only on a CPU that has the instructions.
+void check_matmul_precision(aph_matmul_precision p, const aph_device* device) {
+    const int v = static_cast<int>(p);
+    if (v < APH_MATMUL_PRECISION_F32 || v > APH_MATMUL_PRECISION_INT8)
+        throw invalid_argument(strprintf("options->matmul_precision is %d; expected APH_MATMUL_PRECISION_F32 (0), "
+                                         "_BF16 (1) or _INT8 (2)",
+                                         v));
+    if (p == APH_MATMUL_PRECISION_F32) return;
+    if (device->kind != APH_DEVICE_CPU)
+        throw Error::kind(APH_ERR_NOT_IMPLEMENTED,
+                          strprintf("matmul_precision %s runs on the CPU only; this executor's device is %s",
+                                    precision_name(p), device::label(device->kind, device->ordinal).c_str()));
+    const auto kp = p == APH_MATMUL_PRECISION_BF16 ? kernels::LinearPrecision::kBf16 : kernels::LinearPrecision::kInt8;
+    if (!kernels::linear_supported(kp))
+        throw Error::kind(APH_ERR_NOT_IMPLEMENTED,
+                          strprintf("matmul_precision %s needs AVX-512 with %s, which this processor lacks (or "
+                                    "APHELION_CPU_ISA caps)",
+                                    precision_name(p), p == APH_MATMUL_PRECISION_BF16 ? "AVX512_BF16" : "AVX512_VNNI"));
+}
+
+// The linear steps that run in the executor's precision: weight operand a weight node, f32.
+void mark_packable(std::vector<Step>& steps, aph_matmul_precision p) {
+    for (Step& s : steps) {
+        if (s.kind != Kind::Compute || s.custom || s.op != "linear" || s.operands.size() < 2) continue;
+        const Step& w = steps[s.operands[1]];
+        if (w.kind != Kind::Weight || w.info.dtype != APH_DTYPE_F32 || w.info.shape.size() != 2) continue;
+        if (p == APH_MATMUL_PRECISION_INT8 && w.info.shape[1] > 65536) continue;  // int32 sums stay exact
+        s.packable = true;
+    }
+}
+
+}  // namespace
+
 aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const aph_executor_options* options) {
     aph_executor_options opt{};
     if (options != nullptr) {
@@ -552,6 +597,7 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
             strprintf("options->cpu_threads is %zu; at most %u", opt.cpu_threads, kernels::kMaxCpuThreads));
     if (opt.max_plans > kMaxMaxPlans)
         throw invalid_argument(strprintf("options->max_plans is %zu; at most %zu", opt.max_plans, kMaxMaxPlans));
+    check_matmul_precision(opt.matmul_precision, device);
 
     Analysis a = analyse(graph, device->kind == APH_DEVICE_CUDA);
     std::vector<Step>& steps = a.steps;
@@ -592,6 +638,7 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     ex->profile = opt.profile != 0;
     ex->cpu_threads = static_cast<unsigned>(opt.cpu_threads);
     ex->max_plans = opt.max_plans != 0 ? opt.max_plans : kDefaultMaxPlans;
+    ex->matmul_precision = opt.matmul_precision;
     ex->steps = std::move(steps);
     ex->symbols = std::move(a.symbols);
     make_signatures(*ex, a);
@@ -602,6 +649,8 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
     } else {
         apply_signature(*ex);
     }
+    // After the plan or signature: they give the weights their shapes.
+    if (opt.matmul_precision != APH_MATMUL_PRECISION_F32) mark_packable(ex->steps, opt.matmul_precision);
     for (size_t i = 0; i < ex->steps.size(); ++i) {
         Step& s = ex->steps[i];
         if (s.kind == Kind::Input) ex->inputs.push_back(i);
@@ -716,6 +765,7 @@ void set_input(aph_executor& ex, const std::string& name, aph_tensor* t, bool we
             }
         }
     }
+    if (weight) ++s->bind_count;
     if (weight && (t->device() != ex.device || !tensor::is_contiguous(*t))) {
         // Weights are copied once, here: to the executor's device, contiguous (as inference
         // assumed).
@@ -797,7 +847,10 @@ void load_weights(aph_executor& ex, const std::string& path) {
         for (aph_tensor* t : made) tensor::release(t);
         throw;
     }
-    for (size_t i = 0; i < found.size(); ++i) replace(found[i].first->bound, made[i]);
+    for (size_t i = 0; i < found.size(); ++i) {
+        ++found[i].first->bind_count;
+        replace(found[i].first->bound, made[i]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1109,6 +1162,36 @@ void finish_outputs(aph_executor& ex) {
     }
 }
 
+// A packable linear step in the executor's precision (linear.hpp), converting its weight first
+// when it was bound since the last conversion. False (nothing done) when x or the weight cannot
+// be read as rows: the step then runs in f32.
+bool run_packed_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>& in) {
+    const aph_tensor* x = in[0];
+    const aph_tensor* w = in[1];
+    const aph_tensor* bias = in.size() > 2 ? in[2] : nullptr;
+    if (x->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*x) || !tensor::is_contiguous(*w) ||
+        (bias != nullptr && (bias->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*bias))) ||
+        !tensor::is_contiguous(*s.tensor) || x->numel == 0 || w->numel == 0)
+        return false;
+    const Step& ws = ex.steps[s.operands[1]];
+    const int64_t n = w->shape[0], k = w->shape[1];
+    if (!s.packed || s.packed_from != ws.bind_count) {
+        s.packed.reset();  // the old copy goes before the new one is made
+        s.packed = std::make_shared<const kernels::PackedLinearWeight>(kernels::pack_linear_weight(
+            reinterpret_cast<const float*>(w->data()), k, n, k,
+            ex.matmul_precision == APH_MATMUL_PRECISION_BF16 ? kernels::LinearPrecision::kBf16
+                                                             : kernels::LinearPrecision::kInt8));
+        s.packed_from = ws.bind_count;
+    }
+    ops::cpu_dispatch_warning();
+    kernels::LinearEpilogue e;
+    e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
+    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, *s.packed,
+                           reinterpret_cast<const float*>(w->data()), k, e, reinterpret_cast<float*>(s.tensor->data()),
+                           n);
+    return true;
+}
+
 void synchronize(aph_executor& ex) {
     if (ex.device->kind != APH_DEVICE_CUDA) return;
     if (aph_stream_synchronize(work_stream(ex)) != APH_OK) throw Error::raw(APH_ERR_KERNEL, aph_last_error());
@@ -1219,6 +1302,8 @@ void run(aph_executor& ex) {
                     in.clear();
                     for (size_t op : s.operands) in.push_back(ex.steps[op].tensor);
                     if (s.custom) run_custom(ex, s, in, s.tensor);
+                    else if (s.packable && run_packed_linear(ex, s, in))
+                        break;
                     else
                         run_builtin(s, ex.stream, in, s.tensor);
                     break;

@@ -35,6 +35,10 @@
 #include <string>
 #include <vector>
 
+namespace aph::kernels {
+struct PackedLinearWeight;
+}
+
 namespace aph::exec {
 
 using Json = nlohmann::json;
@@ -135,6 +139,13 @@ struct Step {
     uint64_t own_capacity = 0;
     aph_tensor* own = nullptr;
     bool direct = false;  // output step: this run computed straight into bound
+    // Weight steps: counts bindings, so converted copies of the weight know when they are stale.
+    uint64_t bind_count = 0;
+    // Linear steps with a weight operand, when the executor's matmul_precision is not F32: the
+    // converted weight and the bind_count of the weight it was made from.
+    bool packable = false;
+    std::shared_ptr<const kernels::PackedLinearWeight> packed;
+    uint64_t packed_from = 0;
     uint64_t last_ns = 0, total_ns = 0;
 };
 
@@ -179,6 +190,7 @@ struct aph_executor {
     bool check_numerics = false;
     bool profile = false;
     unsigned cpu_threads = 0;  // CPU worker threads during runs (0: the caller's default)
+    aph_matmul_precision matmul_precision = APH_MATMUL_PRECISION_F32;
 
     std::vector<aph::exec::Step> steps;  // execution (topological) order
     // Step indices of the input, weight and output nodes, each in graph (node id) order.

@@ -6,12 +6,20 @@
 // operand is handed to BLAS as the transpose of a row-major one (CblasTrans, ld = its column
 // stride), so no operand is copied for its layout. Batch stride 0 repeats one matrix.
 //
+// Few rows: an f32 product of a row-major a and a column-major b (a linear layer's x · weightᵀ,
+// the weight read in place) with at most kDotRowsMax rows runs linear.hpp's dot-product kernel
+// with the bias in its epilogue, where the processor has AVX-512: OpenBLAS packs both operands
+// on every call, which at these sizes costs about as much as the product (measured in
+// docs/benchmarks.md: 1.3-2x faster at 16-128 rows, even at 4096 rows of K = 384, slower there
+// at K = 1536).
+//
 // Precision: f64 runs dgemm; f32 runs sgemm straight on the tensors; f16/bf16 operands are
 // widened to f32 buffers first (one matrix at a time; a broadcast operand once), the product is
 // formed in f32 and rounded once when stored. out may be wider than the operands (the GRU cell
 // keeps its gate pre-activations in f32): a buffer is used only where out's dtype is not the
 // computation's. The bias is added to the f32/f64 result after alpha/beta, before rounding.
 #include "cpu.hpp"
+#include "linear.hpp"
 
 #include <cblas.h>
 
@@ -24,6 +32,7 @@ namespace {
 
 constexpr int32_t kF32 = 0;
 constexpr int32_t kF64 = 3;
+constexpr int64_t kDotRowsMax = 512;
 
 // How BLAS reads an operand [batch, rows, cols]: row-major (NoTrans, ld = row stride) or
 // column-major (Trans: its memory is the row-major transpose, ld = column stride).
@@ -113,6 +122,20 @@ int run(const aph_k_matmul& d, std::string& msg) {
     }
 
     const size_t esa = dtype_size(d.a.dtype), esb = dtype_size(d.b.dtype), esc = dtype_size(d.out.dtype);
+    if constexpr (sizeof(T) == 4) {
+        if (!wa && !wb && !wc && la.trans == CblasNoTrans && lb.trans == CblasTrans && d.alpha == 1.0 &&
+            d.beta == 0.0 && M <= kDotRowsMax && linear_supported(LinearPrecision::kF32)) {
+            LinearEpilogue e;
+            e.bias = bias.empty() ? nullptr : bias.data();
+            for (int64_t i = 0; i < batch; ++i) {
+                const float* ap = static_cast<const float*>(d.a.data) + i * d.a.strides[0];
+                const float* bp = static_cast<const float*>(d.b.data) + i * d.b.strides[0];
+                float* cp = static_cast<float*>(d.out.data) + i * d.out.strides[0];
+                linear_f32(ap, la.ld, M, bp, lb.ld, N, K, e, cp, ldc_out);
+            }
+            return 0;
+        }
+    }
     for (int64_t i = 0; i < batch; ++i) {
         const char* ap = static_cast<const char*>(d.a.data) + static_cast<size_t>(i * d.a.strides[0]) * esa;
         const char* bp = static_cast<const char*>(d.b.data) + static_cast<size_t>(i * d.b.strides[0]) * esb;

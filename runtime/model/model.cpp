@@ -406,7 +406,10 @@ aph_model* load_model(const std::string& dir, const aph_model_options* options) 
         m->device = device::open(APH_DEVICE_CPU, 0);
     }
     ExecutorRef ex;
-    check(aph_executor_create(&m->graph, m->device, nullptr, &ex.p));
+    aph_executor_options eo{};
+    eo.struct_size = sizeof eo;
+    eo.matmul_precision = o.matmul_precision;
+    check(aph_executor_create(&m->graph, m->device, &eo, &ex.p));
     for (const auto& [node, info] : bound) {
         TensorRef w;
         w.p = m->weights->tensor(*info, m->device);

@@ -183,6 +183,13 @@ class ParamType(_OpenEnum):
     SYMBOLIC_SHAPE = 7
 
 
+class MatmulPrecision(_OpenEnum):
+    """aph_matmul_precision (header section 20)."""
+    F32 = 0
+    BF16 = 1
+    INT8 = 2
+
+
 class Truncation(_OpenEnum):
     """aph_truncation (header section 22)."""
     FROM_FILE = 0
@@ -446,6 +453,7 @@ aph_executor_options._fields_ = [
     ('profile', ctypes.c_int),
     ('cpu_threads', ctypes.c_size_t),
     ('max_plans', ctypes.c_size_t),
+    ('matmul_precision', ctypes.c_int),
 ]
 aph_plan_info._fields_ = [
     ('struct_size', ctypes.c_size_t),
@@ -502,6 +510,7 @@ aph_model_options._fields_ = [
     ('normalize', ctypes.c_int),
     ('progress', aph_model_progress_fn),
     ('progress_user_data', ctypes.c_void_p),
+    ('matmul_precision', ctypes.c_int),
 ]
 
 

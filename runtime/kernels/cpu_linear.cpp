@@ -1,0 +1,475 @@
+// Linear layers without BLAS (linear.hpp): the 4 × 4 dot-product tile in three precisions, its
+// epilogue, and the blocking and threading around it.
+//
+// The tile. Rows a0..a3 of x and rows w0..w3 of the weight are read along K a vector at a time;
+// accumulator v[4r + c] sums the lane-wise products of a_r and w_c. After K, reduce16 turns the 16
+// accumulators into one vector whose lane 4r + c is Σ lanes of v[4r + c], i.e. out[r, c]: three
+// shuffle levels (unpack 32-bit, unpack 64-bit, two 128-bit lane shuffles), 45 instructions for
+// 16 outputs, against K/16 FMAs per output. The epilogue (bias, GELU, residual) runs on that
+// vector and 4 masked 128-bit stores write the rows.
+//
+// Blocking. Work is split into blocks of 64 rows × 64 outputs (the tasks of parallel_for, output
+// blocks fastest so neighbouring tasks share rows of x); inside a block the 4-row tiles of x stay
+// in L1 while the 16 tiles of the weight block (64 × K) come from L2. Rows and outputs past the
+// end of a ragged tile re-read the last valid row and are not stored.
+#include "linear.hpp"
+
+#include "cpu.hpp"
+#include "parallel.hpp"
+#include "vmath.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#ifdef APH_X86_DISPATCH
+#include <cpuid.h>
+#include <immintrin.h>
+// GCC 12's AVX-512 headers build "undefined" vectors as `__m512 __Y = __Y;`, which its own
+// uninitialized-use warnings then report at every inlined intrinsic.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#endif
+
+namespace aph::kernels {
+
+#ifdef APH_X86_DISPATCH
+
+namespace {
+
+constexpr int kActNoneLocal = 0;
+constexpr int kActGeluLocal = 2;  // cpu_elementwise's kActGelu (aph_activation APH_ACT_GELU)
+constexpr int64_t kBlockRows = 64, kBlockCols = 64;
+// int8: columns of x taken out of the int8 product per call (the largest; see linear_packed).
+constexpr int kDynamicOutliers = 4;
+
+bool cpuid_bit(unsigned leaf, unsigned sub, int reg, unsigned bit) {
+    unsigned r[4] = {0, 0, 0, 0};
+    if (__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]) == 0) return false;
+    return (r[reg] >> bit & 1u) != 0;
+}
+
+#if defined(__clang__)
+#define APH_TARGET_BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,avx2,fma,f16c")))
+#define APH_TARGET_VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c")))
+#else
+#define APH_TARGET_BF16 \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,avx2,fma,f16c,prefer-vector-width=512")))
+#define APH_TARGET_VNNI \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,f16c,prefer-vector-width=512")))
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Reductions of 16 accumulators: lane 4r + c of the result is the sum of v[4r + c]'s lanes.
+// ---------------------------------------------------------------------------------------------
+
+APH_TARGET_AVX512 APH_VI __m512 reduce16(const __m512* v) {
+    __m512 t[8], u[4];
+    for (int i = 0; i < 8; ++i)
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int j = 0; j < 4; ++j) {
+        const __m512d a = _mm512_castps_pd(t[2 * j]), b = _mm512_castps_pd(t[2 * j + 1]);
+        u[j] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    const __m512 w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+APH_TARGET_AVX512 APH_VI __m512i reduce16(const __m512i* v) {
+    __m512i t[8], u[4];
+    for (int i = 0; i < 8; ++i)
+        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int j = 0; j < 4; ++j)
+        u[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * j], t[2 * j + 1]),
+                                _mm512_unpackhi_epi64(t[2 * j], t[2 * j + 1]));
+    const __m512i w0 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i w1 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The epilogue and the store of one tile: z's lane 4r + c is out[m0 + r, n0 + c] before the
+// epilogue; rows (<= 4) and cols (<= 4) are the tile's valid extent.
+// ---------------------------------------------------------------------------------------------
+
+APH_TARGET_AVX512 APH_VI __m512 lanes4(const float* p, __mmask8 cols) {
+    return _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(cols, p));
+}
+
+APH_TARGET_AVX512 APH_VI void finish_tile(__m512 z, int64_t m0, int rows, int64_t n0, int cols, const LinearEpilogue& e,
+                                          float* out, int64_t ldo) {
+    const __mmask8 cm = static_cast<__mmask8>((1u << cols) - 1u);
+    if (e.bias != nullptr) z = _mm512_add_ps(z, lanes4(e.bias + n0, cm));
+    if (e.act == kActGeluLocal) z = reinterpret_cast<__m512>(vmath::gelu(reinterpret_cast<vmath::f32x16>(z)));
+    alignas(64) float v[16];
+    _mm512_store_ps(v, z);
+    for (int r = 0; r < rows; ++r) {
+        __m128 row = _mm_load_ps(v + 4 * r);
+        if (e.residual != nullptr) row = _mm_add_ps(row, _mm_maskz_loadu_ps(cm, e.residual + (m0 + r) * e.ldr + n0));
+        _mm_mask_storeu_ps(out + (m0 + r) * ldo + n0, cm, row);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The three tiles.
+// ---------------------------------------------------------------------------------------------
+
+APH_TARGET_AVX512 void tile_f32(const float* const* a, const float* const* w, int64_t k, int64_t m0, int rows,
+                                int64_t n0, int cols, const LinearEpilogue& e, float* out, int64_t ldo) {
+    __m512 acc[16];
+    for (auto& x : acc) x = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m512 b0 = _mm512_loadu_ps(w[0] + i), b1 = _mm512_loadu_ps(w[1] + i);
+        const __m512 b2 = _mm512_loadu_ps(w[2] + i), b3 = _mm512_loadu_ps(w[3] + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m512 x = _mm512_loadu_ps(a[r] + i);
+            acc[4 * r + 0] = _mm512_fmadd_ps(x, b0, acc[4 * r + 0]);
+            acc[4 * r + 1] = _mm512_fmadd_ps(x, b1, acc[4 * r + 1]);
+            acc[4 * r + 2] = _mm512_fmadd_ps(x, b2, acc[4 * r + 2]);
+            acc[4 * r + 3] = _mm512_fmadd_ps(x, b3, acc[4 * r + 3]);
+        }
+    }
+    if (i < k) {
+        const __mmask16 km = static_cast<__mmask16>((1u << (k - i)) - 1u);
+        __m512 b[4];
+        for (int c = 0; c < 4; ++c) b[c] = _mm512_maskz_loadu_ps(km, w[c] + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m512 x = _mm512_maskz_loadu_ps(km, a[r] + i);
+            for (int c = 0; c < 4; ++c) acc[4 * r + c] = _mm512_fmadd_ps(x, b[c], acc[4 * r + c]);
+        }
+    }
+    finish_tile(reduce16(acc), m0, rows, n0, cols, e, out, ldo);
+}
+
+APH_TARGET_BF16 void tile_bf16(const uint16_t* const* a, const uint16_t* const* w, int64_t kp, int64_t m0, int rows,
+                               int64_t n0, int cols, const LinearEpilogue& e, float* out, int64_t ldo) {
+    __m512 acc[16];
+    for (auto& x : acc) x = _mm512_setzero_ps();
+    for (int64_t i = 0; i < kp; i += 32) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(w[0] + i), b1 = (__m512bh)_mm512_loadu_si512(w[1] + i);
+        const __m512bh b2 = (__m512bh)_mm512_loadu_si512(w[2] + i), b3 = (__m512bh)_mm512_loadu_si512(w[3] + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m512bh x = (__m512bh)_mm512_loadu_si512(a[r] + i);
+            acc[4 * r + 0] = _mm512_dpbf16_ps(acc[4 * r + 0], x, b0);
+            acc[4 * r + 1] = _mm512_dpbf16_ps(acc[4 * r + 1], x, b1);
+            acc[4 * r + 2] = _mm512_dpbf16_ps(acc[4 * r + 2], x, b2);
+            acc[4 * r + 3] = _mm512_dpbf16_ps(acc[4 * r + 3], x, b3);
+        }
+    }
+    finish_tile(reduce16(acc), m0, rows, n0, cols, e, out, ldo);
+}
+
+// sx, zx: the x rows' scales and zero points (4 readable values from m0); the weight's scales
+// and row sums from n0.
+// Outliers: the columns of x and w computed in f32 beside the int8 product (linear_packed).
+struct OutlierSet {
+    int64_t count = 0;
+    int64_t mp = 0, np = 0;  // row strides of xo and wt (m + 4, n + 4: 4 readable values anywhere)
+    std::vector<float> xo;   // [count][mp]: x[m, col_j]
+    std::vector<float> wt;   // [count][np]: w[n, col_j]
+};
+
+APH_TARGET_VNNI void tile_int8(const uint8_t* const* a, const int8_t* const* w, int64_t kp, const float* sx,
+                               const int32_t* zx, const PackedLinearWeight& pw, const OutlierSet& o, int64_t m0,
+                               int rows, int64_t n0, int cols, const LinearEpilogue& e, float* out, int64_t ldo) {
+    __m512i acc[16];
+    for (auto& x : acc) x = _mm512_setzero_si512();
+    for (int64_t i = 0; i < kp; i += 64) {
+        const __m512i b0 = _mm512_loadu_si512(w[0] + i), b1 = _mm512_loadu_si512(w[1] + i);
+        const __m512i b2 = _mm512_loadu_si512(w[2] + i), b3 = _mm512_loadu_si512(w[3] + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            const __m512i x = _mm512_loadu_si512(a[r] + i);
+            acc[4 * r + 0] = _mm512_dpbusd_epi32(acc[4 * r + 0], x, b0);
+            acc[4 * r + 1] = _mm512_dpbusd_epi32(acc[4 * r + 1], x, b1);
+            acc[4 * r + 2] = _mm512_dpbusd_epi32(acc[4 * r + 2], x, b2);
+            acc[4 * r + 3] = _mm512_dpbusd_epi32(acc[4 * r + 3], x, b3);
+        }
+    }
+    const __mmask8 cm = static_cast<__mmask8>((1u << cols) - 1u);
+    const __m512i per_row = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i wsum = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi32(cm, pw.offset.data() + n0));
+    const __m512i zero = _mm512_permutexvar_epi32(
+        per_row, _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zx + m0))));
+    const __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(reduce16(acc), _mm512_mullo_epi32(zero, wsum)));
+    const __m512 row_scale = _mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(_mm_loadu_ps(sx + m0)));
+    const __m512 scale = _mm512_mul_ps(row_scale, lanes4(pw.scale.data() + n0, cm));
+    __m512 z = _mm512_mul_ps(q, scale);
+    for (int64_t j = 0; j < o.count; ++j) {
+        const __m512 xv = _mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(_mm_loadu_ps(&o.xo[j * o.mp + m0])));
+        z = _mm512_fmadd_ps(xv, _mm512_broadcast_f32x4(_mm_loadu_ps(&o.wt[j * o.np + n0])), z);
+    }
+    finish_tile(z, m0, rows, n0, cols, e, out, ldo);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversions of x per call.
+// ---------------------------------------------------------------------------------------------
+
+// Rows of x to bf16 [rows][kp] (round to nearest even; zeros past k).
+APH_TARGET_BF16 void x_to_bf16(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int64_t kp,
+                               uint16_t* dst) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* src = x + r * ldx;
+        uint16_t* d = dst + r * kp;
+        for (int64_t i = 0; i < kp; i += 16) {
+            const int64_t left = std::min<int64_t>(16, std::max<int64_t>(0, k - i));
+            const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(km, src + i));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), (__m256i)h);
+        }
+    }
+}
+
+// Rows of x to u8 [rows][kp], asymmetric per row: the range [min(x, 0), max(x, 0)] in 255
+// steps, s = range / 255, zero point z = round(-min / s), q = clamp(round(x / s) + z, 0, 255)
+// (z past k, which meets zero weights); the scales and zero points per row.
+APH_TARGET_AVX512 void x_to_u8(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int64_t kp, uint8_t* dst,
+                               float* scales, int32_t* zeros, const uint16_t* keep) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* src = x + r * ldx;
+        // NaN and infinities give the row a NaN scale, so they reach every output of the row.
+        const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int64_t i = 0; i < k; i += 16) {
+            const int64_t left = std::min<int64_t>(16, k - i);
+            const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            const __m512 all = _mm512_maskz_loadu_ps(km, src + i);
+            bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(all), inf, _CMP_NLT_UQ);
+            const __m512 v = _mm512_maskz_mov_ps(keep[i / 16], all);
+            lo = _mm512_min_ps(lo, v);
+            hi = _mm512_max_ps(hi, v);
+        }
+        const float mn = _mm512_reduce_min_ps(lo), mx = _mm512_reduce_max_ps(hi);
+        const float range = mx - mn;
+        float s = range > 0.0f ? range / 255.0f : 1.0f;
+        int32_t z = static_cast<int32_t>(std::nearbyint(-mn / s));
+        z = std::clamp(z, 0, 255);
+        if (bad != 0 || !std::isfinite(s)) {
+            s = std::numeric_limits<float>::quiet_NaN();
+            z = 0;
+        }
+        scales[r] = s;
+        zeros[r] = z;
+        const __m512 inv = _mm512_set1_ps(1.0f / s);
+        const __m512i zv = _mm512_set1_epi32(z);
+        uint8_t* d = dst + r * kp;
+        for (int64_t i = 0; i < kp; i += 16) {
+            const int64_t left = std::min<int64_t>(16, std::max<int64_t>(0, k - i));
+            const __mmask16 km = static_cast<__mmask16>((left >= 16 ? 0xffffu : (1u << left) - 1u) & keep[i / 16]);
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, src + i), inv)),
+                                         zv);
+            q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm512_cvtusepi32_epi8(q));
+        }
+    }
+}
+
+// colmax[c] = max over the m rows of |x[r, c]| for c in [c0, c1).
+APH_TARGET_AVX512 void column_max(const float* x, int64_t ldx, int64_t m, int64_t c0, int64_t c1, float* colmax) {
+    for (int64_t c = c0; c < c1; c += 16) {
+        const int64_t left = std::min<int64_t>(16, c1 - c);
+        const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        __m512 mx = _mm512_setzero_ps();
+        for (int64_t r = 0; r < m; ++r)
+            mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(km, x + r * ldx + c)), mx);
+        _mm512_mask_storeu_ps(colmax + c, km, mx);
+    }
+}
+
+// Runs tile(m0, rows, n0, cols, ai, wi) over every 4 × 4 tile, blocked and in parallel; ai and wi
+// are the clamped row indices of x and w for the tile's 4 rows and 4 outputs.
+template <class Tile>
+void for_tiles(int64_t m, int64_t n, int64_t k, Tile&& tile) {
+    const int64_t mb = (m + kBlockRows - 1) / kBlockRows, nb = (n + kBlockCols - 1) / kBlockCols;
+    parallel_for(mb * nb, static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
+                 [&](int64_t begin, int64_t end) {
+                     for (int64_t t = begin; t < end; ++t) {
+                         const int64_t bm = t / nb, bn = t % nb;
+                         const int64_t m1 = std::min(m, (bm + 1) * kBlockRows), n1 = std::min(n, (bn + 1) * kBlockCols);
+                         for (int64_t m0 = bm * kBlockRows; m0 < m1; m0 += 4) {
+                             const int rows = static_cast<int>(std::min<int64_t>(4, m - m0));
+                             int64_t ai[4];
+                             for (int r = 0; r < 4; ++r) ai[r] = std::min(m0 + r, m - 1);
+                             for (int64_t n0 = bn * kBlockCols; n0 < n1; n0 += 4) {
+                                 const int cols = static_cast<int>(std::min<int64_t>(4, n - n0));
+                                 int64_t wi[4];
+                                 for (int c = 0; c < 4; ++c) wi[c] = std::min(n0 + c, n - 1);
+                                 tile(m0, rows, n0, cols, ai, wi);
+                             }
+                         }
+                     }
+                 });
+}
+
+}  // namespace
+
+bool linear_supported(LinearPrecision p) noexcept {
+    if (cpu_isa() != Isa::kAvx512) return false;
+    switch (p) {
+        case LinearPrecision::kF32: return true;
+        case LinearPrecision::kBf16: {
+            static const bool bf16 = cpuid_bit(7, 1, 0, 5);  // CPUID.(7,1):EAX[5] AVX512_BF16
+            return bf16;
+        }
+        case LinearPrecision::kInt8: {
+            static const bool vnni = cpuid_bit(7, 0, 2, 11);  // CPUID.(7,0):ECX[11] AVX512_VNNI
+            return vnni;
+        }
+    }
+    return false;
+}
+
+void linear_f32(const float* x, int64_t ldx, int64_t m, const float* w, int64_t ldw, int64_t n, int64_t k,
+                const LinearEpilogue& e, float* out, int64_t ldo) {
+    for_tiles(m, n, k, [&](int64_t m0, int rows, int64_t n0, int cols, const int64_t* ai, const int64_t* wi) {
+        const float* a[4] = {x + ai[0] * ldx, x + ai[1] * ldx, x + ai[2] * ldx, x + ai[3] * ldx};
+        const float* b[4] = {w + wi[0] * ldw, w + wi[1] * ldw, w + wi[2] * ldw, w + wi[3] * ldw};
+        tile_f32(a, b, k, m0, rows, n0, cols, e, out, ldo);
+    });
+}
+
+void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const float* wf32, int64_t ldw,
+                   const LinearEpilogue& e, float* out, int64_t ldo) {
+    const int64_t n = w.n, k = w.k, kp = w.kp;
+    const double convert_work = static_cast<double>(m) * static_cast<double>(kp) * 4.0;
+    if (w.precision == LinearPrecision::kBf16) {
+        std::vector<uint16_t> xb(static_cast<size_t>(m * kp));
+        parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) { x_to_bf16(x, ldx, r0, r1, k, kp, xb.data()); });
+        for_tiles(m, n, kp, [&](int64_t m0, int rows, int64_t n0, int cols, const int64_t* ai, const int64_t* wi) {
+            const uint16_t* a[4] = {&xb[ai[0] * kp], &xb[ai[1] * kp], &xb[ai[2] * kp], &xb[ai[3] * kp]};
+            const uint16_t* b[4] = {&w.bf16[wi[0] * kp], &w.bf16[wi[1] * kp], &w.bf16[wi[2] * kp], &w.bf16[wi[3] * kp]};
+            tile_bf16(a, b, kp, m0, rows, n0, cols, e, out, ldo);
+        });
+        return;
+    }
+    // The outlier columns: the weight's own (w.outliers) and the kDynamicOutliers columns of x
+    // with the largest magnitudes in this call (by their maximum over the rows), unless the
+    // weight's already hold them. They leave the int8 product (x's are zeroed before it is
+    // quantized, so they neither widen its rows' ranges nor contribute) and are computed in f32.
+    std::vector<float> colmax(static_cast<size_t>(k), 0.0f);
+    parallel_for((k + 63) / 64, static_cast<double>(m) * static_cast<double>(k),
+                 [&](int64_t b0, int64_t b1) { column_max(x, ldx, m, b0 * 64, std::min(k, b1 * 64), colmax.data()); });
+    std::vector<int64_t> cols(w.outliers.begin(), w.outliers.end());
+    for (int64_t c : cols) colmax[static_cast<size_t>(c)] = 0.0f;
+    for (int t = 0; t < kDynamicOutliers && k > 4 * kDynamicOutliers; ++t) {
+        const auto it = std::max_element(colmax.begin(), colmax.end());
+        if (!(*it > 0.0f)) break;  // nothing left, or NaN (which reaches the outputs anyway)
+        cols.push_back(it - colmax.begin());
+        *it = 0.0f;
+    }
+    OutlierSet o;
+    o.count = static_cast<int64_t>(cols.size());
+    o.mp = m + 4;
+    o.np = n + 4;
+    o.xo.assign(static_cast<size_t>(o.count * o.mp), 0.0f);
+    o.wt.assign(static_cast<size_t>(o.count * o.np), 0.0f);
+    std::vector<uint16_t> keep(static_cast<size_t>(kp / 16), 0xffffu);
+    for (int64_t j = 0; j < o.count; ++j) {
+        const int64_t c = cols[static_cast<size_t>(j)];
+        uint16_t& mask = keep[static_cast<size_t>(c / 16)];
+        mask = static_cast<uint16_t>(mask & ~(1u << (c % 16)));
+        for (int64_t r = 0; r < m; ++r) o.xo[static_cast<size_t>(j * o.mp + r)] = x[r * ldx + c];
+        for (int64_t r = 0; r < n; ++r) o.wt[static_cast<size_t>(j * o.np + r)] = wf32[r * ldw + c];
+    }
+
+    std::vector<uint8_t> xq(static_cast<size_t>(m * kp));
+    std::vector<float> sx(static_cast<size_t>(m + 4), 1.0f);  // 4 readable values from every tile
+    std::vector<int32_t> zx(static_cast<size_t>(m + 4), 0);
+    parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) {
+        x_to_u8(x, ldx, r0, r1, k, kp, xq.data(), sx.data(), zx.data(), keep.data());
+    });
+    for_tiles(m, n, kp, [&](int64_t m0, int rows, int64_t n0, int ncols, const int64_t* ai, const int64_t* wi) {
+        const uint8_t* a[4] = {&xq[ai[0] * kp], &xq[ai[1] * kp], &xq[ai[2] * kp], &xq[ai[3] * kp]};
+        const int8_t* b[4] = {&w.s8[wi[0] * kp], &w.s8[wi[1] * kp], &w.s8[wi[2] * kp], &w.s8[wi[3] * kp]};
+        tile_int8(a, b, kp, sx.data(), zx.data(), w, o, m0, rows, n0, ncols, e, out, ldo);
+    });
+}
+
+#else  // no x86 dispatch: nothing here runs (linear_supported is false)
+
+bool linear_supported(LinearPrecision) noexcept { return false; }
+void linear_f32(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, const LinearEpilogue&, float*,
+                int64_t) {
+    std::abort();
+}
+void linear_packed(const float*, int64_t, int64_t, const PackedLinearWeight&, const float*, int64_t,
+                   const LinearEpilogue&, float*, int64_t) {
+    std::abort();
+}
+
+#endif
+
+PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, int64_t k, LinearPrecision p) {
+    constexpr int kWeightOutliers = 4;
+    PackedLinearWeight pw;
+    pw.precision = p;
+    pw.n = n;
+    pw.k = k;
+    if (p == LinearPrecision::kBf16) {
+        pw.kp = (k + 31) / 32 * 32;
+        pw.bf16.assign(static_cast<size_t>(n * pw.kp), 0);
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t i = 0; i < k; ++i)
+                pw.bf16[static_cast<size_t>(r * pw.kp + i)] = num::f32_to_bf16(w[r * ldw + i]);
+        return pw;
+    }
+    pw.kp = (k + 63) / 64 * 64;
+    pw.s8.assign(static_cast<size_t>(n * pw.kp), 0);
+    pw.scale.assign(static_cast<size_t>(n), 1.0f);
+    pw.offset.assign(static_cast<size_t>(n), 0);
+    // The kWeightOutliers columns of largest magnitude (their maximum over the rows) stay f32
+    // (linear_packed), so they do not set the rows' scales.
+    std::vector<float> colmax(static_cast<size_t>(k), 0.0f);
+    for (int64_t r = 0; r < n; ++r)
+        for (int64_t i = 0; i < k; ++i)
+            colmax[static_cast<size_t>(i)] = std::max(colmax[static_cast<size_t>(i)], std::fabs(w[r * ldw + i]));
+    std::vector<char> out_col(static_cast<size_t>(k), 0);
+    for (int t = 0; t < kWeightOutliers && k > 4 * kWeightOutliers; ++t) {
+        const auto it = std::max_element(colmax.begin(), colmax.end());
+        if (!(*it > 0.0f)) break;
+        pw.outliers.push_back(static_cast<int32_t>(it - colmax.begin()));
+        out_col[static_cast<size_t>(it - colmax.begin())] = 1;
+        *it = 0.0f;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+        const float* row = w + r * ldw;
+        float amax = 0.0f;
+        bool finite = true;
+        for (int64_t i = 0; i < k; ++i) {
+            finite = finite && std::isfinite(row[i]);
+            if (!out_col[static_cast<size_t>(i)]) amax = std::max(amax, std::fabs(row[i]));
+        }
+        // A NaN or infinite weight makes its output NaN (f32 would give NaN or infinity).
+        const float s = !finite ? std::numeric_limits<float>::quiet_NaN() : amax > 0.0f ? amax / 127.0f : 1.0f;
+        int32_t sum = 0;
+        for (int64_t i = 0; finite && i < k; ++i) {
+            if (out_col[static_cast<size_t>(i)]) continue;
+            const int8_t v = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
+            pw.s8[static_cast<size_t>(r * pw.kp + i)] = v;
+            sum += v;
+        }
+        pw.scale[static_cast<size_t>(r)] = s;
+        pw.offset[static_cast<size_t>(r)] = sum;
+    }
+    return pw;
+}
+
+}  // namespace aph::kernels

@@ -1,0 +1,79 @@
+// Linear layers on the CPU without BLAS: out[m, n] = epilogue(Σ_k x[m, k] · w[n, k]) for a weight
+// stored as a linear layer keeps it, [N, K] with each output's weights contiguous along K
+// (cpu_linear.cpp).
+//
+// Why: OpenBLAS packs both operands on every call, which for the few rows of one short sentence
+// costs as much as the product (all-MiniLM-L6-v2 at (1, 16) spent 6 of its 6.5 ms in sgemm at
+// about 50 GFLOP/s), and it cannot apply an activation or a residual while the result is in
+// registers. These kernels read x and w in place as dot products along K: a tile of 4 rows of x
+// and 4 rows of w keeps 16 vector accumulators, which a shuffle tree reduces to the 4 × 4
+// outputs in one vector, and the epilogue (bias, GELU, residual) runs on that vector before it is
+// stored. The same tile serves three precisions:
+//   kF32   f32 FMAs on the weight as bound (AVX-512);
+//   kBf16  weights converted once to bf16, x rounded to bf16 per call, bf16 pairs multiplied and
+//          summed in f32 (AVX512_BF16 vdpbf16ps: twice the products per instruction);
+//   kInt8  weights quantized once per output row (symmetric int8, scale max|w|/127), x quantized
+//          per call per row (asymmetric u8: scale sx = (max(x, 0) − min(x, 0)) / 255, zero point
+//          zx), products of 4 bytes summed in int32 (AVX512_VNNI vpdpbusd: four times the
+//          products of f32), and scaled back: sx[m] · sw[n] · (acc − zx[m] · Σ_k q_w[n, k]).
+//          Outliers stay f32: transformer activations carry a few channels 10-30 times larger
+//          than the rest, and a few weight columns are as lopsided; quantized with the others
+//          they would set every row's scale. The 4 weight columns of largest magnitude (fixed at
+//          packing) and, per call, the 4 columns of x of largest magnitude over its rows are
+//          left out of the int8 product and added in f32 (all-MiniLM-L6-v2: worst cosine to f32
+//          0.9935 -> 0.999). Because the x columns are chosen per call, a row's result can
+//          depend slightly on the other rows of the call.
+// All three run only where the processor has the instructions (linear_supported); callers fall
+// back to BLAS (f32) or report that the precision is unavailable.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace aph::kernels {
+
+enum class LinearPrecision : int { kF32 = 0, kBf16 = 1, kInt8 = 2 };
+
+// True when this processor runs the kernels of precision p (AVX-512 F/VL/BW/DQ, plus AVX512_BF16
+// for kBf16 and AVX512_VNNI for kInt8), capped by APHELION_CPU_ISA like the other kernels.
+bool linear_supported(LinearPrecision p) noexcept;
+
+// What happens to each output before it is stored, in this order: + bias[n] (NULL: nothing),
+// the activation (kActNone or kActGelu, cpu_elementwise's enum values), + residual[m, n] (NULL:
+// nothing; row stride ldr elements; it may be out itself).
+struct LinearEpilogue {
+    const float* bias = nullptr;
+    int act = 0;
+    const float* residual = nullptr;
+    int64_t ldr = 0;
+};
+
+// A weight [N, K] converted for kBf16 or kInt8 (pack_linear_weight). Rows are padded with zeros
+// to kp elements (a multiple of 32 for bf16, 64 for int8).
+struct PackedLinearWeight {
+    LinearPrecision precision = LinearPrecision::kF32;
+    int64_t n = 0, k = 0, kp = 0;
+    std::vector<uint16_t> bf16;     // [n][kp]
+    std::vector<int8_t> s8;         // [n][kp]
+    std::vector<float> scale;       // int8: per row of w
+    std::vector<int32_t> offset;    // int8: Σ_k q_w[n, k] per row
+    std::vector<int32_t> outliers;  // int8: columns left at zero in s8, computed in f32 instead
+    uint64_t bytes() const { return bf16.size() * 2 + s8.size() + scale.size() * 4 + offset.size() * 4; }
+};
+
+// Converts w (f32, [n, k], row stride ldw) for precision p (kBf16 or kInt8; linear_supported(p)
+// must hold). Throws std::bad_alloc.
+PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, int64_t k, LinearPrecision p);
+
+// out [m, n] (row stride ldo) = epilogue(x [m, k] (row stride ldx) · wᵀ) with w f32 [n, k] (row
+// stride ldw), in parallel over the CPU pool. Requires linear_supported(kF32), m, n, k >= 1.
+void linear_f32(const float* x, int64_t ldx, int64_t m, const float* w, int64_t ldw, int64_t n, int64_t k,
+                const LinearEpilogue& e, float* out, int64_t ldo);
+
+// The same with a packed weight (its precision's requirements hold); wf32 (row stride ldw) is the
+// f32 weight it was packed from, which int8 reads for its outlier columns. Throws std::bad_alloc
+// (the converted copy of x).
+void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const float* wf32, int64_t ldw,
+                   const LinearEpilogue& e, float* out, int64_t ldo);
+
+}  // namespace aph::kernels

@@ -1,0 +1,154 @@
+/* The executor's matmul_precision (header section 20, aph_matmul_precision) on the CPU: BF16 and
+ * INT8 run linear nodes with weight operands in their precision (close to f32, and not equal to
+ * it: the conversion really happens), linear nodes whose weight is an input stay f32 bit for bit,
+ * binding a weight again converts it again, struct_size before the field means F32, values
+ * outside the enum are refused. Where the processor lacks AVX512_BF16 / AVX512_VNNI, or
+ * APHELION_CPU_ISA caps the kernels below AVX-512 (test_executor_precision_isa_avx2), creation
+ * is APH_ERR_NOT_IMPLEMENTED naming the missing instructions. */
+#include "exec_test_util.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static aph_graph* make_graph(void) {
+    aph_graph* g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(2, 9, 40));
+    et_input(g, "w", "weight", APH_DTYPE_F32, SHAPE(23, 40));
+    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(23));
+    et_input(g, "wi", "input", APH_DTYPE_F32, SHAPE(23, 40));
+    NODE(g, "h", "linear", NULL, "x,w,b");
+    NODE(g, "a", "gelu", NULL, "h");
+    NODE(g, "y", "output", NULL, "a");
+    NODE(g, "hi", "linear", NULL, "x,wi");
+    NODE(g, "z", "output", NULL, "hi");
+    return g;
+}
+
+/* max |got - want| and max |want| over the elements. */
+static void diff(const aph_tensor* got, const aph_tensor* want, double* maxdiff, double* maxabs) {
+    double* g = ot_read(got);
+    double* w = ot_read(want);
+    *maxdiff = 0;
+    *maxabs = 0;
+    for (int64_t i = 0; i < aph_tensor_numel(want); ++i) {
+        const double d = fabs(g[i] - w[i]);
+        if (!(d <= *maxdiff)) *maxdiff = d;
+        if (fabs(w[i]) > *maxabs) *maxabs = fabs(w[i]);
+    }
+    free(g);
+    free(w);
+}
+
+static int capped(void) {
+    const char* isa = getenv("APHELION_CPU_ISA");
+    return isa != NULL && (strcmp(isa, "avx2") == 0 || strcmp(isa, "generic") == 0);
+}
+
+static void check_precision(aph_matmul_precision p, double rel_tol) {
+    aph_graph* g = make_graph();
+    aph_executor_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.matmul_precision = p;
+    aph_executor* ex = NULL;
+    const aph_status st = aph_executor_create(g, ot_device(), &o, &ex);
+    if (st == APH_ERR_NOT_IMPLEMENTED) {
+        /* Only where the instructions are missing, and then saying which. */
+        assert_non_null(strstr(aph_last_error(), p == APH_MATMUL_PRECISION_BF16 ? "AVX512_BF16" : "AVX512_VNNI"));
+        assert_null(ex);
+        print_message("precision %d not available here: %s\n", (int)p, aph_last_error());
+        aph_graph_release(g);
+        return;
+    }
+    APH_ASSERT_OK(st);
+    if (p != APH_MATMUL_PRECISION_F32) assert_false(capped()); /* refused when capped */
+
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(2, 9, 40), -2, 2);
+    aph_tensor* w = et_rand(APH_DTYPE_F32, SHAPE(23, 40), -0.5, 0.5);
+    aph_tensor* w2 = et_rand(APH_DTYPE_F32, SHAPE(23, 40), -0.5, 0.5);
+    aph_tensor* b = et_rand(APH_DTYPE_F32, SHAPE(23), -0.5, 0.5);
+    aph_tensor* wi = et_rand(APH_DTYPE_F32, SHAPE(23, 40), -0.5, 0.5);
+    et_set(ex, "x", x);
+    et_setw(ex, "w", w);
+    et_setw(ex, "b", b);
+    et_set(ex, "wi", wi);
+
+    for (int round = 0; round < 3; ++round) {
+        /* Round 1 binds another weight: its conversion must replace the first one's. */
+        aph_tensor* wr = round == 1 || round == 2 ? w2 : w;
+        if (round == 1) et_setw(ex, "w", w2);
+        if (round > 0) et_set(ex, "x", x);
+        if (round > 0) et_set(ex, "wi", wi);
+        APH_ASSERT_OK(aph_executor_run(ex));
+        aph_tensor* h = et_out(APH_DTYPE_F32, SHAPE(2, 9, 23));
+        aph_tensor* a = et_out(APH_DTYPE_F32, SHAPE(2, 9, 23));
+        aph_tensor* hi = et_out(APH_DTYPE_F32, SHAPE(2, 9, 23));
+        APH_ASSERT_OK(aph_op_linear(x, wr, b, h, NULL));
+        APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, h, a, NULL));
+        APH_ASSERT_OK(aph_op_linear(x, wi, NULL, hi, NULL));
+        double d = 0, mag = 0;
+        diff(et_result(ex, "y"), a, &d, &mag);
+        if (p == APH_MATMUL_PRECISION_F32) {
+            et_assert_same(et_result(ex, "y"), a, "f32 linear");
+        } else {
+            if (!(d <= rel_tol * mag))
+                fail_msg("precision %d round %d: max diff %.3g, max |y| %.3g", (int)p, round, d, mag);
+            assert_true(d > 0); /* converted, not f32 */
+        }
+        /* The linear with an input as its weight stays f32. */
+        et_assert_same(et_result(ex, "z"), hi, "linear with an input weight");
+    }
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    et_pool_release();
+}
+
+static void test_f32(void** state) {
+    (void)state;
+    check_precision(APH_MATMUL_PRECISION_F32, 0);
+}
+static void test_bf16(void** state) {
+    (void)state;
+    check_precision(APH_MATMUL_PRECISION_BF16, 0.02);
+}
+static void test_int8(void** state) {
+    (void)state;
+    check_precision(APH_MATMUL_PRECISION_INT8, 0.05);
+}
+
+static void test_options(void** state) {
+    (void)state;
+    aph_graph* g = make_graph();
+    aph_executor_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.matmul_precision = (aph_matmul_precision)3;
+    aph_executor* ex = NULL;
+    APH_ASSERT_ERR_CONTAINS(aph_executor_create(g, ot_device(), &o, &ex), APH_ERR_INVALID_ARGUMENT,
+                            "options->matmul_precision is 3");
+    assert_null(ex);
+    o.matmul_precision = (aph_matmul_precision)-1;
+    APH_ASSERT_ERR_CONTAINS(aph_executor_create(g, ot_device(), &o, &ex), APH_ERR_INVALID_ARGUMENT,
+                            "options->matmul_precision is -1");
+    /* An options struct that ends before the field: F32, whatever lies past it. */
+    o.matmul_precision = (aph_matmul_precision)99;
+    o.struct_size = offsetof(aph_executor_options, matmul_precision);
+    APH_ASSERT_OK(aph_executor_create(g, ot_device(), &o, &ex));
+    aph_executor_release(ex);
+    aph_graph_release(g);
+}
+
+int main(void) {
+    ot_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f32),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),
+        cmocka_unit_test(test_options),
+    };
+    const int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ot_fini();
+    return rc;
+}
