@@ -17,6 +17,9 @@ int cli_embed(int argc, char** argv);
 /* Shared helpers (tools/aphelion_graph.c). A device from "cpu", "cuda" or "cuda:N" (NULL: the
  * environment's choice): 0, or the exit code after printing why. */
 int cli_open_device(const char* spec, aph_device** out);
+/* "f32", "bf16" or "int8" as an aph_matmul_precision (--precision): 0, or the usage exit code
+ * after printing why. */
+int cli_parse_precision(const char* v, aph_matmul_precision* out);
 /* Writes t (any device) as a .npy file; option names the flag in messages. 0 or an exit code. */
 int cli_write_npy(const char* option, const char* path, const aph_tensor* t);
 

@@ -187,6 +187,7 @@ static void print_similarities(const float* e, size_t count, size_t dim, char* c
 int cli_embed(int argc, char** argv) {
     const char *dir = NULL, *device = NULL, *file = NULL, *output = NULL;
     size_t batch = 0, max_length = 0;
+    aph_matmul_precision precision = APH_MATMUL_PRECISION_F32;
     char** texts = NULL;
     size_t count = 0, owned = 0;
     int rc = 0;
@@ -196,7 +197,7 @@ int cli_embed(int argc, char** argv) {
         const char* a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = strcmp(a, "--device") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--max-length") == 0 ||
-                    strcmp(a, "--file") == 0 || strcmp(a, "--output") == 0;
+                    strcmp(a, "--file") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--precision") == 0;
         if (takes && v == NULL) {
             rc = usage_fail("%s needs a value", a);
             goto done;
@@ -211,6 +212,11 @@ int cli_embed(int argc, char** argv) {
         } else if (strcmp(a, "--max-length") == 0) {
             if (!parse_size(v, &max_length)) {
                 rc = usage_fail("--max-length: '%s' is not a positive integer", v);
+                goto done;
+            }
+        } else if (strcmp(a, "--precision") == 0) {
+            if (cli_parse_precision(v, &precision) != 0) {
+                rc = CLI_EXIT_USAGE;
                 goto done;
             }
         } else if (strcmp(a, "--file") == 0) {
@@ -263,6 +269,7 @@ int cli_embed(int argc, char** argv) {
     o.device = dev;
     o.max_length = max_length;
     o.batch_size = batch;
+    o.matmul_precision = precision;
     size_t per_batch = batch ? batch : 32;
     /* Progress for long inputs: more than four batches. */
     if (count > 4 * per_batch) {

@@ -154,6 +154,7 @@ typedef struct run_args {
     size_t n_dims;
     char dim_names[MAX_DIMS_GIVEN][64];
     int64_t dim_sizes[MAX_DIMS_GIVEN];
+    aph_matmul_precision precision; /* --precision */
 } run_args;
 
 static int ends_with(const char* s, const char* suffix) {
@@ -201,6 +202,16 @@ static void human_bytes(char* buf, size_t n, uint64_t b) {
         snprintf(buf, n, "%.1f KiB", (double)b / 1024.0);
     else
         snprintf(buf, n, "%llu B", (unsigned long long)b);
+}
+
+int cli_parse_precision(const char* v, aph_matmul_precision* out) {
+    static const char* const names[] = {"f32", "bf16", "int8"};
+    for (int i = 0; i < 3; ++i)
+        if (strcmp(v, names[i]) == 0) {
+            *out = (aph_matmul_precision)i;
+            return 0;
+        }
+    return usage_fail("--precision: '%s' is not f32, bf16 or int8", v);
 }
 
 int cli_open_device(const char* spec, aph_device** out) {
@@ -561,6 +572,8 @@ int cli_run(int argc, char** argv) {
             a.weights = v;
         } else if (strcmp(o, "--trace") == 0) {
             a.trace = v;
+        } else if (strcmp(o, "--precision") == 0) {
+            if (cli_parse_precision(v, &a.precision) != 0) return CLI_EXIT_USAGE;
         } else if (strcmp(o, "--budget") == 0) {
             if (!parse_bytes(v, &a.budget))
                 return usage_fail("--budget: '%s' is not a size such as 2GiB, 512MiB or 1000000", v);
@@ -649,6 +662,7 @@ int cli_run(int argc, char** argv) {
         opt.struct_size = sizeof opt;
         opt.check_numerics = a.check_numerics;
         opt.profile = 1;
+        opt.matmul_precision = a.precision;
         if ((st = aph_build_context_set_executor_options(ctx, &opt)) != APH_OK) {
             rc = lib_fail("aph_build_context_set_executor_options", st);
             goto done;

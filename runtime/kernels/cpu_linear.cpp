@@ -156,66 +156,133 @@ APH_TARGET_AVX512 void tile_f32(const float* const* a, const float* const* w, in
     finish_tile(reduce16(acc), m0, rows, n0, cols, e, out, ldo);
 }
 
-APH_TARGET_BF16 void tile_bf16(const uint16_t* const* a, const uint16_t* const* w, int64_t kp, int64_t m0, int rows,
-                               int64_t n0, int cols, const LinearEpilogue& e, float* out, int64_t ldo) {
-    __m512 acc[16];
-    for (auto& x : acc) x = _mm512_setzero_ps();
-    for (int64_t i = 0; i < kp; i += 32) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(w[0] + i), b1 = (__m512bh)_mm512_loadu_si512(w[1] + i);
-        const __m512bh b2 = (__m512bh)_mm512_loadu_si512(w[2] + i), b3 = (__m512bh)_mm512_loadu_si512(w[3] + i);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {
-            const __m512bh x = (__m512bh)_mm512_loadu_si512(a[r] + i);
-            acc[4 * r + 0] = _mm512_dpbf16_ps(acc[4 * r + 0], x, b0);
-            acc[4 * r + 1] = _mm512_dpbf16_ps(acc[4 * r + 1], x, b1);
-            acc[4 * r + 2] = _mm512_dpbf16_ps(acc[4 * r + 2], x, b2);
-            acc[4 * r + 3] = _mm512_dpbf16_ps(acc[4 * r + 3], x, b3);
-        }
-    }
-    finish_tile(reduce16(acc), m0, rows, n0, cols, e, out, ldo);
-}
+// ---------------------------------------------------------------------------------------------
+// bf16 and int8: the broadcast form on packed weights. The weight is stored in panels of 16
+// outputs: for each group of kPair (bf16: 2, int8: 4) consecutive k, one 64-byte vector holds
+// the group's weights of the panel's 16 outputs (lane j: output 16p + j). A micro-tile of 8 rows
+// × NV panels keeps 8 · NV accumulators; per group it loads NV weight vectors and broadcasts
+// each row's kPair values of x (4 bytes) into a dot-product instruction per accumulator, so
+// lane j of accumulator (r, v) is out[m0 + r, n0 + 16v + j] with no reduction.
+// ---------------------------------------------------------------------------------------------
 
-// sx, zx: the x rows' scales and zero points (4 readable values from m0); the weight's scales
-// and row sums from n0.
-// Outliers: the columns of x and w computed in f32 beside the int8 product (linear_packed).
+// A micro-tile: kMicroRows rows × kPanels panels of 16 outputs (16 accumulators: GCC keeps them
+// in registers; 8 × 3 spilled).
+constexpr int kMicroRows = 4;
+constexpr int kPanels = 4;
+
+// int8's outliers: the columns of x and w computed in f32 beside the int8 product.
 struct OutlierSet {
     int64_t count = 0;
-    int64_t mp = 0, np = 0;  // row strides of xo and wt (m + 4, n + 4: 4 readable values anywhere)
+    int64_t mp = 0, np = 0;  // row strides of xo and wt (np: n rounded up to 16)
     std::vector<float> xo;   // [count][mp]: x[m, col_j]
-    std::vector<float> wt;   // [count][np]: w[n, col_j]
+    std::vector<float> wt;   // [count][np]: w[n, col_j] (0 past n)
 };
 
-APH_TARGET_VNNI void tile_int8(const uint8_t* const* a, const int8_t* const* w, int64_t kp, const float* sx,
-                               const int32_t* zx, const PackedLinearWeight& pw, const OutlierSet& o, int64_t m0,
-                               int rows, int64_t n0, int cols, const LinearEpilogue& e, float* out, int64_t ldo) {
-    __m512i acc[16];
-    for (auto& x : acc) x = _mm512_setzero_si512();
-    for (int64_t i = 0; i < kp; i += 64) {
-        const __m512i b0 = _mm512_loadu_si512(w[0] + i), b1 = _mm512_loadu_si512(w[1] + i);
-        const __m512i b2 = _mm512_loadu_si512(w[2] + i), b3 = _mm512_loadu_si512(w[3] + i);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {
-            const __m512i x = _mm512_loadu_si512(a[r] + i);
-            acc[4 * r + 0] = _mm512_dpbusd_epi32(acc[4 * r + 0], x, b0);
-            acc[4 * r + 1] = _mm512_dpbusd_epi32(acc[4 * r + 1], x, b1);
-            acc[4 * r + 2] = _mm512_dpbusd_epi32(acc[4 * r + 2], x, b2);
-            acc[4 * r + 3] = _mm512_dpbusd_epi32(acc[4 * r + 3], x, b3);
+// What the epilogue of the packed kernels needs besides LinearEpilogue.
+struct PackedCall {
+    const PackedLinearWeight* w = nullptr;
+    int64_t m = 0, n = 0;
+    const float* sx = nullptr;    // int8: per row of x
+    const int32_t* zx = nullptr;  // int8: per row of x
+    const OutlierSet* o = nullptr;
+    const LinearEpilogue* e = nullptr;
+    float* out = nullptr;
+    int64_t ldo = 0;
+};
+
+// Bias, GELU, residual and the store of one row's 16 outputs from n0 (cols of them valid).
+APH_TARGET_AVX512 APH_VI void finish_row16(__m512 z, int64_t m, int64_t n0, int64_t n, const PackedCall& c) {
+    const int64_t left = std::min<int64_t>(16, n - n0);
+    const __mmask16 cm = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+    const LinearEpilogue& e = *c.e;
+    if (e.bias != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(cm, e.bias + n0));
+    if (e.act == kActGeluLocal) z = reinterpret_cast<__m512>(vmath::gelu(reinterpret_cast<vmath::f32x16>(z)));
+    if (e.residual != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(cm, e.residual + m * e.ldr + n0));
+    _mm512_mask_storeu_ps(c.out + m * c.ldo + n0, cm, z);
+}
+
+template <int NV>
+APH_TARGET_BF16 void micro_bf16(const uint16_t* xb, int64_t kp, const int64_t* ai, int rows, int64_t n0,
+                                const PackedCall& c) {
+    const PackedLinearWeight& w = *c.w;
+    const int64_t groups = kp / 2, panel = groups * 16;  // uint16 per panel: groups × 16 lanes × 2
+    const uint16_t* wp = w.bf16.data() + (n0 / 16) * panel * 2;
+    const int32_t* xr[kMicroRows];
+    for (int r = 0; r < kMicroRows; ++r) xr[r] = reinterpret_cast<const int32_t*>(xb + ai[r] * kp);
+    __m512 acc[kMicroRows][NV];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512bh b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(wp + (v * panel + g * 16) * 2);
+#pragma GCC unroll 8
+        for (int r = 0; r < kMicroRows; ++r) {
+            const __m512bh xv = (__m512bh)_mm512_set1_epi32(xr[r][g]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], xv, b[v]);
         }
     }
-    const __mmask8 cm = static_cast<__mmask8>((1u << cols) - 1u);
-    const __m512i per_row = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i wsum = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi32(cm, pw.offset.data() + n0));
-    const __m512i zero = _mm512_permutexvar_epi32(
-        per_row, _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(zx + m0))));
-    const __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(reduce16(acc), _mm512_mullo_epi32(zero, wsum)));
-    const __m512 row_scale = _mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(_mm_loadu_ps(sx + m0)));
-    const __m512 scale = _mm512_mul_ps(row_scale, lanes4(pw.scale.data() + n0, cm));
-    __m512 z = _mm512_mul_ps(q, scale);
-    for (int64_t j = 0; j < o.count; ++j) {
-        const __m512 xv = _mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(_mm_loadu_ps(&o.xo[j * o.mp + m0])));
-        z = _mm512_fmadd_ps(xv, _mm512_broadcast_f32x4(_mm_loadu_ps(&o.wt[j * o.np + n0])), z);
+    for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < NV; ++v) finish_row16(acc[r][v], ai[r], n0 + 16 * v, c.n, c);
+}
+
+template <int NV>
+APH_TARGET_VNNI void micro_int8(const uint8_t* xq, int64_t kp, const int64_t* ai, int rows, int64_t n0,
+                                const PackedCall& c) {
+    const PackedLinearWeight& w = *c.w;
+    const int64_t groups = kp / 4, panel = groups * 64;  // bytes per panel
+    const int8_t* wp = w.s8.data() + (n0 / 16) * panel;
+    const int32_t* xr[kMicroRows];
+    for (int r = 0; r < kMicroRows; ++r) xr[r] = reinterpret_cast<const int32_t*>(xq + ai[r] * kp);
+    __m512i acc[kMicroRows][NV];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm512_setzero_si512();
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512i b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(wp + v * panel + g * 64);
+#pragma GCC unroll 8
+        for (int r = 0; r < kMicroRows; ++r) {
+            const __m512i xv = _mm512_set1_epi32(xr[r][g]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], xv, b[v]);
+        }
     }
-    finish_tile(z, m0, rows, n0, cols, e, out, ldo);
+    const OutlierSet& o = *c.o;
+    for (int r = 0; r < rows; ++r) {
+        const int64_t m = ai[r];
+        const __m512i zero = _mm512_set1_epi32(c.zx[m]);
+        const __m512 sx = _mm512_set1_ps(c.sx[m]);
+        for (int v = 0; v < NV; ++v) {
+            const int64_t n = n0 + 16 * v;  // panels are padded: 16 values readable from n
+            const __m512i q = _mm512_sub_epi32(acc[r][v], _mm512_mullo_epi32(zero, _mm512_loadu_si512(&w.offset[n])));
+            __m512 z = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_mul_ps(sx, _mm512_loadu_ps(&w.scale[n])));
+            for (int64_t j = 0; j < o.count; ++j)
+                z = _mm512_fmadd_ps(_mm512_set1_ps(o.xo[j * o.mp + m]), _mm512_loadu_ps(&o.wt[j * o.np + n]), z);
+            finish_row16(z, m, n, c.n, c);
+        }
+    }
+}
+
+// Runs micro(ai, rows, n0, NV) over kMicroRows × 16·kPanels micro-tiles (narrower at the end of
+// n), in blocks of 10 micro-tiles' rows × 128 outputs as parallel tasks.
+template <class Micro>
+void for_micro_tiles(int64_t m, int64_t n, int64_t k, Micro&& micro) {
+    constexpr int64_t kRows = 10 * kMicroRows, kCols = 128;
+    const int64_t mb = (m + kRows - 1) / kRows, nb = (n + kCols - 1) / kCols;
+    parallel_for(mb * nb, static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
+                 [&](int64_t begin, int64_t end) {
+                     for (int64_t t = begin; t < end; ++t) {
+                         const int64_t bm = t / nb, bn = t % nb;
+                         const int64_t m1 = std::min(m, (bm + 1) * kRows), n1 = std::min(n, (bn + 1) * kCols);
+                         for (int64_t m0 = bm * kRows; m0 < m1; m0 += kMicroRows) {
+                             const int rows = static_cast<int>(std::min<int64_t>(kMicroRows, m1 - m0));
+                             int64_t ai[kMicroRows];
+                             for (int r = 0; r < kMicroRows; ++r) ai[r] = std::min(m0 + r, m - 1);
+                             for (int64_t n0 = bn * kCols; n0 < n1; n0 += 16 * kPanels) {
+                                 const int nv = static_cast<int>(std::min<int64_t>(kPanels, (n1 - n0 + 15) / 16));
+                                 micro(ai, rows, n0, nv);
+                             }
+                         }
+                     }
+                 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,15 +349,16 @@ APH_TARGET_AVX512 void x_to_u8(const float* x, int64_t ldx, int64_t r0, int64_t 
     }
 }
 
-// colmax[c] = max over the m rows of |x[r, c]| for c in [c0, c1).
-APH_TARGET_AVX512 void column_max(const float* x, int64_t ldx, int64_t m, int64_t c0, int64_t c1, float* colmax) {
-    for (int64_t c = c0; c < c1; c += 16) {
-        const int64_t left = std::min<int64_t>(16, c1 - c);
-        const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
-        __m512 mx = _mm512_setzero_ps();
-        for (int64_t r = 0; r < m; ++r)
-            mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(km, x + r * ldx + c)), mx);
-        _mm512_mask_storeu_ps(colmax + c, km, mx);
+// colmax[c] = max(colmax[c], |x[r, c]|) over rows [r0, r1) and every column c < k.
+APH_TARGET_AVX512 void column_max(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, float* colmax) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* row = x + r * ldx;
+        for (int64_t c = 0; c < k; c += 16) {
+            const int64_t left = std::min<int64_t>(16, k - c);
+            const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            const __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(km, row + c));
+            _mm512_mask_storeu_ps(colmax + c, km, _mm512_max_ps(v, _mm512_maskz_loadu_ps(km, colmax + c)));
+        }
     }
 }
 
@@ -350,13 +418,23 @@ void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWei
                    const LinearEpilogue& e, float* out, int64_t ldo) {
     const int64_t n = w.n, k = w.k, kp = w.kp;
     const double convert_work = static_cast<double>(m) * static_cast<double>(kp) * 4.0;
+    PackedCall c;
+    c.w = &w;
+    c.m = m;
+    c.n = n;
+    c.e = &e;
+    c.out = out;
+    c.ldo = ldo;
     if (w.precision == LinearPrecision::kBf16) {
         std::vector<uint16_t> xb(static_cast<size_t>(m * kp));
         parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) { x_to_bf16(x, ldx, r0, r1, k, kp, xb.data()); });
-        for_tiles(m, n, kp, [&](int64_t m0, int rows, int64_t n0, int cols, const int64_t* ai, const int64_t* wi) {
-            const uint16_t* a[4] = {&xb[ai[0] * kp], &xb[ai[1] * kp], &xb[ai[2] * kp], &xb[ai[3] * kp]};
-            const uint16_t* b[4] = {&w.bf16[wi[0] * kp], &w.bf16[wi[1] * kp], &w.bf16[wi[2] * kp], &w.bf16[wi[3] * kp]};
-            tile_bf16(a, b, kp, m0, rows, n0, cols, e, out, ldo);
+        for_micro_tiles(m, n, kp, [&](const int64_t* ai, int rows, int64_t n0, int nv) {
+            switch (nv) {
+                case 1: micro_bf16<1>(xb.data(), kp, ai, rows, n0, c); break;
+                case 2: micro_bf16<2>(xb.data(), kp, ai, rows, n0, c); break;
+                case 3: micro_bf16<3>(xb.data(), kp, ai, rows, n0, c); break;
+                default: micro_bf16<kPanels>(xb.data(), kp, ai, rows, n0, c); break;
+            }
         });
         return;
     }
@@ -364,11 +442,19 @@ void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWei
     // with the largest magnitudes in this call (by their maximum over the rows), unless the
     // weight's already hold them. They leave the int8 product (x's are zeroed before it is
     // quantized, so they neither widen its rows' ranges nor contribute) and are computed in f32.
+    // Column maxima per block of 64 rows (in parallel, rows read in order), then merged.
+    const int64_t blocks = (m + 63) / 64;
+    std::vector<float> part(static_cast<size_t>(blocks * k), 0.0f);
+    parallel_for(blocks, static_cast<double>(m) * static_cast<double>(k), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) column_max(x, ldx, b * 64, std::min(m, b * 64 + 64), k, &part[b * k]);
+    });
     std::vector<float> colmax(static_cast<size_t>(k), 0.0f);
-    parallel_for((k + 63) / 64, static_cast<double>(m) * static_cast<double>(k),
-                 [&](int64_t b0, int64_t b1) { column_max(x, ldx, m, b0 * 64, std::min(k, b1 * 64), colmax.data()); });
+    for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t i = 0; i < k; ++i)
+            colmax[static_cast<size_t>(i)] = std::max(colmax[static_cast<size_t>(i)],
+                                                      part[static_cast<size_t>(b * k + i)]);
     std::vector<int64_t> cols(w.outliers.begin(), w.outliers.end());
-    for (int64_t c : cols) colmax[static_cast<size_t>(c)] = 0.0f;
+    for (int64_t col : cols) colmax[static_cast<size_t>(col)] = 0.0f;
     for (int t = 0; t < kDynamicOutliers && k > 4 * kDynamicOutliers; ++t) {
         const auto it = std::max_element(colmax.begin(), colmax.end());
         if (!(*it > 0.0f)) break;  // nothing left, or NaN (which reaches the outputs anyway)
@@ -377,29 +463,35 @@ void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWei
     }
     OutlierSet o;
     o.count = static_cast<int64_t>(cols.size());
-    o.mp = m + 4;
-    o.np = n + 4;
+    o.mp = m;
+    o.np = (n + 15) / 16 * 16;
     o.xo.assign(static_cast<size_t>(o.count * o.mp), 0.0f);
     o.wt.assign(static_cast<size_t>(o.count * o.np), 0.0f);
     std::vector<uint16_t> keep(static_cast<size_t>(kp / 16), 0xffffu);
     for (int64_t j = 0; j < o.count; ++j) {
-        const int64_t c = cols[static_cast<size_t>(j)];
-        uint16_t& mask = keep[static_cast<size_t>(c / 16)];
-        mask = static_cast<uint16_t>(mask & ~(1u << (c % 16)));
-        for (int64_t r = 0; r < m; ++r) o.xo[static_cast<size_t>(j * o.mp + r)] = x[r * ldx + c];
-        for (int64_t r = 0; r < n; ++r) o.wt[static_cast<size_t>(j * o.np + r)] = wf32[r * ldw + c];
+        const int64_t col = cols[static_cast<size_t>(j)];
+        uint16_t& mask = keep[static_cast<size_t>(col / 16)];
+        mask = static_cast<uint16_t>(mask & ~(1u << (col % 16)));
+        for (int64_t r = 0; r < m; ++r) o.xo[static_cast<size_t>(j * o.mp + r)] = x[r * ldx + col];
+        for (int64_t r = 0; r < n; ++r) o.wt[static_cast<size_t>(j * o.np + r)] = wf32[r * ldw + col];
     }
 
     std::vector<uint8_t> xq(static_cast<size_t>(m * kp));
-    std::vector<float> sx(static_cast<size_t>(m + 4), 1.0f);  // 4 readable values from every tile
-    std::vector<int32_t> zx(static_cast<size_t>(m + 4), 0);
+    std::vector<float> sx(static_cast<size_t>(m), 1.0f);
+    std::vector<int32_t> zx(static_cast<size_t>(m), 0);
     parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) {
         x_to_u8(x, ldx, r0, r1, k, kp, xq.data(), sx.data(), zx.data(), keep.data());
     });
-    for_tiles(m, n, kp, [&](int64_t m0, int rows, int64_t n0, int ncols, const int64_t* ai, const int64_t* wi) {
-        const uint8_t* a[4] = {&xq[ai[0] * kp], &xq[ai[1] * kp], &xq[ai[2] * kp], &xq[ai[3] * kp]};
-        const int8_t* b[4] = {&w.s8[wi[0] * kp], &w.s8[wi[1] * kp], &w.s8[wi[2] * kp], &w.s8[wi[3] * kp]};
-        tile_int8(a, b, kp, sx.data(), zx.data(), w, o, m0, rows, n0, ncols, e, out, ldo);
+    c.sx = sx.data();
+    c.zx = zx.data();
+    c.o = &o;
+    for_micro_tiles(m, n, kp, [&](const int64_t* ai, int rows, int64_t n0, int nv) {
+        switch (nv) {
+            case 1: micro_int8<1>(xq.data(), kp, ai, rows, n0, c); break;
+            case 2: micro_int8<2>(xq.data(), kp, ai, rows, n0, c); break;
+            case 3: micro_int8<3>(xq.data(), kp, ai, rows, n0, c); break;
+            default: micro_int8<kPanels>(xq.data(), kp, ai, rows, n0, c); break;
+        }
     });
 }
 
@@ -417,24 +509,31 @@ void linear_packed(const float*, int64_t, int64_t, const PackedLinearWeight&, co
 
 #endif
 
+// Where w[r, i] goes in the panel layout (micro_bf16 / micro_int8): panel r / 16, group i / pair,
+// lane r % 16, position i % pair; kp elements per row.
+static int64_t panel_index(int64_t r, int64_t i, int64_t kp, int64_t pair) {
+    return ((r / 16) * (kp / pair) + i / pair) * 16 * pair + (r % 16) * pair + i % pair;
+}
+
 PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, int64_t k, LinearPrecision p) {
     constexpr int kWeightOutliers = 4;
     PackedLinearWeight pw;
     pw.precision = p;
     pw.n = n;
     pw.k = k;
+    const int64_t np = (n + 15) / 16 * 16;  // panels of 16 outputs, the last padded with zeros
     if (p == LinearPrecision::kBf16) {
         pw.kp = (k + 31) / 32 * 32;
-        pw.bf16.assign(static_cast<size_t>(n * pw.kp), 0);
+        pw.bf16.assign(static_cast<size_t>(np * pw.kp), 0);
         for (int64_t r = 0; r < n; ++r)
             for (int64_t i = 0; i < k; ++i)
-                pw.bf16[static_cast<size_t>(r * pw.kp + i)] = num::f32_to_bf16(w[r * ldw + i]);
+                pw.bf16[static_cast<size_t>(panel_index(r, i, pw.kp, 2))] = num::f32_to_bf16(w[r * ldw + i]);
         return pw;
     }
     pw.kp = (k + 63) / 64 * 64;
-    pw.s8.assign(static_cast<size_t>(n * pw.kp), 0);
-    pw.scale.assign(static_cast<size_t>(n), 1.0f);
-    pw.offset.assign(static_cast<size_t>(n), 0);
+    pw.s8.assign(static_cast<size_t>(np * pw.kp), 0);
+    pw.scale.assign(static_cast<size_t>(np), 1.0f);
+    pw.offset.assign(static_cast<size_t>(np), 0);
     // The kWeightOutliers columns of largest magnitude (their maximum over the rows) stay f32
     // (linear_packed), so they do not set the rows' scales.
     std::vector<float> colmax(static_cast<size_t>(k), 0.0f);
@@ -463,7 +562,7 @@ PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, in
         for (int64_t i = 0; finite && i < k; ++i) {
             if (out_col[static_cast<size_t>(i)]) continue;
             const int8_t v = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
-            pw.s8[static_cast<size_t>(r * pw.kp + i)] = v;
+            pw.s8[static_cast<size_t>(panel_index(r, i, pw.kp, 4))] = v;
             sum += v;
         }
         pw.scale[static_cast<size_t>(r)] = s;

@@ -48,13 +48,15 @@ struct LinearEpilogue {
     int64_t ldr = 0;
 };
 
-// A weight [N, K] converted for kBf16 or kInt8 (pack_linear_weight). Rows are padded with zeros
-// to kp elements (a multiple of 32 for bf16, 64 for int8).
+// A weight [N, K] converted for kBf16 or kInt8 (pack_linear_weight), in panels of 16 outputs:
+// for each group of 2 (bf16) or 4 (int8) consecutive k, 64 bytes hold that group's weights of
+// the panel's 16 outputs. Rows are padded with zeros to kp elements (a multiple of 32 for bf16,
+// 64 for int8) and outputs to a multiple of 16 (scale and offset too).
 struct PackedLinearWeight {
     LinearPrecision precision = LinearPrecision::kF32;
     int64_t n = 0, k = 0, kp = 0;
-    std::vector<uint16_t> bf16;     // [n][kp]
-    std::vector<int8_t> s8;         // [n][kp]
+    std::vector<uint16_t> bf16;     // panels
+    std::vector<int8_t> s8;         // panels
     std::vector<float> scale;       // int8: per row of w
     std::vector<int32_t> offset;    // int8: Σ_k q_w[n, k] per row
     std::vector<int32_t> outliers;  // int8: columns left at zero in s8, computed in f32 instead
