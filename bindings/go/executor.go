@@ -21,6 +21,9 @@ type ExecutorOptions struct {
 	Profile       bool       // time every node (NodeStats)
 	CPUThreads    int        // CPU worker threads for runs; 0: the default
 	MaxPlans      int        // plans kept for symbolic sizes; 0: 8
+	// MatmulPrecision: the linear layers' arithmetic (MatmulPrecisionF32 by default; BF16 and
+	// INT8 on a CPU with AVX512_BF16 / AVX512_VNNI, else ErrNotImplemented from NewExecutor).
+	MatmulPrecision MatmulPrecision
 }
 
 // toC locks the handles the options name (released by ps) and fills a C struct.
@@ -56,6 +59,7 @@ func (o *ExecutorOptions) toC(ps *pins) (*C.aph_executor_options, error) {
 	c.profile = cbool(o.Profile)
 	c.cpu_threads = C.size_t(o.CPUThreads)
 	c.max_plans = C.size_t(o.MaxPlans)
+	c.matmul_precision = C.aph_matmul_precision(o.MatmulPrecision)
 	return c, nil
 }
 

@@ -33,6 +33,10 @@ type ModelOptions struct {
 	// goroutine calling Embed (a panic in it is recovered and logged). It must not call the
 	// model's Embed or EmbedTokens (the header forbids it; they would wait for this Embed).
 	Progress func(done, total int)
+	// MatmulPrecision: the encoder's linear layers (F32 by default; BF16 and INT8: about 1.7x /
+	// 2x faster on the CPU, cosine to f32 above 0.9999 / 0.999; ErrNotImplemented without
+	// AVX512_BF16 / AVX512_VNNI).
+	MatmulPrecision MatmulPrecision
 }
 
 // Model is a text encoder loaded from a Hugging Face / sentence-transformers directory
@@ -93,6 +97,7 @@ func LoadModel(ctx context.Context, dir string, opts *ModelOptions) (*Model, err
 		}
 		co.max_length = C.size_t(opts.MaxLength)
 		co.batch_size = C.size_t(opts.BatchSize)
+		co.matmul_precision = C.aph_matmul_precision(opts.MatmulPrecision)
 		if opts.Normalize != nil {
 			co.normalize = -1
 			if *opts.Normalize {

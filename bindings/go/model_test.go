@@ -320,3 +320,43 @@ func TestModelErrorsAndSharing(t *testing.T) {
 	}
 	ex.Close()
 }
+
+// BF16 and INT8 stay within the header's cosines of sentence-transformers' f32 embeddings and
+// differ from them (the precision is applied); a processor without the instructions refuses
+// with ErrNotImplemented naming them.
+func TestModelMatmulPrecision(t *testing.T) {
+	dir := minilmDir(t)
+	g := loadMinilmGolden(t)
+	for _, c := range []struct {
+		p        MatmulPrecision
+		worstMin float64
+	}{{MatmulPrecisionBF16, 0.9999}, {MatmulPrecisionINT8, 0.999}} {
+		m, err := LoadModel(context.Background(), dir, &ModelOptions{MatmulPrecision: c.p})
+		if err != nil {
+			if !errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "AVX512_") {
+				t.Fatalf("%v: %v", c.p, err)
+			}
+			t.Logf("%v not available here: %v", c.p, err)
+			continue
+		}
+		emb := must(m.Embed(context.Background(), g.Sentences))
+		got := must(emb.Float32s())
+		worst, gap := 1.0, 0.0
+		for i := range g.Sentences {
+			var dot, na, nb float64
+			for k := 0; k < minilmDim; k++ {
+				a, b := float64(got[i*minilmDim+k]), float64(g.emb[i*minilmDim+k])
+				dot += a * b
+				na += a * a
+				nb += b * b
+				gap = math.Max(gap, math.Abs(a-b))
+			}
+			worst = math.Min(worst, dot/math.Sqrt(na*nb))
+		}
+		emb.Close()
+		m.Close()
+		if worst < c.worstMin || gap <= 1e-6 {
+			t.Fatalf("%v: worst cosine %.6f (want >= %v), max gap %.3g", c.p, worst, c.worstMin, gap)
+		}
+	}
+}

@@ -18,6 +18,9 @@ namespace Aphelion
         public int CpuThreads { get; set; }
         /// <summary>Plans kept for graphs with symbolic dimensions (0: 8).</summary>
         public int MaxPlans { get; set; }
+        /// <summary>The linear layers' arithmetic (F32 by default; BF16 and INT8 on a CPU with
+        /// AVX512_BF16 / AVX512_VNNI, else AphelionNotImplementedException).</summary>
+        public MatmulPrecision MatmulPrecision { get; set; }
 
         // The handles' raw pointers; the caller keeps `o` alive across the call (GC.KeepAlive).
         internal static aph_executor_options Raw(ExecutorOptions o)
@@ -31,6 +34,7 @@ namespace Aphelion
             r.profile = o.Profile ? 1 : 0;
             r.cpu_threads = Check.Size(o.CpuThreads);
             r.max_plans = Check.Size(o.MaxPlans);
+            r.matmul_precision = o.MatmulPrecision;
             return r;
         }
     }

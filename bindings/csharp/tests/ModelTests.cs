@@ -91,6 +91,44 @@ namespace Aphelion.Tests
             }
         }
 
+        // BF16 and INT8 stay within the header's cosines of sentence-transformers' f32 embeddings
+        // and differ from them (the precision is applied); without the instructions: refused.
+        public static void TestMatmulPrecision()
+        {
+            string dir = TokenizerTests.ModelDir();
+            var sentences = Sentences();
+            float[] golden = GoldenEmbeddings(sentences.Count);
+            var cases = new[] { Tuple.Create(MatmulPrecision.BF16, 0.9999), Tuple.Create(MatmulPrecision.INT8, 0.999) };
+            foreach (var c in cases)
+            {
+                Model model;
+                try
+                {
+                    model = Model.Load(dir, new ModelOptions { MatmulPrecision = c.Item1 });
+                }
+                catch (AphelionNotImplementedException e)
+                {
+                    Assert.True(e.Message.Contains("AVX512_"), "names the instructions: " + e.Message);
+                    Console.WriteLine("  " + c.Item1 + " not available here: " + e.Message);
+                    continue;
+                }
+                using (model)
+                using (var t = model.EmbedTensor(sentences))
+                {
+                    float[] got = t.ToFloatArray();
+                    double worst = 1, gap = 0;
+                    for (int i = 0; i < sentences.Count; i++)
+                    {
+                        double maxAbs;
+                        worst = Math.Min(worst, Cosine(got, i * Dim, golden, i * Dim, out maxAbs));
+                        gap = Math.Max(gap, maxAbs);
+                    }
+                    Assert.True(worst >= c.Item2, c.Item1 + ": worst cosine " + worst.ToString("R"));
+                    Assert.True(gap > 1e-6, c.Item1 + ": the f32 embeddings (precision not applied)");
+                }
+            }
+        }
+
         public static void TestEmbedTokensOnGoldenIds()
         {
             string dir = TokenizerTests.ModelDir();

@@ -19,8 +19,8 @@ from ._dlpack import from_dlpack
 from ._executor import (Executor, NodeStats, OpParam, OpSchema, ValueInfo, op_schema, op_schemas, register_op,
                         unregister_op)
 from ._files import SafetensorsFile, Tokenizer, load_safetensors, save_safetensors
-from ._generated import (Activation, BinaryOp, DeviceKind, DType, LogLevel, LogPreset, NodeKind, Padding,
-                         ParamType, PrecisionMode, QuantScheme, ReduceOp, RopeLayout, Status, TraceLevel,
+from ._generated import (Activation, BinaryOp, DeviceKind, DType, LogLevel, LogPreset, MatmulPrecision, NodeKind,
+                         Padding, ParamType, PrecisionMode, QuantScheme, ReduceOp, RopeLayout, Status, TraceLevel,
                          Truncation, UnaryOp)
 from ._graph import Graph, ModelConfig, Node, validate_name, validate_version
 from ._model import Model, Pooling, load_model

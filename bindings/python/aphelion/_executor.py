@@ -9,10 +9,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _generated as g
 from ._device import Device, DeviceLike, Stream, Tracker, as_device
-from ._generated import DType, NodeKind, ParamType
+from ._generated import DType, MatmulPrecision, NodeKind, ParamType
 from ._graph import Graph, PathLike
 from ._handle import Handle, call_out
-from ._lib import cstr, lib, lookup, register, report_exception, unregister
+from ._lib import cstr, enum_value, lib, lookup, register, report_exception, unregister
 from ._tensor import Tensor, as_tensor, to_dtype
 
 
@@ -62,11 +62,16 @@ class Executor(Handle):
 
     def __init__(self, graph: Graph, device: DeviceLike = None, *, tracker: Optional[Tracker] = None,
                  trace: Optional[Any] = None, stream: Optional[Stream] = None, check_numerics: bool = False,
-                 profile: bool = False, cpu_threads: int = 0, max_plans: int = 0) -> None:
+                 profile: bool = False, cpu_threads: int = 0, max_plans: int = 0,
+                 matmul_precision: Union[MatmulPrecision, str] = MatmulPrecision.F32) -> None:
+        """matmul_precision: the linear layers' arithmetic on the CPU, "f32", "bf16" or "int8"
+        (aph_matmul_precision); bf16/int8 raise aphelion.NotImplementedError where the processor
+        lacks AVX512_BF16 / AVX512_VNNI."""
         opts = g.aph_executor_options.new(
             tracker=tracker._h if tracker is not None else None, trace=trace._h if trace is not None else None,
             stream=stream._h if stream is not None else None, check_numerics=int(bool(check_numerics)),
-            profile=int(bool(profile)), cpu_threads=int(cpu_threads), max_plans=int(max_plans))
+            profile=int(bool(profile)), cpu_threads=int(cpu_threads), max_plans=int(max_plans),
+            matmul_precision=enum_value(MatmulPrecision, matmul_precision))
         super().__init__(call_out(lib.aph_executor_create, graph._h, as_device(device), ctypes.byref(opts)))
         self._inputs: Dict[str, Tensor] = {}
 

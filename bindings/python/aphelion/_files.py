@@ -10,7 +10,7 @@ from ._device import DeviceLike, as_device
 from ._generated import DType, Padding, Truncation
 from ._graph import PathLike
 from ._handle import Handle, call_out
-from ._lib import cstr, lib, take_string
+from ._lib import cstr, enum_value, lib, take_string
 from ._tensor import Tensor, as_tensor
 
 
@@ -69,8 +69,7 @@ def save_safetensors(path: PathLike, tensors: Mapping[str, Any], metadata: Optio
                              cstr(json.dumps(dict(metadata))) if metadata is not None else None)
 
 
-def _enum(cls: Any, v: Any) -> int:
-    return int(cls[v.upper()]) if isinstance(v, str) else int(v)
+_enum = enum_value
 
 
 class Tokenizer(Handle):

@@ -248,3 +248,14 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+def enum_value(cls: Any, v: Any) -> int:
+    """An enum argument as its C value: a member, an int, or a member's name in any case
+    ("gelu", "BF16"); an unknown name is ValueError naming the choices."""
+    if isinstance(v, str):
+        try:
+            return int(cls[v.upper()])
+        except KeyError:
+            raise ValueError(f"{v!r} is not a {cls.__name__} ({', '.join(m.name.lower() for m in cls)})") from None
+    return int(v)

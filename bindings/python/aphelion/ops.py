@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from ._device import Stream, stream_arg
 from ._generated import Activation, BinaryOp, DType, QuantScheme, ReduceOp, RopeLayout, UnaryOp
-from ._lib import lib
+from ._lib import enum_value, lib
 from ._tensor import Tensor, as_tensor, empty, to_dtype
 
 __all__ = [
@@ -47,13 +47,7 @@ def _out(out: Optional[Tensor], shape: Sequence[int], dtype: Any, like: Tensor) 
     return empty(shape, dtype, like.device)
 
 
-def _enum(cls: Any, v: Any) -> int:
-    if isinstance(v, str):
-        try:
-            return int(cls[v.upper()])
-        except KeyError:
-            raise ValueError(f"{v!r} is not a {cls.__name__} ({', '.join(m.name.lower() for m in cls)})") from None
-    return int(v)
+_enum = enum_value
 
 
 def _broadcast(a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:

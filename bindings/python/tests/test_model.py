@@ -198,3 +198,26 @@ def test_threads_share_one_model(model, golden):
     assert errors == []
     for k in range(4):
         assert_rows_match(results[k], ref[k::4], f"thread {k}")
+
+
+@pytest.mark.parametrize("precision, worst_min", [("bf16", 0.9999), ("int8", 0.999)])
+def test_matmul_precision(minilm_dir, golden, precision, worst_min):
+    """matmul_precision by name: the golden sentences stay within the header's cosines of
+    sentence-transformers' f32 embeddings, and differ from them (the precision is applied)."""
+    try:
+        m = aphelion.load_model(minilm_dir, matmul_precision=precision)
+    except aphelion.NotImplementedError as e:  # a processor without AVX512_BF16 / AVX512_VNNI
+        assert "AVX512_" in str(e)
+        pytest.skip(str(e))
+    with m:
+        got = m.embed(golden["sentences"]).astype(np.float64)
+    ref = golden["embeddings"]
+    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
+    assert cos.min() >= worst_min, f"{precision}: worst cosine {cos.min():.6f}"
+    assert np.abs(got - ref).max() > 1e-6
+
+
+def test_matmul_precision_names(minilm_dir):
+    with pytest.raises(ValueError, match="fp4"):
+        aphelion.load_model(minilm_dir, matmul_precision="fp4")
+    assert int(aphelion.MatmulPrecision.INT8) == 2

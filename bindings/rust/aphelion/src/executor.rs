@@ -20,6 +20,28 @@ use crate::tensor::{Access, Mem, Tensor, TensorMut, TensorRef};
 use crate::trace::TraceSink;
 use crate::types::{DType, NodeKind, ParamType};
 
+/// How an executor computes its linear layers (`aph_matmul_precision`, open: an unknown value is
+/// kept as is and refused by the library). `BF16` and `INT8` run on the CPU with AVX512_BF16 /
+/// AVX512_VNNI, else executor creation fails with [`crate::ErrorKind::NotImplemented`].
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct MatmulPrecision(i32);
+
+impl MatmulPrecision {
+    /// Exact f32 arithmetic (the default).
+    pub const F32: MatmulPrecision = MatmulPrecision(sys::APH_MATMUL_PRECISION_F32);
+    /// Weights in bf16, products summed in f32.
+    pub const BF16: MatmulPrecision = MatmulPrecision(sys::APH_MATMUL_PRECISION_BF16);
+    /// Weights in int8 per output row, x quantized per row per run, f32 outlier columns.
+    pub const INT8: MatmulPrecision = MatmulPrecision(sys::APH_MATMUL_PRECISION_INT8);
+    pub const fn from_raw(raw: i32) -> MatmulPrecision {
+        MatmulPrecision(raw)
+    }
+    pub const fn raw(self) -> i32 {
+        self.0
+    }
+}
+
 /// Options of [`Executor::new`] (`aph_executor_options`); `Default` is the library's defaults.
 #[derive(Debug, Default, Clone)]
 pub struct ExecutorOptions {
@@ -37,6 +59,8 @@ pub struct ExecutorOptions {
     pub cpu_threads: usize,
     /// Plans kept for graphs with symbolic dimensions (0: 8).
     pub max_plans: usize,
+    /// The linear layers' arithmetic ([`MatmulPrecision::F32`] by default).
+    pub matmul_precision: MatmulPrecision,
 }
 
 impl ExecutorOptions {
@@ -50,6 +74,7 @@ impl ExecutorOptions {
             profile: self.profile as i32,
             cpu_threads: self.cpu_threads,
             max_plans: self.max_plans,
+            matmul_precision: self.matmul_precision.raw(),
         }
     }
 }

@@ -131,7 +131,7 @@ pub use device::{cpu, cuda_info, estimate_attention_bytes, estimate_tensor_bytes
                  Event, MemoryStats, Stream, Tracker};
 pub use error::{status_name, Error, ErrorKind, Result};
 pub use executor::{custom_op_unregister, register_custom_op, CustomOp, Executor, ExecutorOptions, InferInput,
-                   InferOutput, NodeStats, OpParam, OpSchema, Output, PlanInfo, ValueInfo};
+                   InferOutput, MatmulPrecision, NodeStats, OpParam, OpSchema, Output, PlanInfo, ValueInfo};
 pub use model::{Model, ModelExecutor, ModelOptions, ModelPart, Pooling};
 pub use graph::{validate_name, validate_version, ConfigRef, Graph, ModelConfig, Node};
 pub use pipeline::{BuildContext, BuildContextRef, GraphMut, GraphRef, Pipeline};

@@ -14,7 +14,7 @@ use aphelion_sys as sys;
 use crate::callback::void_of;
 use crate::device::{make, Device};
 use crate::error::{cstr, Result};
-use crate::executor::Executor;
+use crate::executor::{Executor, MatmulPrecision};
 use crate::graph::Graph;
 use crate::tensor::{Access, Tensor};
 use crate::tokenizer::Tokenizer;
@@ -54,6 +54,9 @@ pub struct ModelOptions {
     /// Called after each batch of [`Model::embed`] with (done, total), on the embedding
     /// thread. A panic inside it is caught (and reported to the log), never unwound into C.
     pub progress: Option<ProgressFn>,
+    /// The encoder's linear layers ([`MatmulPrecision::F32`] by default; `BF16` and `INT8`:
+    /// about 1.7x / 2x faster on the CPU, cosine to f32 above 0.9999 / 0.999).
+    pub matmul_precision: MatmulPrecision,
 }
 
 impl ModelOptions {
@@ -72,6 +75,7 @@ impl fmt::Debug for ModelOptions {
             .field("batch_size", &self.batch_size)
             .field("normalize", &self.normalize)
             .field("progress", &self.progress.is_some())
+            .field("matmul_precision", &self.matmul_precision)
             .finish()
     }
 }
@@ -208,6 +212,7 @@ impl Model {
             normalize: normalize_raw(options.normalize),
             progress: if progress.is_null() { None } else { Some(progress_trampoline) },
             progress_user_data: progress as *mut c_void,
+            matmul_precision: options.matmul_precision.raw(),
         };
         match make(|o| unsafe { sys::aph_model_load(d.as_ptr(), &opts, o) }) {
             Ok(raw) => Ok(Model { raw, progress }),

@@ -362,3 +362,39 @@ fn a_missing_directory_is_an_io_error_naming_it() {
     Model::load(&dir, options).unwrap_err();
     assert_eq!(Arc::strong_count(&token), 1);
 }
+
+#[test]
+fn matmul_precisions_stay_close_to_f32() {
+    let Some(dir) = model_dir() else { return };
+    let g = golden();
+    for (precision, worst_min) in [(MatmulPrecision::BF16, 0.9999), (MatmulPrecision::INT8, 0.999)] {
+        let mut model = match Model::load(&dir, ModelOptions { matmul_precision: precision, ..Default::default() }) {
+            Ok(m) => m,
+            Err(e) => {
+                // Only a processor without AVX512_BF16 / AVX512_VNNI refuses, saying which.
+                assert_eq!(e.kind(), ErrorKind::NotImplemented, "{e}");
+                assert!(e.message().contains("AVX512_"), "{e}");
+                println!("skipped {precision:?}: {e}");
+                continue;
+            }
+        };
+        let out = model.embed(&g.texts).unwrap();
+        let got = out.as_slice::<f32>().unwrap();
+        let mut worst = 1.0f64;
+        let mut gap = 0.0f64;
+        for (r, row) in got.chunks(DIM).enumerate() {
+            let want = &g.embeddings[r * DIM..(r + 1) * DIM];
+            let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+            for (&a, &b) in row.iter().zip(want) {
+                dot += a as f64 * b as f64;
+                na += a as f64 * a as f64;
+                nb += b as f64 * b as f64;
+                gap = gap.max((a as f64 - b as f64).abs());
+            }
+            worst = worst.min(dot / (na * nb).sqrt());
+        }
+        println!("{precision:?}: worst cosine {worst:.6}");
+        assert!(worst >= worst_min, "{precision:?}: worst cosine {worst:.6}");
+        assert!(gap > 1e-6, "{precision:?} gave the f32 embeddings: not applied");
+    }
+}
