@@ -41,7 +41,6 @@ namespace aph::kernels {
 
 namespace {
 
-constexpr int kActNoneLocal = 0;
 constexpr int kActGeluLocal = 2;  // cpu_elementwise's kActGelu (aph_activation APH_ACT_GELU)
 constexpr int64_t kBlockRows = 64, kBlockCols = 64;
 // int8: columns of x taken out of the int8 product per call (the largest; see linear_packed).
@@ -83,20 +82,14 @@ APH_TARGET_AVX512 APH_VI __m512 reduce16(const __m512* v) {
                          _mm512_shuffle_f32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-APH_TARGET_AVX512 APH_VI __m512i reduce16(const __m512i* v) {
-    __m512i t[8], u[4];
-    for (int i = 0; i < 8; ++i)
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    for (int j = 0; j < 4; ++j)
-        u[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * j], t[2 * j + 1]),
-                                _mm512_unpackhi_epi64(t[2 * j], t[2 * j + 1]));
-    const __m512i w0 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                        _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512i w1 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                                        _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(2, 0, 2, 0)),
-                            _mm512_shuffle_i32x4(w0, w1, _MM_SHUFFLE(3, 1, 3, 1)));
+// GELU of 16 lanes through vmath's row loop (pointers in and out: Clang refuses 512-bit vector
+// arguments to functions compiled without AVX-512, and vmath's are; inlined, the round trip
+// through memory folds away).
+APH_TARGET_AVX512 APH_VI __m512 gelu16(__m512 z) {
+    alignas(64) float v[16];
+    _mm512_store_ps(v, z);
+    vmath::map<16, vmath::GeluOp>(v, v, 16);
+    return _mm512_load_ps(v);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -112,7 +105,7 @@ APH_TARGET_AVX512 APH_VI void finish_tile(__m512 z, int64_t m0, int rows, int64_
                                           float* out, int64_t ldo) {
     const __mmask8 cm = static_cast<__mmask8>((1u << cols) - 1u);
     if (e.bias != nullptr) z = _mm512_add_ps(z, lanes4(e.bias + n0, cm));
-    if (e.act == kActGeluLocal) z = reinterpret_cast<__m512>(vmath::gelu(reinterpret_cast<vmath::f32x16>(z)));
+    if (e.act == kActGeluLocal) z = gelu16(z);
     alignas(64) float v[16];
     _mm512_store_ps(v, z);
     for (int r = 0; r < rows; ++r) {
@@ -196,7 +189,7 @@ APH_TARGET_AVX512 APH_VI void finish_row16(__m512 z, int64_t m, int64_t n0, int6
     const __mmask16 cm = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
     const LinearEpilogue& e = *c.e;
     if (e.bias != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(cm, e.bias + n0));
-    if (e.act == kActGeluLocal) z = reinterpret_cast<__m512>(vmath::gelu(reinterpret_cast<vmath::f32x16>(z)));
+    if (e.act == kActGeluLocal) z = gelu16(z);
     if (e.residual != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(cm, e.residual + m * e.ldr + n0));
     _mm512_mask_storeu_ps(c.out + m * c.ldo + n0, cm, z);
 }
