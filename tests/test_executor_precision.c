@@ -118,6 +118,97 @@ static void test_int8(void** state) {
     check_precision(APH_MATMUL_PRECISION_INT8, 0.05);
 }
 
+/* Fusions on the CPU (a linear's only reader, gelu or a residual add, computed in its epilogue):
+ * the executor's outputs equal the eager operations composed by hand bit for bit, with the
+ * residual on either side, a linear read twice (not fused), at few rows (the fused f32 kernel)
+ * and at many (OpenBLAS: not fused), and in bf16 close to the f32 composition. */
+static void fusion_case(int64_t rows, aph_matmul_precision p) {
+    aph_graph* g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(rows, 40));
+    et_input(g, "w1", "weight", APH_DTYPE_F32, SHAPE(64, 40));
+    et_input(g, "b1", "weight", APH_DTYPE_F32, SHAPE(64));
+    et_input(g, "w2", "weight", APH_DTYPE_F32, SHAPE(40, 64));
+    et_input(g, "w3", "weight", APH_DTYPE_F32, SHAPE(40, 40));
+    et_input(g, "w4", "weight", APH_DTYPE_F32, SHAPE(40, 40));
+    NODE(g, "h", "linear", NULL, "x,w1,b1");
+    NODE(g, "a", "gelu", NULL, "h");
+    NODE(g, "y", "linear", NULL, "a,w2");
+    NODE(g, "r", "add", NULL, "x,y"); /* the residual first */
+    NODE(g, "z", "linear", NULL, "r,w3");
+    NODE(g, "q", "add", NULL, "z,r"); /* the residual second */
+    NODE(g, "out", "output", NULL, "q");
+    NODE(g, "u", "linear", NULL, "x,w4"); /* read twice: not fused */
+    NODE(g, "v1", "gelu", NULL, "u");
+    NODE(g, "v2", "add", NULL, "u,x");
+    NODE(g, "out_v1", "output", NULL, "v1");
+    NODE(g, "out_v2", "output", NULL, "v2");
+
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(rows, 40), -2, 2);
+    aph_tensor* w1 = et_rand(APH_DTYPE_F32, SHAPE(64, 40), -0.3, 0.3);
+    aph_tensor* b1 = et_rand(APH_DTYPE_F32, SHAPE(64), -0.5, 0.5);
+    aph_tensor* w2 = et_rand(APH_DTYPE_F32, SHAPE(40, 64), -0.3, 0.3);
+    aph_tensor* w3 = et_rand(APH_DTYPE_F32, SHAPE(40, 40), -0.3, 0.3);
+    aph_tensor* w4 = et_rand(APH_DTYPE_F32, SHAPE(40, 40), -0.3, 0.3);
+    aph_executor_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.matmul_precision = p;
+    aph_executor* ex = NULL;
+    if (aph_executor_create(g, ot_device(), &o, &ex) == APH_ERR_NOT_IMPLEMENTED) {
+        aph_graph_release(g);
+        return; /* no AVX512_BF16 here (test_bf16 checks the message) */
+    }
+    et_set(ex, "x", x);
+    et_setw(ex, "w1", w1);
+    et_setw(ex, "b1", b1);
+    et_setw(ex, "w2", w2);
+    et_setw(ex, "w3", w3);
+    et_setw(ex, "w4", w4);
+    for (int run = 0; run < 2; ++run) {
+        if (run > 0) et_set(ex, "x", x);
+        APH_ASSERT_OK(aph_executor_run(ex));
+        aph_tensor* h = et_out(APH_DTYPE_F32, SHAPE(rows, 64));
+        aph_tensor* a = et_out(APH_DTYPE_F32, SHAPE(rows, 64));
+        aph_tensor* y = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* r = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* z = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* q = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* u = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* v1 = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        aph_tensor* v2 = et_out(APH_DTYPE_F32, SHAPE(rows, 40));
+        APH_ASSERT_OK(aph_op_linear(x, w1, b1, h, NULL));
+        APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, h, a, NULL));
+        APH_ASSERT_OK(aph_op_linear(a, w2, NULL, y, NULL));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, x, y, r, NULL));
+        APH_ASSERT_OK(aph_op_linear(r, w3, NULL, z, NULL));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, z, r, q, NULL));
+        APH_ASSERT_OK(aph_op_linear(x, w4, NULL, u, NULL));
+        APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, u, v1, NULL));
+        APH_ASSERT_OK(aph_op_binary(APH_BINARY_ADD, u, x, v2, NULL));
+        if (p == APH_MATMUL_PRECISION_F32) {
+            et_assert_same(et_result(ex, "out"), q, "fused chain");
+            et_assert_same(et_result(ex, "out_v1"), v1, "linear read twice, gelu");
+            et_assert_same(et_result(ex, "out_v2"), v2, "linear read twice, add");
+        } else {
+            double d = 0, mag = 0;
+            diff(et_result(ex, "out"), q, &d, &mag);
+            if (!(d <= 0.02 * mag)) fail_msg("bf16 fused chain: max diff %.3g, max |q| %.3g", d, mag);
+            diff(et_result(ex, "out_v2"), v2, &d, &mag);
+            if (!(d <= 0.02 * mag)) fail_msg("bf16 linear read twice: max diff %.3g, max |v2| %.3g", d, mag);
+        }
+    }
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    et_pool_release();
+}
+
+static void test_fusions(void** state) {
+    (void)state;
+    fusion_case(6, APH_MATMUL_PRECISION_F32);
+    fusion_case(600, APH_MATMUL_PRECISION_F32); /* above the fused f32 kernel's rows: OpenBLAS */
+    fusion_case(37, APH_MATMUL_PRECISION_BF16);
+}
+
 static void test_options(void** state) {
     (void)state;
     aph_graph* g = make_graph();
@@ -143,10 +234,8 @@ static void test_options(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),
-        cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_int8),
-        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_f32),     cmocka_unit_test(test_bf16),    cmocka_unit_test(test_int8),
+        cmocka_unit_test(test_fusions), cmocka_unit_test(test_options),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

@@ -570,6 +570,40 @@ void check_matmul_precision(aph_matmul_precision p, const aph_device* device) {
                                     precision_name(p), p == APH_MATMUL_PRECISION_BF16 ? "AVX512_BF16" : "AVX512_VNNI"));
 }
 
+// Marks the fusions of linear steps with their only reader (the CPU, numerics check off):
+//   linear -> gelu           the GELU in the linear's epilogue;
+//   linear -> add(., r)      the residual add in the epilogue, r computed before the linear.
+// The linear writes the reader's value and the reader is skipped; whether the shapes, layouts
+// and kernels allow it is checked per run (try_fused_linear), else both run as they are. The
+// reader's memory is live from the linear's step (produced_at), so nothing the linear reads
+// shares it.
+void mark_fusions(std::vector<Step>& steps) {
+    std::vector<size_t> readers(steps.size(), 0), reader(steps.size(), SIZE_MAX);
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const Step& s = steps[i];
+        if (s.kind == Kind::View || s.kind == Kind::Output) ++readers[s.operands[0]];  // no fusion under a view
+        for (size_t op : s.operands) {
+            ++readers[op];
+            reader[op] = i;
+        }
+    }
+    for (size_t i = 0; i < steps.size(); ++i) {
+        Step& s = steps[i];
+        if (s.kind != Kind::Compute || s.custom || s.op != "linear" || s.own_memory || readers[i] != 1) continue;
+        Step& r = steps[reader[i]];
+        if (r.kind != Kind::Compute || r.custom) continue;
+        bool ok = false;
+        if (r.op == "gelu") ok = r.operands.size() == 1;
+        if (r.op == "add" && r.operands.size() == 2 && r.operands[0] != r.operands[1]) {
+            const size_t other = r.operands[0] == i ? r.operands[1] : r.operands[0];
+            ok = steps[other].base < i && other < i;  // the residual exists when the linear runs
+        }
+        if (!ok) continue;
+        s.fuse_into = reader[i];
+        r.produced_at = i;
+    }
+}
+
 // The linear steps that run in the executor's precision: weight operand a weight node, f32.
 void mark_packable(std::vector<Step>& steps, aph_matmul_precision p) {
     for (Step& s : steps) {
@@ -607,6 +641,7 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
         if (base.kind == Kind::Compute) base.own_memory = true;
     }
     for (Step& s : steps) s.planned = s.kind == Kind::Compute && !s.own_memory;
+    if (device->kind == APH_DEVICE_CPU && opt.check_numerics == 0) mark_fusions(steps);
     // A graph without symbols is planned now, and its budget checked before anything else.
     std::optional<Plan> plan;
     if (a.symbols.empty()) {
@@ -1162,6 +1197,65 @@ void finish_outputs(aph_executor& ex) {
     }
 }
 
+// The packable linear step s's converted weight w, made again when the weight was bound since.
+const kernels::PackedLinearWeight& packed_weight(aph_executor& ex, Step& s, const aph_tensor* w) {
+    const Step& ws = ex.steps[s.operands[1]];
+    if (!s.packed || s.packed_from != ws.bind_count) {
+        const int64_t n = w->shape[0], k = w->shape[1];
+        s.packed.reset();  // the old copy goes before the new one is made
+        s.packed = std::make_shared<const kernels::PackedLinearWeight>(kernels::pack_linear_weight(
+            reinterpret_cast<const float*>(w->data()), k, n, k,
+            ex.matmul_precision == APH_MATMUL_PRECISION_BF16 ? kernels::LinearPrecision::kBf16
+                                                             : kernels::LinearPrecision::kInt8));
+        s.packed_from = ws.bind_count;
+    }
+    return *s.packed;
+}
+
+// A linear step s with a fusion (mark_fusions) computed with its reader's work in the epilogue,
+// into the reader's tensor: when every tensor is f32 and contiguous, the residual has the
+// linear's shape, and a kernel with an epilogue runs it (the executor's precision, or the f32
+// kernel where it is preferred). True when done (the reader is then skipped).
+bool try_fused_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>& in) {
+    Step& r = ex.steps[s.fuse_into];
+    const aph_tensor* x = in[0];
+    const aph_tensor* w = in[1];
+    const aph_tensor* bias = in.size() > 2 ? in[2] : nullptr;
+    aph_tensor* out = r.tensor;
+    const aph_tensor* residual = nullptr;
+    if (r.op == "add") {
+        const size_t other = r.operands[0] == r.produced_at ? r.operands[1] : r.operands[0];  // not the linear
+        residual = ex.steps[other].tensor;
+        if (residual == nullptr || residual->shape != s.tensor->shape || residual->dtype != APH_DTYPE_F32 ||
+            !tensor::is_contiguous(*residual))
+            return false;
+    }
+    auto f32 = [](const aph_tensor* t) { return t->dtype == APH_DTYPE_F32 && tensor::is_contiguous(*t); };
+    if (out == nullptr || !f32(out) || out->shape != s.tensor->shape || !f32(x) || !f32(w) ||
+        (bias != nullptr && !f32(bias)) || w->shape.size() != 2 || x->numel == 0 || w->numel == 0)
+        return false;
+    const int64_t n = w->shape[0], k = w->shape[1], m = x->numel / k;
+    kernels::LinearEpilogue e;
+    e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
+    e.act = r.op == "gelu" ? 2 : 0;  // cpu_elementwise's kActGelu
+    e.residual = residual != nullptr ? reinterpret_cast<const float*>(residual->data()) : nullptr;
+    e.ldr = n;
+    const float* xp = reinterpret_cast<const float*>(x->data());
+    const float* wp = reinterpret_cast<const float*>(w->data());
+    float* op = reinterpret_cast<float*>(out->data());
+    if (s.packable && ex.matmul_precision != APH_MATMUL_PRECISION_F32) {
+        ops::cpu_dispatch_warning();
+        kernels::linear_packed(xp, k, m, packed_weight(ex, s, w), wp, k, e, op, n);
+    } else if (kernels::linear_f32_preferred(m)) {
+        ops::cpu_dispatch_warning();
+        kernels::linear_f32(xp, k, m, wp, k, n, k, e, op, n);
+    } else {
+        return false;
+    }
+    r.fused_done = true;
+    return true;
+}
+
 // A packable linear step in the executor's precision (linear.hpp), converting its weight first
 // when it was bound since the last conversion. False (nothing done) when x or the weight cannot
 // be read as rows: the step then runs in f32.
@@ -1173,20 +1267,12 @@ bool run_packed_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>
         (bias != nullptr && (bias->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*bias))) ||
         !tensor::is_contiguous(*s.tensor) || x->numel == 0 || w->numel == 0)
         return false;
-    const Step& ws = ex.steps[s.operands[1]];
     const int64_t n = w->shape[0], k = w->shape[1];
-    if (!s.packed || s.packed_from != ws.bind_count) {
-        s.packed.reset();  // the old copy goes before the new one is made
-        s.packed = std::make_shared<const kernels::PackedLinearWeight>(kernels::pack_linear_weight(
-            reinterpret_cast<const float*>(w->data()), k, n, k,
-            ex.matmul_precision == APH_MATMUL_PRECISION_BF16 ? kernels::LinearPrecision::kBf16
-                                                             : kernels::LinearPrecision::kInt8));
-        s.packed_from = ws.bind_count;
-    }
+    const kernels::PackedLinearWeight& pw = packed_weight(ex, s, w);
     ops::cpu_dispatch_warning();
     kernels::LinearEpilogue e;
     e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
-    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, *s.packed,
+    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, pw,
                            reinterpret_cast<const float*>(w->data()), k, e, reinterpret_cast<float*>(s.tensor->data()),
                            n);
     return true;
@@ -1204,6 +1290,7 @@ void synchronize(aph_executor& ex) {
 // ---------------------------------------------------------------------------------------------
 
 void run(aph_executor& ex) {
+    for (aph::exec::Step& s : ex.steps) s.fused_done = false;  // a failed run may have left one set
     for (const Step& s : ex.steps)
         if ((s.kind == Kind::Input || s.kind == Kind::Weight) && s.bound == nullptr)
             throw Error::kind(
@@ -1301,7 +1388,13 @@ void run(aph_executor& ex) {
                 case Kind::Compute: {
                     in.clear();
                     for (size_t op : s.operands) in.push_back(ex.steps[op].tensor);
+                    if (s.fused_done) {  // its linear computed it (try_fused_linear)
+                        s.fused_done = false;
+                        break;
+                    }
                     if (s.custom) run_custom(ex, s, in, s.tensor);
+                    else if (s.fuse_into != SIZE_MAX && try_fused_linear(ex, s, in))
+                        break;
                     else if (s.packable && run_packed_linear(ex, s, in))
                         break;
                     else

@@ -146,6 +146,13 @@ struct Step {
     bool packable = false;
     std::shared_ptr<const kernels::PackedLinearWeight> packed;
     uint64_t packed_from = 0;
+    // Fusion on the CPU (mark_fusions): a linear step's only reader, a gelu or a residual add,
+    // computed in the linear's epilogue. On the linear: the reader's index (SIZE_MAX: none). On
+    // the reader: the linear's index (its memory is live from there: plan_memory), and during a
+    // run whether the linear already wrote its value.
+    size_t fuse_into = SIZE_MAX;
+    size_t produced_at = SIZE_MAX;
+    bool fused_done = false;
     uint64_t last_ns = 0, total_ns = 0;
 };
 

@@ -40,7 +40,8 @@ PlanInfo plan_memory(std::vector<Step>& steps) {
         if (s.kind == Kind::Constant) info.constant_bytes = add(info.constant_bytes, aligned(s.info.nbytes));
         if (s.kind == Kind::Compute && s.own_memory) info.output_bytes = add(info.output_bytes, aligned(s.info.nbytes));
         if (!s.planned) continue;
-        s.first = s.last = i;
+        s.first = std::min(i, s.produced_at);  // a fused producer writes it earlier
+        s.last = i;
         vals.push_back(i);
     }
     // Lifetimes: every reader of a value (directly or through views of it) extends it.

@@ -7,11 +7,9 @@
 // stride), so no operand is copied for its layout. Batch stride 0 repeats one matrix.
 //
 // Few rows: an f32 product of a row-major a and a column-major b (a linear layer's x · weightᵀ,
-// the weight read in place) with at most kDotRowsMax rows runs linear.hpp's dot-product kernel
-// with the bias in its epilogue, where the processor has AVX-512: OpenBLAS packs both operands
-// on every call, which at these sizes costs about as much as the product (measured in
-// docs/benchmarks.md: 1.3-2x faster at 16-128 rows, even at 4096 rows of K = 384, slower there
-// at K = 1536).
+// the weight read in place) with few rows runs linear.hpp's dot-product kernel
+// with the bias in its epilogue, where the processor has AVX-512 (linear_f32_preferred: OpenBLAS
+// packs both operands on every call, which at few rows costs about as much as the product).
 //
 // Precision: f64 runs dgemm; f32 runs sgemm straight on the tensors; f16/bf16 operands are
 // widened to f32 buffers first (one matrix at a time; a broadcast operand once), the product is
@@ -32,7 +30,6 @@ namespace {
 
 constexpr int32_t kF32 = 0;
 constexpr int32_t kF64 = 3;
-constexpr int64_t kDotRowsMax = 512;
 
 // How BLAS reads an operand [batch, rows, cols]: row-major (NoTrans, ld = row stride) or
 // column-major (Trans: its memory is the row-major transpose, ld = column stride).
@@ -124,7 +121,7 @@ int run(const aph_k_matmul& d, std::string& msg) {
     const size_t esa = dtype_size(d.a.dtype), esb = dtype_size(d.b.dtype), esc = dtype_size(d.out.dtype);
     if constexpr (sizeof(T) == 4) {
         if (!wa && !wb && !wc && la.trans == CblasNoTrans && lb.trans == CblasTrans && d.alpha == 1.0 &&
-            d.beta == 0.0 && M <= kDotRowsMax && linear_supported(LinearPrecision::kF32)) {
+            d.beta == 0.0 && linear_f32_preferred(M)) {
             LinearEpilogue e;
             e.bias = bias.empty() ? nullptr : bias.data();
             for (int64_t i = 0; i < batch; ++i) {

@@ -72,6 +72,10 @@ PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, in
 void linear_f32(const float* x, int64_t ldx, int64_t m, const float* w, int64_t ldw, int64_t n, int64_t k,
                 const LinearEpilogue& e, float* out, int64_t ldo);
 
+// Whether linear_f32 is the faster choice for an f32 product of this many rows (and available):
+// the rule cpu_matmul and the executor's fusion share.
+bool linear_f32_preferred(int64_t rows) noexcept;
+
 // The same with a packed weight (its precision's requirements hold); wf32 (row stride ldw) is the
 // f32 weight it was packed from, which int8 reads for its outlier columns. Throws std::bad_alloc
 // (the converted copy of x).
