@@ -1,17 +1,18 @@
-// Linear layers without BLAS (linear.hpp): the 4 × 4 dot-product tile in three precisions, its
-// epilogue, and the blocking and threading around it.
+// Linear layers without BLAS (linear.hpp): the f32 dot-product tile, the bf16/int8 micro-tiles
+// on packed weights, their epilogues, and the blocking and threading around them.
 //
-// The tile. Rows a0..a3 of x and rows w0..w3 of the weight are read along K a vector at a time;
+// The f32 tile. Rows a0..a3 of x and rows w0..w3 of the weight are read along K a vector at a time;
 // accumulator v[4r + c] sums the lane-wise products of a_r and w_c. After K, reduce16 turns the 16
 // accumulators into one vector whose lane 4r + c is Σ lanes of v[4r + c], i.e. out[r, c]: three
 // shuffle levels (unpack 32-bit, unpack 64-bit, two 128-bit lane shuffles), 45 instructions for
 // 16 outputs, against K/16 FMAs per output. The epilogue (bias, GELU, residual) runs on that
 // vector and 4 masked 128-bit stores write the rows.
 //
-// Blocking. Work is split into blocks of 64 rows × 64 outputs (the tasks of parallel_for, output
-// blocks fastest so neighbouring tasks share rows of x); inside a block the 4-row tiles of x stay
-// in L1 while the 16 tiles of the weight block (64 × K) come from L2. Rows and outputs past the
-// end of a ragged tile re-read the last valid row and are not stored.
+// Blocking (f32). Work is split into blocks of 64 rows × 64 outputs (the tasks of parallel_for,
+// output blocks fastest so neighbouring tasks share rows of x); inside a block the 4-row tiles of
+// x stay in L1 while the 16 tiles of the weight block (64 × K) come from L2. Rows and outputs past
+// the end of a ragged tile re-read the last valid row and are not stored. The packed kernels'
+// blocking is described above for_micro_tiles.
 #include "linear.hpp"
 
 #include "cpu.hpp"
@@ -116,7 +117,7 @@ APH_TARGET_AVX512 APH_VI void finish_tile(__m512 z, int64_t m0, int rows, int64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// The three tiles.
+// The f32 tile.
 // ---------------------------------------------------------------------------------------------
 
 APH_TARGET_AVX512 void tile_f32(const float* const* a, const float* const* w, int64_t k, int64_t m0, int rows,
@@ -152,10 +153,11 @@ APH_TARGET_AVX512 void tile_f32(const float* const* a, const float* const* w, in
 // ---------------------------------------------------------------------------------------------
 // bf16 and int8: the broadcast form on packed weights. The weight is stored in panels of 16
 // outputs: for each group of kPair (bf16: 2, int8: 4) consecutive k, one 64-byte vector holds
-// the group's weights of the panel's 16 outputs (lane j: output 16p + j). A micro-tile of 8 rows
-// × NV panels keeps 8 · NV accumulators; per group it loads NV weight vectors and broadcasts
-// each row's kPair values of x (4 bytes) into a dot-product instruction per accumulator, so
-// lane j of accumulator (r, v) is out[m0 + r, n0 + 16v + j] with no reduction.
+// the group's weights of the panel's 16 outputs (lane j: output 16p + j). A micro-tile of
+// kMicroRows rows × NV panels keeps kMicroRows · NV accumulators; per group it loads NV weight
+// vectors and broadcasts each row's kPair values of x (4 bytes) into a dot-product instruction
+// per accumulator, so lane j of accumulator (r, v) is out[m0 + r, n0 + 16v + j] with no
+// reduction.
 // ---------------------------------------------------------------------------------------------
 
 // A micro-tile: kMicroRows rows × kPanels panels of 16 outputs (16 accumulators: GCC keeps them

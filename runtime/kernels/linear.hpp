@@ -5,17 +5,18 @@
 // Why: OpenBLAS packs both operands on every call, which for the few rows of one short sentence
 // costs as much as the product (all-MiniLM-L6-v2 at (1, 16) spent 6 of its 6.5 ms in sgemm at
 // about 50 GFLOP/s), and it cannot apply an activation or a residual while the result is in
-// registers. These kernels read x and w in place as dot products along K: a tile of 4 rows of x
-// and 4 rows of w keeps 16 vector accumulators, which a shuffle tree reduces to the 4 × 4
-// outputs in one vector, and the epilogue (bias, GELU, residual) runs on that vector before it is
-// stored. The same tile serves three precisions:
-//   kF32   f32 FMAs on the weight as bound (AVX-512);
-//   kBf16  weights converted once to bf16, x rounded to bf16 per call, bf16 pairs multiplied and
-//          summed in f32 (AVX512_BF16 vdpbf16ps: twice the products per instruction);
+// registers. Three precisions, each with the epilogue (bias, GELU, residual) applied to the
+// results in registers before they are stored:
+//   kF32   the weight as bound, read in place as dot products along K: a tile of 4 rows of x and
+//          4 rows of w keeps 16 vector accumulators, which a shuffle tree reduces to the 4 × 4
+//          outputs in one vector (AVX-512 FMAs);
+//   kBf16  weights converted once to bf16 in panels of 16 outputs (PackedLinearWeight), x
+//          rounded to bf16 per call and broadcast two values at a time, products summed in f32
+//          (AVX512_BF16 vdpbf16ps: twice the products per instruction);
 //   kInt8  weights quantized once per output row (symmetric int8, scale max|w|/127), x quantized
 //          per call per row (asymmetric u8: scale sx = (max(x, 0) − min(x, 0)) / 255, zero point
-//          zx), products of 4 bytes summed in int32 (AVX512_VNNI vpdpbusd: four times the
-//          products of f32), and scaled back: sx[m] · sw[n] · (acc − zx[m] · Σ_k q_w[n, k]).
+//          zx), in the same panel form 4 bytes at a time, products summed in int32 (AVX512_VNNI
+//          vpdpbusd: four times the products of f32), and scaled back: sx[m] · sw[n] · (acc − zx[m] · Σ_k q_w[n, k]).
 //          Outliers stay f32: transformer activations carry a few channels 10-30 times larger
 //          than the rest, and a few weight columns are as lopsided; quantized with the others
 //          they would set every row's scale. The 4 weight columns of largest magnitude (fixed at
