@@ -9,8 +9,10 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static aph_graph* make_graph(void) {
     aph_graph* g = et_graph();
@@ -209,6 +211,45 @@ static void test_fusions(void** state) {
     fusion_case(37, APH_MATMUL_PRECISION_BF16);
 }
 
+/* F32 with read-only weights (loaded from a safetensors file: memory-mapped) runs on a packed
+ * copy: close to the eager operation on the same weights, and a new file's weights are packed
+ * again. */
+static void test_f32_read_only_weights(void** state) {
+    (void)state;
+    aph_graph* g = et_graph();
+    et_input(g, "x", "input", APH_DTYPE_F32, SHAPE(5, 70));
+    et_input(g, "w", "weight", APH_DTYPE_F32, SHAPE(37, 70));
+    et_input(g, "b", "weight", APH_DTYPE_F32, SHAPE(37));
+    NODE(g, "h", "linear", NULL, "x,w,b");
+    NODE(g, "y", "output", NULL, "h");
+    aph_executor* ex = et_exec(g, NULL);
+    aph_tensor* x = et_rand(APH_DTYPE_F32, SHAPE(5, 70), -2, 2);
+    for (int round = 0; round < 2; ++round) {
+        aph_tensor* w = et_rand(APH_DTYPE_F32, SHAPE(37, 70), -0.5, 0.5);
+        aph_tensor* b = et_rand(APH_DTYPE_F32, SHAPE(37), -0.5, 0.5);
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/aph_precision_%d_XXXXXX", (int)getpid());
+        const int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        const char* names[2] = {"w", "b"};
+        const aph_tensor* ts[2] = {w, b};
+        APH_ASSERT_OK(aph_safetensors_save(path, names, ts, 2, NULL));
+        APH_ASSERT_OK(aph_executor_load_weights(ex, path));
+        et_set(ex, "x", x);
+        APH_ASSERT_OK(aph_executor_run(ex));
+        aph_tensor* h = et_out(APH_DTYPE_F32, SHAPE(5, 37));
+        APH_ASSERT_OK(aph_op_linear(x, w, b, h, NULL));
+        double d = 0, mag = 0;
+        diff(et_result(ex, "y"), h, &d, &mag);
+        if (!(d <= 1e-5 * (mag + 1))) fail_msg("round %d: max diff %.3g, max |h| %.3g", round, d, mag);
+        unlink(path);
+    }
+    aph_executor_release(ex);
+    aph_graph_release(g);
+    et_pool_release();
+}
+
 static void test_options(void** state) {
     (void)state;
     aph_graph* g = make_graph();
@@ -234,8 +275,12 @@ static void test_options(void** state) {
 int main(void) {
     ot_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),     cmocka_unit_test(test_bf16),    cmocka_unit_test(test_int8),
-        cmocka_unit_test(test_fusions), cmocka_unit_test(test_options),
+        cmocka_unit_test(test_f32),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),
+        cmocka_unit_test(test_fusions),
+        cmocka_unit_test(test_f32_read_only_weights),
+        cmocka_unit_test(test_options),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ot_fini();

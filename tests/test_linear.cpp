@@ -1,5 +1,5 @@
 // The CPU linear-layer kernels (runtime/kernels/linear.hpp) against float64 references on fresh
-// random inputs: f32 (weights as bound), bf16 and int8 (weights converted once), every ragged
+// random inputs: f32 (weights as bound, and packed), bf16 and int8 (weights converted once), every ragged
 // tile edge (rows, outputs and K not multiples of the tile, padded row strides), the epilogue
 // (bias, GELU, residual, residual in place) and non-finite inputs. Each precision's bound is
 // derived from its rounding: f32 ~ K · 2^-24 · Σ|x·w|; bf16 2 · 2^-9 · Σ|x·w| (both operands
@@ -37,7 +37,7 @@ struct Case {
 };
 
 // Runs one case in precision p and checks every output against the float64 reference.
-void run_case(const Case& c, k::LinearPrecision p) {
+void run_case(const Case& c, k::LinearPrecision p, bool packed = false) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     const int64_t ldx = c.k + 3, ldo = c.n + 5;  // padded strides: rows are not packed
     std::vector<float> x(static_cast<size_t>(c.m * ldx)), w(static_cast<size_t>(c.n * c.k)),
@@ -61,7 +61,7 @@ void run_case(const Case& c, k::LinearPrecision p) {
     e.residual = c.residual ? (c.in_place ? out.data() : r.data()) : nullptr;
     e.ldr = ldo;
     k::PackedLinearWeight pw;
-    if (p == k::LinearPrecision::kF32) {
+    if (p == k::LinearPrecision::kF32 && !packed) {
         k::linear_f32(x.data(), ldx, c.m, w.data(), c.k, c.n, c.k, e, out.data(), ldo);
     } else {
         pw = k::pack_linear_weight(w.data(), c.k, c.n, c.k, p);
@@ -142,7 +142,7 @@ void run_case(const Case& c, k::LinearPrecision p) {
     }
 }
 
-void run_precision(k::LinearPrecision p, const char* name) {
+void run_precision(k::LinearPrecision p, const char* name, bool packed = false) {
     if (!k::linear_supported(p)) {
         std::printf("[  SKIPPED ] %s: this processor (or APHELION_CPU_ISA) lacks its instructions\n", name);
         return;
@@ -156,15 +156,16 @@ void run_precision(k::LinearPrecision p, const char* name) {
             for (int64_t kk : ks) {
                 const int v = cases++ % 5;
                 Case c{m, n, kk, v != 0, v == 2 || v == 4, v >= 3, v == 4};
-                run_case(c, p);
+                run_case(c, p, packed);
             }
     // A block boundary in both directions, with every epilogue part.
-    run_case(Case{130, 131, 96, true, true, true, false}, p);
-    run_case(Case{64, 64, 1536, true, false, true, true}, p);
+    run_case(Case{130, 131, 96, true, true, true, false}, p, packed);
+    run_case(Case{64, 64, 1536, true, false, true, true}, p, packed);
     std::printf("%s: %d cases\n", name, cases + 2);
 }
 
 void test_f32(void**) { run_precision(k::LinearPrecision::kF32, "f32"); }
+void test_f32_packed(void**) { run_precision(k::LinearPrecision::kF32, "f32 packed", true); }
 void test_bf16(void**) { run_precision(k::LinearPrecision::kBf16, "bf16"); }
 void test_int8(void**) { run_precision(k::LinearPrecision::kInt8, "int8"); }
 
@@ -200,10 +201,8 @@ void test_non_finite(void**) {
 
 int main() {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),
-        cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_int8),
-        cmocka_unit_test(test_non_finite),
+        cmocka_unit_test(test_f32),  cmocka_unit_test(test_f32_packed), cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8), cmocka_unit_test(test_non_finite),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -604,8 +604,12 @@ void mark_fusions(std::vector<Step>& steps) {
     }
 }
 
-// The linear steps that run in the executor's precision: weight operand a weight node, f32.
+// The linear steps that run on a converted copy of their weight (a weight node, f32): in the
+// executor's precision, or in F32 when the bound weight cannot change (read-only: memory-mapped,
+// a read-only DLPack import), checked per run; the broadcast form on a packed copy is faster
+// than reading the weight in place (docs/benchmarks.md).
 void mark_packable(std::vector<Step>& steps, aph_matmul_precision p) {
+    if (p == APH_MATMUL_PRECISION_F32 && !kernels::linear_supported(kernels::LinearPrecision::kF32)) return;
     for (Step& s : steps) {
         if (s.kind != Kind::Compute || s.custom || s.op != "linear" || s.operands.size() < 2) continue;
         const Step& w = steps[s.operands[1]];
@@ -685,7 +689,7 @@ aph_executor* make_executor(const graph::Graph& graph, aph_device* device, const
         apply_signature(*ex);
     }
     // After the plan or signature: they give the weights their shapes.
-    if (opt.matmul_precision != APH_MATMUL_PRECISION_F32) mark_packable(ex->steps, opt.matmul_precision);
+    if (device->kind == APH_DEVICE_CPU) mark_packable(ex->steps, opt.matmul_precision);
     for (size_t i = 0; i < ex->steps.size(); ++i) {
         Step& s = ex->steps[i];
         if (s.kind == Kind::Input) ex->inputs.push_back(i);
@@ -1205,8 +1209,9 @@ const kernels::PackedLinearWeight& packed_weight(aph_executor& ex, Step& s, cons
         s.packed.reset();  // the old copy goes before the new one is made
         s.packed = std::make_shared<const kernels::PackedLinearWeight>(kernels::pack_linear_weight(
             reinterpret_cast<const float*>(w->data()), k, n, k,
-            ex.matmul_precision == APH_MATMUL_PRECISION_BF16 ? kernels::LinearPrecision::kBf16
-                                                             : kernels::LinearPrecision::kInt8));
+            ex.matmul_precision == APH_MATMUL_PRECISION_BF16   ? kernels::LinearPrecision::kBf16
+            : ex.matmul_precision == APH_MATMUL_PRECISION_INT8 ? kernels::LinearPrecision::kInt8
+                                                               : kernels::LinearPrecision::kF32));
         s.packed_from = ws.bind_count;
     }
     return *s.packed;
@@ -1243,7 +1248,7 @@ bool try_fused_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>&
     const float* xp = reinterpret_cast<const float*>(x->data());
     const float* wp = reinterpret_cast<const float*>(w->data());
     float* op = reinterpret_cast<float*>(out->data());
-    if (s.packable && ex.matmul_precision != APH_MATMUL_PRECISION_F32) {
+    if (s.packable && (ex.matmul_precision != APH_MATMUL_PRECISION_F32 || w->read_only)) {
         ops::cpu_dispatch_warning();
         kernels::linear_packed(xp, k, m, packed_weight(ex, s, w), wp, k, e, op, n);
     } else if (kernels::linear_f32_preferred(m)) {
@@ -1267,6 +1272,7 @@ bool run_packed_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>
         (bias != nullptr && (bias->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*bias))) ||
         !tensor::is_contiguous(*s.tensor) || x->numel == 0 || w->numel == 0)
         return false;
+    if (ex.matmul_precision == APH_MATMUL_PRECISION_F32 && !w->read_only) return false;  // read in place
     const int64_t n = w->shape[0], k = w->shape[1];
     const kernels::PackedLinearWeight& pw = packed_weight(ex, s, w);
     ops::cpu_dispatch_warning();

@@ -197,6 +197,30 @@ APH_TARGET_AVX512 APH_VI void finish_row16(__m512 z, int64_t m, int64_t n0, int6
 }
 
 template <int NV>
+APH_TARGET_AVX512 void micro_f32(const float* x, int64_t ldx, int64_t k, const int64_t* ai, int rows, int64_t n0,
+                                 const PackedCall& c) {
+    const PackedLinearWeight& w = *c.w;
+    const int64_t panel = k * 16;  // floats per panel
+    const float* wp = w.f32.data() + (n0 / 16) * panel;
+    const float* xr[kMicroRows];
+    for (int r = 0; r < kMicroRows; ++r) xr[r] = x + ai[r] * ldx;
+    __m512 acc[kMicroRows][NV];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; ++i) {
+        __m512 b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(wp + v * panel + i * 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < kMicroRows; ++r) {
+            const __m512 xv = _mm512_set1_ps(xr[r][i]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xv, b[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < NV; ++v) finish_row16(acc[r][v], ai[r], n0 + 16 * v, c.n, c);
+}
+
+template <int NV>
 APH_TARGET_BF16 void micro_bf16(const uint16_t* xb, int64_t kp, const int64_t* ai, int rows, int64_t n0,
                                 const PackedCall& c) {
     const PackedLinearWeight& w = *c.w;
@@ -426,6 +450,17 @@ void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWei
     c.e = &e;
     c.out = out;
     c.ldo = ldo;
+    if (w.precision == LinearPrecision::kF32) {  // x read in place
+        for_micro_tiles(m, n, k, [&](const int64_t* ai, int rows, int64_t n0, int nv) {
+            switch (nv) {
+                case 1: micro_f32<1>(x, ldx, k, ai, rows, n0, c); break;
+                case 2: micro_f32<2>(x, ldx, k, ai, rows, n0, c); break;
+                case 3: micro_f32<3>(x, ldx, k, ai, rows, n0, c); break;
+                default: micro_f32<kPanels>(x, ldx, k, ai, rows, n0, c); break;
+            }
+        });
+        return;
+    }
     if (w.precision == LinearPrecision::kBf16) {
         std::vector<uint16_t> xb(static_cast<size_t>(m * kp));
         parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) { x_to_bf16(x, ldx, r0, r1, k, kp, xb.data()); });
@@ -524,6 +559,13 @@ PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, in
     pw.n = n;
     pw.k = k;
     const int64_t np = (n + 15) / 16 * 16;  // panels of 16 outputs, the last padded with zeros
+    if (p == LinearPrecision::kF32) {
+        pw.kp = k;
+        pw.f32.assign(static_cast<size_t>(np * k), 0.0f);
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t i = 0; i < k; ++i) pw.f32[static_cast<size_t>(panel_index(r, i, k, 1))] = w[r * ldw + i];
+        return pw;
+    }
     if (p == LinearPrecision::kBf16) {
         pw.kp = (k + 31) / 32 * 32;
         pw.bf16.assign(static_cast<size_t>(np * pw.kp), 0);

@@ -56,16 +56,20 @@ struct LinearEpilogue {
 struct PackedLinearWeight {
     LinearPrecision precision = LinearPrecision::kF32;
     int64_t n = 0, k = 0, kp = 0;
+    std::vector<float> f32;         // panels (kF32: a packed copy of a weight that cannot change)
     std::vector<uint16_t> bf16;     // panels
     std::vector<int8_t> s8;         // panels
     std::vector<float> scale;       // int8: per row of w
     std::vector<int32_t> offset;    // int8: Σ_k q_w[n, k] per row
     std::vector<int32_t> outliers;  // int8: columns left at zero in s8, computed in f32 instead
-    uint64_t bytes() const { return bf16.size() * 2 + s8.size() + scale.size() * 4 + offset.size() * 4; }
+    uint64_t bytes() const {
+        return f32.size() * 4 + bf16.size() * 2 + s8.size() + scale.size() * 4 + offset.size() * 4;
+    }
 };
 
-// Converts w (f32, [n, k], row stride ldw) for precision p (kBf16 or kInt8; linear_supported(p)
-// must hold). Throws std::bad_alloc.
+// Converts w (f32, [n, k], row stride ldw) for precision p (linear_supported(p) must hold; kF32
+// copies the values into panels: the broadcast form, for weights that cannot change, such as
+// memory-mapped ones). Throws std::bad_alloc.
 PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, int64_t k, LinearPrecision p);
 
 // out [m, n] (row stride ldo) = epilogue(x [m, k] (row stride ldx) · wᵀ) with w f32 [n, k] (row
