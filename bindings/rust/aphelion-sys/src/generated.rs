@@ -282,7 +282,10 @@ pub const APH_PARAM_NUMBERS: aph_param_type = 6;
 pub const APH_PARAM_SYMBOLIC_SHAPE: aph_param_type = 7;
 
 /// How an executor computes its linear layers (aph_executor_options::matmul_precision; also
-///  aph_model_options). F32 is exact f32 arithmetic (the default). The others apply to every
+///  aph_model_options). F32 is f32 arithmetic on the weights' own values (the default); on the
+///  CPU a weight that cannot change (read-only: memory-mapped from a safetensors file, a read-only
+///  DLPack import) is copied once into the layout the fastest kernel reads, which sums in another
+///  order than aph_op_linear (differences of f32 rounding). The others apply to every
 ///  `linear` node whose weight operand is a weight node and whose x is f32, on the CPU:
 ///    BF16  weights converted once to bf16 (round to nearest even), x rounded to bf16 per run,
 ///          products summed in f32 (AVX512_BF16);
