@@ -2068,6 +2068,16 @@ static void assert_no_ctx_executor(const aph_build_context* ctx) {
     assert_ptr_equal(ex, (aph_executor*)0x1);
 }
 
+/* got within f32 rounding of want (same shape). */
+static void assert_close_to(const aph_tensor* got, const aph_tensor* want, const char* what) {
+    assert_int_equal(aph_tensor_numel(got), aph_tensor_numel(want));
+    double* g = ot_read(got);
+    double* w = ot_read(want);
+    ot_assert_close(g, w, (size_t)aph_tensor_numel(want), APH_DTYPE_F32, 1.0, what);
+    free(g);
+    free(w);
+}
+
 static void test_pipeline_run(void** state) {
     (void)state;
     char path[128];
@@ -2105,7 +2115,10 @@ static void test_pipeline_run(void** state) {
     APH_ASSERT_OK(aph_op_unary(APH_UNARY_GELU, h, h, NULL));
     APH_ASSERT_OK(aph_op_linear(h, w2, b2, y, NULL));
     APH_ASSERT_OK(aph_op_softmax(y, y, NULL));
-    et_assert_same(et_result(ex, "probs"), y, "the run preset's output");
+    /* The weights come from a file, memory-mapped and read-only: the executor's f32 linear
+     * layers run on a packed copy, which sums in another order than aph_op_linear (header:
+     * aph_matmul_precision), so the two agree to f32 rounding rather than bit for bit. */
+    assert_close_to(et_result(ex, "probs"), y, "the run preset's output");
 
     /* Spans: one "stage" per stage in order, one "node" per computing node in execution order
      * (during execute), and the executor's "run". */
@@ -2155,10 +2168,10 @@ static void test_pipeline_run(void** state) {
     aph_executor* ex2 = ctx_executor(ctx);
     assert_ptr_not_equal(ex2, ex);
     assert_int_equal(aph_executor_run_count(ex2), 1);
-    et_assert_same(et_result(ex2, "probs"), y, "second pipeline run");
+    et_assert_same(et_result(ex2, "probs"), first_probs, "second pipeline run (the same as the first)");
     assert_int_equal(aph_executor_run_count(ex), 1);
-    et_assert_same(et_result(ex, "probs"), y, "the first executor after the re-plan");
-    et_assert_same(first_probs, y, "the first executor's output after the re-plan");
+    assert_close_to(et_result(ex, "probs"), y, "the first executor after the re-plan");
+    assert_close_to(first_probs, y, "the first executor's output after the re-plan");
     APH_ASSERT_OK(aph_executor_run(ex)); /* still a working executor */
     assert_int_equal(aph_executor_run_count(ex), 2);
     aph_executor_release(ex);

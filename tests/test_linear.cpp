@@ -4,7 +4,8 @@
 // (bias, GELU, residual, residual in place) and non-finite inputs. Each precision's bound is
 // derived from its rounding: f32 ~ K · 2^-24 · Σ|x·w|; bf16 2 · 2^-9 · Σ|x·w| (both operands
 // rounded to 8 significant bits); int8 from the quantization steps, |Σ x·w − Σ x̂·ŵ| <=
-// sw/2 · Σ|x| + sx/2 · Σ|ŵ| with sx, sw each row's step, over the columns that are not
+// sw/2 · Σ|x| + sx · Σ|ŵ| with sx, sw each row's step (x's error reaches a whole step where the
+// rounded zero point pushes the top of its range past 255), over the columns that are not
 // outliers (int8 computes those in f32; the cases plant outlier columns in x and w). Where the processor lacks a
 // precision's instructions its cases are skipped (and say so).
 #include "linear.hpp"
@@ -115,7 +116,9 @@ void run_case(const Case& c, k::LinearPrecision p, bool packed = false) {
                 case k::LinearPrecision::kBf16: bound = 2.0 * 0x1p-8 * mag + 1e-5 * mag; break;
                 case k::LinearPrecision::kInt8: {
                     const double sw = wmax / 127.0;
-                    bound = sw / 2.0 * sum_x * 1.001 + sx / 2.0 * (sum_w + c.k * sw / 2.0) * 1.001 + 1e-5 * mag;
+                    // x's error is up to a whole step sx, not half: the zero point is rounded, so
+                    // the top of a row's range can land one step past 255 and be clamped.
+                    bound = sw / 2.0 * sum_x * 1.001 + sx * (sum_w + c.k * sw / 2.0) * 1.001 + 1e-5 * mag;
                     break;
                 }
             }
