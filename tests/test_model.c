@@ -179,18 +179,26 @@ static int find_model_dir(void) {
 
 /* ---- checks ------------------------------------------------------------------------------ */
 
-/* Row i of got (dim floats) against golden row j. */
-static void check_row(const float* got, size_t j, const char* what) {
+/* The cosine of got (DIM floats) to golden row j, and their largest absolute difference (NaN
+ * when either has a NaN). */
+static double row_cosine(const float* got, size_t j, double* maxdiff) {
     const float* want = g_golden + j * DIM;
-    double dot = 0, na = 0, nb = 0, maxdiff = 0;
+    double dot = 0, na = 0, nb = 0;
+    *maxdiff = 0;
     for (size_t k = 0; k < DIM; ++k) {
         dot += (double)got[k] * want[k];
         na += (double)got[k] * got[k];
         nb += (double)want[k] * want[k];
         double d = fabs((double)got[k] - want[k]);
-        if (!(d <= maxdiff)) maxdiff = d; /* NaN too */
+        if (!(d <= *maxdiff)) *maxdiff = d; /* NaN too */
     }
-    double cosine = dot / sqrt(na * nb);
+    return dot / sqrt(na * nb);
+}
+
+/* Row i of got (dim floats) against golden row j. */
+static void check_row(const float* got, size_t j, const char* what) {
+    double maxdiff = 0;
+    double cosine = row_cosine(got, j, &maxdiff);
     if (cosine < g_worst_cosine) g_worst_cosine = cosine;
     if (maxdiff > g_worst_diff) g_worst_diff = maxdiff;
     if (!(cosine >= 0.99999) || !(maxdiff <= 1e-4)) {
@@ -245,15 +253,10 @@ static void check_precision(aph_matmul_precision p, const char* name, double wor
     const float* v = aph_tensor_data(out);
     double worst = 1, sum = 0, f32_gap = 0;
     for (size_t j = 0; j < g_n; ++j) {
-        double dot = 0, na = 0, nb = 0;
-        for (size_t k = 0; k < DIM; ++k) {
-            dot += (double)v[j * DIM + k] * g_golden[j * DIM + k];
-            na += (double)v[j * DIM + k] * v[j * DIM + k];
-            nb += (double)g_golden[j * DIM + k] * g_golden[j * DIM + k];
-            f32_gap = fmax(f32_gap, fabs((double)v[j * DIM + k] - g_golden[j * DIM + k]));
-        }
-        const double c = dot / sqrt(na * nb);
+        double gap = 0;
+        const double c = row_cosine(v + j * DIM, j, &gap);
         if (!(c >= worst)) worst = c; /* NaN too */
+        f32_gap = fmax(f32_gap, gap);
         sum += c;
     }
     const double mean = sum / (double)g_n;
