@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fits the polynomial coefficients of runtime/kernels/vmath.hpp (erf, erfc, tanh).
+"""Fits the polynomial coefficients of runtime/kernels/vmath.hpp (erf, erfc, gelu, tanh).
 
 Each polynomial is a near-minimax fit on Chebyshev nodes by Lawson's algorithm (iteratively
 reweighted least squares), with the target function evaluated by mpmath at 40 digits, then
@@ -57,6 +57,14 @@ def main():
     r = [float(mp.log(mp.erfc(mp.mpf(x)) * (1 + mp.mpf(x) / 2)) + mp.mpf(x) ** 2) for x in xs]
     c, e = lawson(xs, r, powers(lambda x: 1 / (1 + x / 2), 9), np.ones(len(xs)))
     show("erfc_from_square R", c, e, "relative error of erfc")
+
+    # Φ(-a) = e^(-a²/2)·P(t), t = 1/(1 + 0.3a), 0 <= a <= 13.25 (GELU): P of degree 8, relative
+    # error of Φ(-a). Sampled on Chebyshev nodes in t.
+    k = 0.3
+    ts = cheb_nodes(1 / (1 + k * 13.25), 1.0, 4000)
+    g = [float(mp.ncdf(-mp.mpf(a)) * mp.exp(mp.mpf(a) ** 2 / 2)) for a in (1 / ts - 1) / k]
+    c, e = lawson(ts, g, powers(lambda t: t, 8), 1 / np.array(g), iters=400)
+    show("gelu P", c, e, "relative error of Phi(-a)")
 
     # tanh(x) = x + x³·P(x²), |x| < 0.9: P of degree 5, relative error of tanh.
     xs = cheb_nodes(1e-4, 0.9, 3000)
