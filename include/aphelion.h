@@ -2143,9 +2143,11 @@ APH_API aph_status aph_custom_op_unregister(const char* name);
  *    INT8  weights quantized once per output row (symmetric int8, scale max|w| / 127), x
  *          quantized per run per row (asymmetric u8 over [min(x, 0), max(x, 0)]), products
  *          summed in int32 and scaled back (AVX512_VNNI); the 4 weight columns of largest
- *          magnitude and, per run, the 4 columns of x of largest magnitude are computed in f32
- *          instead (transformers' outlier channels), so a row's result can depend slightly on
- *          the other rows of the run; K at most 65536 (larger layers stay f32).
+ *          magnitude (with f32 weights) and each row's 8 entries of x of largest magnitude
+ *          among the rest (with bf16 weights; K above 32) are computed in f32 instead
+ *          (transformers' outlier channels): a row's result depends on that row alone; K at
+ *          most 65536 (larger layers stay f32). The converted weights take about three
+ *          quarters of the f32 weights' memory (int8 panels, a bf16 copy for the outliers).
  *  The bias and everything outside linear nodes stay f32. On all-MiniLM-L6-v2 (tests/test_model.c,
  *  the golden sentences against sentence-transformers' f32 embeddings) the worst cosine is above
  *  0.9999 with BF16 and above 0.999 with INT8. The converted weights are made at

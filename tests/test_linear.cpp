@@ -6,7 +6,8 @@
 // rounded to 8 significant bits); int8 from the quantization steps, |Σ x·w − Σ x̂·ŵ| <=
 // sw/2 · Σ|x| + sx · Σ|ŵ| with sx, sw each row's step (x's error reaches a whole step where the
 // rounded zero point pushes the top of its range past 255), over the columns that are not
-// outliers (int8 computes those in f32; the cases plant outlier columns in x and w). Where the processor lacks a
+// outliers (int8 computes those in f32: the weight's 4 largest columns, and each row's 8 largest
+// entries of x with bf16 weights; the cases plant outlier columns in x and w). Where the processor lacks a
 // precision's instructions its cases are skipped (and say so).
 #include "linear.hpp"
 #include "vmath.hpp"
@@ -66,30 +67,39 @@ void run_case(const Case& c, k::LinearPrecision p, bool packed = false) {
         k::linear_f32(x.data(), ldx, c.m, w.data(), c.k, c.n, c.k, e, out.data(), ldo);
     } else {
         pw = k::pack_linear_weight(w.data(), c.k, c.n, c.k, p);
-        k::linear_packed(x.data(), ldx, c.m, pw, w.data(), c.k, e, out.data(), ldo);
+        k::linear_packed(x.data(), ldx, c.m, pw, e, out.data(), ldo);
     }
 
-    // int8's outlier columns (linear.hpp), which it computes in f32: the 4 columns of w with the
-    // largest maximum magnitude, then the 4 of x among the rest (when K > 16).
-    std::vector<char> outlier(static_cast<size_t>(c.k), 0);
+    // int8's outlier columns (linear.hpp), which it computes in f32 with f32 weights: the 4
+    // columns of w with the largest maximum magnitude (when K > 16).
+    std::vector<char> w_outlier(static_cast<size_t>(c.k), 0);
     if (p == k::LinearPrecision::kInt8 && c.k > 16) {
-        for (int pass = 0; pass < 2; ++pass) {
-            std::vector<double> colmax(static_cast<size_t>(c.k), 0.0);
-            for (int64_t q = 0; q < c.k; ++q) {
-                if (outlier[static_cast<size_t>(q)]) continue;
-                for (int64_t r2 = 0; r2 < (pass == 0 ? c.n : c.m); ++r2)
-                    colmax[static_cast<size_t>(q)] = std::max(
-                        colmax[static_cast<size_t>(q)],
-                        static_cast<double>(std::fabs(pass == 0 ? w[r2 * c.k + q] : x[r2 * ldx + q])));
-            }
-            for (int t = 0; t < 4; ++t) {
-                const auto it = std::max_element(colmax.begin(), colmax.end());
-                outlier[static_cast<size_t>(it - colmax.begin())] = 1;
-                *it = -1.0;
-            }
+        std::vector<double> colmax(static_cast<size_t>(c.k), 0.0);
+        for (int64_t q = 0; q < c.k; ++q)
+            for (int64_t r2 = 0; r2 < c.n; ++r2)
+                colmax[static_cast<size_t>(q)] = std::max(colmax[static_cast<size_t>(q)],
+                                                          static_cast<double>(std::fabs(w[r2 * c.k + q])));
+        for (int t = 0; t < 4; ++t) {
+            const auto it = std::max_element(colmax.begin(), colmax.end());
+            w_outlier[static_cast<size_t>(it - colmax.begin())] = 1;
+            *it = -1.0;
         }
     }
     for (int64_t i = 0; i < c.m; ++i) {
+        // int8: and this row's own outliers, computed in f32 with bf16 weights: its 8 entries of
+        // largest magnitude among the rest (when K > 32; 2 = a bf16 weight's error).
+        std::vector<char> outlier = w_outlier, bf16_side(static_cast<size_t>(c.k), 0);
+        if (p == k::LinearPrecision::kInt8 && c.k > 32) {
+            std::vector<int64_t> order;
+            for (int64_t q = 0; q < c.k; ++q)
+                if (!w_outlier[static_cast<size_t>(q)] && x[i * ldx + q] != 0.0f) order.push_back(q);
+            const size_t take = std::min<size_t>(8, order.size());
+            std::partial_sort(
+                order.begin(), order.begin() + static_cast<std::ptrdiff_t>(take), order.end(),
+                [&](int64_t a, int64_t b) { return std::fabs(x[i * ldx + a]) > std::fabs(x[i * ldx + b]); });
+            for (size_t t = 0; t < take; ++t)
+                outlier[static_cast<size_t>(order[t])] = bf16_side[static_cast<size_t>(order[t])] = 1;
+        }
         // int8: this row's quantization step (asymmetric over [min(x, 0), max(x, 0)] of the
         // columns that are not outliers).
         double lo = 0, hi = 0, sum_x = 0;
@@ -101,11 +111,12 @@ void run_case(const Case& c, k::LinearPrecision p, bool packed = false) {
         }
         const double sx = (hi - lo) / 255.0;
         for (int64_t j = 0; j < c.n; ++j) {
-            double acc = 0, mag = 0, wmax = 0, sum_w = 0;
+            double acc = 0, mag = 0, wmax = 0, sum_w = 0, side = 0;
             for (int64_t q = 0; q < c.k; ++q) {
                 const double xv = x[i * ldx + q], wv = w[j * c.k + q];
                 acc += xv * wv;
                 mag += std::fabs(xv * wv);
+                if (bf16_side[static_cast<size_t>(q)]) side += std::fabs(xv * wv);
                 if (outlier[static_cast<size_t>(q)]) continue;
                 wmax = std::max(wmax, std::fabs(wv));
                 sum_w += std::fabs(wv);
@@ -118,7 +129,8 @@ void run_case(const Case& c, k::LinearPrecision p, bool packed = false) {
                     const double sw = wmax / 127.0;
                     // x's error is up to a whole step sx, not half: the zero point is rounded, so
                     // the top of a row's range can land one step past 255 and be clamped.
-                    bound = sw / 2.0 * sum_x * 1.001 + sx * (sum_w + c.k * sw / 2.0) * 1.001 + 1e-5 * mag;
+                    bound = sw / 2.0 * sum_x * 1.001 + sx * (sum_w + static_cast<double>(c.k) * sw / 2.0) * 1.001 +
+                            0x1p-8 * side + 1e-5 * mag;
                     break;
                 }
             }
@@ -186,7 +198,7 @@ void test_non_finite(void**) {
             k::linear_f32(x.data(), kk, m, w.data(), kk, n, kk, e, out.data(), n);
         } else {
             const k::PackedLinearWeight pw = k::pack_linear_weight(w.data(), kk, n, kk, p);
-            k::linear_packed(x.data(), kk, m, pw, w.data(), kk, e, out.data(), n);
+            k::linear_packed(x.data(), kk, m, pw, e, out.data(), n);
         }
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < n; ++j) {

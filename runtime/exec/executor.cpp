@@ -1250,7 +1250,7 @@ bool try_fused_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>&
     float* op = reinterpret_cast<float*>(out->data());
     if (s.packable && (ex.matmul_precision != APH_MATMUL_PRECISION_F32 || w->read_only)) {
         ops::cpu_dispatch_warning();
-        kernels::linear_packed(xp, k, m, packed_weight(ex, s, w), wp, k, e, op, n);
+        kernels::linear_packed(xp, k, m, packed_weight(ex, s, w), e, op, n);
     } else if (kernels::linear_f32_preferred(m)) {
         ops::cpu_dispatch_warning();
         kernels::linear_f32(xp, k, m, wp, k, n, k, e, op, n);
@@ -1278,9 +1278,8 @@ bool run_packed_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>
     ops::cpu_dispatch_warning();
     kernels::LinearEpilogue e;
     e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
-    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, pw,
-                           reinterpret_cast<const float*>(w->data()), k, e, reinterpret_cast<float*>(s.tensor->data()),
-                           n);
+    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, pw, e,
+                           reinterpret_cast<float*>(s.tensor->data()), n);
     return true;
 }
 

@@ -44,8 +44,10 @@ namespace {
 
 constexpr int kActGeluLocal = 2;  // cpu_elementwise's kActGelu (aph_activation APH_ACT_GELU)
 constexpr int64_t kBlockRows = 64, kBlockCols = 64;
-// int8: columns of x taken out of the int8 product per call (the largest; see linear_packed).
-constexpr int kDynamicOutliers = 4;
+// int8: entries of each row of x taken out of the int8 product (its largest; see x_to_u8), when
+// the row is longer than kRowOutliersMinK.
+constexpr int kRowOutliers = 8;  // at most 16 (row_outliers)
+constexpr int64_t kRowOutliersMinK = 32;
 
 bool cpuid_bit(unsigned leaf, unsigned sub, int reg, unsigned bit) {
     unsigned r[4] = {0, 0, 0, 0};
@@ -165,21 +167,18 @@ APH_TARGET_AVX512 void tile_f32(const float* const* a, const float* const* w, in
 constexpr int kMicroRows = 4;
 constexpr int kPanels = 4;
 
-// int8's outliers: the columns of x and w computed in f32 beside the int8 product.
-struct OutlierSet {
-    int64_t count = 0;
-    int64_t mp = 0, np = 0;  // row strides of xo and wt (np: n rounded up to 16)
-    std::vector<float> xo;   // [count][mp]: x[m, col_j]
-    std::vector<float> wt;   // [count][np]: w[n, col_j] (0 past n)
-};
-
 // What the epilogue of the packed kernels needs besides LinearEpilogue.
 struct PackedCall {
     const PackedLinearWeight* w = nullptr;
     int64_t m = 0, n = 0;
     const float* sx = nullptr;    // int8: per row of x
     const int32_t* zx = nullptr;  // int8: per row of x
-    const OutlierSet* o = nullptr;
+    // int8's outliers, computed in f32 beside the int8 product: x's values in the weight's
+    // outlier columns ([w.outliers.size()][m]), and each row's own (ro per row: column, value).
+    const float* xo = nullptr;
+    int ro = 0;
+    const int32_t* ocol = nullptr;
+    const float* oval = nullptr;
     const LinearEpilogue* e = nullptr;
     float* out = nullptr;
     int64_t ldo = 0;
@@ -264,7 +263,7 @@ APH_TARGET_VNNI void micro_int8(const uint8_t* xq, int64_t kp, const int64_t* ai
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], xv, b[v]);
         }
     }
-    const OutlierSet& o = *c.o;
+    const int64_t nw = static_cast<int64_t>(w.outliers.size()), np = (w.n + 15) / 16 * 16;
     for (int r = 0; r < rows; ++r) {
         const int64_t m = ai[r];
         const __m512i zero = _mm512_set1_epi32(c.zx[m]);
@@ -273,8 +272,14 @@ APH_TARGET_VNNI void micro_int8(const uint8_t* xq, int64_t kp, const int64_t* ai
             const int64_t n = n0 + 16 * v;  // panels are padded: 16 values readable from n
             const __m512i q = _mm512_sub_epi32(acc[r][v], _mm512_mullo_epi32(zero, _mm512_loadu_si512(&w.offset[n])));
             __m512 z = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_mul_ps(sx, _mm512_loadu_ps(&w.scale[n])));
-            for (int64_t j = 0; j < o.count; ++j)
-                z = _mm512_fmadd_ps(_mm512_set1_ps(o.xo[j * o.mp + m]), _mm512_loadu_ps(&o.wt[j * o.np + n]), z);
+            for (int64_t j = 0; j < nw; ++j)
+                z = _mm512_fmadd_ps(_mm512_set1_ps(c.xo[j * c.m + m]), _mm512_loadu_ps(&w.outlier_w[j * np + n]), z);
+            for (int j = 0; j < c.ro; ++j) {  // bf16 weights: shifted into f32's top half
+                const uint16_t* wt = w.wt_bf16.data() + c.ocol[m * c.ro + j] * np + n;
+                const __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wt)));
+                z = _mm512_fmadd_ps(_mm512_set1_ps(c.oval[m * c.ro + j]), _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)),
+                                    z);
+            }
             finish_row16(z, m, n, c.n, c);
         }
     }
@@ -323,23 +328,107 @@ APH_TARGET_BF16 void x_to_bf16(const float* x, int64_t ldx, int64_t r0, int64_t 
     }
 }
 
+// The ro <= 16 entries of largest magnitude among row[0, kp) (zeros excluded), largest first
+// (ties: the lower column), into col/val; fewer when the row has fewer non-zero entries (the
+// rest: column 0, value 0). lm holds the 16 lanes' maxima of |row|. Candidates are the entries at
+// least as large as the ro-th largest lane maximum (at least ro entries are), usually a few more
+// than ro; they are ranked in vector registers (up to 32), else, rarely (a row of equal
+// magnitudes), by a sort.
+APH_TARGET_AVX512 void row_outliers(const float* row, int64_t kp, __m512 lm, int ro, int32_t* col, float* val) {
+    // tau = the ro-th largest lane maximum: the smallest lane with fewer than ro lanes above it.
+    __m512i above = _mm512_setzero_si512();
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, lm);
+    for (int j = 0; j < 16; ++j)
+        above = _mm512_mask_add_epi32(above, _mm512_cmp_ps_mask(_mm512_set1_ps(lanes[j]), lm, _CMP_GT_OQ), above,
+                                      _mm512_set1_epi32(1));
+    const __mmask16 top = _mm512_cmplt_epi32_mask(above, _mm512_set1_epi32(ro));
+    const float tau = _mm512_mask_reduce_min_ps(top, lm);
+    constexpr int kMaxCandidates = 256;
+    alignas(64) int32_t cand[kMaxCandidates + 16];
+    alignas(64) float cabs[kMaxCandidates + 16];
+    int nc = 0;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 tv = _mm512_set1_ps(std::max(tau, std::numeric_limits<float>::min()));
+    for (int64_t i = 0; i < kp && nc <= kMaxCandidates; i += 16) {
+        const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(row + i));
+        const __mmask16 hit = _mm512_cmp_ps_mask(a, tv, _CMP_GE_OQ);
+        // Compressed in registers and stored whole (the buffers have 16 spare): a masked
+        // compress to memory is microcoded on Zen 4, about 100 times slower.
+        _mm512_storeu_si512(cand + nc, _mm512_maskz_compress_epi32(
+                                           hit, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i)))));
+        _mm512_storeu_ps(cabs + nc, _mm512_maskz_compress_ps(hit, a));
+        nc += __builtin_popcount(hit);
+    }
+    int found = 0;
+    if (nc <= 32) {
+        // Two registers of candidates (-1 past nc), the largest taken out ro times; candidates are
+        // stored in column order, so the first lane holding the maximum is the lower column.
+        const __mmask16 m0 = static_cast<__mmask16>(nc >= 16 ? 0xffffu : (1u << nc) - 1u);
+        const __mmask16 m1 = static_cast<__mmask16>(nc >= 32 ? 0xffffu : nc > 16 ? (1u << (nc - 16)) - 1u : 0u);
+        __m512 c0 = _mm512_mask_loadu_ps(_mm512_set1_ps(-1.0f), m0, cabs);
+        __m512 c1 = _mm512_mask_loadu_ps(_mm512_set1_ps(-1.0f), m1, cabs + 16);
+        for (; found < ro && found < nc; ++found) {
+            const float mx = _mm512_reduce_max_ps(_mm512_max_ps(c0, c1));
+            const __mmask16 e0 = _mm512_cmp_ps_mask(c0, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+            const __mmask16 e1 = _mm512_cmp_ps_mask(c1, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+            const int at = e0 != 0 ? __builtin_ctz(e0) : 16 + __builtin_ctz(e1);
+            col[found] = cand[at];
+            if (at < 16) c0 = _mm512_mask_mov_ps(c0, static_cast<__mmask16>(1u << at), _mm512_set1_ps(-1.0f));
+            else
+                c1 = _mm512_mask_mov_ps(c1, static_cast<__mmask16>(1u << (at - 16)), _mm512_set1_ps(-1.0f));
+        }
+    } else {
+        std::vector<int32_t> all;
+        for (int64_t i = 0; i < kp; ++i)
+            if (std::fabs(row[i]) > 0.0f) all.push_back(static_cast<int32_t>(i));
+        found = static_cast<int>(std::min<size_t>(static_cast<size_t>(ro), all.size()));
+        std::partial_sort(all.begin(), all.begin() + found, all.end(), [row](int32_t p, int32_t q) {
+            const float a = std::fabs(row[p]), b = std::fabs(row[q]);
+            return a > b || (a == b && p < q);
+        });
+        std::copy_n(all.begin(), found, col);
+    }
+    for (int j = 0; j < ro; ++j) {
+        if (j >= found) col[j] = 0;
+        val[j] = j < found ? row[col[j]] : 0.0f;
+    }
+}
+
 // Rows of x to u8 [rows][kp], asymmetric per row: the range [min(x, 0), max(x, 0)] in 255
 // steps, s = range / 255, zero point z = round(-min / s), q = clamp(round(x / s) + z, 0, 255)
-// (z past k, which meets zero weights); the scales and zero points per row.
+// (z past k, which meets zero weights); the scales and zero points per row. Entries left out of
+// the product are quantized as 0 (which is exact: z): the weight's outlier columns (keep's bits
+// clear) and, when ro > 0, each row's ro largest remaining entries (row_outliers: their columns
+// and values to ocol/oval, ro per row). tmp: kp floats of scratch.
 APH_TARGET_AVX512 void x_to_u8(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int64_t kp, uint8_t* dst,
-                               float* scales, int32_t* zeros, const uint16_t* keep) {
+                               float* scales, int32_t* zeros, const uint16_t* keep, int ro, int32_t* ocol, float* oval,
+                               float* tmp) {
+    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
     for (int64_t r = r0; r < r1; ++r) {
         const float* src = x + r * ldx;
         // NaN and infinities give the row a NaN scale, so they reach every output of the row.
-        const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
-        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
         __mmask16 bad = 0;
-        for (int64_t i = 0; i < k; i += 16) {
-            const int64_t left = std::min<int64_t>(16, k - i);
+        __m512 lm = _mm512_setzero_ps();
+        for (int64_t i = 0; i < kp; i += 16) {
+            const int64_t left = std::min<int64_t>(16, std::max<int64_t>(0, k - i));
             const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
             const __m512 all = _mm512_maskz_loadu_ps(km, src + i);
             bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(all), inf, _CMP_NLT_UQ);
             const __m512 v = _mm512_maskz_mov_ps(keep[i / 16], all);
+            lm = _mm512_max_ps(lm, _mm512_abs_ps(v));
+            _mm512_storeu_ps(tmp + i, v);
+        }
+        if (ro > 0 && bad == 0) {
+            row_outliers(tmp, kp, lm, ro, ocol + r * ro, oval + r * ro);
+            for (int j = 0; j < ro; ++j) tmp[ocol[r * ro + j]] = 0.0f;
+        } else if (ro > 0) {  // the row's outputs are NaN anyway
+            std::fill_n(ocol + r * ro, ro, 0);
+            std::fill_n(oval + r * ro, ro, 0.0f);
+        }
+        __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+        for (int64_t i = 0; i < kp; i += 16) {
+            const __m512 v = _mm512_loadu_ps(tmp + i);
             lo = _mm512_min_ps(lo, v);
             hi = _mm512_max_ps(hi, v);
         }
@@ -358,25 +447,9 @@ APH_TARGET_AVX512 void x_to_u8(const float* x, int64_t ldx, int64_t r0, int64_t 
         const __m512i zv = _mm512_set1_epi32(z);
         uint8_t* d = dst + r * kp;
         for (int64_t i = 0; i < kp; i += 16) {
-            const int64_t left = std::min<int64_t>(16, std::max<int64_t>(0, k - i));
-            const __mmask16 km = static_cast<__mmask16>((left >= 16 ? 0xffffu : (1u << left) - 1u) & keep[i / 16]);
-            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, src + i), inv)),
-                                         zv);
+            __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(tmp + i), inv)), zv);
             q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm512_cvtusepi32_epi8(q));
-        }
-    }
-}
-
-// colmax[c] = max(colmax[c], |x[r, c]|) over rows [r0, r1) and every column c < k.
-APH_TARGET_AVX512 void column_max(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, float* colmax) {
-    for (int64_t r = r0; r < r1; ++r) {
-        const float* row = x + r * ldx;
-        for (int64_t c = 0; c < k; c += 16) {
-            const int64_t left = std::min<int64_t>(16, k - c);
-            const __mmask16 km = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
-            const __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(km, row + c));
-            _mm512_mask_storeu_ps(colmax + c, km, _mm512_max_ps(v, _mm512_maskz_loadu_ps(km, colmax + c)));
         }
     }
 }
@@ -439,8 +512,8 @@ void linear_f32(const float* x, int64_t ldx, int64_t m, const float* w, int64_t 
     });
 }
 
-void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const float* wf32, int64_t ldw,
-                   const LinearEpilogue& e, float* out, int64_t ldo) {
+void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const LinearEpilogue& e,
+                   float* out, int64_t ldo) {
     const int64_t n = w.n, k = w.k, kp = w.kp;
     const double convert_work = static_cast<double>(m) * static_cast<double>(kp) * 4.0;
     PackedCall c;
@@ -474,53 +547,33 @@ void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWei
         });
         return;
     }
-    // The outlier columns: the weight's own (w.outliers) and the kDynamicOutliers columns of x
-    // with the largest magnitudes in this call (by their maximum over the rows), unless the
-    // weight's already hold them. They leave the int8 product (x's are zeroed before it is
-    // quantized, so they neither widen its rows' ranges nor contribute) and are computed in f32.
-    // Column maxima per block of 64 rows (in parallel, rows read in order), then merged.
-    const int64_t blocks = (m + 63) / 64;
-    std::vector<float> part(static_cast<size_t>(blocks * k), 0.0f);
-    parallel_for(blocks, static_cast<double>(m) * static_cast<double>(k), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) column_max(x, ldx, b * 64, std::min(m, b * 64 + 64), k, &part[b * k]);
-    });
-    std::vector<float> colmax(static_cast<size_t>(k), 0.0f);
-    for (int64_t b = 0; b < blocks; ++b)
-        for (int64_t i = 0; i < k; ++i)
-            colmax[static_cast<size_t>(i)] = std::max(colmax[static_cast<size_t>(i)],
-                                                      part[static_cast<size_t>(b * k + i)]);
-    std::vector<int64_t> cols(w.outliers.begin(), w.outliers.end());
-    for (int64_t col : cols) colmax[static_cast<size_t>(col)] = 0.0f;
-    for (int t = 0; t < kDynamicOutliers && k > 4 * kDynamicOutliers; ++t) {
-        const auto it = std::max_element(colmax.begin(), colmax.end());
-        if (!(*it > 0.0f)) break;  // nothing left, or NaN (which reaches the outputs anyway)
-        cols.push_back(it - colmax.begin());
-        *it = 0.0f;
-    }
-    OutlierSet o;
-    o.count = static_cast<int64_t>(cols.size());
-    o.mp = m;
-    o.np = (n + 15) / 16 * 16;
-    o.xo.assign(static_cast<size_t>(o.count * o.mp), 0.0f);
-    o.wt.assign(static_cast<size_t>(o.count * o.np), 0.0f);
+    // The outliers (see x_to_u8): x's values in the weight's outlier columns, gathered for the
+    // epilogue, and each row's own largest entries.
+    const int64_t nw = static_cast<int64_t>(w.outliers.size());
+    std::vector<float> xo(static_cast<size_t>(nw * m));
     std::vector<uint16_t> keep(static_cast<size_t>(kp / 16), 0xffffu);
-    for (int64_t j = 0; j < o.count; ++j) {
-        const int64_t col = cols[static_cast<size_t>(j)];
-        uint16_t& mask = keep[static_cast<size_t>(col / 16)];
-        mask = static_cast<uint16_t>(mask & ~(1u << (col % 16)));
-        for (int64_t r = 0; r < m; ++r) o.xo[static_cast<size_t>(j * o.mp + r)] = x[r * ldx + col];
-        for (int64_t r = 0; r < n; ++r) o.wt[static_cast<size_t>(j * o.np + r)] = wf32[r * ldw + col];
+    for (int64_t j = 0; j < nw; ++j) {
+        const int64_t col = w.outliers[static_cast<size_t>(j)];
+        keep[static_cast<size_t>(col / 16)] &= static_cast<uint16_t>(~(1u << (col % 16)));
+        for (int64_t r = 0; r < m; ++r) xo[static_cast<size_t>(j * m + r)] = x[r * ldx + col];
     }
-
+    const int ro = k > kRowOutliersMinK ? kRowOutliers : 0;
+    std::vector<int32_t> ocol(static_cast<size_t>(m * ro));
+    std::vector<float> oval(static_cast<size_t>(m * ro));
     std::vector<uint8_t> xq(static_cast<size_t>(m * kp));
     std::vector<float> sx(static_cast<size_t>(m), 1.0f);
     std::vector<int32_t> zx(static_cast<size_t>(m), 0);
     parallel_for(m, convert_work, [&](int64_t r0, int64_t r1) {
-        x_to_u8(x, ldx, r0, r1, k, kp, xq.data(), sx.data(), zx.data(), keep.data());
+        std::vector<float> tmp(static_cast<size_t>(kp));
+        x_to_u8(x, ldx, r0, r1, k, kp, xq.data(), sx.data(), zx.data(), keep.data(), ro, ocol.data(), oval.data(),
+                tmp.data());
     });
     c.sx = sx.data();
     c.zx = zx.data();
-    c.o = &o;
+    c.xo = xo.data();
+    c.ro = ro;
+    c.ocol = ocol.data();
+    c.oval = oval.data();
     for_micro_tiles(m, n, kp, [&](const int64_t* ai, int rows, int64_t n0, int nv) {
         switch (nv) {
             case 1: micro_int8<1>(xq.data(), kp, ai, rows, n0, c); break;
@@ -539,8 +592,7 @@ void linear_f32(const float*, int64_t, int64_t, const float*, int64_t, int64_t, 
                 int64_t) {
     std::abort();
 }
-void linear_packed(const float*, int64_t, int64_t, const PackedLinearWeight&, const float*, int64_t,
-                   const LinearEpilogue&, float*, int64_t) {
+void linear_packed(const float*, int64_t, int64_t, const PackedLinearWeight&, const LinearEpilogue&, float*, int64_t) {
     std::abort();
 }
 
@@ -612,6 +664,15 @@ PackedLinearWeight pack_linear_weight(const float* w, int64_t ldw, int64_t n, in
         pw.scale[static_cast<size_t>(r)] = s;
         pw.offset[static_cast<size_t>(r)] = sum;
     }
+    // The f32 side: the outlier columns as they are, and every column in bf16 for the rows' own
+    // outliers (transposed: a column's outputs contiguous).
+    pw.outlier_w.assign(pw.outliers.size() * static_cast<size_t>(np), 0.0f);
+    for (size_t j = 0; j < pw.outliers.size(); ++j)
+        for (int64_t r = 0; r < n; ++r)
+            pw.outlier_w[j * static_cast<size_t>(np) + static_cast<size_t>(r)] = w[r * ldw + pw.outliers[j]];
+    pw.wt_bf16.assign(static_cast<size_t>(k * np), 0);
+    for (int64_t r = 0; r < n; ++r)
+        for (int64_t i = 0; i < k; ++i) pw.wt_bf16[static_cast<size_t>(i * np + r)] = num::f32_to_bf16(w[r * ldw + i]);
     return pw;
 }
 

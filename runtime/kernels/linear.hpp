@@ -20,10 +20,12 @@
 //          Outliers stay f32: transformer activations carry a few channels 10-30 times larger
 //          than the rest, and a few weight columns are as lopsided; quantized with the others
 //          they would set every row's scale. The 4 weight columns of largest magnitude (fixed at
-//          packing) and, per call, the 4 columns of x of largest magnitude over its rows are
-//          left out of the int8 product and added in f32 (all-MiniLM-L6-v2: worst cosine to f32
-//          0.9935 -> 0.999). Because the x columns are chosen per call, a row's result can
-//          depend slightly on the other rows of the call.
+//          packing; their weights kept in f32) and each row's 8 entries of x of largest
+//          magnitude among the rest (K > 32; their weights kept in bf16, transposed) are left
+//          out of the int8 product and added in f32: large x values must meet accurate
+//          weights, since an int8 weight's error times an outlier is what remains (all-MiniLM-L6-v2:
+//          worst cosine to f32 over random-token batches 0.9984 with int8 weights for them,
+//          0.9992 with bf16; docs/benchmarks.md). A row's result depends on that row alone.
 // All three run only where the processor has the instructions (linear_supported); callers fall
 // back to BLAS (f32) or report that the precision is unavailable.
 #pragma once
@@ -62,8 +64,11 @@ struct PackedLinearWeight {
     std::vector<float> scale;       // int8: per row of w
     std::vector<int32_t> offset;    // int8: Σ_k q_w[n, k] per row
     std::vector<int32_t> outliers;  // int8: columns left at zero in s8, computed in f32 instead
+    std::vector<float> outlier_w;   // int8: [outliers][n rounded up to 16]: w[n, outliers[j]]
+    std::vector<uint16_t> wt_bf16;  // int8: [k][n rounded up to 16]: w[n, k] in bf16 (rows' outliers)
     uint64_t bytes() const {
-        return f32.size() * 4 + bf16.size() * 2 + s8.size() + scale.size() * 4 + offset.size() * 4;
+        return f32.size() * 4 + bf16.size() * 2 + s8.size() + scale.size() * 4 + offset.size() * 4 +
+               outliers.size() * 4 + outlier_w.size() * 4 + wt_bf16.size() * 2;
     }
 };
 
@@ -81,10 +86,9 @@ void linear_f32(const float* x, int64_t ldx, int64_t m, const float* w, int64_t 
 // the rule cpu_matmul and the executor's fusion share.
 bool linear_f32_preferred(int64_t rows) noexcept;
 
-// The same with a packed weight (its precision's requirements hold); wf32 (row stride ldw) is the
-// f32 weight it was packed from, which int8 reads for its outlier columns. Throws std::bad_alloc
-// (the converted copy of x).
-void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const float* wf32, int64_t ldw,
-                   const LinearEpilogue& e, float* out, int64_t ldo);
+// The same with a packed weight (its precision's requirements hold). Throws std::bad_alloc (the
+// converted copy of x).
+void linear_packed(const float* x, int64_t ldx, int64_t m, const PackedLinearWeight& w, const LinearEpilogue& e,
+                   float* out, int64_t ldo);
 
 }  // namespace aph::kernels
