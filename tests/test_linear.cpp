@@ -212,12 +212,37 @@ void test_non_finite(void**) {
     }
 }
 
+// A row's outputs do not depend on the other rows of the call (bit for bit): the packed
+// precisions convert and quantize x per row (int8's outliers included), so a row computed
+// alone equals the same row in a batch whose other rows hold much larger values.
+void test_rows_independent(void**) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const int64_t m = 9, n = 70, kk = 384;
+    std::vector<float> x(static_cast<size_t>(m * kk)), w(static_cast<size_t>(n * kk));
+    for (auto& v : x) v = nd(g_rng);
+    for (auto& v : w) v = nd(g_rng) * 0.1f;
+    for (int64_t i = 1; i < m; ++i)  // batch-mates with their own outlier columns, 50 times larger
+        x[static_cast<size_t>(i * kk + (i * 37) % kk)] *= 50.0f;
+    for (k::LinearPrecision p : {k::LinearPrecision::kF32, k::LinearPrecision::kBf16, k::LinearPrecision::kInt8}) {
+        if (!k::linear_supported(p)) continue;
+        const k::PackedLinearWeight pw = k::pack_linear_weight(w.data(), kk, n, kk, p);
+        k::LinearEpilogue e;
+        std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
+        k::linear_packed(x.data(), kk, m, pw, e, all.data(), n);
+        for (int64_t i = 0; i < m; ++i) {
+            k::linear_packed(x.data() + i * kk, kk, 1, pw, e, one.data(), n);
+            for (int64_t j = 0; j < n; ++j)
+                assert_true(one[static_cast<size_t>(j)] == all[static_cast<size_t>(i * n + j)]);
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32),  cmocka_unit_test(test_f32_packed), cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_int8), cmocka_unit_test(test_non_finite),
+        cmocka_unit_test(test_int8), cmocka_unit_test(test_non_finite), cmocka_unit_test(test_rows_independent),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
