@@ -289,8 +289,11 @@ APH_TARGET_VNNI void micro_int8(const uint8_t* xq, int64_t kp, const int64_t* ai
 // n), in blocks of 10 micro-tiles' rows × 128 outputs as parallel tasks.
 template <class Micro>
 void for_micro_tiles(int64_t m, int64_t n, int64_t k, Micro&& micro) {
-    constexpr int64_t kRows = 10 * kMicroRows, kCols = 128;
-    const int64_t mb = (m + kRows - 1) / kRows, nb = (n + kCols - 1) / kCols;
+    // Blocks of 128 outputs, or of one micro-tile's 64 when there would be few blocks (one short
+    // sentence: 384 outputs in 3 blocks leave one of two threads idle a third of the time).
+    constexpr int64_t kRows = 10 * kMicroRows;
+    const int64_t mb = (m + kRows - 1) / kRows, kCols = mb * ((n + 127) / 128) < 4 ? 64 : 128,
+                  nb = (n + kCols - 1) / kCols;
     parallel_for(mb * nb, static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
                  [&](int64_t begin, int64_t end) {
                      for (int64_t t = begin; t < end; ++t) {
