@@ -592,13 +592,15 @@ void mark_fusions(std::vector<Step>& steps) {
         if (s.kind != Kind::Compute || s.custom || s.op != "linear" || s.own_memory || readers[i] != 1) continue;
         Step& r = steps[reader[i]];
         if (r.kind != Kind::Compute || r.custom) continue;
-        bool ok = false;
-        if (r.op == "gelu") ok = r.operands.size() == 1;
-        if (r.op == "add" && r.operands.size() == 2 && r.operands[0] != r.operands[1]) {
+        if (r.op == "gelu" && r.operands.size() == 1) {
+            s.fuse_act = 2;  // cpu_elementwise's kActGelu
+        } else if (r.op == "add" && r.operands.size() == 2 && r.operands[0] != r.operands[1]) {
             const size_t other = r.operands[0] == i ? r.operands[1] : r.operands[0];
-            ok = steps[other].base < i && other < i;  // the residual exists when the linear runs
+            if (steps[other].base >= i || other >= i) continue;  // the residual must exist when the linear runs
+            s.fuse_residual = other;
+        } else {
+            continue;
         }
-        if (!ok) continue;
         s.fuse_into = reader[i];
         r.produced_at = i;
     }
@@ -1217,43 +1219,65 @@ const kernels::PackedLinearWeight& packed_weight(aph_executor& ex, Step& s, cons
     return *s.packed;
 }
 
+// A linear step's operands as the kernels of linear.hpp read them: x [m, k] and w [n, k] as
+// rows, the bias, all f32, contiguous and not empty; false when they are not.
+struct LinearRows {
+    const float* x = nullptr;
+    const float* w = nullptr;
+    const float* bias = nullptr;
+    int64_t m = 0, n = 0, k = 0;
+};
+bool linear_rows(const std::vector<aph_tensor*>& in, LinearRows& r) {
+    auto f32 = [](const aph_tensor* t) { return t->dtype == APH_DTYPE_F32 && tensor::is_contiguous(*t); };
+    const aph_tensor* x = in[0];
+    const aph_tensor* w = in[1];
+    const aph_tensor* bias = in.size() > 2 ? in[2] : nullptr;
+    if (!f32(x) || !f32(w) || (bias != nullptr && !f32(bias)) || w->shape.size() != 2 || x->numel == 0 || w->numel == 0)
+        return false;
+    r.x = reinterpret_cast<const float*>(x->data());
+    r.w = reinterpret_cast<const float*>(w->data());
+    r.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
+    r.n = w->shape[0];
+    r.k = w->shape[1];
+    r.m = x->numel / r.k;
+    return true;
+}
+
+// Whether a linear step runs on its packed weight: any precision but F32, or F32 on a weight
+// that cannot change (read in place otherwise).
+bool uses_packed(const aph_executor& ex, const Step& s, const aph_tensor* w) {
+    return s.packable && (ex.matmul_precision != APH_MATMUL_PRECISION_F32 || w->read_only);
+}
+
 // A linear step s with a fusion (mark_fusions) computed with its reader's work in the epilogue,
 // into the reader's tensor: when every tensor is f32 and contiguous, the residual has the
 // linear's shape, and a kernel with an epilogue runs it (the executor's precision, or the f32
 // kernel where it is preferred). True when done (the reader is then skipped).
 bool try_fused_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>& in) {
     Step& r = ex.steps[s.fuse_into];
-    const aph_tensor* x = in[0];
-    const aph_tensor* w = in[1];
-    const aph_tensor* bias = in.size() > 2 ? in[2] : nullptr;
     aph_tensor* out = r.tensor;
-    const aph_tensor* residual = nullptr;
-    if (r.op == "add") {
-        const size_t other = r.operands[0] == r.produced_at ? r.operands[1] : r.operands[0];  // not the linear
-        residual = ex.steps[other].tensor;
+    LinearRows a;
+    if (out == nullptr || out->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*out) ||
+        out->shape != s.tensor->shape || !linear_rows(in, a))
+        return false;
+    kernels::LinearEpilogue e;
+    e.bias = a.bias;
+    e.act = s.fuse_act;
+    if (s.fuse_residual != SIZE_MAX) {
+        const aph_tensor* residual = ex.steps[s.fuse_residual].tensor;
         if (residual == nullptr || residual->shape != s.tensor->shape || residual->dtype != APH_DTYPE_F32 ||
             !tensor::is_contiguous(*residual))
             return false;
+        e.residual = reinterpret_cast<const float*>(residual->data());
+        e.ldr = a.n;
     }
-    auto f32 = [](const aph_tensor* t) { return t->dtype == APH_DTYPE_F32 && tensor::is_contiguous(*t); };
-    if (out == nullptr || !f32(out) || out->shape != s.tensor->shape || !f32(x) || !f32(w) ||
-        (bias != nullptr && !f32(bias)) || w->shape.size() != 2 || x->numel == 0 || w->numel == 0)
-        return false;
-    const int64_t n = w->shape[0], k = w->shape[1], m = x->numel / k;
-    kernels::LinearEpilogue e;
-    e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
-    e.act = r.op == "gelu" ? 2 : 0;  // cpu_elementwise's kActGelu
-    e.residual = residual != nullptr ? reinterpret_cast<const float*>(residual->data()) : nullptr;
-    e.ldr = n;
-    const float* xp = reinterpret_cast<const float*>(x->data());
-    const float* wp = reinterpret_cast<const float*>(w->data());
     float* op = reinterpret_cast<float*>(out->data());
-    if (s.packable && (ex.matmul_precision != APH_MATMUL_PRECISION_F32 || w->read_only)) {
+    if (uses_packed(ex, s, in[1])) {
         ops::cpu_dispatch_warning();
-        kernels::linear_packed(xp, k, m, packed_weight(ex, s, w), e, op, n);
-    } else if (kernels::linear_f32_preferred(m)) {
+        kernels::linear_packed(a.x, a.k, a.m, packed_weight(ex, s, in[1]), e, op, a.n);
+    } else if (kernels::linear_f32_preferred(a.m)) {
         ops::cpu_dispatch_warning();
-        kernels::linear_f32(xp, k, m, wp, k, n, k, e, op, n);
+        kernels::linear_f32(a.x, a.k, a.m, a.w, a.k, a.n, a.k, e, op, a.n);
     } else {
         return false;
     }
@@ -1265,21 +1289,13 @@ bool try_fused_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>&
 // when it was bound since the last conversion. False (nothing done) when x or the weight cannot
 // be read as rows: the step then runs in f32.
 bool run_packed_linear(aph_executor& ex, Step& s, const std::vector<aph_tensor*>& in) {
-    const aph_tensor* x = in[0];
-    const aph_tensor* w = in[1];
-    const aph_tensor* bias = in.size() > 2 ? in[2] : nullptr;
-    if (x->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*x) || !tensor::is_contiguous(*w) ||
-        (bias != nullptr && (bias->dtype != APH_DTYPE_F32 || !tensor::is_contiguous(*bias))) ||
-        !tensor::is_contiguous(*s.tensor) || x->numel == 0 || w->numel == 0)
-        return false;
-    if (ex.matmul_precision == APH_MATMUL_PRECISION_F32 && !w->read_only) return false;  // read in place
-    const int64_t n = w->shape[0], k = w->shape[1];
-    const kernels::PackedLinearWeight& pw = packed_weight(ex, s, w);
+    LinearRows a;
+    if (!uses_packed(ex, s, in[1]) || !tensor::is_contiguous(*s.tensor) || !linear_rows(in, a)) return false;
+    const kernels::PackedLinearWeight& pw = packed_weight(ex, s, in[1]);
     ops::cpu_dispatch_warning();
     kernels::LinearEpilogue e;
-    e.bias = bias != nullptr ? reinterpret_cast<const float*>(bias->data()) : nullptr;
-    kernels::linear_packed(reinterpret_cast<const float*>(x->data()), k, x->numel / k, pw, e,
-                           reinterpret_cast<float*>(s.tensor->data()), n);
+    e.bias = a.bias;
+    kernels::linear_packed(a.x, a.k, a.m, pw, e, reinterpret_cast<float*>(s.tensor->data()), a.n);
     return true;
 }
 

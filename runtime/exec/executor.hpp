@@ -153,6 +153,10 @@ struct Step {
     size_t fuse_into = SIZE_MAX;
     size_t produced_at = SIZE_MAX;
     bool fused_done = false;
+    // On the linear: what the reader adds to its epilogue (kernels::LinearEpilogue's act, and
+    // the residual operand's step for an add; SIZE_MAX: none).
+    int fuse_act = 0;
+    size_t fuse_residual = SIZE_MAX;
     uint64_t last_ns = 0, total_ns = 0;
 };
 
