@@ -237,12 +237,44 @@ void test_rows_independent(void**) {
     }
 }
 
+// int8 on rows whose largest entries share one magnitude (so the rows' outliers are chosen among
+// ties: from fewer candidates than the vector ranking holds up to more than the candidate buffer):
+// every output against float64, within the bound of the weights' quantization and the bf16
+// weights of the 8 outliers (x's values, 0.5 and -0.25, are exact in u8: range 0.75 in 255 steps).
+void test_int8_ties(void**) {
+    if (!k::linear_supported(k::LinearPrecision::kInt8)) return;
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (int64_t kk : {40, 200, 384, 1000}) {
+        const int64_t m = 5, n = 33;
+        std::vector<float> x(static_cast<size_t>(m * kk)), w(static_cast<size_t>(n * kk)),
+            out(static_cast<size_t>(m * n));
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t q = 0; q < kk; ++q) x[static_cast<size_t>(i * kk + q)] = (i + q) % 3 == 0 ? -0.25f : 0.5f;
+        for (auto& v : w) v = nd(g_rng) * 0.1f;
+        const k::PackedLinearWeight pw = k::pack_linear_weight(w.data(), kk, n, kk, k::LinearPrecision::kInt8);
+        k::linear_packed(x.data(), kk, m, pw, k::LinearEpilogue{}, out.data(), n);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                double want = 0, wmax = 0;
+                for (int64_t q = 0; q < kk; ++q) {
+                    want += static_cast<double>(x[static_cast<size_t>(i * kk + q)]) *
+                            w[static_cast<size_t>(j * kk + q)];
+                    wmax = std::max(wmax, static_cast<double>(std::fabs(w[static_cast<size_t>(j * kk + q)])));
+                }
+                const double tol = (wmax / 127.0 / 2.0 + 1e-6) * 0.5 * static_cast<double>(kk) * 1.001 +
+                                   0x1p-8 * 8 * 0.5 * wmax + 1e-5;
+                assert_true(std::fabs(out[static_cast<size_t>(i * n + j)] - want) <= tol);
+            }
+    }
+}
+
 }  // namespace
 
 int main() {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32),  cmocka_unit_test(test_f32_packed), cmocka_unit_test(test_bf16),
-        cmocka_unit_test(test_int8), cmocka_unit_test(test_non_finite), cmocka_unit_test(test_rows_independent),
+        cmocka_unit_test(test_f32),       cmocka_unit_test(test_f32_packed), cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_int8),      cmocka_unit_test(test_non_finite), cmocka_unit_test(test_rows_independent),
+        cmocka_unit_test(test_int8_ties),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
