@@ -217,20 +217,16 @@ APH_VI float hsum(V v) {
 // 9 bits, so n·C1 is exact) and lo is added to the small remainder. e^r by Cephes' degree-6
 // polynomial, 2^n through the exponent bits. hi + lo above 88.376: +inf; below -87.337: 0 (where
 // libm would give subnormals); NaN: NaN.
+// The reduction and polynomial of exp_parts without its range handling: e^(hi + lo) with n taken
+// from xn (hi + lo or an approximation of it; xn and hi + lo must lie in exp_parts' range).
 template <class V>
-APH_VI V exp_parts(V hi, V lo) {
+APH_VI V exp_reduced(V hi, V lo, V xn) {
     using U = typename VT<V>::U;
-    constexpr float kLo = -87.3365478515625f, kHi = 88.3762626647949f;
-    const V x = hi + lo;
-    // The clamped argument (a NaN passes both comparisons unchanged).
-    V xc = select(x < kLo, splat<V>(kLo), x);
-    xc = select(xc > kHi, splat<V>(kHi), xc);
-    // n = round(xc / ln2) with the 1.5·2^23 trick: the integer lands in the low mantissa bits.
+    // n = round(xn / ln2) with the 1.5·2^23 trick: the integer lands in the low mantissa bits.
     constexpr float kMagic = 12582912.0f;
-    const V t = xc * 1.44269504088896341f + kMagic;
+    const V t = xn * 1.44269504088896341f + kMagic;
     const V n = t - kMagic;
     const U ni = as_u(t) - std::bit_cast<uint32_t>(kMagic);  // two's complement n, |n| <= 127
-    // (Where the clamp applied, r is meaningless and the result is replaced below.)
     V r = hi - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     r = r + lo;
@@ -241,8 +237,18 @@ APH_VI V exp_parts(V hi, V lo) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     const V y = p * r * r + r + 1.0f;
-    const V scale = as_f<V>((ni + 127u) << 23);
-    const V v = y * scale;
+    return y * as_f<V>((ni + 127u) << 23);
+}
+
+template <class V>
+APH_VI V exp_parts(V hi, V lo) {
+    constexpr float kLo = -87.3365478515625f, kHi = 88.3762626647949f;
+    const V x = hi + lo;
+    // The clamped argument (a NaN passes both comparisons unchanged). Where the clamp applies
+    // the reduced value is meaningless and the result is replaced below.
+    V xc = select(x < kLo, splat<V>(kLo), x);
+    xc = select(xc > kHi, splat<V>(kHi), xc);
+    const V v = exp_reduced(hi, lo, xc);
     return select(x < kLo, splat<V>(0.0f), select(x > kHi, splat<V>(std::numeric_limits<float>::infinity()), v));
 }
 
@@ -367,7 +373,6 @@ APH_VI V tanh(V x) {
 // 1.9x the time).
 template <class V>
 APH_VI V gelu(V x) {
-    using U = typename VT<V>::U;
     constexpr float kCap = 13.2f;
     V a = vabs(x);
     a = select(a > kCap, splat<V>(kCap), a);  // NaN stays NaN
@@ -381,24 +386,12 @@ APH_VI V gelu(V x) {
     p = p * t + 0.12185652554035187f;
     p = p * t + 0.1194966658949852f;
     p = p * t + 6.640243555011693e-06f;
-    // e = e^(-(hi + lo)/2) for a² = hi + lo: exp_parts' reduction with the halving folded into
-    // its constants (exact), and without its clamps (-a²/2 >= -87.12 here).
+    // e = e^(-(hi + lo)/2) for a² = hi + lo (both halved exactly), without exp_parts' range
+    // handling: -a²/2 >= -87.12 here.
     V hi, lo;
     square_parts(a, hi, lo);
-    constexpr float kMagic = 12582912.0f;
-    const V tn = hi * -0.72134752044448170f + kMagic;  // -a²/2 / ln2, rounded (see exp_parts)
-    const V n = tn - kMagic;
-    const U ni = as_u(tn) - std::bit_cast<uint32_t>(kMagic);
-    V r = -0.5f * hi - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    r = r - 0.5f * lo;
-    V q = splat<V>(1.9875691500e-4f);
-    q = q * r + 1.3981999507e-3f;
-    q = q * r + 8.3334519073e-3f;
-    q = q * r + 4.1665795894e-2f;
-    q = q * r + 1.6666665459e-1f;
-    q = q * r + 5.0000001201e-1f;
-    V e = (q * r * r + r + 1.0f) * as_f<V>((ni + 127u) << 23);
+    const V h = -0.5f * hi;
+    V e = exp_reduced(h, -0.5f * lo, h);
     e = select(a >= kCap, splat<V>(0.0f), e);
     // x < 0: (x·P)·e, so that no subnormal is formed on the way to a normal result; x >= 0:
     // x·(1 - P·e) (+inf stays +inf).
